@@ -1,0 +1,45 @@
+#pragma once
+
+// Names of the domain's enums as people and files write them, and the rules that tie them
+// together (which denominator a scheme is measured against).
+
+#include <array>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "covtrack/v1/common.pb.h"
+
+namespace covtrack {
+
+// The four schemes that are reported; SCHEME_SOCIAL is derived from the first two.
+inline constexpr std::array<v1::Scheme, 4> kReportedSchemes = {
+    v1::SCHEME_COMPULSORY_SOCIAL, v1::SCHEME_VOLUNTARY_SOCIAL, v1::SCHEME_HEALTH,
+    v1::SCHEME_UNEMPLOYMENT};
+inline constexpr std::array<v1::Scheme, 5> kAllSchemes = {
+    v1::SCHEME_COMPULSORY_SOCIAL, v1::SCHEME_VOLUNTARY_SOCIAL, v1::SCHEME_HEALTH,
+    v1::SCHEME_UNEMPLOYMENT, v1::SCHEME_SOCIAL};
+
+// The code of the nation, the root of every hierarchy.
+inline constexpr absl::string_view kNationCode = "VN";
+
+bool IsReportedScheme(v1::Scheme scheme);
+
+// Health insurance is measured against population, every other scheme against the labour force.
+v1::DenominatorKind DenominatorFor(v1::Scheme scheme);
+
+// "compulsory_social", "voluntary_social", "health", "unemployment", "social".
+std::string SchemeName(v1::Scheme scheme);
+absl::StatusOr<v1::Scheme> ParseScheme(absl::string_view name);
+// The Vietnamese abbreviation used in reports: "BHXH bắt buộc", "BHYT", ...
+std::string SchemeVietnamese(v1::Scheme scheme);
+
+// "nation", "province", "district", "commune".
+std::string LevelName(v1::AdminLevel level);
+absl::StatusOr<v1::AdminLevel> ParseLevel(absl::string_view name);
+
+// "population", "labor_force".
+std::string DenominatorKindName(v1::DenominatorKind kind);
+absl::StatusOr<v1::DenominatorKind> ParseDenominatorKind(absl::string_view name);
+
+}  // namespace covtrack

@@ -1,0 +1,22 @@
+#pragma once
+
+// Structured logs on stderr, one logfmt line per event, through spdlog:
+//   ts=2026-11-23T01:02:03.456Z level=info service=ingestion msg="report committed" seq=42
+
+#include <string>
+#include "absl/strings/string_view.h"
+#include <utility>
+#include <vector>
+
+namespace covtrack::log {
+
+using Fields = std::vector<std::pair<absl::string_view, std::string>>;
+
+// Call once from main; before it, logs go to a default stderr logger named "covtrack".
+void Init(absl::string_view service, absl::string_view level = "info");
+
+void Info(absl::string_view msg, const Fields& fields = {});
+void Warn(absl::string_view msg, const Fields& fields = {});
+void Error(absl::string_view msg, const Fields& fields = {});
+
+}  // namespace covtrack::log

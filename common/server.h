@@ -1,0 +1,72 @@
+#pragma once
+
+// The server bootstrap every covtrack service uses: one place for the listening address,
+// health service, reflection, keepalive, message-size limits and graceful shutdown.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace covtrack {
+
+struct ServerOptions {
+  std::string service_name;               // for logs, e.g. "ingestion"
+  std::string listen = "127.0.0.1:0";     // HOST:PORT; port 0 picks a free port (tests)
+  // Largest request or response. A national month of counts is about 2 MB; 64 MiB leaves
+  // room for bulk exports without letting one caller exhaust memory.
+  int max_message_bytes = 64 << 20;
+  // How long in-flight calls may run after SIGTERM before they are cancelled. Kubernetes
+  // waits terminationGracePeriodSeconds (30 s by default) before SIGKILL; stay below it.
+  absl::Duration shutdown_grace = absl::Seconds(20);
+  // Optional TLS: PEM files. With client_ca_file set, clients must present a certificate
+  // (mTLS) and its subject is the peer identity recorded in audit trails.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+};
+
+class Server {
+ public:
+  // Builds and starts the server with the given services (not owned; they must outlive it).
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
+                                                       const std::vector<grpc::Service*>& services);
+  ~Server();
+
+  int port() const { return port_; }
+  std::string address() const;  // "127.0.0.1:PORT", for clients in tests
+
+  // Graceful shutdown: health reports NOT_SERVING, new calls are refused, in-flight calls get
+  // until the grace deadline to finish, then are cancelled. Idempotent.
+  void Shutdown();
+  // Blocks until SIGTERM or SIGINT, then calls Shutdown(). For main().
+  void RunUntilSignal();
+
+ private:
+  Server(ServerOptions options, std::unique_ptr<grpc::Server> server, int port);
+  ServerOptions options_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_;
+  std::atomic<bool> shut_down_{false};
+};
+
+// The peer identity of a call: the client certificate's subject (x509 common name) under mTLS,
+// otherwise the address gRPC reports ("ipv4:127.0.0.1:53412").
+std::string PeerIdentity(const grpc::ServerContext& context);
+
+// Maps an absl::Status to a grpc::Status with the same code and message.
+grpc::Status ToGrpc(const absl::Status& status);
+// And back, for clients of other services.
+absl::Status FromGrpc(const grpc::Status& status);
+
+// Parses absl flags from argv, after first taking each flag's value from the environment
+// variable COVTRACK_<FLAG NAME IN UPPER CASE> where one is set (command line wins). Bad values
+// are fatal with a message that names the flag or variable.
+void ParseFlagsWithEnvironment(int argc, char** argv);
+
+}  // namespace covtrack

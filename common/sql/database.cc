@@ -1,0 +1,69 @@
+#include "common/sql/database.h"
+
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/sql/postgres_database.h"
+#include "common/sql/sqlite_database.h"
+
+namespace covtrack::sql {
+
+bool Row::IsNull(size_t i) const { return std::holds_alternative<std::monostate>(cells_.at(i)); }
+
+int64_t Row::Int(size_t i) const {
+  const Value& v = cells_.at(i);
+  if (const int64_t* n = std::get_if<int64_t>(&v)) {
+    return *n;
+  }
+  if (const std::string* s = std::get_if<std::string>(&v)) {
+    int64_t n = 0;
+    return absl::SimpleAtoi(*s, &n) ? n : 0;
+  }
+  if (const double* d = std::get_if<double>(&v)) {
+    return static_cast<int64_t>(*d);
+  }
+  return 0;
+}
+
+double Row::Double(size_t i) const {
+  const Value& v = cells_.at(i);
+  if (const double* d = std::get_if<double>(&v)) {
+    return *d;
+  }
+  if (const int64_t* n = std::get_if<int64_t>(&v)) {
+    return static_cast<double>(*n);
+  }
+  if (const std::string* s = std::get_if<std::string>(&v)) {
+    return std::strtod(s->c_str(), nullptr);
+  }
+  return 0;
+}
+
+std::string Row::Text(size_t i) const {
+  const Value& v = cells_.at(i);
+  if (const std::string* s = std::get_if<std::string>(&v)) {
+    return *s;
+  }
+  if (const int64_t* n = std::get_if<int64_t>(&v)) {
+    return std::to_string(*n);
+  }
+  if (const double* d = std::get_if<double>(&v)) {
+    return absl::StrCat(*d);
+  }
+  return "";
+}
+
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(absl::string_view url) {
+  if (absl::StartsWith(url, "sqlite:")) {
+    return SqliteDatabase::Open(url.substr(7));
+  }
+  if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
+    return PostgresDatabase::Open(url);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unsupported store URL \"", url, "\": want sqlite:PATH or postgresql://USER@HOST:PORT/DB"));
+}
+
+}  // namespace covtrack::sql

@@ -1,0 +1,265 @@
+#include "common/sql/postgres_database.h"
+
+#include <libpq-fe.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace covtrack::sql {
+namespace {
+
+// Idle connections kept for reuse; more may be open while calls are in flight.
+constexpr size_t kMaxIdleConnections = 8;
+
+}  // namespace
+
+class PostgresDatabase::Connection : public Session {
+ public:
+  explicit Connection(PGconn* conn) : conn_(conn) {}
+  ~Connection() override { PQfinish(conn_); }
+
+  bool healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
+  std::string error() const {
+    return std::string(absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_)));
+  }
+
+  // Statements without parameters: transaction control and migrations.
+  absl::Status ExecScript(absl::string_view sql) {
+    PGresult* result = PQexec(conn_, std::string(sql).c_str());
+    absl::Status status = Check(result, sql);
+    PQclear(result);
+    return status;
+  }
+
+  absl::StatusOr<std::vector<Row>> Query(absl::string_view sql, const Params& params) override {
+    std::vector<Row> rows;
+    absl::Status status = Run(sql, params, &rows, nullptr);
+    if (!status.ok()) {
+      return status;
+    }
+    return rows;
+  }
+
+  absl::StatusOr<int64_t> Execute(absl::string_view sql, const Params& params) override {
+    int64_t changed = 0;
+    absl::Status status = Run(sql, params, nullptr, &changed);
+    if (!status.ok()) {
+      return status;
+    }
+    return changed;
+  }
+
+  absl::string_view ForUpdate() const override { return " FOR UPDATE"; }
+
+ private:
+  absl::Status Check(PGresult* result, absl::string_view sql) {
+    ExecStatusType s = PQresultStatus(result);
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+      return absl::OkStatus();
+    }
+    const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    std::string message = absl::StrCat("postgresql: ", PQerrorMessage(conn_), " in \"",
+                                       sql.substr(0, 120), "\"");
+    if (!healthy() || (state != nullptr && absl::StartsWith(state, "08")) ||
+        (state != nullptr && absl::StartsWith(state, "57P"))) {
+      return absl::UnavailableError(message);  // connection lost or server shutting down
+    }
+    if (state != nullptr && (absl::string_view(state) == "40001" ||
+                             absl::string_view(state) == "40P01")) {
+      return absl::AbortedError(message);  // serialization failure or deadlock: retryable
+    }
+    return absl::InternalError(message);
+  }
+
+  absl::StatusOr<std::string> Prepare(absl::string_view sql) {
+    auto it = statements_.find(sql);
+    if (it != statements_.end()) {
+      return it->second;
+    }
+    std::string name = absl::StrCat("s", statements_.size());
+    PGresult* result = PQprepare(conn_, name.c_str(), std::string(sql).c_str(), 0, nullptr);
+    absl::Status status = Check(result, sql);
+    PQclear(result);
+    if (!status.ok()) {
+      return status;
+    }
+    statements_.emplace(std::string(sql), name);
+    return name;
+  }
+
+  absl::Status Run(absl::string_view sql, const Params& params, std::vector<Row>* rows,
+                   int64_t* changed) {
+    absl::StatusOr<std::string> name = Prepare(sql);
+    if (!name.ok()) {
+      return name.status();
+    }
+    std::vector<std::string> text(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Value& v = params[i];
+      if (std::holds_alternative<std::monostate>(v)) {
+        continue;
+      }
+      if (const int64_t* n = std::get_if<int64_t>(&v)) {
+        text[i] = std::to_string(*n);
+      } else if (const double* d = std::get_if<double>(&v)) {
+        text[i] = absl::StrCat(*d);
+      } else {
+        text[i] = std::get<std::string>(v);
+      }
+      values[i] = text[i].c_str();
+    }
+    PGresult* result = PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()),
+                                      values.data(), nullptr, nullptr, 0);
+    absl::Status status = Check(result, sql);
+    if (status.ok() && rows != nullptr) {
+      int n = PQntuples(result);
+      int columns = PQnfields(result);
+      rows->reserve(n);
+      for (int r = 0; r < n; ++r) {
+        std::vector<Value> cells;
+        cells.reserve(columns);
+        for (int c = 0; c < columns; ++c) {
+          if (PQgetisnull(result, r, c)) {
+            cells.emplace_back(std::monostate{});
+          } else {
+            cells.emplace_back(std::string(PQgetvalue(result, r, c), PQgetlength(result, r, c)));
+          }
+        }
+        rows->emplace_back(std::move(cells));
+      }
+    }
+    if (status.ok() && changed != nullptr) {
+      const char* tuples = PQcmdTuples(result);
+      *changed = (tuples != nullptr && *tuples != '\0') ? std::atoll(tuples) : 0;
+    }
+    PQclear(result);
+    return status;
+  }
+
+  PGconn* conn_;
+  absl::flat_hash_map<std::string, std::string> statements_;
+};
+
+absl::StatusOr<std::unique_ptr<Database>> PostgresDatabase::Open(absl::string_view url) {
+  auto db = std::unique_ptr<PostgresDatabase>(new PostgresDatabase(std::string(url)));
+  // Connect once now, so that a wrong URL is reported at start-up.
+  absl::StatusOr<std::unique_ptr<Connection>> connection = db->Acquire();
+  if (!connection.ok()) {
+    return connection.status();
+  }
+  db->Release(std::move(*connection));
+  return std::unique_ptr<Database>(std::move(db));
+}
+
+PostgresDatabase::PostgresDatabase(std::string url) : url_(std::move(url)) {}
+PostgresDatabase::~PostgresDatabase() = default;
+
+absl::StatusOr<std::unique_ptr<PostgresDatabase::Connection>> PostgresDatabase::Acquire() {
+  {
+    absl::MutexLock lock(&mu_);
+    while (!idle_.empty()) {
+      std::unique_ptr<Connection> connection = std::move(idle_.back());
+      idle_.pop_back();
+      if (connection->healthy()) {
+        return connection;
+      }
+    }
+  }
+  auto connection = std::make_unique<Connection>(PQconnectdb(url_.c_str()));
+  if (!connection->healthy()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to postgresql (check --store): ", connection->error()));
+  }
+  return connection;
+}
+
+void PostgresDatabase::Release(std::unique_ptr<Connection> connection) {
+  absl::MutexLock lock(&mu_);
+  if (connection->healthy() && idle_.size() < kMaxIdleConnections) {
+    idle_.push_back(std::move(connection));
+  }
+}
+
+absl::Status PostgresDatabase::InTransaction(absl::string_view begin,
+                                             const std::function<absl::Status(Session&)>& fn) {
+  absl::StatusOr<std::unique_ptr<Connection>> connection = Acquire();
+  if (!connection.ok()) {
+    return connection.status();
+  }
+  Connection& c = **connection;
+  absl::Status status = c.ExecScript(begin);
+  if (status.ok()) {
+    status = fn(c);
+    if (status.ok()) {
+      status = c.ExecScript("COMMIT");
+    }
+    if (!status.ok()) {
+      c.ExecScript("ROLLBACK").IgnoreError();
+    }
+  }
+  Release(std::move(*connection));
+  return status;
+}
+
+absl::Status PostgresDatabase::Write(const std::function<absl::Status(Session&)>& fn) {
+  return InTransaction("BEGIN ISOLATION LEVEL READ COMMITTED", fn);
+}
+
+absl::Status PostgresDatabase::Read(const std::function<absl::Status(Session&)>& fn) {
+  return InTransaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", fn);
+}
+
+absl::Status PostgresDatabase::Migrate(absl::string_view component,
+                                       const std::vector<Migration>& migrations) {
+  absl::StatusOr<std::unique_ptr<Connection>> connection = Acquire();
+  if (!connection.ok()) {
+    return connection.status();
+  }
+  Connection& c = **connection;
+  absl::Status status = c.ExecScript("BEGIN");
+  // Several replicas may start at once: the first to take this lock migrates, the others wait
+  // and then find nothing left to do.
+  if (status.ok()) {
+    status = c.ExecScript("SELECT pg_advisory_xact_lock(7406117105)");
+  }
+  if (status.ok()) {
+    status = c.ExecScript(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
+        "version INTEGER NOT NULL, PRIMARY KEY (component, version))");
+  }
+  for (const Migration& m : migrations) {
+    if (!status.ok()) {
+      break;
+    }
+    absl::StatusOr<std::vector<Row>> applied =
+        c.Query("SELECT 1 FROM schema_migrations WHERE component = $1 AND version = $2",
+                {std::string(component), int64_t{m.version}});
+    if (!applied.ok()) {
+      status = applied.status();
+      break;
+    }
+    if (!applied->empty()) {
+      continue;
+    }
+    status = c.ExecScript(m.sql);
+    if (!status.ok()) {
+      status = absl::InternalError(
+          absl::StrCat(component, " migration ", m.version, ": ", status.message()));
+      break;
+    }
+    status = c.Execute("INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
+                       {std::string(component), int64_t{m.version}})
+                 .status();
+  }
+  status = status.ok() ? c.ExecScript("COMMIT") : status;
+  if (!status.ok()) {
+    c.ExecScript("ROLLBACK").IgnoreError();
+  }
+  Release(std::move(*connection));
+  return status;
+}
+
+}  // namespace covtrack::sql
