@@ -1,5 +1,7 @@
 #include "common/sql/sqlite_database.h"
 
+#include <filesystem>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
@@ -168,6 +170,14 @@ absl::Status InTransaction(SqliteDatabase::Connection& connection, absl::string_
 absl::StatusOr<std::unique_ptr<Database>> SqliteDatabase::Open(absl::string_view path) {
   if (path.empty()) {
     return absl::InvalidArgumentError("sqlite store needs a path: sqlite:PATH");
+  }
+  if (path != ":memory:") {
+    std::error_code error;
+    std::filesystem::path parent = std::filesystem::path(std::string(path)).parent_path();
+    if (!parent.empty() && !std::filesystem::create_directories(parent, error) && error) {
+      return absl::UnavailableError(absl::StrCat("cannot create the folder of sqlite database \"",
+                                                 path, "\": ", error.message()));
+    }
   }
   auto db = std::unique_ptr<SqliteDatabase>(new SqliteDatabase(std::string(path)));
   absl::StatusOr<std::unique_ptr<Connection>> writer = db->Connect();

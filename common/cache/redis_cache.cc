@@ -1,0 +1,284 @@
+#include <hiredis/hiredis.h>
+
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "common/cache/cache.h"
+#include "common/log.h"
+
+namespace covtrack::cache {
+namespace {
+
+struct ReplyDeleter {
+  void operator()(redisReply* reply) const { freeReplyObject(reply); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+timeval ToTimeval(absl::Duration d) { return absl::ToTimeval(d); }
+
+// A Redis cache over a small pool of blocking hiredis connections. Requests never wait for a
+// Redis that is down: the first failure marks it unavailable (logged once, counted), later
+// requests skip it, and a background thread reconnects with exponential backoff.
+class RedisCache : public Cache {
+ public:
+  RedisCache(RedisCacheOptions options, std::string host, int port)
+      : options_(std::move(options)), host_(std::move(host)), port_(port) {
+    // Start as down and let the reconnect thread make the first connection, so that startup
+    // never blocks on Redis.
+    reconnector_ = std::thread([this] { ReconnectLoop(); });
+  }
+
+  ~RedisCache() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    reconnector_.join();
+    for (redisContext* c : idle_) {
+      redisFree(c);
+    }
+  }
+
+  std::vector<std::optional<std::string>> MultiGet(
+      const std::vector<std::string>& keys) override {
+    std::vector<std::optional<std::string>> values(keys.size());
+    if (keys.empty()) {
+      return values;
+    }
+    redisContext* c = Acquire();
+    if (c == nullptr) {
+      Count(&CacheStats::skipped_unavailable, 1);
+      return values;
+    }
+    std::vector<const char*> argv = {"MGET"};
+    std::vector<size_t> lens = {4};
+    for (const std::string& k : keys) {
+      argv.push_back(k.data());
+      lens.push_back(k.size());
+    }
+    Reply reply(static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != keys.size()) {
+      Fail(c, reply == nullptr ? c->errstr : "unexpected MGET reply");
+      return values;
+    }
+    int64_t hits = 0;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const redisReply* e = reply->element[i];
+      if (e->type == REDIS_REPLY_STRING) {
+        values[i] = std::string(e->str, e->len);
+        ++hits;
+      }
+    }
+    Release(c);
+    absl::MutexLock lock(&mu_);
+    stats_.hits += hits;
+    stats_.misses += static_cast<int64_t>(keys.size()) - hits;
+    return values;
+  }
+
+  void MultiSet(const std::vector<std::pair<std::string, std::string>>& entries,
+                absl::Duration ttl) override {
+    if (entries.empty()) {
+      return;
+    }
+    redisContext* c = Acquire();
+    if (c == nullptr) {
+      Count(&CacheStats::skipped_unavailable, 1);
+      return;
+    }
+    const std::string ttl_ms = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)));
+    for (const auto& [key, value] : entries) {
+      const char* argv[] = {"SET", key.data(), value.data(), "PX", ttl_ms.data()};
+      const size_t lens[] = {3, key.size(), value.size(), 2, ttl_ms.size()};
+      redisAppendCommandArgv(c, 5, argv, lens);
+    }
+    for (size_t i = 0; i < entries.size(); ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+        Fail(c, c->errstr);
+        return;
+      }
+      Reply reply(static_cast<redisReply*>(raw));
+      if (reply->type == REDIS_REPLY_ERROR) {
+        Fail(c, reply->str);
+        return;
+      }
+    }
+    Release(c);
+    Count(&CacheStats::writes, static_cast<int64_t>(entries.size()));
+  }
+
+  CacheStats stats() const override {
+    absl::MutexLock lock(&mu_);
+    CacheStats s = stats_;
+    s.available = available_;
+    return s;
+  }
+
+  std::string description() const override { return absl::StrCat("redis ", options_.address); }
+
+ private:
+  void Count(int64_t CacheStats::*field, int64_t n) {
+    absl::MutexLock lock(&mu_);
+    stats_.*field += n;
+  }
+
+  redisContext* Connect() const {
+    redisContext* c = redisConnectWithTimeout(host_.c_str(), port_,
+                                              ToTimeval(options_.connect_timeout));
+    if (c == nullptr) {
+      return nullptr;
+    }
+    if (c->err != 0 || redisSetTimeout(c, ToTimeval(options_.command_timeout)) != REDIS_OK) {
+      redisFree(c);
+      return nullptr;
+    }
+    Reply pong(static_cast<redisReply*>(redisCommand(c, "PING")));
+    if (pong == nullptr || pong->type == REDIS_REPLY_ERROR) {
+      redisFree(c);
+      return nullptr;
+    }
+    return c;
+  }
+
+  // A connection, or nullptr when Redis is down (the caller then does without the cache).
+  redisContext* Acquire() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!available_) {
+        return nullptr;
+      }
+      if (!idle_.empty()) {
+        redisContext* c = idle_.back();
+        idle_.pop_back();
+        return c;
+      }
+      if (open_ >= options_.max_connections) {
+        // Every connection is busy: wait a little for one rather than opening more.
+        auto free_or_down = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+          return !idle_.empty() || !available_;
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&free_or_down), options_.command_timeout);
+        if (!available_ || idle_.empty()) {
+          return nullptr;
+        }
+        redisContext* c = idle_.back();
+        idle_.pop_back();
+        return c;
+      }
+      ++open_;
+    }
+    redisContext* c = Connect();
+    if (c == nullptr) {
+      absl::MutexLock lock(&mu_);
+      --open_;
+      MarkDownLocked("connect failed");
+    }
+    return c;
+  }
+
+  void Release(redisContext* c) {
+    absl::MutexLock lock(&mu_);
+    if (available_) {
+      idle_.push_back(c);
+    } else {
+      redisFree(c);
+      --open_;
+    }
+  }
+
+  void Fail(redisContext* c, const std::string& error) {
+    redisFree(c);
+    absl::MutexLock lock(&mu_);
+    --open_;
+    ++stats_.errors;
+    MarkDownLocked(error);
+  }
+
+  void MarkDownLocked(const std::string& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!available_) {
+      return;
+    }
+    available_ = false;
+    ++stats_.outages;
+    // Connections to a Redis that failed are probably dead too (a restart closes them all).
+    for (redisContext* idle : idle_) {
+      redisFree(idle);
+      --open_;
+    }
+    idle_.clear();
+    log::Warn("redis unavailable; answering without the cache until it is back",
+              {{"redis", options_.address}, {"error", error}});
+  }
+
+  void ReconnectLoop() {
+    absl::Duration backoff = options_.min_backoff;
+    bool first = true;
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        auto wake = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || !available_; };
+        mu_.Await(absl::Condition(&wake));
+        if (stopping_) {
+          return;
+        }
+        if (!first) {
+          auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+          if (mu_.AwaitWithTimeout(absl::Condition(&stop), backoff)) {
+            return;
+          }
+        }
+      }
+      redisContext* c = Connect();
+      absl::MutexLock lock(&mu_);
+      if (c == nullptr) {
+        if (first) {
+          log::Warn("redis unavailable at start; answering without the cache until it is up",
+                    {{"redis", options_.address}});
+          ++stats_.outages;
+        }
+        first = false;
+        backoff = std::min(backoff * 2, options_.max_backoff);
+        continue;
+      }
+      idle_.push_back(c);
+      ++open_;
+      available_ = true;
+      if (!first) {
+        log::Info("redis available again; cache in use", {{"redis", options_.address}});
+      }
+      first = false;
+      backoff = options_.min_backoff;
+    }
+  }
+
+  const RedisCacheOptions options_;
+  const std::string host_;
+  const int port_;
+  mutable absl::Mutex mu_;
+  bool available_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<redisContext*> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  CacheStats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread reconnector_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Cache>> NewRedisCache(const RedisCacheOptions& options) {
+  std::vector<std::string> parts = absl::StrSplit(options.address, absl::MaxSplits(':', 1));
+  int port = 0;
+  if (parts.size() != 2 || parts[0].empty() || !absl::SimpleAtoi(parts[1], &port) || port <= 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--redis: \"", options.address, "\" is not HOST:PORT (empty: use the in-process cache)"));
+  }
+  return std::make_unique<RedisCache>(options, parts[0], port);
+}
+
+}  // namespace covtrack::cache

@@ -1,0 +1,189 @@
+#include "services/ingestion/ingestion_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/server.h"
+
+namespace covtrack::ingestion {
+
+absl::StatusOr<std::unique_ptr<IngestionServiceImpl>> IngestionServiceImpl::Create(
+    const IngestionOptions& options) {
+  absl::StatusOr<std::unique_ptr<sql::Database>> db = sql::Database::Open(options.store_url);
+  if (!db.ok()) {
+    return db.status();
+  }
+  absl::StatusOr<std::unique_ptr<IngestionStore>> store =
+      IngestionStore::Create(db->get(), options.limits);
+  if (!store.ok()) {
+    return store.status();
+  }
+  return std::unique_ptr<IngestionServiceImpl>(
+      new IngestionServiceImpl(options, std::move(*db), std::move(*store)));
+}
+
+IngestionServiceImpl::IngestionServiceImpl(IngestionOptions options,
+                                           std::unique_ptr<sql::Database> db,
+                                           std::unique_ptr<IngestionStore> store)
+    : options_(std::move(options)), db_(std::move(db)), store_(std::move(store)) {}
+
+void IngestionServiceImpl::NoteCommitted(int64_t seq) {
+  absl::MutexLock lock(&mu_);
+  last_committed_seq_ = std::max(last_committed_seq_, seq);
+}
+
+grpc::Status IngestionServiceImpl::ImportAdminUnits(grpc::ServerContext* context,
+                                                    const v1::ImportAdminUnitsRequest* request,
+                                                    v1::ImportAdminUnitsResponse* response) {
+  absl::StatusOr<v1::ImportAdminUnitsResponse> result =
+      store_->ImportAdminUnits(*request, Sender{PeerIdentity(*context), ""});
+  if (!result.ok()) {
+    return ToGrpc(result.status());
+  }
+  *response = *std::move(result);
+  NoteCommitted(response->change_seq());
+  log::Info("admin units imported", {{"request_id", request->request_id()},
+                                     {"units", absl::StrCat(response->units_accepted())},
+                                     {"changed", absl::StrCat(response->units_changed())},
+                                     {"seq", absl::StrCat(response->change_seq())}});
+  return grpc::Status::OK;
+}
+
+grpc::Status IngestionServiceImpl::ListAdminUnits(grpc::ServerContext* context,
+                                                  const v1::ListAdminUnitsRequest* request,
+                                                  v1::ListAdminUnitsResponse* response) {
+  absl::StatusOr<v1::ListAdminUnitsResponse> result = store_->ListAdminUnits(*request);
+  if (!result.ok()) {
+    return ToGrpc(result.status());
+  }
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status IngestionServiceImpl::SubmitReport(grpc::ServerContext* context,
+                                                const v1::SubmitReportRequest* request,
+                                                v1::SubmitReportResponse* response) {
+  absl::StatusOr<v1::SubmitReportResponse> result =
+      store_->SubmitReport(*request, Sender{PeerIdentity(*context), request->source()});
+  if (!result.ok()) {
+    return ToGrpc(result.status());
+  }
+  *response = *std::move(result);
+  NoteCommitted(response->change_seq());
+  return grpc::Status::OK;
+}
+
+grpc::Status IngestionServiceImpl::StreamReports(
+    grpc::ServerContext* context, grpc::ServerReader<v1::SubmitReportRequest>* reader,
+    v1::StreamReportsResponse* response) {
+  const std::string peer = PeerIdentity(*context);
+  v1::SubmitReportRequest request;
+  int index = 0;
+  while (reader->Read(&request)) {
+    absl::StatusOr<v1::SubmitReportResponse> result =
+        store_->SubmitReport(request, Sender{peer, request.source()});
+    if (!result.ok()) {
+      context->AddTrailingMetadata("covtrack-committed-messages",
+                                   absl::StrCat(response->messages_committed()));
+      return grpc::Status(
+          static_cast<grpc::StatusCode>(result.status().code()),
+          absl::StrCat("message ", index, " (request_id \"", request.request_id(),
+                       "\"): ", result.status().message(), "; ", response->messages_committed(),
+                       " earlier messages were committed"));
+    }
+    NoteCommitted(result->change_seq());
+    response->set_messages_committed(response->messages_committed() + 1);
+    response->set_records_accepted(response->records_accepted() + result->records_accepted());
+    response->set_denominators_accepted(response->denominators_accepted() +
+                                        result->denominators_accepted());
+    if (result->replayed()) {
+      response->set_messages_replayed(response->messages_replayed() + 1);
+    } else {
+      response->set_records_changed(response->records_changed() + result->records_changed());
+      response->set_denominators_changed(response->denominators_changed() +
+                                         result->denominators_changed());
+    }
+    response->set_last_change_seq(result->change_seq());
+    response->set_last_request_id(request.request_id());
+    ++index;
+  }
+  context->AddTrailingMetadata("covtrack-committed-messages",
+                               absl::StrCat(response->messages_committed()));
+  log::Info("report stream committed", {{"messages", absl::StrCat(response->messages_committed())},
+                                        {"records", absl::StrCat(response->records_accepted())},
+                                        {"changed", absl::StrCat(response->records_changed())},
+                                        {"seq", absl::StrCat(response->last_change_seq())}});
+  return grpc::Status::OK;
+}
+
+grpc::Status IngestionServiceImpl::ListRevisions(grpc::ServerContext* context,
+                                                 const v1::ListRevisionsRequest* request,
+                                                 v1::ListRevisionsResponse* response) {
+  absl::StatusOr<v1::ListRevisionsResponse> result = store_->ListRevisions(*request);
+  if (!result.ok()) {
+    return ToGrpc(result.status());
+  }
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status IngestionServiceImpl::GetChangeHead(grpc::ServerContext* context,
+                                                 const v1::GetChangeHeadRequest* request,
+                                                 v1::ChangeHead* response) {
+  absl::StatusOr<int64_t> head = store_->ChangeHead();
+  if (!head.ok()) {
+    return ToGrpc(head.status());
+  }
+  response->set_seq(*head);
+  return grpc::Status::OK;
+}
+
+grpc::Status IngestionServiceImpl::ListChanges(grpc::ServerContext* context,
+                                               const v1::ListChangesRequest* request,
+                                               v1::ListChangesResponse* response) {
+  absl::StatusOr<v1::ListChangesResponse> result =
+      store_->ListChanges(request->after_seq(), request->page_size());
+  if (!result.ok()) {
+    return ToGrpc(result.status());
+  }
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status IngestionServiceImpl::WatchChanges(grpc::ServerContext* context,
+                                                const v1::WatchChangesRequest* request,
+                                                grpc::ServerWriter<v1::Change>* writer) {
+  int64_t sent = request->after_seq();
+  while (!context->IsCancelled()) {
+    absl::StatusOr<v1::ListChangesResponse> page = store_->ListChanges(sent, 100);
+    if (!page.ok()) {
+      return ToGrpc(page.status());
+    }
+    for (const v1::Change& change : page->changes()) {
+      if (!writer->Write(change)) {
+        return grpc::Status::OK;  // the client went away
+      }
+      sent = change.seq();
+    }
+    if (page->changes_size() > 0) {
+      continue;
+    }
+    // Wait for a commit through this replica, or poll for those through others.
+    absl::MutexLock lock(&mu_);
+    auto committed_after = [this, sent]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return last_committed_seq_ > sent;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&committed_after), options_.watch_poll_interval);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status IngestionServiceImpl::ExportData(grpc::ServerContext* context,
+                                              const v1::ExportDataRequest* request,
+                                              grpc::ServerWriter<v1::ExportDataResponse>* writer) {
+  absl::Status status = store_->ExportData(*request, [&](const v1::ExportDataResponse& chunk) {
+    return !context->IsCancelled() && writer->Write(chunk);
+  });
+  return ToGrpc(status);
+}
+
+}  // namespace covtrack::ingestion

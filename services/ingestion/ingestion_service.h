@@ -1,0 +1,64 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/sql/database.h"
+#include "covtrack/v1/ingestion_service.grpc.pb.h"
+#include "services/ingestion/ingestion_store.h"
+
+namespace covtrack::ingestion {
+
+struct IngestionOptions {
+  std::string store_url = "sqlite:var/ingestion.db";
+  StoreLimits limits;
+  // How often an open WatchChanges stream looks for changes committed by other replicas
+  // (writes through this replica wake it at once).
+  absl::Duration watch_poll_interval = absl::Seconds(1);
+};
+
+// The gRPC face of IngestionStore: maps calls to the store, statuses to gRPC, and wakes
+// WatchChanges streams when this replica commits.
+class IngestionServiceImpl final : public v1::IngestionService::Service {
+ public:
+  static absl::StatusOr<std::unique_ptr<IngestionServiceImpl>> Create(
+      const IngestionOptions& options);
+
+  grpc::Status ImportAdminUnits(grpc::ServerContext* context,
+                                const v1::ImportAdminUnitsRequest* request,
+                                v1::ImportAdminUnitsResponse* response) override;
+  grpc::Status ListAdminUnits(grpc::ServerContext* context,
+                              const v1::ListAdminUnitsRequest* request,
+                              v1::ListAdminUnitsResponse* response) override;
+  grpc::Status SubmitReport(grpc::ServerContext* context, const v1::SubmitReportRequest* request,
+                            v1::SubmitReportResponse* response) override;
+  grpc::Status StreamReports(grpc::ServerContext* context,
+                             grpc::ServerReader<v1::SubmitReportRequest>* reader,
+                             v1::StreamReportsResponse* response) override;
+  grpc::Status ListRevisions(grpc::ServerContext* context, const v1::ListRevisionsRequest* request,
+                             v1::ListRevisionsResponse* response) override;
+  grpc::Status GetChangeHead(grpc::ServerContext* context, const v1::GetChangeHeadRequest* request,
+                             v1::ChangeHead* response) override;
+  grpc::Status ListChanges(grpc::ServerContext* context, const v1::ListChangesRequest* request,
+                           v1::ListChangesResponse* response) override;
+  grpc::Status WatchChanges(grpc::ServerContext* context, const v1::WatchChangesRequest* request,
+                            grpc::ServerWriter<v1::Change>* writer) override;
+  grpc::Status ExportData(grpc::ServerContext* context, const v1::ExportDataRequest* request,
+                          grpc::ServerWriter<v1::ExportDataResponse>* writer) override;
+
+ private:
+  IngestionServiceImpl(IngestionOptions options, std::unique_ptr<sql::Database> db,
+                       std::unique_ptr<IngestionStore> store);
+  void NoteCommitted(int64_t seq);
+
+  const IngestionOptions options_;
+  std::unique_ptr<sql::Database> db_;
+  std::unique_ptr<IngestionStore> store_;
+  absl::Mutex mu_;
+  int64_t last_committed_seq_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace covtrack::ingestion
