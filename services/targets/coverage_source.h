@@ -1,0 +1,46 @@
+#pragma once
+
+// Where the target service reads actual figures: the aggregation service. An interface so that
+// the service's logic is unit-tested with a fake; the gRPC implementation is the real one.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/period.h"
+#include "covtrack/v1/aggregation_service.grpc.pb.h"
+
+namespace covtrack::targets {
+
+class CoverageSource {
+ public:
+  virtual ~CoverageSource() = default;
+
+  virtual absl::StatusOr<v1::Coverage> GetCoverage(absl::string_view unit_code,
+                                                   absl::string_view period,
+                                                   const std::vector<v1::Scheme>& schemes) = 0;
+
+  // Every unit at `level` under `parent_code` (unspecified: the children) with its coverage of
+  // one scheme, all pages, ordered by code.
+  virtual absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(absl::string_view parent_code,
+                                                                 v1::AdminLevel level,
+                                                                 absl::string_view period,
+                                                                 v1::Scheme scheme) = 0;
+
+  virtual absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
+                                                               v1::Scheme scheme, Month from,
+                                                               Month to) = 0;
+};
+
+// The aggregation service over gRPC. Every call carries `deadline`. A call that cannot reach
+// the service (UNAVAILABLE, DEADLINE_EXCEEDED) is UNAVAILABLE with a message naming the
+// address; other errors (NOT_FOUND, INVALID_ARGUMENT) keep their code and message.
+std::unique_ptr<CoverageSource> NewAggregationCoverageSource(std::string address,
+                                                             absl::Duration deadline);
+
+}  // namespace covtrack::targets

@@ -1,0 +1,121 @@
+#include "services/targets/report.h"
+
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/domain.h"
+#include "common/period.h"
+#include "services/targets/achievement.h"
+#include "services/targets/vi_format.h"
+
+namespace covtrack::targets {
+namespace {
+
+// The order schemes are written in: social insurance first, then unemployment, then health.
+constexpr v1::Scheme kReportOrder[] = {v1::SCHEME_SOCIAL, v1::SCHEME_COMPULSORY_SOCIAL,
+                                       v1::SCHEME_VOLUNTARY_SOCIAL, v1::SCHEME_UNEMPLOYMENT,
+                                       v1::SCHEME_HEALTH};
+
+std::string People(int64_t n) { return absl::StrCat(FormatCountVi(n), " người"); }
+
+// "đạt 104,7% kế hoạch (chỉ tiêu 11.136 người)" or "vượt 0,9% chỉ tiêu (chỉ tiêu 89,0%)".
+std::string TargetClause(const v1::SchemeAchievement& s) {
+  const v1::Target& t = s.target();
+  const bool in_province = t.basis() == v1::TARGET_BASIS_IN_PROVINCE;
+  if (t.kind() == v1::TARGET_KIND_COVERAGE_PERCENT) {
+    const std::string target = absl::StrCat("chỉ tiêu ", FormatPercentVi(t.value()),
+                                            in_province ? " tham gia tại tỉnh" : "");
+    // Points are written to one decimal, as the reports do; a gap that rounds to 0,0 is "đạt".
+    const double points = std::round(s.points_vs_target() * 10.0) / 10.0;
+    if (points > 0) {
+      return absl::StrCat("vượt ", FormatPercentVi(points), " chỉ tiêu (", target, ")");
+    }
+    if (points < 0) {
+      return absl::StrCat("thấp hơn chỉ tiêu ", FormatPercentVi(-points), " (", target, ")");
+    }
+    return absl::StrCat("đạt chỉ tiêu (", target, ")");
+  }
+  return absl::StrCat("đạt ", FormatPercentVi(s.achievement_percent()), " kế hoạch (chỉ tiêu ",
+                      People(static_cast<int64_t>(std::llround(t.value()))),
+                      in_province ? " tham gia tại tỉnh" : "", ")");
+}
+
+std::string SchemeClause(const v1::SchemeAchievement& s) {
+  const v1::SchemeCoverage& c = s.coverage();
+  std::vector<std::string> parts;
+  parts.push_back(absl::StrCat(People(c.participants()), " tham gia ", SchemeVietnamese(s.scheme())));
+  const bool has_target = s.status() != v1::ACHIEVEMENT_STATUS_NO_TARGET && s.has_target();
+  if (has_target && s.target().basis() == v1::TARGET_BASIS_IN_PROVINCE &&
+      c.has_in_province_participants()) {
+    parts.push_back(
+        absl::StrCat("trong đó ", People(c.in_province_participants()), " tham gia tại tỉnh"));
+  }
+  if (c.has_coverage_percent()) {
+    if (DenominatorFor(s.scheme()) == v1::DENOMINATOR_KIND_POPULATION) {
+      parts.push_back(
+          absl::StrCat("đạt tỷ lệ bao phủ ", FormatPercentVi(c.coverage_percent()), " dân số"));
+    } else {
+      parts.push_back(absl::StrCat("bằng ", FormatPercentVi(c.coverage_percent()),
+                                   " lực lượng lao động trong độ tuổi"));
+    }
+  }
+  const v1::Comparison& last_year = c.same_period_last_year();
+  if (!last_year.period().empty() && last_year.participants() > 0) {
+    const int64_t change = last_year.participants_change();
+    const std::string when = absl::StrCat("so với cùng kỳ năm ", last_year.period().substr(0, 4));
+    if (change > 0) {
+      parts.push_back(absl::StrCat("tăng ", People(change), " ", when));
+    } else if (change < 0) {
+      parts.push_back(absl::StrCat("giảm ", People(-change), " ", when));
+    } else {
+      parts.push_back(absl::StrCat("bằng ", when));
+    }
+  }
+  if (has_target && s.status() != v1::ACHIEVEMENT_STATUS_NO_DATA) {
+    parts.push_back(TargetClause(s));
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
+}  // namespace
+
+std::string UnitNameInSentence(const std::string& name) {
+  if (name.empty()) {
+    return name;
+  }
+  // "Đ" (U+0110, C4 90) -> "đ" (U+0111, C4 91); ASCII capitals as usual. Other initials of
+  // unit types ("Thành phố", "Huyện", "Quận", "Xã", "Phường", "Thị xã") are ASCII.
+  if (name.size() >= 2 && static_cast<unsigned char>(name[0]) == 0xC4 &&
+      static_cast<unsigned char>(name[1]) == 0x90) {
+    return absl::StrCat("\xC4\x91", name.substr(2));
+  }
+  std::string out = name;
+  if (out[0] >= 'A' && out[0] <= 'Z') {
+    out[0] = static_cast<char>(out[0] - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string WriteReportVi(const v1::Achievement& achievement) {
+  const std::string unit = achievement.unit().name().empty()
+                               ? achievement.unit().code()
+                               : UnitNameInSentence(achievement.unit().name());
+  absl::StatusOr<Month> as_of = Month::Parse(achievement.as_of_month());
+  std::vector<std::string> clauses;
+  for (v1::Scheme scheme : kReportOrder) {
+    for (const v1::SchemeAchievement& s : achievement.schemes()) {
+      if (s.scheme() == scheme && HasFigure(s.coverage())) {
+        clauses.push_back(SchemeClause(s));
+      }
+    }
+  }
+  if (!as_of.ok() || clauses.empty()) {
+    return absl::StrCat("Kỳ ", achievement.period(), ", ", unit, " chưa có số liệu.");
+  }
+  return absl::StrCat("Tính đến ", FormatMonthEndVi(*as_of), ", ", unit, " có ",
+                      absl::StrJoin(clauses, "; "), ".");
+}
+
+}  // namespace covtrack::targets

@@ -1,0 +1,93 @@
+#pragma once
+
+// The target-tracking service (proto/covtrack/v1/target_service.proto): targets in its own
+// store, actual figures from the aggregation service, and the arithmetic of achievement.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/period.h"
+#include "covtrack/v1/target_service.grpc.pb.h"
+#include "services/targets/coverage_source.h"
+#include "services/targets/target_store.h"
+
+namespace covtrack::targets {
+
+struct TargetOptions {
+  // "sqlite:PATH" or "postgresql://...".
+  std::string store_url = "sqlite:var/targets.db";
+  // HOST:PORT of the aggregation service.
+  std::string aggregation_addr = "127.0.0.1:50052";
+  // The deadline of every call to the aggregation service.
+  absl::Duration aggregation_deadline = absl::Seconds(5);
+  // "Now", for update_time and the default period (the current year). Default: absl::Now.
+  std::function<absl::Time()> clock;
+  // For unit tests: read figures from this instead of the aggregation service.
+  std::shared_ptr<CoverageSource> coverage_source;
+};
+
+class TargetServiceImpl final : public v1::TargetService::Service {
+ public:
+  static absl::StatusOr<std::unique_ptr<TargetServiceImpl>> Create(const TargetOptions& options);
+
+  grpc::Status SetTarget(grpc::ServerContext* context, const v1::SetTargetRequest* request,
+                         v1::Target* response) override;
+  grpc::Status ListTargets(grpc::ServerContext* context, const v1::ListTargetsRequest* request,
+                           v1::ListTargetsResponse* response) override;
+  grpc::Status GetAchievement(grpc::ServerContext* context,
+                              const v1::GetAchievementRequest* request,
+                              v1::Achievement* response) override;
+  grpc::Status ListLaggingUnits(grpc::ServerContext* context,
+                                const v1::ListLaggingUnitsRequest* request,
+                                v1::ListLaggingUnitsResponse* response) override;
+  grpc::Status AllocateTarget(grpc::ServerContext* context,
+                              const v1::AllocateTargetRequest* request,
+                              v1::AllocateTargetResponse* response) override;
+  grpc::Status ValidateAllocation(grpc::ServerContext* context,
+                                  const v1::ValidateAllocationRequest* request,
+                                  v1::ValidateAllocationResponse* response) override;
+  grpc::Status GetReport(grpc::ServerContext* context, const v1::GetReportRequest* request,
+                         v1::Report* response) override;
+
+  // The same operations as plain functions (what the overrides call).
+  absl::StatusOr<v1::Target> DoSetTarget(const v1::SetTargetRequest& request);
+  absl::StatusOr<v1::ListTargetsResponse> DoListTargets(const v1::ListTargetsRequest& request);
+  absl::StatusOr<v1::Achievement> DoGetAchievement(const v1::GetAchievementRequest& request);
+  absl::StatusOr<v1::ListLaggingUnitsResponse> DoListLaggingUnits(
+      const v1::ListLaggingUnitsRequest& request);
+  absl::StatusOr<v1::AllocateTargetResponse> DoAllocateTarget(
+      const v1::AllocateTargetRequest& request);
+  absl::StatusOr<v1::ValidateAllocationResponse> DoValidateAllocation(
+      const v1::ValidateAllocationRequest& request);
+  absl::StatusOr<v1::Report> DoGetReport(const v1::GetReportRequest& request);
+
+ private:
+  TargetServiceImpl(std::unique_ptr<TargetStore> store, std::shared_ptr<CoverageSource> source,
+                    std::function<absl::Time()> clock)
+      : store_(std::move(store)), source_(std::move(source)), clock_(std::move(clock)) {}
+
+  // The period asked for, or the current year by the clock when empty.
+  absl::StatusOr<Period> ResolvePeriod(const std::string& period) const;
+
+  // Evaluates one scheme of one unit, fetching the month-by-month history from the
+  // aggregation service only when the status during the year needs it.
+  absl::StatusOr<v1::SchemeAchievement> Evaluate(const std::string& unit_code, v1::Scheme scheme,
+                                                 const v1::SchemeCoverage& current,
+                                                 const std::string& as_of_month,
+                                                 std::optional<v1::Target> target);
+
+  absl::StatusOr<std::optional<v1::Target>> CurrentTarget(const std::string& unit_code,
+                                                          v1::Scheme scheme, int year);
+
+  std::unique_ptr<TargetStore> store_;
+  std::shared_ptr<CoverageSource> source_;
+  std::function<absl::Time()> clock_;
+};
+
+}  // namespace covtrack::targets
