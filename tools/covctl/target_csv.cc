@@ -1,0 +1,149 @@
+#include "tools/covctl/target_csv.h"
+
+#include <cmath>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/domain.h"
+
+namespace covtrack::covctl {
+namespace {
+
+std::string Quoted(absl::string_view value) { return absl::StrCat("\"", value, "\""); }
+
+bool IsCode(absl::string_view code) {
+  if (code.empty() || code.size() > 16) {
+    return false;
+  }
+  for (char c : code) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Target> TargetFromFields(const TargetFields& fields) {
+  std::vector<std::string> problems;
+  v1::Target target;
+  if (!IsCode(fields.unit_code)) {
+    problems.push_back(fields.unit_code.empty()
+                           ? std::string("unit_code is empty")
+                           : absl::StrCat("unit_code ", Quoted(fields.unit_code), " is not a unit code"));
+  }
+  target.set_unit_code(fields.unit_code);
+  int year = 0;
+  if (!absl::SimpleAtoi(fields.year, &year) || year < 2000 || year > 2100) {
+    problems.push_back(absl::StrCat("year ", Quoted(fields.year), " is not a year (2000..2100)"));
+  }
+  target.set_year(year);
+  absl::StatusOr<v1::Scheme> scheme = ParseScheme(fields.scheme);
+  if (!scheme.ok()) {
+    problems.push_back(absl::StrCat(
+        "scheme ", Quoted(fields.scheme),
+        " is not one of compulsory_social, voluntary_social, health, unemployment, social"));
+  } else {
+    target.set_scheme(*scheme);
+  }
+  if (fields.kind == "participants") {
+    target.set_kind(v1::TARGET_KIND_PARTICIPANTS);
+  } else if (fields.kind == "coverage_percent") {
+    target.set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
+  } else {
+    problems.push_back(
+        absl::StrCat("kind ", Quoted(fields.kind), " is not one of participants, coverage_percent"));
+  }
+  double value = 0;
+  if (!absl::SimpleAtod(fields.value, &value) || !std::isfinite(value)) {
+    problems.push_back(absl::StrCat("value ", Quoted(fields.value), " is not a number"));
+  } else if (target.kind() == v1::TARGET_KIND_PARTICIPANTS &&
+             (value < 0 || value > 1e9 || value != std::floor(value))) {
+    problems.push_back(absl::StrCat("value ", Quoted(fields.value),
+                                    " must be a whole number of people, 0..1000000000"));
+  } else if (target.kind() == v1::TARGET_KIND_COVERAGE_PERCENT && (value < 0 || value > 100)) {
+    problems.push_back(absl::StrCat("value ", Quoted(fields.value), " must be a percentage, 0..100"));
+  }
+  target.set_value(value);
+  if (fields.basis.empty() || fields.basis == "all") {
+    target.set_basis(v1::TARGET_BASIS_ALL_PARTICIPANTS);
+  } else if (fields.basis == "in_province") {
+    target.set_basis(v1::TARGET_BASIS_IN_PROVINCE);
+  } else {
+    problems.push_back(absl::StrCat("basis ", Quoted(fields.basis), " is not one of all, in_province"));
+  }
+  target.set_assigned_by(fields.assigned_by);
+  target.set_decision_ref(fields.decision_ref);
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  }
+  return target;
+}
+
+sampledata::ParsedRows<v1::Target> ParseTargetRows(const sampledata::CsvTable& table) {
+  sampledata::ParsedRows<v1::Target> parsed;
+  static const std::vector<std::string> kRequired = {"unit_code", "year", "scheme", "kind", "value"};
+  static const std::vector<std::string> kOptional = {"basis", "assigned_by", "decision_ref"};
+  std::map<std::string, size_t> index;
+  std::vector<std::string> problems;
+  for (size_t k = 0; k < table.header.size(); ++k) {
+    const std::string& name = table.header[k];
+    bool known = std::count(kRequired.begin(), kRequired.end(), name) +
+                     std::count(kOptional.begin(), kOptional.end(), name) > 0;
+    if (!known) {
+      problems.push_back(absl::StrCat("unknown column ", Quoted(name)));
+    } else if (!index.emplace(name, k).second) {
+      problems.push_back(absl::StrCat("column ", Quoted(name), " appears twice"));
+    }
+  }
+  for (const std::string& name : kRequired) {
+    if (index.count(name) == 0) {
+      problems.push_back(absl::StrCat("missing column ", Quoted(name)));
+    }
+  }
+  if (!problems.empty()) {
+    parsed.errors.push_back(
+        {1, absl::StrCat(absl::StrJoin(problems, "; "),
+                         " (want unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref])")});
+    return parsed;
+  }
+  auto get = [&index](const sampledata::CsvRow& row, const std::string& name) -> std::string {
+    auto it = index.find(name);
+    return it == index.end() ? "" : std::string(absl::StripAsciiWhitespace(row.fields[it->second]));
+  };
+  std::map<std::tuple<std::string, int, int>, int> first_line;
+  for (const sampledata::CsvRow& row : table.rows) {
+    if (row.fields.size() != table.header.size()) {
+      parsed.errors.push_back({row.line, absl::StrCat("has ", row.fields.size(),
+                                                      " fields, the header has ", table.header.size())});
+      continue;
+    }
+    absl::StatusOr<v1::Target> target = TargetFromFields(
+        {get(row, "unit_code"), get(row, "year"), get(row, "scheme"), get(row, "kind"),
+         get(row, "value"), get(row, "basis"), get(row, "assigned_by"), get(row, "decision_ref")});
+    if (!target.ok()) {
+      parsed.errors.push_back({row.line, std::string(target.status().message())});
+      continue;
+    }
+    auto [it, inserted] = first_line.emplace(
+        std::make_tuple(target->unit_code(), target->year(), static_cast<int>(target->scheme())),
+        row.line);
+    if (!inserted) {
+      parsed.errors.push_back({row.line, absl::StrCat("unit ", target->unit_code(), " ",
+                                                      target->year(), " ", SchemeName(target->scheme()),
+                                                      " is already on line ", it->second)});
+      continue;
+    }
+    parsed.items.push_back(*std::move(target));
+    parsed.lines.push_back(row.line);
+  }
+  return parsed;
+}
+
+}  // namespace covtrack::covctl

@@ -1,0 +1,33 @@
+#pragma once
+
+// Targets as covctl reads them: from `covctl targets set` arguments, and from
+// `covctl targets import FILE.csv` with the header
+//   unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref]
+// kind: participants | coverage_percent; basis: all (default) | in_province; value: a whole
+// number of people, or a percentage 0–100 with a '.' decimal point (89.5).
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "covtrack/v1/target_service.pb.h"
+#include "tools/sampledata/record_csv.h"
+
+namespace covtrack::covctl {
+
+struct TargetFields {
+  std::string unit_code;
+  std::string year;
+  std::string scheme;
+  std::string kind;
+  std::string value;
+  std::string basis;
+  std::string assigned_by;
+  std::string decision_ref;
+};
+
+// INVALID_ARGUMENT listing every problem ("year \"20x3\" is not a year (2000..2100); ...").
+absl::StatusOr<v1::Target> TargetFromFields(const TargetFields& fields);
+
+sampledata::ParsedRows<v1::Target> ParseTargetRows(const sampledata::CsvTable& table);
+
+}  // namespace covtrack::covctl

@@ -1,0 +1,280 @@
+#include "tools/covctl/views.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/domain.h"
+
+namespace covtrack::covctl {
+namespace {
+
+using Align = Table::Align;
+constexpr Align kL = Align::kLeft;
+constexpr Align kR = Align::kRight;
+
+std::string Count(int64_t value, bool people) {
+  return people ? GroupThousands(value) : absl::StrCat(value);
+}
+std::string Change(int64_t value, bool people) {
+  return people ? FormatSignedCount(value) : absl::StrCat(value);
+}
+std::string Percent(double value) { return FormatFixed(value, 2); }
+std::string Points(double value) { return FormatSigned(value, 2); }
+
+std::string Time(const google::protobuf::Timestamp& time) {
+  if (time.seconds() == 0 && time.nanos() == 0) {
+    return "";
+  }
+  // Whole seconds are enough for people: "2026-11-23T01:02:03Z".
+  google::protobuf::Timestamp seconds;
+  seconds.set_seconds(time.seconds());
+  return google::protobuf::util::TimeUtil::ToString(seconds);
+}
+
+std::string TargetValue(const v1::Target& target, bool people) {
+  if (target.kind() == v1::TARGET_KIND_COVERAGE_PERCENT) {
+    return people ? absl::StrCat(FormatFixed(target.value(), 2), "%") : FormatFixed(target.value(), 2);
+  }
+  return Count(static_cast<int64_t>(target.value()), people);
+}
+
+}  // namespace
+
+absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name) {
+  if (name == "table") {
+    return OutputFormat::kTable;
+  }
+  if (name == "json") {
+    return OutputFormat::kJson;
+  }
+  if (name == "csv") {
+    return OutputFormat::kCsv;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--format \"", name, "\" is not one of table, json, csv"));
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  google::protobuf::util::Status status =
+      google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) {
+    return absl::StrCat("{\"error\": \"", status.ToString(), "\"}\n");
+  }
+  if (json.empty() || json.back() != '\n') {
+    json.push_back('\n');
+  }
+  return json;
+}
+
+Table UnitsTable(const std::vector<v1::AdminUnit>& units, bool people) {
+  Table table({{"code", kL}, {"name", kL}, {"level", kL}, {"type", kL}, {"parent_code", kL},
+               {"valid_from", kL}, {"valid_to", kL}});
+  for (const v1::AdminUnit& unit : units) {
+    table.AddRow({unit.code(), unit.name(), LevelName(unit.level()), unit.type(),
+                  unit.parent_code(), unit.valid_from(), unit.valid_to()});
+  }
+  return table;
+}
+
+Table RevisionsTable(const std::vector<v1::Revision>& revisions, bool people) {
+  Table table({{"seq", kR}, {"commit_time", kL}, {"period", kL}, {"field", kL}, {"value", kR},
+               {"in_province", kR}, {"request_id", kL}, {"source", kL}, {"peer", kL}});
+  for (const v1::Revision& revision : revisions) {
+    std::string period;
+    std::string field;
+    std::string value;
+    std::string in_province;
+    if (revision.has_participation()) {
+      const v1::ParticipationRecord& record = revision.participation();
+      period = record.month();
+      field = SchemeName(record.scheme());
+      value = Count(record.participants(), people);
+      if (record.has_in_province_participants()) {
+        in_province = Count(record.in_province_participants(), people);
+      }
+    } else if (revision.has_denominator()) {
+      const v1::DenominatorRecord& record = revision.denominator();
+      period = absl::StrCat(record.year());
+      field = DenominatorKindName(record.kind());
+      value = Count(record.value(), people);
+    }
+    table.AddRow({absl::StrCat(revision.change_seq()), Time(revision.commit_time()), period, field,
+                  value, in_province, revision.request_id(), revision.source(), revision.peer()});
+  }
+  return table;
+}
+
+std::string CoverageTitle(const v1::Coverage& coverage) {
+  return absl::StrCat(coverage.unit().name().empty() ? coverage.unit().code() : coverage.unit().name(),
+                      " (", coverage.unit().code(), "), ", coverage.period(), ", as of ",
+                      coverage.as_of_month().empty() ? "no data" : coverage.as_of_month());
+}
+
+Table CoverageTable(const v1::Coverage& coverage, bool people) {
+  Table table({{"scheme", kL}, {"participants", kR}, {"in_province", kR}, {"denominator", kR},
+               {"of", kL}, {"coverage_%", kR}, {"vs", kL}, {"change", kR}, {"points", kR},
+               {"reporting", kR}});
+  for (const v1::SchemeCoverage& s : coverage.schemes()) {
+    const v1::Comparison& last_year = s.same_period_last_year();
+    table.AddRow({SchemeName(s.scheme()), Count(s.participants(), people),
+                  s.has_in_province_participants() ? Count(s.in_province_participants(), people) : "",
+                  s.has_denominator() ? Count(s.denominator(), people) : "",
+                  DenominatorKindName(s.denominator_kind()),
+                  s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
+                  last_year.period(),
+                  last_year.period().empty() ? "" : Change(last_year.participants_change(), people),
+                  last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
+                  absl::StrCat(s.reporting_units(), "/", s.expected_units())});
+  }
+  return table;
+}
+
+Table YearEndsTable(const v1::Coverage& coverage, bool people) {
+  Table table({{"scheme", kL}, {"year_end", kL}, {"participants", kR}, {"change", kR},
+               {"coverage_%", kR}, {"points", kR}});
+  for (const v1::SchemeCoverage& s : coverage.schemes()) {
+    for (const v1::Comparison& c : s.previous_year_ends()) {
+      table.AddRow({SchemeName(s.scheme()), c.period(), Count(c.participants(), people),
+                    Change(c.participants_change(), people),
+                    c.has_coverage_percent() ? Percent(c.coverage_percent()) : "",
+                    c.has_coverage_points_change() ? Points(c.coverage_points_change()) : ""});
+    }
+  }
+  return table;
+}
+
+Table CoverageListTable(const std::vector<v1::Coverage>& coverages, bool people) {
+  Table table({{"code", kL}, {"name", kL}, {"as_of", kL}, {"scheme", kL}, {"participants", kR},
+               {"denominator", kR}, {"coverage_%", kR}, {"points_vs_last_year", kR},
+               {"reporting", kR}});
+  for (const v1::Coverage& coverage : coverages) {
+    for (const v1::SchemeCoverage& s : coverage.schemes()) {
+      const v1::Comparison& last_year = s.same_period_last_year();
+      table.AddRow({coverage.unit().code(), coverage.unit().name(), coverage.as_of_month(),
+                    SchemeName(s.scheme()), Count(s.participants(), people),
+                    s.has_denominator() ? Count(s.denominator(), people) : "",
+                    s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
+                    last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
+                    absl::StrCat(s.reporting_units(), "/", s.expected_units())});
+    }
+  }
+  return table;
+}
+
+std::string TargetKindName(v1::TargetKind kind) {
+  switch (kind) {
+    case v1::TARGET_KIND_PARTICIPANTS:
+      return "participants";
+    case v1::TARGET_KIND_COVERAGE_PERCENT:
+      return "coverage_percent";
+    default:
+      return "";
+  }
+}
+
+std::string TargetBasisName(v1::TargetBasis basis) {
+  return basis == v1::TARGET_BASIS_IN_PROVINCE ? "in_province" : "all";
+}
+
+std::string StatusName(v1::AchievementStatus status) {
+  switch (status) {
+    case v1::ACHIEVEMENT_STATUS_MET:
+      return "met";
+    case v1::ACHIEVEMENT_STATUS_ON_TRACK:
+      return "on_track";
+    case v1::ACHIEVEMENT_STATUS_AT_RISK:
+      return "at_risk";
+    case v1::ACHIEVEMENT_STATUS_BEHIND:
+      return "behind";
+    case v1::ACHIEVEMENT_STATUS_NO_TARGET:
+      return "no_target";
+    case v1::ACHIEVEMENT_STATUS_NO_DATA:
+      return "no_data";
+    default:
+      return "";
+  }
+}
+
+Table TargetsTable(const std::vector<v1::Target>& targets, bool people) {
+  Table table({{"unit_code", kL}, {"year", kR}, {"scheme", kL}, {"kind", kL}, {"value", kR},
+               {"basis", kL}, {"assigned_by", kL}, {"decision_ref", kL}, {"revision", kR},
+               {"update_time", kL}});
+  for (const v1::Target& t : targets) {
+    table.AddRow({t.unit_code(), absl::StrCat(t.year()), SchemeName(t.scheme()),
+                  TargetKindName(t.kind()), TargetValue(t, people), TargetBasisName(t.basis()),
+                  t.assigned_by(), t.decision_ref(), absl::StrCat(t.revision()),
+                  Time(t.update_time())});
+  }
+  return table;
+}
+
+Table AchievementTable(const v1::Achievement& achievement, bool people) {
+  Table table({{"scheme", kL}, {"target", kR}, {"basis", kL}, {"actual", kR}, {"coverage_%", kR},
+               {"achieved_%", kR}, {"points_vs_target", kR}, {"to_target", kR}, {"status", kL},
+               {"projected_dec", kR}});
+  for (const v1::SchemeAchievement& s : achievement.schemes()) {
+    bool has_target = s.has_target();
+    table.AddRow({SchemeName(s.scheme()), has_target ? TargetValue(s.target(), people) : "",
+                  has_target ? TargetBasisName(s.target().basis()) : "",
+                  Count(s.actual_participants(), people),
+                  s.has_actual_coverage_percent() ? Percent(s.actual_coverage_percent()) : "",
+                  has_target ? Percent(s.achievement_percent()) : "",
+                  s.has_points_vs_target() ? Points(s.points_vs_target()) : "",
+                  has_target ? Count(s.participants_to_target(), people) : "",
+                  StatusName(s.status()), Count(s.projected_year_end_participants(), people)});
+  }
+  return table;
+}
+
+Table LaggingTable(const v1::ListLaggingUnitsResponse& lagging, bool people) {
+  Table table({{"code", kL}, {"name", kL}, {"as_of", kL}, {"status", kL}, {"achieved_%", kR},
+               {"actual", kR}, {"target", kR}, {"to_target", kR}, {"projected_dec", kR},
+               {"note", kL}});
+  for (const v1::LaggingUnit& unit : lagging.units()) {
+    const v1::SchemeAchievement& a = unit.achievement();
+    table.AddRow({unit.unit().code(), unit.unit().name(), unit.as_of_month(), StatusName(a.status()),
+                  Percent(a.achievement_percent()), Count(a.actual_participants(), people),
+                  a.has_target() ? TargetValue(a.target(), people) : "",
+                  Count(a.participants_to_target(), people),
+                  Count(a.projected_year_end_participants(), people), a.note()});
+  }
+  return table;
+}
+
+Table AllocationTable(const v1::AllocateTargetResponse& allocation, bool people) {
+  Table table({{"code", kL}, {"name", kL}, {"base", kR}, {"share_%", kR}, {"target", kR},
+               {"revision", kR}});
+  for (const v1::AllocationPart& part : allocation.parts()) {
+    table.AddRow({part.unit().code(), part.unit().name(), Count(part.base(), people),
+                  FormatFixed(part.share_percent(), 3), TargetValue(part.target(), people),
+                  part.target().revision() > 0 ? absl::StrCat(part.target().revision()) : ""});
+  }
+  return table;
+}
+
+Table UploadSummaryTable(const v1::StreamReportsResponse& summary, bool people) {
+  Table table({{"messages", kR}, {"records_accepted", kR}, {"records_changed", kR},
+               {"denominators_accepted", kR}, {"denominators_changed", kR},
+               {"last_change_seq", kR}});
+  table.AddRow({absl::StrCat(summary.messages_committed()), Count(summary.records_accepted(), people),
+                Count(summary.records_changed(), people),
+                Count(summary.denominators_accepted(), people),
+                Count(summary.denominators_changed(), people),
+                absl::StrCat(summary.last_change_seq())});
+  return table;
+}
+
+Table UnitsImportTable(const v1::ImportAdminUnitsResponse& summary, bool people) {
+  Table table({{"units_accepted", kR}, {"units_changed", kR}, {"change_seq", kR}});
+  table.AddRow({Count(summary.units_accepted(), people), Count(summary.units_changed(), people),
+                absl::StrCat(summary.change_seq())});
+  return table;
+}
+
+}  // namespace covtrack::covctl
