@@ -1,0 +1,236 @@
+// Loads one national month (every commune, four schemes) through StreamReports into SQLite and
+// into PostgreSQL, and beside each the baseline: the same rows written by a minimal program
+// straight into the same kind of database, one prepared INSERT per row, in one transaction.
+// Prints records per second for both and their ratio, for each of --rounds rounds (the system
+// and the baseline alternate, so both see the same machine noise), and the median ratio.
+//
+//   build/bench/ingestion/ingestion_load_bench [--month=2024-12] [--rounds=3] [--postgres=URL]
+//
+// --postgres is an admin URL of a running server (scripts/test-servers.sh start prints one);
+// the benchmark creates its own databases there. Without it only SQLite is measured.
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "common/server.h"
+#include "services/ingestion/ingestion_service.h"
+#include "tools/sampledata/sample_data.h"
+
+ABSL_FLAG(std::string, month, "2024-12", "the national month to load");
+ABSL_FLAG(int, rounds, 3, "how many times to run the system and the baseline");
+ABSL_FLAG(int, batch, 5000, "records per StreamReports message");
+ABSL_FLAG(std::string, postgres, "", "admin URL of a PostgreSQL server; empty: SQLite only");
+
+namespace covtrack {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::cerr << "ingestion_load_bench: " << what << "\n";
+  std::exit(1);
+}
+
+// A new empty database on the server; returns its URL.
+std::string NewPostgresDatabase(const std::string& admin_url, const std::string& name) {
+  PGconn* conn = PQconnectdb(admin_url.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    Die(absl::StrCat("cannot connect to ", admin_url));
+  }
+  PQclear(PQexec(conn, absl::StrCat("DROP DATABASE IF EXISTS ", name).c_str()));
+  PQclear(PQexec(conn, absl::StrCat("CREATE DATABASE ", name).c_str()));
+  PQfinish(conn);
+  return absl::StrCat(admin_url.substr(0, admin_url.rfind('/') + 1), name);
+}
+
+// The system: a real ingestion service on loopback, a client streaming the month in batches.
+double LoadThroughService(const std::string& store_url,
+                          const std::vector<v1::AdminUnit>& units,
+                          const std::vector<v1::ParticipationRecord>& records, int batch) {
+  ingestion::IngestionOptions options;
+  options.store_url = store_url;
+  auto service = ingestion::IngestionServiceImpl::Create(options);
+  if (!service.ok()) {
+    Die(std::string(service.status().message()));
+  }
+  auto server = Server::Start(ServerOptions{}, {service->get()});
+  if (!server.ok()) {
+    Die(std::string(server.status().message()));
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(64 << 20);
+  auto stub = v1::IngestionService::NewStub(grpc::CreateCustomChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials(), args));
+  {
+    v1::ImportAdminUnitsRequest request;
+    request.set_request_id("catalogue");
+    for (const auto& u : units) {
+      *request.add_units() = u;
+    }
+    v1::ImportAdminUnitsResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = stub->ImportAdminUnits(&context, request, &response);
+    if (!status.ok()) {
+      Die(status.error_message());
+    }
+  }
+  Clock::time_point start = Clock::now();
+  grpc::ClientContext context;
+  v1::StreamReportsResponse summary;
+  auto writer = stub->StreamReports(&context, &summary);
+  for (size_t i = 0; i < records.size(); i += batch) {
+    v1::SubmitReportRequest request;
+    request.set_request_id(absl::StrCat("bench-", i));
+    request.set_source("bench");
+    for (size_t j = i; j < std::min(records.size(), i + batch); ++j) {
+      *request.add_records() = records[j];
+    }
+    writer->Write(request);
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  double seconds = Seconds(start);
+  if (!status.ok() || summary.records_changed() != static_cast<int64_t>(records.size())) {
+    Die(absl::StrCat("load failed: ", status.error_message(), " changed ", summary.records_changed()));
+  }
+  return seconds;
+}
+
+constexpr char kBaselineTable[] =
+    "CREATE TABLE participation (unit_code TEXT NOT NULL, month TEXT NOT NULL, "
+    "scheme INTEGER NOT NULL, participants BIGINT NOT NULL, in_province BIGINT, "
+    "PRIMARY KEY (unit_code, month, scheme))";
+
+// Baseline on SQLite, with the store's durability settings (WAL, synchronous=FULL).
+double LoadSqliteBaseline(const std::string& path,
+                          const std::vector<v1::ParticipationRecord>& records) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr, nullptr);
+  sqlite3_exec(db, kBaselineTable, nullptr, nullptr, nullptr);
+  Clock::time_point start = Clock::now();
+  sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+  sqlite3_stmt* insert = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO participation VALUES (?, ?, ?, ?, ?)", -1, &insert, nullptr);
+  for (const auto& r : records) {
+    sqlite3_bind_text(insert, 1, r.unit_code().c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_text(insert, 2, r.month().c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_int(insert, 3, r.scheme());
+    sqlite3_bind_int64(insert, 4, r.participants());
+    sqlite3_bind_int64(insert, 5, r.in_province_participants());
+    if (sqlite3_step(insert) != SQLITE_DONE) {
+      Die(sqlite3_errmsg(db));
+    }
+    sqlite3_reset(insert);
+  }
+  sqlite3_finalize(insert);
+  sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  double seconds = Seconds(start);
+  sqlite3_close(db);
+  return seconds;
+}
+
+double LoadPostgresBaseline(const std::string& url,
+                            const std::vector<v1::ParticipationRecord>& records) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  PQclear(PQexec(conn, kBaselineTable));
+  Clock::time_point start = Clock::now();
+  PQclear(PQexec(conn, "BEGIN"));
+  PQclear(PQprepare(conn, "insert", "INSERT INTO participation VALUES ($1, $2, $3, $4, $5)", 0,
+                    nullptr));
+  for (const auto& r : records) {
+    std::string scheme = std::to_string(r.scheme());
+    std::string participants = std::to_string(r.participants());
+    std::string in_province = std::to_string(r.in_province_participants());
+    const char* values[] = {r.unit_code().c_str(), r.month().c_str(), scheme.c_str(),
+                            participants.c_str(), in_province.c_str()};
+    PGresult* result = PQexecPrepared(conn, "insert", 5, values, nullptr, nullptr, 0);
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+      Die(PQerrorMessage(conn));
+    }
+    PQclear(result);
+  }
+  PQclear(PQexec(conn, "COMMIT"));
+  double seconds = Seconds(start);
+  PQfinish(conn);
+  return seconds;
+}
+
+void Report(const std::string& store, const std::vector<double>& system,
+            const std::vector<double>& baseline, size_t rows) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < system.size(); ++i) {
+    double system_rate = rows / system[i];
+    double baseline_rate = rows / baseline[i];
+    ratios.push_back(system_rate / baseline_rate);
+    std::printf("%-10s round %zu: covtrack %9.0f records/s   baseline %9.0f records/s   ratio %.3f\n",
+                store.c_str(), i + 1, system_rate, baseline_rate, ratios.back());
+  }
+  std::sort(ratios.begin(), ratios.end());
+  std::printf("%-10s median ratio (covtrack / baseline): %.3f\n", store.c_str(),
+              ratios[ratios.size() / 2]);
+}
+
+}  // namespace
+}  // namespace covtrack
+
+int main(int argc, char** argv) {
+  using namespace covtrack;
+  absl::ParseCommandLine(argc, argv);
+  absl::StatusOr<Month> month = Month::Parse(absl::GetFlag(FLAGS_month));
+  if (!month.ok()) {
+    Die(std::string(month.status().message()));
+  }
+  auto sample = sampledata::SampleData::Load();
+  if (!sample.ok()) {
+    Die(std::string(sample.status().message()));
+  }
+  auto records = (*sample)->Records({"VN"}, *month, *month);
+  if (!records.ok()) {
+    Die(std::string(records.status().message()));
+  }
+  std::printf("one national month %s: %zu records (%zu units in the catalogue)\n",
+              month->ToString().c_str(), records->size(), (*sample)->units().size());
+  const int rounds = absl::GetFlag(FLAGS_rounds);
+  const std::string dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
+                                       "/covtrack-ingestion-bench-", getpid());
+  std::vector<double> system, baseline;
+  for (int round = 0; round < rounds; ++round) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    system.push_back(LoadThroughService(absl::StrCat("sqlite:", dir, "/store.db"),
+                                        (*sample)->units(), *records, absl::GetFlag(FLAGS_batch)));
+    baseline.push_back(LoadSqliteBaseline(absl::StrCat(dir, "/baseline.db"), *records));
+  }
+  std::filesystem::remove_all(dir);
+  Report("sqlite", system, baseline, records->size());
+
+  const std::string postgres = absl::GetFlag(FLAGS_postgres);
+  if (!postgres.empty()) {
+    system.clear();
+    baseline.clear();
+    for (int round = 0; round < rounds; ++round) {
+      system.push_back(LoadThroughService(
+          NewPostgresDatabase(postgres, absl::StrCat("bench_store_", round)), (*sample)->units(),
+          *records, absl::GetFlag(FLAGS_batch)));
+      baseline.push_back(LoadPostgresBaseline(
+          NewPostgresDatabase(postgres, absl::StrCat("bench_baseline_", round)), *records));
+    }
+    Report("postgresql", system, baseline, records->size());
+  }
+  return 0;
+}
