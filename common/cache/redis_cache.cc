@@ -17,7 +17,7 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
-timeval ToTimeval(absl::Duration d) { return absl::ToTimeval(d); }
+timeval TimevalOf(absl::Duration d) { return absl::ToTimeval(d); }
 
 // A Redis cache over a small pool of blocking hiredis connections. Requests never wait for a
 // Redis that is down: the first failure marks it unavailable (logged once, counted), later
@@ -129,11 +129,11 @@ class RedisCache : public Cache {
 
   redisContext* Connect() const {
     redisContext* c = redisConnectWithTimeout(host_.c_str(), port_,
-                                              ToTimeval(options_.connect_timeout));
+                                              TimevalOf(options_.connect_timeout));
     if (c == nullptr) {
       return nullptr;
     }
-    if (c->err != 0 || redisSetTimeout(c, ToTimeval(options_.command_timeout)) != REDIS_OK) {
+    if (c->err != 0 || redisSetTimeout(c, TimevalOf(options_.command_timeout)) != REDIS_OK) {
       redisFree(c);
       return nullptr;
     }

@@ -1,0 +1,134 @@
+#pragma once
+
+// The aggregation service: coverage by administrative level, rolled up from ingestion's data
+// (read only over gRPC), cached in Redis or in process, with read-your-writes across replicas.
+//
+// Serving an answer: (1) learn ingestion's change head with a lookup that started after the
+// request arrived (ChangeHeadReader, shared by concurrent requests); (2) catch the in-memory
+// change log up to that head with ListChanges; (3) serve each cached rollup only if the log
+// proves no change after the entry's snapshot touched its territory, months, denominators or
+// the hierarchy; (4) compute the rest from one ExportData snapshot and cache them, tagged with
+// that snapshot's seq. See docs/aggregation.md.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/cache/cache.h"
+#include "common/period.h"
+#include "covtrack/v1/aggregation_service.grpc.pb.h"
+#include "services/aggregation/change_log.h"
+#include "services/aggregation/hierarchy.h"
+#include "services/aggregation/ingestion_client.h"
+
+namespace covtrack::aggregation {
+
+struct AggregationOptions {
+  std::string ingestion_addr = "127.0.0.1:50051";
+  std::string redis_addr;  // "HOST:PORT"; empty: an in-process cache
+  absl::Duration ingestion_deadline = absl::Seconds(5);   // unary calls to ingestion
+  absl::Duration export_deadline = absl::Seconds(120);    // ExportData streams
+  absl::Duration redis_timeout = absl::Milliseconds(200);  // per Redis command
+  absl::Duration cache_ttl = absl::Hours(24);
+  size_t in_process_cache_entries = 200000;
+  // Changes kept in memory to verify cache entries (pairs touched); see ChangeLog.
+  size_t change_log_pairs = 2000000;
+  // A replica further behind than this many changes forgets the feed and starts afresh
+  // (older entries are recomputed) rather than reading the backlog.
+  int64_t max_catch_up_changes = 100000;
+  // How often the cache counters are logged (when they changed); zero: never.
+  absl::Duration stats_log_interval = absl::Seconds(60);
+};
+
+struct AggregationStats {
+  cache::CacheStats cache;
+  int64_t entries_served = 0;      // rollups answered from the cache
+  int64_t entries_stale = 0;       // cached rollups refused (a later change touched them)
+  int64_t entries_computed = 0;    // rollups computed from an export
+  int64_t exports = 0;             // ExportData calls
+  int64_t head_lookups = 0;        // GetChangeHead RPCs (shared by concurrent requests)
+  int64_t feed_resets = 0;         // times the change log was started afresh
+  int64_t hierarchy_loads = 0;
+};
+
+class AggregationServiceImpl : public v1::AggregationService::Service {
+ public:
+  // INVALID_ARGUMENT for bad options (an empty ingestion address, a malformed Redis address).
+  // Does not contact ingestion or Redis: both may come up later.
+  static absl::StatusOr<std::unique_ptr<AggregationServiceImpl>> Create(
+      const AggregationOptions& options);
+  ~AggregationServiceImpl() override;
+
+  grpc::Status GetCoverage(grpc::ServerContext* context, const v1::GetCoverageRequest* request,
+                           v1::Coverage* response) override;
+  grpc::Status ListCoverage(grpc::ServerContext* context, const v1::ListCoverageRequest* request,
+                            v1::ListCoverageResponse* response) override;
+  grpc::Status GetCoverageSeries(grpc::ServerContext* context,
+                                 const v1::GetCoverageSeriesRequest* request,
+                                 v1::CoverageSeries* response) override;
+
+  AggregationStats stats() const;
+
+ private:
+  AggregationServiceImpl(const AggregationOptions& options, std::unique_ptr<cache::Cache> cache);
+
+  // What a request reads: the hierarchy and the seq up to which it is known to be current.
+  struct View {
+    std::shared_ptr<const Hierarchy> hierarchy;
+    int64_t hierarchy_seq = 0;
+  };
+  // Learns the head and brings the change log (and the hierarchy) up to it.
+  absl::StatusOr<View> Refresh();
+  absl::Status CatchUpTo(int64_t seq);
+  absl::Status CatchUpLocked(int64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(feed_mu_);
+  View CurrentView() const;
+
+  // One rolled-up answer: a unit's coverage for a period (without comparisons).
+  struct Want {
+    std::string code;
+    Period period;
+  };
+  // The rollups wanted, from the cache where still valid, otherwise computed: one export per
+  // period, of `export_root`'s subtree (or of the unit itself when it is the only one wanted
+  // for that period). A code that names no unit at the period's end gives nullopt.
+  absl::StatusOr<std::vector<std::optional<v1::Coverage>>> Rollups(
+      View& view, const std::vector<Want>& wants, const std::string& export_root);
+  // Computes the rollups of `codes` for `period` from one export of `root`; sets `*snapshot_seq`.
+  absl::StatusOr<std::vector<std::optional<v1::Coverage>>> Compute(
+      View& view, const std::vector<std::string>& codes, const Period& period,
+      const std::string& root, int64_t* snapshot_seq);
+
+  void StatsLoop();
+
+  const AggregationOptions options_;
+  std::unique_ptr<cache::Cache> cache_;
+  IngestionClient ingestion_;
+  ChangeHeadReader heads_;
+
+  // Catching up with the feed is single-flight: one request reads ListChanges, the others wait
+  // and find the log current.
+  mutable absl::Mutex feed_mu_;
+  ChangeLog log_ ABSL_GUARDED_BY(feed_mu_);
+  std::shared_ptr<const Hierarchy> hierarchy_ ABSL_GUARDED_BY(feed_mu_);
+  int64_t hierarchy_seq_ ABSL_GUARDED_BY(feed_mu_) = 0;
+
+  std::atomic<int64_t> entries_served_{0};
+  std::atomic<int64_t> entries_stale_{0};
+  std::atomic<int64_t> entries_computed_{0};
+  std::atomic<int64_t> exports_{0};
+  std::atomic<int64_t> feed_resets_{0};
+  std::atomic<int64_t> hierarchy_loads_{0};
+
+  absl::Mutex stop_mu_;
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  std::thread stats_thread_;
+};
+
+}  // namespace covtrack::aggregation

@@ -1,0 +1,100 @@
+#include "services/aggregation/change_log.h"
+
+#include <algorithm>
+
+namespace covtrack::aggregation {
+
+void ChangeLog::Reset(int64_t seq) {
+  initialized_ = true;
+  covered_from_ = seq;
+  seen_ = seq;
+  touched_ = 0;
+  changes_.clear();
+}
+
+bool ChangeLog::Append(const v1::Change& change) {
+  if (!initialized_ || change.seq() <= seen_) {
+    return false;
+  }
+  Touch touch;
+  touch.seq = change.seq();
+  touch.admin = change.admin_unit_codes_size() > 0;
+  for (const auto& p : change.participation()) {
+    absl::StatusOr<Month> month = Month::Parse(p.month());
+    // A malformed month cannot be matched to a period: treat the change as touching every
+    // month of that unit by using an impossible index and the admin flag's caution.
+    if (!month.ok()) {
+      touch.admin = true;
+      continue;
+    }
+    touch.months.push_back({p.unit_code(), month->Index()});
+  }
+  for (const auto& d : change.denominators()) {
+    touch.years.push_back({d.unit_code(), d.year()});
+  }
+  touched_ += touch.months.size() + touch.years.size() + 1;
+  seen_ = change.seq();
+  changes_.push_back(std::move(touch));
+  while (touched_ > max_touched_ && changes_.size() > 1) {
+    const Touch& oldest = changes_.front();
+    touched_ -= oldest.months.size() + oldest.years.size() + 1;
+    // Entries tagged at or after this change's seq can still be checked against what is left.
+    covered_from_ = oldest.seq;
+    changes_.pop_front();
+  }
+  return true;
+}
+
+void ChangeLog::AdvanceTo(int64_t seq) {
+  if (initialized_ && seq > seen_) {
+    seen_ = seq;
+  }
+}
+
+std::deque<ChangeLog::Touch>::const_iterator ChangeLog::After(int64_t seq) const {
+  return std::upper_bound(changes_.begin(), changes_.end(), seq,
+                          [](int64_t s, const Touch& t) { return s < t.seq; });
+}
+
+bool ChangeLog::Touched(int64_t entry_seq, const Hierarchy& hierarchy, absl::string_view code,
+                        const Period& period) const {
+  if (!initialized_ || entry_seq < covered_from_) {
+    return true;
+  }
+  const std::string date = period.last_month().LastDay();
+  const int first = period.first_month().Index();
+  const int last = period.last_month().Index();
+  for (auto it = After(entry_seq); it != changes_.end(); ++it) {
+    if (it->admin) {
+      return true;
+    }
+    for (const auto& [unit, month] : it->months) {
+      if (month >= first && month <= last && hierarchy.InSubtree(unit, code, date)) {
+        return true;
+      }
+    }
+    for (const auto& [unit, year] : it->years) {
+      if (year == period.year() && hierarchy.InSubtree(unit, code, date)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+bool ChangeLog::AdminChangedBetween(int64_t from, int64_t to) const {
+  if (from >= to) {
+    return false;
+  }
+  if (from < covered_from_) {
+    return true;  // cannot tell
+  }
+  for (auto it = After(from); it != changes_.end() && it->seq <= to; ++it) {
+    if (it->admin) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace covtrack::aggregation

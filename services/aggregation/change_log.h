@@ -1,0 +1,70 @@
+#pragma once
+
+// What a replica knows of ingestion's change feed, kept in memory: the changes with seq in
+// (covered_from, seen], each reduced to what it touched. A cache entry computed at snapshot
+// seq S may be served only when S >= covered_from and no change in (S, seen] touched what the
+// entry depends on (its territory's units in its months, its year's denominators, or any
+// administrative unit). Pure data, no RPCs: the service feeds it from ListChanges.
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "common/period.h"
+#include "covtrack/v1/ingestion_service.pb.h"
+#include "services/aggregation/hierarchy.h"
+
+namespace covtrack::aggregation {
+
+class ChangeLog {
+ public:
+  // Keeps at most about `max_touched` (unit, month) / (unit, year) pairs; older changes are
+  // dropped and covered_from moves forward (entries older than that are then recomputed).
+  explicit ChangeLog(size_t max_touched) : max_touched_(max_touched) {}
+
+  // Forgets everything: changes <= seq are taken as known-unknown, so only entries tagged
+  // >= seq can be verified from now on. Used at start and when the feed cannot be followed.
+  void Reset(int64_t seq);
+
+  // Adds the next change; its seq must be above seen(). Returns false (and ignores it) if not.
+  bool Append(const v1::Change& change);
+  // Records that every change <= seq has been appended (a ListChanges page that ended there).
+  void AdvanceTo(int64_t seq);
+
+  bool initialized() const { return initialized_; }
+  int64_t covered_from() const { return covered_from_; }
+  int64_t seen() const { return seen_; }
+
+  // Whether an entry for (code, period) computed at `entry_seq` may differ from an answer
+  // computed at seen(): true when the entry is older than covered_from(), or a change after
+  // entry_seq touched the entry's territory (read in `hierarchy` at the period's end), months,
+  // year's denominators, or administrative units.
+  bool Touched(int64_t entry_seq, const Hierarchy& hierarchy, absl::string_view code,
+               const Period& period) const;
+  // Whether a change in (from, to] changed administrative units.
+  bool AdminChangedBetween(int64_t from, int64_t to) const;
+
+  size_t change_count() const { return changes_.size(); }
+
+ private:
+  struct Touch {
+    int64_t seq = 0;
+    bool admin = false;
+    std::vector<std::pair<std::string, int>> months;  // (unit code, Month::Index())
+    std::vector<std::pair<std::string, int>> years;   // (unit code, year) of denominators
+  };
+  // The first change with seq > `seq`.
+  std::deque<Touch>::const_iterator After(int64_t seq) const;
+
+  const size_t max_touched_;
+  bool initialized_ = false;
+  int64_t covered_from_ = 0;
+  int64_t seen_ = 0;
+  size_t touched_ = 0;
+  std::deque<Touch> changes_;
+};
+
+}  // namespace covtrack::aggregation

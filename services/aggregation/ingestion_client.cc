@@ -1,0 +1,136 @@
+#include "services/aggregation/ingestion_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/server.h"
+
+namespace covtrack::aggregation {
+
+IngestionClient::IngestionClient(const IngestionClientOptions& options) : options_(options) {
+  grpc::ChannelArguments args;
+  // National exports are large; the server's limit (64 MiB) applies per message anyway.
+  args.SetMaxReceiveMessageSize(64 << 20);
+  channel_ = grpc::CreateCustomChannel(options.address, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::IngestionService::NewStub(channel_);
+}
+
+void IngestionClient::SetDeadline(grpc::ClientContext& context, absl::Duration d) const {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + d));
+}
+
+namespace {
+absl::Status Annotate(const grpc::Status& status, absl::string_view method) {
+  absl::Status s = FromGrpc(status);
+  return absl::Status(s.code(), absl::StrCat("ingestion ", method, ": ", s.message()));
+}
+}  // namespace
+
+absl::StatusOr<int64_t> IngestionClient::GetChangeHead() {
+  grpc::ClientContext context;
+  SetDeadline(context, options_.call_deadline);
+  v1::ChangeHead head;
+  grpc::Status status = stub_->GetChangeHead(&context, v1::GetChangeHeadRequest(), &head);
+  if (!status.ok()) {
+    return Annotate(status, "GetChangeHead");
+  }
+  return head.seq();
+}
+
+absl::StatusOr<v1::ListChangesResponse> IngestionClient::ListChanges(int64_t after_seq,
+                                                                     int page_size) {
+  grpc::ClientContext context;
+  SetDeadline(context, options_.call_deadline);
+  v1::ListChangesRequest request;
+  request.set_after_seq(after_seq);
+  request.set_page_size(page_size);
+  v1::ListChangesResponse response;
+  grpc::Status status = stub_->ListChanges(&context, request, &response);
+  if (!status.ok()) {
+    return Annotate(status, "ListChanges");
+  }
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::AdminUnit>> IngestionClient::ListAllUnits() {
+  std::vector<v1::AdminUnit> units;
+  std::string token;
+  do {
+    grpc::ClientContext context;
+    SetDeadline(context, options_.call_deadline);
+    v1::ListAdminUnitsRequest request;
+    request.set_page_size(10000);
+    request.set_page_token(token);
+    v1::ListAdminUnitsResponse response;
+    grpc::Status status = stub_->ListAdminUnits(&context, request, &response);
+    if (!status.ok()) {
+      return Annotate(status, "ListAdminUnits");
+    }
+    for (v1::AdminUnit& u : *response.mutable_units()) {
+      units.push_back(std::move(u));
+    }
+    token = response.next_page_token();
+  } while (!token.empty());
+  return units;
+}
+
+absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(
+    const std::string& root, const std::string& as_of, const std::string& from_month,
+    const std::string& to_month, int from_year, int to_year) {
+  grpc::ClientContext context;
+  SetDeadline(context, options_.export_deadline);
+  v1::ExportDataRequest request;
+  request.set_root_code(root);
+  request.set_as_of(as_of);
+  request.set_from_month(from_month);
+  request.set_to_month(to_month);
+  request.set_from_year(from_year);
+  request.set_to_year(to_year);
+  std::unique_ptr<grpc::ClientReader<v1::ExportDataResponse>> reader =
+      stub_->ExportData(&context, request);
+  Export result;
+  v1::ExportDataResponse chunk;
+  while (reader->Read(&chunk)) {
+    result.snapshot_seq = chunk.snapshot_seq();
+    for (const v1::ParticipationRecord& r : chunk.records()) {
+      result.data.AddRecord(r);
+    }
+    for (const v1::DenominatorRecord& d : chunk.denominators()) {
+      result.data.AddDenominator(d);
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    return Annotate(status, "ExportData");
+  }
+  return result;
+}
+
+absl::StatusOr<int64_t> ChangeHeadReader::Get() {
+  absl::MutexLock lock(&mu_);
+  // A lookup already in flight started before this call: wait for the next one.
+  const uint64_t needed = started_ + 1;
+  while (completed_ < needed) {
+    if (!in_flight_) {
+      in_flight_ = true;
+      const uint64_t number = ++started_;
+      mu_.Unlock();
+      absl::StatusOr<int64_t> head = client_.GetChangeHead();
+      mu_.Lock();
+      in_flight_ = false;
+      completed_ = number;
+      result_ = std::move(head);
+    } else {
+      auto done = [this, needed]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return completed_ >= needed || !in_flight_;
+      };
+      mu_.Await(absl::Condition(&done));
+    }
+  }
+  return result_;
+}
+
+int64_t ChangeHeadReader::rpc_count() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(started_);
+}
+
+}  // namespace covtrack::aggregation

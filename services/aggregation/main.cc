@@ -1,0 +1,69 @@
+// covtrack-aggregation: coverage by administrative level. Parses configuration and starts the
+// server; everything else is in the covtrack_aggregation library.
+
+#include <iostream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "common/server.h"
+#include "services/aggregation/aggregation_service.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50052", "HOST:PORT to serve gRPC on");
+ABSL_FLAG(std::string, ingestion_addr, "127.0.0.1:50051",
+          "HOST:PORT of the ingestion service (the only source of data)");
+ABSL_FLAG(std::string, redis, "",
+          "HOST:PORT of the Redis cache shared by replicas; empty: an in-process cache");
+ABSL_FLAG(absl::Duration, ingestion_deadline, absl::Seconds(5),
+          "deadline of each unary call to ingestion");
+ABSL_FLAG(absl::Duration, export_deadline, absl::Seconds(120),
+          "deadline of each ExportData stream from ingestion");
+ABSL_FLAG(absl::Duration, redis_timeout, absl::Milliseconds(200),
+          "timeout of each Redis command; a slower Redis is treated as down");
+ABSL_FLAG(absl::Duration, cache_ttl, absl::Hours(24), "how long a cached rollup is kept");
+ABSL_FLAG(absl::Duration, stats_log_interval, absl::Seconds(60),
+          "how often cache counters are logged (when they changed); 0 = never");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error");
+ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate; with --tls_key_file enables TLS");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA; when set, clients must present a certificate");
+
+int main(int argc, char** argv) {
+  covtrack::ParseFlagsWithEnvironment(argc, argv);
+  covtrack::log::Init("aggregation", absl::GetFlag(FLAGS_log_level));
+
+  covtrack::aggregation::AggregationOptions options;
+  options.ingestion_addr = absl::GetFlag(FLAGS_ingestion_addr);
+  options.redis_addr = absl::GetFlag(FLAGS_redis);
+  options.ingestion_deadline = absl::GetFlag(FLAGS_ingestion_deadline);
+  options.export_deadline = absl::GetFlag(FLAGS_export_deadline);
+  options.redis_timeout = absl::GetFlag(FLAGS_redis_timeout);
+  options.cache_ttl = absl::GetFlag(FLAGS_cache_ttl);
+  options.stats_log_interval = absl::GetFlag(FLAGS_stats_log_interval);
+  auto service = covtrack::aggregation::AggregationServiceImpl::Create(options);
+  if (!service.ok()) {
+    std::cerr << "covtrack-aggregation: " << service.status().message() << "\n";
+    return 1;
+  }
+  covtrack::ServerOptions server_options;
+  server_options.service_name = "aggregation";
+  server_options.listen = absl::GetFlag(FLAGS_listen);
+  server_options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  server_options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  server_options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  auto server = covtrack::Server::Start(server_options, {service->get()});
+  if (!server.ok()) {
+    std::cerr << "covtrack-aggregation: cannot serve on " << server_options.listen << ": "
+              << server.status().message() << " (check --listen)\n";
+    return 1;
+  }
+  covtrack::log::Info("serving", {{"listen", server_options.listen},
+                                  {"port", std::to_string((*server)->port())},
+                                  {"ingestion_addr", options.ingestion_addr},
+                                  {"redis", options.redis_addr.empty() ? "in-process"
+                                                                       : options.redis_addr}});
+  (*server)->RunUntilSignal();
+  return 0;
+}

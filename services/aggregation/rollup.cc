@@ -1,0 +1,403 @@
+#include "services/aggregation/rollup.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/domain.h"
+
+namespace covtrack::aggregation {
+namespace {
+
+std::string DenominatorKey(absl::string_view code, int year) {
+  return absl::StrCat(code, "|", year);
+}
+
+// One unit of the territory being rolled up.
+struct Node {
+  const v1::AdminUnit* unit = nullptr;
+  std::vector<int> children;  // indexes into the node vector
+  int leaves = 0;             // leaf units beneath (1 for a leaf)
+  // Months (Month::Index()) during which this unit version is valid: [first_valid, last_valid].
+  int first_valid = 0;
+  int last_valid = 0;
+};
+
+// The rolled-up figure of one node for one scheme.
+struct SchemeFigure {
+  int latest = -1;  // month index; -1: nothing reported in the period
+  bool from_own = false;
+  int64_t participants = 0;
+  std::optional<int64_t> in_province;
+  int missing_in_province = 0;
+};
+
+struct DenominatorFigure {
+  int64_t value = 0;
+  int missing = 0;
+};
+
+class Rollup {
+ public:
+  Rollup(const Hierarchy& hierarchy, const CoverageData& data, const Period& period)
+      : hierarchy_(hierarchy), data_(data), period_(period),
+        date_(period.last_month().LastDay()),
+        year_end_(absl::StrCat(period.year(), "-12-31")),
+        first_(period.first_month().Index()), last_(period.last_month().Index()) {}
+
+  absl::StatusOr<v1::Coverage> Run(absl::string_view unit_code) {
+    const v1::AdminUnit* unit = hierarchy_.UnitAt(unit_code, date_);
+    if (unit == nullptr) {
+      return absl::NotFoundError(absl::StrCat("unit_code \"", unit_code,
+                                              "\" names no administrative unit on ", date_));
+    }
+    Build(unit);
+    v1::Coverage coverage;
+    *coverage.mutable_unit() = *unit;
+    coverage.set_period(period_.ToString());
+    std::array<v1::SchemeCoverage, 6> by_scheme;  // index = Scheme value
+    for (v1::Scheme scheme : kReportedSchemes) {
+      by_scheme[scheme] = SchemeRollup(scheme);
+    }
+    by_scheme[v1::SCHEME_SOCIAL] = Social(by_scheme[v1::SCHEME_COMPULSORY_SOCIAL],
+                                          by_scheme[v1::SCHEME_VOLUNTARY_SOCIAL]);
+    std::string as_of;
+    for (v1::Scheme scheme : kAllSchemes) {
+      as_of = std::max(as_of, by_scheme[scheme].as_of_month());
+      *coverage.add_schemes() = std::move(by_scheme[scheme]);
+    }
+    coverage.set_as_of_month(as_of);
+    return coverage;
+  }
+
+ private:
+  static int MonthIndexOfDate(absl::string_view date, int fallback) {
+    if (date.size() < 7) {
+      return fallback;
+    }
+    absl::StatusOr<Month> m = Month::Parse(date.substr(0, 7));
+    return m.ok() ? m->Index() : fallback;
+  }
+
+  // Builds the node tree beneath `unit` as of the period's end, root at index 0.
+  int Build(const v1::AdminUnit* unit) {
+    const int index = static_cast<int>(nodes_.size());
+    nodes_.push_back(Node{});
+    nodes_[index].unit = unit;
+    // A month's stock belongs to this version when the month's last day lies in
+    // [valid_from, valid_to): from valid_from's month up to the month before valid_to's (or
+    // valid_to's own month when valid_to falls after its last day, which cannot happen).
+    int first_valid = 0;
+    if (!unit->valid_from().empty()) {
+      first_valid = MonthIndexOfDate(unit->valid_from(), 0);
+    }
+    int last_valid = 1 << 30;
+    if (!unit->valid_to().empty()) {
+      const int to_month = MonthIndexOfDate(unit->valid_to(), 1 << 30);
+      // valid_to is exclusive: the month containing it counts only if its last day is before.
+      absl::StatusOr<Month> m = Month::Parse(absl::string_view(unit->valid_to()).substr(0, 7));
+      last_valid = (m.ok() && m->LastDay() < unit->valid_to()) ? to_month : to_month - 1;
+    }
+    nodes_[index].first_valid = first_valid;
+    nodes_[index].last_valid = last_valid;
+    std::vector<int> children;
+    for (const v1::AdminUnit* child : hierarchy_.ChildrenAt(unit->code(), date_)) {
+      children.push_back(Build(child));
+    }
+    int leaves = 0;
+    for (int c : children) {
+      leaves += nodes_[c].leaves;
+    }
+    nodes_[index].children = std::move(children);
+    nodes_[index].leaves = nodes_[index].children.empty() ? 1 : leaves;
+    return index;
+  }
+
+  // The unit's own latest figure inside the period and inside its validity.
+  const CoverageData::Figure* OwnLatest(const Node& node, v1::Scheme scheme) const {
+    const std::vector<CoverageData::Figure>* figures = data_.Figures(node.unit->code(), scheme);
+    if (figures == nullptr) {
+      return nullptr;
+    }
+    const int from = std::max(first_, node.first_valid);
+    const int to = std::min(last_, node.last_valid);
+    for (auto it = figures->rbegin(); it != figures->rend(); ++it) {
+      if (it->month_index <= to) {
+        return it->month_index >= from ? &*it : nullptr;
+      }
+    }
+    return nullptr;
+  }
+
+  SchemeFigure Figure(int index, v1::Scheme scheme, std::vector<SchemeFigure>& out) {
+    const Node& node = nodes_[index];
+    SchemeFigure figure;
+    int children_latest = -1;
+    for (int c : node.children) {
+      out[c] = Figure(c, scheme, out);
+      children_latest = std::max(children_latest, out[c].latest);
+    }
+    const CoverageData::Figure* own = OwnLatest(node, scheme);
+    if (own != nullptr && own->month_index >= children_latest) {
+      figure.latest = own->month_index;
+      figure.from_own = true;
+      figure.participants = own->participants;
+      figure.in_province = own->in_province;
+      figure.missing_in_province = own->in_province.has_value() ? 0 : 1;
+      return figure;
+    }
+    figure.latest = children_latest;
+    if (children_latest < 0) {
+      return figure;
+    }
+    bool split_complete = true;
+    int64_t in_province = 0;
+    for (int c : node.children) {
+      const SchemeFigure& child = out[c];
+      if (child.latest < 0) {
+        continue;  // nothing reported beneath: contributes zero and lacks no split
+      }
+      figure.participants += child.participants;
+      figure.missing_in_province += child.missing_in_province;
+      if (child.in_province.has_value()) {
+        in_province += *child.in_province;
+      } else {
+        split_complete = false;
+      }
+    }
+    if (split_complete) {
+      figure.in_province = in_province;
+    }
+    return figure;
+  }
+
+  // Leaves whose figure was reported for month `as_of`.
+  int Reporting(int index, int as_of, const std::vector<SchemeFigure>& figures) const {
+    const SchemeFigure& figure = figures[index];
+    if (figure.latest < 0) {
+      return 0;
+    }
+    if (figure.from_own) {
+      return figure.latest == as_of ? nodes_[index].leaves : 0;
+    }
+    int reporting = 0;
+    for (int c : nodes_[index].children) {
+      reporting += Reporting(c, as_of, figures);
+    }
+    return reporting;
+  }
+
+  DenominatorFigure Denominator(int index, v1::DenominatorKind kind) const {
+    const Node& node = nodes_[index];
+    std::optional<int64_t> own = data_.Denominator(node.unit->code(), period_.year(), kind);
+    // A yearly figure belongs to the unit holding the code on 31 December (or, when none does,
+    // to the last unit that held it during the year): a code reused by another unit later in
+    // the year does not lend this unit its figure.
+    if (own.has_value()) {
+      const v1::AdminUnit* holder = hierarchy_.UnitAt(node.unit->code(), year_end_);
+      if (holder != nullptr && holder != node.unit) {
+        own.reset();
+      }
+    }
+    if (own.has_value()) {
+      return {*own, 0};
+    }
+    if (node.children.empty()) {
+      return {0, 1};
+    }
+    DenominatorFigure sum;
+    for (int c : node.children) {
+      DenominatorFigure child = Denominator(c, kind);
+      sum.value += child.value;
+      sum.missing += child.missing;
+    }
+    return sum;
+  }
+
+  const DenominatorFigure& DenominatorOf(v1::DenominatorKind kind) {
+    auto& cached = denominators_[kind];
+    if (!cached.has_value()) {
+      cached = Denominator(0, kind);
+    }
+    return *cached;
+  }
+
+  static void SetRate(v1::SchemeCoverage& sc) {
+    if (!sc.as_of_month().empty() && sc.has_denominator() && sc.denominator() > 0) {
+      sc.set_coverage_percent(100.0 * static_cast<double>(sc.participants()) /
+                              static_cast<double>(sc.denominator()));
+    }
+  }
+
+  v1::SchemeCoverage SchemeRollup(v1::Scheme scheme) {
+    std::vector<SchemeFigure> figures(nodes_.size());
+    figures[0] = Figure(0, scheme, figures);
+    const SchemeFigure& root = figures[0];
+    v1::SchemeCoverage sc;
+    sc.set_scheme(scheme);
+    sc.set_participants(root.participants);
+    sc.set_expected_units(nodes_[0].leaves);
+    if (root.latest >= 0) {
+      sc.set_as_of_month(Month{root.latest / 12, root.latest % 12 + 1}.ToString());
+      sc.set_reporting_units(Reporting(0, root.latest, figures));
+      if (root.in_province.has_value()) {
+        sc.set_in_province_participants(*root.in_province);
+      }
+      sc.set_units_missing_in_province(root.missing_in_province);
+    }
+    const v1::DenominatorKind kind = DenominatorFor(scheme);
+    sc.set_denominator_kind(kind);
+    const DenominatorFigure& denominator = DenominatorOf(kind);
+    sc.set_units_missing_denominator(denominator.missing);
+    if (denominator.missing == 0) {
+      sc.set_denominator(denominator.value);
+    }
+    SetRate(sc);
+    return sc;
+  }
+
+  // BHXH as a whole: compulsory + voluntary, against the labour force.
+  static v1::SchemeCoverage Social(const v1::SchemeCoverage& compulsory,
+                                   const v1::SchemeCoverage& voluntary) {
+    v1::SchemeCoverage sc;
+    sc.set_scheme(v1::SCHEME_SOCIAL);
+    sc.set_participants(compulsory.participants() + voluntary.participants());
+    const bool any = !compulsory.as_of_month().empty() || !voluntary.as_of_month().empty();
+    if (any) {
+      sc.set_as_of_month(std::max(compulsory.as_of_month(), voluntary.as_of_month()));
+      // Both parts' splits are needed; a part with no figures at all adds nothing to split.
+      const bool c_ok = compulsory.as_of_month().empty() ||
+                        compulsory.has_in_province_participants();
+      const bool v_ok = voluntary.as_of_month().empty() ||
+                        voluntary.has_in_province_participants();
+      if (c_ok && v_ok) {
+        sc.set_in_province_participants(compulsory.in_province_participants() +
+                                        voluntary.in_province_participants());
+      }
+      sc.set_units_missing_in_province(compulsory.units_missing_in_province() +
+                                       voluntary.units_missing_in_province());
+    }
+    // A leaf reports BHXH as a whole only when both parts are in; the smaller count bounds it.
+    sc.set_reporting_units(
+        compulsory.as_of_month() == sc.as_of_month() && voluntary.as_of_month() == sc.as_of_month()
+            ? std::min(compulsory.reporting_units(), voluntary.reporting_units())
+            : 0);
+    sc.set_expected_units(compulsory.expected_units());
+    sc.set_denominator_kind(v1::DENOMINATOR_KIND_LABOR_FORCE);
+    sc.set_units_missing_denominator(compulsory.units_missing_denominator());
+    if (compulsory.has_denominator()) {
+      sc.set_denominator(compulsory.denominator());
+    }
+    SetRate(sc);
+    return sc;
+  }
+
+  const Hierarchy& hierarchy_;
+  const CoverageData& data_;
+  const Period period_;
+  const std::string date_;
+  const std::string year_end_;
+  const int first_;
+  const int last_;
+  std::vector<Node> nodes_;
+  std::array<std::optional<DenominatorFigure>, 3> denominators_;
+};
+
+}  // namespace
+
+void CoverageData::AddRecord(const v1::ParticipationRecord& record) {
+  if (!IsReportedScheme(record.scheme())) {
+    return;
+  }
+  absl::StatusOr<Month> month = Month::Parse(record.month());
+  if (!month.ok()) {
+    return;
+  }
+  Figure figure;
+  figure.month_index = month->Index();
+  figure.participants = record.participants();
+  if (record.has_in_province_participants()) {
+    figure.in_province = record.in_province_participants();
+  }
+  std::vector<Figure>& figures = figures_[record.unit_code()][record.scheme()];
+  auto it = std::lower_bound(
+      figures.begin(), figures.end(), figure.month_index,
+      [](const Figure& f, int month_index) { return f.month_index < month_index; });
+  if (it != figures.end() && it->month_index == figure.month_index) {
+    *it = figure;
+  } else {
+    figures.insert(it, figure);
+    ++record_count_;
+  }
+}
+
+void CoverageData::AddDenominator(const v1::DenominatorRecord& record) {
+  if (record.kind() != v1::DENOMINATOR_KIND_POPULATION &&
+      record.kind() != v1::DENOMINATOR_KIND_LABOR_FORCE) {
+    return;
+  }
+  denominators_[DenominatorKey(record.unit_code(), record.year())][record.kind()] = record.value();
+}
+
+const std::vector<CoverageData::Figure>* CoverageData::Figures(absl::string_view code,
+                                                               v1::Scheme scheme) const {
+  auto it = figures_.find(code);
+  if (it == figures_.end() || !IsReportedScheme(scheme)) {
+    return nullptr;
+  }
+  return &it->second[scheme];
+}
+
+std::optional<int64_t> CoverageData::Denominator(absl::string_view code, int year,
+                                                 v1::DenominatorKind kind) const {
+  auto it = denominators_.find(DenominatorKey(code, year));
+  if (it == denominators_.end() || kind < 1 || kind > 2) {
+    return std::nullopt;
+  }
+  return it->second[kind];
+}
+
+absl::StatusOr<v1::Coverage> RollupCoverage(const Hierarchy& hierarchy, const CoverageData& data,
+                                            absl::string_view unit_code, const Period& period) {
+  return Rollup(hierarchy, data, period).Run(unit_code);
+}
+
+std::vector<Period> ComparisonPeriods(const Period& period, int previous_year_ends) {
+  std::vector<Period> periods = {period.SamePeriodLastYear()};
+  for (int i = 1; i <= previous_year_ends; ++i) {
+    periods.push_back(Period::ForYear(period.year() - i));
+  }
+  return periods;
+}
+
+v1::Comparison Compare(const v1::SchemeCoverage& now, const v1::SchemeCoverage& then,
+                       const std::string& then_period) {
+  v1::Comparison c;
+  c.set_period(then_period);
+  c.set_participants(then.participants());
+  c.set_participants_change(now.participants() - then.participants());
+  c.set_as_of_month(then.as_of_month());
+  if (then.has_coverage_percent()) {
+    c.set_coverage_percent(then.coverage_percent());
+    if (now.has_coverage_percent()) {
+      c.set_coverage_points_change(now.coverage_percent() - then.coverage_percent());
+    }
+  }
+  return c;
+}
+
+void SelectSchemes(const std::vector<v1::Scheme>& schemes, v1::Coverage* coverage) {
+  if (schemes.empty()) {
+    return;
+  }
+  std::vector<v1::SchemeCoverage> all(coverage->schemes().begin(), coverage->schemes().end());
+  coverage->clear_schemes();
+  for (v1::Scheme scheme : schemes) {
+    for (const v1::SchemeCoverage& sc : all) {
+      if (sc.scheme() == scheme) {
+        *coverage->add_schemes() = sc;
+      }
+    }
+  }
+}
+
+}  // namespace covtrack::aggregation

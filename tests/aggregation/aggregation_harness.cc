@@ -1,0 +1,51 @@
+#include "tests/aggregation/aggregation_harness.h"
+
+#include <cstdlib>
+#include <iostream>
+
+#include <grpcpp/grpcpp.h>
+
+namespace covtrack::testing {
+
+std::unique_ptr<AggregationHarness> AggregationHarness::Start(std::string ingestion_addr,
+                                                              std::string redis_addr) {
+  aggregation::AggregationOptions options;
+  options.ingestion_addr = std::move(ingestion_addr);
+  options.redis_addr = std::move(redis_addr);
+  options.stats_log_interval = absl::ZeroDuration();
+  return Start(options);
+}
+
+std::unique_ptr<AggregationHarness> AggregationHarness::Start(
+    const aggregation::AggregationOptions& options) {
+  auto harness = std::unique_ptr<AggregationHarness>(new AggregationHarness());
+  auto service = aggregation::AggregationServiceImpl::Create(options);
+  if (!service.ok()) {
+    std::cerr << "AggregationHarness: " << service.status() << "\n";
+    std::abort();
+  }
+  harness->service_ = std::move(*service);
+  ServerOptions server_options;
+  server_options.service_name = "aggregation";
+  server_options.listen = "127.0.0.1:0";
+  server_options.shutdown_grace = absl::Seconds(2);
+  auto server = Server::Start(server_options, {harness->service_.get()});
+  if (!server.ok()) {
+    std::cerr << "AggregationHarness: " << server.status() << "\n";
+    std::abort();
+  }
+  harness->server_ = std::move(*server);
+  harness->address_ = harness->server_->address();
+  harness->stub_ = v1::AggregationService::NewStub(
+      grpc::CreateChannel(harness->address_, grpc::InsecureChannelCredentials()));
+  return harness;
+}
+
+void AggregationHarness::Stop() {
+  if (server_ != nullptr) {
+    server_->Shutdown();
+    server_.reset();
+  }
+}
+
+}  // namespace covtrack::testing
