@@ -13,9 +13,9 @@ namespace {
 std::string GroupThousands(uint64_t n) {
   std::string digits = std::to_string(n);
   std::string out;
-  const size_t lead = digits.size() % 3;
   for (size_t i = 0; i < digits.size(); ++i) {
-    if (i != 0 && (i - lead) % 3 == 0) {
+    // A dot before every digit that has a multiple of three digits after it and before it.
+    if (i != 0 && (digits.size() - i) % 3 == 0) {
       out.push_back('.');
     }
     out.push_back(digits[i]);

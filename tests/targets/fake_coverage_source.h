@@ -1,0 +1,174 @@
+#pragma once
+
+// A fake aggregation service for unit tests of the target service's logic: figures per unit,
+// month and scheme, set by the test. Stocks: a period's figure is the latest month inside it.
+// The real aggregation service is used by the integration tests.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/domain.h"
+#include "common/period.h"
+#include "services/targets/coverage_source.h"
+
+namespace covtrack::targets::testing {
+
+class FakeCoverageSource : public CoverageSource {
+ public:
+  void AddUnit(const std::string& code, const std::string& name, v1::AdminLevel level,
+               const std::string& parent) {
+    v1::AdminUnit unit;
+    unit.set_code(code);
+    unit.set_name(name);
+    unit.set_level(level);
+    unit.set_parent_code(parent);
+    units_[code] = unit;
+  }
+
+  // One figure. denominator: the scheme's denominator (population for health, labour force
+  // otherwise) of the month's year.
+  void Set(const std::string& code, const std::string& month, v1::Scheme scheme,
+           int64_t participants, std::optional<int64_t> in_province = std::nullopt,
+           std::optional<int64_t> denominator = std::nullopt) {
+    v1::SchemeCoverage c;
+    c.set_scheme(scheme);
+    c.set_participants(participants);
+    if (in_province.has_value()) {
+      c.set_in_province_participants(*in_province);
+    }
+    c.set_denominator_kind(DenominatorFor(scheme));
+    if (denominator.has_value()) {
+      c.set_denominator(*denominator);
+      c.set_coverage_percent(static_cast<double>(participants) * 100.0 /
+                             static_cast<double>(*denominator));
+    }
+    c.set_reporting_units(1);
+    c.set_expected_units(1);
+    figures_[{code, *Month::Parse(month), scheme}] = c;
+  }
+
+  void set_unavailable(bool unavailable) { unavailable_ = unavailable; }
+  int series_calls() const { return series_calls_; }
+
+  absl::StatusOr<v1::Coverage> GetCoverage(absl::string_view unit_code, absl::string_view period,
+                                           const std::vector<v1::Scheme>& schemes) override {
+    if (unavailable_) {
+      return Unavailable();
+    }
+    auto unit = units_.find(std::string(unit_code));
+    if (unit == units_.end()) {
+      return absl::NotFoundError(absl::StrCat("unit ", unit_code, " not found"));
+    }
+    absl::StatusOr<Period> p = Period::Parse(period);
+    if (!p.ok()) {
+      return p.status();
+    }
+    return CoverageOf(unit->second, *p, schemes);
+  }
+
+  absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(absl::string_view parent_code,
+                                                         v1::AdminLevel level,
+                                                         absl::string_view period,
+                                                         v1::Scheme scheme) override {
+    if (unavailable_) {
+      return Unavailable();
+    }
+    absl::StatusOr<Period> p = Period::Parse(period);
+    if (!p.ok()) {
+      return p.status();
+    }
+    std::vector<v1::Coverage> out;
+    for (const auto& [code, unit] : units_) {
+      if (unit.parent_code() == parent_code &&
+          (level == v1::ADMIN_LEVEL_UNSPECIFIED || level == unit.level())) {
+        out.push_back(CoverageOf(unit, *p, {scheme}));
+      }
+    }
+    return out;
+  }
+
+  absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
+                                                       v1::Scheme scheme, Month from,
+                                                       Month to) override {
+    if (unavailable_) {
+      return Unavailable();
+    }
+    ++series_calls_;
+    v1::CoverageSeries series;
+    series.set_scheme(scheme);
+    for (Month m = from; m <= to; m = m.Next()) {
+      auto it = figures_.find({std::string(unit_code), m, scheme});
+      v1::SchemeCoverageAtMonth* at = series.add_months();
+      at->set_month(m.ToString());
+      if (it != figures_.end()) {
+        *at->mutable_coverage() = it->second;
+      } else {
+        at->mutable_coverage()->set_scheme(scheme);
+      }
+    }
+    return series;
+  }
+
+ private:
+  struct Key {
+    std::string code;
+    Month month;
+    v1::Scheme scheme;
+    bool operator<(const Key& o) const {
+      return std::make_tuple(code, month.Index(), static_cast<int>(scheme)) <
+             std::make_tuple(o.code, o.month.Index(), static_cast<int>(o.scheme));
+    }
+  };
+
+  static absl::Status Unavailable() {
+    return absl::UnavailableError("aggregation service at fake is unavailable");
+  }
+
+  v1::Coverage CoverageOf(const v1::AdminUnit& unit, const Period& period,
+                          const std::vector<v1::Scheme>& schemes) const {
+    v1::Coverage coverage;
+    *coverage.mutable_unit() = unit;
+    coverage.set_period(period.ToString());
+    // The latest month of the period with any figure for the unit.
+    std::optional<Month> as_of;
+    for (Month m = period.first_month(); m <= period.last_month(); m = m.Next()) {
+      for (v1::Scheme s : kAllSchemes) {
+        if (figures_.count({unit.code(), m, s}) > 0) {
+          as_of = m;
+        }
+      }
+    }
+    if (as_of.has_value()) {
+      coverage.set_as_of_month(as_of->ToString());
+    }
+    for (v1::Scheme s : schemes) {
+      v1::SchemeCoverage* c = coverage.add_schemes();
+      c->set_scheme(s);
+      if (!as_of.has_value()) {
+        continue;
+      }
+      if (auto it = figures_.find({unit.code(), *as_of, s}); it != figures_.end()) {
+        *c = it->second;
+      }
+      const Month year_before{as_of->year - 1, as_of->month};
+      if (auto it = figures_.find({unit.code(), year_before, s}); it != figures_.end()) {
+        v1::Comparison* cmp = c->mutable_same_period_last_year();
+        cmp->set_period(period.SamePeriodLastYear().ToString());
+        cmp->set_participants(it->second.participants());
+        cmp->set_participants_change(c->participants() - it->second.participants());
+      }
+    }
+    return coverage;
+  }
+
+  std::map<std::string, v1::AdminUnit> units_;
+  std::map<Key, v1::SchemeCoverage> figures_;
+  bool unavailable_ = false;
+  int series_calls_ = 0;
+};
+
+}  // namespace covtrack::targets::testing

@@ -1,0 +1,130 @@
+#include "services/targets/report.h"
+
+#include <gtest/gtest.h>
+
+#include "services/targets/achievement.h"
+
+namespace covtrack::targets {
+namespace {
+
+v1::SchemeCoverage Figure(v1::Scheme scheme, int64_t participants,
+                          std::optional<int64_t> in_province, std::optional<int64_t> denominator) {
+  v1::SchemeCoverage c;
+  c.set_scheme(scheme);
+  c.set_participants(participants);
+  if (in_province) {
+    c.set_in_province_participants(*in_province);
+  }
+  if (denominator) {
+    c.set_denominator(*denominator);
+    c.set_coverage_percent(static_cast<double>(participants) * 100.0 /
+                           static_cast<double>(*denominator));
+  }
+  c.set_reporting_units(1);
+  c.set_expected_units(1);
+  return c;
+}
+
+v1::Target MakeTarget(v1::Scheme scheme, v1::TargetKind kind, double value,
+                      v1::TargetBasis basis = v1::TARGET_BASIS_ALL_PARTICIPANTS) {
+  v1::Target t;
+  t.set_scheme(scheme);
+  t.set_year(2023);
+  t.set_kind(kind);
+  t.set_value(value);
+  t.set_basis(basis);
+  return t;
+}
+
+void Add(v1::Achievement& a, v1::Scheme scheme, std::optional<v1::Target> target,
+         v1::SchemeCoverage current) {
+  SchemeInputs in;
+  in.scheme = scheme;
+  in.target = std::move(target);
+  in.current = std::move(current);
+  in.as_of = Month{2023, 12};
+  *a.add_schemes() = EvaluateScheme(in);
+}
+
+TEST(WriteReportViTest, MyTho2023) {
+  v1::Achievement a;
+  a.mutable_unit()->set_code("815");
+  a.mutable_unit()->set_name("Thành phố Mỹ Tho");
+  a.set_period("2023");
+  a.set_as_of_month("2023-12");
+  Add(a, v1::SCHEME_HEALTH,
+      MakeTarget(v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 89.0),
+      Figure(v1::SCHEME_HEALTH, 207717, std::nullopt, 231000));
+  Add(a, v1::SCHEME_SOCIAL, MakeTarget(v1::SCHEME_SOCIAL, v1::TARGET_KIND_COVERAGE_PERCENT, 28.9),
+      Figure(v1::SCHEME_SOCIAL, 37489, std::nullopt, 124100));
+  Add(a, v1::SCHEME_COMPULSORY_SOCIAL, std::nullopt,
+      Figure(v1::SCHEME_COMPULSORY_SOCIAL, 35458, std::nullopt, 124100));
+  Add(a, v1::SCHEME_VOLUNTARY_SOCIAL, std::nullopt,
+      Figure(v1::SCHEME_VOLUNTARY_SOCIAL, 2031, std::nullopt, 124100));
+  Add(a, v1::SCHEME_UNEMPLOYMENT, std::nullopt, v1::SchemeCoverage());
+  EXPECT_EQ(WriteReportVi(a),
+            "Tính đến 31/12/2023, thành phố Mỹ Tho có "
+            "37.489 người tham gia BHXH, bằng 30,2% lực lượng lao động trong độ tuổi, "
+            "vượt 1,3% chỉ tiêu (chỉ tiêu 28,9%); "
+            "35.458 người tham gia BHXH bắt buộc, bằng 28,6% lực lượng lao động trong độ tuổi; "
+            "2.031 người tham gia BHXH tự nguyện, bằng 1,6% lực lượng lao động trong độ tuổi; "
+            "207.717 người tham gia BHYT, đạt tỷ lệ bao phủ 89,9% dân số, "
+            "vượt 0,9% chỉ tiêu (chỉ tiêu 89,0%).");
+}
+
+TEST(WriteReportViTest, MaiSon2023InProvinceBasisAndComparison) {
+  v1::Achievement a;
+  a.mutable_unit()->set_name("Huyện Mai Sơn");
+  a.set_period("2023");
+  a.set_as_of_month("2023-12");
+  v1::SchemeCoverage compulsory =
+      Figure(v1::SCHEME_COMPULSORY_SOCIAL, 11661, 6569, std::nullopt);
+  compulsory.mutable_same_period_last_year()->set_period("2022");
+  compulsory.mutable_same_period_last_year()->set_participants(11458);
+  compulsory.mutable_same_period_last_year()->set_participants_change(203);
+  Add(a, v1::SCHEME_COMPULSORY_SOCIAL,
+      MakeTarget(v1::SCHEME_COMPULSORY_SOCIAL, v1::TARGET_KIND_PARTICIPANTS, 11136), compulsory);
+  Add(a, v1::SCHEME_HEALTH,
+      MakeTarget(v1::SCHEME_HEALTH, v1::TARGET_KIND_PARTICIPANTS, 147821,
+                 v1::TARGET_BASIS_IN_PROVINCE),
+      Figure(v1::SCHEME_HEALTH, 154621, 148722, std::nullopt));
+  EXPECT_EQ(WriteReportVi(a),
+            "Tính đến 31/12/2023, huyện Mai Sơn có "
+            "11.661 người tham gia BHXH bắt buộc, tăng 203 người so với cùng kỳ năm 2022, "
+            "đạt 104,7% kế hoạch (chỉ tiêu 11.136 người); "
+            "154.621 người tham gia BHYT, trong đó 148.722 người tham gia tại tỉnh, "
+            "đạt 100,6% kế hoạch (chỉ tiêu 147.821 người tham gia tại tỉnh).");
+}
+
+TEST(WriteReportViTest, BelowCoverageTargetAndDecrease) {
+  v1::Achievement a;
+  a.mutable_unit()->set_name("Xã A");
+  a.set_period("2023-08");
+  a.set_as_of_month("2023-08");
+  v1::SchemeCoverage health = Figure(v1::SCHEME_HEALTH, 850, std::nullopt, 1000);
+  health.mutable_same_period_last_year()->set_period("2022-08");
+  health.mutable_same_period_last_year()->set_participants(1900);
+  health.mutable_same_period_last_year()->set_participants_change(-1050);
+  Add(a, v1::SCHEME_HEALTH, MakeTarget(v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 90),
+      health);
+  EXPECT_EQ(WriteReportVi(a),
+            "Tính đến 31/08/2023, xã A có 850 người tham gia BHYT, đạt tỷ lệ bao phủ 85,0% dân "
+            "số, giảm 1.050 người so với cùng kỳ năm 2022, thấp hơn chỉ tiêu 5,0% "
+            "(chỉ tiêu 90,0%).");
+}
+
+TEST(WriteReportViTest, NoFigures) {
+  v1::Achievement a;
+  a.mutable_unit()->set_name("Đặc khu Côn Đảo");
+  a.set_period("2026");
+  EXPECT_EQ(WriteReportVi(a), "Kỳ 2026, đặc khu Côn Đảo chưa có số liệu.");
+}
+
+TEST(UnitNameInSentenceTest, LowersOnlyTheFirstLetter) {
+  EXPECT_EQ(UnitNameInSentence("Thành phố Mỹ Tho"), "thành phố Mỹ Tho");
+  EXPECT_EQ(UnitNameInSentence("Đặc khu Phú Quốc"), "đặc khu Phú Quốc");
+  EXPECT_EQ(UnitNameInSentence("huyện Mai Sơn"), "huyện Mai Sơn");
+}
+
+}  // namespace
+}  // namespace covtrack::targets

@@ -1,0 +1,531 @@
+// The target service's operations with a fake aggregation service (FakeCoverageSource) and a
+// real SQLite store; and once over real gRPC against an aggregation address nobody serves.
+
+#include "services/targets/target_service.h"
+
+#include <numeric>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "common/server.h"
+#include "tests/targets/fake_coverage_source.h"
+#include "tests/testing/test_env.h"
+
+namespace covtrack::targets {
+namespace {
+
+using ::covtrack::targets::testing::FakeCoverageSource;
+
+v1::Target MakeTarget(const std::string& unit, v1::Scheme scheme, int year, v1::TargetKind kind,
+                      double value, v1::TargetBasis basis = v1::TARGET_BASIS_UNSPECIFIED) {
+  v1::Target t;
+  t.set_unit_code(unit);
+  t.set_scheme(scheme);
+  t.set_year(year);
+  t.set_kind(kind);
+  t.set_value(value);
+  t.set_basis(basis);
+  t.set_assigned_by("UBND tỉnh");
+  t.set_decision_ref("Quyết định số 1/QĐ-UBND");
+  return t;
+}
+
+class TargetServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    source_ = std::make_shared<FakeCoverageSource>();
+    source_->AddUnit("14", "Tỉnh Sơn La", v1::ADMIN_LEVEL_PROVINCE, "VN");
+    source_->AddUnit("125", "Huyện Mai Sơn", v1::ADMIN_LEVEL_DISTRICT, "14");
+    source_->AddUnit("82", "Tỉnh Tiền Giang", v1::ADMIN_LEVEL_PROVINCE, "VN");
+    source_->AddUnit("815", "Thành phố Mỹ Tho", v1::ADMIN_LEVEL_DISTRICT, "82");
+    TargetOptions options;
+    options.store_url = covtrack::testing::SqliteStoreUrl();
+    options.clock = [this] { return now_; };
+    options.coverage_source = source_;
+    absl::StatusOr<std::unique_ptr<TargetServiceImpl>> service = TargetServiceImpl::Create(options);
+    ASSERT_TRUE(service.ok()) << service.status();
+    service_ = std::move(*service);
+  }
+
+  v1::Target Set(const v1::Target& target, const std::string& request_id) {
+    v1::SetTargetRequest request;
+    *request.mutable_target() = target;
+    request.set_request_id(request_id);
+    absl::StatusOr<v1::Target> stored = service_->DoSetTarget(request);
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    return stored.ok() ? *stored : v1::Target();
+  }
+
+  absl::Status SetStatus(const v1::Target& target, const std::string& request_id = "id") {
+    v1::SetTargetRequest request;
+    *request.mutable_target() = target;
+    request.set_request_id(request_id);
+    return service_->DoSetTarget(request).status();
+  }
+
+  const v1::SchemeAchievement& SchemeOf(const v1::Achievement& a, v1::Scheme scheme) {
+    for (const v1::SchemeAchievement& s : a.schemes()) {
+      if (s.scheme() == scheme) {
+        return s;
+      }
+    }
+    ADD_FAILURE() << "scheme " << scheme << " missing";
+    static v1::SchemeAchievement empty;
+    return empty;
+  }
+
+  absl::Time now_ = absl::FromCivil(absl::CivilSecond(2024, 1, 15, 9, 0, 0), absl::UTCTimeZone());
+  std::shared_ptr<FakeCoverageSource> source_;
+  std::unique_ptr<TargetServiceImpl> service_;
+};
+
+TEST_F(TargetServiceTest, InvalidTargetsNameTheField) {
+  struct Case {
+    v1::Target target;
+    std::string field;
+  };
+  const v1::Target good =
+      MakeTarget("125", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 147821);
+  std::vector<Case> cases;
+  cases.push_back({good, "target.unit_code"});
+  cases.back().target.set_unit_code("1234");
+  cases.push_back({good, "target.unit_code"});
+  cases.back().target.set_unit_code("");
+  cases.push_back({good, "target.scheme"});
+  cases.back().target.set_scheme(v1::SCHEME_UNSPECIFIED);
+  cases.push_back({good, "target.year"});
+  cases.back().target.set_year(1999);
+  cases.push_back({good, "target.kind"});
+  cases.back().target.set_kind(v1::TARGET_KIND_UNSPECIFIED);
+  cases.push_back({good, "target.value"});
+  cases.back().target.set_value(-1);
+  cases.push_back({good, "target.value"});
+  cases.back().target.set_value(100.5);
+  cases.push_back({good, "target.value"});
+  cases.back().target.set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
+  cases.back().target.set_value(100.1);
+  cases.push_back({good, "target.assigned_by"});
+  cases.back().target.set_assigned_by(std::string(201, 'x'));
+  for (const Case& c : cases) {
+    absl::Status s = SetStatus(c.target);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_TRUE(absl::StrContains(s.message(), c.field)) << s.message();
+  }
+  v1::SetTargetRequest no_id;
+  *no_id.mutable_target() = good;
+  absl::Status s = service_->DoSetTarget(no_id).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "request_id"));
+  // The good one, with a 100% coverage target at the top of the range, is accepted.
+  EXPECT_TRUE(SetStatus(good, "ok").ok());
+  v1::Target full = good;
+  full.set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
+  full.set_value(100);
+  EXPECT_TRUE(SetStatus(full, "full").ok());
+}
+
+TEST_F(TargetServiceTest, SetTargetMakesRevisionsAndIsIdempotent) {
+  v1::Target t = MakeTarget("125", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 147000,
+                            v1::TARGET_BASIS_IN_PROVINCE);
+  v1::Target first = Set(t, "a");
+  EXPECT_EQ(first.revision(), 1);
+  EXPECT_EQ(first.basis(), v1::TARGET_BASIS_IN_PROVINCE);
+  EXPECT_EQ(first.update_time().seconds(), absl::ToUnixSeconds(now_));
+  EXPECT_EQ(Set(t, "a").revision(), 1);  // a retry
+  t.set_value(147821);
+  EXPECT_EQ(SetStatus(t, "a").code(), absl::StatusCode::kAlreadyExists);
+  now_ += absl::Hours(24);
+  v1::Target second = Set(t, "b");
+  EXPECT_EQ(second.revision(), 2);
+
+  v1::ListTargetsRequest current;
+  current.set_unit_code("125");
+  absl::StatusOr<v1::ListTargetsResponse> listed = service_->DoListTargets(current);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->targets_size(), 1);
+  EXPECT_EQ(listed->targets(0).value(), 147821);
+  EXPECT_EQ(listed->targets(0).revision(), 2);
+
+  current.set_include_revisions(true);
+  listed = service_->DoListTargets(current);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->targets_size(), 2);
+  EXPECT_EQ(listed->targets(0).value(), 147000);
+  EXPECT_EQ(listed->targets(0).revision(), 1);
+}
+
+TEST_F(TargetServiceTest, UnspecifiedBasisIsStoredAsAllParticipants) {
+  v1::Target t =
+      MakeTarget("125", v1::SCHEME_COMPULSORY_SOCIAL, 2023, v1::TARGET_KIND_PARTICIPANTS, 11136);
+  EXPECT_EQ(Set(t, "x").basis(), v1::TARGET_BASIS_ALL_PARTICIPANTS);
+}
+
+TEST_F(TargetServiceTest, ListTargetsPagesAndListsByParent) {
+  for (int i = 0; i < 7; ++i) {
+    Set(MakeTarget("815", v1::SCHEME_HEALTH, 2020 + i, v1::TARGET_KIND_COVERAGE_PERCENT, 80 + i),
+        absl::StrCat("m", i));
+  }
+  Set(MakeTarget("125", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 1), "ms");
+  v1::ListTargetsRequest request;
+  request.set_page_size(3);
+  std::vector<std::string> seen;
+  for (int page = 0; page < 10; ++page) {
+    absl::StatusOr<v1::ListTargetsResponse> r = service_->DoListTargets(request);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_LE(r->targets_size(), 3);
+    for (const v1::Target& t : r->targets()) {
+      seen.push_back(absl::StrCat(t.unit_code(), "/", t.year()));
+    }
+    if (r->next_page_token().empty()) {
+      break;
+    }
+    request.set_page_token(r->next_page_token());
+  }
+  ASSERT_EQ(seen.size(), 8u);
+  EXPECT_EQ(seen.front(), "125/2023");
+  EXPECT_EQ(seen.back(), "815/2026");
+
+  v1::ListTargetsRequest by_parent;
+  by_parent.set_parent_code("82");
+  by_parent.set_year(2023);
+  absl::StatusOr<v1::ListTargetsResponse> r = service_->DoListTargets(by_parent);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->targets_size(), 1);
+  EXPECT_EQ(r->targets(0).unit_code(), "815");
+
+  by_parent.set_year(0);
+  EXPECT_EQ(service_->DoListTargets(by_parent).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::ListTargetsRequest bad_token;
+  bad_token.set_page_token("!!!");
+  EXPECT_EQ(service_->DoListTargets(bad_token).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TargetServiceTest, AchievementOfMaiSonAndMyTho2023) {
+  source_->Set("125", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 11661, 6569);
+  source_->Set("125", "2023-12", v1::SCHEME_HEALTH, 154621, 148722);
+  source_->Set("815", "2023-12", v1::SCHEME_HEALTH, 207717, std::nullopt, 231000);
+  source_->Set("815", "2023-12", v1::SCHEME_SOCIAL, 37489, std::nullopt, 124100);
+  Set(MakeTarget("125", v1::SCHEME_COMPULSORY_SOCIAL, 2023, v1::TARGET_KIND_PARTICIPANTS, 11136),
+      "1");
+  Set(MakeTarget("125", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 147821,
+                 v1::TARGET_BASIS_IN_PROVINCE),
+      "2");
+  Set(MakeTarget("815", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_COVERAGE_PERCENT, 89.0), "3");
+  Set(MakeTarget("815", v1::SCHEME_SOCIAL, 2023, v1::TARGET_KIND_COVERAGE_PERCENT, 28.9), "4");
+
+  v1::GetAchievementRequest mai_son;
+  mai_son.set_unit_code("125");
+  mai_son.set_period("2023");
+  absl::StatusOr<v1::Achievement> a = service_->DoGetAchievement(mai_son);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->as_of_month(), "2023-12");
+  EXPECT_EQ(a->schemes_size(), 5);
+  EXPECT_NEAR(SchemeOf(*a, v1::SCHEME_COMPULSORY_SOCIAL).achievement_percent(), 104.7, 0.05);
+  EXPECT_EQ(SchemeOf(*a, v1::SCHEME_HEALTH).actual_participants(), 148722);
+  EXPECT_NEAR(SchemeOf(*a, v1::SCHEME_HEALTH).achievement_percent(), 100.6, 0.05);
+  EXPECT_EQ(SchemeOf(*a, v1::SCHEME_HEALTH).status(), v1::ACHIEVEMENT_STATUS_MET);
+  EXPECT_EQ(SchemeOf(*a, v1::SCHEME_UNEMPLOYMENT).status(), v1::ACHIEVEMENT_STATUS_NO_TARGET);
+
+  v1::GetReportRequest report;
+  report.set_unit_code("815");
+  report.set_period("2023");
+  absl::StatusOr<v1::Report> r = service_->DoGetReport(report);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NEAR(SchemeOf(r->achievement(), v1::SCHEME_HEALTH).points_vs_target(), 0.9, 0.05);
+  EXPECT_NEAR(SchemeOf(r->achievement(), v1::SCHEME_SOCIAL).points_vs_target(), 1.3, 0.05);
+  EXPECT_TRUE(absl::StrContains(r->text(), "207.717 người tham gia BHYT, đạt tỷ lệ bao phủ 89,9% "
+                                           "dân số, vượt 0,9% chỉ tiêu"))
+      << r->text();
+  EXPECT_TRUE(absl::StrContains(r->text(), "vượt 1,3% chỉ tiêu (chỉ tiêu 28,9%)")) << r->text();
+  // At the year's end no month-by-month history is needed.
+  EXPECT_EQ(source_->series_calls(), 0);
+}
+
+TEST_F(TargetServiceTest, StatusDuringTheYearUsesTheClockForTheDefaultPeriod) {
+  now_ = absl::FromCivil(absl::CivilSecond(2024, 9, 10, 8, 0, 0), absl::UTCTimeZone());
+  // Baseline 10,000 in December 2023; target 12,400; August 2024 at 11,400 (pace: 11,600).
+  source_->Set("125", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 10000);
+  source_->Set("125", "2024-05", v1::SCHEME_COMPULSORY_SOCIAL, 10500);
+  source_->Set("125", "2024-08", v1::SCHEME_COMPULSORY_SOCIAL, 11400);
+  Set(MakeTarget("125", v1::SCHEME_COMPULSORY_SOCIAL, 2024, v1::TARGET_KIND_PARTICIPANTS, 12400),
+      "t");
+  v1::GetAchievementRequest request;
+  request.set_unit_code("125");  // no period: the current year by the clock, 2024
+  request.add_schemes(v1::SCHEME_COMPULSORY_SOCIAL);
+  absl::StatusOr<v1::Achievement> a = service_->DoGetAchievement(request);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->period(), "2024");
+  EXPECT_EQ(a->as_of_month(), "2024-08");
+  const v1::SchemeAchievement& s = a->schemes(0);
+  EXPECT_EQ(s.status(), v1::ACHIEVEMENT_STATUS_AT_RISK);  // behind pace, trend reaches 12,600
+  EXPECT_EQ(s.projected_year_end_participants(), 12600);
+  EXPECT_NEAR(s.pace_value(), 11600, 1e-9);
+  EXPECT_EQ(source_->series_calls(), 1);
+
+  // A slower trend: BEHIND.
+  source_->Set("125", "2024-05", v1::SCHEME_COMPULSORY_SOCIAL, 11100);
+  a = service_->DoGetAchievement(request);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->schemes(0).status(), v1::ACHIEVEMENT_STATUS_BEHIND);
+  // Ahead of pace: ON_TRACK.
+  source_->Set("125", "2024-08", v1::SCHEME_COMPULSORY_SOCIAL, 11700);
+  a = service_->DoGetAchievement(request);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->schemes(0).status(), v1::ACHIEVEMENT_STATUS_ON_TRACK);
+
+  // In January 2025 the clock's year is 2025, which has no target.
+  now_ = absl::FromCivil(absl::CivilSecond(2025, 1, 2, 0, 0, 0), absl::UTCTimeZone());
+  source_->Set("125", "2025-01", v1::SCHEME_COMPULSORY_SOCIAL, 11800);
+  a = service_->DoGetAchievement(request);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->period(), "2025");
+  EXPECT_EQ(a->schemes(0).status(), v1::ACHIEVEMENT_STATUS_NO_TARGET);
+}
+
+TEST_F(TargetServiceTest, ClockYearIsVietnamTime) {
+  // 31 Dec 2024 18:00 UTC is already 1 Jan 2025 in Vietnam.
+  now_ = absl::FromCivil(absl::CivilSecond(2024, 12, 31, 18, 0, 0), absl::UTCTimeZone());
+  v1::GetAchievementRequest request;
+  request.set_unit_code("125");
+  absl::StatusOr<v1::Achievement> a = service_->DoGetAchievement(request);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->period(), "2025");
+}
+
+class AllocationTest : public TargetServiceTest {
+ protected:
+  void SetUp() override {
+    TargetServiceTest::SetUp();
+    // Three districts of a province with 2022 populations 100,001 / 200,002 / 300,004 (health)
+    // and compulsory participants at the end of 2022.
+    source_->AddUnit("01", "Thành phố Hà Nội", v1::ADMIN_LEVEL_PROVINCE, "VN");
+    const std::vector<std::pair<std::string, int64_t>> districts = {
+        {"001", 100001}, {"002", 200002}, {"003", 300004}};
+    for (const auto& [code, population] : districts) {
+      source_->AddUnit(code, "Quận " + code, v1::ADMIN_LEVEL_DISTRICT, "01");
+      source_->Set(code, "2022-12", v1::SCHEME_HEALTH, population * 9 / 10, std::nullopt,
+                   population);
+      source_->Set(code, "2022-12", v1::SCHEME_COMPULSORY_SOCIAL, population / 4);
+    }
+    Set(MakeTarget("01", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 555555), "parent");
+  }
+
+  v1::AllocateTargetRequest Request(v1::AllocationMethod method, bool preview) {
+    v1::AllocateTargetRequest r;
+    r.set_parent_code("01");
+    r.set_scheme(v1::SCHEME_HEALTH);
+    r.set_year(2023);
+    r.set_method(method);
+    r.set_preview(preview);
+    r.set_request_id("alloc-1");
+    r.set_decision_ref("Quyết định số 9/QĐ-UBND");
+    return r;
+  }
+};
+
+TEST_F(AllocationTest, PreviewSumsExactlyAndStoresNothing) {
+  absl::StatusOr<v1::AllocateTargetResponse> r =
+      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, true));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->stored());
+  ASSERT_EQ(r->parts_size(), 3);
+  EXPECT_EQ(r->base_total(), 600007);
+  int64_t sum = 0;
+  for (const v1::AllocationPart& p : r->parts()) {
+    sum += static_cast<int64_t>(p.target().value());
+    EXPECT_EQ(p.target().revision(), 0);
+  }
+  EXPECT_EQ(sum, 555555);
+  EXPECT_EQ(r->allocated_total(), 555555);
+  // 555,555 × b_i / 600,007 = 92,592.35 / 185,184.69 / 277,777.96: the floors sum to 555,553
+  // and the two people left over go to the largest remainders, 003 (.96) and 002 (.69).
+  EXPECT_EQ(r->parts(0).target().value(), 92592);
+  EXPECT_EQ(r->parts(1).target().value(), 185185);
+  EXPECT_EQ(r->parts(2).target().value(), 277778);
+  EXPECT_EQ(r->parts(0).target().decision_ref(), "Quyết định số 9/QĐ-UBND");
+  EXPECT_EQ(r->parts(0).target().assigned_by(), "UBND tỉnh");  // the parent's
+
+  v1::ListTargetsRequest list;
+  list.set_unit_code("001");
+  EXPECT_EQ(service_->DoListTargets(list)->targets_size(), 0);
+}
+
+TEST_F(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
+  absl::StatusOr<v1::AllocateTargetResponse> r =
+      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS, false));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->stored());
+  for (const v1::AllocationPart& p : r->parts()) {
+    EXPECT_EQ(p.target().revision(), 1);
+  }
+  // A retry answers the first answer even with the aggregation service down.
+  source_->set_unavailable(true);
+  absl::StatusOr<v1::AllocateTargetResponse> again =
+      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS, false));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->SerializeAsString(), r->SerializeAsString());
+  EXPECT_EQ(service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, false))
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  source_->set_unavailable(false);
+
+  v1::ValidateAllocationRequest validate;
+  validate.set_parent_code("01");
+  validate.set_scheme(v1::SCHEME_HEALTH);
+  validate.set_year(2023);
+  absl::StatusOr<v1::ValidateAllocationResponse> v = service_->DoValidateAllocation(validate);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(v->consistent()) << absl::StrJoin(v->problems(), "\n");
+  EXPECT_EQ(v->children_total(), 555555);
+  EXPECT_EQ(v->difference(), 0);
+
+  // One district's target is revised by hand: the sum no longer matches.
+  v1::Target changed = r->parts(1).target();
+  changed.set_value(changed.value() + 10);
+  Set(changed, "manual");
+  v = service_->DoValidateAllocation(validate);
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->consistent());
+  EXPECT_EQ(v->difference(), 10);
+  ASSERT_EQ(v->problems_size(), 1);
+  EXPECT_TRUE(absl::StrContains(v->problems(0), "difference 10")) << v->problems(0);
+}
+
+TEST_F(AllocationTest, MissingBaseOrRateTargetIsRefused) {
+  source_->AddUnit("004", "Quận 004", v1::ADMIN_LEVEL_DISTRICT, "01");  // no 2022 figures
+  absl::Status s =
+      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, true)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(s.message(), "004")) << s.message();
+
+  v1::AllocateTargetRequest no_parent = Request(v1::ALLOCATION_METHOD_POPULATION, true);
+  no_parent.set_scheme(v1::SCHEME_UNEMPLOYMENT);
+  EXPECT_EQ(service_->DoAllocateTarget(no_parent).status().code(), absl::StatusCode::kNotFound);
+
+  Set(MakeTarget("01", v1::SCHEME_SOCIAL, 2023, v1::TARGET_KIND_COVERAGE_PERCENT, 40), "rate");
+  v1::AllocateTargetRequest rate = Request(v1::ALLOCATION_METHOD_LABOR_FORCE, true);
+  rate.set_scheme(v1::SCHEME_SOCIAL);
+  EXPECT_EQ(service_->DoAllocateTarget(rate).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::AllocateTargetRequest no_method = Request(v1::ALLOCATION_METHOD_UNSPECIFIED, true);
+  EXPECT_EQ(service_->DoAllocateTarget(no_method).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TargetServiceTest, LaggingUnitsWorstFirstAndPaged) {
+  source_->AddUnit("01", "Thành phố Hà Nội", v1::ADMIN_LEVEL_PROVINCE, "VN");
+  // Year end 2023: five districts against a target of 1,000 each; one without a target.
+  const std::vector<std::pair<std::string, int64_t>> actual = {
+      {"001", 950}, {"002", 1000}, {"003", 800}, {"004", 990}, {"005", 1200}, {"006", 10}};
+  for (const auto& [code, people] : actual) {
+    source_->AddUnit(code, "Quận " + code, v1::ADMIN_LEVEL_DISTRICT, "01");
+    source_->Set(code, "2023-12", v1::SCHEME_HEALTH, people);
+    if (code != "006") {
+      Set(MakeTarget(code, v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 1000),
+          "t" + code);
+    }
+  }
+  source_->AddUnit("007", "Quận 007", v1::ADMIN_LEVEL_DISTRICT, "01");  // a target, no data
+  Set(MakeTarget("007", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 1000), "t007");
+
+  v1::ListLaggingUnitsRequest request;
+  request.set_parent_code("01");
+  request.set_period("2023");
+  request.set_scheme(v1::SCHEME_HEALTH);
+  request.set_page_size(2);
+  std::vector<std::string> order;
+  for (int page = 0; page < 5; ++page) {
+    absl::StatusOr<v1::ListLaggingUnitsResponse> r = service_->DoListLaggingUnits(request);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->total_size(), 4);
+    EXPECT_EQ(r->units_with_target(), 6);
+    for (const v1::LaggingUnit& u : r->units()) {
+      order.push_back(u.unit().code());
+    }
+    if (r->next_page_token().empty()) {
+      break;
+    }
+    request.set_page_token(r->next_page_token());
+  }
+  // BEHIND by achievement (80%, 95%, 99%), then NO_DATA.
+  EXPECT_EQ(order, (std::vector<std::string>{"003", "001", "004", "007"}));
+
+  request.clear_page_token();
+  request.set_scheme(v1::SCHEME_UNSPECIFIED);
+  EXPECT_EQ(service_->DoListLaggingUnits(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TargetServiceTest, AggregationDownIsUnavailableNeverANumber) {
+  Set(MakeTarget("125", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 1), "t");
+  source_->set_unavailable(true);
+  v1::GetAchievementRequest request;
+  request.set_unit_code("125");
+  request.set_period("2023");
+  EXPECT_EQ(service_->DoGetAchievement(request).status().code(), absl::StatusCode::kUnavailable);
+  v1::GetReportRequest report;
+  report.set_unit_code("125");
+  report.set_period("2023");
+  EXPECT_EQ(service_->DoGetReport(report).status().code(), absl::StatusCode::kUnavailable);
+  // Targets themselves are still readable and writable.
+  v1::ListTargetsRequest list;
+  list.set_unit_code("125");
+  EXPECT_EQ(service_->DoListTargets(list)->targets_size(), 1);
+}
+
+// Over real gRPC: the target service served on loopback, its aggregation address pointing at a
+// port nobody listens on.
+TEST(TargetServiceGrpcTest, UnreachableAggregationIsUnavailableWithAClearMessage) {
+  // Reserve a free port, then close the server so nothing listens there.
+  std::string dead_address;
+  {
+    covtrack::ServerOptions options;
+    options.service_name = "placeholder";
+    absl::StatusOr<std::unique_ptr<covtrack::Server>> placeholder =
+        covtrack::Server::Start(options, {});
+    ASSERT_TRUE(placeholder.ok()) << placeholder.status();
+    dead_address = (*placeholder)->address();
+    (*placeholder)->Shutdown();
+  }
+  TargetOptions options;
+  options.store_url = covtrack::testing::SqliteStoreUrl();
+  options.aggregation_addr = dead_address;
+  options.aggregation_deadline = absl::Seconds(2);
+  absl::StatusOr<std::unique_ptr<TargetServiceImpl>> service = TargetServiceImpl::Create(options);
+  ASSERT_TRUE(service.ok()) << service.status();
+  covtrack::ServerOptions server_options;
+  server_options.service_name = "targets";
+  absl::StatusOr<std::unique_ptr<covtrack::Server>> server =
+      covtrack::Server::Start(server_options, {service->get()});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::TargetService::NewStub(
+      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+
+  v1::SetTargetRequest set;
+  *set.mutable_target() =
+      MakeTarget("815", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_COVERAGE_PERCENT, 89);
+  set.set_request_id("x");
+  v1::Target stored;
+  grpc::ClientContext set_context;
+  ASSERT_TRUE(stub->SetTarget(&set_context, set, &stored).ok());
+  EXPECT_EQ(stored.revision(), 1);
+
+  v1::GetReportRequest request;
+  request.set_unit_code("815");
+  request.set_period("2023");
+  v1::Report report;
+  grpc::ClientContext context;
+  grpc::Status status = stub->GetReport(&context, request, &report);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(absl::StrContains(status.error_message(), dead_address)) << status.error_message();
+  EXPECT_TRUE(report.text().empty());
+  (*server)->Shutdown();
+}
+
+}  // namespace
+}  // namespace covtrack::targets

@@ -1,0 +1,206 @@
+// The target store's behaviour, on SQLite and on PostgreSQL (the same suite on both).
+
+#include "services/targets/target_store.h"
+
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+
+#include "tests/testing/test_env.h"
+
+namespace covtrack::targets {
+namespace {
+
+using ::covtrack::testing::NewPostgresDatabase;
+using ::covtrack::testing::SqliteStoreUrl;
+
+v1::Target MakeTarget(const std::string& unit, v1::Scheme scheme, int year, double value) {
+  v1::Target t;
+  t.set_unit_code(unit);
+  t.set_scheme(scheme);
+  t.set_year(year);
+  t.set_kind(v1::TARGET_KIND_PARTICIPANTS);
+  t.set_value(value);
+  t.set_basis(v1::TARGET_BASIS_ALL_PARTICIPANTS);
+  t.set_assigned_by("UBND tỉnh Sơn La");
+  t.set_decision_ref("Quyết định số 123/QĐ-UBND");
+  return t;
+}
+
+class TargetStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string url;
+    if (GetParam() == "sqlite") {
+      url = SqliteStoreUrl();
+    } else {
+      std::optional<std::string> pg = NewPostgresDatabase();
+      COVTRACK_REQUIRE_SERVER(pg, "PostgreSQL");
+      url = *pg;
+    }
+    absl::StatusOr<std::unique_ptr<TargetStore>> store =
+        TargetStore::Open(url, [this] { return now_; });
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+
+  absl::StatusOr<v1::Target> Set(const std::string& request_id, const v1::Target& target) {
+    absl::StatusOr<TargetStore::WriteResult> r = store_->WriteOnce(
+        request_id, target.SerializeAsString(),
+        [&](sql::Session& s) -> absl::StatusOr<std::string> {
+          absl::StatusOr<v1::Target> stored = store_->InsertRevision(s, target);
+          if (!stored.ok()) {
+            return stored.status();
+          }
+          return stored->SerializeAsString();
+        });
+    if (!r.ok()) {
+      return r.status();
+    }
+    v1::Target out;
+    out.ParseFromString(r->response);
+    return out;
+  }
+
+  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+  std::unique_ptr<TargetStore> store_;
+};
+
+TEST_P(TargetStoreTest, RevisionsAreNumberedAndEarlierOnesStayReadable) {
+  absl::StatusOr<v1::Target> first = Set("r1", MakeTarget("125", v1::SCHEME_HEALTH, 2023, 147000));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->revision(), 1);
+  EXPECT_EQ(first->update_time().seconds(), 1700000000);
+  now_ += absl::Hours(1);
+  absl::StatusOr<v1::Target> second =
+      Set("r2", MakeTarget("125", v1::SCHEME_HEALTH, 2023, 147821));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->revision(), 2);
+  EXPECT_EQ(second->update_time().seconds(), 1700003600);
+
+  absl::StatusOr<std::map<v1::Scheme, v1::Target>> current = store_->CurrentTargets("125", 2023);
+  ASSERT_TRUE(current.ok()) << current.status();
+  ASSERT_EQ(current->count(v1::SCHEME_HEALTH), 1u);
+  EXPECT_EQ(current->at(v1::SCHEME_HEALTH).value(), 147821);
+  EXPECT_EQ(current->at(v1::SCHEME_HEALTH).revision(), 2);
+
+  TargetQuery all;
+  all.unit_code = "125";
+  all.include_revisions = true;
+  absl::StatusOr<std::vector<v1::Target>> revisions = store_->List(all);
+  ASSERT_TRUE(revisions.ok()) << revisions.status();
+  ASSERT_EQ(revisions->size(), 2u);
+  EXPECT_EQ((*revisions)[0].value(), 147000);
+  EXPECT_EQ((*revisions)[0].assigned_by(), "UBND tỉnh Sơn La");
+  EXPECT_EQ((*revisions)[0].decision_ref(), "Quyết định số 123/QĐ-UBND");
+  EXPECT_EQ((*revisions)[1].value(), 147821);
+}
+
+TEST_P(TargetStoreTest, ValuesRoundTripExactly) {
+  v1::Target big = MakeTarget("01", v1::SCHEME_HEALTH, 2025, 987654321);
+  ASSERT_TRUE(Set("big", big).ok());
+  v1::Target rate = MakeTarget("01", v1::SCHEME_SOCIAL, 2025, 28.9);
+  rate.set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
+  ASSERT_TRUE(Set("rate", rate).ok());
+  absl::StatusOr<std::map<v1::Scheme, v1::Target>> current = store_->CurrentTargets("01", 2025);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->at(v1::SCHEME_HEALTH).value(), 987654321.0);
+  EXPECT_EQ(current->at(v1::SCHEME_SOCIAL).value(), 28.9);
+  EXPECT_EQ(current->at(v1::SCHEME_SOCIAL).kind(), v1::TARGET_KIND_COVERAGE_PERCENT);
+}
+
+TEST_P(TargetStoreTest, SameRequestIdReplaysDifferentContentIsAlreadyExists) {
+  v1::Target t = MakeTarget("125", v1::SCHEME_COMPULSORY_SOCIAL, 2023, 11136);
+  absl::StatusOr<v1::Target> first = Set("same", t);
+  ASSERT_TRUE(first.ok());
+  now_ += absl::Hours(5);
+  absl::StatusOr<v1::Target> again = Set("same", t);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->revision(), 1);
+  EXPECT_EQ(again->update_time().seconds(), first->update_time().seconds());
+  absl::StatusOr<std::optional<std::string>> found =
+      store_->FindResponse("same", t.SerializeAsString());
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found->has_value());
+
+  t.set_value(11137);
+  absl::StatusOr<v1::Target> different = Set("same", t);
+  EXPECT_EQ(different.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->FindResponse("same", t.SerializeAsString()).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  TargetQuery all;
+  all.include_revisions = true;
+  EXPECT_EQ(store_->List(all)->size(), 1u);
+}
+
+TEST_P(TargetStoreTest, FailedWriteStoresNothingAndFreesTheRequestId) {
+  absl::StatusOr<TargetStore::WriteResult> r = store_->WriteOnce(
+      "doomed", "x", [&](sql::Session& s) -> absl::StatusOr<std::string> {
+        absl::StatusOr<v1::Target> t =
+            store_->InsertRevision(s, MakeTarget("125", v1::SCHEME_HEALTH, 2023, 1));
+        EXPECT_TRUE(t.ok());
+        return absl::FailedPreconditionError("second part failed");
+      });
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  TargetQuery all;
+  all.include_revisions = true;
+  EXPECT_TRUE(store_->List(all)->empty());
+  EXPECT_FALSE(store_->FindResponse("doomed", "x")->has_value());
+  // The next revision after a rolled-back one is still 1.
+  EXPECT_EQ(Set("next", MakeTarget("125", v1::SCHEME_HEALTH, 2023, 2))->revision(), 1);
+}
+
+TEST_P(TargetStoreTest, ListFiltersAndPagesByKey) {
+  int n = 0;
+  for (const char* unit : {"14", "125", "815", "82"}) {
+    for (v1::Scheme scheme : {v1::SCHEME_HEALTH, v1::SCHEME_COMPULSORY_SOCIAL}) {
+      for (int year : {2023, 2024}) {
+        const std::string id = absl::StrCat("id", n);
+        ++n;
+        ASSERT_TRUE(Set(id, MakeTarget(unit, scheme, year, 100 + n)).ok());
+      }
+    }
+  }
+  // A second revision of one target: only the current one is listed.
+  ASSERT_TRUE(Set("rev", MakeTarget("815", v1::SCHEME_HEALTH, 2023, 999)).ok());
+
+  TargetQuery health_2023;
+  health_2023.year = 2023;
+  health_2023.scheme = v1::SCHEME_HEALTH;
+  absl::StatusOr<std::vector<v1::Target>> listed = store_->List(health_2023);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 4u);
+  EXPECT_EQ((*listed)[0].unit_code(), "125");  // ordered by code as text
+  EXPECT_EQ((*listed)[2].unit_code(), "815");
+  EXPECT_EQ((*listed)[2].value(), 999);
+
+  // Page through everything two at a time: 16 current targets, each once.
+  TargetQuery page;
+  page.limit = 2;
+  std::vector<std::string> seen;
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<std::vector<v1::Target>> got = store_->List(page);
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (const v1::Target& t : *got) {
+      seen.push_back(absl::StrCat(t.unit_code(), "/", t.year(), "/", t.scheme()));
+    }
+    if (got->size() < 2) {
+      break;
+    }
+    const v1::Target& last = got->back();
+    page.after = std::make_tuple(last.unit_code(), last.year(), static_cast<int>(last.scheme()),
+                                 last.revision());
+  }
+  EXPECT_EQ(seen.size(), 16u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 16u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, TargetStoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
+}  // namespace covtrack::targets
