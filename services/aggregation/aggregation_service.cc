@@ -22,10 +22,10 @@ constexpr int kMaxSeriesMonths = 120;
 constexpr int kChangesPageSize = 1000;
 constexpr int kComputeAttempts = 3;
 
-// Cache entries: "covtrack:agg:v1:<code>:<period>" ->
+// Cache entries: "<namespace>:agg:v1:<code>:<period>" ->
 //   "<snapshot seq>|<serialized Coverage without comparisons>".
-std::string CacheKey(absl::string_view code, const Period& period) {
-  return absl::StrCat("covtrack:agg:v1:", code, ":", period.ToString());
+std::string CacheKey(absl::string_view ns, absl::string_view code, const Period& period) {
+  return absl::StrCat(ns, ":agg:v1:", code, ":", period.ToString());
 }
 
 std::string EncodeEntry(int64_t seq, const v1::Coverage& coverage) {
@@ -311,7 +311,7 @@ absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl:
   std::vector<std::string> keys;
   keys.reserve(wants.size());
   for (const Want& w : wants) {
-    keys.push_back(CacheKey(w.code, w.period));
+    keys.push_back(CacheKey(options_.cache_namespace, w.code, w.period));
   }
   std::vector<std::optional<std::string>> cached = cache_->MultiGet(keys);
   std::vector<std::optional<v1::Coverage>> results(wants.size());

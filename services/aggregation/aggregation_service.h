@@ -33,6 +33,9 @@ namespace covtrack::aggregation {
 struct AggregationOptions {
   std::string ingestion_addr = "127.0.0.1:50051";
   std::string redis_addr;  // "HOST:PORT"; empty: an in-process cache
+  // Prefix of every cache key. Replicas reading the same ingestion store share it; a different
+  // store (whose change sequence numbers mean something else) needs another one.
+  std::string cache_namespace = "covtrack";
   absl::Duration ingestion_deadline = absl::Seconds(5);   // unary calls to ingestion
   absl::Duration export_deadline = absl::Seconds(120);    // ExportData streams
   absl::Duration redis_timeout = absl::Milliseconds(200);  // per Redis command

@@ -15,6 +15,8 @@ ABSL_FLAG(std::string, ingestion_addr, "127.0.0.1:50051",
           "HOST:PORT of the ingestion service (the only source of data)");
 ABSL_FLAG(std::string, redis, "",
           "HOST:PORT of the Redis cache shared by replicas; empty: an in-process cache");
+ABSL_FLAG(std::string, cache_namespace, "covtrack",
+          "prefix of cache keys; replicas of one deployment share it");
 ABSL_FLAG(absl::Duration, ingestion_deadline, absl::Seconds(5),
           "deadline of each unary call to ingestion");
 ABSL_FLAG(absl::Duration, export_deadline, absl::Seconds(120),
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
   covtrack::aggregation::AggregationOptions options;
   options.ingestion_addr = absl::GetFlag(FLAGS_ingestion_addr);
   options.redis_addr = absl::GetFlag(FLAGS_redis);
+  options.cache_namespace = absl::GetFlag(FLAGS_cache_namespace);
   options.ingestion_deadline = absl::GetFlag(FLAGS_ingestion_deadline);
   options.export_deadline = absl::GetFlag(FLAGS_export_deadline);
   options.redis_timeout = absl::GetFlag(FLAGS_redis_timeout);

@@ -1,7 +1,12 @@
 #include "tests/aggregation/aggregation_harness.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -12,6 +17,12 @@ std::unique_ptr<AggregationHarness> AggregationHarness::Start(std::string ingest
   aggregation::AggregationOptions options;
   options.ingestion_addr = std::move(ingestion_addr);
   options.redis_addr = std::move(redis_addr);
+  // Tests share one Redis, each with its own ingestion store whose change sequence starts at
+  // zero: cached entries must not leak between them. Instances started in one process against
+  // the same ingestion address share a namespace (they are replicas of one deployment).
+  static const uint64_t process_nonce = std::random_device()();
+  options.cache_namespace =
+      absl::StrCat("covtrack-test-", getpid(), "-", process_nonce, "-", options.ingestion_addr);
   options.stats_log_interval = absl::ZeroDuration();
   return Start(options);
 }

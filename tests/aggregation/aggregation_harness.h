@@ -2,7 +2,9 @@
 
 // The real aggregation service, in-process on a free loopback port, reading from an ingestion
 // service at `ingestion_addr` (e.g. an IngestionHarness) and caching in Redis at `redis_addr`
-// (empty: the in-process cache).
+// (empty: the in-process cache). Cache keys are namespaced by process and ingestion address,
+// so tests sharing one Redis never see each other's entries, while two harnesses on the same
+// ingestion service share theirs like replicas do.
 
 #include <memory>
 #include <string>

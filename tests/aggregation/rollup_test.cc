@@ -1,0 +1,315 @@
+// The rollup arithmetic on plain data: no servers.
+#include "services/aggregation/rollup.h"
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "services/aggregation/change_log.h"
+#include "services/aggregation/hierarchy.h"
+
+namespace covtrack::aggregation {
+namespace {
+
+v1::AdminUnit U(const std::string& code, v1::AdminLevel level, const std::string& parent,
+                const std::string& from = "", const std::string& to = "") {
+  v1::AdminUnit u;
+  u.set_code(code);
+  u.set_name("Unit " + code);
+  u.set_level(level);
+  u.set_parent_code(parent);
+  u.set_valid_from(from);
+  u.set_valid_to(to);
+  return u;
+}
+
+v1::ParticipationRecord R(const std::string& unit, const std::string& month, v1::Scheme scheme,
+                          int64_t participants, std::optional<int64_t> in_province = {}) {
+  v1::ParticipationRecord r;
+  r.set_unit_code(unit);
+  r.set_month(month);
+  r.set_scheme(scheme);
+  r.set_participants(participants);
+  if (in_province.has_value()) {
+    r.set_in_province_participants(*in_province);
+  }
+  return r;
+}
+
+v1::DenominatorRecord D(const std::string& unit, int year, v1::DenominatorKind kind,
+                        int64_t value) {
+  v1::DenominatorRecord d;
+  d.set_unit_code(unit);
+  d.set_year(year);
+  d.set_kind(kind);
+  d.set_value(value);
+  return d;
+}
+
+const v1::SchemeCoverage& Scheme(const v1::Coverage& c, v1::Scheme s) {
+  for (const auto& sc : c.schemes()) {
+    if (sc.scheme() == s) {
+      return sc;
+    }
+  }
+  ADD_FAILURE() << "no scheme " << s;
+  static v1::SchemeCoverage empty;
+  return empty;
+}
+
+// Province 10 > districts 101, 102 > communes 10101, 10102 (in 101), 10201 (in 102).
+std::vector<v1::AdminUnit> SmallTree() {
+  return {U("10", v1::ADMIN_LEVEL_PROVINCE, ""),
+          U("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
+          U("102", v1::ADMIN_LEVEL_DISTRICT, "10"),
+          U("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
+          U("10102", v1::ADMIN_LEVEL_COMMUNE, "101"),
+          U("10201", v1::ADMIN_LEVEL_COMMUNE, "102")};
+}
+
+Period P(const std::string& text) { return *Period::Parse(text); }
+
+TEST(RollupTest, CommunesSumToDistrictAndProvince) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  data.AddRecord(R("10101", "2023-12", v1::SCHEME_HEALTH, 100));
+  data.AddRecord(R("10102", "2023-12", v1::SCHEME_HEALTH, 200));
+  data.AddRecord(R("10201", "2023-12", v1::SCHEME_HEALTH, 50));
+  absl::StatusOr<v1::Coverage> district = RollupCoverage(h, data, "101", P("2023"));
+  ASSERT_TRUE(district.ok()) << district.status();
+  EXPECT_EQ(Scheme(*district, v1::SCHEME_HEALTH).participants(), 300);
+  absl::StatusOr<v1::Coverage> province = RollupCoverage(h, data, "10", P("2023"));
+  ASSERT_TRUE(province.ok());
+  EXPECT_EQ(Scheme(*province, v1::SCHEME_HEALTH).participants(), 350);
+  EXPECT_EQ(Scheme(*province, v1::SCHEME_HEALTH).reporting_units(), 3);
+  EXPECT_EQ(Scheme(*province, v1::SCHEME_HEALTH).expected_units(), 3);
+  EXPECT_EQ(province->as_of_month(), "2023-12");
+  absl::StatusOr<v1::Coverage> nation = RollupCoverage(h, data, "VN", P("2023"));
+  ASSERT_TRUE(nation.ok());
+  EXPECT_EQ(Scheme(*nation, v1::SCHEME_HEALTH).participants(), 350);
+}
+
+TEST(RollupTest, StockIsTheLastMonthNotASum) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  for (int m = 1; m <= 12; ++m) {
+    data.AddRecord(R("10101", absl::StrFormat("2023-%02d", m), v1::SCHEME_HEALTH, 1000 + m));
+  }
+  absl::StatusOr<v1::Coverage> year = RollupCoverage(h, data, "10101", P("2023"));
+  ASSERT_TRUE(year.ok());
+  EXPECT_EQ(Scheme(*year, v1::SCHEME_HEALTH).participants(), 1012);
+  EXPECT_EQ(year->as_of_month(), "2023-12");
+  absl::StatusOr<v1::Coverage> h1 = RollupCoverage(h, data, "10", P("2023-H1"));
+  ASSERT_TRUE(h1.ok());
+  EXPECT_EQ(Scheme(*h1, v1::SCHEME_HEALTH).participants(), 1006);
+  EXPECT_EQ(h1->as_of_month(), "2023-06");
+  absl::StatusOr<v1::Coverage> q3 = RollupCoverage(h, data, "10", P("2023-Q3"));
+  EXPECT_EQ(Scheme(*q3, v1::SCHEME_HEALTH).participants(), 1009);
+  absl::StatusOr<v1::Coverage> aug = RollupCoverage(h, data, "10", P("2023-08"));
+  EXPECT_EQ(Scheme(*aug, v1::SCHEME_HEALTH).participants(), 1008);
+}
+
+TEST(RollupTest, YearInProgressGivesLatestMonthAndCarriesEachUnitForward) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  data.AddRecord(R("10101", "2024-07", v1::SCHEME_HEALTH, 10));
+  data.AddRecord(R("10101", "2024-08", v1::SCHEME_HEALTH, 11));
+  data.AddRecord(R("10201", "2024-07", v1::SCHEME_HEALTH, 20));  // not yet in for August
+  absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2024"));
+  ASSERT_TRUE(c.ok());
+  const auto& health = Scheme(*c, v1::SCHEME_HEALTH);
+  EXPECT_EQ(c->as_of_month(), "2024-08");
+  EXPECT_EQ(health.participants(), 31);      // 10101 at August + 10201 at July
+  EXPECT_EQ(health.reporting_units(), 1);    // only 10101 reported for August
+  EXPECT_EQ(health.expected_units(), 3);
+}
+
+TEST(RollupTest, MixedLevelDataIsNeverCountedTwice) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  // District 101 reported as a whole (as press releases do) and its communes too.
+  data.AddRecord(R("101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 500));
+  data.AddRecord(R("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 240));
+  data.AddRecord(R("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 250));
+  // District 102 only through its commune.
+  data.AddRecord(R("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 70));
+  absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
+  ASSERT_TRUE(c.ok());
+  const auto& sc = Scheme(*c, v1::SCHEME_COMPULSORY_SOCIAL);
+  EXPECT_EQ(sc.participants(), 570);  // 101's own 500 + 102 from 10201
+  EXPECT_EQ(sc.reporting_units(), 3);
+  // A district's own older figure gives way to its communes' newer ones.
+  CoverageData later;
+  later.AddRecord(R("101", "2023-06", v1::SCHEME_COMPULSORY_SOCIAL, 500));
+  later.AddRecord(R("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 260));
+  later.AddRecord(R("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 255));
+  absl::StatusOr<v1::Coverage> d = RollupCoverage(h, later, "101", P("2023"));
+  EXPECT_EQ(Scheme(*d, v1::SCHEME_COMPULSORY_SOCIAL).participants(), 515);
+}
+
+TEST(RollupTest, RatesAreSumsOverSumsAndSocialIsDerived) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  data.AddRecord(R("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 30));
+  data.AddRecord(R("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 10));
+  data.AddRecord(R("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 90));
+  data.AddRecord(R("10101", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 5));
+  data.AddRecord(R("10102", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 5));
+  data.AddRecord(R("10201", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 10));
+  data.AddDenominator(D("10101", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 100));
+  data.AddDenominator(D("10102", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 100));
+  data.AddDenominator(D("10201", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 800));
+  absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
+  ASSERT_TRUE(c.ok());
+  const auto& compulsory = Scheme(*c, v1::SCHEME_COMPULSORY_SOCIAL);
+  ASSERT_TRUE(compulsory.has_coverage_percent());
+  // 130 / 1000 = 13%, not the mean of 30%, 10% and 11.25%.
+  EXPECT_DOUBLE_EQ(compulsory.coverage_percent(), 13.0);
+  EXPECT_EQ(compulsory.denominator(), 1000);
+  EXPECT_EQ(compulsory.denominator_kind(), v1::DENOMINATOR_KIND_LABOR_FORCE);
+  const auto& social = Scheme(*c, v1::SCHEME_SOCIAL);
+  EXPECT_EQ(social.participants(), 150);
+  EXPECT_DOUBLE_EQ(social.coverage_percent(), 15.0);
+  EXPECT_EQ(social.reporting_units(), 3);
+  // Health is measured against population, which nobody reported.
+  const auto& health = Scheme(*c, v1::SCHEME_HEALTH);
+  EXPECT_EQ(health.denominator_kind(), v1::DENOMINATOR_KIND_POPULATION);
+  EXPECT_FALSE(health.has_denominator());
+  EXPECT_EQ(health.units_missing_denominator(), 3);
+}
+
+TEST(RollupTest, MissingDenominatorIsSaidNotUnderCounted) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  data.AddRecord(R("10101", "2023-12", v1::SCHEME_HEALTH, 90));
+  data.AddRecord(R("10201", "2023-12", v1::SCHEME_HEALTH, 90));
+  data.AddDenominator(D("10101", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));
+  data.AddDenominator(D("102", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));  // district level
+  absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
+  const auto& health = Scheme(*c, v1::SCHEME_HEALTH);
+  EXPECT_FALSE(health.has_denominator());  // 10102 has none
+  EXPECT_FALSE(health.has_coverage_percent());
+  EXPECT_EQ(health.units_missing_denominator(), 1);
+  // With the province's own figure the rate is there again.
+  data.AddDenominator(D("10", 2023, v1::DENOMINATOR_KIND_POPULATION, 250));
+  c = RollupCoverage(h, data, "10", P("2023"));
+  EXPECT_EQ(Scheme(*c, v1::SCHEME_HEALTH).denominator(), 250);
+  EXPECT_DOUBLE_EQ(Scheme(*c, v1::SCHEME_HEALTH).coverage_percent(), 72.0);
+  // District 102's own denominator serves where its commune has none.
+  c = RollupCoverage(h, data, "102", P("2023"));
+  EXPECT_DOUBLE_EQ(Scheme(*c, v1::SCHEME_HEALTH).coverage_percent(), 90.0);
+}
+
+TEST(RollupTest, InProvinceSplitOnlyWhenEveryFigureHasIt) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  data.AddRecord(R("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100, 60));
+  data.AddRecord(R("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100, 70));
+  data.AddRecord(R("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100));
+  absl::StatusOr<v1::Coverage> d = RollupCoverage(h, data, "101", P("2023"));
+  EXPECT_EQ(Scheme(*d, v1::SCHEME_COMPULSORY_SOCIAL).in_province_participants(), 130);
+  EXPECT_EQ(Scheme(*d, v1::SCHEME_COMPULSORY_SOCIAL).units_missing_in_province(), 0);
+  absl::StatusOr<v1::Coverage> p = RollupCoverage(h, data, "10", P("2023"));
+  const auto& sc = Scheme(*p, v1::SCHEME_COMPULSORY_SOCIAL);
+  EXPECT_FALSE(sc.has_in_province_participants());
+  EXPECT_EQ(sc.units_missing_in_province(), 1);
+  EXPECT_EQ(sc.participants(), 300);
+}
+
+TEST(RollupTest, ReusedCodeDoesNotInheritTheOldUnitsFigures) {
+  // Code "20" is an old province until 2025-07-01 and a merged one afterwards.
+  Hierarchy h({U("20", v1::ADMIN_LEVEL_PROVINCE, "", "", "2025-07-01"),
+               U("201", v1::ADMIN_LEVEL_DISTRICT, "20", "", "2025-07-01"),
+               U("20001", v1::ADMIN_LEVEL_COMMUNE, "201", "", "2025-07-01"),
+               U("20", v1::ADMIN_LEVEL_PROVINCE, "", "2025-07-01", ""),
+               U("20001", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", ""),
+               U("20002", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", "")});
+  CoverageData data;
+  data.AddRecord(R("20", "2025-06", v1::SCHEME_HEALTH, 999));  // the old province, reported whole
+  data.AddRecord(R("20001", "2025-06", v1::SCHEME_HEALTH, 5));  // the old commune
+  data.AddRecord(R("20002", "2025-07", v1::SCHEME_HEALTH, 7));  // a new commune
+  absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "20", P("2025"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->unit().valid_from(), "2025-07-01");
+  EXPECT_EQ(Scheme(*c, v1::SCHEME_HEALTH).participants(), 7);
+  absl::StatusOr<v1::Coverage> before = RollupCoverage(h, data, "20", P("2025-H1"));
+  EXPECT_EQ(before->unit().valid_to(), "2025-07-01");
+  EXPECT_EQ(Scheme(*before, v1::SCHEME_HEALTH).participants(), 999);
+  EXPECT_EQ(Scheme(*before, v1::SCHEME_HEALTH).expected_units(), 1);
+  EXPECT_NE(h.TerritoryFingerprint("20", "2025-06-30"), h.TerritoryFingerprint("20", "2025-12-31"));
+  EXPECT_EQ(h.TerritoryFingerprint("20", "2024-12-31"), h.TerritoryFingerprint("20", "2025-06-30"));
+  EXPECT_TRUE(absl::IsNotFound(RollupCoverage(h, data, "201", P("2025")).status()));
+}
+
+TEST(RollupTest, ComparisonsAreInPointsAndPeriodsAreTheRightOnes) {
+  std::vector<Period> periods = ComparisonPeriods(P("2017-H1"), 3);
+  ASSERT_EQ(periods.size(), 4u);
+  EXPECT_EQ(periods[0].ToString(), "2016-H1");
+  EXPECT_EQ(periods[1].ToString(), "2016");
+  EXPECT_EQ(periods[3].ToString(), "2014");
+  v1::SchemeCoverage now;
+  now.set_participants(1203);
+  now.set_coverage_percent(45.96);
+  v1::SchemeCoverage then;
+  then.set_participants(1000);
+  then.set_coverage_percent(30.0);
+  v1::Comparison c = Compare(now, then, "2016");
+  EXPECT_EQ(c.participants_change(), 203);
+  EXPECT_NEAR(c.coverage_points_change(), 15.96, 1e-9);
+  v1::SchemeCoverage no_rate;
+  EXPECT_FALSE(Compare(now, no_rate, "2015").has_coverage_points_change());
+}
+
+TEST(ChangeLogTest, EntryIsStaleOnlyWhenAChangeTouchedWhatItDependsOn) {
+  Hierarchy h(SmallTree());
+  ChangeLog log(1000);
+  EXPECT_TRUE(log.Touched(5, h, "101", P("2023")));  // not initialised: nothing is provable
+  log.Reset(10);
+  EXPECT_TRUE(log.Touched(9, h, "101", P("2023")));  // older than the log
+  EXPECT_FALSE(log.Touched(10, h, "101", P("2023")));
+  v1::Change change;
+  change.set_seq(11);
+  auto* p = change.add_participation();
+  p->set_unit_code("10201");
+  p->set_month("2023-12");
+  ASSERT_TRUE(log.Append(change));
+  EXPECT_FALSE(log.Touched(10, h, "101", P("2023")));    // another district
+  EXPECT_TRUE(log.Touched(10, h, "102", P("2023")));     // its commune
+  EXPECT_TRUE(log.Touched(10, h, "10", P("2023")));      // the province above
+  EXPECT_FALSE(log.Touched(10, h, "10", P("2023-H1")));  // another month
+  EXPECT_FALSE(log.Touched(11, h, "10", P("2023")));     // computed after the change
+  v1::Change denominators;
+  denominators.set_seq(12);
+  auto* d = denominators.add_denominators();
+  d->set_unit_code("10101");
+  d->set_year(2023);
+  ASSERT_TRUE(log.Append(denominators));
+  EXPECT_TRUE(log.Touched(11, h, "101", P("2023-Q1")));
+  EXPECT_FALSE(log.Touched(11, h, "101", P("2024-Q1")));
+  v1::Change units;
+  units.set_seq(13);
+  units.add_admin_unit_codes("99999");
+  ASSERT_TRUE(log.Append(units));
+  EXPECT_TRUE(log.Touched(12, h, "101", P("2022")));  // a hierarchy change touches everything
+  EXPECT_TRUE(log.AdminChangedBetween(12, 13));
+  EXPECT_FALSE(log.AdminChangedBetween(10, 12));
+  EXPECT_FALSE(log.Append(units));  // not after seen()
+}
+
+TEST(ChangeLogTest, ForgettingOldChangesMakesOlderEntriesStale) {
+  Hierarchy h(SmallTree());
+  ChangeLog log(3);
+  log.Reset(0);
+  for (int seq = 1; seq <= 5; ++seq) {
+    v1::Change change;
+    change.set_seq(seq);
+    auto* p = change.add_participation();
+    p->set_unit_code("10201");
+    p->set_month("2020-01");
+    log.Append(change);
+  }
+  EXPECT_GT(log.covered_from(), 0);
+  EXPECT_TRUE(log.Touched(0, h, "101", P("2023")));  // can no longer be proven untouched
+  EXPECT_FALSE(log.Touched(log.covered_from(), h, "101", P("2023")));
+}
+
+}  // namespace
+}  // namespace covtrack::aggregation
