@@ -259,10 +259,11 @@ Table AllocationTable(const v1::AllocateTargetResponse& allocation, bool people)
 }
 
 Table UploadSummaryTable(const v1::StreamReportsResponse& summary, bool people) {
-  Table table({{"messages", kR}, {"records_accepted", kR}, {"records_changed", kR},
-               {"denominators_accepted", kR}, {"denominators_changed", kR},
-               {"last_change_seq", kR}});
-  table.AddRow({absl::StrCat(summary.messages_committed()), Count(summary.records_accepted(), people),
+  Table table({{"messages", kR}, {"replayed", kR}, {"records_accepted", kR},
+               {"records_changed", kR}, {"denominators_accepted", kR},
+               {"denominators_changed", kR}, {"last_change_seq", kR}});
+  table.AddRow({absl::StrCat(summary.messages_committed()), absl::StrCat(summary.messages_replayed()),
+                Count(summary.records_accepted(), people),
                 Count(summary.records_changed(), people),
                 Count(summary.denominators_accepted(), people),
                 Count(summary.denominators_changed(), people),

@@ -515,6 +515,18 @@ absl::StatusOr<std::vector<v1::DenominatorRecord>> SampleData::Denominators(
     }
   }
   std::vector<v1::DenominatorRecord> records;
+  auto emit = [&records](const std::string& code, int year, const LeafDenominators& values,
+                         size_t leaf) {
+    for (auto [kind, value] :
+         {std::make_pair(v1::DENOMINATOR_KIND_POPULATION, values.population[leaf]),
+          std::make_pair(v1::DENOMINATOR_KIND_LABOR_FORCE, values.labor_force[leaf])}) {
+      v1::DenominatorRecord& record = records.emplace_back();
+      record.set_unit_code(code);
+      record.set_year(year);
+      record.set_kind(kind);
+      record.set_value(value);
+    }
+  };
   for (int year = from_year; year <= to_year; ++year) {
     std::string date = as_of.empty() ? absl::StrFormat("%04d-12-31", year) : std::string(as_of);
     const Epoch* epoch = impl_->EpochAt(date);
@@ -523,17 +535,33 @@ absl::StatusOr<std::vector<v1::DenominatorRecord>> SampleData::Denominators(
     if (!selected.ok()) {
       return selected.status();
     }
-    std::shared_ptr<const LeafDenominators> denominators = impl_->DenominatorsFor(epoch_index, year);
+    std::shared_ptr<const LeafDenominators> values = impl_->DenominatorsFor(epoch_index, year);
     for (size_t leaf : *selected) {
-      const std::string& code = impl_->units[epoch->leaves[leaf]].code();
-      for (auto [kind, value] :
-           {std::make_pair(v1::DENOMINATOR_KIND_POPULATION, denominators->population[leaf]),
-            std::make_pair(v1::DENOMINATOR_KIND_LABOR_FORCE, denominators->labor_force[leaf])}) {
-        v1::DenominatorRecord& record = records.emplace_back();
-        record.set_unit_code(code);
-        record.set_year(year);
-        record.set_kind(kind);
-        record.set_value(value);
+      emit(impl_->units[epoch->leaves[leaf]].code(), year, *values, leaf);
+    }
+    if (!as_of.empty()) {
+      continue;
+    }
+    // common.proto: a code no unit holds on 31 December belongs to the last unit that held it
+    // during the year, so the leaves that ended during the year get their figures too (in
+    // 2025: the old communes whose codes were not reused).
+    std::string year_start = absl::StrFormat("%04d-01-01", year);
+    absl::flat_hash_set<std::string> emitted;
+    for (int e = epoch_index - 1; e >= 0; --e) {
+      const Epoch& earlier = impl_->epochs[e];
+      if (!earlier.end.empty() && earlier.end <= year_start) {
+        break;
+      }
+      absl::StatusOr<std::vector<size_t>> ended = impl_->SelectLeaves(earlier, roots);
+      if (!ended.ok()) {
+        return ended.status();
+      }
+      std::shared_ptr<const LeafDenominators> earlier_values = impl_->DenominatorsFor(e, year);
+      for (size_t leaf : *ended) {
+        const std::string& code = impl_->units[earlier.leaves[leaf]].code();
+        if (!epoch->by_code.contains(code) && emitted.insert(code).second) {
+          emit(code, year, *earlier_values, leaf);
+        }
       }
     }
   }

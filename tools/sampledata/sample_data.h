@@ -69,12 +69,15 @@ class SampleData {
   absl::StatusOr<std::vector<v1::ParticipationRecord>> Records(
       const std::vector<std::string>& roots, Month from, Month to) const;
 
-  // Population and labour force for every year in [from_year, to_year] of the leaves under
-  // the roots in the hierarchy valid on 31 December of that year (or on `as_of`, "YYYY-MM-DD",
-  // when given), ordered by year, unit, kind.
-  // Why one date per year: a DenominatorRecord is keyed by (unit_code, year) only, and 3,316 of
-  // the 3,321 post-reform commune codes reuse a pre-reform code, so in 2025 an old and a new
-  // unit would claim the same key. The year-end hierarchy is the one a year's figure is read in.
+  // Population and labour force for every year in [from_year, to_year], following
+  // common.proto's rule for DenominatorRecord: a figure belongs to the unit holding the code on
+  // 31 December, or, when none does, to the last unit that held it during the year. So: the
+  // leaves under the roots in the hierarchy of 31 December, then the leaves that ended during
+  // the year and whose code no unit holds on 31 December (in 2025, the old communes whose codes
+  // were not reused: 3,316 of the 3,321 new commune codes were old commune codes, and those
+  // old communes get no 2025 figure). Ordered by year, then that order, unit, kind.
+  // With `as_of` ("YYYY-MM-DD"): only the leaves of the hierarchy valid on that date (tests
+  // use it to compare province totals across the reform).
   absl::StatusOr<std::vector<v1::DenominatorRecord>> Denominators(
       const std::vector<std::string>& roots, int from_year, int to_year,
       absl::string_view as_of = "") const;

@@ -1,0 +1,240 @@
+// covctl run as a real process (the built binary) against the real ingestion service running
+// in-process on a loopback port over a real SQLite store.
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "tests/testing/ingestion_harness.h"
+#include "tests/testing/test_env.h"
+#include "tools/sampledata/csv.h"
+
+extern char** environ;
+
+namespace covtrack {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct CovctlRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs covctl with args; stdout and stderr go to files (not a terminal: no progress bar).
+CovctlRun RunCovctl(const std::vector<std::string>& args) {
+  std::string dir = testing::TempDir();
+  std::string out_path = dir + "/out";
+  std::string err_path = dir + "/err";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> argv_storage = {COVCTL_PATH};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_storage) {
+    argv.push_back(arg.data());
+  }
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  CovctlRun run;
+  int spawned = posix_spawn(&pid, COVCTL_PATH, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    ADD_FAILURE() << "cannot run " << COVCTL_PATH;
+    return run;
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.out = *sampledata::ReadFileToString(out_path);
+  run.err = *sampledata::ReadFileToString(err_path);
+  return run;
+}
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  std::string path = testing::TempDir() + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+constexpr char kUnits[] =
+    "code,name,level,type,parent_code\n"
+    "82,Tỉnh Tiền Giang,province,Tỉnh,\n"
+    "815,Thành phố Mỹ Tho,district,Thành phố,82\n"
+    "28249,Phường 5,commune,Phường,815\n"
+    "28252,Phường 4,commune,Phường,815\n";
+
+class CovctlEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    harness_ = testing::IngestionHarness::Start();
+    std::string units = WriteFile("units.csv", kUnits);
+    CovctlRun run = Covctl({"units", "import", units, "--valid_to=2025-07-01"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+
+  CovctlRun Covctl(std::vector<std::string> args) {
+    args.push_back("--server=" + harness_->address());
+    args.push_back("--timeout=20s");
+    return RunCovctl(args);
+  }
+
+  int64_t ChangeHead() {
+    grpc::ClientContext context;
+    v1::ChangeHead head;
+    EXPECT_TRUE(harness_->stub().GetChangeHead(&context, v1::GetChangeHeadRequest(), &head).ok());
+    return head.seq();
+  }
+
+  std::vector<v1::Revision> Revisions(const std::string& unit) {
+    grpc::ClientContext context;
+    v1::ListRevisionsRequest request;
+    request.set_unit_code(unit);
+    v1::ListRevisionsResponse response;
+    grpc::Status status = harness_->stub().ListRevisions(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return {response.revisions().begin(), response.revisions().end()};
+  }
+
+  std::unique_ptr<testing::IngestionHarness> harness_;
+};
+
+TEST_F(CovctlEndToEndTest, MalformedCsvReportsEveryBadLineAndStoresNothing) {
+  int64_t head = ChangeHead();
+  std::string path = WriteFile("bad.csv",
+                               "unit_code,month,scheme,participants,in_province_participants\n"
+                               "28249,2023-12,health,10412,10001\n"
+                               "28249,2023-12,compulsory_social,-4,\n"
+                               "28252,2023-12,health,9000,8000\n"
+                               "28252,2023-13,health,9000,9100\n");
+  CovctlRun run = Covctl({"ingest", path});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.err, HasSubstr(path + ":3: participants -4 is negative"));
+  EXPECT_THAT(run.err, HasSubstr(path + ":5: month \"2023-13\" is not a month (YYYY-MM); "
+                                        "in_province_participants 9100 is above participants 9000"));
+  EXPECT_THAT(run.err, HasSubstr("2 bad rows of 4; nothing was sent"));
+  EXPECT_THAT(run.err, Not(HasSubstr(":2:")));
+  EXPECT_EQ(run.out, "");
+  // Nothing stored: the good rows were not sent either.
+  EXPECT_EQ(ChangeHead(), head);
+  EXPECT_TRUE(Revisions("28249").empty());
+  EXPECT_TRUE(Revisions("28252").empty());
+}
+
+TEST_F(CovctlEndToEndTest, BrokenCsvStructureIsReportedWithItsLine) {
+  std::string path = WriteFile("broken.csv",
+                               "unit_code,month,scheme,participants\n"
+                               "28249,2023-12,health,10412\n"
+                               "28249,\"2023-12,health,1\n");
+  CovctlRun run = Covctl({"ingest", path});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.err, HasSubstr(path + ":3: unterminated quoted field"));
+  EXPECT_TRUE(Revisions("28249").empty());
+}
+
+TEST_F(CovctlEndToEndTest, ServerRejectionPointsAtTheLineAndStoresNothing) {
+  int64_t head = ChangeHead();
+  std::string path = WriteFile("unknown.csv",
+                               "unit_code,month,scheme,participants\n"
+                               "28249,2023-12,health,10412\n"
+                               "99999,2023-12,health,5\n");
+  CovctlRun run = Covctl({"ingest", path});
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_THAT(run.err, HasSubstr(path + ":3: rejected by the server"));
+  EXPECT_THAT(run.err, HasSubstr("99999"));
+  EXPECT_EQ(ChangeHead(), head);
+  EXPECT_TRUE(Revisions("28249").empty());
+}
+
+TEST_F(CovctlEndToEndTest, UploadRerunAndCorrectionKeepTheAuditTrail) {
+  std::string first = WriteFile("first.csv",
+                                "unit_code,month,scheme,participants,in_province_participants\n"
+                                "28249,2023-12,health,10412,10001\n"
+                                "28252,2023-12,health,9000,\n"
+                                "28249,2023-11,health,10400,\n");
+  CovctlRun run = Covctl({"ingest", first, "--batch_size=2", "--format=json", "--source=BHXH Mỹ Tho"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("\"messages_committed\": 2"));
+  EXPECT_THAT(run.out, HasSubstr("\"records_accepted\": \"3\""));
+  EXPECT_THAT(run.out, HasSubstr("\"records_changed\": \"3\""));
+
+  // The same command again (as after an interruption): recognised, nothing counted twice.
+  int64_t head = ChangeHead();
+  run = Covctl({"ingest", first, "--batch_size=2", "--format=json", "--source=BHXH Mỹ Tho"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("\"messages_replayed\": 2"));
+  EXPECT_THAT(run.out, HasSubstr("\"records_changed\": \"0\""));
+  EXPECT_EQ(ChangeHead(), head);
+
+  // A correction: the new value wins, the old one stays in the audit trail.
+  std::string correction = WriteFile("correction.csv",
+                                     "unit_code,month,scheme,participants\n"
+                                     "28249,2023-12,health,10500\n");
+  run = Covctl({"ingest", correction, "--format=csv"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("1,0,1,1,0,0,"));
+  run = Covctl({"revisions", "28249", "--month=2023-12", "--scheme=health", "--format=csv"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr(",2023-12,health,10412,10001,"));
+  EXPECT_THAT(run.out, HasSubstr("BHXH Mỹ Tho"));
+  EXPECT_THAT(run.out, HasSubstr(",2023-12,health,10500,,"));
+  EXPECT_LT(run.out.find("10412"), run.out.find("10500"));  // oldest first
+  run = Covctl({"revisions", "28249", "--month=2023-12"});
+  EXPECT_THAT(run.out, HasSubstr("10,412"));  // the table for people groups thousands
+}
+
+TEST_F(CovctlEndToEndTest, UnitsAndDenominators) {
+  CovctlRun run = Covctl({"units", "list", "--parent=815", "--as_of=2024-01-01", "--format=csv"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("28249,Phường 5,commune,Phường,815,,2025-07-01\n"));
+  EXPECT_THAT(run.out, HasSubstr("28252,Phường 4,commune,Phường,815,,2025-07-01\n"));
+  EXPECT_THAT(run.out, Not(HasSubstr("815,Thành phố")));
+  run = Covctl({"units", "list", "--parent=815", "--as_of=2025-08-01", "--format=csv"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "code,name,level,type,parent_code,valid_from,valid_to\n");
+
+  std::string denominators = WriteFile("denominators.csv",
+                                       "unit_code,year,kind,value\n"
+                                       "28249,2023,population,11000\n"
+                                       "28249,2023,labor_force,6400\n");
+  run = Covctl({"denominators", "import", denominators, "--format=csv"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("1,0,0,0,2,2,"));
+  std::vector<v1::Revision> revisions = Revisions("28249");
+  ASSERT_EQ(revisions.size(), 2u);
+  EXPECT_EQ(revisions[0].denominator().value() + revisions[1].denominator().value(), 17400);
+}
+
+TEST_F(CovctlEndToEndTest, UnreachableServerIsExitCodeThree) {
+  std::string path = WriteFile("good.csv", "unit_code,month,scheme,participants\n28249,2023-12,health,1\n");
+  std::string address = harness_->address();
+  harness_->Stop();
+  CovctlRun run = RunCovctl({"ingest", path, "--server=" + address, "--timeout=5s"});
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_THAT(run.err, HasSubstr("UNAVAILABLE"));
+  EXPECT_THAT(run.err, HasSubstr("Run the same command again to resume"));
+}
+
+TEST(CovctlUsageTest, BadCommandLinesAreExitCodeTwo) {
+  EXPECT_EQ(RunCovctl({}).exit_code, 2);
+  EXPECT_EQ(RunCovctl({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(RunCovctl({"ingest"}).exit_code, 2);
+  CovctlRun run = RunCovctl({"coverage", "82", "2023-Q5"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr("period \"2023-Q5\""));
+  EXPECT_EQ(RunCovctl({"units", "list", "--format=yaml"}).exit_code, 2);
+  EXPECT_EQ(RunCovctl({"ingest", "/nonexistent/file.csv"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace covtrack

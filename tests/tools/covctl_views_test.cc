@@ -1,0 +1,193 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tools/covctl/table.h"
+#include "tools/covctl/target_csv.h"
+#include "tools/covctl/views.h"
+
+namespace covtrack::covctl {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(TableTest, AlignsColumnsByCharactersNotBytes) {
+  Table table({{"code", Table::Align::kLeft}, {"name", Table::Align::kLeft},
+               {"participants", Table::Align::kRight}});
+  table.AddRow({"815", "Thành phố Mỹ Tho", "207,717"});
+  table.AddRow({"82", "Tỉnh Tiền Giang", "1,612,345"});
+  EXPECT_EQ(table.RenderText(),
+            "code  name              participants\n"
+            "----  ----------------  ------------\n"
+            "815   Thành phố Mỹ Tho       207,717\n"
+            "82    Tỉnh Tiền Giang      1,612,345\n");
+}
+
+TEST(TableTest, CsvQuotesAndKeepsCellsAsGiven) {
+  Table table({{"name", Table::Align::kLeft}, {"value", Table::Align::kRight}});
+  table.AddRow({"Phường 5, \"cũ\"", "207717"});
+  table.AddRow({"only one"});
+  EXPECT_EQ(table.RenderCsv(), "name,value\n\"Phường 5, \"\"cũ\"\"\",207717\nonly one,\n");
+}
+
+TEST(TableTest, NumberFormats) {
+  EXPECT_EQ(GroupThousands(0), "0");
+  EXPECT_EQ(GroupThousands(999), "999");
+  EXPECT_EQ(GroupThousands(1000), "1,000");
+  EXPECT_EQ(GroupThousands(96208984), "96,208,984");
+  EXPECT_EQ(GroupThousands(-1234567), "-1,234,567");
+  EXPECT_EQ(FormatFixed(89.949, 2), "89.95");
+  EXPECT_EQ(FormatFixed(-0.001, 2), "0.00");  // no "-0.00"
+  EXPECT_EQ(FormatSigned(0.9, 2), "+0.90");
+  EXPECT_EQ(FormatSigned(-1.25, 2), "-1.25");
+  EXPECT_EQ(FormatSigned(0.0, 2), "0.00");
+  EXPECT_EQ(FormatSignedCount(203), "+203");
+  EXPECT_EQ(FormatSignedCount(-5000), "-5,000");
+  EXPECT_EQ(DisplayWidth("Tỉnh Sơn La"), 11u);
+}
+
+v1::Coverage MyTho2023() {
+  v1::Coverage coverage;
+  coverage.mutable_unit()->set_code("815");
+  coverage.mutable_unit()->set_name("Thành phố Mỹ Tho");
+  coverage.set_period("2023");
+  coverage.set_as_of_month("2023-12");
+  v1::SchemeCoverage* health = coverage.add_schemes();
+  health->set_scheme(v1::SCHEME_HEALTH);
+  health->set_participants(207717);
+  health->set_denominator(231053);
+  health->set_denominator_kind(v1::DENOMINATOR_KIND_POPULATION);
+  health->set_coverage_percent(89.9008);
+  health->set_reporting_units(14);
+  health->set_expected_units(14);
+  health->mutable_same_period_last_year()->set_period("2022");
+  health->mutable_same_period_last_year()->set_participants_change(1203);
+  health->mutable_same_period_last_year()->set_coverage_points_change(0.41);
+  v1::Comparison* end_2021 = health->add_previous_year_ends();
+  end_2021->set_period("2021");
+  end_2021->set_participants(200000);
+  end_2021->set_participants_change(7717);
+  v1::SchemeCoverage* social = coverage.add_schemes();
+  social->set_scheme(v1::SCHEME_SOCIAL);
+  social->set_participants(37489);
+  social->set_denominator_kind(v1::DENOMINATOR_KIND_LABOR_FORCE);
+  social->set_reporting_units(13);
+  social->set_expected_units(14);
+  return coverage;
+}
+
+TEST(ViewsTest, CoverageTableForPeopleAndCsv) {
+  v1::Coverage coverage = MyTho2023();
+  EXPECT_EQ(CoverageTitle(coverage), "Thành phố Mỹ Tho (815), 2023, as of 2023-12");
+  std::string text = CoverageTable(coverage, true).RenderText();
+  EXPECT_THAT(text, HasSubstr("health       207,717"));
+  EXPECT_THAT(text, HasSubstr("89.90"));
+  EXPECT_THAT(text, HasSubstr("+1,203"));
+  EXPECT_THAT(text, HasSubstr("+0.41"));
+  EXPECT_THAT(text, HasSubstr("13/14"));
+  std::string csv = CoverageTable(coverage, false).RenderCsv();
+  EXPECT_THAT(csv, HasSubstr("health,207717,,231053,population,89.90,2022,1203,+0.41,14/14\n"));
+  // Unknown figures stay empty, never 0.
+  EXPECT_THAT(csv, HasSubstr("social,37489,,,labor_force,,,,,13/14\n"));
+  EXPECT_THAT(YearEndsTable(coverage, false).RenderCsv(), HasSubstr("health,2021,200000,7717,,\n"));
+}
+
+TEST(ViewsTest, JsonIsTheMessageWithProtoFieldNames) {
+  std::string json = ToJson(MyTho2023());
+  EXPECT_THAT(json, HasSubstr("\"as_of_month\": \"2023-12\""));
+  EXPECT_THAT(json, HasSubstr("\"scheme\": \"SCHEME_HEALTH\""));
+  EXPECT_THAT(json, HasSubstr("\"participants\": \"207717\""));  // int64 as a JSON string
+  EXPECT_THAT(json, HasSubstr("\"name\": \"Thành phố Mỹ Tho\""));
+  EXPECT_THAT(json, Not(HasSubstr("asOfMonth")));
+  EXPECT_EQ(json.back(), '\n');
+}
+
+TEST(ViewsTest, RevisionsShowParticipationAndDenominators) {
+  v1::Revision first;
+  first.mutable_participation()->set_unit_code("28249");
+  first.mutable_participation()->set_month("2023-12");
+  first.mutable_participation()->set_scheme(v1::SCHEME_HEALTH);
+  first.mutable_participation()->set_participants(10412);
+  first.mutable_participation()->set_in_province_participants(10001);
+  first.set_change_seq(7);
+  first.mutable_commit_time()->set_seconds(1700000000);
+  first.mutable_commit_time()->set_nanos(123);
+  first.set_request_id("r1");
+  first.set_source("BHXH tỉnh Tiền Giang");
+  first.set_peer("ipv4:127.0.0.1:5000");
+  v1::Revision second;
+  second.mutable_denominator()->set_unit_code("28249");
+  second.mutable_denominator()->set_year(2023);
+  second.mutable_denominator()->set_kind(v1::DENOMINATOR_KIND_LABOR_FORCE);
+  second.mutable_denominator()->set_value(6000);
+  second.set_change_seq(9);
+  std::string csv = RevisionsTable({first, second}, false).RenderCsv();
+  EXPECT_THAT(csv, HasSubstr("7,2023-11-14T22:13:20Z,2023-12,health,10412,10001,r1,BHXH tỉnh Tiền Giang,ipv4:127.0.0.1:5000\n"));
+  EXPECT_THAT(csv, HasSubstr("9,,2023,labor_force,6000,,,,\n"));
+}
+
+TEST(ViewsTest, TargetsAndAchievement) {
+  v1::Target target;
+  target.set_unit_code("125");
+  target.set_scheme(v1::SCHEME_HEALTH);
+  target.set_year(2023);
+  target.set_kind(v1::TARGET_KIND_PARTICIPANTS);
+  target.set_value(147821);
+  target.set_basis(v1::TARGET_BASIS_IN_PROVINCE);
+  target.set_assigned_by("UBND tỉnh");
+  target.set_revision(2);
+  EXPECT_THAT(TargetsTable({target}, true).RenderText(),
+              HasSubstr("125        2023  health  participants  147,821  in_province  UBND tỉnh"));
+  v1::Achievement achievement;
+  v1::SchemeAchievement* health = achievement.add_schemes();
+  health->set_scheme(v1::SCHEME_HEALTH);
+  *health->mutable_target() = target;
+  health->set_actual_participants(148722);
+  health->set_achievement_percent(100.6095);
+  health->set_status(v1::ACHIEVEMENT_STATUS_MET);
+  health->set_projected_year_end_participants(148722);
+  EXPECT_THAT(AchievementTable(achievement, false).RenderCsv(),
+              HasSubstr("health,147821,in_province,148722,,100.61,,0,met,148722\n"));
+}
+
+TEST(TargetCsvTest, ParsesAndValidatesRows) {
+  absl::StatusOr<sampledata::CsvTable> table = sampledata::ParseCsv(
+      "unit_code,year,scheme,kind,value,basis,assigned_by,decision_ref\n"
+      "815,2023,health,coverage_percent,89.0,,UBND tỉnh,\"Quyết định số 1/QĐ-UBND\"\n"  // 2 good
+      "125,2023,health,participants,147821,in_province,UBND tỉnh,\n"                    // 3 good
+      "125,2023,health,participants,1.5,,,\n"              // 4 not whole + duplicate is skipped
+      "815,1999,health,coverage_percent,101,,,\n"          // 5 year and value
+      "815,2023,dental,people,5,everyone,,\n"              // 6 scheme, kind, basis
+      "125,2023,health,participants,150000,,,\n"           // 7 duplicate of 3
+      );
+  ASSERT_TRUE(table.ok()) << table.status();
+  sampledata::ParsedRows<v1::Target> parsed = ParseTargetRows(*table);
+  ASSERT_EQ(parsed.items.size(), 2u);
+  EXPECT_EQ(parsed.items[0].kind(), v1::TARGET_KIND_COVERAGE_PERCENT);
+  EXPECT_DOUBLE_EQ(parsed.items[0].value(), 89.0);
+  EXPECT_EQ(parsed.items[0].decision_ref(), "Quyết định số 1/QĐ-UBND");
+  EXPECT_EQ(parsed.items[0].basis(), v1::TARGET_BASIS_ALL_PARTICIPANTS);
+  EXPECT_EQ(parsed.items[1].basis(), v1::TARGET_BASIS_IN_PROVINCE);
+  ASSERT_EQ(parsed.errors.size(), 4u);
+  EXPECT_EQ(parsed.errors[0].line, 4);
+  EXPECT_THAT(parsed.errors[0].message, HasSubstr("whole number of people"));
+  EXPECT_EQ(parsed.errors[1].line, 5);
+  EXPECT_THAT(parsed.errors[1].message, HasSubstr("year \"1999\""));
+  EXPECT_THAT(parsed.errors[1].message, HasSubstr("percentage, 0..100"));
+  EXPECT_EQ(parsed.errors[2].line, 6);
+  EXPECT_THAT(parsed.errors[2].message, HasSubstr("scheme \"dental\""));
+  EXPECT_THAT(parsed.errors[2].message, HasSubstr("kind \"people\""));
+  EXPECT_THAT(parsed.errors[2].message, HasSubstr("basis \"everyone\""));
+  EXPECT_EQ(parsed.errors[3].line, 7);
+  EXPECT_THAT(parsed.errors[3].message, HasSubstr("already on line 3"));
+}
+
+TEST(ViewsTest, OutputFormatNames) {
+  EXPECT_EQ(*ParseOutputFormat("json"), OutputFormat::kJson);
+  EXPECT_EQ(*ParseOutputFormat("csv"), OutputFormat::kCsv);
+  EXPECT_EQ(*ParseOutputFormat("table"), OutputFormat::kTable);
+  EXPECT_FALSE(ParseOutputFormat("yaml").ok());
+}
+
+}  // namespace
+}  // namespace covtrack::covctl
