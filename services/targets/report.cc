@@ -1,6 +1,7 @@
 #include "services/targets/report.h"
 
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -103,12 +104,24 @@ std::string WriteReportVi(const v1::Achievement& achievement) {
                                ? achievement.unit().code()
                                : UnitNameInSentence(achievement.unit().name());
   absl::StatusOr<Month> as_of = Month::Parse(achievement.as_of_month());
+  std::map<v1::Scheme, const v1::SchemeAchievement*> by_scheme;
+  for (const v1::SchemeAchievement& s : achievement.schemes()) {
+    if (HasFigure(s.coverage())) {
+      by_scheme[s.scheme()] = &s;
+    }
+  }
+  // BHXH as a whole says something of its own only when both of its parts were reported or it
+  // has a target; otherwise it repeats the one part that was.
+  if (auto social = by_scheme.find(v1::SCHEME_SOCIAL);
+      social != by_scheme.end() && !social->second->has_target() &&
+      (by_scheme.count(v1::SCHEME_COMPULSORY_SOCIAL) == 0 ||
+       by_scheme.count(v1::SCHEME_VOLUNTARY_SOCIAL) == 0)) {
+    by_scheme.erase(social);
+  }
   std::vector<std::string> clauses;
   for (v1::Scheme scheme : kReportOrder) {
-    for (const v1::SchemeAchievement& s : achievement.schemes()) {
-      if (s.scheme() == scheme && HasFigure(s.coverage())) {
-        clauses.push_back(SchemeClause(s));
-      }
+    if (auto it = by_scheme.find(scheme); it != by_scheme.end()) {
+      clauses.push_back(SchemeClause(*it->second));
     }
   }
   if (!as_of.ok() || clauses.empty()) {
