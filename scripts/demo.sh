@@ -129,7 +129,7 @@ covctl units list --parent=815 --as_of=2024-12-31
 section "A correction: the latest value wins, the earlier one stays in the audit trail"
 cat >"$DEMO_DIR/correction.csv" <<'CSV'
 unit_code,month,scheme,participants,in_province_participants
-28249,2024-12,health,9999,9500
+28249,2024-12,health,15104,14760
 CSV
 covctl revisions 28249 --month=2024-12 --scheme=health
 covctl ingest "$DEMO_DIR/correction.csv" --source="BHXH thành phố Mỹ Tho"
@@ -152,21 +152,22 @@ fi
 
 if $have_aggregation; then
   section "Coverage, rolled up from the communes (stocks at the period's last month)"
-  covctl coverage 82 2024
-  covctl coverage 815 2024-H1 --schemes=health,social
+  covctl coverage 82 2024 --previous_year_ends=1
+  covctl coverage 815 2024-H1 --schemes=health,social --previous_year_ends=1
   covctl coverage list 82 2024 --level=district --scheme=health --order=coverage_asc
-  covctl coverage list VN 2025-09 --scheme=social --order=coverage_desc
-  covctl coverage 82 2025-Q3 --schemes=health --format=json
+  section "After the reform: 82 is the merged Đồng Tháp (old 82 Tiền Giang + 87 Đồng Tháp)"
+  covctl coverage 82 2025-09 --schemes=health,social --previous_year_ends=1
+  covctl coverage 14 2025-Q3 --schemes=health --format=json
 else
   section "covtrack-aggregation is not built: skipping coverage"
 fi
 
 if $have_targets; then
   section "Targets, achievement and the year-end paragraph"
-  covctl targets set 82 health 2024 90.5 --kind=coverage_percent \
+  covctl targets set 82 health 2024 89.5 --kind=coverage_percent \
     --assigned_by="UBND tỉnh Tiền Giang" --decision_ref="Quyết định số 123/QĐ-UBND"
   covctl targets set 14 social 2024 39 --kind=coverage_percent --assigned_by="UBND tỉnh Sơn La"
-  covctl targets set 82 compulsory_social 2024 260000 --assigned_by="UBND tỉnh Tiền Giang"
+  covctl targets set 82 compulsory_social 2024 345000 --assigned_by="UBND tỉnh Tiền Giang"
   covctl targets allocate 82 compulsory_social 2024 --level=district --method=labor_force
   covctl targets lagging 82 2024-08 --scheme=compulsory_social --level=district
   covctl report 82 2024
@@ -178,7 +179,7 @@ section "Done in $(( $(date +%s) - started )) s"
 cat <<EOF_NOTE
 The services are still running (ingestion 127.0.0.1:$INGESTION_PORT$($have_aggregation && echo ", aggregation 127.0.0.1:$AGGREGATION_PORT" || true)$($have_targets && echo ", targets 127.0.0.1:$TARGETS_PORT" || true)).
 Try, for example:
-  $COVCTL coverage list VN 2025-09 --scheme=health
+  $COVCTL coverage list 14 2024 --level=district --scheme=social --order=coverage_asc
   $COVCTL revisions 28249 --format=json
 Stop them with:
   scripts/demo.sh stop

@@ -60,19 +60,32 @@ v1::Coverage MyTho2023() {
   health->set_coverage_percent(89.9008);
   health->set_reporting_units(14);
   health->set_expected_units(14);
+  health->set_as_of_month("2023-12");
   health->mutable_same_period_last_year()->set_period("2022");
+  health->mutable_same_period_last_year()->set_as_of_month("2022-12");
   health->mutable_same_period_last_year()->set_participants_change(1203);
   health->mutable_same_period_last_year()->set_coverage_points_change(0.41);
   v1::Comparison* end_2021 = health->add_previous_year_ends();
   end_2021->set_period("2021");
   end_2021->set_participants(200000);
   end_2021->set_participants_change(7717);
+  end_2021->set_as_of_month("2021-12");
+  v1::Comparison* end_2020 = health->add_previous_year_ends();  // no data then
+  end_2020->set_period("2020");
+  end_2020->set_participants_change(207717);
   v1::SchemeCoverage* social = coverage.add_schemes();
   social->set_scheme(v1::SCHEME_SOCIAL);
   social->set_participants(37489);
   social->set_denominator_kind(v1::DENOMINATOR_KIND_LABOR_FORCE);
   social->set_reporting_units(13);
   social->set_expected_units(14);
+  social->set_as_of_month("2023-12");
+  social->set_units_missing_denominator(1);
+  social->mutable_same_period_last_year()->set_period("2022");
+  social->mutable_same_period_last_year()->set_as_of_month("2022-12");
+  social->mutable_same_period_last_year()->set_territory_changed(true);
+  social->mutable_same_period_last_year()->set_unit_name("Thị xã Mỹ Tho");
+  social->mutable_same_period_last_year()->set_participants_change(100);
   return coverage;
 }
 
@@ -86,10 +99,14 @@ TEST(ViewsTest, CoverageTableForPeopleAndCsv) {
   EXPECT_THAT(text, HasSubstr("+0.41"));
   EXPECT_THAT(text, HasSubstr("13/14"));
   std::string csv = CoverageTable(coverage, false).RenderCsv();
-  EXPECT_THAT(csv, HasSubstr("health,207717,,231053,population,89.90,2022,1203,+0.41,14/14\n"));
-  // Unknown figures stay empty, never 0.
-  EXPECT_THAT(csv, HasSubstr("social,37489,,,labor_force,,,,,13/14\n"));
-  EXPECT_THAT(YearEndsTable(coverage, false).RenderCsv(), HasSubstr("health,2021,200000,7717,,\n"));
+  EXPECT_THAT(csv, HasSubstr("health,207717,,231053,population,89.90,2022,1203,+0.41,14/14,\n"));
+  // Unknown figures stay empty, never 0; a changed territory is said.
+  EXPECT_THAT(csv, HasSubstr("social,37489,,,labor_force,,2022,100,,13/14,territory changed since "
+                             "2022 (then Thị xã Mỹ Tho); 1 units lack a denominator\n"));
+  std::string year_ends = YearEndsTable(coverage, false).RenderCsv();
+  EXPECT_THAT(year_ends, HasSubstr("health,2021,200000,7717,,,\n"));
+  // A year without data shows no figures (not 0 and a change of everything).
+  EXPECT_THAT(year_ends, HasSubstr("health,2020,,,,,no data for 2020\n"));
 }
 
 TEST(ViewsTest, JsonIsTheMessageWithProtoFieldNames) {

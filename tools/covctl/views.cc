@@ -4,6 +4,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/domain.h"
 
 namespace covtrack::covctl {
@@ -38,6 +39,27 @@ std::string TargetValue(const v1::Target& target, bool people) {
   }
   return Count(static_cast<int64_t>(target.value()), people);
 }
+
+// Why a comparison is not plain growth, or has no figure: "" when it is plain.
+std::string ComparisonNote(const v1::Comparison& c) {
+  if (c.period().empty()) {
+    return "";
+  }
+  if (c.unit_missing()) {
+    return absl::StrCat("no such unit in ", c.period());
+  }
+  if (c.as_of_month().empty()) {
+    return absl::StrCat("no data for ", c.period());
+  }
+  if (c.territory_changed()) {
+    return absl::StrCat("territory changed since ", c.period(),
+                        c.unit_name().empty() ? "" : absl::StrCat(" (then ", c.unit_name(), ")"));
+  }
+  return "";
+}
+
+// A comparison has figures only when that period had data.
+bool HasFigures(const v1::Comparison& c) { return !c.period().empty() && !c.as_of_month().empty(); }
 
 }  // namespace
 
@@ -119,31 +141,48 @@ std::string CoverageTitle(const v1::Coverage& coverage) {
 Table CoverageTable(const v1::Coverage& coverage, bool people) {
   Table table({{"scheme", kL}, {"participants", kR}, {"in_province", kR}, {"denominator", kR},
                {"of", kL}, {"coverage_%", kR}, {"vs", kL}, {"change", kR}, {"points", kR},
-               {"reporting", kR}});
+               {"reporting", kR}, {"notes", kL}});
   for (const v1::SchemeCoverage& s : coverage.schemes()) {
     const v1::Comparison& last_year = s.same_period_last_year();
-    table.AddRow({SchemeName(s.scheme()), Count(s.participants(), people),
+    std::vector<std::string> notes;
+    if (s.as_of_month().empty()) {
+      notes.push_back("nothing reported in the period");
+    }
+    if (std::string note = ComparisonNote(last_year); !note.empty()) {
+      notes.push_back(note);
+    }
+    if (s.units_missing_in_province() > 0) {
+      notes.push_back(absl::StrCat(s.units_missing_in_province(), " units lack the in-province split"));
+    }
+    if (s.units_missing_denominator() > 0) {
+      notes.push_back(absl::StrCat(s.units_missing_denominator(), " units lack a denominator"));
+    }
+    bool reported = !s.as_of_month().empty();
+    table.AddRow({SchemeName(s.scheme()), reported ? Count(s.participants(), people) : "",
                   s.has_in_province_participants() ? Count(s.in_province_participants(), people) : "",
                   s.has_denominator() ? Count(s.denominator(), people) : "",
                   DenominatorKindName(s.denominator_kind()),
                   s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
                   last_year.period(),
-                  last_year.period().empty() ? "" : Change(last_year.participants_change(), people),
+                  reported && HasFigures(last_year) ? Change(last_year.participants_change(), people) : "",
                   last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
-                  absl::StrCat(s.reporting_units(), "/", s.expected_units())});
+                  absl::StrCat(s.reporting_units(), "/", s.expected_units()),
+                  absl::StrJoin(notes, "; ")});
   }
   return table;
 }
 
 Table YearEndsTable(const v1::Coverage& coverage, bool people) {
   Table table({{"scheme", kL}, {"year_end", kL}, {"participants", kR}, {"change", kR},
-               {"coverage_%", kR}, {"points", kR}});
+               {"coverage_%", kR}, {"points", kR}, {"notes", kL}});
   for (const v1::SchemeCoverage& s : coverage.schemes()) {
     for (const v1::Comparison& c : s.previous_year_ends()) {
-      table.AddRow({SchemeName(s.scheme()), c.period(), Count(c.participants(), people),
-                    Change(c.participants_change(), people),
+      bool figures = HasFigures(c);
+      table.AddRow({SchemeName(s.scheme()), c.period(), figures ? Count(c.participants(), people) : "",
+                    figures && !s.as_of_month().empty() ? Change(c.participants_change(), people) : "",
                     c.has_coverage_percent() ? Percent(c.coverage_percent()) : "",
-                    c.has_coverage_points_change() ? Points(c.coverage_points_change()) : ""});
+                    c.has_coverage_points_change() ? Points(c.coverage_points_change()) : "",
+                    ComparisonNote(c)});
     }
   }
   return table;
@@ -156,8 +195,8 @@ Table CoverageListTable(const std::vector<v1::Coverage>& coverages, bool people)
   for (const v1::Coverage& coverage : coverages) {
     for (const v1::SchemeCoverage& s : coverage.schemes()) {
       const v1::Comparison& last_year = s.same_period_last_year();
-      table.AddRow({coverage.unit().code(), coverage.unit().name(), coverage.as_of_month(),
-                    SchemeName(s.scheme()), Count(s.participants(), people),
+      table.AddRow({coverage.unit().code(), coverage.unit().name(), s.as_of_month(),
+                    SchemeName(s.scheme()), s.as_of_month().empty() ? "" : Count(s.participants(), people),
                     s.has_denominator() ? Count(s.denominator(), people) : "",
                     s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
                     last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
