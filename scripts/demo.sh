@@ -24,10 +24,12 @@ export COVTRACK_SERVER=127.0.0.1:$INGESTION_PORT
 export COVTRACK_AGGREGATION_SERVER=127.0.0.1:$AGGREGATION_PORT
 export COVTRACK_TARGETS_SERVER=127.0.0.1:$TARGETS_PORT
 
-# Stops the services a previous demo started (only the processes whose ids it recorded).
+# Stops the services a previous demo started (only the processes whose ids it recorded),
+# callers first.
 stop_services() {
-  local pid_file pid
-  for pid_file in "$DEMO_DIR"/*.pid; do
+  local name pid_file pid
+  for name in targets aggregation ingestion; do
+    pid_file=$DEMO_DIR/$name.pid
     [ -e "$pid_file" ] || continue
     pid=$(cat "$pid_file")
     if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q covtrack-; then

@@ -311,9 +311,9 @@ Table UploadSummaryTable(const v1::StreamReportsResponse& summary, bool people) 
 }
 
 Table UnitsImportTable(const v1::ImportAdminUnitsResponse& summary, bool people) {
-  Table table({{"units_accepted", kR}, {"units_changed", kR}, {"change_seq", kR}});
+  Table table({{"units_accepted", kR}, {"units_changed", kR}, {"change_seq", kR}, {"replayed", kL}});
   table.AddRow({Count(summary.units_accepted(), people), Count(summary.units_changed(), people),
-                absl::StrCat(summary.change_seq())});
+                absl::StrCat(summary.change_seq()), summary.replayed() ? "yes" : "no"});
   return table;
 }
 
