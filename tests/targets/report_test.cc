@@ -113,6 +113,28 @@ TEST(WriteReportViTest, BelowCoverageTargetAndDecrease) {
             "(chỉ tiêu 90,0%).");
 }
 
+TEST(WriteReportViTest, SocialTotalOnlyWhenItSaysMoreThanOnePart) {
+  v1::Achievement a;
+  a.mutable_unit()->set_name("Huyện Mai Sơn");
+  a.set_period("2023");
+  a.set_as_of_month("2023-12");
+  // Only compulsory SI reported: BHXH as a whole would repeat it.
+  Add(a, v1::SCHEME_SOCIAL, std::nullopt,
+      Figure(v1::SCHEME_SOCIAL, 11661, std::nullopt, std::nullopt));
+  Add(a, v1::SCHEME_COMPULSORY_SOCIAL, std::nullopt,
+      Figure(v1::SCHEME_COMPULSORY_SOCIAL, 11661, std::nullopt, std::nullopt));
+  EXPECT_EQ(WriteReportVi(a),
+            "Tính đến 31/12/2023, huyện Mai Sơn có 11.661 người tham gia BHXH bắt buộc.");
+  // With a target of its own it is written.
+  a.mutable_schemes(0)->mutable_target()->set_kind(v1::TARGET_KIND_PARTICIPANTS);
+  a.mutable_schemes(0)->mutable_target()->set_value(11000);
+  a.mutable_schemes(0)->set_status(v1::ACHIEVEMENT_STATUS_MET);
+  a.mutable_schemes(0)->set_achievement_percent(11661.0 / 11000 * 100);
+  EXPECT_EQ(WriteReportVi(a),
+            "Tính đến 31/12/2023, huyện Mai Sơn có 11.661 người tham gia BHXH, đạt 106,0% kế "
+            "hoạch (chỉ tiêu 11.000 người); 11.661 người tham gia BHXH bắt buộc.");
+}
+
 TEST(WriteReportViTest, NoFigures) {
   v1::Achievement a;
   a.mutable_unit()->set_name("Đặc khu Côn Đảo");
