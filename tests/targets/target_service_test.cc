@@ -32,7 +32,8 @@ v1::Target MakeTarget(const std::string& unit, v1::Scheme scheme, int year, v1::
   return t;
 }
 
-class TargetServiceTest : public ::testing::Test {
+// Runs on SQLite and on PostgreSQL (the store is the only thing that differs).
+class TargetServiceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     source_ = std::make_shared<FakeCoverageSource>();
@@ -41,7 +42,13 @@ class TargetServiceTest : public ::testing::Test {
     source_->AddUnit("82", "Tỉnh Tiền Giang", v1::ADMIN_LEVEL_PROVINCE, "VN");
     source_->AddUnit("815", "Thành phố Mỹ Tho", v1::ADMIN_LEVEL_DISTRICT, "82");
     TargetOptions options;
-    options.store_url = covtrack::testing::SqliteStoreUrl();
+    if (GetParam() == "sqlite") {
+      options.store_url = covtrack::testing::SqliteStoreUrl();
+    } else {
+      std::optional<std::string> pg = covtrack::testing::NewPostgresDatabase();
+      COVTRACK_REQUIRE_SERVER(pg, "PostgreSQL");
+      options.store_url = *pg;
+    }
     options.clock = [this] { return now_; };
     options.coverage_source = source_;
     absl::StatusOr<std::unique_ptr<TargetServiceImpl>> service = TargetServiceImpl::Create(options);
@@ -81,7 +88,7 @@ class TargetServiceTest : public ::testing::Test {
   std::unique_ptr<TargetServiceImpl> service_;
 };
 
-TEST_F(TargetServiceTest, InvalidTargetsNameTheField) {
+TEST_P(TargetServiceTest, InvalidTargetsNameTheField) {
   struct Case {
     v1::Target target;
     std::string field;
@@ -126,7 +133,7 @@ TEST_F(TargetServiceTest, InvalidTargetsNameTheField) {
   EXPECT_TRUE(SetStatus(full, "full").ok());
 }
 
-TEST_F(TargetServiceTest, SetTargetMakesRevisionsAndIsIdempotent) {
+TEST_P(TargetServiceTest, SetTargetMakesRevisionsAndIsIdempotent) {
   v1::Target t = MakeTarget("125", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 147000,
                             v1::TARGET_BASIS_IN_PROVINCE);
   v1::Target first = Set(t, "a");
@@ -156,13 +163,13 @@ TEST_F(TargetServiceTest, SetTargetMakesRevisionsAndIsIdempotent) {
   EXPECT_EQ(listed->targets(0).revision(), 1);
 }
 
-TEST_F(TargetServiceTest, UnspecifiedBasisIsStoredAsAllParticipants) {
+TEST_P(TargetServiceTest, UnspecifiedBasisIsStoredAsAllParticipants) {
   v1::Target t =
       MakeTarget("125", v1::SCHEME_COMPULSORY_SOCIAL, 2023, v1::TARGET_KIND_PARTICIPANTS, 11136);
   EXPECT_EQ(Set(t, "x").basis(), v1::TARGET_BASIS_ALL_PARTICIPANTS);
 }
 
-TEST_F(TargetServiceTest, ListTargetsPagesAndListsByParent) {
+TEST_P(TargetServiceTest, ListTargetsPagesAndListsByParent) {
   for (int i = 0; i < 7; ++i) {
     Set(MakeTarget("815", v1::SCHEME_HEALTH, 2020 + i, v1::TARGET_KIND_COVERAGE_PERCENT, 80 + i),
         absl::StrCat("m", i));
@@ -204,7 +211,7 @@ TEST_F(TargetServiceTest, ListTargetsPagesAndListsByParent) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(TargetServiceTest, AchievementOfMaiSonAndMyTho2023) {
+TEST_P(TargetServiceTest, AchievementOfMaiSonAndMyTho2023) {
   source_->Set("125", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 11661, 6569);
   source_->Set("125", "2023-12", v1::SCHEME_HEALTH, 154621, 148722);
   source_->Set("815", "2023-12", v1::SCHEME_HEALTH, 207717, std::nullopt, 231000);
@@ -245,7 +252,7 @@ TEST_F(TargetServiceTest, AchievementOfMaiSonAndMyTho2023) {
   EXPECT_EQ(source_->series_calls(), 0);
 }
 
-TEST_F(TargetServiceTest, StatusDuringTheYearUsesTheClockForTheDefaultPeriod) {
+TEST_P(TargetServiceTest, StatusDuringTheYearUsesTheClockForTheDefaultPeriod) {
   now_ = absl::FromCivil(absl::CivilSecond(2024, 9, 10, 8, 0, 0), absl::UTCTimeZone());
   // Baseline 10,000 in December 2023; target 12,400; August 2024 at 11,400 (pace: 11,600).
   source_->Set("125", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 10000);
@@ -286,7 +293,7 @@ TEST_F(TargetServiceTest, StatusDuringTheYearUsesTheClockForTheDefaultPeriod) {
   EXPECT_EQ(a->schemes(0).status(), v1::ACHIEVEMENT_STATUS_NO_TARGET);
 }
 
-TEST_F(TargetServiceTest, ClockYearIsVietnamTime) {
+TEST_P(TargetServiceTest, ClockYearIsVietnamTime) {
   // 31 Dec 2024 18:00 UTC is already 1 Jan 2025 in Vietnam.
   now_ = absl::FromCivil(absl::CivilSecond(2024, 12, 31, 18, 0, 0), absl::UTCTimeZone());
   v1::GetAchievementRequest request;
@@ -327,7 +334,7 @@ class AllocationTest : public TargetServiceTest {
   }
 };
 
-TEST_F(AllocationTest, PreviewSumsExactlyAndStoresNothing) {
+TEST_P(AllocationTest, PreviewSumsExactlyAndStoresNothing) {
   absl::StatusOr<v1::AllocateTargetResponse> r =
       service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, true));
   ASSERT_TRUE(r.ok()) << r.status();
@@ -354,7 +361,7 @@ TEST_F(AllocationTest, PreviewSumsExactlyAndStoresNothing) {
   EXPECT_EQ(service_->DoListTargets(list)->targets_size(), 0);
 }
 
-TEST_F(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
+TEST_P(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
   absl::StatusOr<v1::AllocateTargetResponse> r =
       service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS, false));
   ASSERT_TRUE(r.ok()) << r.status();
@@ -396,7 +403,7 @@ TEST_F(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
   EXPECT_TRUE(absl::StrContains(v->problems(0), "difference 10")) << v->problems(0);
 }
 
-TEST_F(AllocationTest, MissingBaseOrRateTargetIsRefused) {
+TEST_P(AllocationTest, MissingBaseOrRateTargetIsRefused) {
   source_->AddUnit("004", "Quận 004", v1::ADMIN_LEVEL_DISTRICT, "01");  // no 2022 figures
   absl::Status s =
       service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, true)).status();
@@ -417,7 +424,7 @@ TEST_F(AllocationTest, MissingBaseOrRateTargetIsRefused) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(TargetServiceTest, LaggingUnitsWorstFirstAndPaged) {
+TEST_P(TargetServiceTest, LaggingUnitsWorstFirstAndPaged) {
   source_->AddUnit("01", "Thành phố Hà Nội", v1::ADMIN_LEVEL_PROVINCE, "VN");
   // Year end 2023: five districts against a target of 1,000 each; one without a target.
   const std::vector<std::pair<std::string, int64_t>> actual = {
@@ -461,7 +468,7 @@ TEST_F(TargetServiceTest, LaggingUnitsWorstFirstAndPaged) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(TargetServiceTest, AggregationDownIsUnavailableNeverANumber) {
+TEST_P(TargetServiceTest, AggregationDownIsUnavailableNeverANumber) {
   Set(MakeTarget("125", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 1), "t");
   source_->set_unavailable(true);
   v1::GetAchievementRequest request;
@@ -477,6 +484,15 @@ TEST_F(TargetServiceTest, AggregationDownIsUnavailableNeverANumber) {
   list.set_unit_code("125");
   EXPECT_EQ(service_->DoListTargets(list)->targets_size(), 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, TargetServiceTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+INSTANTIATE_TEST_SUITE_P(Stores, AllocationTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 // Over real gRPC: the target service served on loopback, its aggregation address pointing at a
 // port nobody listens on.

@@ -3,6 +3,7 @@
 #include "services/targets/target_store.h"
 
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -195,6 +196,37 @@ TEST_P(TargetStoreTest, ListFiltersAndPagesByKey) {
   }
   EXPECT_EQ(seen.size(), 16u);
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 16u);
+}
+
+TEST_P(TargetStoreTest, ConcurrentWritersGetDistinctRevisionsAndOneAnswerPerRequestId) {
+  constexpr int kWriters = 8;
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<v1::Target>> distinct(kWriters, absl::UnknownError("not run"));
+  std::vector<absl::StatusOr<v1::Target>> same(kWriters, absl::UnknownError("not run"));
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      distinct[i] = Set(absl::StrCat("writer-", i),
+                        MakeTarget("815", v1::SCHEME_HEALTH, 2023, 1000 + i));
+      same[i] = Set("one-id", MakeTarget("815", v1::SCHEME_SOCIAL, 2023, 28.9));
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  std::set<int> revisions;
+  for (int i = 0; i < kWriters; ++i) {
+    ASSERT_TRUE(distinct[i].ok()) << distinct[i].status();
+    revisions.insert(distinct[i]->revision());
+    ASSERT_TRUE(same[i].ok()) << same[i].status();
+    EXPECT_EQ(same[i]->revision(), 1);
+  }
+  EXPECT_EQ(revisions.size(), static_cast<size_t>(kWriters));
+  EXPECT_EQ(*revisions.begin(), 1);
+  EXPECT_EQ(*revisions.rbegin(), kWriters);
+  TargetQuery social;
+  social.scheme = v1::SCHEME_SOCIAL;
+  social.include_revisions = true;
+  EXPECT_EQ(store_->List(social)->size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, TargetStoreTest, ::testing::Values("sqlite", "postgresql"),
