@@ -10,14 +10,14 @@
 // ListCoverage of the same communes.
 //
 //   build/bench/targets/targets_bench [--calls=2000] [--rounds=3]
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"

@@ -103,8 +103,9 @@ v1::SchemeAchievement EvaluateScheme(const SchemeInputs& in) {
   }
   const std::optional<int64_t> people = BasisParticipants(in.current, basis);
   if (!people.has_value()) {
-    notes.insert(notes.begin(), "the in-province split (in_province_participants) is not "
-                                "reported for every contributing unit");
+    notes.insert(notes.begin(),
+                 "the in-province split (in_province_participants) is not "
+                 "reported for every contributing unit");
     return finish(v1::ACHIEVEMENT_STATUS_NO_DATA);
   }
   out.set_actual_participants(*people);
@@ -130,8 +131,7 @@ v1::SchemeAchievement EvaluateScheme(const SchemeInputs& in) {
     out.set_points_vs_target(a - t);
     const double needed =
         std::ceil(t * static_cast<double>(in.current.denominator()) / 100.0 - kEpsilon);
-    out.set_participants_to_target(
-        std::max<int64_t>(0, static_cast<int64_t>(needed) - *people));
+    out.set_participants_to_target(std::max<int64_t>(0, static_cast<int64_t>(needed) - *people));
   } else {
     a = static_cast<double>(*people);
     out.set_participants_to_target(
@@ -226,7 +226,8 @@ absl::StatusOr<std::vector<int64_t>> AllocateLargestRemainder(int64_t total,
     base_sum += static_cast<unsigned __int128>(b);
   }
   if (base_sum == 0) {
-    return absl::FailedPreconditionError("every unit's base is zero: nothing to be proportional to");
+    return absl::FailedPreconditionError(
+        "every unit's base is zero: nothing to be proportional to");
   }
   // Exact integer arithmetic: quota_i = total × b_i / Σb as a quotient and remainder.
   std::vector<int64_t> parts(bases.size());

@@ -52,9 +52,8 @@ class AggregationCoverageSource : public CoverageSource {
       v1::ListCoverageResponse response;
       grpc::ClientContext context;
       SetDeadline(context);
-      absl::StatusOr<v1::ListCoverageResponse> checked =
-          Check(stub_->ListCoverage(&context, request, &response), "ListCoverage", parent_code,
-                response);
+      absl::StatusOr<v1::ListCoverageResponse> checked = Check(
+          stub_->ListCoverage(&context, request, &response), "ListCoverage", parent_code, response);
       if (!checked.ok()) {
         return checked.status();
       }
@@ -66,8 +65,8 @@ class AggregationCoverageSource : public CoverageSource {
       }
       request.set_page_token(checked->next_page_token());
     }
-    return absl::InternalError(absl::StrCat("aggregation service at ", address_,
-                                            ": ListCoverage did not finish paging"));
+    return absl::InternalError(
+        absl::StrCat("aggregation service at ", address_, ": ListCoverage did not finish paging"));
   }
 
   absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
@@ -99,8 +98,8 @@ class AggregationCoverageSource : public CoverageSource {
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       return absl::UnavailableError(absl::StrCat(
-          "aggregation service at ", address_, " is unavailable (", method, " ", unit_code,
-          ": ", status.error_message(), "); no figures can be given without it"));
+          "aggregation service at ", address_, " is unavailable (", method, " ", unit_code, ": ",
+          status.error_message(), "); no figures can be given without it"));
     }
     absl::Status converted = FromGrpc(status);
     return absl::Status(converted.code(), absl::StrCat("aggregation service: ", method, " ",

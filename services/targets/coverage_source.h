@@ -3,11 +3,11 @@
 // Where the target service reads actual figures: the aggregation service. An interface so that
 // the service's logic is unit-tested with a fake; the gRPC implementation is the real one.
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"

@@ -22,7 +22,8 @@ ABSL_FLAG(absl::Duration, aggregation_deadline, absl::Seconds(5),
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error");
 ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate; with --tls_key_file enables TLS");
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key");
-ABSL_FLAG(std::string, tls_client_ca_file, "", "PEM CA; when set, clients must present a certificate");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA; when set, clients must present a certificate");
 
 int main(int argc, char** argv) {
   covtrack::ParseFlagsWithEnvironment(argc, argv);

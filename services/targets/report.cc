@@ -46,7 +46,8 @@ std::string TargetClause(const v1::SchemeAchievement& s) {
 std::string SchemeClause(const v1::SchemeAchievement& s) {
   const v1::SchemeCoverage& c = s.coverage();
   std::vector<std::string> parts;
-  parts.push_back(absl::StrCat(People(c.participants()), " tham gia ", SchemeVietnamese(s.scheme())));
+  parts.push_back(
+      absl::StrCat(People(c.participants()), " tham gia ", SchemeVietnamese(s.scheme())));
   const bool has_target = s.status() != v1::ACHIEVEMENT_STATUS_NO_TARGET && s.has_target();
   if (has_target && s.target().basis() == v1::TARGET_BASIS_IN_PROVINCE &&
       c.has_in_province_participants()) {

@@ -34,23 +34,24 @@ constexpr int kMaxLaggingPage = 500;
 absl::TimeZone VietnamTime() { return absl::FixedTimeZone(7 * 60 * 60); }
 
 absl::Status ValidateUnitCode(const std::string& code, absl::string_view field) {
-  const bool digits =
-      !code.empty() && std::all_of(code.begin(), code.end(), [](char c) {
-        return absl::ascii_isdigit(static_cast<unsigned char>(c));
-      });
+  const bool digits = !code.empty() && std::all_of(code.begin(), code.end(), [](char c) {
+    return absl::ascii_isdigit(static_cast<unsigned char>(c));
+  });
   if (code == kNationCode ||
       (digits && (code.size() == 2 || code.size() == 3 || code.size() == 5))) {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, " must be \"VN\" or a 2-, 3- or 5-digit unit code, got \"", code, "\""));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be \"VN\" or a 2-, 3- or 5-digit unit code, got \"", code, "\""));
 }
 
 absl::Status ValidateScheme(v1::Scheme scheme, absl::string_view field) {
   if (!v1::Scheme_IsValid(scheme) || scheme == v1::SCHEME_UNSPECIFIED) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " is required (one of compulsory_social, "
+    return absl::InvalidArgumentError(absl::StrCat(field,
+                                                   " is required (one of compulsory_social, "
                                                    "voluntary_social, health, unemployment, "
-                                                   "social), got ", static_cast<int>(scheme)));
+                                                   "social), got ",
+                                                   static_cast<int>(scheme)));
   }
   return absl::OkStatus();
 }
@@ -87,8 +88,8 @@ absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& in) {
   v1::Target t = in;
   t.clear_update_time();
   t.set_revision(0);
-  const std::string record = absl::StrCat(" (target ", t.unit_code(), "/", SchemeName(t.scheme()),
-                                          "/", t.year(), ")");
+  const std::string record =
+      absl::StrCat(" (target ", t.unit_code(), "/", SchemeName(t.scheme()), "/", t.year(), ")");
   auto with_record = [&](absl::Status s) {
     return absl::Status(s.code(), absl::StrCat(s.message(), record));
   };
@@ -114,12 +115,12 @@ absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& in) {
   }
   const double v = t.value();
   if (!std::isfinite(v) || v < 0) {
-    return with_record(absl::InvalidArgumentError(
-        absl::StrCat("target.value must be a number >= 0, got ", v)));
+    return with_record(
+        absl::InvalidArgumentError(absl::StrCat("target.value must be a number >= 0, got ", v)));
   }
   if (t.kind() == v1::TARGET_KIND_COVERAGE_PERCENT && v > 100) {
-    return with_record(absl::InvalidArgumentError(absl::StrCat(
-        "target.value of a coverage target is a percentage, 0–100, got ", v)));
+    return with_record(absl::InvalidArgumentError(
+        absl::StrCat("target.value of a coverage target is a percentage, 0–100, got ", v)));
   }
   if (t.kind() == v1::TARGET_KIND_PARTICIPANTS &&
       (v > kMaxParticipantsTarget || v != std::floor(v))) {
@@ -175,8 +176,7 @@ absl::StatusOr<std::string> DecodeToken(const std::string& token) {
 
 absl::StatusOr<int> PageSize(int requested, int default_size, int max_size) {
   if (requested < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be >= 0, got ", requested));
+    return absl::InvalidArgumentError(absl::StrCat("page_size must be >= 0, got ", requested));
   }
   if (requested == 0) {
     return default_size;
@@ -204,9 +204,8 @@ absl::StatusOr<std::unique_ptr<TargetServiceImpl>> TargetServiceImpl::Create(
   std::function<absl::Time()> clock = options.clock ? options.clock : absl::Now;
   absl::StatusOr<std::unique_ptr<TargetStore>> store = TargetStore::Open(options.store_url, clock);
   if (!store.ok()) {
-    return absl::Status(store.status().code(),
-                        absl::StrCat("targets store \"", options.store_url,
-                                     "\": ", store.status().message()));
+    return absl::Status(store.status().code(), absl::StrCat("targets store \"", options.store_url,
+                                                            "\": ", store.status().message()));
   }
   std::shared_ptr<CoverageSource> source = options.coverage_source;
   if (source == nullptr) {
@@ -306,10 +305,11 @@ absl::StatusOr<v1::Target> TargetServiceImpl::DoSetTarget(const v1::SetTargetReq
     return absl::InternalError("stored SetTarget response does not parse");
   }
   if (!written->replayed) {
-    log::Info("target stored",
-              {{"unit", stored.unit_code()}, {"scheme", SchemeName(stored.scheme())},
-               {"year", absl::StrCat(stored.year())}, {"revision", absl::StrCat(stored.revision())},
-               {"request_id", request.request_id()}});
+    log::Info("target stored", {{"unit", stored.unit_code()},
+                                {"scheme", SchemeName(stored.scheme())},
+                                {"year", absl::StrCat(stored.year())},
+                                {"revision", absl::StrCat(stored.revision())},
+                                {"request_id", request.request_id()}});
   }
   return stored;
 }
@@ -404,9 +404,9 @@ absl::StatusOr<v1::ListTargetsResponse> TargetServiceImpl::DoListTargets(
   if (more) {
     targets.resize(*page_size);
     const v1::Target& last = targets.back();
-    response.set_next_page_token(EncodeToken(absl::StrCat(last.unit_code(), "\t", last.year(),
-                                                           "\t", static_cast<int>(last.scheme()),
-                                                           "\t", last.revision())));
+    response.set_next_page_token(
+        EncodeToken(absl::StrCat(last.unit_code(), "\t", last.year(), "\t",
+                                 static_cast<int>(last.scheme()), "\t", last.revision())));
   }
   for (v1::Target& t : targets) {
     *response.add_targets() = std::move(t);
@@ -617,9 +617,10 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::DoAllocateTarget(
   }
   const v1::Target& parent_target = **parent;
   if (parent_target.kind() != v1::TARGET_KIND_PARTICIPANTS) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the target of ", request.parent_code(), " is a coverage rate; only participants "
-        "targets are split (give the units the same rate with SetTarget)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the target of ", request.parent_code(),
+                     " is a coverage rate; only participants "
+                     "targets are split (give the units the same rate with SetTarget)"));
   }
 
   // The bases, from the base year (the year before the target's year).
@@ -672,8 +673,8 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::DoAllocateTarget(
       AllocateLargestRemainder(std::llround(parent_target.value()), bases);
   if (!parts.ok()) {
     return absl::Status(parts.status().code(),
-                        absl::StrCat("allocating ", request.parent_code(), "'s target: ",
-                                     parts.status().message()));
+                        absl::StrCat("allocating ", request.parent_code(),
+                                     "'s target: ", parts.status().message()));
   }
   int64_t base_total = 0;
   for (int64_t b : bases) {
@@ -727,10 +728,11 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::DoAllocateTarget(
   if (!stored.ParseFromString(written->response)) {
     return absl::InternalError("stored AllocateTarget response does not parse");
   }
-  log::Info("target allocated",
-            {{"parent", request.parent_code()}, {"scheme", SchemeName(request.scheme())},
-             {"year", absl::StrCat(request.year())}, {"units", absl::StrCat(stored.parts_size())},
-             {"request_id", request.request_id()}});
+  log::Info("target allocated", {{"parent", request.parent_code()},
+                                 {"scheme", SchemeName(request.scheme())},
+                                 {"year", absl::StrCat(request.year())},
+                                 {"units", absl::StrCat(stored.parts_size())},
+                                 {"request_id", request.request_id()}});
   return stored;
 }
 
@@ -786,9 +788,9 @@ absl::StatusOr<v1::ValidateAllocationResponse> TargetServiceImpl::DoValidateAllo
     }
     const v1::Target& child = it->second;
     *response.add_child_targets() = child;
-    if (parent->has_value() && (child.kind() != (*parent)->kind() ||
-                                child.basis() != (*parent)->basis() ||
-                                child.kind() != v1::TARGET_KIND_PARTICIPANTS)) {
+    if (parent->has_value() &&
+        (child.kind() != (*parent)->kind() || child.basis() != (*parent)->basis() ||
+         child.kind() != v1::TARGET_KIND_PARTICIPANTS)) {
       response.add_mismatched_units(code);
       response.add_problems(absl::StrCat("unit ", code,
                                          "'s target is not a participants target on the "

@@ -3,12 +3,12 @@
 // The target-tracking service (proto/covtrack/v1/target_service.proto): targets in its own
 // store, actual figures from the aggregation service, and the arithmetic of achievement.
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

@@ -98,16 +98,16 @@ absl::StatusOr<TargetStore::WriteResult> TargetStore::WriteOnce(
       return claimed.status();
     }
     if (*claimed == 0) {
-      absl::StatusOr<std::vector<sql::Row>> rows = session.Query(
-          "SELECT content, response FROM target_requests WHERE request_id = $1",
-          {std::string(request_id)});
+      absl::StatusOr<std::vector<sql::Row>> rows =
+          session.Query("SELECT content, response FROM target_requests WHERE request_id = $1",
+                        {std::string(request_id)});
       if (!rows.ok()) {
         return rows.status();
       }
       if (rows->empty() || (*rows)[0].Text(0) != encoded_content) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            "request_id \"", request_id,
-            "\" was already used for a different request; choose a new request_id"));
+        return absl::AlreadyExistsError(
+            absl::StrCat("request_id \"", request_id,
+                         "\" was already used for a different request; choose a new request_id"));
       }
       std::string response;
       if (!absl::Base64Unescape((*rows)[0].Text(1), &response)) {
@@ -122,9 +122,9 @@ absl::StatusOr<TargetStore::WriteResult> TargetStore::WriteOnce(
     if (!response.ok()) {
       return response.status();
     }
-    absl::StatusOr<int64_t> updated = session.Execute(
-        "UPDATE target_requests SET response = $2 WHERE request_id = $1",
-        {std::string(request_id), absl::Base64Escape(*response)});
+    absl::StatusOr<int64_t> updated =
+        session.Execute("UPDATE target_requests SET response = $2 WHERE request_id = $1",
+                        {std::string(request_id), absl::Base64Escape(*response)});
     if (!updated.ok()) {
       return updated.status();
     }
@@ -137,13 +137,13 @@ absl::StatusOr<TargetStore::WriteResult> TargetStore::WriteOnce(
   return result;
 }
 
-absl::StatusOr<std::optional<std::string>> TargetStore::FindResponse(
-    absl::string_view request_id, absl::string_view content) {
+absl::StatusOr<std::optional<std::string>> TargetStore::FindResponse(absl::string_view request_id,
+                                                                     absl::string_view content) {
   std::optional<std::string> found;
   absl::Status status = db_->Read([&](sql::Session& session) -> absl::Status {
-    absl::StatusOr<std::vector<sql::Row>> rows = session.Query(
-        "SELECT content, response FROM target_requests WHERE request_id = $1",
-        {std::string(request_id)});
+    absl::StatusOr<std::vector<sql::Row>> rows =
+        session.Query("SELECT content, response FROM target_requests WHERE request_id = $1",
+                      {std::string(request_id)});
     if (!rows.ok()) {
       return rows.status();
     }
@@ -151,9 +151,9 @@ absl::StatusOr<std::optional<std::string>> TargetStore::FindResponse(
       return absl::OkStatus();
     }
     if ((*rows)[0].Text(0) != absl::Base64Escape(content)) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "request_id \"", request_id,
-          "\" was already used for a different request; choose a new request_id"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("request_id \"", request_id,
+                       "\" was already used for a different request; choose a new request_id"));
     }
     std::string response;
     if (!absl::Base64Unescape((*rows)[0].Text(1), &response)) {
@@ -194,8 +194,7 @@ absl::StatusOr<v1::Target> TargetStore::InsertRevision(sql::Session& session, v1
       {target.unit_code(), static_cast<int64_t>(target.scheme()),
        static_cast<int64_t>(target.year()), static_cast<int64_t>(target.revision()),
        static_cast<int64_t>(target.kind()), absl::StrFormat("%.17g", target.value()),
-       static_cast<int64_t>(target.basis()), target.assigned_by(), target.decision_ref(),
-       micros});
+       static_cast<int64_t>(target.basis()), target.assigned_by(), target.decision_ref(), micros});
   if (!inserted.ok()) {
     return inserted.status();
   }

@@ -63,7 +63,7 @@ class TargetStore {
 
   // The current revision of each scheme's target of one unit and year.
   absl::StatusOr<std::map<v1::Scheme, v1::Target>> CurrentTargets(absl::string_view unit_code,
-                                                                   int year);
+                                                                  int year);
 
   sql::Database& database() { return *db_; }
 

@@ -1,8 +1,8 @@
 #include "services/targets/achievement.h"
 
-#include <numeric>
-
 #include <gtest/gtest.h>
+
+#include <numeric>
 
 namespace covtrack::targets {
 namespace {
@@ -225,9 +225,12 @@ TEST(EvaluateSchemeTest, CoverageTargetDuringYearUsesPointsAndEachMonthsDenomina
 }
 
 TEST(LaggingRankTest, WorstFirst) {
-  EXPECT_LT(LaggingRank(v1::ACHIEVEMENT_STATUS_BEHIND), LaggingRank(v1::ACHIEVEMENT_STATUS_AT_RISK));
-  EXPECT_LT(LaggingRank(v1::ACHIEVEMENT_STATUS_AT_RISK), LaggingRank(v1::ACHIEVEMENT_STATUS_NO_DATA));
-  EXPECT_LT(LaggingRank(v1::ACHIEVEMENT_STATUS_NO_DATA), LaggingRank(v1::ACHIEVEMENT_STATUS_ON_TRACK));
+  EXPECT_LT(LaggingRank(v1::ACHIEVEMENT_STATUS_BEHIND),
+            LaggingRank(v1::ACHIEVEMENT_STATUS_AT_RISK));
+  EXPECT_LT(LaggingRank(v1::ACHIEVEMENT_STATUS_AT_RISK),
+            LaggingRank(v1::ACHIEVEMENT_STATUS_NO_DATA));
+  EXPECT_LT(LaggingRank(v1::ACHIEVEMENT_STATUS_NO_DATA),
+            LaggingRank(v1::ACHIEVEMENT_STATUS_ON_TRACK));
   EXPECT_EQ(LaggingRank(v1::ACHIEVEMENT_STATUS_ON_TRACK), LaggingRank(v1::ACHIEVEMENT_STATUS_MET));
 }
 
@@ -267,8 +270,7 @@ TEST(AllocateLargestRemainderTest, RejectsNoUnitsZeroOrNegativeBases) {
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(AllocateLargestRemainder(10, {5, -1}).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(AllocateLargestRemainder(-1, {5}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AllocateLargestRemainder(-1, {5}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

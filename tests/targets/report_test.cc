@@ -52,8 +52,7 @@ TEST(WriteReportViTest, MyTho2023) {
   a.mutable_unit()->set_name("Thành phố Mỹ Tho");
   a.set_period("2023");
   a.set_as_of_month("2023-12");
-  Add(a, v1::SCHEME_HEALTH,
-      MakeTarget(v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 89.0),
+  Add(a, v1::SCHEME_HEALTH, MakeTarget(v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 89.0),
       Figure(v1::SCHEME_HEALTH, 207717, std::nullopt, 231000));
   Add(a, v1::SCHEME_SOCIAL, MakeTarget(v1::SCHEME_SOCIAL, v1::TARGET_KIND_COVERAGE_PERCENT, 28.9),
       Figure(v1::SCHEME_SOCIAL, 37489, std::nullopt, 124100));
@@ -77,8 +76,7 @@ TEST(WriteReportViTest, MaiSon2023InProvinceBasisAndComparison) {
   a.mutable_unit()->set_name("Huyện Mai Sơn");
   a.set_period("2023");
   a.set_as_of_month("2023-12");
-  v1::SchemeCoverage compulsory =
-      Figure(v1::SCHEME_COMPULSORY_SOCIAL, 11661, 6569, std::nullopt);
+  v1::SchemeCoverage compulsory = Figure(v1::SCHEME_COMPULSORY_SOCIAL, 11661, 6569, std::nullopt);
   compulsory.mutable_same_period_last_year()->set_period("2022");
   compulsory.mutable_same_period_last_year()->set_participants(11458);
   compulsory.mutable_same_period_last_year()->set_participants_change(203);

@@ -3,9 +3,9 @@
 
 #include "services/targets/target_service.h"
 
-#include <numeric>
-
 #include <gtest/gtest.h>
+
+#include <numeric>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
@@ -203,12 +203,10 @@ TEST_P(TargetServiceTest, ListTargetsPagesAndListsByParent) {
   EXPECT_EQ(r->targets(0).unit_code(), "815");
 
   by_parent.set_year(0);
-  EXPECT_EQ(service_->DoListTargets(by_parent).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->DoListTargets(by_parent).status().code(), absl::StatusCode::kInvalidArgument);
   v1::ListTargetsRequest bad_token;
   bad_token.set_page_token("!!!");
-  EXPECT_EQ(service_->DoListTargets(bad_token).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->DoListTargets(bad_token).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(TargetServiceTest, AchievementOfMaiSonAndMyTho2023) {
@@ -244,8 +242,9 @@ TEST_P(TargetServiceTest, AchievementOfMaiSonAndMyTho2023) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_NEAR(SchemeOf(r->achievement(), v1::SCHEME_HEALTH).points_vs_target(), 0.9, 0.05);
   EXPECT_NEAR(SchemeOf(r->achievement(), v1::SCHEME_SOCIAL).points_vs_target(), 1.3, 0.05);
-  EXPECT_TRUE(absl::StrContains(r->text(), "207.717 người tham gia BHYT, đạt tỷ lệ bao phủ 89,9% "
-                                           "dân số, vượt 0,9% chỉ tiêu"))
+  EXPECT_TRUE(absl::StrContains(r->text(),
+                                "207.717 người tham gia BHYT, đạt tỷ lệ bao phủ 89,9% "
+                                "dân số, vượt 0,9% chỉ tiêu"))
       << r->text();
   EXPECT_TRUE(absl::StrContains(r->text(), "vượt 1,3% chỉ tiêu (chỉ tiêu 28,9%)")) << r->text();
   // At the year's end no month-by-month history is needed.
@@ -375,10 +374,9 @@ TEST_P(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
       service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS, false));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->SerializeAsString(), r->SerializeAsString());
-  EXPECT_EQ(service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, false))
-                .status()
-                .code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, false)).status().code(),
+      absl::StatusCode::kAlreadyExists);
   source_->set_unavailable(false);
 
   v1::ValidateAllocationRequest validate;

@@ -2,13 +2,12 @@
 
 #include "services/targets/target_store.h"
 
+#include <gtest/gtest.h>
+
 #include <set>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "absl/strings/str_cat.h"
-
 #include "tests/testing/test_env.h"
 
 namespace covtrack::targets {
@@ -48,15 +47,15 @@ class TargetStoreTest : public ::testing::TestWithParam<std::string> {
   }
 
   absl::StatusOr<v1::Target> Set(const std::string& request_id, const v1::Target& target) {
-    absl::StatusOr<TargetStore::WriteResult> r = store_->WriteOnce(
-        request_id, target.SerializeAsString(),
-        [&](sql::Session& s) -> absl::StatusOr<std::string> {
-          absl::StatusOr<v1::Target> stored = store_->InsertRevision(s, target);
-          if (!stored.ok()) {
-            return stored.status();
-          }
-          return stored->SerializeAsString();
-        });
+    absl::StatusOr<TargetStore::WriteResult> r =
+        store_->WriteOnce(request_id, target.SerializeAsString(),
+                          [&](sql::Session& s) -> absl::StatusOr<std::string> {
+                            absl::StatusOr<v1::Target> stored = store_->InsertRevision(s, target);
+                            if (!stored.ok()) {
+                              return stored.status();
+                            }
+                            return stored->SerializeAsString();
+                          });
     if (!r.ok()) {
       return r.status();
     }
@@ -75,8 +74,7 @@ TEST_P(TargetStoreTest, RevisionsAreNumberedAndEarlierOnesStayReadable) {
   EXPECT_EQ(first->revision(), 1);
   EXPECT_EQ(first->update_time().seconds(), 1700000000);
   now_ += absl::Hours(1);
-  absl::StatusOr<v1::Target> second =
-      Set("r2", MakeTarget("125", v1::SCHEME_HEALTH, 2023, 147821));
+  absl::StatusOr<v1::Target> second = Set("r2", MakeTarget("125", v1::SCHEME_HEALTH, 2023, 147821));
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->revision(), 2);
   EXPECT_EQ(second->update_time().seconds(), 1700003600);
@@ -137,8 +135,8 @@ TEST_P(TargetStoreTest, SameRequestIdReplaysDifferentContentIsAlreadyExists) {
 }
 
 TEST_P(TargetStoreTest, FailedWriteStoresNothingAndFreesTheRequestId) {
-  absl::StatusOr<TargetStore::WriteResult> r = store_->WriteOnce(
-      "doomed", "x", [&](sql::Session& s) -> absl::StatusOr<std::string> {
+  absl::StatusOr<TargetStore::WriteResult> r =
+      store_->WriteOnce("doomed", "x", [&](sql::Session& s) -> absl::StatusOr<std::string> {
         absl::StatusOr<v1::Target> t =
             store_->InsertRevision(s, MakeTarget("125", v1::SCHEME_HEALTH, 2023, 1));
         EXPECT_TRUE(t.ok());
@@ -205,8 +203,8 @@ TEST_P(TargetStoreTest, ConcurrentWritersGetDistinctRevisionsAndOneAnswerPerRequ
   std::vector<absl::StatusOr<v1::Target>> same(kWriters, absl::UnknownError("not run"));
   for (int i = 0; i < kWriters; ++i) {
     threads.emplace_back([&, i] {
-      distinct[i] = Set(absl::StrCat("writer-", i),
-                        MakeTarget("815", v1::SCHEME_HEALTH, 2023, 1000 + i));
+      distinct[i] =
+          Set(absl::StrCat("writer-", i), MakeTarget("815", v1::SCHEME_HEALTH, 2023, 1000 + i));
       same[i] = Set("one-id", MakeTarget("815", v1::SCHEME_SOCIAL, 2023, 28.9));
     });
   }

@@ -3,11 +3,11 @@
 // (tests/fixtures). Nothing here is faked: a wrong rollup, a wrong basis or a wrong rounding
 // shows up as a wrong figure or a wrong paragraph.
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <memory>
 #include <numeric>
-
-#include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -56,7 +56,8 @@ class TargetsIntegrationTest : public ::testing::Test {
     ServerOptions server_options;
     server_options.service_name = "targets";
     server_options.shutdown_grace = absl::Seconds(2);
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(server_options, {service_.get()});
+    absl::StatusOr<std::unique_ptr<Server>> server =
+        Server::Start(server_options, {service_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     stub_ = v1::TargetService::NewStub(
@@ -82,8 +83,7 @@ class TargetsIntegrationTest : public ::testing::Test {
 
   // The published DOMAIN.md targets.
   void SetPublishedTargets() {
-    Set(MakeTarget("125", v1::SCHEME_COMPULSORY_SOCIAL, 2023, v1::TARGET_KIND_PARTICIPANTS,
-                   11136),
+    Set(MakeTarget("125", v1::SCHEME_COMPULSORY_SOCIAL, 2023, v1::TARGET_KIND_PARTICIPANTS, 11136),
         "mai-son-compulsory");
     Set(MakeTarget("125", v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 147821,
                    v1::TARGET_BASIS_IN_PROVINCE),
@@ -372,8 +372,7 @@ TEST_F(TargetsIntegrationTest, StatusDuringTheYearFromTheClock) {
   covtrack::testing::Submit(
       ingestion_->stub(),
       {covtrack::testing::Record(commune, "2024-05", v1::SCHEME_COMPULSORY_SOCIAL, december + 50),
-       covtrack::testing::Record(commune, "2024-08", v1::SCHEME_COMPULSORY_SOCIAL,
-                                 december + 200)},
+       covtrack::testing::Record(commune, "2024-08", v1::SCHEME_COMPULSORY_SOCIAL, december + 200)},
       {}, "commune-2024");
   Set(MakeTarget(commune, v1::SCHEME_COMPULSORY_SOCIAL, 2024, v1::TARGET_KIND_PARTICIPANTS,
                  static_cast<double>(december + 400)),
@@ -399,8 +398,7 @@ TEST_F(TargetsIntegrationTest, StatusDuringTheYearFromTheClock) {
   // A correction of August to +300 puts it ahead of the pace.
   covtrack::testing::Submit(
       ingestion_->stub(),
-      {covtrack::testing::Record(commune, "2024-08", v1::SCHEME_COMPULSORY_SOCIAL,
-                                 december + 300)},
+      {covtrack::testing::Record(commune, "2024-08", v1::SCHEME_COMPULSORY_SOCIAL, december + 300)},
       {}, "commune-2024-correction");
   grpc::ClientContext context2;
   status = stub_->GetAchievement(&context2, request, &a);
