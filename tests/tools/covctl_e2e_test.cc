@@ -2,14 +2,13 @@
 // in-process on a loopback port over a real SQLite store.
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <fstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "tests/testing/ingestion_harness.h"
@@ -37,8 +36,10 @@ CovctlRun RunCovctl(const std::vector<std::string>& args) {
   std::string err_path = dir + "/err";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   std::vector<std::string> argv_storage = {COVCTL_PATH};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -121,8 +122,9 @@ TEST_F(CovctlEndToEndTest, MalformedCsvReportsEveryBadLineAndStoresNothing) {
   CovctlRun run = Covctl({"ingest", path});
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_THAT(run.err, HasSubstr(path + ":3: participants -4 is negative"));
-  EXPECT_THAT(run.err, HasSubstr(path + ":5: month \"2023-13\" is not a month (YYYY-MM); "
-                                        "in_province_participants 9100 is above participants 9000"));
+  EXPECT_THAT(run.err,
+              HasSubstr(path + ":5: month \"2023-13\" is not a month (YYYY-MM); "
+                               "in_province_participants 9100 is above participants 9000"));
   EXPECT_THAT(run.err, HasSubstr("2 bad rows of 4; nothing was sent"));
   EXPECT_THAT(run.err, Not(HasSubstr(":2:")));
   EXPECT_EQ(run.out, "");
@@ -163,7 +165,8 @@ TEST_F(CovctlEndToEndTest, UploadRerunAndCorrectionKeepTheAuditTrail) {
                                 "28249,2023-12,health,10412,10001\n"
                                 "28252,2023-12,health,9000,\n"
                                 "28249,2023-11,health,10400,\n");
-  CovctlRun run = Covctl({"ingest", first, "--batch_size=2", "--format=json", "--source=BHXH Mỹ Tho"});
+  CovctlRun run =
+      Covctl({"ingest", first, "--batch_size=2", "--format=json", "--source=BHXH Mỹ Tho"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("\"messages_committed\": 2"));
   EXPECT_THAT(run.out, HasSubstr("\"records_accepted\": \"3\""));
@@ -222,8 +225,8 @@ TEST(CovctlCatalogueTest, ImportsBothReferenceCataloguesWithValidityFlags) {
   auto harness = testing::IngestionHarness::Start();
   std::string dir = COVTRACK_SOURCE_DIR "/data/vn-admin-units/";
   std::string server = "--server=" + harness->address();
-  CovctlRun run = RunCovctl({"units", "import", dir + "units_2025-03-01.csv", "--valid_to=2025-07-01",
-                             server, "--format=csv"});
+  CovctlRun run = RunCovctl({"units", "import", dir + "units_2025-03-01.csv",
+                             "--valid_to=2025-07-01", server, "--format=csv"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("10806,10806,"));
   run = RunCovctl({"units", "import", dir + "units_2025-07-01.csv", "--valid_from=2025-07-01",
@@ -250,7 +253,8 @@ TEST(CovctlCatalogueTest, ImportsBothReferenceCataloguesWithValidityFlags) {
 }
 
 TEST_F(CovctlEndToEndTest, UnreachableServerIsExitCodeThree) {
-  std::string path = WriteFile("good.csv", "unit_code,month,scheme,participants\n28249,2023-12,health,1\n");
+  std::string path =
+      WriteFile("good.csv", "unit_code,month,scheme,participants\n28249,2023-12,health,1\n");
   std::string address = harness_->address();
   harness_->Stop();
   CovctlRun run = RunCovctl({"ingest", path, "--server=" + address, "--timeout=5s"});

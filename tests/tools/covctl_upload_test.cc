@@ -1,6 +1,6 @@
-#include "tools/covctl/upload.h"
-
 #include <gtest/gtest.h>
+
+#include "tools/covctl/upload.h"
 
 namespace covtrack::covctl {
 namespace {
@@ -27,7 +27,8 @@ TEST(LineOfServerErrorTest, MapsBatchAndElementToTheFileLine) {
   }
   std::string id = "00112233aabbccdd";
   // Batch 2 of size 10, records[3] -> row 23 -> line 25.
-  EXPECT_EQ(LineOfServerError("message 2 (request_id \"covctl-00112233aabbccdd-2\"): records[3].unit_code: unknown unit",
+  EXPECT_EQ(LineOfServerError("message 2 (request_id \"covctl-00112233aabbccdd-2\"): "
+                              "records[3].unit_code: unknown unit",
                               id, "records", 10, lines),
             25);
   // No request id but a single batch: batch 0.

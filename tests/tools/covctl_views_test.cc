@@ -12,7 +12,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 TEST(TableTest, AlignsColumnsByCharactersNotBytes) {
-  Table table({{"code", Table::Align::kLeft}, {"name", Table::Align::kLeft},
+  Table table({{"code", Table::Align::kLeft},
+               {"name", Table::Align::kLeft},
                {"participants", Table::Align::kRight}});
   table.AddRow({"815", "Thành phố Mỹ Tho", "207,717"});
   table.AddRow({"82", "Tỉnh Tiền Giang", "1,612,345"});
@@ -139,7 +140,8 @@ TEST(ViewsTest, RevisionsShowParticipationAndDenominators) {
   second.mutable_denominator()->set_value(6000);
   second.set_change_seq(9);
   std::string csv = RevisionsTable({first, second}, false).RenderCsv();
-  EXPECT_THAT(csv, HasSubstr("7,2023-11-14T22:13:20Z,2023-12,health,10412,10001,r1,BHXH tỉnh Tiền Giang,ipv4:127.0.0.1:5000\n"));
+  EXPECT_THAT(csv, HasSubstr("7,2023-11-14T22:13:20Z,2023-12,health,10412,10001,r1,BHXH tỉnh Tiền "
+                             "Giang,ipv4:127.0.0.1:5000\n"));
   EXPECT_THAT(csv, HasSubstr("9,,2023,labor_force,6000,,,,\n"));
 }
 
@@ -172,11 +174,11 @@ TEST(TargetCsvTest, ParsesAndValidatesRows) {
       "unit_code,year,scheme,kind,value,basis,assigned_by,decision_ref\n"
       "815,2023,health,coverage_percent,89.0,,UBND tỉnh,\"Quyết định số 1/QĐ-UBND\"\n"  // 2 good
       "125,2023,health,participants,147821,in_province,UBND tỉnh,\n"                    // 3 good
-      "125,2023,health,participants,1.5,,,\n"              // 4 not whole + duplicate is skipped
-      "815,1999,health,coverage_percent,101,,,\n"          // 5 year and value
-      "815,2023,dental,people,5,everyone,,\n"              // 6 scheme, kind, basis
-      "125,2023,health,participants,150000,,,\n"           // 7 duplicate of 3
-      );
+      "125,2023,health,participants,1.5,,,\n"      // 4 not whole + duplicate is skipped
+      "815,1999,health,coverage_percent,101,,,\n"  // 5 year and value
+      "815,2023,dental,people,5,everyone,,\n"      // 6 scheme, kind, basis
+      "125,2023,health,participants,150000,,,\n"   // 7 duplicate of 3
+  );
   ASSERT_TRUE(table.ok()) << table.status();
   sampledata::ParsedRows<v1::Target> parsed = ParseTargetRows(*table);
   ASSERT_EQ(parsed.items.size(), 2u);

@@ -33,7 +33,8 @@ TEST(CsvTest, QuotedFieldsHoldCommasQuotesAndLineBreaks) {
 }
 
 TEST(CsvTest, SkipsByteOrderMarkAndHandlesCrlf) {
-  absl::StatusOr<CsvTable> table = ParseCsv("\xEF\xBB\xBFunit_code,value\r\n28249,5\r\n\"a\r\nb\",6\r\n");
+  absl::StatusOr<CsvTable> table =
+      ParseCsv("\xEF\xBB\xBFunit_code,value\r\n28249,5\r\n\"a\r\nb\",6\r\n");
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_THAT(table->header, ElementsAre("unit_code", "value"));
   ASSERT_EQ(table->rows.size(), 2u);

@@ -24,10 +24,10 @@ std::vector<int> ErrorLines(const std::vector<RowError>& errors) {
 }
 
 TEST(ParticipationRowsTest, GoodRowsBecomeRecords) {
-  ParsedRows<v1::ParticipationRecord> parsed = ParseParticipationRows(Parse(
-      "unit_code,month,scheme,participants,in_province_participants\n"
-      "28249,2023-12,health,10412,10001\n"
-      "28249,2023-12,compulsory_social,1200,\n"));
+  ParsedRows<v1::ParticipationRecord> parsed =
+      ParseParticipationRows(Parse("unit_code,month,scheme,participants,in_province_participants\n"
+                                   "28249,2023-12,health,10412,10001\n"
+                                   "28249,2023-12,compulsory_social,1200,\n"));
   ASSERT_TRUE(parsed.errors.empty());
   ASSERT_EQ(parsed.items.size(), 2u);
   EXPECT_EQ(parsed.items[0].unit_code(), "28249");
@@ -40,26 +40,27 @@ TEST(ParticipationRowsTest, GoodRowsBecomeRecords) {
 }
 
 TEST(ParticipationRowsTest, EveryBadRowIsReportedWithItsLineAndReason) {
-  ParsedRows<v1::ParticipationRecord> parsed = ParseParticipationRows(Parse(
-      "unit_code,month,scheme,participants,in_province_participants\n"
-      "28249,2023-12,health,100,90\n"         // 2: good
-      "28249,2023-13,health,100,\n"           // 3: month
-      "28250,2023-12,social,5,\n"             // 4: derived scheme
-      "28251,2023-12,dental,5,\n"             // 5: unknown scheme
-      "28252,2023-12,health,-4,\n"            // 6: negative
-      "28253,2023-12,health,10,20\n"          // 7: in-province above total
-      "28254,2023-12,health,ten,\n"           // 8: not a number
-      ",2023-12,health,1,\n"                  // 9: no unit
-      "28249,2023-12,health,100,90\n"         // 10: duplicate of line 2
-      "28255,2023-12,health\n"                // 11: too few fields
-      "28256,2023-12,voluntary_social,7,7\n"  // 12: good
-      ));
+  ParsedRows<v1::ParticipationRecord> parsed =
+      ParseParticipationRows(Parse("unit_code,month,scheme,participants,in_province_participants\n"
+                                   "28249,2023-12,health,100,90\n"  // 2: good
+                                   "28249,2023-13,health,100,\n"    // 3: month
+                                   "28250,2023-12,social,5,\n"      // 4: derived scheme
+                                   "28251,2023-12,dental,5,\n"      // 5: unknown scheme
+                                   "28252,2023-12,health,-4,\n"     // 6: negative
+                                   "28253,2023-12,health,10,20\n"   // 7: in-province above total
+                                   "28254,2023-12,health,ten,\n"    // 8: not a number
+                                   ",2023-12,health,1,\n"           // 9: no unit
+                                   "28249,2023-12,health,100,90\n"  // 10: duplicate of line 2
+                                   "28255,2023-12,health\n"         // 11: too few fields
+                                   "28256,2023-12,voluntary_social,7,7\n"  // 12: good
+                                   ));
   EXPECT_THAT(ErrorLines(parsed.errors), ElementsAre(3, 4, 5, 6, 7, 8, 9, 10, 11));
   EXPECT_THAT(parsed.errors[0].message, HasSubstr("month \"2023-13\" is not a month"));
   EXPECT_THAT(parsed.errors[1].message, HasSubstr("\"social\" is derived"));
   EXPECT_THAT(parsed.errors[2].message, HasSubstr("scheme \"dental\""));
   EXPECT_THAT(parsed.errors[3].message, HasSubstr("participants -4 is negative"));
-  EXPECT_THAT(parsed.errors[4].message, HasSubstr("in_province_participants 20 is above participants 10"));
+  EXPECT_THAT(parsed.errors[4].message,
+              HasSubstr("in_province_participants 20 is above participants 10"));
   EXPECT_THAT(parsed.errors[5].message, HasSubstr("participants \"ten\" is not a whole number"));
   EXPECT_THAT(parsed.errors[6].message, HasSubstr("unit_code is empty"));
   EXPECT_THAT(parsed.errors[7].message, HasSubstr("already on line 2"));
@@ -68,8 +69,8 @@ TEST(ParticipationRowsTest, EveryBadRowIsReportedWithItsLineAndReason) {
 }
 
 TEST(ParticipationRowsTest, SeveralProblemsInOneRowAreAllNamed) {
-  ParsedRows<v1::ParticipationRecord> parsed = ParseParticipationRows(
-      Parse("unit_code,month,scheme,participants\nx y,2023/12,health,-1\n"));
+  ParsedRows<v1::ParticipationRecord> parsed =
+      ParseParticipationRows(Parse("unit_code,month,scheme,participants\nx y,2023/12,health,-1\n"));
   ASSERT_EQ(parsed.errors.size(), 1u);
   EXPECT_THAT(parsed.errors[0].message, HasSubstr("unit_code \"x y\""));
   EXPECT_THAT(parsed.errors[0].message, HasSubstr("month \"2023/12\""));
@@ -97,15 +98,15 @@ TEST(ParticipationRowsTest, ColumnsMayComeInAnyOrder) {
 }
 
 TEST(DenominatorRowsTest, ValidatesYearKindValueAndDuplicates) {
-  ParsedRows<v1::DenominatorRecord> parsed = ParseDenominatorRows(Parse(
-      "unit_code,year,kind,value\n"
-      "815,2023,population,231000\n"   // 2 good
-      "815,2023,labor_force,0\n"       // 3 zero
-      "815,23,population,5\n"          // 4 year
-      "815,2023,workers,5\n"           // 5 kind
-      "815,2023,population,231001\n"   // 6 duplicate
-      "815,2023,labor_force,120000\n"  // 7 good
-      ));
+  ParsedRows<v1::DenominatorRecord> parsed =
+      ParseDenominatorRows(Parse("unit_code,year,kind,value\n"
+                                 "815,2023,population,231000\n"   // 2 good
+                                 "815,2023,labor_force,0\n"       // 3 zero
+                                 "815,23,population,5\n"          // 4 year
+                                 "815,2023,workers,5\n"           // 5 kind
+                                 "815,2023,population,231001\n"   // 6 duplicate
+                                 "815,2023,labor_force,120000\n"  // 7 good
+                                 ));
   EXPECT_THAT(ErrorLines(parsed.errors), ElementsAre(3, 4, 5, 6));
   EXPECT_THAT(parsed.errors[0].message, HasSubstr("value 0 must be above zero"));
   EXPECT_THAT(parsed.errors[1].message, HasSubstr("year \"23\""));
@@ -117,10 +118,10 @@ TEST(DenominatorRowsTest, ValidatesYearKindValueAndDuplicates) {
 }
 
 TEST(UnitRowsTest, DefaultsGiveValidityToFilesWithoutTheColumns) {
-  ParsedRows<v1::AdminUnit> parsed = ParseUnitRows(
-      Parse("code,name,level,type,parent_code\n82,Tỉnh Tiền Giang,province,Tỉnh,\n"
-            "815,Thành phố Mỹ Tho,district,Thành phố,82\n"),
-      UnitDefaults{"", "2025-07-01"});
+  ParsedRows<v1::AdminUnit> parsed =
+      ParseUnitRows(Parse("code,name,level,type,parent_code\n82,Tỉnh Tiền Giang,province,Tỉnh,\n"
+                          "815,Thành phố Mỹ Tho,district,Thành phố,82\n"),
+                    UnitDefaults{"", "2025-07-01"});
   ASSERT_TRUE(parsed.errors.empty()) << parsed.errors[0].message;
   ASSERT_EQ(parsed.items.size(), 2u);
   EXPECT_EQ(parsed.items[0].level(), v1::ADMIN_LEVEL_PROVINCE);
@@ -129,15 +130,15 @@ TEST(UnitRowsTest, DefaultsGiveValidityToFilesWithoutTheColumns) {
 }
 
 TEST(UnitRowsTest, ReportsBadUnitsAndConflictingDefaults) {
-  ParsedRows<v1::AdminUnit> parsed = ParseUnitRows(Parse(
-      "code,name,level,type,parent_code,valid_from,valid_to\n"
-      "82,Tỉnh Đồng Tháp,province,Tỉnh,,2025-07-01,\n"            // 2 good
-      "815,Thành phố Mỹ Tho,district,Thành phố,,,\n"              // 3 no parent
-      "28249,Phường 5,ward,Phường,815,,\n"                          // 4 level
-      "28250,Phường 6,commune,Phường,815,2025-07-01,2025-01-01\n"  // 5 interval
-      "28251,Phường 7,commune,Phường,815,2025-02-30,\n"            // 6 date
-      "82,Tỉnh Đồng Tháp,province,Tỉnh,,2025-07-01,\n"            // 7 duplicate
-      ));
+  ParsedRows<v1::AdminUnit> parsed =
+      ParseUnitRows(Parse("code,name,level,type,parent_code,valid_from,valid_to\n"
+                          "82,Tỉnh Đồng Tháp,province,Tỉnh,,2025-07-01,\n"  // 2 good
+                          "815,Thành phố Mỹ Tho,district,Thành phố,,,\n"    // 3 no parent
+                          "28249,Phường 5,ward,Phường,815,,\n"              // 4 level
+                          "28250,Phường 6,commune,Phường,815,2025-07-01,2025-01-01\n"  // 5 interval
+                          "28251,Phường 7,commune,Phường,815,2025-02-30,\n"            // 6 date
+                          "82,Tỉnh Đồng Tháp,province,Tỉnh,,2025-07-01,\n"  // 7 duplicate
+                          ));
   EXPECT_THAT(ErrorLines(parsed.errors), ElementsAre(3, 4, 5, 6, 7));
   EXPECT_THAT(parsed.errors[0].message, HasSubstr("parent_code is empty"));
   EXPECT_THAT(parsed.errors[1].message, HasSubstr("level \"ward\""));
@@ -145,9 +146,9 @@ TEST(UnitRowsTest, ReportsBadUnitsAndConflictingDefaults) {
   EXPECT_THAT(parsed.errors[3].message, HasSubstr("valid_from \"2025-02-30\""));
   EXPECT_THAT(parsed.errors[4].message, HasSubstr("already on line 2"));
 
-  ParsedRows<v1::AdminUnit> conflicting = ParseUnitRows(
-      Parse("code,name,level,type,parent_code,valid_from\n82,X,province,Tỉnh,,\n"),
-      UnitDefaults{"2025-07-01", ""});
+  ParsedRows<v1::AdminUnit> conflicting =
+      ParseUnitRows(Parse("code,name,level,type,parent_code,valid_from\n82,X,province,Tỉnh,,\n"),
+                    UnitDefaults{"2025-07-01", ""});
   ASSERT_EQ(conflicting.errors.size(), 1u);
   EXPECT_EQ(conflicting.errors[0].line, 1);
   EXPECT_THAT(conflicting.errors[0].message, HasSubstr("do not also give --valid_from"));
@@ -160,8 +161,8 @@ TEST(RecordCsvTest, WrittenRowsReadBackUnchanged) {
   record.set_scheme(v1::SCHEME_UNEMPLOYMENT);
   record.set_participants(1234);
   record.set_in_province_participants(1000);
-  std::string text = CsvLine(ParticipationCsvHeader()) + "\n" +
-                     CsvLine(ParticipationCsvFields(record)) + "\n";
+  std::string text =
+      CsvLine(ParticipationCsvHeader()) + "\n" + CsvLine(ParticipationCsvFields(record)) + "\n";
   ParsedRows<v1::ParticipationRecord> parsed = ParseParticipationRows(Parse(text));
   ASSERT_EQ(parsed.items.size(), 1u);
   EXPECT_EQ(parsed.items[0].SerializeAsString(), record.SerializeAsString());
@@ -173,8 +174,8 @@ TEST(RecordCsvTest, WrittenRowsReadBackUnchanged) {
   unit.set_type("Phường");
   unit.set_parent_code("815");
   unit.set_valid_to("2025-07-01");
-  ParsedRows<v1::AdminUnit> units = ParseUnitRows(
-      Parse(CsvLine(UnitCsvHeader()) + "\n" + CsvLine(UnitCsvFields(unit)) + "\n"));
+  ParsedRows<v1::AdminUnit> units =
+      ParseUnitRows(Parse(CsvLine(UnitCsvHeader()) + "\n" + CsvLine(UnitCsvFields(unit)) + "\n"));
   ASSERT_EQ(units.items.size(), 1u);
   EXPECT_EQ(units.items[0].SerializeAsString(), unit.SerializeAsString());
 }

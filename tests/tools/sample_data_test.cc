@@ -1,10 +1,10 @@
 #include "tools/sampledata/sample_data.h"
 
-#include <map>
-#include <set>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "tools/sampledata/csv.h"
@@ -23,7 +23,6 @@ T Value(absl::StatusOr<T> result) {
   EXPECT_TRUE(result.ok()) << result.status();
   return result.ok() ? *std::move(result) : T{};
 }
-
 
 // One loaded catalogue for the whole suite (loading reads ~25,000 CSV rows).
 class SampleDataTest : public ::testing::Test {
@@ -149,7 +148,8 @@ TEST_F(SampleDataTest, SameSeedSameDataDifferentSeedDifferentData) {
 // machine and compiler: this pins one national month and year. If the generator is changed on
 // purpose, update the digest (and say so in the commit).
 TEST_F(SampleDataTest, NationalMonthIsTheSameOnEveryMachine) {
-  std::vector<v1::ParticipationRecord> records = Value(data_->Records({"VN"}, M("2024-12"), M("2024-12")));
+  std::vector<v1::ParticipationRecord> records =
+      Value(data_->Records({"VN"}, M("2024-12"), M("2024-12")));
   std::vector<v1::DenominatorRecord> denominators = Value(data_->Denominators({"VN"}, 2024, 2024));
   EXPECT_EQ(records.size(), (10047u + 5u) * 4u);
   EXPECT_EQ(denominators.size(), (10047u + 5u) * 2u);
@@ -194,12 +194,14 @@ TEST_F(SampleDataTest, EveryUnitIsPlausible) {
     (d.kind() == v1::DENOMINATOR_KIND_POPULATION ? entry.first : entry.second) = d.value();
   }
   std::map<std::string, int64_t> compulsory;
-  for (const v1::ParticipationRecord& r : Value(data_->Records({"VN"}, M("2024-06"), M("2024-06")))) {
+  for (const v1::ParticipationRecord& r :
+       Value(data_->Records({"VN"}, M("2024-06"), M("2024-06")))) {
     auto [population, labor_force] = denominators.at(r.unit_code());
     ASSERT_LT(labor_force, population) << r.unit_code();
     ASSERT_GE(r.participants(), 0);
     ASSERT_LE(r.in_province_participants(), r.participants()) << r.unit_code();
-    double rate = 100.0 * r.participants() / (r.scheme() == v1::SCHEME_HEALTH ? population : labor_force);
+    double rate =
+        100.0 * r.participants() / (r.scheme() == v1::SCHEME_HEALTH ? population : labor_force);
     switch (r.scheme()) {
       case v1::SCHEME_HEALTH:
         ASSERT_GE(rate, 80.0) << r.unit_code();
@@ -236,8 +238,7 @@ TEST_F(SampleDataTest, GrowsOverTheYears) {
 // Old provinces merge whole into new ones, so a new province's population and labour force are
 // exactly its old provinces' (same year), and its participants carry on across 1 July 2025.
 TEST_F(SampleDataTest, ProvinceTotalsAreContinuousAcrossTheReform) {
-  absl::StatusOr<std::string> text =
-      ReadFileToString(DefaultDataDir() + "/merge_map_2025.csv");
+  absl::StatusOr<std::string> text = ReadFileToString(DefaultDataDir() + "/merge_map_2025.csv");
   ASSERT_TRUE(text.ok()) << text.status();
   std::map<std::string, std::vector<std::string>> sources;
   CsvTable merge_map = Value(ParseCsv(*text));
@@ -287,7 +288,8 @@ TEST_F(SampleDataTest, DenominatorsFollowTheReusedCodeRule) {
   }
   EXPECT_EQ(seen.size(), (new_leaves.size() + old_only) * 2);
   // A 2025 figure for a reused code equals the new commune's in the year-end hierarchy.
-  std::vector<v1::DenominatorRecord> year_end = Value(data_->Denominators({"VN"}, 2025, 2025, "2025-12-31"));
+  std::vector<v1::DenominatorRecord> year_end =
+      Value(data_->Denominators({"VN"}, 2025, 2025, "2025-12-31"));
   EXPECT_EQ(year_end.size(), new_leaves.size() * 2);
   for (size_t i = 0; i < year_end.size(); ++i) {
     EXPECT_EQ(all[i].SerializeAsString(), year_end[i].SerializeAsString());

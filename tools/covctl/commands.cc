@@ -1,12 +1,14 @@
 #include "tools/covctl/commands.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <numeric>
-
-#include <grpcpp/grpcpp.h>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -44,17 +46,28 @@ int ExitCodeFor(grpc::StatusCode code) {
 
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    default: return absl::StrCat("code ", static_cast<int>(code));
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    default:
+      return absl::StrCat("code ", static_cast<int>(code));
   }
 }
 
@@ -134,22 +147,22 @@ absl::StatusOr<int> ParseYear(const std::string& text) {
 
 absl::Status CheckPeriod(const std::string& text) {
   if (!Period::Parse(text).ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "period \"", text, "\" is not one of 2023, 2023-H1, 2023-Q3, 2023-08"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("period \"", text, "\" is not one of 2023, 2023-H1, 2023-Q3, 2023-08"));
   }
   return absl::OkStatus();
 }
 
 // Returns from a handler with exit code 2 when a command-line value is bad.
-#define COVCTL_ASSIGN_OR_USAGE(lhs, expr)       \
-  auto lhs##_or = (expr);                       \
-  if (!lhs##_or.ok()) {                         \
-    return UsageFailed(lhs##_or.status());      \
-  }                                             \
+#define COVCTL_ASSIGN_OR_USAGE(lhs, expr)  \
+  auto lhs##_or = (expr);                  \
+  if (!lhs##_or.ok()) {                    \
+    return UsageFailed(lhs##_or.status()); \
+  }                                        \
   auto lhs = *std::move(lhs##_or)
-#define COVCTL_CHECK_USAGE(expr)                \
+#define COVCTL_CHECK_USAGE(expr)                  \
   if (absl::Status check = (expr); !check.ok()) { \
-    return UsageFailed(check);                  \
+    return UsageFailed(check);                    \
   }
 
 class Commands {
@@ -177,7 +190,11 @@ class Commands {
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
     auto& channel = channels_[address];
     if (channel == nullptr) {
-      channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+      // Answers up to the services' own limit (64 MiB), not gRPC's 4 MiB default: a page of
+      // coverage with every scheme and comparison can be large.
+      grpc::ChannelArguments arguments;
+      arguments.SetMaxReceiveMessageSize(64 << 20);
+      channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
     }
     return channel;
   }
@@ -193,7 +210,8 @@ class Commands {
   // Every call has a deadline: --timeout (scaled by `calls` for a stream of several messages).
   void SetDeadline(grpc::ClientContext& context, size_t calls = 1) {
     context.set_deadline(std::chrono::system_clock::now() +
-                         absl::ToChronoNanoseconds(options_.timeout * static_cast<double>(std::max<size_t>(1, calls))));
+                         absl::ToChronoNanoseconds(
+                             options_.timeout * static_cast<double>(std::max<size_t>(1, calls))));
   }
 
   int UsageFailed(const absl::Status& status) {
@@ -206,7 +224,8 @@ class Commands {
     err_ << "covctl: " << what << " failed: " << CodeName(status.error_code()) << ": "
          << status.error_message();
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      err_ << " (is the service running at " << address << "? see --server/--aggregation_server/--targets_server)";
+      err_ << " (is the service running at " << address
+           << "? see --server/--aggregation_server/--targets_server)";
     }
     err_ << "\n";
     return ExitCodeFor(status.error_code());
@@ -264,8 +283,8 @@ class Commands {
     if (parsed.errors.empty()) {
       return false;
     }
-    err_ << path << ": " << parsed.errors.size() << " bad row" << (parsed.errors.size() == 1 ? "" : "s")
-         << " of " << rows << "; nothing was sent\n";
+    err_ << path << ": " << parsed.errors.size() << " bad row"
+         << (parsed.errors.size() == 1 ? "" : "s") << " of " << rows << "; nothing was sent\n";
     return true;
   }
 
@@ -304,16 +323,18 @@ int Commands::StreamUpload(const std::string& path, std::vector<v1::SubmitReport
   grpc::Status status = writer->Finish();
   progress.Finish();
   if (!status.ok()) {
-    std::string committed = absl::StrCat("it is not known how many of ", messages.size(),
-                                         " batches were committed");
+    std::string committed =
+        absl::StrCat("it is not known how many of ", messages.size(), " batches were committed");
     const auto& trailers = context.GetServerTrailingMetadata();
     if (auto it = trailers.find("covtrack-committed-messages"); it != trailers.end()) {
       committed = absl::StrCat(absl::string_view(it->second.data(), it->second.size()), " of ",
                                messages.size(), " batches were committed");
     }
-    if (std::optional<int> line = LineOfServerError(status.error_message(), upload_id, element,
-                                                    static_cast<size_t>(options_.batch_size), lines)) {
-      err_ << path << ":" << *line << ": rejected by the server: " << status.error_message() << "\n";
+    if (std::optional<int> line =
+            LineOfServerError(status.error_message(), upload_id, element,
+                              static_cast<size_t>(options_.batch_size), lines)) {
+      err_ << path << ":" << *line << ": rejected by the server: " << status.error_message()
+           << "\n";
     }
     int code = RpcFailed(status, "upload", options_.server);
     err_ << path << ": " << committed
@@ -408,8 +429,9 @@ int Commands::UnitsImport(const std::vector<std::string>& args) {
     return parsed.items[a].level() < parsed.items[b].level();
   });
   size_t batch_size = static_cast<size_t>(options_.batch_size);
-  std::string upload_id = UploadId(file->first, absl::StrCat("units;batch=", batch_size, ";from=",
-                                                              options_.valid_from, ";to=", options_.valid_to));
+  std::string upload_id =
+      UploadId(file->first, absl::StrCat("units;batch=", batch_size, ";from=", options_.valid_from,
+                                         ";to=", options_.valid_to));
   std::vector<int> sorted_lines;
   for (size_t i : order) {
     sorted_lines.push_back(parsed.lines[i]);
@@ -435,7 +457,8 @@ int Commands::UnitsImport(const std::vector<std::string>& args) {
       std::string message = absl::StrCat(request.request_id(), " ", status.error_message());
       if (std::optional<int> line =
               LineOfServerError(message, upload_id, "units", batch_size, sorted_lines)) {
-        err_ << path << ":" << *line << ": rejected by the server: " << status.error_message() << "\n";
+        err_ << path << ":" << *line << ": rejected by the server: " << status.error_message()
+             << "\n";
       }
       int code = RpcFailed(status, "units import", options_.server);
       err_ << path << ": " << batch << " of " << batches
@@ -507,11 +530,11 @@ int Commands::Revisions(const std::vector<std::string>& args) {
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
   std::vector<v1::Revision> revisions(all.revisions().begin(), all.revisions().end());
-  Emit(all, [&](bool people) { return RevisionsTable(revisions, people); },
-       absl::StrCat("Revisions of unit ", args[0], ", oldest first"));
+  Emit(
+      all, [&](bool people) { return RevisionsTable(revisions, people); },
+      absl::StrCat("Revisions of unit ", args[0], ", oldest first"));
   return kExitOk;
 }
-
 
 int Commands::Coverage(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
@@ -531,8 +554,9 @@ int Commands::Coverage(const std::vector<std::string>& args) {
   if (!status.ok()) {
     return RpcFailed(status, "coverage", options_.aggregation_server);
   }
-  Emit(coverage, [&](bool people) { return CoverageTable(coverage, people); },
-       CoverageTitle(coverage));
+  Emit(
+      coverage, [&](bool people) { return CoverageTable(coverage, people); },
+      CoverageTitle(coverage));
   if (options_.format == OutputFormat::kTable) {
     Table year_ends = YearEndsTable(coverage, true);
     if (year_ends.size() > 0) {
@@ -579,8 +603,9 @@ int Commands::CoverageList(const std::vector<std::string>& args) {
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
   std::vector<v1::Coverage> coverages(all.coverages().begin(), all.coverages().end());
-  Emit(all, [&](bool people) { return CoverageListTable(coverages, people); },
-       absl::StrCat("Coverage under ", args[0], ", ", args[1]));
+  Emit(
+      all, [&](bool people) { return CoverageListTable(coverages, people); },
+      absl::StrCat("Coverage under ", args[0], ", ", args[1]));
   return kExitOk;
 }
 
@@ -673,8 +698,9 @@ int Commands::TargetsImport(const std::vector<std::string>& args) {
              << parsed.items.size() << " rows stored); run the same command again to resume\n";
         return code;
       }
-      err_ << path << ":" << parsed.lines[i] << ": rejected by the server: "
-           << CodeName(status.error_code()) << ": " << status.error_message() << "\n";
+      err_ << path << ":" << parsed.lines[i]
+           << ": rejected by the server: " << CodeName(status.error_code()) << ": "
+           << status.error_message() << "\n";
       ++rejected;
       continue;
     }
@@ -714,9 +740,10 @@ int Commands::TargetsAllocate(const std::vector<std::string>& args) {
   request.set_assigned_by(options_.assigned_by);
   request.set_decision_ref(options_.decision_ref);
   if (!options_.preview) {
-    request.set_request_id(options_.request_id.empty()
-                               ? BatchRequestId(UploadId(request.SerializeAsString(), "allocate"), 0)
-                               : options_.request_id);
+    request.set_request_id(
+        options_.request_id.empty()
+            ? BatchRequestId(UploadId(request.SerializeAsString(), "allocate"), 0)
+            : options_.request_id);
   }
   auto stub = Targets();
   grpc::ClientContext context;
@@ -729,14 +756,17 @@ int Commands::TargetsAllocate(const std::vector<std::string>& args) {
   std::string title = absl::StrCat(
       response.stored() ? "Stored" : "Preview (nothing stored)", ": ", args[0], " ", args[1], " ",
       args[2], " target ", GroupThousands(static_cast<int64_t>(response.parent_target().value())),
-      " split by ", options_.method, "; parts add up to ", GroupThousands(response.allocated_total()));
-  Emit(response, [&](bool people) { return AllocationTable(response, people); }, title);
+      " split by ", options_.method, "; parts add up to ",
+      GroupThousands(response.allocated_total()));
+  Emit(
+      response, [&](bool people) { return AllocationTable(response, people); }, title);
   return kExitOk;
 }
 
 int Commands::TargetsLagging(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
-  COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(options_.scheme, "--scheme", /*required=*/true));
+  COVCTL_ASSIGN_OR_USAGE(scheme,
+                         ParseOptionalScheme(options_.scheme, "--scheme", /*required=*/true));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   v1::ListLaggingUnitsRequest request;
   request.set_parent_code(args[0]);
@@ -759,10 +789,11 @@ int Commands::TargetsLagging(const std::vector<std::string>& args) {
     all.set_units_with_target(page.units_with_target());
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
-  Emit(all, [&](bool people) { return LaggingTable(all, people); },
-       absl::StrCat(all.total_size(), " of ", all.units_with_target(), " units with a ",
-                    options_.scheme, " target under ", args[0], " are behind or at risk in ", args[1],
-                    " (worst first)"));
+  Emit(
+      all, [&](bool people) { return LaggingTable(all, people); },
+      absl::StrCat(all.total_size(), " of ", all.units_with_target(), " units with a ",
+                   options_.scheme, " target under ", args[0], " are behind or at risk in ",
+                   args[1], " (worst first)"));
   return kExitOk;
 }
 
@@ -783,13 +814,17 @@ int Commands::TargetsValidate(const std::vector<std::string>& args) {
   if (!status.ok()) {
     return RpcFailed(status, "targets validate", options_.targets_server);
   }
-  std::vector<v1::Target> children(response.child_targets().begin(), response.child_targets().end());
-  std::string title = absl::StrCat(
-      response.consistent() ? "Consistent" : "NOT consistent", ": children total ",
-      FormatFixed(response.children_total(), 0), ", difference ",
-      FormatSigned(response.difference(), 0),
-      response.problems().empty() ? "" : absl::StrCat("\n  ", absl::StrJoin(response.problems(), "\n  ")));
-  Emit(response, [&](bool people) { return TargetsTable(children, people); }, title);
+  std::vector<v1::Target> children(response.child_targets().begin(),
+                                   response.child_targets().end());
+  std::string title =
+      absl::StrCat(response.consistent() ? "Consistent" : "NOT consistent", ": children total ",
+                   FormatFixed(response.children_total(), 0), ", difference ",
+                   FormatSigned(response.difference(), 0),
+                   response.problems().empty()
+                       ? ""
+                       : absl::StrCat("\n  ", absl::StrJoin(response.problems(), "\n  ")));
+  Emit(
+      response, [&](bool people) { return TargetsTable(children, people); }, title);
   return response.consistent() ? kExitOk : kExitRejected;
 }
 
@@ -810,9 +845,10 @@ int Commands::Achievement(const std::vector<std::string>& args) {
   if (!status.ok()) {
     return RpcFailed(status, "targets achievement", options_.targets_server);
   }
-  Emit(achievement, [&](bool people) { return AchievementTable(achievement, people); },
-       absl::StrCat(achievement.unit().name(), " (", achievement.unit().code(), "), ",
-                    achievement.period(), ", as of ", achievement.as_of_month()));
+  Emit(
+      achievement, [&](bool people) { return AchievementTable(achievement, people); },
+      absl::StrCat(achievement.unit().name(), " (", achievement.unit().code(), "), ",
+                   achievement.period(), ", as of ", achievement.as_of_month()));
   return kExitOk;
 }
 
@@ -848,35 +884,100 @@ struct CommandSpec {
 
 const std::vector<CommandSpec>& CommandTable() {
   static const auto* const kCommands = new std::vector<CommandSpec>{
-      {{"units", "import"}, "FILE.csv", 1, 1, &Commands::UnitsImport,
-       "import units (code,name,level,type,parent_code[,valid_from,valid_to]) [--valid_from --valid_to]"},
-      {{"units", "list"}, "", 0, 0, &Commands::UnitsList,
+      {{"units", "import"},
+       "FILE.csv",
+       1,
+       1,
+       &Commands::UnitsImport,
+       "import units (code,name,level,type,parent_code[,valid_from,valid_to]) [--valid_from "
+       "--valid_to]"},
+      {{"units", "list"},
+       "",
+       0,
+       0,
+       &Commands::UnitsList,
        "list units [--parent P --level L --as_of YYYY-MM-DD --code C]"},
-      {{"ingest"}, "FILE.csv", 1, 1, &Commands::Ingest,
-       "upload participants (unit_code,month,scheme,participants[,in_province_participants]) [--source]"},
-      {{"denominators", "import"}, "FILE.csv", 1, 1, &Commands::DenominatorsImport,
+      {{"ingest"},
+       "FILE.csv",
+       1,
+       1,
+       &Commands::Ingest,
+       "upload participants (unit_code,month,scheme,participants[,in_province_participants]) "
+       "[--source]"},
+      {{"denominators", "import"},
+       "FILE.csv",
+       1,
+       1,
+       &Commands::DenominatorsImport,
        "upload population / labour force (unit_code,year,kind,value)"},
-      {{"revisions"}, "UNIT", 1, 1, &Commands::Revisions,
+      {{"revisions"},
+       "UNIT",
+       1,
+       1,
+       &Commands::Revisions,
        "audit trail of a unit [--month YYYY-MM --scheme S]"},
-      {{"coverage", "list"}, "PARENT PERIOD", 2, 2, &Commands::CoverageList,
-       "coverage of the units under PARENT [--level L --scheme S --order code|coverage_asc|coverage_desc|participants]"},
-      {{"coverage"}, "UNIT PERIOD", 2, 2, &Commands::Coverage,
+      {{"coverage", "list"},
+       "PARENT PERIOD",
+       2,
+       2,
+       &Commands::CoverageList,
+       "coverage of the units under PARENT [--level L --scheme S --order "
+       "code|coverage_asc|coverage_desc|participants]"},
+      {{"coverage"},
+       "UNIT PERIOD",
+       2,
+       2,
+       &Commands::Coverage,
        "coverage of a unit [--schemes a,b --previous_year_ends N]"},
-      {{"targets", "set"}, "UNIT SCHEME YEAR VALUE", 4, 4, &Commands::TargetsSet,
-       "set a target [--kind participants|coverage_percent --basis all|in_province --assigned_by --decision_ref]"},
-      {{"targets", "list"}, "[UNIT]", 0, 1, &Commands::TargetsList,
+      {{"targets", "set"},
+       "UNIT SCHEME YEAR VALUE",
+       4,
+       4,
+       &Commands::TargetsSet,
+       "set a target [--kind participants|coverage_percent --basis all|in_province --assigned_by "
+       "--decision_ref]"},
+      {{"targets", "list"},
+       "[UNIT]",
+       0,
+       1,
+       &Commands::TargetsList,
        "list targets [--parent P --year Y --scheme S --include_revisions]"},
-      {{"targets", "import"}, "FILE.csv", 1, 1, &Commands::TargetsImport,
+      {{"targets", "import"},
+       "FILE.csv",
+       1,
+       1,
+       &Commands::TargetsImport,
        "import targets (unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref])"},
-      {{"targets", "allocate"}, "PARENT SCHEME YEAR", 3, 3, &Commands::TargetsAllocate,
-       "split a parent's target --method population|labor_force|last_year_participants [--level --preview]"},
-      {{"targets", "lagging"}, "PARENT PERIOD", 2, 2, &Commands::TargetsLagging,
+      {{"targets", "allocate"},
+       "PARENT SCHEME YEAR",
+       3,
+       3,
+       &Commands::TargetsAllocate,
+       "split a parent's target --method population|labor_force|last_year_participants [--level "
+       "--preview]"},
+      {{"targets", "lagging"},
+       "PARENT PERIOD",
+       2,
+       2,
+       &Commands::TargetsLagging,
        "units behind their target --scheme S [--level L]"},
-      {{"targets", "validate"}, "PARENT SCHEME YEAR", 3, 3, &Commands::TargetsValidate,
+      {{"targets", "validate"},
+       "PARENT SCHEME YEAR",
+       3,
+       3,
+       &Commands::TargetsValidate,
        "check that the children's targets add up to the parent's [--level L]"},
-      {{"targets", "achievement"}, "UNIT PERIOD", 2, 2, &Commands::Achievement,
+      {{"targets", "achievement"},
+       "UNIT PERIOD",
+       2,
+       2,
+       &Commands::Achievement,
        "actual figures against the year's targets [--schemes a,b]"},
-      {{"report"}, "UNIT PERIOD", 2, 2, &Commands::Report,
+      {{"report"},
+       "UNIT PERIOD",
+       2,
+       2,
+       &Commands::Report,
        "the review paragraph in Vietnamese, with the achievement table"},
   };
   return *kCommands;
@@ -890,17 +991,19 @@ std::string Usage() {
       "Commands:\n";
   for (const CommandSpec& spec : CommandTable()) {
     absl::StrAppend(&usage, "  covctl ", absl::StrJoin(spec.words, " "),
-                    spec.arguments.empty() ? "" : " ", spec.arguments, "\n      ", spec.summary, "\n");
+                    spec.arguments.empty() ? "" : " ", spec.arguments, "\n      ", spec.summary,
+                    "\n");
   }
-  absl::StrAppend(&usage,
-                  "\nCommon flags: --server (ingestion, 127.0.0.1:50051), --aggregation_server "
-                  "(127.0.0.1:50052),\n  --targets_server (127.0.0.1:50053), --format table|json|csv, "
-                  "--timeout 30s, --batch_size 5000.\n"
-                  "  Environment: COVTRACK_SERVER, COVTRACK_AGGREGATION_SERVER, COVTRACK_TARGETS_SERVER, "
-                  "COVTRACK_FORMAT, COVTRACK_TIMEOUT.\n"
-                  "Exit codes: 0 ok, 1 rejected (bad rows or refused by the server), 2 usage, "
-                  "3 server unreachable or failed.\n"
-                  "See docs/cli.md.\n");
+  absl::StrAppend(
+      &usage,
+      "\nCommon flags: --server (ingestion, 127.0.0.1:50051), --aggregation_server "
+      "(127.0.0.1:50052),\n  --targets_server (127.0.0.1:50053), --format table|json|csv, "
+      "--timeout 30s, --batch_size 5000.\n"
+      "  Environment: COVTRACK_SERVER, COVTRACK_AGGREGATION_SERVER, COVTRACK_TARGETS_SERVER, "
+      "COVTRACK_FORMAT, COVTRACK_TIMEOUT.\n"
+      "Exit codes: 0 ok, 1 rejected (bad rows or refused by the server), 2 usage, "
+      "3 server unreachable or failed.\n"
+      "See docs/cli.md.\n");
   return usage;
 }
 
@@ -915,8 +1018,9 @@ int RunCommand(const std::vector<std::string>& args, const Options& options, std
     }
   }
   if (best == nullptr) {
-    err << (args.empty() ? "covctl: no command given\n"
-                         : absl::StrCat("covctl: unknown command \"", absl::StrJoin(args, " "), "\"\n"))
+    err << (args.empty()
+                ? "covctl: no command given\n"
+                : absl::StrCat("covctl: unknown command \"", absl::StrJoin(args, " "), "\"\n"))
         << Usage();
     return kExitUsage;
   }

@@ -32,20 +32,26 @@ ABSL_FLAG(std::string, level, "", "province, district or commune");
 ABSL_FLAG(std::string, as_of, "", "units list: only units valid on this date (YYYY-MM-DD)");
 ABSL_FLAG(std::string, code, "", "units list: only this code");
 ABSL_FLAG(std::string, month, "", "revisions: only this month (YYYY-MM)");
-ABSL_FLAG(std::string, scheme, "", "compulsory_social, voluntary_social, health, unemployment, social");
+ABSL_FLAG(std::string, scheme, "",
+          "compulsory_social, voluntary_social, health, unemployment, social");
 ABSL_FLAG(std::string, schemes, "", "comma-separated schemes (default: all five)");
-ABSL_FLAG(std::string, order, "code", "coverage list: code, coverage_asc, coverage_desc, participants");
-ABSL_FLAG(int, previous_year_ends, 0, "coverage: how many earlier year ends to compare with (0: 3)");
+ABSL_FLAG(std::string, order, "code",
+          "coverage list: code, coverage_asc, coverage_desc, participants");
+ABSL_FLAG(int, previous_year_ends, 0,
+          "coverage: how many earlier year ends to compare with (0: 3)");
 ABSL_FLAG(int, year, 0, "targets list: only this year");
 ABSL_FLAG(std::string, kind, "participants", "targets set: participants or coverage_percent");
 ABSL_FLAG(std::string, basis, "", "targets set: all (default) or in_province");
 ABSL_FLAG(std::string, assigned_by, "", "targets: the authority, e.g. \"UBND tỉnh\"");
-ABSL_FLAG(std::string, decision_ref, "", "targets: the decision, e.g. \"Quyết định số 123/QĐ-UBND\"");
-ABSL_FLAG(std::string, method, "", "targets allocate: population, labor_force, last_year_participants");
+ABSL_FLAG(std::string, decision_ref, "",
+          "targets: the decision, e.g. \"Quyết định số 123/QĐ-UBND\"");
+ABSL_FLAG(std::string, method, "",
+          "targets allocate: population, labor_force, last_year_participants");
 ABSL_FLAG(bool, preview, false, "targets allocate: compute without storing");
 ABSL_FLAG(bool, include_revisions, false, "targets list: every revision, not only the current one");
-ABSL_FLAG(std::string, request_id, "",
-          "targets set / allocate: request id (default: derived from the request, so a retry is safe)");
+ABSL_FLAG(
+    std::string, request_id, "",
+    "targets set / allocate: request id (default: derived from the request, so a retry is safe)");
 
 namespace {
 

@@ -76,8 +76,8 @@ std::string Table::RenderCsv() const {
 }
 
 std::string GroupThousands(int64_t value) {
-  std::string digits = absl::StrCat(value < 0 ? -static_cast<uint64_t>(value)
-                                              : static_cast<uint64_t>(value));
+  std::string digits =
+      absl::StrCat(value < 0 ? -static_cast<uint64_t>(value) : static_cast<uint64_t>(value));
   std::string out;
   for (size_t i = 0; i < digits.size(); ++i) {
     if (i > 0 && (digits.size() - i) % 3 == 0) {

@@ -1,5 +1,6 @@
 #include "tools/covctl/target_csv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <tuple>
@@ -34,9 +35,10 @@ absl::StatusOr<v1::Target> TargetFromFields(const TargetFields& fields) {
   std::vector<std::string> problems;
   v1::Target target;
   if (!IsCode(fields.unit_code)) {
-    problems.push_back(fields.unit_code.empty()
-                           ? std::string("unit_code is empty")
-                           : absl::StrCat("unit_code ", Quoted(fields.unit_code), " is not a unit code"));
+    problems.push_back(
+        fields.unit_code.empty()
+            ? std::string("unit_code is empty")
+            : absl::StrCat("unit_code ", Quoted(fields.unit_code), " is not a unit code"));
   }
   target.set_unit_code(fields.unit_code);
   int year = 0;
@@ -57,8 +59,8 @@ absl::StatusOr<v1::Target> TargetFromFields(const TargetFields& fields) {
   } else if (fields.kind == "coverage_percent") {
     target.set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
   } else {
-    problems.push_back(
-        absl::StrCat("kind ", Quoted(fields.kind), " is not one of participants, coverage_percent"));
+    problems.push_back(absl::StrCat("kind ", Quoted(fields.kind),
+                                    " is not one of participants, coverage_percent"));
   }
   double value = 0;
   if (!absl::SimpleAtod(fields.value, &value) || !std::isfinite(value)) {
@@ -68,7 +70,8 @@ absl::StatusOr<v1::Target> TargetFromFields(const TargetFields& fields) {
     problems.push_back(absl::StrCat("value ", Quoted(fields.value),
                                     " must be a whole number of people, 0..1000000000"));
   } else if (target.kind() == v1::TARGET_KIND_COVERAGE_PERCENT && (value < 0 || value > 100)) {
-    problems.push_back(absl::StrCat("value ", Quoted(fields.value), " must be a percentage, 0..100"));
+    problems.push_back(
+        absl::StrCat("value ", Quoted(fields.value), " must be a percentage, 0..100"));
   }
   target.set_value(value);
   if (fields.basis.empty() || fields.basis == "all") {
@@ -76,7 +79,8 @@ absl::StatusOr<v1::Target> TargetFromFields(const TargetFields& fields) {
   } else if (fields.basis == "in_province") {
     target.set_basis(v1::TARGET_BASIS_IN_PROVINCE);
   } else {
-    problems.push_back(absl::StrCat("basis ", Quoted(fields.basis), " is not one of all, in_province"));
+    problems.push_back(
+        absl::StrCat("basis ", Quoted(fields.basis), " is not one of all, in_province"));
   }
   target.set_assigned_by(fields.assigned_by);
   target.set_decision_ref(fields.decision_ref);
@@ -88,14 +92,16 @@ absl::StatusOr<v1::Target> TargetFromFields(const TargetFields& fields) {
 
 sampledata::ParsedRows<v1::Target> ParseTargetRows(const sampledata::CsvTable& table) {
   sampledata::ParsedRows<v1::Target> parsed;
-  static const std::vector<std::string> kRequired = {"unit_code", "year", "scheme", "kind", "value"};
+  static const std::vector<std::string> kRequired = {"unit_code", "year", "scheme", "kind",
+                                                     "value"};
   static const std::vector<std::string> kOptional = {"basis", "assigned_by", "decision_ref"};
   std::map<std::string, size_t> index;
   std::vector<std::string> problems;
   for (size_t k = 0; k < table.header.size(); ++k) {
     const std::string& name = table.header[k];
     bool known = std::count(kRequired.begin(), kRequired.end(), name) +
-                     std::count(kOptional.begin(), kOptional.end(), name) > 0;
+                     std::count(kOptional.begin(), kOptional.end(), name) >
+                 0;
     if (!known) {
       problems.push_back(absl::StrCat("unknown column ", Quoted(name)));
     } else if (!index.emplace(name, k).second) {
@@ -109,8 +115,9 @@ sampledata::ParsedRows<v1::Target> ParseTargetRows(const sampledata::CsvTable& t
   }
   if (!problems.empty()) {
     parsed.errors.push_back(
-        {1, absl::StrCat(absl::StrJoin(problems, "; "),
-                         " (want unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref])")});
+        {1, absl::StrCat(
+                absl::StrJoin(problems, "; "),
+                " (want unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref])")});
     return parsed;
   }
   auto get = [&index](const sampledata::CsvRow& row, const std::string& name) -> std::string {
@@ -120,8 +127,9 @@ sampledata::ParsedRows<v1::Target> ParseTargetRows(const sampledata::CsvTable& t
   std::map<std::tuple<std::string, int, int>, int> first_line;
   for (const sampledata::CsvRow& row : table.rows) {
     if (row.fields.size() != table.header.size()) {
-      parsed.errors.push_back({row.line, absl::StrCat("has ", row.fields.size(),
-                                                      " fields, the header has ", table.header.size())});
+      parsed.errors.push_back(
+          {row.line, absl::StrCat("has ", row.fields.size(), " fields, the header has ",
+                                  table.header.size())});
       continue;
     }
     absl::StatusOr<v1::Target> target = TargetFromFields(
@@ -135,9 +143,10 @@ sampledata::ParsedRows<v1::Target> ParseTargetRows(const sampledata::CsvTable& t
         std::make_tuple(target->unit_code(), target->year(), static_cast<int>(target->scheme())),
         row.line);
     if (!inserted) {
-      parsed.errors.push_back({row.line, absl::StrCat("unit ", target->unit_code(), " ",
-                                                      target->year(), " ", SchemeName(target->scheme()),
-                                                      " is already on line ", it->second)});
+      parsed.errors.push_back(
+          {row.line,
+           absl::StrCat("unit ", target->unit_code(), " ", target->year(), " ",
+                        SchemeName(target->scheme()), " is already on line ", it->second)});
       continue;
     }
     parsed.items.push_back(*std::move(target));

@@ -35,7 +35,8 @@ std::string Time(const google::protobuf::Timestamp& time) {
 
 std::string TargetValue(const v1::Target& target, bool people) {
   if (target.kind() == v1::TARGET_KIND_COVERAGE_PERCENT) {
-    return people ? absl::StrCat(FormatFixed(target.value(), 2), "%") : FormatFixed(target.value(), 2);
+    return people ? absl::StrCat(FormatFixed(target.value(), 2), "%")
+                  : FormatFixed(target.value(), 2);
   }
   return Count(static_cast<int64_t>(target.value()), people);
 }
@@ -95,8 +96,13 @@ std::string ToJson(const google::protobuf::Message& message) {
 }
 
 Table UnitsTable(const std::vector<v1::AdminUnit>& units, bool people) {
-  Table table({{"code", kL}, {"name", kL}, {"level", kL}, {"type", kL}, {"parent_code", kL},
-               {"valid_from", kL}, {"valid_to", kL}});
+  Table table({{"code", kL},
+               {"name", kL},
+               {"level", kL},
+               {"type", kL},
+               {"parent_code", kL},
+               {"valid_from", kL},
+               {"valid_to", kL}});
   for (const v1::AdminUnit& unit : units) {
     table.AddRow({unit.code(), unit.name(), LevelName(unit.level()), unit.type(),
                   unit.parent_code(), unit.valid_from(), unit.valid_to()});
@@ -105,8 +111,15 @@ Table UnitsTable(const std::vector<v1::AdminUnit>& units, bool people) {
 }
 
 Table RevisionsTable(const std::vector<v1::Revision>& revisions, bool people) {
-  Table table({{"seq", kR}, {"commit_time", kL}, {"period", kL}, {"field", kL}, {"value", kR},
-               {"in_province", kR}, {"request_id", kL}, {"source", kL}, {"peer", kL}});
+  Table table({{"seq", kR},
+               {"commit_time", kL},
+               {"period", kL},
+               {"field", kL},
+               {"value", kR},
+               {"in_province", kR},
+               {"request_id", kL},
+               {"source", kL},
+               {"peer", kL}});
   for (const v1::Revision& revision : revisions) {
     std::string period;
     std::string field;
@@ -133,15 +146,24 @@ Table RevisionsTable(const std::vector<v1::Revision>& revisions, bool people) {
 }
 
 std::string CoverageTitle(const v1::Coverage& coverage) {
-  return absl::StrCat(coverage.unit().name().empty() ? coverage.unit().code() : coverage.unit().name(),
-                      " (", coverage.unit().code(), "), ", coverage.period(), ", as of ",
-                      coverage.as_of_month().empty() ? "no data" : coverage.as_of_month());
+  return absl::StrCat(
+      coverage.unit().name().empty() ? coverage.unit().code() : coverage.unit().name(), " (",
+      coverage.unit().code(), "), ", coverage.period(), ", as of ",
+      coverage.as_of_month().empty() ? "no data" : coverage.as_of_month());
 }
 
 Table CoverageTable(const v1::Coverage& coverage, bool people) {
-  Table table({{"scheme", kL}, {"participants", kR}, {"in_province", kR}, {"denominator", kR},
-               {"of", kL}, {"coverage_%", kR}, {"vs", kL}, {"change", kR}, {"points", kR},
-               {"reporting", kR}, {"notes", kL}});
+  Table table({{"scheme", kL},
+               {"participants", kR},
+               {"in_province", kR},
+               {"denominator", kR},
+               {"of", kL},
+               {"coverage_%", kR},
+               {"vs", kL},
+               {"change", kR},
+               {"points", kR},
+               {"reporting", kR},
+               {"notes", kL}});
   for (const v1::SchemeCoverage& s : coverage.schemes()) {
     const v1::Comparison& last_year = s.same_period_last_year();
     std::vector<std::string> notes;
@@ -152,55 +174,68 @@ Table CoverageTable(const v1::Coverage& coverage, bool people) {
       notes.push_back(note);
     }
     if (s.units_missing_in_province() > 0) {
-      notes.push_back(absl::StrCat(s.units_missing_in_province(), " units lack the in-province split"));
+      notes.push_back(
+          absl::StrCat(s.units_missing_in_province(), " units lack the in-province split"));
     }
     if (s.units_missing_denominator() > 0) {
       notes.push_back(absl::StrCat(s.units_missing_denominator(), " units lack a denominator"));
     }
     bool reported = !s.as_of_month().empty();
-    table.AddRow({SchemeName(s.scheme()), reported ? Count(s.participants(), people) : "",
-                  s.has_in_province_participants() ? Count(s.in_province_participants(), people) : "",
-                  s.has_denominator() ? Count(s.denominator(), people) : "",
-                  DenominatorKindName(s.denominator_kind()),
-                  s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
-                  last_year.period(),
-                  reported && HasFigures(last_year) ? Change(last_year.participants_change(), people) : "",
-                  last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
-                  absl::StrCat(s.reporting_units(), "/", s.expected_units()),
-                  absl::StrJoin(notes, "; ")});
+    table.AddRow(
+        {SchemeName(s.scheme()), reported ? Count(s.participants(), people) : "",
+         s.has_in_province_participants() ? Count(s.in_province_participants(), people) : "",
+         s.has_denominator() ? Count(s.denominator(), people) : "",
+         DenominatorKindName(s.denominator_kind()),
+         s.has_coverage_percent() ? Percent(s.coverage_percent()) : "", last_year.period(),
+         reported && HasFigures(last_year) ? Change(last_year.participants_change(), people) : "",
+         last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
+         absl::StrCat(s.reporting_units(), "/", s.expected_units()), absl::StrJoin(notes, "; ")});
   }
   return table;
 }
 
 Table YearEndsTable(const v1::Coverage& coverage, bool people) {
-  Table table({{"scheme", kL}, {"year_end", kL}, {"participants", kR}, {"change", kR},
-               {"coverage_%", kR}, {"points", kR}, {"notes", kL}});
+  Table table({{"scheme", kL},
+               {"year_end", kL},
+               {"participants", kR},
+               {"change", kR},
+               {"coverage_%", kR},
+               {"points", kR},
+               {"notes", kL}});
   for (const v1::SchemeCoverage& s : coverage.schemes()) {
     for (const v1::Comparison& c : s.previous_year_ends()) {
       bool figures = HasFigures(c);
-      table.AddRow({SchemeName(s.scheme()), c.period(), figures ? Count(c.participants(), people) : "",
-                    figures && !s.as_of_month().empty() ? Change(c.participants_change(), people) : "",
-                    c.has_coverage_percent() ? Percent(c.coverage_percent()) : "",
-                    c.has_coverage_points_change() ? Points(c.coverage_points_change()) : "",
-                    ComparisonNote(c)});
+      table.AddRow(
+          {SchemeName(s.scheme()), c.period(), figures ? Count(c.participants(), people) : "",
+           figures && !s.as_of_month().empty() ? Change(c.participants_change(), people) : "",
+           c.has_coverage_percent() ? Percent(c.coverage_percent()) : "",
+           c.has_coverage_points_change() ? Points(c.coverage_points_change()) : "",
+           ComparisonNote(c)});
     }
   }
   return table;
 }
 
 Table CoverageListTable(const std::vector<v1::Coverage>& coverages, bool people) {
-  Table table({{"code", kL}, {"name", kL}, {"as_of", kL}, {"scheme", kL}, {"participants", kR},
-               {"denominator", kR}, {"coverage_%", kR}, {"points_vs_last_year", kR},
+  Table table({{"code", kL},
+               {"name", kL},
+               {"as_of", kL},
+               {"scheme", kL},
+               {"participants", kR},
+               {"denominator", kR},
+               {"coverage_%", kR},
+               {"points_vs_last_year", kR},
                {"reporting", kR}});
   for (const v1::Coverage& coverage : coverages) {
     for (const v1::SchemeCoverage& s : coverage.schemes()) {
       const v1::Comparison& last_year = s.same_period_last_year();
-      table.AddRow({coverage.unit().code(), coverage.unit().name(), s.as_of_month(),
-                    SchemeName(s.scheme()), s.as_of_month().empty() ? "" : Count(s.participants(), people),
-                    s.has_denominator() ? Count(s.denominator(), people) : "",
-                    s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
-                    last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
-                    absl::StrCat(s.reporting_units(), "/", s.expected_units())});
+      table.AddRow(
+          {coverage.unit().code(), coverage.unit().name(), s.as_of_month(), SchemeName(s.scheme()),
+           s.as_of_month().empty() ? "" : Count(s.participants(), people),
+           s.has_denominator() ? Count(s.denominator(), people) : "",
+           s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
+           last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
+           absl::StrCat(s.reporting_units(), "/", s.expected_units())});
     }
   }
   return table;
@@ -241,8 +276,15 @@ std::string StatusName(v1::AchievementStatus status) {
 }
 
 Table TargetsTable(const std::vector<v1::Target>& targets, bool people) {
-  Table table({{"unit_code", kL}, {"year", kR}, {"scheme", kL}, {"kind", kL}, {"value", kR},
-               {"basis", kL}, {"assigned_by", kL}, {"decision_ref", kL}, {"revision", kR},
+  Table table({{"unit_code", kL},
+               {"year", kR},
+               {"scheme", kL},
+               {"kind", kL},
+               {"value", kR},
+               {"basis", kL},
+               {"assigned_by", kL},
+               {"decision_ref", kL},
+               {"revision", kR},
                {"update_time", kL}});
   for (const v1::Target& t : targets) {
     table.AddRow({t.unit_code(), absl::StrCat(t.year()), SchemeName(t.scheme()),
@@ -254,8 +296,15 @@ Table TargetsTable(const std::vector<v1::Target>& targets, bool people) {
 }
 
 Table AchievementTable(const v1::Achievement& achievement, bool people) {
-  Table table({{"scheme", kL}, {"target", kR}, {"basis", kL}, {"actual", kR}, {"coverage_%", kR},
-               {"achieved_%", kR}, {"points_vs_target", kR}, {"to_target", kR}, {"status", kL},
+  Table table({{"scheme", kL},
+               {"target", kR},
+               {"basis", kL},
+               {"actual", kR},
+               {"coverage_%", kR},
+               {"achieved_%", kR},
+               {"points_vs_target", kR},
+               {"to_target", kR},
+               {"status", kL},
                {"projected_dec", kR}});
   for (const v1::SchemeAchievement& s : achievement.schemes()) {
     bool has_target = s.has_target();
@@ -272,13 +321,21 @@ Table AchievementTable(const v1::Achievement& achievement, bool people) {
 }
 
 Table LaggingTable(const v1::ListLaggingUnitsResponse& lagging, bool people) {
-  Table table({{"code", kL}, {"name", kL}, {"as_of", kL}, {"status", kL}, {"achieved_%", kR},
-               {"actual", kR}, {"target", kR}, {"to_target", kR}, {"projected_dec", kR},
+  Table table({{"code", kL},
+               {"name", kL},
+               {"as_of", kL},
+               {"status", kL},
+               {"achieved_%", kR},
+               {"actual", kR},
+               {"target", kR},
+               {"to_target", kR},
+               {"projected_dec", kR},
                {"note", kL}});
   for (const v1::LaggingUnit& unit : lagging.units()) {
     const v1::SchemeAchievement& a = unit.achievement();
-    table.AddRow({unit.unit().code(), unit.unit().name(), unit.as_of_month(), StatusName(a.status()),
-                  Percent(a.achievement_percent()), Count(a.actual_participants(), people),
+    table.AddRow({unit.unit().code(), unit.unit().name(), unit.as_of_month(),
+                  StatusName(a.status()), Percent(a.achievement_percent()),
+                  Count(a.actual_participants(), people),
                   a.has_target() ? TargetValue(a.target(), people) : "",
                   Count(a.participants_to_target(), people),
                   Count(a.projected_year_end_participants(), people), a.note()});
@@ -287,7 +344,11 @@ Table LaggingTable(const v1::ListLaggingUnitsResponse& lagging, bool people) {
 }
 
 Table AllocationTable(const v1::AllocateTargetResponse& allocation, bool people) {
-  Table table({{"code", kL}, {"name", kL}, {"base", kR}, {"share_%", kR}, {"target", kR},
+  Table table({{"code", kL},
+               {"name", kL},
+               {"base", kR},
+               {"share_%", kR},
+               {"target", kR},
                {"revision", kR}});
   for (const v1::AllocationPart& part : allocation.parts()) {
     table.AddRow({part.unit().code(), part.unit().name(), Count(part.base(), people),
@@ -298,20 +359,24 @@ Table AllocationTable(const v1::AllocateTargetResponse& allocation, bool people)
 }
 
 Table UploadSummaryTable(const v1::StreamReportsResponse& summary, bool people) {
-  Table table({{"messages", kR}, {"replayed", kR}, {"records_accepted", kR},
-               {"records_changed", kR}, {"denominators_accepted", kR},
-               {"denominators_changed", kR}, {"last_change_seq", kR}});
-  table.AddRow({absl::StrCat(summary.messages_committed()), absl::StrCat(summary.messages_replayed()),
-                Count(summary.records_accepted(), people),
-                Count(summary.records_changed(), people),
-                Count(summary.denominators_accepted(), people),
-                Count(summary.denominators_changed(), people),
-                absl::StrCat(summary.last_change_seq())});
+  Table table({{"messages", kR},
+               {"replayed", kR},
+               {"records_accepted", kR},
+               {"records_changed", kR},
+               {"denominators_accepted", kR},
+               {"denominators_changed", kR},
+               {"last_change_seq", kR}});
+  table.AddRow(
+      {absl::StrCat(summary.messages_committed()), absl::StrCat(summary.messages_replayed()),
+       Count(summary.records_accepted(), people), Count(summary.records_changed(), people),
+       Count(summary.denominators_accepted(), people),
+       Count(summary.denominators_changed(), people), absl::StrCat(summary.last_change_seq())});
   return table;
 }
 
 Table UnitsImportTable(const v1::ImportAdminUnitsResponse& summary, bool people) {
-  Table table({{"units_accepted", kR}, {"units_changed", kR}, {"change_seq", kR}, {"replayed", kL}});
+  Table table(
+      {{"units_accepted", kR}, {"units_changed", kR}, {"change_seq", kR}, {"replayed", kL}});
   table.AddRow({Count(summary.units_accepted(), people), Count(summary.units_changed(), people),
                 absl::StrCat(summary.change_seq()), summary.replayed() ? "yes" : "no"});
   return table;

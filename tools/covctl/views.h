@@ -4,10 +4,10 @@
 // decimals), CSV (the same columns, plain numbers), or JSON (the protobuf message itself, with
 // the .proto field names, via MessageToJsonString).
 
+#include <google/protobuf/message.h>
+
 #include <string>
 #include <vector>
-
-#include <google/protobuf/message.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"

@@ -160,8 +160,7 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text) {
   for (std::string& name : rows.front().fields) {
     table.header.push_back(std::string(absl::StripAsciiWhitespace(name)));
   }
-  table.rows.assign(std::make_move_iterator(rows.begin() + 1),
-                    std::make_move_iterator(rows.end()));
+  table.rows.assign(std::make_move_iterator(rows.begin() + 1), std::make_move_iterator(rows.end()));
   return table;
 }
 

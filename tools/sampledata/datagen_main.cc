@@ -20,15 +20,18 @@
 #include "tools/sampledata/record_csv.h"
 #include "tools/sampledata/sample_data.h"
 
-ABSL_FLAG(std::string, out_dir, ".", "folder to write units.csv, participation.csv, denominators.csv");
-ABSL_FLAG(std::string, provinces, "",
-          "comma-separated unit codes whose subtrees get data (e.g. 82,14); empty: the whole country");
+ABSL_FLAG(std::string, out_dir, ".",
+          "folder to write units.csv, participation.csv, denominators.csv");
+ABSL_FLAG(
+    std::string, provinces, "",
+    "comma-separated unit codes whose subtrees get data (e.g. 82,14); empty: the whole country");
 ABSL_FLAG(std::string, from_month, "2023-01", "first month of participation data (YYYY-MM)");
 ABSL_FLAG(std::string, to_month, "2024-12", "last month of participation data (YYYY-MM)");
 ABSL_FLAG(int, from_year, 0, "first year of denominators (0: the year of --from_month)");
 ABSL_FLAG(int, to_year, 0, "last year of denominators (0: the year of --to_month)");
 ABSL_FLAG(uint64_t, seed, covtrack::sampledata::kDefaultSeed, "generator seed");
-ABSL_FLAG(std::string, data_dir, "", "reference data folder (default: $COVTRACK_DATA_DIR or the repo's)");
+ABSL_FLAG(std::string, data_dir, "",
+          "reference data folder (default: $COVTRACK_DATA_DIR or the repo's)");
 
 namespace {
 
@@ -66,7 +69,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<covtrack::Month> from = covtrack::Month::Parse(absl::GetFlag(FLAGS_from_month));
   absl::StatusOr<covtrack::Month> to = covtrack::Month::Parse(absl::GetFlag(FLAGS_to_month));
   if (!from.ok() || !to.ok() || *to < *from) {
-    return Fail(absl::InvalidArgumentError("--from_month and --to_month must be YYYY-MM, in order"));
+    return Fail(
+        absl::InvalidArgumentError("--from_month and --to_month must be YYYY-MM, in order"));
   }
   int from_year = absl::GetFlag(FLAGS_from_year) ? absl::GetFlag(FLAGS_from_year) : from->year;
   int to_year = absl::GetFlag(FLAGS_to_year) ? absl::GetFlag(FLAGS_to_year) : to->year;
@@ -90,11 +94,12 @@ int main(int argc, char** argv) {
     return Fail(denominators.status());
   }
   std::string dir = absl::GetFlag(FLAGS_out_dir);
-  bool ok = WriteCsv(dir + "/units.csv", sd::UnitCsvHeader(), (*data)->units(), sd::UnitCsvFields) &&
-            WriteCsv(dir + "/participation.csv", sd::ParticipationCsvHeader(), *records,
-                     sd::ParticipationCsvFields) &&
-            WriteCsv(dir + "/denominators.csv", sd::DenominatorCsvHeader(), *denominators,
-                     sd::DenominatorCsvFields);
+  bool ok =
+      WriteCsv(dir + "/units.csv", sd::UnitCsvHeader(), (*data)->units(), sd::UnitCsvFields) &&
+      WriteCsv(dir + "/participation.csv", sd::ParticipationCsvHeader(), *records,
+               sd::ParticipationCsvFields) &&
+      WriteCsv(dir + "/denominators.csv", sd::DenominatorCsvHeader(), *denominators,
+               sd::DenominatorCsvFields);
   std::cerr << "generated in " << absl::FormatDuration(absl::Now() - start) << "\n";
   return ok ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 #include "tools/sampledata/record_csv.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -41,9 +42,10 @@ class Columns {
     }
     if (!problems.empty()) {
       errors.push_back(RowError{
-          1, absl::StrCat(absl::StrJoin(problems, "; "), " (want ", absl::StrJoin(required, ","),
-                          optional.empty() ? "" : absl::StrCat("[,", absl::StrJoin(optional, ","), "]"),
-                          ")")});
+          1,
+          absl::StrCat(
+              absl::StrJoin(problems, "; "), " (want ", absl::StrJoin(required, ","),
+              optional.empty() ? "" : absl::StrCat("[,", absl::StrJoin(optional, ","), "]"), ")")});
       return false;
     }
     return true;
@@ -94,8 +96,9 @@ void CheckCode(const std::string& column, const std::string& value, bool require
       problems.push_back(absl::StrCat(column, " is empty"));
     }
   } else if (!IsCode(value)) {
-    problems.push_back(absl::StrCat(column, " ", Quoted(value),
-                                    " is not a unit code (letters and digits, e.g. \"01\", \"28249\")"));
+    problems.push_back(
+        absl::StrCat(column, " ", Quoted(value),
+                     " is not a unit code (letters and digits, e.g. \"01\", \"28249\")"));
   }
 }
 
@@ -172,24 +175,25 @@ ParsedRows<v1::AdminUnit> ParseUnitRows(const CsvTable& table, const UnitDefault
     std::string level_text = columns.Get(row, "level");
     absl::StatusOr<v1::AdminLevel> level = ParseLevel(level_text);
     if (!level.ok()) {
-      problems.push_back(absl::StrCat("level ", Quoted(level_text),
-                                      " is not one of province, district, commune"));
+      problems.push_back(
+          absl::StrCat("level ", Quoted(level_text), " is not one of province, district, commune"));
     } else {
       unit.set_level(*level);
     }
-    bool needs_parent = level.ok() && *level != v1::ADMIN_LEVEL_PROVINCE &&
-                        *level != v1::ADMIN_LEVEL_NATION;
+    bool needs_parent =
+        level.ok() && *level != v1::ADMIN_LEVEL_PROVINCE && *level != v1::ADMIN_LEVEL_NATION;
     CheckCode("parent_code", unit.parent_code(), needs_parent, problems);
     CheckDate("valid_from", unit.valid_from(), problems);
     CheckDate("valid_to", unit.valid_to(), problems);
     if (!unit.valid_from().empty() && !unit.valid_to().empty() &&
         unit.valid_from() >= unit.valid_to() && ValidateDate(unit.valid_from()).ok() &&
         ValidateDate(unit.valid_to()).ok()) {
-      problems.push_back(absl::StrCat("valid_from ", unit.valid_from(),
-                                      " is not before valid_to ", unit.valid_to()));
+      problems.push_back(absl::StrCat("valid_from ", unit.valid_from(), " is not before valid_to ",
+                                      unit.valid_to()));
     }
     if (problems.empty()) {
-      auto [it, inserted] = first_line.emplace(std::make_pair(unit.code(), unit.valid_from()), row.line);
+      auto [it, inserted] =
+          first_line.emplace(std::make_pair(unit.code(), unit.valid_from()), row.line);
       if (!inserted) {
         problems.push_back(absl::StrCat("unit ", unit.code(), " valid from ",
                                         unit.valid_from().empty() ? "always" : unit.valid_from(),
@@ -236,8 +240,9 @@ ParsedRows<v1::ParticipationRecord> ParseParticipationRows(const CsvTable& table
     if (!scheme.ok() || !IsReportedScheme(*scheme)) {
       problems.push_back(absl::StrCat(
           "scheme ", Quoted(scheme_text),
-          scheme.ok() ? " is derived (compulsory + voluntary) and cannot be reported"
-                      : " is not one of compulsory_social, voluntary_social, health, unemployment"));
+          scheme.ok()
+              ? " is derived (compulsory + voluntary) and cannot be reported"
+              : " is not one of compulsory_social, voluntary_social, health, unemployment"));
     } else {
       record.set_scheme(*scheme);
     }
@@ -348,7 +353,7 @@ std::vector<std::string> UnitCsvHeader() {
 }
 
 std::vector<std::string> UnitCsvFields(const v1::AdminUnit& unit) {
-  return {unit.code(), unit.name(), LevelName(unit.level()), unit.type(),
+  return {unit.code(),        unit.name(),       LevelName(unit.level()), unit.type(),
           unit.parent_code(), unit.valid_from(), unit.valid_to()};
 }
 
@@ -357,10 +362,10 @@ std::vector<std::string> ParticipationCsvHeader() {
 }
 
 std::vector<std::string> ParticipationCsvFields(const v1::ParticipationRecord& record) {
-  return {record.unit_code(), record.month(), SchemeName(record.scheme()),
-          absl::StrCat(record.participants()),
-          record.has_in_province_participants() ? absl::StrCat(record.in_province_participants())
-                                                : ""};
+  return {
+      record.unit_code(), record.month(), SchemeName(record.scheme()),
+      absl::StrCat(record.participants()),
+      record.has_in_province_participants() ? absl::StrCat(record.in_province_participants()) : ""};
 }
 
 std::vector<std::string> DenominatorCsvHeader() { return {"unit_code", "year", "kind", "value"}; }

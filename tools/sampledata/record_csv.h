@@ -20,14 +20,14 @@
 namespace covtrack::sampledata {
 
 struct RowError {
-  int line = 0;  // 1 is the header
+  int line = 0;         // 1 is the header
   std::string message;  // names the column and the offending value
 };
 
 template <typename T>
 struct ParsedRows {
-  std::vector<T> items;    // the good rows, in file order
-  std::vector<int> lines;  // items[i] came from line lines[i]
+  std::vector<T> items;          // the good rows, in file order
+  std::vector<int> lines;        // items[i] came from line lines[i]
   std::vector<RowError> errors;  // in line order; empty when the whole file is good
 };
 

@@ -79,12 +79,16 @@ struct SchemeShape {
   int64_t province_spread;  // province offset in [-spread, spread]
   int64_t unit_spread;      // unit offset in [-spread, spread]
   int64_t monthly_growth;
-  int64_t seasonal[12];     // by calendar month
+  int64_t seasonal[12];  // by calendar month
 };
 
 // Health: cards of pupils and students lapse over the summer and are renewed in the autumn.
 constexpr SchemeShape kHealth = {
-    900000, 15000, 25000, 250, {0, -500, -1000, -1000, -500, 0, -1500, -3000, -1500, 0, 1500, 3000}};
+    900000,
+    15000,
+    25000,
+    250,
+    {0, -500, -1000, -1000, -500, 0, -1500, -3000, -1500, 0, 1500, 3000}};
 // Compulsory: dips after Tết (January/February job changes), climbs to the year end.
 constexpr SchemeShape kCompulsory = {
     310000, 20000, 25000, 80, {-1500, -2500, -500, 0, 0, 500, 0, 0, 500, 500, 1000, 2000}};
@@ -105,7 +109,9 @@ const SchemeShape& ShapeOf(v1::Scheme scheme) {
 
 constexpr int kReferenceMonthIndex = 2023 * 12;  // 2023-01
 
-std::string FirstDay(Month month) { return absl::StrFormat("%04d-%02d-01", month.year, month.month); }
+std::string FirstDay(Month month) {
+  return absl::StrFormat("%04d-%02d-01", month.year, month.month);
+}
 
 }  // namespace
 
@@ -118,13 +124,13 @@ std::string DefaultDataDir() {
 
 // One interval during which the hierarchy does not change.
 struct Epoch {
-  std::string start;  // "" = since always
-  std::string end;    // exclusive; "" = still
-  absl::flat_hash_map<std::string, int> by_code;  // code -> index into units
-  std::vector<int> leaves;                         // unit indices, catalogue order
+  std::string start;                                // "" = since always
+  std::string end;                                  // exclusive; "" = still
+  absl::flat_hash_map<std::string, int> by_code;    // code -> index into units
+  std::vector<int> leaves;                          // unit indices, catalogue order
   std::vector<std::vector<std::string>> ancestors;  // per leaf: its code, parent, ... province
-  std::vector<int> leaf_province;                  // per leaf: index into provinces
-  std::vector<int> provinces;                      // unit indices
+  std::vector<int> leaf_province;                   // per leaf: index into provinces
+  std::vector<int> provinces;                       // unit indices
   // Per province: the pre-reform provinces it is made of (itself before the reform).
   std::vector<std::vector<std::string>> province_sources;
 
@@ -216,8 +222,8 @@ struct SampleData::Impl {
                              ? Uniform(300, 1700, Draw(seed, "weight", leaf.code(), epoch_index))
                              : Uniform(5, 30, Draw(seed, "weight", leaf.code(), epoch_index));
         weights.push_back(weight);
-        labor_weights.push_back(weight *
-                                Uniform(970, 1030, Draw(seed, "labor-weight", leaf.code(), epoch_index)));
+        labor_weights.push_back(
+            weight * Uniform(970, 1030, Draw(seed, "labor-weight", leaf.code(), epoch_index)));
       }
       std::vector<int64_t> populations = Apportion(population, weights);
       std::vector<int64_t> labor_forces = Apportion(labor_force, labor_weights);
@@ -279,8 +285,10 @@ struct SampleData::Impl {
 
   int64_t InProvincePpm(const std::string& code, int epoch_index, v1::Scheme scheme) const {
     bool employees = scheme == v1::SCHEME_COMPULSORY_SOCIAL || scheme == v1::SCHEME_UNEMPLOYMENT;
-    return employees ? Uniform(700000, 950000, Draw(seed, "in-province", code, epoch_index * 16 + scheme))
-                     : Uniform(930000, 990000, Draw(seed, "in-province", code, epoch_index * 16 + scheme));
+    return employees
+               ? Uniform(700000, 950000, Draw(seed, "in-province", code, epoch_index * 16 + scheme))
+               : Uniform(930000, 990000,
+                         Draw(seed, "in-province", code, epoch_index * 16 + scheme));
   }
 };
 
@@ -298,8 +306,8 @@ absl::Status ReadUnits(const std::string& path, const UnitDefaults& defaults,
   }
   ParsedRows<v1::AdminUnit> parsed = ParseUnitRows(*table, defaults);
   if (!parsed.errors.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": line ", parsed.errors[0].line, ": ",
-                                                   parsed.errors[0].message));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": line ", parsed.errors[0].line, ": ", parsed.errors[0].message));
   }
   for (v1::AdminUnit& unit : parsed.items) {
     if (unit.level() == v1::ADMIN_LEVEL_PROVINCE && unit.parent_code().empty()) {
@@ -344,7 +352,8 @@ absl::StatusOr<std::unique_ptr<SampleData>> SampleData::Load(uint64_t seed,
   }
 
   // 2019 census population of the pre-reform provinces.
-  absl::StatusOr<CsvTable> population = ReadTable(absl::StrCat(dir, "/population_province_2019.csv"));
+  absl::StatusOr<CsvTable> population =
+      ReadTable(absl::StrCat(dir, "/population_province_2019.csv"));
   if (!population.ok()) {
     return population.status();
   }
@@ -411,14 +420,15 @@ absl::StatusOr<std::unique_ptr<SampleData>> SampleData::Load(uint64_t seed,
         }
         for (const std::string& source : sources) {
           if (!impl->population_2019.contains(source)) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "province ", unit.code(), " from ", epoch.start, ": no 2019 population for ", source));
+            return absl::InvalidArgumentError(absl::StrCat("province ", unit.code(), " from ",
+                                                           epoch.start, ": no 2019 population for ",
+                                                           source));
           }
         }
         if (sources.empty()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "province ", unit.code(), " from ", epoch.start,
-              ": neither a 2019 population nor a merge-map source"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("province ", unit.code(), " from ", epoch.start,
+                           ": neither a 2019 population nor a merge-map source"));
         }
         province_position[unit.code()] = static_cast<int>(epoch.provinces.size());
         epoch.provinces.push_back(static_cast<int>(i));
@@ -437,9 +447,9 @@ absl::StatusOr<std::unique_ptr<SampleData>> SampleData::Load(uint64_t seed,
       while (impl->units[current].level() != v1::ADMIN_LEVEL_PROVINCE) {
         auto parent = epoch.by_code.find(impl->units[current].parent_code());
         if (parent == epoch.by_code.end() || chain.size() > 8) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "unit ", unit.code(), ": parent ", impl->units[current].parent_code(),
-              " is not valid on ", probe));
+          return absl::InvalidArgumentError(absl::StrCat("unit ", unit.code(), ": parent ",
+                                                         impl->units[current].parent_code(),
+                                                         " is not valid on ", probe));
         }
         current = parent->second;
         chain.push_back(impl->units[current].code());
