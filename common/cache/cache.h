@@ -39,8 +39,9 @@ class Cache {
   // The values of `keys`, in order; nullopt for a miss. Never blocks on a backend known to be
   // down.
   virtual std::vector<std::optional<std::string>> MultiGet(const std::vector<std::string>& keys) = 0;
-  // Stores values with a time to live; best effort.
-  virtual void MultiSet(const std::vector<std::pair<std::string, std::string>>& entries,
+  // Stores values with a time to live; best effort. False when they were not stored (the
+  // backend is down), so a caller can offer them again later.
+  virtual bool MultiSet(const std::vector<std::pair<std::string, std::string>>& entries,
                         absl::Duration ttl) = 0;
   virtual CacheStats stats() const = 0;
   // "redis 127.0.0.1:6379" or "in-process", for logs.

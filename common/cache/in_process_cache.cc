@@ -30,7 +30,7 @@ class InProcessCache : public Cache {
     return values;
   }
 
-  void MultiSet(const std::vector<std::pair<std::string, std::string>>& entries,
+  bool MultiSet(const std::vector<std::pair<std::string, std::string>>& entries,
                 absl::Duration ttl) override {
     const absl::Time expires = absl::Now() + ttl;
     absl::MutexLock lock(&mu_);
@@ -45,6 +45,7 @@ class InProcessCache : public Cache {
       entries_.erase(order_.front());
       order_.pop_front();
     }
+    return true;
   }
 
   CacheStats stats() const override {

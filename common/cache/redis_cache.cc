@@ -80,15 +80,15 @@ class RedisCache : public Cache {
     return values;
   }
 
-  void MultiSet(const std::vector<std::pair<std::string, std::string>>& entries,
+  bool MultiSet(const std::vector<std::pair<std::string, std::string>>& entries,
                 absl::Duration ttl) override {
     if (entries.empty()) {
-      return;
+      return true;
     }
     redisContext* c = Acquire();
     if (c == nullptr) {
       Count(&CacheStats::skipped_unavailable, 1);
-      return;
+      return false;
     }
     const std::string ttl_ms = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)));
     for (const auto& [key, value] : entries) {
@@ -100,16 +100,17 @@ class RedisCache : public Cache {
       void* raw = nullptr;
       if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
         Fail(c, c->errstr);
-        return;
+        return false;
       }
       Reply reply(static_cast<redisReply*>(raw));
       if (reply->type == REDIS_REPLY_ERROR) {
         Fail(c, reply->str);
-        return;
+        return false;
       }
     }
     Release(c);
     Count(&CacheStats::writes, static_cast<int64_t>(entries.size()));
+    return true;
   }
 
   CacheStats stats() const override {

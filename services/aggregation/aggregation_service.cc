@@ -101,7 +101,7 @@ AggregationServiceImpl::AggregationServiceImpl(const AggregationOptions& options
       cache_(std::move(cache)),
       ingestion_(IngestionClientOptions{options.ingestion_addr, options.ingestion_deadline,
                                         options.export_deadline}),
-      heads_(ingestion_),
+      heads_(ingestion_, options.head_lookups_in_flight),
       log_(options.change_log_pairs) {
   log::Info("aggregation service ready",
             {{"ingestion", options_.ingestion_addr}, {"cache", cache_->description()}});
@@ -124,6 +124,7 @@ AggregationStats AggregationServiceImpl::stats() const {
   AggregationStats s;
   s.cache = cache_->stats();
   s.entries_served = entries_served_.load();
+  s.local_hits = local_hits_.load();
   s.entries_stale = entries_stale_.load();
   s.entries_computed = entries_computed_.load();
   s.exports = exports_.load();
@@ -306,25 +307,75 @@ absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl:
       "administrative units kept changing while the answer was computed; retry");
 }
 
-absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl::Rollups(
+absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServiceImpl::Rollups(
     View& view, const std::vector<Want>& wants, const std::string& export_root) {
   std::vector<std::string> keys;
   keys.reserve(wants.size());
   for (const Want& w : wants) {
     keys.push_back(CacheKey(options_.cache_namespace, w.code, w.period));
   }
-  std::vector<std::optional<std::string>> cached = cache_->MultiGet(keys);
-  std::vector<std::optional<v1::Coverage>> results(wants.size());
-  // Missing or stale rollups, grouped by period: each period is one export.
-  std::map<std::string, std::vector<size_t>> to_compute;
+  std::vector<CoveragePtr> results(wants.size());
+  // 1. This replica's decoded entries; 2. the shared cache for the rest. Both are verified
+  // against the change log in the same way: where an entry came from does not matter.
+  std::vector<std::shared_ptr<const LocalEntry>> local(wants.size());
+  {
+    absl::MutexLock lock(&local_mu_);
+    for (size_t i = 0; i < wants.size(); ++i) {
+      auto it = local_.find(keys[i]);
+      if (it != local_.end()) {
+        local[i] = it->second;
+      }
+    }
+  }
+  std::vector<size_t> shared_lookups;
+  std::vector<size_t> offer_again;  // valid local entries the shared cache does not have yet
   {
     absl::ReaderMutexLock lock(&feed_mu_);
     for (size_t i = 0; i < wants.size(); ++i) {
-      int64_t seq = 0;
-      v1::Coverage coverage;
-      if (cached[i].has_value() && DecodeEntry(*cached[i], &seq, &coverage)) {
-        if (!log_.Touched(seq, *view.hierarchy, wants[i].code, wants[i].period)) {
-          results[i] = std::move(coverage);
+      if (local[i] != nullptr &&
+          !log_.Touched(local[i]->seq, *view.hierarchy, wants[i].code, wants[i].period)) {
+        results[i] = local[i]->coverage;
+        ++entries_served_;
+        ++local_hits_;
+        if (!local[i]->shared.load(std::memory_order_relaxed)) {
+          offer_again.push_back(i);
+        }
+      } else {
+        shared_lookups.push_back(i);
+      }
+    }
+  }
+  if (!offer_again.empty() && cache_->stats().available) {
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (size_t i : offer_again) {
+      entries.push_back({keys[i], EncodeEntry(local[i]->seq, *local[i]->coverage)});
+    }
+    if (cache_->MultiSet(entries, options_.cache_ttl)) {
+      for (size_t i : offer_again) {
+        local[i]->shared = true;
+      }
+    }
+  }
+  std::vector<std::string> shared_keys;
+  for (size_t i : shared_lookups) {
+    shared_keys.push_back(keys[i]);
+  }
+  std::vector<std::optional<std::string>> cached = cache_->MultiGet(shared_keys);
+  // Missing or stale rollups, grouped by period: each period is one export.
+  std::map<std::string, std::vector<size_t>> to_compute;
+  std::vector<std::pair<std::string, std::shared_ptr<LocalEntry>>> to_remember;
+  {
+    absl::ReaderMutexLock lock(&feed_mu_);
+    for (size_t k = 0; k < shared_lookups.size(); ++k) {
+      const size_t i = shared_lookups[k];
+      auto entry = std::make_shared<LocalEntry>();
+      auto coverage = std::make_shared<v1::Coverage>();
+      if (cached[k].has_value() && DecodeEntry(*cached[k], &entry->seq, coverage.get())) {
+        if (!log_.Touched(entry->seq, *view.hierarchy, wants[i].code, wants[i].period)) {
+          entry->shared = true;
+          entry->coverage = std::move(coverage);
+          results[i] = entry->coverage;
+          to_remember.push_back({keys[i], std::move(entry)});
           ++entries_served_;
           continue;
         }
@@ -350,11 +401,28 @@ absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl:
     for (size_t k = 0; k < indexes.size(); ++k) {
       if ((*computed)[k].has_value()) {
         to_store.push_back({keys[indexes[k]], EncodeEntry(seq, *(*computed)[k])});
+        auto entry = std::make_shared<LocalEntry>();
+        entry->seq = seq;
+        entry->coverage = std::make_shared<const v1::Coverage>(std::move(*(*computed)[k]));
+        results[indexes[k]] = entry->coverage;
+        to_remember.push_back({keys[indexes[k]], std::move(entry)});
       }
-      results[indexes[k]] = std::move((*computed)[k]);
     }
   }
-  cache_->MultiSet(to_store, options_.cache_ttl);
+  if (!to_store.empty() && cache_->MultiSet(to_store, options_.cache_ttl)) {
+    for (auto& [key, entry] : to_remember) {
+      entry->shared = true;
+    }
+  }
+  if (!to_remember.empty()) {
+    absl::MutexLock lock(&local_mu_);
+    if (local_.size() + to_remember.size() > options_.local_entries) {
+      local_.clear();  // crude but bounded; the shared cache still has them
+    }
+    for (auto& [key, entry] : to_remember) {
+      local_[key] = std::move(entry);
+    }
+  }
   return results;
 }
 
@@ -409,16 +477,15 @@ grpc::Status AggregationServiceImpl::GetCoverage(grpc::ServerContext* context,
       wants.push_back({code, p});
     }
   }
-  absl::StatusOr<std::vector<std::optional<v1::Coverage>>> rollups =
-      Rollups(*view, wants, code);
+  absl::StatusOr<std::vector<CoveragePtr>> rollups = Rollups(*view, wants, code);
   if (!rollups.ok()) {
     return ToGrpc(rollups.status());
   }
-  if (!(*rollups)[0].has_value()) {
+  if ((*rollups)[0] == nullptr) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("unit_code \"", code, "\" names no unit on ", date));
   }
-  *response = std::move(*(*rollups)[0]);
+  *response = *(*rollups)[0];
   const uint64_t territory = view->hierarchy->TerritoryFingerprint(code, date);
   size_t next = 1;
   for (size_t c = 0; c < comparisons.size(); ++c) {
@@ -426,8 +493,7 @@ grpc::Status AggregationServiceImpl::GetCoverage(grpc::ServerContext* context,
     const v1::AdminUnit* then = then_units[c];
     const v1::Coverage* then_coverage = nullptr;
     if (then != nullptr) {
-      const std::optional<v1::Coverage>& r = (*rollups)[next++];
-      then_coverage = r.has_value() ? &*r : nullptr;
+      then_coverage = (*rollups)[next++].get();
     }
     const bool changed =
         then == nullptr || then->valid_from() != unit->valid_from() ||
@@ -512,15 +578,14 @@ grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
   for (const v1::AdminUnit* u : units) {
     wants.push_back({u->code(), *period});
   }
-  absl::StatusOr<std::vector<std::optional<v1::Coverage>>> rollups =
-      Rollups(*view, wants, parent);
+  absl::StatusOr<std::vector<CoveragePtr>> rollups = Rollups(*view, wants, parent);
   if (!rollups.ok()) {
     return ToGrpc(rollups.status());
   }
   std::vector<v1::Coverage> list;
-  for (std::optional<v1::Coverage>& r : *rollups) {
-    if (r.has_value()) {
-      list.push_back(std::move(*r));
+  for (const CoveragePtr& r : *rollups) {
+    if (r != nullptr) {
+      list.push_back(*r);
     }
   }
   const v1::Scheme order_scheme =
@@ -613,15 +678,14 @@ grpc::Status AggregationServiceImpl::GetCoverageSeries(grpc::ServerContext* cont
       wants.push_back({code, *Period::Parse(m.ToString())});
     }
   }
-  absl::StatusOr<std::vector<std::optional<v1::Coverage>>> rollups =
-      Rollups(*view, wants, code);
+  absl::StatusOr<std::vector<CoveragePtr>> rollups = Rollups(*view, wants, code);
   if (!rollups.ok()) {
     return ToGrpc(rollups.status());
   }
   *response->mutable_unit() = *unit;
   response->set_scheme(request->scheme());
   for (size_t i = 0; i < wants.size(); ++i) {
-    if (!(*rollups)[i].has_value()) {
+    if ((*rollups)[i] == nullptr) {
       continue;
     }
     const v1::SchemeCoverage* sc = FindScheme(*(*rollups)[i], request->scheme());

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -41,6 +42,10 @@ struct AggregationOptions {
   absl::Duration redis_timeout = absl::Milliseconds(200);  // per Redis command
   absl::Duration cache_ttl = absl::Hours(24);
   size_t in_process_cache_entries = 200000;
+  // Concurrent GetChangeHead lookups shared by requests (see ChangeHeadReader).
+  int head_lookups_in_flight = 1;
+  // Decoded entries kept by each replica in front of the shared cache (verified the same way).
+  size_t local_entries = 50000;
   // Changes kept in memory to verify cache entries (pairs touched); see ChangeLog.
   size_t change_log_pairs = 2000000;
   // A replica further behind than this many changes forgets the feed and starts afresh
@@ -52,7 +57,8 @@ struct AggregationOptions {
 
 struct AggregationStats {
   cache::CacheStats cache;
-  int64_t entries_served = 0;      // rollups answered from the cache
+  int64_t entries_served = 0;      // rollups answered from a cache (local or shared)
+  int64_t local_hits = 0;          // of those, from this replica's decoded entries
   int64_t entries_stale = 0;       // cached rollups refused (a later change touched them)
   int64_t entries_computed = 0;    // rollups computed from an export
   int64_t exports = 0;             // ExportData calls
@@ -101,8 +107,9 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   // The rollups wanted, from the cache where still valid, otherwise computed: one export per
   // period, of `export_root`'s subtree (or of the unit itself when it is the only one wanted
   // for that period). A code that names no unit at the period's end gives nullopt.
-  absl::StatusOr<std::vector<std::optional<v1::Coverage>>> Rollups(
-      View& view, const std::vector<Want>& wants, const std::string& export_root);
+  using CoveragePtr = std::shared_ptr<const v1::Coverage>;
+  absl::StatusOr<std::vector<CoveragePtr>> Rollups(View& view, const std::vector<Want>& wants,
+                                                   const std::string& export_root);
   // Computes the rollups of `codes` for `period` from one export of `root`; sets `*snapshot_seq`.
   absl::StatusOr<std::vector<std::optional<v1::Coverage>>> Compute(
       View& view, const std::vector<std::string>& codes, const Period& period,
@@ -122,7 +129,19 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   std::shared_ptr<const Hierarchy> hierarchy_ ABSL_GUARDED_BY(feed_mu_);
   int64_t hierarchy_seq_ ABSL_GUARDED_BY(feed_mu_) = 0;
 
+  // Decoded entries, in front of the shared cache.
+  struct LocalEntry {
+    int64_t seq = 0;
+    CoveragePtr coverage;
+    // False while the shared cache has not taken it (it was down): offered again on use.
+    mutable std::atomic<bool> shared{false};
+  };
+  absl::Mutex local_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const LocalEntry>> local_
+      ABSL_GUARDED_BY(local_mu_);
+
   std::atomic<int64_t> entries_served_{0};
+  std::atomic<int64_t> local_hits_{0};
   std::atomic<int64_t> entries_stale_{0};
   std::atomic<int64_t> entries_computed_{0};
   std::atomic<int64_t> exports_{0};

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
 #include "common/domain.h"
 
 namespace covtrack::aggregation {
@@ -124,6 +125,14 @@ bool Hierarchy::InSubtree(absl::string_view code, absl::string_view root,
 }
 
 uint64_t Hierarchy::TerritoryFingerprint(absl::string_view code, absl::string_view date) const {
+  const std::string key = absl::StrCat(code, "@", date);
+  {
+    absl::ReaderMutexLock lock(&fingerprints_mu_);
+    auto it = fingerprints_.find(key);
+    if (it != fingerprints_.end()) {
+      return it->second;
+    }
+  }
   const v1::AdminUnit* unit = UnitAt(code, date);
   if (unit == nullptr) {
     return 0;
@@ -137,6 +146,8 @@ uint64_t Hierarchy::TerritoryFingerprint(absl::string_view code, absl::string_vi
     }
   };
   visit(unit->code());
+  absl::MutexLock lock(&fingerprints_mu_);
+  fingerprints_[key] = fingerprint;
   return fingerprint;
 }
 

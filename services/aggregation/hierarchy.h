@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "covtrack/v1/common.pb.h"
 
 namespace covtrack::aggregation {
@@ -37,6 +38,7 @@ class Hierarchy {
   bool InSubtree(absl::string_view code, absl::string_view root, absl::string_view date) const;
   // A fingerprint of the territory `code` covers on `date`: its own version and the versions of
   // every unit beneath it. Two dates with equal fingerprints cover the same communes.
+  // Remembered per (code, date): the hierarchy never changes once built.
   uint64_t TerritoryFingerprint(absl::string_view code, absl::string_view date) const;
 
   size_t version_count() const { return version_count_; }
@@ -50,6 +52,9 @@ class Hierarchy {
   absl::flat_hash_map<std::string, std::vector<v1::AdminUnit>> by_code_;
   // Versions by parent code ("VN" for provinces), ordered by code; point into by_code_.
   absl::flat_hash_map<std::string, std::vector<const v1::AdminUnit*>> by_parent_;
+  mutable absl::Mutex fingerprints_mu_;
+  mutable absl::flat_hash_map<std::string, uint64_t> fingerprints_
+      ABSL_GUARDED_BY(fingerprints_mu_);
 };
 
 }  // namespace covtrack::aggregation

@@ -106,23 +106,27 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(
 
 absl::StatusOr<int64_t> ChangeHeadReader::Get() {
   absl::MutexLock lock(&mu_);
-  // A lookup already in flight started before this call: wait for the next one.
+  // Lookups are numbered in the order they start; this call needs one numbered above every
+  // lookup started before it, i.e. one that started after it arrived.
   const uint64_t needed = started_ + 1;
   while (completed_ < needed) {
-    if (!in_flight_) {
-      in_flight_ = true;
+    if (started_ < needed && in_flight_ < max_in_flight_) {
+      ++in_flight_;
       const uint64_t number = ++started_;
       mu_.Unlock();
       absl::StatusOr<int64_t> head = client_.GetChangeHead();
       mu_.Lock();
-      in_flight_ = false;
-      completed_ = number;
-      result_ = std::move(head);
+      --in_flight_;
+      // Lookups may finish out of order; a later-started one answers for every earlier need.
+      if (number > completed_) {
+        completed_ = number;
+        result_ = std::move(head);
+      }
+      // Plain condition variable rather than Mutex::Await: with many waiters, Await would
+      // re-evaluate every waiter's condition on each unlock.
+      done_.SignalAll();
     } else {
-      auto done = [this, needed]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return completed_ >= needed || !in_flight_;
-      };
-      mu_.Await(absl::Condition(&done));
+      done_.Wait(&mu_);
     }
   }
   return result_;
