@@ -53,6 +53,10 @@ start_redis() {
     echo "redis: already running on 127.0.0.1:$REDIS_PORT"
     return
   fi
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    echo "redis: port $REDIS_PORT is already in use; set COVTRACK_LOCAL_REDIS_PORT" >&2
+    exit 1
+  fi
   mkdir -p "$VAR/redis"
   local var
   var=$(cd "$VAR" && pwd)
@@ -122,6 +126,16 @@ start() {
     fi
   done
   mkdir -p "$VAR/log" "$VAR/run"
+  # gRPC servers bind with SO_REUSEPORT, so a second one on a busy port would start and share
+  # it silently: refuse instead (scripts/demo.sh uses the same ports).
+  for name in "${SERVICES[@]}"; do
+    if ! running_pid "$name" "covtrack-$name" >/dev/null &&
+      (exec 3<>"/dev/tcp/127.0.0.1/${PORT[$name]}") 2>/dev/null; then
+      echo "$name: port ${PORT[$name]} is already in use (scripts/demo.sh stop?);" \
+        "set COVTRACK_LOCAL_PORT_BASE to use others" >&2
+      exit 1
+    fi
+  done
   start_redis
   for name in "${SERVICES[@]}"; do
     touch "$VAR/log/$name.log"
