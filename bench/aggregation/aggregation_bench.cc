@@ -7,7 +7,7 @@
 //     ingestion's export), one at a time.
 //  3. one national ListCoverage of every province, all schemes, on a cold cache.
 //
-//   build/bench/aggregation/aggregation_bench [--redis=HOST:PORT] [--concurrency=16]
+//   build/bench/aggregation/aggregation_bench [--redis=HOST:PORT] [--concurrency=1,16]
 //       [--seconds=3] [--rounds=3] [--year=2023] [--province=01]
 //
 // Data: every commune, four schemes, every month of --year and December of the three years
@@ -27,7 +27,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "common/server.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/aggregation/aggregation_service.h"
@@ -35,7 +37,8 @@
 #include "tools/sampledata/sample_data.h"
 
 ABSL_FLAG(std::string, redis, "", "HOST:PORT of Redis; empty: the in-process cache");
-ABSL_FLAG(int, concurrency, 16, "client threads issuing calls at once");
+ABSL_FLAG(std::string, concurrency, "1,16",
+          "client threads issuing calls at once; a comma-separated list measures each");
 ABSL_FLAG(int, seconds, 3, "length of each measured phase");
 ABSL_FLAG(int, rounds, 3, "warm rounds (system and baseline alternate)");
 ABSL_FLAG(int, year, 2023, "the year of data (every month) and the period asked for");
@@ -98,7 +101,14 @@ double Throughput(int threads, int seconds, Call call) {
 
 void Run() {
   const int year = absl::GetFlag(FLAGS_year);
-  const int concurrency = absl::GetFlag(FLAGS_concurrency);
+  std::vector<int> concurrencies;
+  for (absl::string_view c : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(c, &n) || n <= 0) {
+      Die("--concurrency: want positive numbers separated by commas");
+    }
+    concurrencies.push_back(n);
+  }
   const int seconds = absl::GetFlag(FLAGS_seconds);
   const std::string redis = absl::GetFlag(FLAGS_redis);
 
@@ -283,25 +293,31 @@ void Run() {
   // Warm GetCoverage against the empty unary RPC.
   const std::string province = absl::GetFlag(FLAGS_province);
   get(province);  // warms the cache
-  const aggregation::AggregationStats before = service->stats();
-  std::vector<double> ratios;
-  for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
-    const double warm = Throughput(concurrency, seconds, [&] { get(province); });
-    const double empty = Throughput(concurrency, seconds, check);
-    ratios.push_back(warm / empty);
+  for (int concurrency : concurrencies) {
+    const aggregation::AggregationStats before = service->stats();
+    std::vector<double> ratios;
+    int64_t calls = 0;
+    for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
+      const double warm = Throughput(concurrency, seconds, [&] { get(province); });
+      const double empty = Throughput(concurrency, seconds, check);
+      calls += static_cast<int64_t>(warm * seconds);
+      ratios.push_back(warm / empty);
+      std::cout << absl::StrFormat(
+          "concurrency %d, round %d: warm GetCoverage(%s, %s) %.0f calls/s; empty unary RPC "
+          "%.0f calls/s; ratio %.2f (cache %s)\n",
+          concurrency, round, province, period, warm, empty, warm / empty,
+          redis.empty() ? "in-process" : "redis " + redis);
+    }
+    const aggregation::AggregationStats after = service->stats();
+    std::sort(ratios.begin(), ratios.end());
     std::cout << absl::StrFormat(
-        "round %d: warm GetCoverage(%s, %s) %.0f calls/s; empty unary RPC %.0f calls/s; "
-        "ratio %.2f (concurrency %d, cache %s)\n",
-        round, province, period, warm, empty, warm / empty, concurrency,
-        redis.empty() ? "in-process" : "redis " + redis);
+        "concurrency %d: warm/empty ratio, median of %d rounds: %.2f; %d rollups served from "
+        "cache, %d computed, %d head lookups for about %d calls\n",
+        concurrency, ratios.size(), ratios[ratios.size() / 2],
+        after.entries_served - before.entries_served,
+        after.entries_computed - before.entries_computed,
+        after.head_lookups - before.head_lookups, calls);
   }
-  const aggregation::AggregationStats after = service->stats();
-  std::sort(ratios.begin(), ratios.end());
-  std::cout << absl::StrFormat(
-      "warm/empty ratio, median of %d rounds: %.2f; during warm rounds: %d rollups served from "
-      "cache, %d computed, %d head lookups shared by all calls\n",
-      ratios.size(), ratios[ratios.size() / 2], after.entries_served - before.entries_served,
-      after.entries_computed - before.entries_computed, after.head_lookups - before.head_lookups);
   server->Shutdown();
   ingestion_server->Shutdown();
   std::filesystem::remove_all(dir);
