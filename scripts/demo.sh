@@ -157,6 +157,7 @@ if $have_aggregation; then
   covctl coverage 82 2024 --previous_year_ends=1
   covctl coverage 815 2024-H1 --schemes=health,social --previous_year_ends=1
   covctl coverage list 82 2024 --level=district --scheme=health --order=coverage_asc
+  covctl coverage series 815 health 2024-06 2024-12
   section "After the reform: 82 is the merged Đồng Tháp (old 82 Tiền Giang + 87 Đồng Tháp)"
   covctl coverage 82 2025-09 --schemes=health,social --previous_year_ends=1
   covctl coverage 14 2025-Q3 --schemes=health --format=json

@@ -201,6 +201,25 @@ TEST(TargetCsvTest, ParsesAndValidatesRows) {
   EXPECT_THAT(parsed.errors[3].message, HasSubstr("already on line 3"));
 }
 
+TEST(ViewsTest, SeriesRowsPerMonthAndBlankWithoutData) {
+  v1::CoverageSeries series;
+  v1::SchemeCoverageAtMonth* june = series.add_months();
+  june->set_month("2024-06");
+  june->mutable_coverage()->set_as_of_month("2024-06");
+  june->mutable_coverage()->set_participants(18850);
+  june->mutable_coverage()->set_denominator(21000);
+  june->mutable_coverage()->set_coverage_percent(89.7619);
+  june->mutable_coverage()->set_reporting_units(2);
+  june->mutable_coverage()->set_expected_units(2);
+  v1::SchemeCoverageAtMonth* july = series.add_months();  // nothing reported
+  july->set_month("2024-07");
+  july->mutable_coverage()->set_expected_units(2);
+  EXPECT_EQ(SeriesTable(series, false).RenderCsv(),
+            "month,participants,in_province,denominator,coverage_%,reporting\n"
+            "2024-06,18850,,21000,89.76,2/2\n"
+            "2024-07,,,,,0/2\n");
+}
+
 TEST(ViewsTest, OutputFormatNames) {
   EXPECT_EQ(*ParseOutputFormat("json"), OutputFormat::kJson);
   EXPECT_EQ(*ParseOutputFormat("csv"), OutputFormat::kCsv);

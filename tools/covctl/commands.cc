@@ -177,6 +177,7 @@ class Commands {
   int Revisions(const std::vector<std::string>& args);
   int Coverage(const std::vector<std::string>& args);
   int CoverageList(const std::vector<std::string>& args);
+  int CoverageSeries(const std::vector<std::string>& args);
   int TargetsSet(const std::vector<std::string>& args);
   int TargetsList(const std::vector<std::string>& args);
   int TargetsImport(const std::vector<std::string>& args);
@@ -609,6 +610,34 @@ int Commands::CoverageList(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+int Commands::CoverageSeries(const std::vector<std::string>& args) {
+  COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(args[1], "SCHEME", /*required=*/true));
+  for (const std::string& month : {args[2], args[3]}) {
+    if (!Month::Parse(month).ok()) {
+      return UsageFailed(
+          absl::InvalidArgumentError(absl::StrCat("\"", month, "\" is not a month (YYYY-MM)")));
+    }
+  }
+  v1::GetCoverageSeriesRequest request;
+  request.set_unit_code(args[0]);
+  request.set_scheme(scheme);
+  request.set_from_month(args[2]);
+  request.set_to_month(args[3]);
+  auto stub = Aggregation();
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::CoverageSeries series;
+  grpc::Status status = stub->GetCoverageSeries(&context, request, &series);
+  if (!status.ok()) {
+    return RpcFailed(status, "coverage series", options_.aggregation_server);
+  }
+  Emit(
+      series, [&](bool people) { return SeriesTable(series, people); },
+      absl::StrCat(series.unit().name().empty() ? args[0] : series.unit().name(), " (", args[0],
+                   "), ", SchemeName(scheme), ", month by month"));
+  return kExitOk;
+}
+
 int Commands::TargetsSet(const std::vector<std::string>& args) {
   absl::StatusOr<v1::Target> target =
       TargetFromFields({args[0], args[2], args[1], options_.kind, args[3], options_.basis,
@@ -883,103 +912,42 @@ struct CommandSpec {
 };
 
 const std::vector<CommandSpec>& CommandTable() {
+  // clang-format off
   static const auto* const kCommands = new std::vector<CommandSpec>{
-      {{"units", "import"},
-       "FILE.csv",
-       1,
-       1,
-       &Commands::UnitsImport,
-       "import units (code,name,level,type,parent_code[,valid_from,valid_to]) [--valid_from "
-       "--valid_to]"},
-      {{"units", "list"},
-       "",
-       0,
-       0,
-       &Commands::UnitsList,
+      {{"units", "import"}, "FILE.csv", 1, 1, &Commands::UnitsImport,
+       "import units (code,name,level,type,parent_code[,valid_from,valid_to]) [--valid_from --valid_to]"},
+      {{"units", "list"}, "", 0, 0, &Commands::UnitsList,
        "list units [--parent P --level L --as_of YYYY-MM-DD --code C]"},
-      {{"ingest"},
-       "FILE.csv",
-       1,
-       1,
-       &Commands::Ingest,
-       "upload participants (unit_code,month,scheme,participants[,in_province_participants]) "
-       "[--source]"},
-      {{"denominators", "import"},
-       "FILE.csv",
-       1,
-       1,
-       &Commands::DenominatorsImport,
+      {{"ingest"}, "FILE.csv", 1, 1, &Commands::Ingest,
+       "upload participants (unit_code,month,scheme,participants[,in_province_participants]) [--source]"},
+      {{"denominators", "import"}, "FILE.csv", 1, 1, &Commands::DenominatorsImport,
        "upload population / labour force (unit_code,year,kind,value)"},
-      {{"revisions"},
-       "UNIT",
-       1,
-       1,
-       &Commands::Revisions,
+      {{"revisions"}, "UNIT", 1, 1, &Commands::Revisions,
        "audit trail of a unit [--month YYYY-MM --scheme S]"},
-      {{"coverage", "list"},
-       "PARENT PERIOD",
-       2,
-       2,
-       &Commands::CoverageList,
-       "coverage of the units under PARENT [--level L --scheme S --order "
-       "code|coverage_asc|coverage_desc|participants]"},
-      {{"coverage"},
-       "UNIT PERIOD",
-       2,
-       2,
-       &Commands::Coverage,
+      {{"coverage", "list"}, "PARENT PERIOD", 2, 2, &Commands::CoverageList,
+       "coverage of the units under PARENT [--level L --scheme S --order code|coverage_asc|coverage_desc|participants]"},
+      {{"coverage", "series"}, "UNIT SCHEME FROM_MONTH TO_MONTH", 4, 4, &Commands::CoverageSeries,
+       "coverage month by month (stocks at each month's end)"},
+      {{"coverage"}, "UNIT PERIOD", 2, 2, &Commands::Coverage,
        "coverage of a unit [--schemes a,b --previous_year_ends N]"},
-      {{"targets", "set"},
-       "UNIT SCHEME YEAR VALUE",
-       4,
-       4,
-       &Commands::TargetsSet,
-       "set a target [--kind participants|coverage_percent --basis all|in_province --assigned_by "
-       "--decision_ref]"},
-      {{"targets", "list"},
-       "[UNIT]",
-       0,
-       1,
-       &Commands::TargetsList,
+      {{"targets", "set"}, "UNIT SCHEME YEAR VALUE", 4, 4, &Commands::TargetsSet,
+       "set a target [--kind participants|coverage_percent --basis all|in_province --assigned_by --decision_ref]"},
+      {{"targets", "list"}, "[UNIT]", 0, 1, &Commands::TargetsList,
        "list targets [--parent P --year Y --scheme S --include_revisions]"},
-      {{"targets", "import"},
-       "FILE.csv",
-       1,
-       1,
-       &Commands::TargetsImport,
+      {{"targets", "import"}, "FILE.csv", 1, 1, &Commands::TargetsImport,
        "import targets (unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref])"},
-      {{"targets", "allocate"},
-       "PARENT SCHEME YEAR",
-       3,
-       3,
-       &Commands::TargetsAllocate,
-       "split a parent's target --method population|labor_force|last_year_participants [--level "
-       "--preview]"},
-      {{"targets", "lagging"},
-       "PARENT PERIOD",
-       2,
-       2,
-       &Commands::TargetsLagging,
+      {{"targets", "allocate"}, "PARENT SCHEME YEAR", 3, 3, &Commands::TargetsAllocate,
+       "split a parent's target --method population|labor_force|last_year_participants [--level --preview]"},
+      {{"targets", "lagging"}, "PARENT PERIOD", 2, 2, &Commands::TargetsLagging,
        "units behind their target --scheme S [--level L]"},
-      {{"targets", "validate"},
-       "PARENT SCHEME YEAR",
-       3,
-       3,
-       &Commands::TargetsValidate,
+      {{"targets", "validate"}, "PARENT SCHEME YEAR", 3, 3, &Commands::TargetsValidate,
        "check that the children's targets add up to the parent's [--level L]"},
-      {{"targets", "achievement"},
-       "UNIT PERIOD",
-       2,
-       2,
-       &Commands::Achievement,
+      {{"targets", "achievement"}, "UNIT PERIOD", 2, 2, &Commands::Achievement,
        "actual figures against the year's targets [--schemes a,b]"},
-      {{"report"},
-       "UNIT PERIOD",
-       2,
-       2,
-       &Commands::Report,
+      {{"report"}, "UNIT PERIOD", 2, 2, &Commands::Report,
        "the review paragraph in Vietnamese, with the achievement table"},
   };
+  // clang-format on
   return *kCommands;
 }
 

@@ -241,6 +241,26 @@ Table CoverageListTable(const std::vector<v1::Coverage>& coverages, bool people)
   return table;
 }
 
+Table SeriesTable(const v1::CoverageSeries& series, bool people) {
+  Table table({{"month", kL},
+               {"participants", kR},
+               {"in_province", kR},
+               {"denominator", kR},
+               {"coverage_%", kR},
+               {"reporting", kR}});
+  for (const v1::SchemeCoverageAtMonth& month : series.months()) {
+    const v1::SchemeCoverage& s = month.coverage();
+    bool reported = !s.as_of_month().empty();
+    table.AddRow(
+        {month.month(), reported ? Count(s.participants(), people) : "",
+         s.has_in_province_participants() ? Count(s.in_province_participants(), people) : "",
+         s.has_denominator() ? Count(s.denominator(), people) : "",
+         s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
+         absl::StrCat(s.reporting_units(), "/", s.expected_units())});
+  }
+  return table;
+}
+
 std::string TargetKindName(v1::TargetKind kind) {
   switch (kind) {
     case v1::TARGET_KIND_PARTICIPANTS:

@@ -33,6 +33,8 @@ Table CoverageTable(const v1::Coverage& coverage, bool people);
 Table YearEndsTable(const v1::Coverage& coverage, bool people);
 // One row per (unit, scheme).
 Table CoverageListTable(const std::vector<v1::Coverage>& coverages, bool people);
+// One row per month.
+Table SeriesTable(const v1::CoverageSeries& series, bool people);
 Table TargetsTable(const std::vector<v1::Target>& targets, bool people);
 Table AchievementTable(const v1::Achievement& achievement, bool people);
 Table LaggingTable(const v1::ListLaggingUnitsResponse& lagging, bool people);

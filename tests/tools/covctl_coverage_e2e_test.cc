@@ -1,0 +1,147 @@
+// covctl's coverage commands, run as a real process against the real ingestion and aggregation
+// services in-process (SQLite store, in-process cache), with data loaded through covctl itself.
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/aggregation/aggregation_harness.h"
+#include "tests/testing/ingestion_harness.h"
+#include "tests/testing/test_env.h"
+#include "tools/sampledata/csv.h"
+
+extern char** environ;
+
+namespace covtrack {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct CovctlRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+CovctlRun RunCovctl(const std::vector<std::string>& args) {
+  std::string dir = testing::TempDir();
+  std::string out_path = dir + "/out";
+  std::string err_path = dir + "/err";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  std::vector<std::string> argv_storage = {COVCTL_PATH};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_storage) {
+    argv.push_back(arg.data());
+  }
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  CovctlRun run;
+  int spawned = posix_spawn(&pid, COVCTL_PATH, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    ADD_FAILURE() << "cannot run " << COVCTL_PATH;
+    return run;
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.out = *sampledata::ReadFileToString(out_path);
+  run.err = *sampledata::ReadFileToString(err_path);
+  return run;
+}
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  std::string path = testing::TempDir() + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+class CovctlCoverageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ingestion_ = testing::IngestionHarness::Start();
+    aggregation_ = testing::AggregationHarness::Start(ingestion_->address());
+    ASSERT_EQ(Covctl({"units", "import",
+                      WriteFile("units.csv",
+                                "code,name,level,type,parent_code,valid_from,valid_to\n"
+                                "82,Tỉnh Tiền Giang,province,Tỉnh,,,2025-07-01\n"
+                                "815,Thành phố Mỹ Tho,district,Thành phố,82,,2025-07-01\n"
+                                "28249,Phường 5,commune,Phường,815,,2025-07-01\n"
+                                "28252,Phường 4,commune,Phường,815,,2025-07-01\n")})
+                  .exit_code,
+              0);
+    ASSERT_EQ(Covctl({"denominators", "import",
+                      WriteFile("denominators.csv",
+                                "unit_code,year,kind,value\n"
+                                "28249,2023,population,11000\n28252,2023,population,10000\n"
+                                "28249,2024,population,11000\n28252,2024,population,10000\n")})
+                  .exit_code,
+              0);
+    // Stocks: 2024's figure is December's, not a sum of months.
+    ASSERT_EQ(Covctl({"ingest", WriteFile("participation.csv",
+                                          "unit_code,month,scheme,participants\n"
+                                          "28249,2023-12,health,9800\n28252,2023-12,health,8900\n"
+                                          "28249,2024-06,health,9900\n28252,2024-06,health,8950\n"
+                                          "28249,2024-12,health,10000\n28252,2024-12,health,9000\n")})
+                  .exit_code,
+              0);
+  }
+
+  CovctlRun Covctl(std::vector<std::string> args) {
+    args.push_back("--server=" + ingestion_->address());
+    args.push_back("--aggregation_server=" + aggregation_->address());
+    args.push_back("--timeout=20s");
+    return RunCovctl(args);
+  }
+
+  std::unique_ptr<testing::IngestionHarness> ingestion_;
+  std::unique_ptr<testing::AggregationHarness> aggregation_;
+};
+
+TEST_F(CovctlCoverageTest, CoverageOfAUnitAsCsvAndTable) {
+  CovctlRun run = Covctl({"coverage", "815", "2024", "--schemes=health", "--format=csv"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // 19,000 of 21,000 people = 90.48%; a year earlier 18,700 = 89.05%: +300, +1.43 points.
+  EXPECT_THAT(run.out, HasSubstr("health,19000,,21000,population,90.48,2023,300,+1.43,2/2,"));
+  run = Covctl({"coverage", "815", "2024", "--schemes=health"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("Thành phố Mỹ Tho (815), 2024, as of 2024-12"));
+  EXPECT_THAT(run.out, HasSubstr("19,000"));
+}
+
+TEST_F(CovctlCoverageTest, CoverageListAndSeries) {
+  CovctlRun run = Covctl({"coverage", "list", "815", "2024", "--scheme=health",
+                          "--order=coverage_asc", "--format=csv"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // 28252: 90.00% before 28249: 90.91%.
+  size_t lower = run.out.find("28252,Phường 4,2024-12,health,9000,10000,90.00,");
+  size_t higher = run.out.find("28249,Phường 5,2024-12,health,10000,11000,90.91,");
+  ASSERT_NE(lower, std::string::npos) << run.out;
+  ASSERT_NE(higher, std::string::npos) << run.out;
+  EXPECT_LT(lower, higher);
+
+  run = Covctl({"coverage", "series", "815", "health", "2024-05", "2024-06", "--format=csv"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("2024-06,18850,,21000,89.76,2/2\n"));
+  EXPECT_THAT(run.out, HasSubstr("2024-05,"));
+}
+
+TEST_F(CovctlCoverageTest, UnknownUnitIsRejected) {
+  CovctlRun run = Covctl({"coverage", "99999", "2024"});
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("NOT_FOUND"));
+}
+
+}  // namespace
+}  // namespace covtrack
