@@ -43,7 +43,6 @@ ABSL_FLAG(int, seconds, 3, "length of each measured phase");
 ABSL_FLAG(int, rounds, 3, "warm rounds (system and baseline alternate)");
 ABSL_FLAG(int, year, 2023, "the year of data (every month) and the period asked for");
 ABSL_FLAG(std::string, province, "01", "the province asked for in the warm phase");
-ABSL_FLAG(int, head_lookups_in_flight, 1, "AggregationOptions::head_lookups_in_flight");
 ABSL_FLAG(int, cold_provinces, 10, "provinces asked once each in the cold phase");
 
 namespace covtrack {
@@ -178,7 +177,6 @@ void Run() {
     options.ingestion_addr = ingestion_server->address();
     options.redis_addr = redis;
     options.cache_namespace = ns;
-    options.head_lookups_in_flight = absl::GetFlag(FLAGS_head_lookups_in_flight);
     options.stats_log_interval = absl::ZeroDuration();
     auto service = Must(aggregation::AggregationServiceImpl::Create(options), "aggregation");
     if (!redis.empty()) {
@@ -308,6 +306,15 @@ void Run() {
           concurrency, round, province, period, warm, empty, warm / empty,
           redis.empty() ? "in-process" : "redis " + redis);
     }
+    // For context: what one GetChangeHead costs on ingestion at the same concurrency (every
+    // warm answer waits for one, shared with the calls that arrived meanwhile).
+    const double heads = Throughput(concurrency, seconds, [&] {
+      v1::ChangeHead head;
+      grpc::ClientContext context;
+      MustOk(ingest->GetChangeHead(&context, v1::GetChangeHeadRequest(), &head), "head");
+    });
+    std::cout << absl::StrFormat(
+        "concurrency %d: ingestion GetChangeHead alone %.0f calls/s\n", concurrency, heads);
     const aggregation::AggregationStats after = service->stats();
     std::sort(ratios.begin(), ratios.end());
     std::cout << absl::StrFormat(

@@ -101,7 +101,7 @@ AggregationServiceImpl::AggregationServiceImpl(const AggregationOptions& options
       cache_(std::move(cache)),
       ingestion_(IngestionClientOptions{options.ingestion_addr, options.ingestion_deadline,
                                         options.export_deadline}),
-      heads_(ingestion_, options.head_lookups_in_flight),
+      heads_(ingestion_),
       log_(options.change_log_pairs) {
   log::Info("aggregation service ready",
             {{"ingestion", options_.ingestion_addr}, {"cache", cache_->description()}});

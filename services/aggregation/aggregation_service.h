@@ -42,8 +42,6 @@ struct AggregationOptions {
   absl::Duration redis_timeout = absl::Milliseconds(200);  // per Redis command
   absl::Duration cache_ttl = absl::Hours(24);
   size_t in_process_cache_entries = 200000;
-  // Concurrent GetChangeHead lookups shared by requests (see ChangeHeadReader).
-  int head_lookups_in_flight = 1;
   // Decoded entries kept by each replica in front of the shared cache (verified the same way).
   size_t local_entries = 50000;
   // Changes kept in memory to verify cache entries (pairs touched); see ChangeLog.

@@ -57,20 +57,15 @@ class IngestionClient {
 // callers waiting at once share that one RPC, so the cost is amortised under load.
 class ChangeHeadReader {
  public:
-  // At most `max_in_flight` lookups run at once: with one, a caller arriving just after a
-  // lookup started waits for it and the next (1.5 lookups on average); with a few, most callers
-  // start their own at once (one lookup), for a few more RPCs.
-  explicit ChangeHeadReader(IngestionClient& client, int max_in_flight = 1)
-      : client_(client), max_in_flight_(max_in_flight) {}
+  explicit ChangeHeadReader(IngestionClient& client) : client_(client) {}
   absl::StatusOr<int64_t> Get();
   int64_t rpc_count() const;
 
  private:
   IngestionClient& client_;
-  const int max_in_flight_;
   mutable absl::Mutex mu_;
-  absl::CondVar done_;
-  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::CondVar waiting_[2];  // by the parity of the lookup number waited for
+  bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t started_ ABSL_GUARDED_BY(mu_) = 0;    // lookups started
   uint64_t completed_ ABSL_GUARDED_BY(mu_) = 0;  // the newest lookup finished (its number)
   absl::StatusOr<int64_t> result_ ABSL_GUARDED_BY(mu_) = 0;
