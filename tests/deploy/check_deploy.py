@@ -113,16 +113,14 @@ def service_for(address, objects, where):
     if int(m.group(2)) not in [p["port"] for p in service["spec"]["ports"]]:
         fail(where, f"address {address}: Service {m.group(1)} has no port {m.group(2)}")
     for (kind, name), obj in objects.items():
-        if kind == "Deployment" and selects(service["spec"]["selector"],
-                                            obj["spec"]["template"]["metadata"]["labels"]):
+        if kind == "Deployment" and selects(service["spec"]["selector"], pod_labels(obj)):
             return name
     fail(where, f"Service {m.group(1)} selects no Deployment")
     return None
 
 
-def check_container(overlay, deployment, container, objects, program_flags):
-    where = f"{overlay}/{deployment['metadata']['name']}/{container['name']}"
-    pod = deployment["spec"]["template"]["spec"]
+def check_container(where, pod, container, objects):
+    """What every container needs: probes, resources, a locked-down security context."""
     for probe in ("readinessProbe", "livenessProbe"):
         if probe not in container:
             fail(where, f"no {probe}")
@@ -146,21 +144,16 @@ def check_container(overlay, deployment, container, objects, program_flags):
             claim = volume["persistentVolumeClaim"]["claimName"]
             if ("PersistentVolumeClaim", claim) not in objects:
                 fail(where, f"volume {mount['name']} claims missing PVC {claim}")
+    return security
 
-    program = (container.get("command") or [""])[0]
-    if program not in PROGRAMS:
-        return None
+
+def check_program(where, program, deployment, container, security, objects, program_flags):
+    """What a covtrack program's container needs: its flags, ports, peers and shutdown time."""
+    pod = deployment["spec"]["template"]["spec"]
     port, required = PROGRAMS[program]
     if security.get("runAsUser") != IMAGE_USER:
         fail(where, f"runAsUser should be the image's user {IMAGE_USER}")
     env = effective_env(container, objects, where)
-    # The server drains for --shutdown_grace (20 s unless set) after SIGTERM; the kubelet must
-    # wait longer than that before SIGKILL.
-    drain = seconds(str(env.get("COVTRACK_SHUTDOWN_GRACE", "20s")))
-    period = pod.get("terminationGracePeriodSeconds", 30)
-    if drain is None or period < drain + 10:
-        fail(where, f"terminationGracePeriodSeconds {period} leaves too little time after "
-             f"the {env.get('COVTRACK_SHUTDOWN_GRACE', '20s')} drain (want drain + 10 s)")
     for flag in sorted(required):
         if f"COVTRACK_{flag.upper()}" not in env:
             fail(where, f"COVTRACK_{flag.upper()} (--{flag}) is not set")
@@ -171,6 +164,15 @@ def check_container(overlay, deployment, container, objects, program_flags):
                 fail(where, f"{var} matches no flag of {program} (it would be ignored)")
         for flag in sorted(required - defined):
             fail(where, f"{program} defines no --{flag}")
+
+    # The server drains for --shutdown_grace (20 s unless set) after SIGTERM; the kubelet must
+    # wait longer than that before SIGKILL.
+    drain = seconds(str(env.get("COVTRACK_SHUTDOWN_GRACE", "20s")))
+    period = pod.get("terminationGracePeriodSeconds", 30)
+    if drain is None or period < drain + 10:
+        fail(where, f"terminationGracePeriodSeconds {period} leaves too little time after "
+             f"the {env.get('COVTRACK_SHUTDOWN_GRACE', '20s')} drain (want drain + 10 s)")
+
     listen = str(env.get("COVTRACK_LISTEN", ""))
     if not listen.endswith(f":{port}") or listen.startswith("127.") or "localhost" in listen:
         fail(where, f"COVTRACK_LISTEN={listen} should listen on all interfaces, port {port}")
@@ -179,36 +181,43 @@ def check_container(overlay, deployment, container, objects, program_flags):
     for probe in ("readinessProbe", "livenessProbe"):
         if container.get(probe, {}).get("grpc", {}).get("port") != port:
             fail(where, f"{probe} should be a grpc health probe on port {port}")
-    service = objects.get(("Service", deployment["metadata"]["name"]))
+    name = deployment["metadata"]["name"]
+    service = objects.get(("Service", name))
     if service is None or [p["port"] for p in service["spec"]["ports"]] != [port]:
-        fail(where, f"needs a Service {deployment['metadata']['name']} on port {port}")
+        fail(where, f"needs a Service {name} on port {port}")
     for var, target in (("COVTRACK_INGESTION_ADDR", "covtrack-ingestion"),
                         ("COVTRACK_AGGREGATION_ADDR", "covtrack-aggregation"),
                         ("COVTRACK_REDIS", "covtrack-redis")):
         if var in env and service_for(env[var], objects, where) != target:
             fail(where, f"{var}={env[var]} does not reach {target}")
-    if not any(kind == "PodDisruptionBudget" and
-               selects(obj["spec"]["selector"]["matchLabels"],
-                       deployment["spec"]["template"]["metadata"]["labels"])
+    labels = pod_labels(deployment)
+    if not any(kind == "PodDisruptionBudget" and selects(obj["spec"]["selector"]["matchLabels"],
+                                                         labels)
                for (kind, _), obj in objects.items()):
         fail(where, "no PodDisruptionBudget")
+    check_store(where, deployment, container, env.get("COVTRACK_STORE"))
+    return env.get("COVTRACK_STORE")
 
-    store = env.get("COVTRACK_STORE")
-    replicas = deployment["spec"].get("replicas", 1)
+
+def check_store(where, deployment, container, store):
+    """SQLite: one writer process, on a volume that outlives the pod. Otherwise a Secret."""
     if isinstance(store, str) and store.startswith("sqlite:"):
-        # One writer process per SQLite file, on a volume that outlives the pod.
+        replicas = deployment["spec"].get("replicas", 1)
         if replicas != 1 or deployment["spec"].get("strategy", {}).get("type") != "Recreate":
             fail(where, "an SQLite store needs replicas 1 and strategy Recreate")
         path = store[len("sqlite:"):]
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"].get("volumes", [])}
         mounts = [m for m in container.get("volumeMounts", [])
                   if path.startswith(m["mountPath"].rstrip("/") + "/")]
         if not mounts or "persistentVolumeClaim" not in volumes.get(mounts[0]["name"], {}):
             fail(where, f"SQLite file {path} is not on a PersistentVolumeClaim")
     elif store is not None:
-        secret = store.get("secretKeyRef") if isinstance(store, dict) else None
-        if secret is None:
+        if not (isinstance(store, dict) and "secretKeyRef" in store):
             fail(where, "a non-SQLite COVTRACK_STORE must come from a Secret (secretKeyRef)")
-    return program, replicas, store
+
+
+def pod_labels(deployment):
+    return deployment["spec"]["template"]["metadata"]["labels"]
 
 
 def check_overlay(root, overlay, program_flags):
@@ -217,14 +226,19 @@ def check_overlay(root, overlay, program_flags):
         objects[(obj["kind"], obj["metadata"]["name"])] = obj
     if not objects:
         return
-    seen = {}
-    for (kind, _), obj in sorted(objects.items()):
+    seen = {}  # program: (replicas, store)
+    for (kind, name), deployment in sorted(objects.items()):
         if kind != "Deployment":
             continue
-        for container in obj["spec"]["template"]["spec"]["containers"]:
-            found = check_container(overlay, obj, container, objects, program_flags)
-            if found:
-                seen[found[0]] = found[1:]
+        pod = deployment["spec"]["template"]["spec"]
+        for container in pod["containers"]:
+            where = f"{overlay}/{name}/{container['name']}"
+            security = check_container(where, pod, container, objects)
+            program = (container.get("command") or [""])[0]
+            if program in PROGRAMS:
+                store = check_program(where, program, deployment, container, security, objects,
+                                      program_flags)
+                seen[program] = (deployment["spec"].get("replicas", 1), store)
     for program in PROGRAMS:
         if program not in seen:
             fail(overlay, f"no Deployment runs {program}")
