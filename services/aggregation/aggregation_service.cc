@@ -177,31 +177,38 @@ AggregationServiceImpl::View AggregationServiceImpl::CurrentView() const {
 }
 
 absl::StatusOr<AggregationServiceImpl::View> AggregationServiceImpl::Refresh() {
+  int64_t seen_before = 0;
+  {
+    absl::ReaderMutexLock lock(&feed_mu_);
+    seen_before = log_.initialized() ? log_.seen() : 0;
+  }
+  // The lookup starts after seen_before was read, so a head below it means ingestion's feed
+  // went backwards (its store was replaced or restored from a backup).
   absl::StatusOr<int64_t> head = heads_.Get();
   if (!head.ok()) {
     return absl::UnavailableError(
         absl::StrCat("cannot reach ingestion to check for new data: ", head.status().message()));
   }
-  absl::Status caught_up = CatchUpTo(*head);
+  absl::Status caught_up = CatchUpTo(*head, /*feed_went_backwards=*/*head < seen_before);
   if (!caught_up.ok()) {
     return caught_up;
   }
   return CurrentView();
 }
 
-absl::Status AggregationServiceImpl::CatchUpTo(int64_t seq) {
-  {
+absl::Status AggregationServiceImpl::CatchUpTo(int64_t seq, bool feed_went_backwards) {
+  if (!feed_went_backwards) {
     absl::ReaderMutexLock lock(&feed_mu_);
-    if (log_.initialized() && log_.seen() >= seq) {
+    if (log_.initialized() && !hierarchy_outdated_ && log_.seen() >= seq) {
       return absl::OkStatus();
     }
   }
   absl::MutexLock lock(&feed_mu_);
-  return CatchUpLocked(seq);
+  return CatchUpLocked(seq, feed_went_backwards);
 }
 
-absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq) {
-  if (log_.initialized() && log_.seen() >= seq) {
+absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_backwards) {
+  if (!feed_went_backwards && log_.initialized() && !hierarchy_outdated_ && log_.seen() >= seq) {
     return absl::OkStatus();  // another request caught up meanwhile
   }
   auto start_afresh = [&](absl::string_view why) -> absl::Status {
@@ -211,6 +218,7 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq) {
       return absl::UnavailableError(units.status().message());
     }
     hierarchy_ = std::make_shared<const Hierarchy>(std::move(*units));
+    hierarchy_outdated_ = false;
     hierarchy_seq_ = seq;
     log_.Reset(seq);
     ++feed_resets_;
@@ -223,10 +231,16 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq) {
   if (!log_.initialized()) {
     return start_afresh("start");
   }
+  if (feed_went_backwards && seq < log_.seen()) {
+    // Nothing in the log, nor any entry this replica decoded, can be trusted any more.
+    absl::MutexLock local_lock(&local_mu_);
+    local_.clear();
+    return start_afresh("feed went backwards");
+  }
   if (seq - log_.seen() > options_.max_catch_up_changes) {
     return start_afresh("too far behind");
   }
-  bool admin = false;
+  bool admin = hierarchy_outdated_;
   while (log_.seen() < seq) {
     absl::StatusOr<v1::ListChangesResponse> page =
         ingestion_.ListChanges(log_.seen(), kChangesPageSize);
@@ -250,9 +264,11 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq) {
   if (admin) {
     absl::StatusOr<std::vector<v1::AdminUnit>> units = ingestion_.ListAllUnits();
     if (!units.ok()) {
+      hierarchy_outdated_ = true;  // the next request tries again
       return absl::UnavailableError(units.status().message());
     }
     hierarchy_ = std::make_shared<const Hierarchy>(std::move(*units));
+    hierarchy_outdated_ = false;
     ++hierarchy_loads_;
   }
   hierarchy_seq_ = log_.seen();
@@ -274,7 +290,7 @@ absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl:
       return exported.status();
     }
     const int64_t seq = exported->snapshot_seq;
-    if (absl::Status s = CatchUpTo(seq); !s.ok()) {
+    if (absl::Status s = CatchUpTo(seq, /*feed_went_backwards=*/false); !s.ok()) {
       return s;
     }
     bool consistent;

@@ -93,8 +93,10 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   };
   // Learns the head and brings the change log (and the hierarchy) up to it.
   absl::StatusOr<View> Refresh();
-  absl::Status CatchUpTo(int64_t seq);
-  absl::Status CatchUpLocked(int64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(feed_mu_);
+  // Brings the log up to `seq`; starts it afresh when ingestion's feed went backwards.
+  absl::Status CatchUpTo(int64_t seq, bool feed_went_backwards);
+  absl::Status CatchUpLocked(int64_t seq, bool feed_went_backwards)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(feed_mu_);
   View CurrentView() const;
 
   // One rolled-up answer: a unit's coverage for a period (without comparisons).
@@ -126,6 +128,8 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   ChangeLog log_ ABSL_GUARDED_BY(feed_mu_);
   std::shared_ptr<const Hierarchy> hierarchy_ ABSL_GUARDED_BY(feed_mu_);
   int64_t hierarchy_seq_ ABSL_GUARDED_BY(feed_mu_) = 0;
+  // Units changed but reloading them failed: reload before answering again.
+  bool hierarchy_outdated_ ABSL_GUARDED_BY(feed_mu_) = false;
 
   // Decoded entries, in front of the shared cache.
   struct LocalEntry {
