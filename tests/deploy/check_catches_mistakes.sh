@@ -51,6 +51,7 @@ expect $base/kustomization.yaml 's/covtrack-ingestion:50051/covtrack-ingestion:5
 expect $base/kustomization.yaml 's/0.0.0.0:50053/127.0.0.1:50053/' "should listen on all interfaces"
 expect $base/targets.yaml '0,/port: 50053/s//port: 50054/' "should be a grpc health probe on port 50053"
 expect $base/ingestion.yaml '/^kind: PodDisruptionBudget/,$s/covtrack-ingestion$/covtrack-nothing/' "covtrack-ingestion/ingestion: no PodDisruptionBudget"
+expect $base/redis.yaml '/^kind: NetworkPolicy/,$s/covtrack-aggregation$/covtrack-targets/' "a NetworkPolicy keeps covtrack-redis from being reached"
 expect $dev/sqlite-stores.yaml '0,/replicas: 1/s//replicas: 2/' "dev/covtrack-ingestion/ingestion: an SQLite store needs replicas 1 and strategy Recreate"
 expect $dev/sqlite-stores.yaml '0,/type: Recreate/s//type: RollingUpdate/' "an SQLite store needs replicas 1 and strategy Recreate"
 expect $dev/sqlite-stores.yaml '0,/claimName: covtrack-ingestion-data/s//claimName: covtrack-missing/' "claims missing PVC covtrack-missing"

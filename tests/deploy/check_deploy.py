@@ -190,6 +190,9 @@ def check_program(where, program, deployment, container, security, objects, prog
                         ("COVTRACK_REDIS", "covtrack-redis")):
         if var in env and service_for(env[var], objects, where) != target:
             fail(where, f"{var}={env[var]} does not reach {target}")
+        elif var in env and not network_allows(deployment, objects[("Deployment", target)],
+                                               objects):
+            fail(where, f"a NetworkPolicy keeps {target} from being reached ({var})")
     labels = pod_labels(deployment)
     if not any(kind == "PodDisruptionBudget" and selects(obj["spec"]["selector"]["matchLabels"],
                                                          labels)
@@ -214,6 +217,16 @@ def check_store(where, deployment, container, store):
     elif store is not None:
         if not (isinstance(store, dict) and "secretKeyRef" in store):
             fail(where, "a non-SQLite COVTRACK_STORE must come from a Secret (secretKeyRef)")
+
+
+def network_allows(source, target, objects):
+    """Whether the NetworkPolicies that select target's pods let source's pods in."""
+    policies = [obj for (kind, _), obj in objects.items() if kind == "NetworkPolicy" and
+                selects(obj["spec"]["podSelector"].get("matchLabels", {}), pod_labels(target))]
+    return not policies or any(
+        selects(peer.get("podSelector", {}).get("matchLabels", {}), pod_labels(source))
+        for policy in policies for rule in policy["spec"].get("ingress", [])
+        for peer in rule.get("from", []))
 
 
 def pod_labels(deployment):
