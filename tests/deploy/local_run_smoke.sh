@@ -6,6 +6,10 @@
 set -euo pipefail
 root=$1
 export BUILD_DIR=$2
+for name in ingestion aggregation targets; do
+  # Fail rather than let run.sh build the whole project inside a test.
+  [ -x "$BUILD_DIR/services/$name/covtrack-$name" ] || { echo "FAIL: $name is not built"; exit 1; }
+done
 work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/deploy-local.XXXXXX")
 export COVTRACK_LOCAL_VAR=$work/var
 run() { "$root/deploy/local/run.sh" "$@"; }
