@@ -12,6 +12,7 @@
 //
 // Data: every commune, four schemes, every month of --year and December of the three years
 // before (tools/sampledata), loaded through a real ingestion service (SQLite in a temp folder).
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,15 +22,13 @@
 #include <iostream>
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/flags/flag.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/server.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/aggregation/aggregation_service.h"
@@ -313,8 +312,8 @@ void Run() {
       grpc::ClientContext context;
       MustOk(ingest->GetChangeHead(&context, v1::GetChangeHeadRequest(), &head), "head");
     });
-    std::cout << absl::StrFormat(
-        "concurrency %d: ingestion GetChangeHead alone %.0f calls/s\n", concurrency, heads);
+    std::cout << absl::StrFormat("concurrency %d: ingestion GetChangeHead alone %.0f calls/s\n",
+                                 concurrency, heads);
     const aggregation::AggregationStats after = service->stats();
     std::sort(ratios.begin(), ratios.end());
     std::cout << absl::StrFormat(
@@ -322,8 +321,8 @@ void Run() {
         "cache, %d computed, %d head lookups for about %d calls\n",
         concurrency, ratios.size(), ratios[ratios.size() / 2],
         after.entries_served - before.entries_served,
-        after.entries_computed - before.entries_computed,
-        after.head_lookups - before.head_lookups, calls);
+        after.entries_computed - before.entries_computed, after.head_lookups - before.head_lookups,
+        calls);
   }
   server->Shutdown();
   ingestion_server->Shutdown();

@@ -38,7 +38,8 @@ class Cache {
 
   // The values of `keys`, in order; nullopt for a miss. Never blocks on a backend known to be
   // down.
-  virtual std::vector<std::optional<std::string>> MultiGet(const std::vector<std::string>& keys) = 0;
+  virtual std::vector<std::optional<std::string>> MultiGet(
+      const std::vector<std::string>& keys) = 0;
   // Stores values with a time to live; best effort. False when they were not stored (the
   // backend is down), so a caller can offer them again later.
   virtual bool MultiSet(const std::vector<std::pair<std::string, std::string>>& entries,

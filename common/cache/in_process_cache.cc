@@ -11,8 +11,7 @@ class InProcessCache : public Cache {
  public:
   explicit InProcessCache(size_t max_entries) : max_entries_(max_entries) {}
 
-  std::vector<std::optional<std::string>> MultiGet(
-      const std::vector<std::string>& keys) override {
+  std::vector<std::optional<std::string>> MultiGet(const std::vector<std::string>& keys) override {
     std::vector<std::optional<std::string>> values;
     values.reserve(keys.size());
     const absl::Time now = absl::Now();

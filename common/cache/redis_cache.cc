@@ -42,8 +42,7 @@ class RedisCache : public Cache {
     }
   }
 
-  std::vector<std::optional<std::string>> MultiGet(
-      const std::vector<std::string>& keys) override {
+  std::vector<std::optional<std::string>> MultiGet(const std::vector<std::string>& keys) override {
     std::vector<std::optional<std::string>> values(keys.size());
     if (keys.empty()) {
       return values;
@@ -129,8 +128,8 @@ class RedisCache : public Cache {
   }
 
   redisContext* Connect() const {
-    redisContext* c = redisConnectWithTimeout(host_.c_str(), port_,
-                                              TimevalOf(options_.connect_timeout));
+    redisContext* c =
+        redisConnectWithTimeout(host_.c_str(), port_, TimevalOf(options_.connect_timeout));
     if (c == nullptr) {
       return nullptr;
     }

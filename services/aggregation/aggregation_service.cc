@@ -34,8 +34,7 @@ std::string EncodeEntry(int64_t seq, const v1::Coverage& coverage) {
 
 bool DecodeEntry(const std::string& value, int64_t* seq, v1::Coverage* coverage) {
   const size_t bar = value.find('|');
-  if (bar == std::string::npos ||
-      !absl::SimpleAtoi(absl::string_view(value).substr(0, bar), seq)) {
+  if (bar == std::string::npos || !absl::SimpleAtoi(absl::string_view(value).substr(0, bar), seq)) {
     return false;
   }
   return coverage->ParseFromArray(value.data() + bar + 1, static_cast<int>(value.size() - bar - 1));
@@ -55,10 +54,9 @@ uint64_t StableHash(absl::string_view text) {
 }
 
 std::string ListFingerprint(const v1::ListCoverageRequest& r, absl::string_view parent) {
-  return absl::StrCat(
-      StableHash(absl::StrCat(parent, "|", r.level(), "|", r.period(), "|", r.scheme(), "|",
-                              r.order_by())) %
-      1000000007);
+  return absl::StrCat(StableHash(absl::StrCat(parent, "|", r.level(), "|", r.period(), "|",
+                                              r.scheme(), "|", r.order_by())) %
+                      1000000007);
 }
 
 const v1::SchemeCoverage* FindScheme(const v1::Coverage& coverage, v1::Scheme scheme) {
@@ -224,7 +222,8 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
     ++feed_resets_;
     ++hierarchy_loads_;
     log::Info("following ingestion's change feed afresh",
-              {{"seq", absl::StrCat(seq)}, {"reason", std::string(why)},
+              {{"seq", absl::StrCat(seq)},
+               {"reason", std::string(why)},
                {"units", absl::StrCat(hierarchy_->version_count())}});
     return absl::OkStatus();
   };
@@ -283,9 +282,9 @@ absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl:
   const std::string date = period.last_month().LastDay();
   for (int attempt = 0; attempt < kComputeAttempts; ++attempt) {
     ++exports_;
-    absl::StatusOr<IngestionClient::Export> exported = ingestion_.ExportData(
-        root, date, period.first_month().ToString(), period.last_month().ToString(),
-        period.year(), period.year());
+    absl::StatusOr<IngestionClient::Export> exported =
+        ingestion_.ExportData(root, date, period.first_month().ToString(),
+                              period.last_month().ToString(), period.year(), period.year());
     if (!exported.ok()) {
       return exported.status();
     }
@@ -558,8 +557,8 @@ grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
   if (request->page_size() < 0) {
     return Invalid("page_size", "must not be negative");
   }
-  const int page_size = request->page_size() == 0 ? kDefaultPageSize
-                                                  : std::min(request->page_size(), kMaxPageSize);
+  const int page_size =
+      request->page_size() == 0 ? kDefaultPageSize : std::min(request->page_size(), kMaxPageSize);
   const std::string fingerprint = ListFingerprint(*request, parent);
   size_t offset = 0;
   if (!request->page_token().empty()) {
@@ -577,12 +576,11 @@ grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
   const std::string date = period->last_month().LastDay();
   const v1::AdminUnit* parent_unit = view->hierarchy->UnitAt(parent, date);
   if (parent_unit == nullptr) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("parent_code \"", parent,
-                                     "\" names no administrative unit on ", date));
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("parent_code \"", parent, "\" names no administrative unit on ", date));
   }
-  if (request->level() != v1::ADMIN_LEVEL_UNSPECIFIED &&
-      request->level() <= parent_unit->level()) {
+  if (request->level() != v1::ADMIN_LEVEL_UNSPECIFIED && request->level() <= parent_unit->level()) {
     return Invalid("level", absl::StrCat("must be below the parent's level (",
                                          LevelName(parent_unit->level()), ")"));
   }
@@ -640,9 +638,9 @@ grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
     default:
       break;  // by code, as listed
   }
-  const std::vector<v1::Scheme> schemes =
-      request->scheme() == v1::SCHEME_UNSPECIFIED ? std::vector<v1::Scheme>{}
-                                                  : std::vector<v1::Scheme>{request->scheme()};
+  const std::vector<v1::Scheme> schemes = request->scheme() == v1::SCHEME_UNSPECIFIED
+                                              ? std::vector<v1::Scheme>{}
+                                              : std::vector<v1::Scheme>{request->scheme()};
   for (size_t i = offset; i < list.size() && i < offset + page_size; ++i) {
     SelectSchemes(schemes, &list[i]);
     *response->add_coverages() = std::move(list[i]);
@@ -683,9 +681,9 @@ grpc::Status AggregationServiceImpl::GetCoverageSeries(grpc::ServerContext* cont
   const std::string& code = request->unit_code();
   const v1::AdminUnit* unit = view->hierarchy->UnitAt(code, to->LastDay());
   if (unit == nullptr) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("unit_code \"", code, "\" names no administrative unit on ",
-                                     to->LastDay()));
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("unit_code \"", code, "\" names no administrative unit on ", to->LastDay()));
   }
   // Months in which the code named a unit; the others are left out of the series.
   std::vector<Want> wants;

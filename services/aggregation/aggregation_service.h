@@ -37,8 +37,8 @@ struct AggregationOptions {
   // Prefix of every cache key. Replicas reading the same ingestion store share it; a different
   // store (whose change sequence numbers mean something else) needs another one.
   std::string cache_namespace = "covtrack";
-  absl::Duration ingestion_deadline = absl::Seconds(5);   // unary calls to ingestion
-  absl::Duration export_deadline = absl::Seconds(120);    // ExportData streams
+  absl::Duration ingestion_deadline = absl::Seconds(5);    // unary calls to ingestion
+  absl::Duration export_deadline = absl::Seconds(120);     // ExportData streams
   absl::Duration redis_timeout = absl::Milliseconds(200);  // per Redis command
   absl::Duration cache_ttl = absl::Hours(24);
   size_t in_process_cache_entries = 200000;
@@ -55,13 +55,13 @@ struct AggregationOptions {
 
 struct AggregationStats {
   cache::CacheStats cache;
-  int64_t entries_served = 0;      // rollups answered from a cache (local or shared)
-  int64_t local_hits = 0;          // of those, from this replica's decoded entries
-  int64_t entries_stale = 0;       // cached rollups refused (a later change touched them)
-  int64_t entries_computed = 0;    // rollups computed from an export
-  int64_t exports = 0;             // ExportData calls
-  int64_t head_lookups = 0;        // GetChangeHead RPCs (shared by concurrent requests)
-  int64_t feed_resets = 0;         // times the change log was started afresh
+  int64_t entries_served = 0;    // rollups answered from a cache (local or shared)
+  int64_t local_hits = 0;        // of those, from this replica's decoded entries
+  int64_t entries_stale = 0;     // cached rollups refused (a later change touched them)
+  int64_t entries_computed = 0;  // rollups computed from an export
+  int64_t exports = 0;           // ExportData calls
+  int64_t head_lookups = 0;      // GetChangeHead RPCs (shared by concurrent requests)
+  int64_t feed_resets = 0;       // times the change log was started afresh
   int64_t hierarchy_loads = 0;
 };
 

@@ -35,20 +35,17 @@ Hierarchy::Hierarchy(std::vector<v1::AdminUnit> units) {
   }
   // by_code_ is complete: pointers into its vectors stay valid from here on.
   for (auto& [code, versions] : by_code_) {
-    std::sort(versions.begin(), versions.end(),
-              [](const v1::AdminUnit& a, const v1::AdminUnit& b) {
-                return a.valid_from() < b.valid_from();
-              });
+    std::sort(versions.begin(), versions.end(), [](const v1::AdminUnit& a, const v1::AdminUnit& b) {
+      return a.valid_from() < b.valid_from();
+    });
     for (const v1::AdminUnit& v : versions) {
       by_parent_[ParentKey(v)].push_back(&v);
     }
   }
   for (auto& [parent, children] : by_parent_) {
-    std::sort(children.begin(), children.end(),
-              [](const v1::AdminUnit* a, const v1::AdminUnit* b) {
-                return a->code() != b->code() ? a->code() < b->code()
-                                              : a->valid_from() < b->valid_from();
-              });
+    std::sort(children.begin(), children.end(), [](const v1::AdminUnit* a, const v1::AdminUnit* b) {
+      return a->code() != b->code() ? a->code() < b->code() : a->valid_from() < b->valid_from();
+    });
   }
 }
 
@@ -97,9 +94,8 @@ std::vector<const v1::AdminUnit*> Hierarchy::DescendantsAt(absl::string_view roo
     }
   };
   visit(root);
-  std::sort(found.begin(), found.end(), [](const v1::AdminUnit* a, const v1::AdminUnit* b) {
-    return a->code() < b->code();
-  });
+  std::sort(found.begin(), found.end(),
+            [](const v1::AdminUnit* a, const v1::AdminUnit* b) { return a->code() < b->code(); });
   return found;
 }
 

@@ -72,9 +72,11 @@ absl::StatusOr<std::vector<v1::AdminUnit>> IngestionClient::ListAllUnits() {
   return units;
 }
 
-absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(
-    const std::string& root, const std::string& as_of, const std::string& from_month,
-    const std::string& to_month, int from_year, int to_year) {
+absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::string& root,
+                                                                    const std::string& as_of,
+                                                                    const std::string& from_month,
+                                                                    const std::string& to_month,
+                                                                    int from_year, int to_year) {
   grpc::ClientContext context;
   SetDeadline(context, options_.export_deadline);
   v1::ExportDataRequest request;

@@ -3,12 +3,12 @@
 // The aggregation service's only way to ingestion's data: one channel, one stub, a deadline on
 // every call.
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"

@@ -39,16 +39,19 @@ struct DenominatorFigure {
 class Rollup {
  public:
   Rollup(const Hierarchy& hierarchy, const CoverageData& data, const Period& period)
-      : hierarchy_(hierarchy), data_(data), period_(period),
+      : hierarchy_(hierarchy),
+        data_(data),
+        period_(period),
         date_(period.last_month().LastDay()),
         year_end_(absl::StrCat(period.year(), "-12-31")),
-        first_(period.first_month().Index()), last_(period.last_month().Index()) {}
+        first_(period.first_month().Index()),
+        last_(period.last_month().Index()) {}
 
   absl::StatusOr<v1::Coverage> Run(absl::string_view unit_code) {
     const v1::AdminUnit* unit = hierarchy_.UnitAt(unit_code, date_);
     if (unit == nullptr) {
-      return absl::NotFoundError(absl::StrCat("unit_code \"", unit_code,
-                                              "\" names no administrative unit on ", date_));
+      return absl::NotFoundError(
+          absl::StrCat("unit_code \"", unit_code, "\" names no administrative unit on ", date_));
     }
     Build(unit);
     v1::Coverage coverage;
@@ -58,8 +61,8 @@ class Rollup {
     for (v1::Scheme scheme : kReportedSchemes) {
       by_scheme[scheme] = SchemeRollup(scheme);
     }
-    by_scheme[v1::SCHEME_SOCIAL] = Social(by_scheme[v1::SCHEME_COMPULSORY_SOCIAL],
-                                          by_scheme[v1::SCHEME_VOLUNTARY_SOCIAL]);
+    by_scheme[v1::SCHEME_SOCIAL] =
+        Social(by_scheme[v1::SCHEME_COMPULSORY_SOCIAL], by_scheme[v1::SCHEME_VOLUNTARY_SOCIAL]);
     std::string as_of;
     for (v1::Scheme scheme : kAllSchemes) {
       as_of = std::max(as_of, by_scheme[scheme].as_of_month());
@@ -265,10 +268,9 @@ class Rollup {
     if (any) {
       sc.set_as_of_month(std::max(compulsory.as_of_month(), voluntary.as_of_month()));
       // Both parts' splits are needed; a part with no figures at all adds nothing to split.
-      const bool c_ok = compulsory.as_of_month().empty() ||
-                        compulsory.has_in_province_participants();
-      const bool v_ok = voluntary.as_of_month().empty() ||
-                        voluntary.has_in_province_participants();
+      const bool c_ok =
+          compulsory.as_of_month().empty() || compulsory.has_in_province_participants();
+      const bool v_ok = voluntary.as_of_month().empty() || voluntary.has_in_province_participants();
       if (c_ok && v_ok) {
         sc.set_in_province_participants(compulsory.in_province_participants() +
                                         voluntary.in_province_participants());
@@ -277,10 +279,10 @@ class Rollup {
                                        voluntary.units_missing_in_province());
     }
     // A leaf reports BHXH as a whole only when both parts are in; the smaller count bounds it.
-    sc.set_reporting_units(
-        compulsory.as_of_month() == sc.as_of_month() && voluntary.as_of_month() == sc.as_of_month()
-            ? std::min(compulsory.reporting_units(), voluntary.reporting_units())
-            : 0);
+    sc.set_reporting_units(compulsory.as_of_month() == sc.as_of_month() &&
+                                   voluntary.as_of_month() == sc.as_of_month()
+                               ? std::min(compulsory.reporting_units(), voluntary.reporting_units())
+                               : 0);
     sc.set_expected_units(compulsory.expected_units());
     sc.set_denominator_kind(v1::DENOMINATOR_KIND_LABOR_FORCE);
     sc.set_units_missing_denominator(compulsory.units_missing_denominator());

@@ -1,5 +1,6 @@
 #include "tests/aggregation/aggregation_harness.h"
 
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -7,8 +8,6 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-
-#include <grpcpp/grpcpp.h>
 
 namespace covtrack::testing {
 

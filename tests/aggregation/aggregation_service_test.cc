@@ -1,12 +1,12 @@
 // The aggregation service end to end: a real ingestion service in-process (SQLite), the real
 // aggregation service over gRPC on loopback, and a real Redis (the test server, or one of the
 // test's own that it kills, restarts and flushes).
+#include <grpcpp/grpcpp.h>
+#include <hiredis/hiredis.h>
+
 #include <cmath>
 #include <set>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
-#include <hiredis/hiredis.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -71,13 +71,13 @@ int64_t Health(AggregationHarness& agg, const std::string& unit, const std::stri
 
 // Province 10 > districts 101, 102 > communes 10101, 10102 (101), 10201 (102).
 void LoadSmallTree(v1::IngestionService::Stub& stub) {
-  ImportUnits(stub,
-              {Unit("10", v1::ADMIN_LEVEL_PROVINCE, ""), Unit("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
-               Unit("102", v1::ADMIN_LEVEL_DISTRICT, "10"),
-               Unit("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
-               Unit("10102", v1::ADMIN_LEVEL_COMMUNE, "101"),
-               Unit("10201", v1::ADMIN_LEVEL_COMMUNE, "102")},
-              "small-tree");
+  ImportUnits(
+      stub,
+      {Unit("10", v1::ADMIN_LEVEL_PROVINCE, ""), Unit("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
+       Unit("102", v1::ADMIN_LEVEL_DISTRICT, "10"), Unit("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
+       Unit("10102", v1::ADMIN_LEVEL_COMMUNE, "101"),
+       Unit("10201", v1::ADMIN_LEVEL_COMMUNE, "102")},
+      "small-tree");
 }
 
 // Runs each test with the in-process cache and with the test Redis.
@@ -331,8 +331,8 @@ TEST_P(AggregationServiceTest, SeriesMonthByMonth) {
     records.push_back(
         Record("10101", absl::StrFormat("2024-%02d", month), v1::SCHEME_COMPULSORY_SOCIAL, month));
   }
-  Submit(ingestion_->stub(), records, {Denominator("10", 2024, v1::DENOMINATOR_KIND_LABOR_FORCE, 100)},
-         "series");
+  Submit(ingestion_->stub(), records,
+         {Denominator("10", 2024, v1::DENOMINATOR_KIND_LABOR_FORCE, 100)}, "series");
   v1::GetCoverageSeriesRequest request;
   request.set_unit_code("10");
   request.set_scheme(v1::SCHEME_COMPULSORY_SOCIAL);
@@ -392,8 +392,7 @@ TEST_P(AggregationServiceTest, ReadYourWritesAcrossTwoReplicas) {
   if (!redis_.empty()) {
     // The replicas did use what the other cached (the cache is shared), and refused what a
     // write had made stale.
-    EXPECT_GT(other->service().stats().entries_served + agg_->service().stats().entries_served,
-              0);
+    EXPECT_GT(other->service().stats().entries_served + agg_->service().stats().entries_served, 0);
     EXPECT_GT(agg_->service().stats().entries_stale + other->service().stats().entries_stale, 0);
   }
   // Unrelated entries survive writes elsewhere.

@@ -1,10 +1,11 @@
 // One behavioural suite for both cache implementations (Redis, in-process), plus what only
 // Redis can do: go away and come back.
+#include "common/cache/cache.h"
+
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/cache/cache.h"
 #include "gtest/gtest.h"
 #include "tests/aggregation/redis_process.h"
 #include "tests/testing/test_env.h"
@@ -40,9 +41,8 @@ std::unique_ptr<Cache> NewRedis(const std::string& address) {
 class CacheBehaviourTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    prefix_ = absl::StrCat("cache-test-", getpid(), "-", ::testing::UnitTest::GetInstance()
-                                                               ->current_test_info()
-                                                               ->name(), ":");
+    prefix_ = absl::StrCat("cache-test-", getpid(), "-",
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name(), ":");
     if (GetParam() == "redis") {
       std::optional<std::string> address = covtrack::testing::RedisAddress();
       COVTRACK_REQUIRE_SERVER(address, "Redis (COVTRACK_TEST_REDIS)");
@@ -65,8 +65,7 @@ TEST_P(CacheBehaviourTest, MissThenHitInOrder) {
   ASSERT_EQ(values.size(), 2u);
   EXPECT_FALSE(values[0].has_value());
   EXPECT_FALSE(values[1].has_value());
-  cache_->MultiSet({{Key("b"), "two"}, {Key("a"), std::string("one\0bytes", 9)}},
-                   absl::Minutes(1));
+  cache_->MultiSet({{Key("b"), "two"}, {Key("a"), std::string("one\0bytes", 9)}}, absl::Minutes(1));
   values = cache_->MultiGet({Key("a"), Key("missing"), Key("b")});
   ASSERT_EQ(values.size(), 3u);
   EXPECT_EQ(values[0], std::string("one\0bytes", 9));  // binary-safe

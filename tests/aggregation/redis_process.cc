@@ -59,9 +59,9 @@ bool RedisProcess::Launch() {
   const std::string port = absl::StrCat(port_);
   pid_ = fork();
   if (pid_ == 0) {
-    execl(binary_.c_str(), binary_.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1",
-          "--save", "", "--appendonly", "no", "--dir", "/tmp", "--logfile", "",
-          "--loglevel", "warning", static_cast<char*>(nullptr));
+    execl(binary_.c_str(), binary_.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save",
+          "", "--appendonly", "no", "--dir", "/tmp", "--logfile", "", "--loglevel", "warning",
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   // Poll (bounded) until it answers; no fixed sleep.

@@ -57,12 +57,9 @@ const v1::SchemeCoverage& Scheme(const v1::Coverage& c, v1::Scheme s) {
 
 // Province 10 > districts 101, 102 > communes 10101, 10102 (in 101), 10201 (in 102).
 std::vector<v1::AdminUnit> SmallTree() {
-  return {U("10", v1::ADMIN_LEVEL_PROVINCE, ""),
-          U("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
-          U("102", v1::ADMIN_LEVEL_DISTRICT, "10"),
-          U("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
-          U("10102", v1::ADMIN_LEVEL_COMMUNE, "101"),
-          U("10201", v1::ADMIN_LEVEL_COMMUNE, "102")};
+  return {U("10", v1::ADMIN_LEVEL_PROVINCE, ""),      U("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
+          U("102", v1::ADMIN_LEVEL_DISTRICT, "10"),   U("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
+          U("10102", v1::ADMIN_LEVEL_COMMUNE, "101"), U("10201", v1::ADMIN_LEVEL_COMMUNE, "102")};
 }
 
 Period P(const std::string& text) { return *Period::Parse(text); }
@@ -117,8 +114,8 @@ TEST(RollupTest, YearInProgressGivesLatestMonthAndCarriesEachUnitForward) {
   ASSERT_TRUE(c.ok());
   const auto& health = Scheme(*c, v1::SCHEME_HEALTH);
   EXPECT_EQ(c->as_of_month(), "2024-08");
-  EXPECT_EQ(health.participants(), 31);      // 10101 at August + 10201 at July
-  EXPECT_EQ(health.reporting_units(), 1);    // only 10101 reported for August
+  EXPECT_EQ(health.participants(), 31);    // 10101 at August + 10201 at July
+  EXPECT_EQ(health.reporting_units(), 1);  // only 10101 reported for August
   EXPECT_EQ(health.expected_units(), 3);
 }
 
@@ -223,7 +220,7 @@ TEST(RollupTest, ReusedCodeDoesNotInheritTheOldUnitsFigures) {
                U("20001", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", ""),
                U("20002", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", "")});
   CoverageData data;
-  data.AddRecord(R("20", "2025-06", v1::SCHEME_HEALTH, 999));  // the old province, reported whole
+  data.AddRecord(R("20", "2025-06", v1::SCHEME_HEALTH, 999));   // the old province, reported whole
   data.AddRecord(R("20001", "2025-06", v1::SCHEME_HEALTH, 5));  // the old commune
   data.AddRecord(R("20002", "2025-07", v1::SCHEME_HEALTH, 7));  // a new commune
   absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "20", P("2025"));
