@@ -2,13 +2,12 @@
 // services in-process (SQLite store, in-process cache), with data loaded through covctl itself.
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
 #include <fstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "tests/aggregation/aggregation_harness.h"
 #include "tests/testing/ingestion_harness.h"
@@ -89,13 +88,14 @@ class CovctlCoverageTest : public ::testing::Test {
                   .exit_code,
               0);
     // Stocks: 2024's figure is December's, not a sum of months.
-    ASSERT_EQ(Covctl({"ingest", WriteFile("participation.csv",
-                                          "unit_code,month,scheme,participants\n"
-                                          "28249,2023-12,health,9800\n28252,2023-12,health,8900\n"
-                                          "28249,2024-06,health,9900\n28252,2024-06,health,8950\n"
-                                          "28249,2024-12,health,10000\n28252,2024-12,health,9000\n")})
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        Covctl({"ingest", WriteFile("participation.csv",
+                                    "unit_code,month,scheme,participants\n"
+                                    "28249,2023-12,health,9800\n28252,2023-12,health,8900\n"
+                                    "28249,2024-06,health,9900\n28252,2024-06,health,8950\n"
+                                    "28249,2024-12,health,10000\n28252,2024-12,health,9000\n")})
+            .exit_code,
+        0);
   }
 
   CovctlRun Covctl(std::vector<std::string> args) {
