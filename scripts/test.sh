@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 servers=$(mktemp -d /tmp/covtrack-test-servers.XXXXXX)
+chmod 755 "$servers"  # the postgres user must reach its data folder inside
 trap 'scripts/test-servers.sh stop "$servers"' EXIT
 eval "$(scripts/test-servers.sh start "$servers")"
 export COVTRACK_REQUIRE_SERVERS=1

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/sql/postgres_database.h"
 #include "common/sql/sqlite_database.h"
 
@@ -50,7 +51,7 @@ std::string Row::Text(size_t i) const {
     return std::to_string(*n);
   }
   if (const double* d = std::get_if<double>(&v)) {
-    return absl::StrCat(*d);
+    return absl::StrFormat("%.17g", *d);
   }
   return "";
 }

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace covtrack::sql {
 namespace {
@@ -105,7 +106,7 @@ class PostgresDatabase::Connection : public Session {
       if (const int64_t* n = std::get_if<int64_t>(&v)) {
         text[i] = std::to_string(*n);
       } else if (const double* d = std::get_if<double>(&v)) {
-        text[i] = absl::StrCat(*d);
+        text[i] = absl::StrFormat("%.17g", *d);  // round-trips every double exactly
       } else {
         text[i] = std::get<std::string>(v);
       }
