@@ -45,7 +45,7 @@ struct AggregationOptions {
   // Decoded entries kept by each replica in front of the shared cache (verified the same way).
   size_t local_entries = 50000;
   // Changes kept in memory to verify cache entries (pairs touched); see ChangeLog.
-  size_t change_log_pairs = 2000000;
+  size_t change_log_pairs = 500000;
   // A replica further behind than this many changes forgets the feed and starts afresh
   // (older entries are recomputed) rather than reading the backlog.
   int64_t max_catch_up_changes = 100000;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 
+#include <atomic>
 #include <cmath>
 #include <set>
 #include <thread>
@@ -406,6 +407,46 @@ TEST_P(AggregationServiceTest, ReadYourWritesAcrossTwoReplicas) {
   // A replica started after the writes (it saw no change feed before) is right too.
   std::unique_ptr<AggregationHarness> late = StartAggregation();
   EXPECT_EQ(Health(*late, "10", "2023"), 7);
+}
+
+TEST_P(AggregationServiceTest, ReadYourWritesUnderConcurrentLoad) {
+  // Writers and readers at once on two replicas: every reader that starts after a write was
+  // acknowledged sees it, while head lookups are shared between concurrent requests.
+  LoadSmallTree(ingestion_->stub());
+  std::unique_ptr<AggregationHarness> other = StartAggregation();
+  const std::vector<std::string> communes = {"10101", "10102", "10201"};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < communes.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 1; round <= 15; ++round) {
+        const int64_t value = 100 * static_cast<int64_t>(t) + round;
+        Submit(ingestion_->stub(), {Record(communes[t], "2023-12", v1::SCHEME_HEALTH, value)}, {},
+               absl::StrCat("load-", t, "-", round));
+        AggregationHarness& replica = round % 2 == 0 ? *agg_ : *other;
+        if (Health(replica, communes[t], "2023") != value) {
+          ++failures;
+        }
+      }
+    });
+  }
+  // Readers of the province keep the cache busy meanwhile.
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop) {
+      Health(*agg_, "10", "2023");
+      Health(*other, "10", "2023");
+    }
+  });
+  for (auto& t : threads) {
+    t.join();
+  }
+  stop = true;
+  reader.join();
+  EXPECT_EQ(failures.load(), 0);
+  // After the last writes, both replicas agree on the total.
+  EXPECT_EQ(Health(*agg_, "10", "2023"), 15 + 115 + 215);
+  EXPECT_EQ(Health(*other, "10", "2023"), 15 + 115 + 215);
 }
 
 TEST_P(AggregationServiceTest, DenominatorAndUnitChangesInvalidate) {
