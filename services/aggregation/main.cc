@@ -66,11 +66,6 @@ int main(int argc, char** argv) {
               << server.status().message() << " (check --listen)\n";
     return 1;
   }
-  covtrack::log::Info("serving",
-                      {{"listen", server_options.listen},
-                       {"port", std::to_string((*server)->port())},
-                       {"ingestion_addr", options.ingestion_addr},
-                       {"redis", options.redis_addr.empty() ? "in-process" : options.redis_addr}});
   (*server)->RunUntilSignal();
   return 0;
 }

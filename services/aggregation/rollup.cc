@@ -378,6 +378,8 @@ v1::Comparison Compare(const v1::SchemeCoverage& now, const v1::SchemeCoverage& 
   c.set_participants(then.participants());
   c.set_participants_change(now.participants() - then.participants());
   c.set_as_of_month(then.as_of_month());
+  c.set_reporting_units(then.reporting_units());
+  c.set_expected_units(then.expected_units());
   if (then.has_coverage_percent()) {
     c.set_coverage_percent(then.coverage_percent());
     if (now.has_coverage_percent()) {

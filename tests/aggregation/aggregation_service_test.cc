@@ -210,6 +210,9 @@ TEST_P(AggregationServiceTest, EveryComparison) {
   EXPECT_EQ(h.same_period_last_year().period(), "2016-H1");
   EXPECT_EQ(h.same_period_last_year().participants(), 750);
   EXPECT_EQ(h.same_period_last_year().participants_change(), 253);
+  EXPECT_EQ(h.same_period_last_year().as_of_month(), "2016-06");
+  EXPECT_EQ(h.same_period_last_year().reporting_units(), 1);
+  EXPECT_EQ(h.same_period_last_year().expected_units(), 3);
   EXPECT_NEAR(h.same_period_last_year().coverage_points_change(), 50.15 - 37.5, 1e-9);
   EXPECT_FALSE(h.same_period_last_year().territory_changed());
   ASSERT_EQ(h.previous_year_ends_size(), 3);
