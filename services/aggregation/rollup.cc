@@ -364,8 +364,13 @@ absl::StatusOr<v1::Coverage> RollupCoverage(const Hierarchy& hierarchy, const Co
 }
 
 std::vector<Period> ComparisonPeriods(const Period& period, int previous_year_ends) {
-  std::vector<Period> periods = {period.SamePeriodLastYear()};
-  for (int i = 1; i <= previous_year_ends; ++i) {
+  // Years before 1900 are outside what periods and months accept anywhere in covtrack.
+  constexpr int kFirstYear = 1900;
+  std::vector<Period> periods;
+  if (period.year() - 1 >= kFirstYear) {
+    periods.push_back(period.SamePeriodLastYear());
+  }
+  for (int i = 1; i <= previous_year_ends && period.year() - i >= kFirstYear; ++i) {
     periods.push_back(Period::ForYear(period.year() - i));
   }
   return periods;

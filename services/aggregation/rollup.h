@@ -61,7 +61,7 @@ absl::StatusOr<v1::Coverage> RollupCoverage(const Hierarchy& hierarchy, const Co
                                             absl::string_view unit_code, const Period& period);
 
 // The periods a GetCoverage answer compares with: the same period a year earlier, then the ends
-// of the `previous_year_ends` years before the period's year, newest first.
+// of the `previous_year_ends` years before the period's year, newest first (none before 1900).
 std::vector<Period> ComparisonPeriods(const Period& period, int previous_year_ends);
 
 // Compares `now` with `then` (same scheme). Percentages in points. territory_changed and the

@@ -242,6 +242,7 @@ TEST(RollupTest, ComparisonsAreInPointsAndPeriodsAreTheRightOnes) {
   EXPECT_EQ(periods[0].ToString(), "2016-H1");
   EXPECT_EQ(periods[1].ToString(), "2016");
   EXPECT_EQ(periods[3].ToString(), "2014");
+  EXPECT_EQ(ComparisonPeriods(P("1901-Q2"), 10).size(), 2u);  // 1900-Q2 and 1900, no earlier
   v1::SchemeCoverage now;
   now.set_participants(1203);
   now.set_coverage_percent(45.96);
