@@ -98,10 +98,11 @@ start_service() {
   nohup "$bin" $(flags_for "$name") >>"$log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$VAR/run/$name.pid"
-  # Ready when the server logs that it is serving (after migrations); bounded wait.
+  # Ready when its port accepts connections: the server listens only once its store is open
+  # and migrated (the port was free before, see start). Bounded wait.
   local lines_before=$2
   for _ in $(seq 300); do
-    if tail -n +"$((lines_before + 1))" "$log" | grep -q 'msg="\?serving'; then
+    if (exec 3<>"/dev/tcp/127.0.0.1/${PORT[$name]}") 2>/dev/null; then
       echo "$name: 127.0.0.1:${PORT[$name]} (pid $pid, log $log)"
       return
     fi
