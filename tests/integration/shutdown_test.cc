@@ -46,14 +46,35 @@ pid_t StartIngestion(const std::string& listen, const std::string& store) {
   return pid;
 }
 
+// Kills the child if a failed assertion left it running: an orphan would keep ctest's output
+// pipe open.
+struct Reaper {
+  pid_t* pid;
+  ~Reaper() {
+    if (*pid > 0 && waitpid(*pid, nullptr, WNOHANG) == 0) {
+      kill(*pid, SIGKILL);
+      waitpid(*pid, nullptr, 0);
+    }
+  }
+};
+
+// A channel of its own (not sharing a connection with earlier channels to the same address,
+// which may still point at a killed process), connected within 30 s.
+std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  EXPECT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  return channel;
+}
+
 TEST(IngestionProcessTest, TakesItsStoreFromTheEnvironmentAndShutsDownGracefully) {
   const std::string dir = testing::TempDir();
   const std::string listen = absl::StrCat("127.0.0.1:", FreePort());
   pid_t pid = StartIngestion(listen, absl::StrCat("sqlite:", dir, "/from-env/ingestion.db"));
   ASSERT_GT(pid, 0);
-
-  auto channel = grpc::CreateChannel(listen, grpc::InsecureChannelCredentials());
-  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  Reaper reaper{&pid};
+  auto channel = Connect(listen);
   auto health = grpc::health::v1::Health::NewStub(channel);
   auto ingestion = v1::IngestionService::NewStub(channel);
 
@@ -98,8 +119,7 @@ TEST(IngestionProcessTest, TakesItsStoreFromTheEnvironmentAndShutsDownGracefully
 
   // What was acknowledged is in the store the environment named: a new process on it has it.
   pid = StartIngestion(listen, absl::StrCat("sqlite:", dir, "/from-env/ingestion.db"));
-  auto again = grpc::CreateChannel(listen, grpc::InsecureChannelCredentials());
-  ASSERT_TRUE(again->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  auto again = Connect(listen);
   v1::ListRevisionsRequest request;
   request.set_unit_code("125");
   v1::ListRevisionsResponse revisions;
@@ -111,8 +131,45 @@ TEST(IngestionProcessTest, TakesItsStoreFromTheEnvironmentAndShutsDownGracefully
   EXPECT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0);
 }
 
+TEST(IngestionProcessTest, AcknowledgedWritesSurviveAKill) {
+  const std::string store = absl::StrCat("sqlite:", testing::TempDir(), "/ingestion.db");
+  const std::string listen = absl::StrCat("127.0.0.1:", FreePort());
+  pid_t pid = StartIngestion(listen, store);
+  Reaper reaper{&pid};
+  auto channel = Connect(listen);
+  auto ingestion = v1::IngestionService::NewStub(channel);
+  testing::ImportUnits(*ingestion,
+                       {testing::Unit("14", v1::ADMIN_LEVEL_PROVINCE, ""),
+                        testing::Unit("125", v1::ADMIN_LEVEL_DISTRICT, "14")},
+                       "units");
+  for (int month = 1; month <= 12; ++month) {
+    testing::Submit(*ingestion,
+                    {testing::Record("125", absl::StrCat("2023-", month < 10 ? "0" : "", month),
+                                     v1::SCHEME_HEALTH, 150000 + month)},
+                    {}, absl::StrCat("month-", month));
+  }
+  // No graceful shutdown: the process dies right after the last acknowledgement.
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int wait_status = 0;
+  ASSERT_EQ(waitpid(pid, &wait_status, 0), pid);
+
+  pid = StartIngestion(listen, store);
+  auto again = Connect(listen);
+  v1::ListRevisionsRequest request;
+  request.set_unit_code("125");
+  v1::ListRevisionsResponse revisions;
+  grpc::ClientContext context;
+  grpc::Status status = v1::IngestionService::NewStub(again)->ListRevisions(&context, request, &revisions);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(revisions.revisions_size(), 12);
+  EXPECT_EQ(revisions.revisions(11).participation().participants(), 150012);
+  kill(pid, SIGTERM);
+  waitpid(pid, &wait_status, 0);
+}
+
 TEST(IngestionProcessTest, BadConfigurationIsFatalWithAMessage) {
   pid_t pid = StartIngestion(absl::StrCat("127.0.0.1:", FreePort()), "mysql://nowhere");
+  Reaper reaper{&pid};
   int wait_status = 0;
   ASSERT_EQ(waitpid(pid, &wait_status, 0), pid);
   ASSERT_TRUE(WIFEXITED(wait_status));
