@@ -5,10 +5,10 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/server.h"
+#include "common/server_flags.h"
 #include "services/aggregation/aggregation_service.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50052", "HOST:PORT to serve gRPC on");
@@ -27,18 +27,11 @@ ABSL_FLAG(absl::Duration, redis_timeout, absl::Milliseconds(200),
 ABSL_FLAG(absl::Duration, cache_ttl, absl::Hours(24), "how long a cached rollup is kept");
 ABSL_FLAG(absl::Duration, stats_log_interval, absl::Seconds(60),
           "how often cache counters are logged (when they changed); 0 = never");
-ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error");
-ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate; with --tls_key_file enables TLS");
-ABSL_FLAG(std::string, tls_key_file, "", "PEM private key");
-ABSL_FLAG(std::string, tls_client_ca_file, "",
-          "PEM CA; when set, clients must present a certificate");
 
 int main(int argc, char** argv) {
-  covtrack::ParseFlagsWithEnvironment(argc, argv);
-  // Debian builds Abseil without NDEBUG, which leaves Mutex deadlock detection on: a global
-  // lock-order graph updated on every lock, a few percent of a busy server's time.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  covtrack::log::Init("aggregation", absl::GetFlag(FLAGS_log_level));
+  covtrack::ServerOptions server_options =
+      covtrack::InitServerProcess(argc, argv, "aggregation");
+  server_options.listen = absl::GetFlag(FLAGS_listen);
 
   covtrack::aggregation::AggregationOptions options;
   options.ingestion_addr = absl::GetFlag(FLAGS_ingestion_addr);
@@ -54,12 +47,6 @@ int main(int argc, char** argv) {
     std::cerr << "covtrack-aggregation: " << service.status().message() << "\n";
     return 1;
   }
-  covtrack::ServerOptions server_options;
-  server_options.service_name = "aggregation";
-  server_options.listen = absl::GetFlag(FLAGS_listen);
-  server_options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
-  server_options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
-  server_options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   auto server = covtrack::Server::Start(server_options, {service->get()});
   if (!server.ok()) {
     std::cerr << "covtrack-aggregation: cannot serve on " << server_options.listen << ": "
