@@ -289,6 +289,13 @@ class Commands {
     return true;
   }
 
+  // Reads a CSV of records or denominators, checks every row (nothing is sent if one is bad),
+  // and streams it in batches whose request ids derive from the file's content and `kind`.
+  template <typename Record>
+  int UploadRows(const std::string& path, absl::string_view kind, absl::string_view element,
+                 ParsedRows<Record> (*parse)(const CsvTable&),
+                 Record* (v1::SubmitReportRequest::*add)());
+
   // Sends the messages through one StreamReports call. `element` is "records" or
   // "denominators" (to point a rejection at a file line).
   int StreamUpload(const std::string& path, std::vector<v1::SubmitReportRequest> messages,
@@ -348,48 +355,32 @@ int Commands::StreamUpload(const std::string& path, std::vector<v1::SubmitReport
 }
 
 int Commands::Ingest(const std::vector<std::string>& args) {
-  const std::string& path = args[0];
-  int exit_code = kExitOk;
-  auto file = ReadCsv(path, exit_code);
-  if (!file) {
-    return exit_code;
-  }
-  ParsedRows<v1::ParticipationRecord> parsed = sampledata::ParseParticipationRows(file->second);
-  if (ReportBadRows(path, parsed, file->second.rows.size())) {
-    return kExitRejected;
-  }
-  size_t batch_size = static_cast<size_t>(options_.batch_size);
-  std::string upload_id = UploadId(
-      file->first, absl::StrCat("participation;batch=", batch_size, ";source=", options_.source));
-  std::vector<v1::SubmitReportRequest> messages;
-  std::vector<size_t> rows;
-  for (size_t start = 0; start < parsed.items.size(); start += batch_size) {
-    v1::SubmitReportRequest& message = messages.emplace_back();
-    message.set_request_id(BatchRequestId(upload_id, messages.size() - 1));
-    message.set_source(options_.source);
-    size_t end = std::min(parsed.items.size(), start + batch_size);
-    for (size_t i = start; i < end; ++i) {
-      *message.add_records() = parsed.items[i];
-    }
-    rows.push_back(end - start);
-  }
-  return StreamUpload(path, std::move(messages), rows, upload_id, "records", parsed.lines);
+  return UploadRows(args[0], "participation", "records", &sampledata::ParseParticipationRows,
+                    &v1::SubmitReportRequest::add_records);
 }
 
 int Commands::DenominatorsImport(const std::vector<std::string>& args) {
-  const std::string& path = args[0];
+  return UploadRows(args[0], "denominators", "denominators", &sampledata::ParseDenominatorRows,
+                    &v1::SubmitReportRequest::add_denominators);
+}
+
+template <typename Record>
+int Commands::UploadRows(const std::string& path, absl::string_view kind,
+                         absl::string_view element,
+                         ParsedRows<Record> (*parse)(const CsvTable&),
+                         Record* (v1::SubmitReportRequest::*add)()) {
   int exit_code = kExitOk;
   auto file = ReadCsv(path, exit_code);
   if (!file) {
     return exit_code;
   }
-  ParsedRows<v1::DenominatorRecord> parsed = sampledata::ParseDenominatorRows(file->second);
+  ParsedRows<Record> parsed = parse(file->second);
   if (ReportBadRows(path, parsed, file->second.rows.size())) {
     return kExitRejected;
   }
   size_t batch_size = static_cast<size_t>(options_.batch_size);
   std::string upload_id = UploadId(
-      file->first, absl::StrCat("denominators;batch=", batch_size, ";source=", options_.source));
+      file->first, absl::StrCat(kind, ";batch=", batch_size, ";source=", options_.source));
   std::vector<v1::SubmitReportRequest> messages;
   std::vector<size_t> rows;
   for (size_t start = 0; start < parsed.items.size(); start += batch_size) {
@@ -398,11 +389,11 @@ int Commands::DenominatorsImport(const std::vector<std::string>& args) {
     message.set_source(options_.source);
     size_t end = std::min(parsed.items.size(), start + batch_size);
     for (size_t i = start; i < end; ++i) {
-      *message.add_denominators() = parsed.items[i];
+      *(message.*add)() = parsed.items[i];
     }
     rows.push_back(end - start);
   }
-  return StreamUpload(path, std::move(messages), rows, upload_id, "denominators", parsed.lines);
+  return StreamUpload(path, std::move(messages), rows, upload_id, element, parsed.lines);
 }
 
 int Commands::UnitsImport(const std::vector<std::string>& args) {
