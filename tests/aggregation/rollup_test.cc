@@ -5,44 +5,14 @@
 #include "gtest/gtest.h"
 #include "services/aggregation/change_log.h"
 #include "services/aggregation/hierarchy.h"
+#include "tests/testing/builders.h"
 
 namespace covtrack::aggregation {
 namespace {
 
-v1::AdminUnit U(const std::string& code, v1::AdminLevel level, const std::string& parent,
-                const std::string& from = "", const std::string& to = "") {
-  v1::AdminUnit u;
-  u.set_code(code);
-  u.set_name("Unit " + code);
-  u.set_level(level);
-  u.set_parent_code(parent);
-  u.set_valid_from(from);
-  u.set_valid_to(to);
-  return u;
-}
-
-v1::ParticipationRecord R(const std::string& unit, const std::string& month, v1::Scheme scheme,
-                          int64_t participants, std::optional<int64_t> in_province = {}) {
-  v1::ParticipationRecord r;
-  r.set_unit_code(unit);
-  r.set_month(month);
-  r.set_scheme(scheme);
-  r.set_participants(participants);
-  if (in_province.has_value()) {
-    r.set_in_province_participants(*in_province);
-  }
-  return r;
-}
-
-v1::DenominatorRecord D(const std::string& unit, int year, v1::DenominatorKind kind,
-                        int64_t value) {
-  v1::DenominatorRecord d;
-  d.set_unit_code(unit);
-  d.set_year(year);
-  d.set_kind(kind);
-  d.set_value(value);
-  return d;
-}
+using testing::Denominator;
+using testing::Record;
+using testing::Unit;
 
 const v1::SchemeCoverage& Scheme(const v1::Coverage& c, v1::Scheme s) {
   for (const auto& sc : c.schemes()) {
@@ -57,9 +27,9 @@ const v1::SchemeCoverage& Scheme(const v1::Coverage& c, v1::Scheme s) {
 
 // Province 10 > districts 101, 102 > communes 10101, 10102 (in 101), 10201 (in 102).
 std::vector<v1::AdminUnit> SmallTree() {
-  return {U("10", v1::ADMIN_LEVEL_PROVINCE, ""),      U("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
-          U("102", v1::ADMIN_LEVEL_DISTRICT, "10"),   U("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
-          U("10102", v1::ADMIN_LEVEL_COMMUNE, "101"), U("10201", v1::ADMIN_LEVEL_COMMUNE, "102")};
+  return {Unit("10", v1::ADMIN_LEVEL_PROVINCE, ""),      Unit("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
+          Unit("102", v1::ADMIN_LEVEL_DISTRICT, "10"),   Unit("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
+          Unit("10102", v1::ADMIN_LEVEL_COMMUNE, "101"), Unit("10201", v1::ADMIN_LEVEL_COMMUNE, "102")};
 }
 
 Period P(const std::string& text) { return *Period::Parse(text); }
@@ -67,9 +37,9 @@ Period P(const std::string& text) { return *Period::Parse(text); }
 TEST(RollupTest, CommunesSumToDistrictAndProvince) {
   Hierarchy h(SmallTree());
   CoverageData data;
-  data.AddRecord(R("10101", "2023-12", v1::SCHEME_HEALTH, 100));
-  data.AddRecord(R("10102", "2023-12", v1::SCHEME_HEALTH, 200));
-  data.AddRecord(R("10201", "2023-12", v1::SCHEME_HEALTH, 50));
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_HEALTH, 100));
+  data.AddRecord(Record("10102", "2023-12", v1::SCHEME_HEALTH, 200));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_HEALTH, 50));
   absl::StatusOr<v1::Coverage> district = RollupCoverage(h, data, "101", P("2023"));
   ASSERT_TRUE(district.ok()) << district.status();
   EXPECT_EQ(Scheme(*district, v1::SCHEME_HEALTH).participants(), 300);
@@ -88,7 +58,7 @@ TEST(RollupTest, StockIsTheLastMonthNotASum) {
   Hierarchy h(SmallTree());
   CoverageData data;
   for (int m = 1; m <= 12; ++m) {
-    data.AddRecord(R("10101", absl::StrFormat("2023-%02d", m), v1::SCHEME_HEALTH, 1000 + m));
+    data.AddRecord(Record("10101", absl::StrFormat("2023-%02d", m), v1::SCHEME_HEALTH, 1000 + m));
   }
   absl::StatusOr<v1::Coverage> year = RollupCoverage(h, data, "10101", P("2023"));
   ASSERT_TRUE(year.ok());
@@ -107,9 +77,9 @@ TEST(RollupTest, StockIsTheLastMonthNotASum) {
 TEST(RollupTest, YearInProgressGivesLatestMonthAndCarriesEachUnitForward) {
   Hierarchy h(SmallTree());
   CoverageData data;
-  data.AddRecord(R("10101", "2024-07", v1::SCHEME_HEALTH, 10));
-  data.AddRecord(R("10101", "2024-08", v1::SCHEME_HEALTH, 11));
-  data.AddRecord(R("10201", "2024-07", v1::SCHEME_HEALTH, 20));  // not yet in for August
+  data.AddRecord(Record("10101", "2024-07", v1::SCHEME_HEALTH, 10));
+  data.AddRecord(Record("10101", "2024-08", v1::SCHEME_HEALTH, 11));
+  data.AddRecord(Record("10201", "2024-07", v1::SCHEME_HEALTH, 20));  // not yet in for August
   absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2024"));
   ASSERT_TRUE(c.ok());
   const auto& health = Scheme(*c, v1::SCHEME_HEALTH);
@@ -123,11 +93,11 @@ TEST(RollupTest, MixedLevelDataIsNeverCountedTwice) {
   Hierarchy h(SmallTree());
   CoverageData data;
   // District 101 reported as a whole (as press releases do) and its communes too.
-  data.AddRecord(R("101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 500));
-  data.AddRecord(R("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 240));
-  data.AddRecord(R("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 250));
+  data.AddRecord(Record("101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 500));
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 240));
+  data.AddRecord(Record("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 250));
   // District 102 only through its commune.
-  data.AddRecord(R("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 70));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 70));
   absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
   ASSERT_TRUE(c.ok());
   const auto& sc = Scheme(*c, v1::SCHEME_COMPULSORY_SOCIAL);
@@ -135,9 +105,9 @@ TEST(RollupTest, MixedLevelDataIsNeverCountedTwice) {
   EXPECT_EQ(sc.reporting_units(), 3);
   // A district's own older figure gives way to its communes' newer ones.
   CoverageData later;
-  later.AddRecord(R("101", "2023-06", v1::SCHEME_COMPULSORY_SOCIAL, 500));
-  later.AddRecord(R("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 260));
-  later.AddRecord(R("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 255));
+  later.AddRecord(Record("101", "2023-06", v1::SCHEME_COMPULSORY_SOCIAL, 500));
+  later.AddRecord(Record("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 260));
+  later.AddRecord(Record("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 255));
   absl::StatusOr<v1::Coverage> d = RollupCoverage(h, later, "101", P("2023"));
   EXPECT_EQ(Scheme(*d, v1::SCHEME_COMPULSORY_SOCIAL).participants(), 515);
 }
@@ -145,15 +115,15 @@ TEST(RollupTest, MixedLevelDataIsNeverCountedTwice) {
 TEST(RollupTest, RatesAreSumsOverSumsAndSocialIsDerived) {
   Hierarchy h(SmallTree());
   CoverageData data;
-  data.AddRecord(R("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 30));
-  data.AddRecord(R("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 10));
-  data.AddRecord(R("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 90));
-  data.AddRecord(R("10101", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 5));
-  data.AddRecord(R("10102", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 5));
-  data.AddRecord(R("10201", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 10));
-  data.AddDenominator(D("10101", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 100));
-  data.AddDenominator(D("10102", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 100));
-  data.AddDenominator(D("10201", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 800));
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 30));
+  data.AddRecord(Record("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 10));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 90));
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 5));
+  data.AddRecord(Record("10102", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 5));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 10));
+  data.AddDenominator(Denominator("10101", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 100));
+  data.AddDenominator(Denominator("10102", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 100));
+  data.AddDenominator(Denominator("10201", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 800));
   absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
   ASSERT_TRUE(c.ok());
   const auto& compulsory = Scheme(*c, v1::SCHEME_COMPULSORY_SOCIAL);
@@ -176,17 +146,17 @@ TEST(RollupTest, RatesAreSumsOverSumsAndSocialIsDerived) {
 TEST(RollupTest, MissingDenominatorIsSaidNotUnderCounted) {
   Hierarchy h(SmallTree());
   CoverageData data;
-  data.AddRecord(R("10101", "2023-12", v1::SCHEME_HEALTH, 90));
-  data.AddRecord(R("10201", "2023-12", v1::SCHEME_HEALTH, 90));
-  data.AddDenominator(D("10101", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));
-  data.AddDenominator(D("102", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));  // district level
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_HEALTH, 90));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_HEALTH, 90));
+  data.AddDenominator(Denominator("10101", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));
+  data.AddDenominator(Denominator("102", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));  // district level
   absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
   const auto& health = Scheme(*c, v1::SCHEME_HEALTH);
   EXPECT_FALSE(health.has_denominator());  // 10102 has none
   EXPECT_FALSE(health.has_coverage_percent());
   EXPECT_EQ(health.units_missing_denominator(), 1);
   // With the province's own figure the rate is there again.
-  data.AddDenominator(D("10", 2023, v1::DENOMINATOR_KIND_POPULATION, 250));
+  data.AddDenominator(Denominator("10", 2023, v1::DENOMINATOR_KIND_POPULATION, 250));
   c = RollupCoverage(h, data, "10", P("2023"));
   EXPECT_EQ(Scheme(*c, v1::SCHEME_HEALTH).denominator(), 250);
   EXPECT_DOUBLE_EQ(Scheme(*c, v1::SCHEME_HEALTH).coverage_percent(), 72.0);
@@ -198,9 +168,9 @@ TEST(RollupTest, MissingDenominatorIsSaidNotUnderCounted) {
 TEST(RollupTest, InProvinceSplitOnlyWhenEveryFigureHasIt) {
   Hierarchy h(SmallTree());
   CoverageData data;
-  data.AddRecord(R("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100, 60));
-  data.AddRecord(R("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100, 70));
-  data.AddRecord(R("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100));
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100, 60));
+  data.AddRecord(Record("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100, 70));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100));
   absl::StatusOr<v1::Coverage> d = RollupCoverage(h, data, "101", P("2023"));
   EXPECT_EQ(Scheme(*d, v1::SCHEME_COMPULSORY_SOCIAL).in_province_participants(), 130);
   EXPECT_EQ(Scheme(*d, v1::SCHEME_COMPULSORY_SOCIAL).units_missing_in_province(), 0);
@@ -213,16 +183,16 @@ TEST(RollupTest, InProvinceSplitOnlyWhenEveryFigureHasIt) {
 
 TEST(RollupTest, ReusedCodeDoesNotInheritTheOldUnitsFigures) {
   // Code "20" is an old province until 2025-07-01 and a merged one afterwards.
-  Hierarchy h({U("20", v1::ADMIN_LEVEL_PROVINCE, "", "", "2025-07-01"),
-               U("201", v1::ADMIN_LEVEL_DISTRICT, "20", "", "2025-07-01"),
-               U("20001", v1::ADMIN_LEVEL_COMMUNE, "201", "", "2025-07-01"),
-               U("20", v1::ADMIN_LEVEL_PROVINCE, "", "2025-07-01", ""),
-               U("20001", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", ""),
-               U("20002", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", "")});
+  Hierarchy h({Unit("20", v1::ADMIN_LEVEL_PROVINCE, "", "", "2025-07-01"),
+               Unit("201", v1::ADMIN_LEVEL_DISTRICT, "20", "", "2025-07-01"),
+               Unit("20001", v1::ADMIN_LEVEL_COMMUNE, "201", "", "2025-07-01"),
+               Unit("20", v1::ADMIN_LEVEL_PROVINCE, "", "2025-07-01", ""),
+               Unit("20001", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", ""),
+               Unit("20002", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", "")});
   CoverageData data;
-  data.AddRecord(R("20", "2025-06", v1::SCHEME_HEALTH, 999));   // the old province, reported whole
-  data.AddRecord(R("20001", "2025-06", v1::SCHEME_HEALTH, 5));  // the old commune
-  data.AddRecord(R("20002", "2025-07", v1::SCHEME_HEALTH, 7));  // a new commune
+  data.AddRecord(Record("20", "2025-06", v1::SCHEME_HEALTH, 999));   // the old province, reported whole
+  data.AddRecord(Record("20001", "2025-06", v1::SCHEME_HEALTH, 5));  // the old commune
+  data.AddRecord(Record("20002", "2025-07", v1::SCHEME_HEALTH, 7));  // a new commune
   absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "20", P("2025"));
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->unit().valid_from(), "2025-07-01");

@@ -8,6 +8,7 @@
 #include "common/server.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "services/ingestion/ingestion_service.h"
+#include "tests/testing/builders.h"
 #include "tests/testing/test_env.h"
 
 namespace covtrack::testing {
@@ -39,15 +40,5 @@ v1::SubmitReportResponse Submit(v1::IngestionService::Stub& stub,
                                 const std::vector<v1::ParticipationRecord>& records,
                                 const std::vector<v1::DenominatorRecord>& denominators,
                                 const std::string& request_id);
-
-// Small builders for tests.
-v1::AdminUnit Unit(const std::string& code, v1::AdminLevel level, const std::string& parent,
-                   const std::string& valid_from = "", const std::string& valid_to = "",
-                   const std::string& name = "");
-v1::ParticipationRecord Record(const std::string& unit, const std::string& month,
-                               v1::Scheme scheme, int64_t participants,
-                               std::optional<int64_t> in_province = std::nullopt);
-v1::DenominatorRecord Denominator(const std::string& unit, int year, v1::DenominatorKind kind,
-                                  int64_t value);
 
 }  // namespace covtrack::testing
