@@ -142,6 +142,13 @@ absl::Status FromGrpc(const grpc::Status& status) {
                       status.error_message());
 }
 
+void LogIfBroken(const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kInternal) {
+    log::Warn("request failed", {{"error", status.ToString()}});
+  }
+}
+
 void ParseFlagsWithEnvironment(int argc, char** argv) {
   // Block the shutdown signals before any thread exists, so that every thread inherits the
   // mask and only Server::RunUntilSignal receives them.

@@ -64,6 +64,21 @@ grpc::Status ToGrpc(const absl::Status& status);
 // And back, for clients of other services.
 absl::Status FromGrpc(const grpc::Status& status);
 
+// Logs a failure of the environment (UNAVAILABLE, INTERNAL); bad input is the caller's, not
+// worth a log line.
+void LogIfBroken(const absl::Status& status);
+
+// The usual end of a handler: the result into *response, or its status (logged when broken).
+template <typename T>
+grpc::Status Answer(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) {
+    LogIfBroken(result.status());
+    return ToGrpc(result.status());
+  }
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
 // Parses absl flags from argv, after first taking each flag's value from the environment
 // variable COVTRACK_<FLAG NAME IN UPPER CASE> where one is set (command line wins). Bad values
 // are fatal with a message that names the flag or variable.

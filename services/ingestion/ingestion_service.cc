@@ -37,6 +37,7 @@ grpc::Status IngestionServiceImpl::ImportAdminUnits(grpc::ServerContext* context
   absl::StatusOr<v1::ImportAdminUnitsResponse> result =
       store_->ImportAdminUnits(*request, Sender{PeerIdentity(*context), ""});
   if (!result.ok()) {
+    LogIfBroken(result.status());
     return ToGrpc(result.status());
   }
   *response = *std::move(result);
@@ -51,12 +52,7 @@ grpc::Status IngestionServiceImpl::ImportAdminUnits(grpc::ServerContext* context
 grpc::Status IngestionServiceImpl::ListAdminUnits(grpc::ServerContext* context,
                                                   const v1::ListAdminUnitsRequest* request,
                                                   v1::ListAdminUnitsResponse* response) {
-  absl::StatusOr<v1::ListAdminUnitsResponse> result = store_->ListAdminUnits(*request);
-  if (!result.ok()) {
-    return ToGrpc(result.status());
-  }
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return Answer(store_->ListAdminUnits(*request), response);
 }
 
 grpc::Status IngestionServiceImpl::SubmitReport(grpc::ServerContext* context,
@@ -65,6 +61,7 @@ grpc::Status IngestionServiceImpl::SubmitReport(grpc::ServerContext* context,
   absl::StatusOr<v1::SubmitReportResponse> result =
       store_->SubmitReport(*request, Sender{PeerIdentity(*context), request->source()});
   if (!result.ok()) {
+    LogIfBroken(result.status());
     return ToGrpc(result.status());
   }
   *response = *std::move(result);
@@ -118,12 +115,7 @@ grpc::Status IngestionServiceImpl::StreamReports(
 grpc::Status IngestionServiceImpl::ListRevisions(grpc::ServerContext* context,
                                                  const v1::ListRevisionsRequest* request,
                                                  v1::ListRevisionsResponse* response) {
-  absl::StatusOr<v1::ListRevisionsResponse> result = store_->ListRevisions(*request);
-  if (!result.ok()) {
-    return ToGrpc(result.status());
-  }
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return Answer(store_->ListRevisions(*request), response);
 }
 
 grpc::Status IngestionServiceImpl::GetChangeHead(grpc::ServerContext* context,
@@ -140,13 +132,7 @@ grpc::Status IngestionServiceImpl::GetChangeHead(grpc::ServerContext* context,
 grpc::Status IngestionServiceImpl::ListChanges(grpc::ServerContext* context,
                                                const v1::ListChangesRequest* request,
                                                v1::ListChangesResponse* response) {
-  absl::StatusOr<v1::ListChangesResponse> result =
-      store_->ListChanges(request->after_seq(), request->page_size());
-  if (!result.ok()) {
-    return ToGrpc(result.status());
-  }
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return Answer(store_->ListChanges(request->after_seq(), request->page_size()), response);
 }
 
 grpc::Status IngestionServiceImpl::WatchChanges(grpc::ServerContext* context,

@@ -184,19 +184,6 @@ absl::StatusOr<int> PageSize(int requested, int default_size, int max_size) {
   return std::min(requested, max_size);
 }
 
-template <typename T>
-grpc::Status Answer(absl::StatusOr<T> result, T* response) {
-  if (!result.ok()) {
-    if (result.status().code() == absl::StatusCode::kUnavailable ||
-        result.status().code() == absl::StatusCode::kInternal) {
-      log::Warn("request failed", {{"error", result.status().ToString()}});
-    }
-    return ToGrpc(result.status());
-  }
-  *response = std::move(*result);
-  return grpc::Status::OK;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TargetServiceImpl>> TargetServiceImpl::Create(
