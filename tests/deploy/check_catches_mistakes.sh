@@ -64,6 +64,7 @@ for arg in "${programs[@]}"; do
     covtrack-ingestion=*)
       expect deploy/docker/Dockerfile 's/ libpq5//' "needs libpq.so.5: add libpq5 to the runtime stage"
       expect deploy/README.md 's/--store/--st0re/g' "does not document --store / COVTRACK_STORE"
+      expect deploy/README.md '/^| `--shutdown_grace`/d' "the table \"every covtrack service\" does not document --shutdown_grace"
       expect $base/kustomization.yaml 's/COVTRACK_LISTEN=0.0.0.0:50051/COVTRACK_LISTEN=0.0.0.0:50051\n      - COVTRACK_LISTEN_ADDR=0.0.0.0:50051/' "COVTRACK_LISTEN_ADDR matches no flag of covtrack-ingestion"
       ;;
   esac
