@@ -380,8 +380,10 @@ v1::Comparison Compare(const v1::SchemeCoverage& now, const v1::SchemeCoverage& 
                        const std::string& then_period) {
   v1::Comparison c;
   c.set_period(then_period);
-  c.set_participants(then.participants());
-  c.set_participants_change(now.participants() - then.participants());
+  if (!then.as_of_month().empty()) {
+    c.set_participants(then.participants());
+    c.set_participants_change(now.participants() - then.participants());
+  }
   c.set_as_of_month(then.as_of_month());
   c.set_reporting_units(then.reporting_units());
   c.set_expected_units(then.expected_units());

@@ -64,7 +64,9 @@ std::string SchemeClause(const v1::SchemeAchievement& s) {
     }
   }
   const v1::Comparison& last_year = c.same_period_last_year();
-  if (!last_year.period().empty() && last_year.participants() > 0) {
+  // A change is worth a clause only against a figure of the same territory.
+  if (last_year.has_participants_change() && last_year.participants() > 0 &&
+      !last_year.territory_changed()) {
     const int64_t change = last_year.participants_change();
     const std::string when = absl::StrCat("so với cùng kỳ năm ", last_year.period().substr(0, 4));
     if (change > 0) {

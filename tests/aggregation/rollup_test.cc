@@ -216,14 +216,20 @@ TEST(RollupTest, ComparisonsAreInPointsAndPeriodsAreTheRightOnes) {
   v1::SchemeCoverage now;
   now.set_participants(1203);
   now.set_coverage_percent(45.96);
+  now.set_as_of_month("2017-06");
   v1::SchemeCoverage then;
   then.set_participants(1000);
   then.set_coverage_percent(30.0);
+  then.set_as_of_month("2016-12");
   v1::Comparison c = Compare(now, then, "2016");
   EXPECT_EQ(c.participants_change(), 203);
   EXPECT_NEAR(c.coverage_points_change(), 15.96, 1e-9);
-  v1::SchemeCoverage no_rate;
-  EXPECT_FALSE(Compare(now, no_rate, "2015").has_coverage_points_change());
+  // A period without any figure: no change is claimed against it.
+  v1::SchemeCoverage nothing_then;
+  v1::Comparison against_nothing = Compare(now, nothing_then, "2015");
+  EXPECT_FALSE(against_nothing.has_participants());
+  EXPECT_FALSE(against_nothing.has_participants_change());
+  EXPECT_FALSE(against_nothing.has_coverage_points_change());
 }
 
 TEST(ChangeLogTest, EntryIsStaleOnlyWhenAChangeTouchedWhatItDependsOn) {

@@ -94,6 +94,22 @@ TEST(WriteReportViTest, MaiSon2023InProvinceBasisAndComparison) {
             "đạt 100,6% kế hoạch (chỉ tiêu 147.821 người tham gia tại tỉnh).");
 }
 
+TEST(WriteReportViTest, NoChangeClauseAgainstAnotherTerritory) {
+  // Đồng Tháp (82 from 2025-07-01) against what 82 was a year earlier (Tiền Giang): the
+  // difference is a merger, not growth, so the paragraph does not call it one.
+  v1::Achievement a;
+  a.mutable_unit()->set_name("Tỉnh Đồng Tháp");
+  a.set_period("2025-09");
+  a.set_as_of_month("2025-09");
+  v1::SchemeCoverage health = Figure(v1::SCHEME_HEALTH, 3178157, std::nullopt, std::nullopt);
+  health.mutable_same_period_last_year()->set_period("2024-09");
+  health.mutable_same_period_last_year()->set_participants(1645588);
+  health.mutable_same_period_last_year()->set_participants_change(1532569);
+  health.mutable_same_period_last_year()->set_territory_changed(true);
+  Add(a, v1::SCHEME_HEALTH, std::nullopt, health);
+  EXPECT_EQ(WriteReportVi(a).find("tăng"), std::string::npos) << WriteReportVi(a);
+}
+
 TEST(WriteReportViTest, BelowCoverageTargetAndDecrease) {
   v1::Achievement a;
   a.mutable_unit()->set_name("Xã A");
