@@ -8,6 +8,7 @@ packages=(
   libabsl-dev libhiredis-dev libsqlite3-dev libpq-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server postgresql
+  python3-yaml  # tests/deploy reads the rendered manifests with Debian's python3
 )
 missing=()
 for p in "${packages[@]}"; do

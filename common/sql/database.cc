@@ -56,6 +56,20 @@ std::string Row::Text(size_t i) const {
   return "";
 }
 
+std::string RedactedUrl(absl::string_view url) {
+  // scheme://user:password@host/... → scheme://user:***@host/...
+  size_t scheme_end = url.find("://");
+  size_t at = url.find('@');
+  if (scheme_end == absl::string_view::npos || at == absl::string_view::npos || at < scheme_end) {
+    return std::string(url);
+  }
+  size_t colon = url.find(':', scheme_end + 3);
+  if (colon == absl::string_view::npos || colon > at) {
+    return std::string(url);
+  }
+  return absl::StrCat(url.substr(0, colon + 1), "***", url.substr(at));
+}
+
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(absl::string_view url) {
   if (absl::StartsWith(url, "sqlite:")) {
     return SqliteDatabase::Open(url.substr(7));
@@ -64,7 +78,7 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(absl::string_view url) 
     return PostgresDatabase::Open(url);
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unsupported store URL \"", url, "\": want sqlite:PATH or postgresql://USER@HOST:PORT/DB"));
+      "unsupported store URL \"", RedactedUrl(url), "\": want sqlite:PATH or postgresql://USER@HOST:PORT/DB"));
 }
 
 }  // namespace covtrack::sql

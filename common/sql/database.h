@@ -53,6 +53,9 @@ struct Migration {
   std::string sql;  // one or more statements, no parameters
 };
 
+// The store URL with any password replaced by "***", for logs and error messages.
+std::string RedactedUrl(absl::string_view url);
+
 class Database {
  public:
   // url: "sqlite:PATH" (WAL mode; ":memory:" for a private in-memory database) or

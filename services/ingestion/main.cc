@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   options.store_url = absl::GetFlag(FLAGS_store);
   auto service = covtrack::ingestion::IngestionServiceImpl::Create(options);
   if (!service.ok()) {
-    covtrack::log::Error("cannot open the store", {{"store", options.store_url},
+    covtrack::log::Error("cannot open the store", {{"store", covtrack::sql::RedactedUrl(options.store_url)},
                                                    {"error", std::string(service.status().message())}});
     return 1;
   }

@@ -167,6 +167,15 @@ TEST(DatabaseOpenTest, RejectsAnUnknownUrlWithAHint) {
   EXPECT_NE(db.status().message().find("sqlite:PATH"), absl::string_view::npos);
 }
 
+TEST(DatabaseOpenTest, RedactsPasswordsFromUrls) {
+  EXPECT_EQ(RedactedUrl("postgresql://covtrack:s3cret@db:5432/covtrack?sslmode=require"),
+            "postgresql://covtrack:***@db:5432/covtrack?sslmode=require");
+  EXPECT_EQ(RedactedUrl("postgresql://covtrack@db/covtrack"), "postgresql://covtrack@db/covtrack");
+  EXPECT_EQ(RedactedUrl("sqlite:var/x.db"), "sqlite:var/x.db");
+  absl::StatusOr<std::unique_ptr<Database>> db = Database::Open("mysql://u:pw@h/db");
+  EXPECT_EQ(db.status().message().find("pw"), absl::string_view::npos) << db.status();
+}
+
 TEST(DatabaseOpenTest, AnUnreachablePostgresIsUnavailable) {
   absl::StatusOr<std::unique_ptr<Database>> db =
       Database::Open("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2");
