@@ -51,7 +51,8 @@ class CacheBehaviourTest : public ::testing::TestWithParam<std::string> {
       ASSERT_TRUE(Eventually([&] { return cache_->stats().available; }))
           << "the cache never connected to " << *address;
     } else {
-      cache_ = NewInProcessCache(100);
+      // Room for every key of every test (ConcurrentUse writes 400): eviction is tested apart.
+      cache_ = NewInProcessCache(10000);
     }
   }
   std::string Key(const std::string& k) const { return prefix_ + k; }
