@@ -99,6 +99,17 @@ TEST(IngestionProcessTest, TakesItsStoreFromTheEnvironmentAndShutsDownGracefully
     return request;
   };
   ASSERT_TRUE(upload->Write(message("before-sigterm", "2023-11")));
+  // The upload is in flight once the server has committed its first message (the units were
+  // change 1): only then is SIGTERM sent, so the drain, not a race, decides the outcome.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  int64_t head = 0;
+  while (head < 2 && std::chrono::steady_clock::now() < give_up) {
+    v1::ChangeHead reply;
+    grpc::ClientContext context;
+    ASSERT_TRUE(ingestion->GetChangeHead(&context, {}, &reply).ok());
+    head = reply.seq();
+  }
+  ASSERT_EQ(head, 2) << "the first message of the upload was never committed";
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   ASSERT_TRUE(watch->Read(&state));
