@@ -8,7 +8,10 @@ packages=(
   libabsl-dev libhiredis-dev libsqlite3-dev libpq-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server postgresql
+  libcpp-httplib-dev  # the Prometheus /metrics endpoint
+  libyaml-cpp-dev     # the access policy file
   python3-yaml  # tests/deploy reads the rendered manifests with Debian's python3
+  python3-grpcio python3-protobuf  # tests/clients: a Python client generated from proto/
 )
 missing=()
 for p in "${packages[@]}"; do
