@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/call_context.h"
 
 namespace covtrack::log {
 namespace {
@@ -37,6 +38,9 @@ void Emit(spdlog::level::level_enum level, absl::string_view msg, const Fields& 
   std::string line = absl::StrCat("msg=", Quote(msg));
   for (const auto& [key, value] : fields) {
     absl::StrAppend(&line, " ", key, "=", Quote(value));
+  }
+  if (const CallInfo* call = CurrentCall(); call != nullptr) {
+    absl::StrAppend(&line, " request_id=", Quote(call->request_id));
   }
   Logger()->log(level, "{}", line);
 }

@@ -14,21 +14,32 @@
 #include "absl/time/time.h"
 
 namespace covtrack {
+namespace metrics {
+class MetricsHttpServer;
+}
 
 struct ServerOptions {
   std::string service_name;               // for logs, e.g. "ingestion"
   std::string listen = "127.0.0.1:0";     // HOST:PORT; port 0 picks a free port (tests)
+  // Optional plaintext port serving only grpc.health.v1.Health, for Kubernetes' gRPC probes
+  // (which cannot speak TLS). Empty: none.
+  std::string health_listen;
+  // Optional HTTP port serving Prometheus metrics at /metrics. Empty: none.
+  std::string metrics_listen;
   // Largest request or response. A national month of counts is about 2 MB; 64 MiB leaves
   // room for bulk exports without letting one caller exhaust memory.
   int max_message_bytes = 64 << 20;
+  // Calls one client connection may have in flight at once; a caller that opens more waits.
+  int max_concurrent_streams = 100;
   // How long in-flight calls may run after SIGTERM before they are cancelled. Kubernetes
   // waits terminationGracePeriodSeconds (30 s by default) before SIGKILL; stay below it.
   absl::Duration shutdown_grace = absl::Seconds(20);
-  // Optional TLS: PEM files. With client_ca_file set, clients must present a certificate
-  // (mTLS) and its subject is the peer identity recorded in audit trails.
-  std::string tls_cert_file;
-  std::string tls_key_file;
-  std::string tls_client_ca_file;
+  // Optional TLS: PEM files. With tls_client_ca set, clients must present a certificate it
+  // signed (mTLS), and the certificate's common name is the caller's identity (audit trail,
+  // access policy).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
 };
 
 class Server {
@@ -40,6 +51,8 @@ class Server {
 
   int port() const { return port_; }
   std::string address() const;  // "127.0.0.1:PORT", for clients in tests
+  int health_port() const { return health_port_; }                   // 0 without one
+  int metrics_port() const;                                          // 0 without one
 
   // Graceful shutdown: health reports NOT_SERVING, new calls are refused, in-flight calls get
   // until the grace deadline to finish, then are cancelled. Idempotent.
@@ -51,13 +64,18 @@ class Server {
   Server(ServerOptions options, std::unique_ptr<grpc::Server> server, int port);
   ServerOptions options_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;  // --health_listen
+  std::unique_ptr<metrics::MetricsHttpServer> metrics_server_;  // --metrics_listen
   int port_;
+  int health_port_ = 0;
   std::atomic<bool> shut_down_{false};
 };
 
-// The peer identity of a call: the client certificate's subject (x509 common name) under mTLS,
-// otherwise the address gRPC reports ("ipv4:127.0.0.1:53412").
+// The peer identity of a call, as the audit trail records it: the client certificate's common
+// name under mTLS, otherwise the address gRPC reports ("ipv4:127.0.0.1:53412").
 std::string PeerIdentity(const grpc::ServerContext& context);
+// The common name of the caller's verified client certificate, or empty.
+std::string AuthenticatedName(const grpc::ServerContext& context);
 
 // Maps an absl::Status to a grpc::Status with the same code and message.
 grpc::Status ToGrpc(const absl::Status& status);

@@ -1,8 +1,11 @@
 #include "common/server_flags.h"
 
+#include <cstdlib>
+#include <iostream>
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/log.h"
@@ -10,26 +13,86 @@
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(20),
           "after SIGTERM, how long in-flight calls may run before they are cancelled");
-ABSL_FLAG(std::string, tls_cert_file, "", "PEM server certificate (with --tls_key_file: TLS)");
-ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
-ABSL_FLAG(std::string, tls_client_ca_file, "",
-          "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate of this service (with --tls_key: TLS)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; when set, clients must present a certificate it signed (mTLS) and "
+          "the certificate's common name is their identity");
+ABSL_FLAG(std::string, tls_server_ca, "",
+          "PEM CA bundle that verifies the services this one calls (default: --tls_client_ca); "
+          "with it, calls to them use TLS and present --tls_cert");
+ABSL_FLAG(std::string, access_policy, "",
+          "YAML file mapping client-certificate names to roles and jurisdictions (needs "
+          "--tls_client_ca); empty: every caller may do everything");
+ABSL_FLAG(std::string, health_listen, "",
+          "HOST:PORT of a plaintext port serving only grpc.health.v1.Health, for Kubernetes "
+          "probes; empty: none");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT to serve Prometheus metrics on (HTTP, /metrics); empty: none");
+ABSL_FLAG(int, max_message_bytes, 64 << 20, "largest request or response message, in bytes");
+ABSL_FLAG(int, max_concurrent_streams, 100,
+          "calls one client connection may have in flight at once");
 
 namespace covtrack {
+namespace {
 
-ServerOptions InitServerProcess(int argc, char** argv, absl::string_view service) {
+[[noreturn]] void Fatal(absl::string_view service, absl::string_view message) {
+  std::cerr << "covtrack-" << service << ": " << message << "\n";
+  log::Error("bad configuration", {{"error", std::string(message)}});
+  std::exit(2);
+}
+
+}  // namespace
+
+ProcessConfig InitServerProcess(int argc, char** argv, absl::string_view service) {
   ParseFlagsWithEnvironment(argc, argv);
   // Debian builds Abseil without NDEBUG, which leaves Mutex deadlock detection on: a global
   // lock-order graph updated on every lock, a few percent of a busy server's time.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   log::Init(service, absl::GetFlag(FLAGS_log_level));
-  ServerOptions options;
+
+  ProcessConfig config;
+  ServerOptions& options = config.server;
   options.service_name = std::string(service);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
-  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
-  options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
-  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
-  return options;
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.health_listen = absl::GetFlag(FLAGS_health_listen);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  if (options.max_message_bytes < 1024 || options.max_concurrent_streams < 1) {
+    Fatal(service, "--max_message_bytes must be at least 1024 and --max_concurrent_streams at "
+                   "least 1");
+  }
+
+  const std::string server_ca = absl::GetFlag(FLAGS_tls_server_ca);
+  config.upstream.ca_file = server_ca.empty() ? options.tls_client_ca : server_ca;
+  if (!config.upstream.ca_file.empty()) {
+    config.upstream.cert_file = options.tls_cert;
+    config.upstream.key_file = options.tls_key;
+  }
+  config.upstream.max_receive_message_bytes = options.max_message_bytes;
+
+  const std::string policy_file = absl::GetFlag(FLAGS_access_policy);
+  if (!policy_file.empty()) {
+    if (options.tls_client_ca.empty()) {
+      Fatal(service, "--access_policy needs --tls_cert, --tls_key and --tls_client_ca: the "
+                     "policy names callers by their client certificates");
+    }
+    absl::StatusOr<access::AccessPolicy> policy = access::AccessPolicy::Load(policy_file);
+    if (!policy.ok()) {
+      Fatal(service, policy.status().message());
+    }
+    log::Info("access policy loaded",
+              {{"file", policy_file}, {"principals", absl::StrCat(policy->size())}});
+    config.access_policy = *std::move(policy);
+  } else if (!options.tls_client_ca.empty()) {
+    log::Warn("no --access_policy: every client with a certificate from --tls_client_ca may "
+              "call every RPC");
+  }
+  return config;
 }
 
 }  // namespace covtrack

@@ -1,6 +1,7 @@
 #include "services/aggregation/aggregation_service.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 #include "absl/strings/numbers.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "common/domain.h"
 #include "common/log.h"
+#include "common/metrics/metrics.h"
 #include "common/server.h"
 #include "services/aggregation/rollup.h"
 
@@ -89,18 +91,27 @@ absl::StatusOr<std::unique_ptr<AggregationServiceImpl>> AggregationServiceImpl::
     }
     cache = std::move(*made);
   }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      NewChannel(options.ingestion_addr, options.ingestion_channel);
+  if (!channel.ok()) {
+    return channel.status();
+  }
   return std::unique_ptr<AggregationServiceImpl>(
-      new AggregationServiceImpl(options, std::move(cache)));
+      new AggregationServiceImpl(options, std::move(cache), *std::move(channel)));
 }
 
 AggregationServiceImpl::AggregationServiceImpl(const AggregationOptions& options,
-                                               std::unique_ptr<cache::Cache> cache)
+                                               std::unique_ptr<cache::Cache> cache,
+                                               std::shared_ptr<grpc::Channel> ingestion_channel)
     : options_(options),
       cache_(std::move(cache)),
-      ingestion_(IngestionClientOptions{options.ingestion_addr, options.ingestion_deadline,
-                                        options.export_deadline}),
+      // Every RPC here is a read: no unit is ever placed for a jurisdiction check.
+      access_(options.access_policy, nullptr),
+      ingestion_(std::move(ingestion_channel),
+                 IngestionClientOptions{options.ingestion_deadline, options.export_deadline}),
       heads_(ingestion_),
       log_(options.change_log_pairs) {
+  RegisterMetrics();
   log::Info("aggregation service ready",
             {{"ingestion", options_.ingestion_addr}, {"cache", cache_->description()}});
   if (options_.stats_log_interval > absl::ZeroDuration()) {
@@ -109,6 +120,9 @@ AggregationServiceImpl::AggregationServiceImpl(const AggregationOptions& options
 }
 
 AggregationServiceImpl::~AggregationServiceImpl() {
+  for (const std::string& name : metric_callbacks_) {
+    metrics::Registry::Global().RemoveGaugeCallback(name);
+  }
   {
     absl::MutexLock lock(&stop_mu_);
     stopping_ = true;
@@ -116,6 +130,54 @@ AggregationServiceImpl::~AggregationServiceImpl() {
   if (stats_thread_.joinable()) {
     stats_thread_.join();
   }
+}
+
+void AggregationServiceImpl::RegisterMetrics() {
+  metrics::Registry& registry = metrics::Registry::Global();
+  auto counter = [&](const std::string& name, const std::string& help,
+                     std::function<double()> read) {
+    registry.AddGaugeCallback(name, help, std::move(read));  // TODO(counter callback)
+    metric_callbacks_.push_back(name);
+  };
+  auto gauge = [&](const std::string& name, const std::string& help,
+                   std::function<double()> read) {
+    registry.AddGaugeCallback(name, help, std::move(read));
+    metric_callbacks_.push_back(name);
+  };
+  counter("covtrack_cache_hits_total", "Shared-cache (Redis) reads that found an entry",
+          [this] { return cache_->stats().hits; });
+  counter("covtrack_cache_misses_total", "Shared-cache reads that found none",
+          [this] { return cache_->stats().misses; });
+  counter("covtrack_cache_errors_total",
+          "Shared-cache commands that failed (connection refused or lost, timeout, error)",
+          [this] { return cache_->stats().errors; });
+  counter("covtrack_cache_skipped_total",
+          "Shared-cache reads and writes skipped while the cache was known to be down",
+          [this] { return cache_->stats().skipped_unavailable; });
+  gauge("covtrack_cache_available", "1 while the shared cache answers, 0 while it is down",
+        [this] { return cache_->stats().available ? 1 : 0; });
+  counter("covtrack_aggregation_rollups_served_total",
+          "Rollups answered from a cache (this replica's or the shared one)",
+          [this] { return entries_served_.load(); });
+  counter("covtrack_aggregation_rollups_computed_total",
+          "Rollups computed from an ingestion export", [this] { return entries_computed_.load(); });
+  counter("covtrack_aggregation_rollups_stale_total",
+          "Cached rollups refused because a later change touched them",
+          [this] { return entries_stale_.load(); });
+  counter("covtrack_aggregation_exports_total", "ExportData calls to ingestion",
+          [this] { return exports_.load(); });
+  // Read at scrape time: ingestion's head now, less the change this replica has applied. A
+  // request catches up before it answers, so a lag here is work the next request will do;
+  // NaN while ingestion cannot be reached.
+  gauge("covtrack_change_feed_lag",
+        "Changes in ingestion's feed this replica has not applied yet (read at scrape)", [this] {
+          absl::StatusOr<int64_t> head = heads_.Get();
+          if (!head.ok()) {
+            return std::numeric_limits<double>::quiet_NaN();
+          }
+          absl::MutexLock lock(&feed_mu_);
+          return static_cast<double>(std::max<int64_t>(0, *head - log_.seen()));
+        });
 }
 
 AggregationStats AggregationServiceImpl::stats() const {
@@ -446,6 +508,7 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
 grpc::Status AggregationServiceImpl::GetCoverage(grpc::ServerContext* context,
                                                  const v1::GetCoverageRequest* request,
                                                  v1::Coverage* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
   if (request->unit_code().empty()) {
     return Invalid("unit_code", "required (\"VN\" for the nation)");
   }
@@ -537,6 +600,7 @@ grpc::Status AggregationServiceImpl::GetCoverage(grpc::ServerContext* context,
 grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
                                                   const v1::ListCoverageRequest* request,
                                                   v1::ListCoverageResponse* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
   const std::string parent =
       request->parent_code().empty() ? std::string(kNationCode) : request->parent_code();
   absl::StatusOr<Period> period = Period::Parse(request->period());
@@ -654,6 +718,7 @@ grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
 grpc::Status AggregationServiceImpl::GetCoverageSeries(grpc::ServerContext* context,
                                                        const v1::GetCoverageSeriesRequest* request,
                                                        v1::CoverageSeries* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
   if (request->unit_code().empty()) {
     return Invalid("unit_code", "required (\"VN\" for the nation)");
   }

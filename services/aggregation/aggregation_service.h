@@ -22,7 +22,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/access/authorizer.h"
 #include "common/cache/cache.h"
+#include "common/client.h"
 #include "common/period.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
 #include "services/aggregation/change_log.h"
@@ -33,6 +35,9 @@ namespace covtrack::aggregation {
 
 struct AggregationOptions {
   std::string ingestion_addr = "127.0.0.1:50051";
+  ChannelOptions ingestion_channel;  // TLS to ingestion (common/client.h); default plaintext
+  // Empty: every caller may read (common/access/authorizer.h). Every RPC here reads.
+  std::optional<access::AccessPolicy> access_policy;
   std::string redis_addr;  // "HOST:PORT"; empty: an in-process cache
   // Prefix of every cache key. Replicas reading the same ingestion store share it; a different
   // store (whose change sequence numbers mean something else) needs another one.
@@ -84,7 +89,8 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   AggregationStats stats() const;
 
  private:
-  AggregationServiceImpl(const AggregationOptions& options, std::unique_ptr<cache::Cache> cache);
+  AggregationServiceImpl(const AggregationOptions& options, std::unique_ptr<cache::Cache> cache,
+                         std::shared_ptr<grpc::Channel> ingestion_channel);
 
   // What a request reads: the hierarchy and the seq up to which it is known to be current.
   struct View {
@@ -116,9 +122,13 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
       const std::string& root, int64_t* snapshot_seq);
 
   void StatsLoop();
+  // Cache, rollup and change-feed figures for /metrics (common/metrics), read at scrape.
+  void RegisterMetrics();
+  std::vector<std::string> metric_callbacks_;  // removed on destruction
 
   const AggregationOptions options_;
   std::unique_ptr<cache::Cache> cache_;
+  access::Authorizer access_;
   IngestionClient ingestion_;
   ChangeHeadReader heads_;
 

@@ -5,13 +5,11 @@
 
 namespace covtrack::aggregation {
 
-IngestionClient::IngestionClient(const IngestionClientOptions& options) : options_(options) {
-  grpc::ChannelArguments args;
-  // National exports are large; the server's limit (64 MiB) applies per message anyway.
-  args.SetMaxReceiveMessageSize(64 << 20);
-  channel_ = grpc::CreateCustomChannel(options.address, grpc::InsecureChannelCredentials(), args);
-  stub_ = v1::IngestionService::NewStub(channel_);
-}
+IngestionClient::IngestionClient(std::shared_ptr<grpc::Channel> channel,
+                                 const IngestionClientOptions& options)
+    : options_(options),
+      channel_(std::move(channel)),
+      stub_(v1::IngestionService::NewStub(channel_)) {}
 
 void IngestionClient::SetDeadline(grpc::ClientContext& context, absl::Duration d) const {
   context.set_deadline(absl::ToChronoTime(absl::Now() + d));

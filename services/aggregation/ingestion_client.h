@@ -19,14 +19,14 @@
 namespace covtrack::aggregation {
 
 struct IngestionClientOptions {
-  std::string address;                                  // "HOST:PORT"
   absl::Duration call_deadline = absl::Seconds(5);      // unary calls
   absl::Duration export_deadline = absl::Seconds(120);  // a national export streams ~10^6 rows
 };
 
 class IngestionClient {
  public:
-  explicit IngestionClient(const IngestionClientOptions& options);
+  // `channel` from common/client.h (TLS and request ids as configured).
+  IngestionClient(std::shared_ptr<grpc::Channel> channel, const IngestionClientOptions& options);
 
   absl::StatusOr<int64_t> GetChangeHead();
   // Changes after `after_seq`, one page.

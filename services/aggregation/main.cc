@@ -29,12 +29,13 @@ ABSL_FLAG(absl::Duration, stats_log_interval, absl::Seconds(60),
           "how often cache counters are logged (when they changed); 0 = never");
 
 int main(int argc, char** argv) {
-  covtrack::ServerOptions server_options =
-      covtrack::InitServerProcess(argc, argv, "aggregation");
-  server_options.listen = absl::GetFlag(FLAGS_listen);
+  covtrack::ProcessConfig config = covtrack::InitServerProcess(argc, argv, "aggregation");
+  config.server.listen = absl::GetFlag(FLAGS_listen);
 
   covtrack::aggregation::AggregationOptions options;
   options.ingestion_addr = absl::GetFlag(FLAGS_ingestion_addr);
+  options.ingestion_channel = config.upstream;
+  options.access_policy = std::move(config.access_policy);
   options.redis_addr = absl::GetFlag(FLAGS_redis);
   options.cache_namespace = absl::GetFlag(FLAGS_cache_namespace);
   options.ingestion_deadline = absl::GetFlag(FLAGS_ingestion_deadline);
@@ -47,9 +48,9 @@ int main(int argc, char** argv) {
     std::cerr << "covtrack-aggregation: " << service.status().message() << "\n";
     return 1;
   }
-  auto server = covtrack::Server::Start(server_options, {service->get()});
+  auto server = covtrack::Server::Start(config.server, {service->get()});
   if (!server.ok()) {
-    std::cerr << "covtrack-aggregation: cannot serve on " << server_options.listen << ": "
+    std::cerr << "covtrack-aggregation: cannot serve on " << config.server.listen << ": "
               << server.status().message() << " (check --listen)\n";
     return 1;
   }

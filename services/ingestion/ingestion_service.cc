@@ -1,10 +1,70 @@
 #include "services/ingestion/ingestion_service.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/metrics/metrics.h"
+#include "common/period.h"
 #include "common/server.h"
 
 namespace covtrack::ingestion {
+namespace {
+
+using access::Role;
+
+// What was written and what was refused, for operators (common/metrics).
+struct IngestionMetrics {
+  metrics::Counter& records = metrics::Registry::Global().AddCounter(
+      "covtrack_ingestion_records_total",
+      "Participation records and denominators in committed reports (replays not counted)",
+      {"kind"});
+  metrics::Counter& rejected = metrics::Registry::Global().AddCounter(
+      "covtrack_ingestion_rejected_requests_total",
+      "Report and import requests refused, by status code", {"code"});
+  metrics::Counter& rejected_records = metrics::Registry::Global().AddCounter(
+      "covtrack_ingestion_rejected_records_total",
+      "Records and denominators in refused reports (none of them was written)", {});
+
+  void Committed(const v1::SubmitReportResponse& response) {
+    if (!response.replayed()) {
+      records.Add({"participation"}, response.records_accepted());
+      records.Add({"denominator"}, response.denominators_accepted());
+    }
+  }
+  void Rejected(absl::StatusCode code, const v1::SubmitReportRequest* request) {
+    rejected.Add({absl::StatusCodeToString(code)});
+    if (request != nullptr) {
+      rejected_records.Add({}, request->records_size() + request->denominators_size());
+    }
+  }
+};
+
+IngestionMetrics& Metrics() {
+  static IngestionMetrics* m = new IngestionMetrics();
+  return *m;
+}
+
+// The units a report writes for, each with the day its place in the hierarchy is read on.
+// Malformed months are left to the store's validation, which refuses the whole report.
+std::vector<access::UnitRef> UnitsOf(const v1::SubmitReportRequest& request) {
+  std::vector<access::UnitRef> refs;
+  absl::flat_hash_set<std::pair<std::string, std::string>> seen;
+  for (const v1::ParticipationRecord& r : request.records()) {
+    absl::StatusOr<Month> month = Month::Parse(r.month());
+    std::string day = month.ok() ? month->LastDay() : "";
+    if (seen.insert({r.unit_code(), day}).second) {
+      refs.push_back(access::UnitRef::OnDay(r.unit_code(), day));
+    }
+  }
+  for (const v1::DenominatorRecord& d : request.denominators()) {
+    if (seen.insert({d.unit_code(), absl::StrCat(d.year())}).second) {
+      refs.push_back(access::UnitRef::InYear(d.unit_code(), d.year()));
+    }
+  }
+  return refs;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<IngestionServiceImpl>> IngestionServiceImpl::Create(
     const IngestionOptions& options) {
@@ -24,7 +84,22 @@ absl::StatusOr<std::unique_ptr<IngestionServiceImpl>> IngestionServiceImpl::Crea
 IngestionServiceImpl::IngestionServiceImpl(IngestionOptions options,
                                            std::unique_ptr<sql::Database> db,
                                            std::unique_ptr<IngestionStore> store)
-    : options_(std::move(options)), db_(std::move(db)), store_(std::move(store)) {}
+    : options_(std::move(options)),
+      db_(std::move(db)),
+      store_(std::move(store)),
+      access_(options_.access_policy,
+              [store = store_.get()](const std::string& code)
+                  -> absl::StatusOr<std::vector<v1::AdminUnit>> {
+                v1::ListAdminUnitsRequest request;
+                request.set_code(code);
+                request.set_page_size(10000);
+                absl::StatusOr<v1::ListAdminUnitsResponse> units = store->ListAdminUnits(request);
+                if (!units.ok()) {
+                  return units.status();
+                }
+                return std::vector<v1::AdminUnit>(units->units().begin(), units->units().end());
+              }) {}
+
 
 void IngestionServiceImpl::NoteCommitted(int64_t seq) {
   absl::MutexLock lock(&mu_);
@@ -34,10 +109,12 @@ void IngestionServiceImpl::NoteCommitted(int64_t seq) {
 grpc::Status IngestionServiceImpl::ImportAdminUnits(grpc::ServerContext* context,
                                                     const v1::ImportAdminUnitsRequest* request,
                                                     v1::ImportAdminUnitsResponse* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kAdmin));
   absl::StatusOr<v1::ImportAdminUnitsResponse> result =
       store_->ImportAdminUnits(*request, Sender{PeerIdentity(*context), ""});
   if (!result.ok()) {
     LogIfBroken(result.status());
+    Metrics().Rejected(result.status().code(), nullptr);
     return ToGrpc(result.status());
   }
   *response = *std::move(result);
@@ -52,32 +129,40 @@ grpc::Status IngestionServiceImpl::ImportAdminUnits(grpc::ServerContext* context
 grpc::Status IngestionServiceImpl::ListAdminUnits(grpc::ServerContext* context,
                                                   const v1::ListAdminUnitsRequest* request,
                                                   v1::ListAdminUnitsResponse* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   return Answer(store_->ListAdminUnits(*request), response);
+}
+
+absl::StatusOr<v1::SubmitReportResponse> IngestionServiceImpl::Submit(
+    const grpc::ServerContext& context, const v1::SubmitReportRequest& request) {
+  absl::Status allowed =
+      FromGrpc(access_.RequireUnits(context, Role::kReporter, UnitsOf(request)));
+  absl::StatusOr<v1::SubmitReportResponse> result =
+      allowed.ok() ? store_->SubmitReport(request, Sender{PeerIdentity(context), request.source()})
+                   : allowed;
+  if (!result.ok()) {
+    LogIfBroken(result.status());
+    Metrics().Rejected(result.status().code(), &request);
+    return result;
+  }
+  Metrics().Committed(*result);
+  NoteCommitted(result->change_seq());
+  return result;
 }
 
 grpc::Status IngestionServiceImpl::SubmitReport(grpc::ServerContext* context,
                                                 const v1::SubmitReportRequest* request,
                                                 v1::SubmitReportResponse* response) {
-  absl::StatusOr<v1::SubmitReportResponse> result =
-      store_->SubmitReport(*request, Sender{PeerIdentity(*context), request->source()});
-  if (!result.ok()) {
-    LogIfBroken(result.status());
-    return ToGrpc(result.status());
-  }
-  *response = *std::move(result);
-  NoteCommitted(response->change_seq());
-  return grpc::Status::OK;
+  return Answer(Submit(*context, *request), response);
 }
 
 grpc::Status IngestionServiceImpl::StreamReports(
     grpc::ServerContext* context, grpc::ServerReader<v1::SubmitReportRequest>* reader,
     v1::StreamReportsResponse* response) {
-  const std::string peer = PeerIdentity(*context);
   v1::SubmitReportRequest request;
   int index = 0;
   while (reader->Read(&request)) {
-    absl::StatusOr<v1::SubmitReportResponse> result =
-        store_->SubmitReport(request, Sender{peer, request.source()});
+    absl::StatusOr<v1::SubmitReportResponse> result = Submit(*context, request);
     if (!result.ok()) {
       context->AddTrailingMetadata("covtrack-committed-messages",
                                    absl::StrCat(response->messages_committed()));
@@ -87,7 +172,6 @@ grpc::Status IngestionServiceImpl::StreamReports(
                        "\"): ", result.status().message(), "; ", response->messages_committed(),
                        " earlier messages were committed"));
     }
-    NoteCommitted(result->change_seq());
     response->set_messages_committed(response->messages_committed() + 1);
     response->set_records_accepted(response->records_accepted() + result->records_accepted());
     response->set_denominators_accepted(response->denominators_accepted() +
@@ -115,12 +199,14 @@ grpc::Status IngestionServiceImpl::StreamReports(
 grpc::Status IngestionServiceImpl::ListRevisions(grpc::ServerContext* context,
                                                  const v1::ListRevisionsRequest* request,
                                                  v1::ListRevisionsResponse* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   return Answer(store_->ListRevisions(*request), response);
 }
 
 grpc::Status IngestionServiceImpl::GetChangeHead(grpc::ServerContext* context,
                                                  const v1::GetChangeHeadRequest* request,
                                                  v1::ChangeHead* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   absl::StatusOr<int64_t> head = store_->ChangeHead();
   if (!head.ok()) {
     return ToGrpc(head.status());
@@ -132,12 +218,14 @@ grpc::Status IngestionServiceImpl::GetChangeHead(grpc::ServerContext* context,
 grpc::Status IngestionServiceImpl::ListChanges(grpc::ServerContext* context,
                                                const v1::ListChangesRequest* request,
                                                v1::ListChangesResponse* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   return Answer(store_->ListChanges(request->after_seq(), request->page_size()), response);
 }
 
 grpc::Status IngestionServiceImpl::WatchChanges(grpc::ServerContext* context,
                                                 const v1::WatchChangesRequest* request,
                                                 grpc::ServerWriter<v1::Change>* writer) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   int64_t sent = request->after_seq();
   while (!context->IsCancelled()) {
     absl::StatusOr<v1::ListChangesResponse> page = store_->ListChanges(sent, 100);
@@ -166,6 +254,7 @@ grpc::Status IngestionServiceImpl::WatchChanges(grpc::ServerContext* context,
 grpc::Status IngestionServiceImpl::ExportData(grpc::ServerContext* context,
                                               const v1::ExportDataRequest* request,
                                               grpc::ServerWriter<v1::ExportDataResponse>* writer) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   absl::Status status = store_->ExportData(*request, [&](const v1::ExportDataResponse& chunk) {
     return !context->IsCancelled() && writer->Write(chunk);
   });

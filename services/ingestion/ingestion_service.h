@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/access/authorizer.h"
 #include "common/sql/database.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "services/ingestion/ingestion_store.h"
@@ -18,6 +19,8 @@ struct IngestionOptions {
   // How often an open WatchChanges stream looks for changes committed by other replicas
   // (writes through this replica wake it at once).
   absl::Duration watch_poll_interval = absl::Seconds(1);
+  // Empty: every caller may do everything (common/access/authorizer.h).
+  std::optional<access::AccessPolicy> access_policy;
 };
 
 // The gRPC face of IngestionStore: maps calls to the store, statuses to gRPC, and wakes
@@ -53,10 +56,15 @@ class IngestionServiceImpl final : public v1::IngestionService::Service {
   IngestionServiceImpl(IngestionOptions options, std::unique_ptr<sql::Database> db,
                        std::unique_ptr<IngestionStore> store);
   void NoteCommitted(int64_t seq);
+  // One report: the reporter role and every unit inside the caller's jurisdiction, then the
+  // store; counted in the metrics either way.
+  absl::StatusOr<v1::SubmitReportResponse> Submit(const grpc::ServerContext& context,
+                                                  const v1::SubmitReportRequest& request);
 
   const IngestionOptions options_;
   std::unique_ptr<sql::Database> db_;
   std::unique_ptr<IngestionStore> store_;
+  access::Authorizer access_;
   absl::Mutex mu_;
   int64_t last_committed_seq_ ABSL_GUARDED_BY(mu_) = 0;
 };

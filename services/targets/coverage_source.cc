@@ -15,11 +15,11 @@ constexpr int kMaxListPages = 1000;
 
 class AggregationCoverageSource : public CoverageSource {
  public:
-  AggregationCoverageSource(std::string address, absl::Duration deadline)
+  AggregationCoverageSource(std::shared_ptr<grpc::Channel> channel, std::string address,
+                            absl::Duration deadline)
       : address_(std::move(address)),
         deadline_(deadline),
-        stub_(v1::AggregationService::NewStub(
-            grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+        stub_(v1::AggregationService::NewStub(channel)) {}
 
   absl::StatusOr<v1::Coverage> GetCoverage(absl::string_view unit_code, absl::string_view period,
                                            const std::vector<v1::Scheme>& schemes) override {
@@ -113,9 +113,11 @@ class AggregationCoverageSource : public CoverageSource {
 
 }  // namespace
 
-std::unique_ptr<CoverageSource> NewAggregationCoverageSource(std::string address,
+std::unique_ptr<CoverageSource> NewAggregationCoverageSource(std::shared_ptr<grpc::Channel> channel,
+                                                             std::string address,
                                                              absl::Duration deadline) {
-  return std::make_unique<AggregationCoverageSource>(std::move(address), deadline);
+  return std::make_unique<AggregationCoverageSource>(std::move(channel), std::move(address),
+                                                     deadline);
 }
 
 }  // namespace covtrack::targets

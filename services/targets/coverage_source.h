@@ -40,7 +40,9 @@ class CoverageSource {
 // The aggregation service over gRPC. Every call carries `deadline`. A call that cannot reach
 // the service (UNAVAILABLE, DEADLINE_EXCEEDED) is UNAVAILABLE with a message naming the
 // address; other errors (NOT_FOUND, INVALID_ARGUMENT) keep their code and message.
-std::unique_ptr<CoverageSource> NewAggregationCoverageSource(std::string address,
+// `channel` (common/client.h) leads to `address`, which the messages name.
+std::unique_ptr<CoverageSource> NewAggregationCoverageSource(std::shared_ptr<grpc::Channel> channel,
+                                                             std::string address,
                                                              absl::Duration deadline);
 
 }  // namespace covtrack::targets

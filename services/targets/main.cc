@@ -17,25 +17,31 @@ ABSL_FLAG(std::string, store, "sqlite:var/targets.db",
 ABSL_FLAG(std::string, aggregation_addr, "127.0.0.1:50052",
           "HOST:PORT of the aggregation service (actual figures)");
 ABSL_FLAG(absl::Duration, aggregation_deadline, absl::Seconds(5),
-          "deadline of each call to the aggregation service");
+          "deadline of each call to the aggregation service (and to ingestion)");
+ABSL_FLAG(std::string, ingestion_addr, "127.0.0.1:50051",
+          "HOST:PORT of the ingestion service; asked where units lie in the hierarchy for "
+          "the access policy's jurisdiction checks (used only with --access_policy)");
 
 int main(int argc, char** argv) {
-  covtrack::ServerOptions server_options = covtrack::InitServerProcess(argc, argv, "targets");
-  server_options.listen = absl::GetFlag(FLAGS_listen);
+  covtrack::ProcessConfig config = covtrack::InitServerProcess(argc, argv, "targets");
+  config.server.listen = absl::GetFlag(FLAGS_listen);
 
   covtrack::targets::TargetOptions options;
   options.store_url = absl::GetFlag(FLAGS_store);
   options.aggregation_addr = absl::GetFlag(FLAGS_aggregation_addr);
   options.aggregation_deadline = absl::GetFlag(FLAGS_aggregation_deadline);
+  options.ingestion_addr = absl::GetFlag(FLAGS_ingestion_addr);
+  options.upstream_channel = config.upstream;
+  options.access_policy = std::move(config.access_policy);
   auto service = covtrack::targets::TargetServiceImpl::Create(options);
   if (!service.ok()) {
     std::cerr << "covtrack-targets: " << service.status().message()
               << " (check --store and --aggregation_addr)\n";
     return 1;
   }
-  auto server = covtrack::Server::Start(server_options, {service->get()});
+  auto server = covtrack::Server::Start(config.server, {service->get()});
   if (!server.ok()) {
-    std::cerr << "covtrack-targets: cannot serve on " << server_options.listen << ": "
+    std::cerr << "covtrack-targets: cannot serve on " << config.server.listen << ": "
               << server.status().message() << " (check --listen)\n";
     return 1;
   }

@@ -21,6 +21,8 @@
 namespace covtrack::targets {
 namespace {
 
+using access::Role;
+
 constexpr int kMinYear = 2000;
 constexpr int kMaxYear = 2100;
 constexpr double kMaxParticipantsTarget = 1e9;  // more than the country's population
@@ -199,10 +201,26 @@ absl::StatusOr<std::unique_ptr<TargetServiceImpl>> TargetServiceImpl::Create(
     if (options.aggregation_addr.empty()) {
       return absl::InvalidArgumentError("--aggregation_addr is required (HOST:PORT)");
     }
-    source = NewAggregationCoverageSource(options.aggregation_addr, options.aggregation_deadline);
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        NewChannel(options.aggregation_addr, options.upstream_channel);
+    if (!channel.ok()) {
+      return channel.status();
+    }
+    source = NewAggregationCoverageSource(*std::move(channel), options.aggregation_addr,
+                                          options.aggregation_deadline);
+  }
+  access::UnitVersions units;
+  if (options.access_policy.has_value()) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        NewChannel(options.ingestion_addr, options.upstream_channel);
+    if (!channel.ok()) {
+      return channel.status();
+    }
+    units = access::IngestionUnitVersions(*std::move(channel), options.aggregation_deadline);
   }
   return std::unique_ptr<TargetServiceImpl>(
-      new TargetServiceImpl(std::move(*store), std::move(source), std::move(clock)));
+      new TargetServiceImpl(std::move(*store), std::move(source), std::move(clock),
+                            access::Authorizer(options.access_policy, std::move(units))));
 }
 
 absl::StatusOr<Period> TargetServiceImpl::ResolvePeriod(const std::string& period) const {
@@ -825,43 +843,60 @@ absl::StatusOr<v1::Report> TargetServiceImpl::DoGetReport(const v1::GetReportReq
   return report;
 }
 
-grpc::Status TargetServiceImpl::SetTarget(grpc::ServerContext*, const v1::SetTargetRequest* request,
+grpc::Status TargetServiceImpl::SetTarget(grpc::ServerContext* context,
+                                          const v1::SetTargetRequest* request,
                                           v1::Target* response) {
+  COVTRACK_REQUIRE(access_.RequireUnits(
+      *context, Role::kPlanner,
+      {access::UnitRef::InYear(request->target().unit_code(), request->target().year())}));
   return Answer(DoSetTarget(*request), response);
 }
 
-grpc::Status TargetServiceImpl::ListTargets(grpc::ServerContext*,
+grpc::Status TargetServiceImpl::ListTargets(grpc::ServerContext* context,
                                             const v1::ListTargetsRequest* request,
                                             v1::ListTargetsResponse* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   return Answer(DoListTargets(*request), response);
 }
 
-grpc::Status TargetServiceImpl::GetAchievement(grpc::ServerContext*,
+grpc::Status TargetServiceImpl::GetAchievement(grpc::ServerContext* context,
                                                const v1::GetAchievementRequest* request,
                                                v1::Achievement* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   return Answer(DoGetAchievement(*request), response);
 }
 
-grpc::Status TargetServiceImpl::ListLaggingUnits(grpc::ServerContext*,
+grpc::Status TargetServiceImpl::ListLaggingUnits(grpc::ServerContext* context,
                                                  const v1::ListLaggingUnitsRequest* request,
                                                  v1::ListLaggingUnitsResponse* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   return Answer(DoListLaggingUnits(*request), response);
 }
 
-grpc::Status TargetServiceImpl::AllocateTarget(grpc::ServerContext*,
+grpc::Status TargetServiceImpl::AllocateTarget(grpc::ServerContext* context,
                                                const v1::AllocateTargetRequest* request,
                                                v1::AllocateTargetResponse* response) {
+  // A preview stores nothing: reading is enough. Storing writes targets for the parent's
+  // units, which lie inside the parent: the parent must lie inside the jurisdiction.
+  COVTRACK_REQUIRE(request->preview()
+                       ? access_.Require(*context, Role::kReader)
+                       : access_.RequireUnits(*context, Role::kPlanner,
+                                              {access::UnitRef::InYear(request->parent_code(),
+                                                                       request->year())}));
   return Answer(DoAllocateTarget(*request), response);
 }
 
-grpc::Status TargetServiceImpl::ValidateAllocation(grpc::ServerContext*,
+grpc::Status TargetServiceImpl::ValidateAllocation(grpc::ServerContext* context,
                                                    const v1::ValidateAllocationRequest* request,
                                                    v1::ValidateAllocationResponse* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   return Answer(DoValidateAllocation(*request), response);
 }
 
-grpc::Status TargetServiceImpl::GetReport(grpc::ServerContext*, const v1::GetReportRequest* request,
+grpc::Status TargetServiceImpl::GetReport(grpc::ServerContext* context,
+                                          const v1::GetReportRequest* request,
                                           v1::Report* response) {
+  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
   return Answer(DoGetReport(*request), response);
 }
 

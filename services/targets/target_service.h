@@ -12,6 +12,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/access/authorizer.h"
+#include "common/client.h"
 #include "common/period.h"
 #include "covtrack/v1/target_service.grpc.pb.h"
 #include "services/targets/coverage_source.h"
@@ -24,8 +26,14 @@ struct TargetOptions {
   std::string store_url = "sqlite:var/targets.db";
   // HOST:PORT of the aggregation service.
   std::string aggregation_addr = "127.0.0.1:50052";
-  // The deadline of every call to the aggregation service.
+  // The deadline of every call to the aggregation service (and to ingestion).
   absl::Duration aggregation_deadline = absl::Seconds(5);
+  // TLS to the services called (common/client.h); default plaintext.
+  ChannelOptions upstream_channel;
+  // Empty: every caller may do everything (common/access/authorizer.h). With a policy, units
+  // are placed in the hierarchy for jurisdiction checks by asking ingestion at this address.
+  std::optional<access::AccessPolicy> access_policy;
+  std::string ingestion_addr = "127.0.0.1:50051";
   // "Now", for update_time and the default period (the current year). Default: absl::Now.
   std::function<absl::Time()> clock;
   // For unit tests: read figures from this instead of the aggregation service.
@@ -69,8 +77,11 @@ class TargetServiceImpl final : public v1::TargetService::Service {
 
  private:
   TargetServiceImpl(std::unique_ptr<TargetStore> store, std::shared_ptr<CoverageSource> source,
-                    std::function<absl::Time()> clock)
-      : store_(std::move(store)), source_(std::move(source)), clock_(std::move(clock)) {}
+                    std::function<absl::Time()> clock, access::Authorizer access)
+      : store_(std::move(store)),
+        source_(std::move(source)),
+        clock_(std::move(clock)),
+        access_(std::move(access)) {}
 
   // The period asked for, or the current year by the clock when empty.
   absl::StatusOr<Period> ResolvePeriod(const std::string& period) const;
@@ -88,6 +99,7 @@ class TargetServiceImpl final : public v1::TargetService::Service {
   std::unique_ptr<TargetStore> store_;
   std::shared_ptr<CoverageSource> source_;
   std::function<absl::Time()> clock_;
+  access::Authorizer access_;
 };
 
 }  // namespace covtrack::targets

@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/call_context.h"
+#include "common/client.h"
 #include "common/domain.h"
 #include "common/period.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
@@ -191,11 +193,8 @@ class Commands {
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
     auto& channel = channels_[address];
     if (channel == nullptr) {
-      // Answers up to the services' own limit (64 MiB), not gRPC's 4 MiB default: a page of
-      // coverage with every scheme and comparison can be large.
-      grpc::ChannelArguments arguments;
-      arguments.SetMaxReceiveMessageSize(64 << 20);
-      channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+      // RunCommand has read the TLS files already, so this cannot fail but for a race.
+      channel = NewChannel(address, options_.tls).value();
     }
     return channel;
   }
@@ -993,6 +992,24 @@ int RunCommand(const std::vector<std::string>& args, const Options& options, std
     err << "covctl: --batch_size must be above zero\n";
     return kExitUsage;
   }
+  if (!options.tls.ca_file.empty() ||
+      !options.tls.cert_file.empty() || !options.tls.key_file.empty()) {
+    if (options.tls.ca_file.empty()) {
+      err << "covctl: --tls_cert and --tls_key need --tls_ca (the CA that signed the servers' "
+             "certificates)\n";
+      return kExitUsage;
+    }
+    for (const std::string& file : {options.tls.ca_file, options.tls.cert_file,
+                                    options.tls.key_file}) {
+      if (absl::StatusOr<std::string> read = ReadFileToString(file); !file.empty() && !read.ok()) {
+        err << "covctl: TLS: " << read.status().message() << "\n";
+        return kExitUsage;
+      }
+    }
+  }
+  // Every call of this command carries one x-request-id, which the services log (not the
+  // idempotency key --request_id).
+  ScopedCall call({absl::StrCat("covctl ", absl::StrJoin(best->words, " ")), NewRequestId()});
   Commands commands(options, out, err);
   return (commands.*(best->handler))(positional);
 }

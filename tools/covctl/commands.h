@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/client.h"
 #include "tools/covctl/views.h"
 
 namespace covtrack::covctl {
@@ -28,6 +29,9 @@ struct Options {
   int batch_size = 5000;
   bool progress = false;  // draw a progress bar on `err` (main: only when stderr is a terminal)
   std::string source = "covctl";
+  // TLS (common/client.h): --tls_ca verifies the servers; --tls_cert and --tls_key identify
+  // this client (mTLS). Empty: plaintext.
+  ChannelOptions tls;
   // Command-specific options; empty/zero when not given.
   std::string valid_from, valid_to, parent, level, as_of, code, month, scheme, schemes, order;
   int previous_year_ends = 0;

@@ -53,12 +53,18 @@ ABSL_FLAG(
     std::string, request_id, "",
     "targets set / allocate: request id (default: derived from the request, so a retry is safe)");
 
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA that signed the services' certificates: connect with TLS (empty: plaintext)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for services that require mTLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+
 namespace {
 
 // The connection settings (not the per-command ones) may come from the environment:
 // COVTRACK_<FLAG> fills the flag unless the command line sets it.
 constexpr const char* kEnvironmentFlags[] = {"server", "aggregation_server", "targets_server",
-                                             "format", "timeout"};
+                                             "format",  "timeout", "tls_ca",
+                                             "tls_cert", "tls_key"};
 
 bool ApplyEnvironment() {
   for (const char* name : kEnvironmentFlags) {
@@ -99,6 +105,9 @@ int main(int argc, char** argv) {
   options.aggregation_server = absl::GetFlag(FLAGS_aggregation_server);
   options.targets_server = absl::GetFlag(FLAGS_targets_server);
   options.timeout = absl::GetFlag(FLAGS_timeout);
+  options.tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
   options.progress = isatty(STDERR_FILENO) == 1;
   options.source = absl::GetFlag(FLAGS_source);

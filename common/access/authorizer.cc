@@ -1,0 +1,237 @@
+#include "common/access/authorizer.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/civil_time.h"
+#include "common/call_context.h"
+#include "common/log.h"
+#include "common/metrics/metrics.h"
+#include "common/server.h"
+#include "covtrack/v1/ingestion_service.grpc.pb.h"
+
+namespace covtrack::access {
+namespace {
+
+metrics::Counter& DeniedCounter() {
+  static metrics::Counter& counter = metrics::Registry::Global().AddCounter(
+      "covtrack_access_denied_total", "Calls refused by the access policy, by method and role",
+      {"method", "role"});
+  return counter;
+}
+
+bool ValidOn(const v1::AdminUnit& unit, const std::string& day) {
+  return (unit.valid_from().empty() || unit.valid_from() <= day) &&
+         (unit.valid_to().empty() || day < unit.valid_to());
+}
+
+const v1::AdminUnit* VersionOn(const std::vector<v1::AdminUnit>& versions,
+                               const std::string& day) {
+  for (const v1::AdminUnit& unit : versions) {
+    if (ValidOn(unit, day)) {
+      return &unit;
+    }
+  }
+  return nullptr;
+}
+
+std::string DayBefore(const std::string& date) {
+  absl::CivilDay day;
+  if (!absl::ParseCivilTime(date, &day)) {
+    return date;
+  }
+  return absl::FormatCivilTime(day - 1);
+}
+
+// Places units in the hierarchy for one call, reading each code's versions once.
+class Placer {
+ public:
+  explicit Placer(const UnitVersions& units) : units_(units) {}
+
+  absl::StatusOr<const std::vector<v1::AdminUnit>*> Versions(const std::string& code) {
+    auto it = cache_.find(code);
+    if (it == cache_.end()) {
+      absl::StatusOr<std::vector<v1::AdminUnit>> versions = units_(code);
+      if (!versions.ok()) {
+        return versions.status();
+      }
+      it = cache_.emplace(code, *std::move(versions)).first;
+    }
+    return &it->second;
+  }
+
+  // The unit version `ref` names and the day it is placed on; nullptr when no unit holds the
+  // code then.
+  absl::StatusOr<const v1::AdminUnit*> Resolve(const UnitRef& ref, std::string* day) {
+    absl::StatusOr<const std::vector<v1::AdminUnit>*> versions = Versions(ref.code);
+    if (!versions.ok()) {
+      return versions.status();
+    }
+    if (ref.year == 0) {
+      *day = ref.day;
+      return VersionOn(**versions, *day);
+    }
+    *day = absl::StrCat(ref.year, "-12-31");
+    if (const v1::AdminUnit* unit = VersionOn(**versions, *day); unit != nullptr) {
+      return unit;
+    }
+    // The last unit that held the code during the year.
+    const std::string first = absl::StrCat(ref.year, "-01-01");
+    const v1::AdminUnit* last = nullptr;
+    for (const v1::AdminUnit& unit : **versions) {
+      bool overlaps = (unit.valid_from().empty() || unit.valid_from() <= *day) &&
+                      !unit.valid_to().empty() && unit.valid_to() > first;
+      if (overlaps && (last == nullptr || unit.valid_from() > last->valid_from())) {
+        last = &unit;
+      }
+    }
+    if (last != nullptr) {
+      *day = DayBefore(last->valid_to());
+    }
+    return last;
+  }
+
+  // Whether `unit` (valid on `day`) is one of `roots` or lies under one.
+  absl::StatusOr<bool> Within(const v1::AdminUnit& unit, const std::string& day,
+                              const std::vector<std::string>& roots) {
+    const v1::AdminUnit* current = &unit;
+    for (int depth = 0; depth < 8; ++depth) {  // province > district > commune, with room
+      for (const std::string& root : roots) {
+        if (root == current->code() || root == kNational) {
+          return true;
+        }
+      }
+      const std::string parent = current->parent_code();
+      if (parent.empty() || parent == kNational) {
+        return false;
+      }
+      absl::StatusOr<const std::vector<v1::AdminUnit>*> versions = Versions(parent);
+      if (!versions.ok()) {
+        return versions.status();
+      }
+      current = VersionOn(**versions, day);
+      if (current == nullptr) {
+        return false;
+      }
+    }
+    return false;
+  }
+
+ private:
+  const UnitVersions& units_;
+  absl::flat_hash_map<std::string, std::vector<v1::AdminUnit>> cache_;
+};
+
+}  // namespace
+
+UnitVersions IngestionUnitVersions(std::shared_ptr<grpc::Channel> channel,
+                                   absl::Duration deadline) {
+  std::shared_ptr<v1::IngestionService::Stub> stub = v1::IngestionService::NewStub(channel);
+  return [stub, deadline](const std::string& code) -> absl::StatusOr<std::vector<v1::AdminUnit>> {
+    v1::ListAdminUnitsRequest request;
+    request.set_code(code);
+    request.set_page_size(10000);  // a code has a handful of versions
+    v1::ListAdminUnitsResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    grpc::Status status = stub->ListAdminUnits(&context, request, &response);
+    if (!status.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("ingestion ListAdminUnits: ", status.error_message()));
+    }
+    return std::vector<v1::AdminUnit>(response.units().begin(), response.units().end());
+  };
+}
+
+Authorizer::Authorizer(std::optional<AccessPolicy> policy, UnitVersions units)
+    : policy_(std::move(policy)), units_(std::move(units)) {}
+
+grpc::Status Authorizer::Deny(const std::string& identity, Role role,
+                              const std::string& why) const {
+  const CallInfo* call = CurrentCall();
+  const std::string method = call != nullptr ? call->method : "";
+  DeniedCounter().Add({method, std::string(RoleName(role))});
+  log::Warn("access denied", {{"identity", identity},
+                              {"method", method},
+                              {"role", std::string(RoleName(role))},
+                              {"why", why}});
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      absl::StrCat("identity \"", identity, "\" ", why));
+}
+
+absl::StatusOr<const Principal*> Authorizer::Caller(const grpc::ServerContext& context,
+                                                    Role role, std::string* identity) const {
+  *identity = AuthenticatedName(context);
+  if (identity->empty()) {
+    *identity = context.peer();
+    return absl::PermissionDeniedError("has no verified client certificate");
+  }
+  const Principal* principal = policy_->Find(*identity);
+  if (principal == nullptr) {
+    return absl::PermissionDeniedError("is not in the access policy");
+  }
+  if (!principal->Has(role)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("does not have the role \"", RoleName(role), "\" this call needs"));
+  }
+  return principal;
+}
+
+grpc::Status Authorizer::Require(const grpc::ServerContext& context, Role role) const {
+  if (!enforcing()) {
+    return grpc::Status::OK;
+  }
+  std::string identity;
+  absl::StatusOr<const Principal*> caller = Caller(context, role, &identity);
+  if (!caller.ok()) {
+    return Deny(identity, role, std::string(caller.status().message()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status Authorizer::RequireUnits(const grpc::ServerContext& context, Role role,
+                                      const std::vector<UnitRef>& units) const {
+  if (!enforcing()) {
+    return grpc::Status::OK;
+  }
+  std::string identity;
+  absl::StatusOr<const Principal*> caller = Caller(context, role, &identity);
+  if (!caller.ok()) {
+    return Deny(identity, role, std::string(caller.status().message()));
+  }
+  const Principal& principal = **caller;
+  if (principal.National()) {
+    return grpc::Status::OK;
+  }
+  const std::string jurisdiction = absl::StrJoin(principal.jurisdiction, ", ");
+  Placer placer(units_);
+  for (const UnitRef& ref : units) {
+    std::string day;
+    absl::StatusOr<const v1::AdminUnit*> unit = placer.Resolve(ref, &day);
+    absl::StatusOr<bool> within =
+        unit.ok() && *unit != nullptr ? placer.Within(**unit, day, principal.jurisdiction)
+                                      : absl::StatusOr<bool>(false);
+    if (!unit.ok() || !within.ok()) {
+      absl::Status error = unit.ok() ? within.status() : unit.status();
+      LogIfBroken(error);
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          absl::StrCat("cannot check the jurisdiction of unit \"", ref.code,
+                                       "\": ", error.message()));
+    }
+    if (*unit == nullptr) {
+      return Deny(identity, role,
+                  absl::StrCat("may not write for unit \"", ref.code, "\": no unit holds that code ",
+                               ref.year != 0 ? absl::StrCat("in ", ref.year) : "on " + day,
+                               ", so it is not in its jurisdiction (", jurisdiction, ")"));
+    }
+    if (!*within) {
+      return Deny(identity, role,
+                  absl::StrCat("may not write for unit \"", ref.code, "\" (", (*unit)->name(),
+                               "): it is outside its jurisdiction (", jurisdiction, ") on ",
+                               day));
+    }
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace covtrack::access

@@ -1,0 +1,31 @@
+#pragma once
+
+// Channels from one covtrack service (or tool) to another: TLS or mTLS as configured, and the
+// request id of the call being served passed on (common/call_context.h).
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+
+namespace covtrack {
+
+struct ChannelOptions {
+  // PEM files. Empty ca_file: plaintext. With ca_file: TLS, the server's certificate checked
+  // against it; with cert_file and key_file too, this side presents its certificate (mTLS).
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  int max_receive_message_bytes = 64 << 20;
+};
+
+// Fails only when a configured file cannot be read (the message names it).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> NewChannel(const std::string& address,
+                                                           const ChannelOptions& options);
+
+// Reads a whole file ("cannot read \"PATH\"" when it cannot).
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+}  // namespace covtrack
