@@ -11,6 +11,10 @@ packages=(
   libcpp-httplib-dev  # the Prometheus /metrics endpoint
   libyaml-cpp-dev     # the access policy file
   python3-yaml  # tests/deploy reads the rendered manifests with Debian's python3
+  # tests/deploy validates the manifests with npm kubernetes-models. npm comes with the
+  # machine's nodejs (NodeSource's build, which conflicts with Debian's npm package).
+  nodejs
+  iproute2 util-linux openssl  # tests/deploy runs pods in network namespaces (ip, unshare, setpriv)
   python3-grpcio python3-protobuf  # tests/clients: a Python client generated from proto/
 )
 missing=()

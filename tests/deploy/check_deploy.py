@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
-"""Checks deploy/ against the programs it deploys, offline.
+"""Checks deploy/ against the programs it deploys, offline and without starting anything.
 
-For each Kubernetes overlay, renders it with `kubectl kustomize` and checks that every
-container has readiness and liveness probes, resources and a non-root security context; that
-each covtrack program gets the environment variables for the flags it needs, and only
-variables for flags it defines; that ports, probes, Services and peer addresses agree; and the
-scaling rules (SQLite: one replica, Recreate; PostgreSQL from a Secret: two or more).
-With built programs, also checks that the Dockerfile's runtime stage installs a package for
-every shared library they link, and that deploy/README.md documents every flag.
+For each Kubernetes overlay (dev, prod), renders it with `kubectl kustomize` and checks that
+every container has both probes, requests and limits, and a locked-down security context
+(non-root, read-only root filesystem, no privilege escalation, all capabilities dropped,
+RuntimeDefault seccomp, no service-account token); that each covtrack program gets the
+environment variables for the flags it needs and only variables that name one of its flags;
+that its ports (grpc, health, metrics), probes, Service, scrape annotations, TLS and
+access-policy files, peers and NetworkPolicies agree; and each overlay's rules (dev: in-cluster
+PostgreSQL and Redis, one replica; prod: external stores, two or more replicas, a
+PodDisruptionBudget and a HorizontalPodAutoscaler per service). With built programs, also checks
+that the Dockerfile's runtime stage installs a package for every shared library they link, and
+that deploy/README.md documents every flag.
+
+tests/deploy/run_pods.py starts what this reads; check_schema.sh validates it against the
+Kubernetes schemas.
 
 usage: check_deploy.py REPO_ROOT [PROGRAM=PATH ...]
 """
@@ -22,14 +29,17 @@ try:
 except ImportError:
     sys.exit("check_deploy.py needs PyYAML: apt-get install python3-yaml")
 
+COMMON = {"listen", "health_listen", "metrics_listen", "tls_cert", "tls_key", "tls_client_ca",
+          "access_policy"}
 PROGRAMS = {
-    # program: (port, flags it must be given in Kubernetes)
-    "covtrack-ingestion": (50051, {"listen", "store"}),
-    "covtrack-aggregation": (50052, {"listen", "ingestion_addr", "redis"}),
-    "covtrack-targets": (50053, {"listen", "store", "aggregation_addr"}),
+    # program: (Dockerfile target, gRPC port, flags it must be given in Kubernetes)
+    "covtrack-ingestion": ("ingestion", 50051, COMMON | {"store"}),
+    "covtrack-aggregation": ("aggregation", 50052, COMMON | {"ingestion_addr", "redis"}),
+    "covtrack-targets": ("targets", 50053, COMMON | {"store", "aggregation_addr",
+                                                         "ingestion_addr"}),
 }
-OVERLAYS = ("dev", "production")
-IMAGE_USER = 10001
+OVERLAYS = ("dev", "prod")
+IMAGE_USER = 65532
 
 failures = []
 
@@ -73,9 +83,13 @@ def own_flags(flags_by_file):
 
 
 def effective_env(container, objects, where):
-    """The container's environment: envFrom ConfigMaps first, then env (which wins)."""
+    """The container's environment: envFrom first, then env (which wins). Values from a
+    Secret are given as {"secret": NAME}; plain values as strings."""
     env = {}
     for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            fail(where, "envFrom a whole Secret: name the keys with env/secretKeyRef instead")
+            continue
         name = source.get("configMapRef", {}).get("name")
         cm = objects.get(("ConfigMap", name))
         if cm is None:
@@ -83,7 +97,12 @@ def effective_env(container, objects, where):
             continue
         env.update(cm.get("data", {}))
     for var in container.get("env", []):
-        env[var["name"]] = var.get("value", var.get("valueFrom"))
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        elif "secretKeyRef" in var.get("valueFrom", {}):
+            env[var["name"]] = {"secret": var["valueFrom"]["secretKeyRef"]["name"]}
+        else:
+            env[var["name"]] = var.get("valueFrom")
     return env
 
 
@@ -100,123 +119,34 @@ def selects(selector, labels):
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def pod_labels(workload):
+    return workload["spec"]["template"]["metadata"]["labels"]
+
+
+def workloads(objects):
+    return {name: obj for (kind, name), obj in objects.items()
+            if kind in ("Deployment", "StatefulSet")}
+
+
 def service_for(address, objects, where):
-    """The Deployment a HOST:PORT address reaches through a Service in the same namespace."""
-    m = re.fullmatch(r"([a-z0-9-]+):(\d+)", str(address))
+    """The workload a HOST:PORT address reaches through a Service of the overlay, or None
+    when HOST names no Service (an external server)."""
+    m = re.fullmatch(r"([a-z0-9.-]+):(\d+)", str(address))
     if not m:
-        fail(where, f"address {address!r} is not SERVICE:PORT")
+        fail(where, f"address {address!r} is not HOST:PORT")
         return None
-    service = objects.get(("Service", m.group(1)))
+    service = objects.get(("Service", m.group(1).split(".")[0]))
     if service is None:
-        fail(where, f"address {address}: no Service named {m.group(1)}")
         return None
-    if int(m.group(2)) not in [p["port"] for p in service["spec"]["ports"]]:
+    ports = {p["port"]: p for p in service["spec"]["ports"]}
+    if int(m.group(2)) not in ports:
         fail(where, f"address {address}: Service {m.group(1)} has no port {m.group(2)}")
-    for (kind, name), obj in objects.items():
-        if kind == "Deployment" and selects(service["spec"]["selector"], pod_labels(obj)):
+        return None
+    for name, obj in workloads(objects).items():
+        if selects(service["spec"]["selector"], pod_labels(obj)):
             return name
-    fail(where, f"Service {m.group(1)} selects no Deployment")
+    fail(where, f"Service {m.group(1)} selects no workload")
     return None
-
-
-def check_container(where, pod, container, objects):
-    """What every container needs: probes, resources, a locked-down security context."""
-    for probe in ("readinessProbe", "livenessProbe"):
-        if probe not in container:
-            fail(where, f"no {probe}")
-    resources = container.get("resources", {})
-    for kind, key in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory")):
-        if key not in resources.get(kind, {}):
-            fail(where, f"no resources.{kind}.{key}")
-    security = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
-    if security.get("runAsNonRoot") is not True or security.get("runAsUser", 0) == 0:
-        fail(where, "must run as a non-root user (runAsNonRoot, runAsUser)")
-    if security.get("allowPrivilegeEscalation") is not False:
-        fail(where, "allowPrivilegeEscalation must be false")
-    if security.get("readOnlyRootFilesystem") is not True:
-        fail(where, "root filesystem must be read-only")
-    volumes = {v["name"]: v for v in pod.get("volumes", [])}
-    for mount in container.get("volumeMounts", []):
-        volume = volumes.get(mount["name"])
-        if volume is None:
-            fail(where, f"mounts undefined volume {mount['name']}")
-        elif "persistentVolumeClaim" in volume:
-            claim = volume["persistentVolumeClaim"]["claimName"]
-            if ("PersistentVolumeClaim", claim) not in objects:
-                fail(where, f"volume {mount['name']} claims missing PVC {claim}")
-    return security
-
-
-def check_program(where, program, deployment, container, security, objects, program_flags):
-    """What a covtrack program's container needs: its flags, ports, peers and shutdown time."""
-    pod = deployment["spec"]["template"]["spec"]
-    port, required = PROGRAMS[program]
-    if security.get("runAsUser") != IMAGE_USER:
-        fail(where, f"runAsUser should be the image's user {IMAGE_USER}")
-    env = effective_env(container, objects, where)
-    for flag in sorted(required):
-        if f"COVTRACK_{flag.upper()}" not in env:
-            fail(where, f"COVTRACK_{flag.upper()} (--{flag}) is not set")
-    if program in program_flags:
-        defined = own_flags(program_flags[program])
-        for var in sorted(env):
-            if var.startswith("COVTRACK_") and var[len("COVTRACK_"):].lower() not in defined:
-                fail(where, f"{var} matches no flag of {program} (it would be ignored)")
-        for flag in sorted(required - defined):
-            fail(where, f"{program} defines no --{flag}")
-
-    # The server drains for --shutdown_grace (20 s unless set) after SIGTERM; the kubelet must
-    # wait longer than that before SIGKILL.
-    drain = seconds(str(env.get("COVTRACK_SHUTDOWN_GRACE", "20s")))
-    period = pod.get("terminationGracePeriodSeconds", 30)
-    if drain is None or period < drain + 10:
-        fail(where, f"terminationGracePeriodSeconds {period} leaves too little time after "
-             f"the {env.get('COVTRACK_SHUTDOWN_GRACE', '20s')} drain (want drain + 10 s)")
-
-    listen = str(env.get("COVTRACK_LISTEN", ""))
-    if not listen.endswith(f":{port}") or listen.startswith("127.") or "localhost" in listen:
-        fail(where, f"COVTRACK_LISTEN={listen} should listen on all interfaces, port {port}")
-    if [p.get("containerPort") for p in container.get("ports", [])] != [port]:
-        fail(where, f"containerPort should be {port}")
-    for probe in ("readinessProbe", "livenessProbe"):
-        if container.get(probe, {}).get("grpc", {}).get("port") != port:
-            fail(where, f"{probe} should be a grpc health probe on port {port}")
-    name = deployment["metadata"]["name"]
-    service = objects.get(("Service", name))
-    if service is None or [p["port"] for p in service["spec"]["ports"]] != [port]:
-        fail(where, f"needs a Service {name} on port {port}")
-    for var, target in (("COVTRACK_INGESTION_ADDR", "covtrack-ingestion"),
-                        ("COVTRACK_AGGREGATION_ADDR", "covtrack-aggregation"),
-                        ("COVTRACK_REDIS", "covtrack-redis")):
-        if var in env and service_for(env[var], objects, where) != target:
-            fail(where, f"{var}={env[var]} does not reach {target}")
-        elif var in env and not network_allows(deployment, objects[("Deployment", target)],
-                                               objects):
-            fail(where, f"a NetworkPolicy keeps {target} from being reached ({var})")
-    labels = pod_labels(deployment)
-    if not any(kind == "PodDisruptionBudget" and selects(obj["spec"]["selector"]["matchLabels"],
-                                                         labels)
-               for (kind, _), obj in objects.items()):
-        fail(where, "no PodDisruptionBudget")
-    check_store(where, deployment, container, env.get("COVTRACK_STORE"))
-    return env.get("COVTRACK_STORE")
-
-
-def check_store(where, deployment, container, store):
-    """SQLite: one writer process, on a volume that outlives the pod. Otherwise a Secret."""
-    if isinstance(store, str) and store.startswith("sqlite:"):
-        replicas = deployment["spec"].get("replicas", 1)
-        if replicas != 1 or deployment["spec"].get("strategy", {}).get("type") != "Recreate":
-            fail(where, "an SQLite store needs replicas 1 and strategy Recreate")
-        path = store[len("sqlite:"):]
-        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"].get("volumes", [])}
-        mounts = [m for m in container.get("volumeMounts", [])
-                  if path.startswith(m["mountPath"].rstrip("/") + "/")]
-        if not mounts or "persistentVolumeClaim" not in volumes.get(mounts[0]["name"], {}):
-            fail(where, f"SQLite file {path} is not on a PersistentVolumeClaim")
-    elif store is not None:
-        if not (isinstance(store, dict) and "secretKeyRef" in store):
-            fail(where, "a non-SQLite COVTRACK_STORE must come from a Secret (secretKeyRef)")
 
 
 def network_allows(source, target, objects):
@@ -229,74 +159,312 @@ def network_allows(source, target, objects):
         for peer in rule.get("from", []))
 
 
-def pod_labels(deployment):
-    return deployment["spec"]["template"]["metadata"]["labels"]
+def check_container(where, workload, container, objects):
+    """What every container needs: probes, requests and limits, a locked-down context."""
+    pod = workload["spec"]["template"]["spec"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        if probe not in container:
+            fail(where, f"no {probe}")
+    resources = container.get("resources", {})
+    for kind in ("requests", "limits"):
+        for key in ("cpu", "memory"):
+            if key not in resources.get(kind, {}):
+                fail(where, f"no resources.{kind}.{key}")
+    security = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+    if security.get("runAsNonRoot") is not True or security.get("runAsUser", 0) == 0:
+        fail(where, "must run as a non-root user (runAsNonRoot, runAsUser)")
+    if security.get("allowPrivilegeEscalation") is not False:
+        fail(where, "allowPrivilegeEscalation must be false")
+    if security.get("readOnlyRootFilesystem") is not True:
+        fail(where, "root filesystem must be read-only")
+    if "ALL" not in security.get("capabilities", {}).get("drop", []):
+        fail(where, "capabilities must drop ALL")
+    if security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        fail(where, "seccompProfile must be RuntimeDefault")
+    if pod.get("automountServiceAccountToken") is not False:
+        fail(where, "automountServiceAccountToken must be false (no pod calls the API server)")
+    account = pod.get("serviceAccountName")
+    if not account or ("ServiceAccount", account) not in objects:
+        fail(where, f"its ServiceAccount {account!r} is not in the overlay")
+    volumes = {v["name"] for v in pod.get("volumes", [])}
+    volumes |= {t["metadata"]["name"] for t in workload["spec"].get("volumeClaimTemplates", [])}
+    for mount in container.get("volumeMounts", []):
+        if mount["name"] not in volumes:
+            fail(where, f"mounts undefined volume {mount['name']}")
+    return security
 
 
-def check_overlay(root, overlay, program_flags):
+def mounted_file(where, path, pod, container, objects, kind):
+    """Checks that PATH is a key of a Secret/ConfigMap volume (kind) the container mounts;
+    returns the key's content when the object is rendered, else None."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if not path.startswith(prefix):
+            continue
+        volume = volumes.get(mount["name"], {})
+        key = path[len(prefix):]
+        if kind == "Secret" and "secret" in volume:
+            secret = objects.get(("Secret", volume["secret"]["secretName"]))
+            if secret is not None and key not in secret.get("data", {}):
+                fail(where, f"{path}: Secret {volume['secret']['secretName']} has no key {key}")
+            return None
+        if kind == "ConfigMap" and "configMap" in volume:
+            cm = objects.get(("ConfigMap", volume["configMap"]["name"]))
+            if cm is None:
+                fail(where, f"{path}: ConfigMap {volume['configMap']['name']} is not rendered")
+                return None
+            if key not in cm.get("data", {}):
+                fail(where, f"{path}: ConfigMap {volume['configMap']['name']} has no key {key}")
+            return cm.get("data", {}).get(key)
+        fail(where, f"{path} is on volume {mount['name']}, which is not a {kind}")
+        return None
+    fail(where, f"{path} is under no volumeMount (the image does not have it)")
+    return None
+
+
+def check_program(where, program, overlay, name, deployment, container, objects, program_flags,
+                  dockerfile_targets):
+    """What a covtrack program's container needs: flags, ports, probes, files and peers."""
+    pod = deployment["spec"]["template"]["spec"]
+    target, port, required = PROGRAMS[program]
+    security = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+    if security.get("runAsUser") != IMAGE_USER:
+        fail(where, f"runAsUser should be the image's user {IMAGE_USER}")
+    if pod.get("securityContext", {}).get("fsGroup") != IMAGE_USER:
+        fail(where, f"fsGroup should be {IMAGE_USER} (it may then read its mode-0440 Secrets)")
+    if target not in dockerfile_targets:
+        fail(where, f"image {container['image']}: the Dockerfile has no target {target}")
+    env = effective_env(container, objects, where)
+    for flag in sorted(required):
+        if f"COVTRACK_{flag.upper()}" not in env:
+            fail(where, f"COVTRACK_{flag.upper()} (--{flag}) is not set")
+    if program in program_flags:
+        defined = own_flags(program_flags[program])
+        for var in sorted(env):
+            if var.startswith("COVTRACK_") and var[len("COVTRACK_"):].lower() not in defined:
+                fail(where, f"{var} matches no flag of {program} (it would be ignored)")
+        for flag in sorted(required - defined):
+            fail(where, f"{program} defines no --{flag}")
+    for var, value in env.items():
+        if var.startswith("COVTRACK_") and isinstance(value, dict):
+            fail(where, f"{var}: only PGPASSWORD comes from a Secret; {var} is configuration")
+
+    # After SIGTERM the server drains for --shutdown_grace; the kubelet must wait longer.
+    drain = seconds(str(env.get("COVTRACK_SHUTDOWN_GRACE", "20s")))
+    period = pod.get("terminationGracePeriodSeconds", 30)
+    if drain is None or period < drain + 5:
+        fail(where, f"terminationGracePeriodSeconds {period} leaves too little time after "
+             f"the {env.get('COVTRACK_SHUTDOWN_GRACE', '20s')} drain (want drain + 5 s)")
+
+    ports = {p.get("name"): p.get("containerPort") for p in container.get("ports", [])}
+    listens = {}
+    for port_name, var, want in (("grpc", "COVTRACK_LISTEN", port),
+                                 ("health", "COVTRACK_HEALTH_LISTEN", None),
+                                 ("metrics", "COVTRACK_METRICS_LISTEN", None)):
+        value = str(env.get(var, ""))
+        m = re.fullmatch(r"(.*):(\d+)", value)
+        if not m or m.group(1) not in ("0.0.0.0", "[::]", ""):
+            fail(where, f"{var}={value} should listen on all interfaces (0.0.0.0:PORT)")
+            continue
+        listens[port_name] = int(m.group(2))
+        if want is not None and listens[port_name] != want:
+            fail(where, f"{var}={value}: the gRPC port of {program} is {want}")
+        if ports.get(port_name) != listens[port_name]:
+            fail(where, f"no container port named {port_name} = {listens[port_name]} ({var})")
+    for probe in ("readinessProbe", "livenessProbe"):
+        grpc = container.get(probe, {}).get("grpc")
+        if grpc is None:
+            fail(where, f"{probe} should be a native grpc probe")
+        elif grpc.get("port") != listens.get("health"):
+            fail(where, f"{probe} asks port {grpc.get('port')}, not the plaintext health port "
+                 f"{listens.get('health')} (COVTRACK_HEALTH_LISTEN)")
+        elif grpc.get("service", "") != "":
+            fail(where, f"{probe} should ask for service \"\" (the whole server)")
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    if annotations.get("prometheus.io/scrape") != "true" or \
+            annotations.get("prometheus.io/port") != str(listens.get("metrics")):
+        fail(where, "pod annotations prometheus.io/scrape \"true\" and prometheus.io/port "
+             f"\"{listens.get('metrics')}\" are missing")
+    service = objects.get(("Service", name))
+    if service is None or not any(p.get("name") == "grpc" and p["port"] == port and
+                                  p.get("targetPort") in ("grpc", port)
+                                  for p in service["spec"]["ports"]):
+        fail(where, f"needs a Service {name} with a port named grpc, {port} -> grpc")
+
+    # TLS files from a Secret; the access policy from a ConfigMap, and it names the callers.
+    for flag in ("tls_cert", "tls_key", "tls_client_ca", "tls_server_ca"):
+        value = env.get(f"COVTRACK_{flag.upper()}")
+        if isinstance(value, str):
+            mounted_file(where, value, pod, container, objects, "Secret")
+    policy_path = env.get("COVTRACK_ACCESS_POLICY")
+    if isinstance(policy_path, str):
+        text = mounted_file(where, policy_path, pod, container, objects, "ConfigMap")
+        if text is not None:
+            check_policy(where, text)
+
+    for var, upstream in (("COVTRACK_INGESTION_ADDR", "covtrack-ingestion"),
+                          ("COVTRACK_AGGREGATION_ADDR", "covtrack-aggregation")):
+        if var in env:
+            reached = service_for(env[var], objects, where)
+            if reached != upstream:
+                fail(where, f"{var}={env[var]} does not reach {upstream}")
+            elif not network_allows(deployment, objects[("Deployment", upstream)], objects):
+                fail(where, f"a NetworkPolicy keeps {upstream} from being reached ({var})")
+    check_stores(where, overlay, program, deployment, env, objects)
+    return env
+
+
+def check_policy(where, text):
+    try:
+        policy = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        fail(where, f"the access policy is not YAML: {e}")
+        return
+    principals = {p.get("name"): p for p in (policy or {}).get("principals", [])}
+    for caller in ("aggregation", "targets"):
+        if "reader" not in principals.get(caller, {}).get("roles", []):
+            fail(where, f"the access policy does not let {caller} (its certificate's CN) read")
+
+
+def check_stores(where, overlay, program, deployment, env, objects):
+    """PostgreSQL URLs without a password, the password from a Secret; Redis; per overlay."""
+    store = env.get("COVTRACK_STORE")
+    if store is not None:
+        if not isinstance(store, str) or not store.startswith("postgresql://"):
+            fail(where, f"COVTRACK_STORE should be a postgresql:// URL, not {store!r}")
+        else:
+            if re.match(r"postgresql://[^/@]*:[^/@]*@", store):
+                fail(where, "the store URL holds a password: use PGPASSWORD from a Secret")
+            if not isinstance(env.get("PGPASSWORD"), dict):
+                fail(where, "PGPASSWORD must come from a Secret (secretKeyRef)")
+            host = re.match(r"postgresql://[^@]*@([^:/]+)", store)
+            reached = service_for(f"{host.group(1) if host else ''}:5432", objects, where)
+            if overlay == "dev" and reached != "covtrack-postgres":
+                fail(where, f"dev stores are the in-cluster covtrack-postgres, not {store}")
+            if overlay == "prod":
+                if reached is not None:
+                    fail(where, f"prod stores are external, not the in-cluster {reached}")
+                if "sslmode=verify-full" not in store:
+                    fail(where, "a prod store URL should say sslmode=verify-full")
+            if reached is not None and not network_allows(
+                    deployment, workloads(objects)[reached], objects):
+                fail(where, f"a NetworkPolicy keeps {reached} from being reached")
+    redis = env.get("COVTRACK_REDIS")
+    if redis is not None:
+        reached = service_for(redis, objects, where)
+        if overlay == "dev" and reached != "covtrack-redis":
+            fail(where, f"dev's Redis is the in-cluster covtrack-redis, not {redis}")
+        if overlay == "prod" and reached is not None:
+            fail(where, f"prod's Redis is external, not the in-cluster {reached}")
+        if reached is not None and not network_allows(
+                deployment, workloads(objects)[reached], objects):
+            fail(where, f"a NetworkPolicy keeps {reached} from being reached (COVTRACK_REDIS)")
+
+
+def check_overlay(root, overlay, program_flags, dockerfile_targets):
     objects = {}
     for obj in render(root, overlay):
         objects[(obj["kind"], obj["metadata"]["name"])] = obj
     if not objects:
         return
-    seen = {}  # program: (replicas, store)
-    for (kind, name), deployment in sorted(objects.items()):
-        if kind != "Deployment":
-            continue
-        pod = deployment["spec"]["template"]["spec"]
+    seen = {}
+    for name, workload in sorted(workloads(objects).items()):
+        pod = workload["spec"]["template"]["spec"]
         for container in pod["containers"]:
             where = f"{overlay}/{name}/{container['name']}"
-            security = check_container(where, pod, container, objects)
-            program = (container.get("command") or [""])[0]
-            if program in PROGRAMS:
-                store = check_program(where, program, deployment, container, security, objects,
-                                      program_flags)
-                seen[program] = (deployment["spec"].get("replicas", 1), store)
+            check_container(where, workload, container, objects)
+            image = container["image"].rsplit("/", 1)[-1].split(":")[0]
+            program = next((p for p, (t, _, _) in PROGRAMS.items() if image == f"covtrack-{t}"),
+                           None)
+            if program:
+                check_program(where, program, overlay, name, workload, container, objects,
+                              program_flags, dockerfile_targets)
+                seen[program] = workload
     for program in PROGRAMS:
         if program not in seen:
             fail(overlay, f"no Deployment runs {program}")
-    for program, (replicas, store) in seen.items():
+    for program, workload in seen.items():
         where = f"{overlay}/{program}"
-        sqlite = isinstance(store, str) and store.startswith("sqlite:")
+        name = workload["metadata"]["name"]
+        replicas = workload["spec"].get("replicas", 1)
+        pdb = [o for (k, _), o in objects.items() if k == "PodDisruptionBudget" and
+               selects(o["spec"]["selector"]["matchLabels"], pod_labels(workload))]
+        hpa = [o for (k, _), o in objects.items() if k == "HorizontalPodAutoscaler" and
+               o["spec"]["scaleTargetRef"].get("kind") == "Deployment" and
+               o["spec"]["scaleTargetRef"].get("name") == name]
         if overlay == "dev" and replicas != 1:
             fail(where, f"dev runs one replica, not {replicas}")
-        if overlay == "dev" and store is not None and not sqlite:
-            fail(where, "dev stores are SQLite files")
-        if overlay == "production":
+        if overlay == "prod":
             if replicas < 2:
-                fail(where, f"production runs 2+ replicas, not {replicas}")
-            if sqlite:
-                fail(where, "production stores are PostgreSQL (from a Secret), not SQLite")
+                fail(where, f"prod runs 2+ replicas, not {replicas}")
+            if len(pdb) != 1:
+                fail(where, f"prod needs one PodDisruptionBudget, found {len(pdb)}")
+            elif pdb[0]["spec"].get("minAvailable", 0) < 1 and \
+                    "maxUnavailable" not in pdb[0]["spec"]:
+                fail(where, "the PodDisruptionBudget keeps no pod available")
+            if len(hpa) != 1:
+                fail(where, f"prod needs one HorizontalPodAutoscaler, found {len(hpa)}")
+            elif hpa[0]["spec"].get("minReplicas", 1) < 2 or \
+                    hpa[0]["spec"]["maxReplicas"] < hpa[0]["spec"].get("minReplicas", 1):
+                fail(where, "the HorizontalPodAutoscaler should keep 2+ replicas")
+    if overlay == "dev":
+        for backing in ("covtrack-postgres", "covtrack-redis"):
+            if ("Service", backing) not in objects:
+                fail(overlay, f"dev needs the in-cluster {backing} Service")
 
 
 def dockerfile_stages(root):
+    """[(name, from, text, packages)] of deploy/docker/Dockerfile."""
     text = open(os.path.join(root, "deploy", "docker", "Dockerfile")).read()
     text = text.replace("\\\n", " ")
-    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
-    packages = []
-    for stage in stages:
+    stages = []
+    for stage in re.split(r"^FROM ", text, flags=re.M)[1:]:
+        m = re.match(r"(\S+)(?: AS (\S+))?", stage)
         found = set()
-        for m in re.finditer(r"apt-get install ([^&\n]*)", stage):
-            found |= {w for w in m.group(1).split() if not w.startswith("-")}
-        packages.append((stage, found))
-    return packages
+        for p in re.finditer(r"apt-get install ([^&\n]*)", stage):
+            found |= {w for w in p.group(1).split() if not w.startswith("-")}
+        stages.append((m.group(2), m.group(1), stage, found))
+    return stages
 
 
 def check_dockerfile(root, binaries):
-    stages = dockerfile_stages(root)
-    if len(stages) != 2:
-        fail("Dockerfile", f"expected a build stage and a runtime stage, found {len(stages)}")
-        return
-    (build, build_packages), (runtime, runtime_packages) = stages
+    """Returns the Dockerfile's program targets."""
+    stages = {name: (base, text, packages) for name, base, text, packages in
+              dockerfile_stages(root)}
+    if "build" not in stages or "runtime" not in stages:
+        fail("Dockerfile", "expected stages named build and runtime")
+        return set()
+    _, build, build_packages = stages["build"]
+    _, runtime, runtime_packages = stages["runtime"]
+    if not stages["runtime"][0].startswith("debian:12") or \
+            not stages["build"][0].startswith("debian:12"):
+        fail("Dockerfile", "build and runtime stages should be FROM debian:12")
     deps = open(os.path.join(root, "scripts", "install-deps.sh")).read()
     for package in sorted(build_packages):
         if not re.search(rf"(^|\s){re.escape(package)}(\s|$)", deps, flags=re.M):
             fail("Dockerfile", f"build package {package} is not in scripts/install-deps.sh")
-    for program in list(PROGRAMS) + ["covctl"]:
-        if program not in build:
-            fail("Dockerfile", f"the build stage does not install {program}")
     if not re.search(rf"^USER {IMAGE_USER}:{IMAGE_USER}$", runtime, flags=re.M):
         fail("Dockerfile", f"the runtime stage should end as USER {IMAGE_USER}:{IMAGE_USER}")
+    if any(lib.endswith("-dev") for lib in runtime_packages):
+        fail("Dockerfile", "the runtime stage installs -dev packages")
+    targets = set()
+    for program, (target, _, _) in PROGRAMS.items():
+        if target not in stages:
+            fail("Dockerfile", f"no target {target} for {program}")
+            continue
+        base, text, _ = stages[target]
+        targets.add(target)
+        if base != "runtime":
+            fail("Dockerfile", f"target {target} should be FROM runtime")
+        if f"/out/{program} /usr/local/bin/{program}" not in text:
+            fail("Dockerfile", f"target {target} does not copy {program} from the build stage")
+        if f'ENTRYPOINT ["/usr/local/bin/{program}"]' not in text:
+            fail("Dockerfile", f"target {target}: ENTRYPOINT should be /usr/local/bin/{program}")
+        if re.search(r"^USER ", text, flags=re.M):
+            fail("Dockerfile", f"target {target} changes USER")
+        if program not in build:
+            fail("Dockerfile", f"the build stage does not install {program}")
     # Packages in every debian:12 image (libc, the C++ runtime, zlib).
     base = {"libc6", "libstdc++6", "libgcc-s1", "zlib1g"}
     needs = []  # (program, library, path)
@@ -313,6 +481,7 @@ def check_dockerfile(root, binaries):
             fail("Dockerfile", f"{program} needs {library}, which no package provides")
         elif package not in runtime_packages | base:
             fail("Dockerfile", f"{program} needs {library}: add {package} to the runtime stage")
+    return targets
 
 
 def packages_of(paths):
@@ -338,7 +507,7 @@ def packages_of(paths):
 def check_readme(root, program_flags):
     """Each flag is in the table of its program, or of every service when common/ defines it."""
     text = open(os.path.join(root, "deploy", "README.md")).read()
-    sections = dict(re.findall(r"^\*\*([^*\n]+)\*\*[^\n]*\n(.*?)(?=^\*\*|^## |\Z)", text,
+    sections = dict(re.findall(r"^\*\*([^*\n]+)\*\*[^\n]*\n(.*?)(?=^\*\*|^## |^### |\Z)", text,
                                flags=re.M | re.S))
     for program, flags_by_file in sorted(program_flags.items()):
         for path, names in sorted(flags_by_file.items()):
@@ -360,9 +529,9 @@ def main():
     for program in PROGRAMS:
         if program not in binaries:
             print(f"note: {program} is not built; its flags are not checked against manifests")
+    targets = check_dockerfile(root, binaries)
     for overlay in OVERLAYS:
-        check_overlay(root, overlay, program_flags)
-    check_dockerfile(root, binaries)
+        check_overlay(root, overlay, program_flags, targets)
     check_readme(root, program_flags)
     for message in failures:
         print("FAIL", message)
