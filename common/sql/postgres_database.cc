@@ -14,6 +14,35 @@ namespace {
 // Idle connections kept for reuse; more may be open while calls are in flight.
 constexpr size_t kMaxIdleConnections = 8;
 
+// Defaults for what the store URL does not set (the URL's own settings win). Without them a
+// server that stops answering (a host gone, a network partition) holds a request until the
+// kernel gives up on TCP, minutes later: far past any caller's deadline.
+//   connect_timeout: seconds to establish a connection.
+//   keepalives_*: a connection whose peer went silent is declared dead after about
+//   idle + interval × count = 10 + 5 × 3 = 25 s, even in the middle of a query.
+constexpr const char* kConnectionDefaults[][2] = {
+    {"connect_timeout", "5"},
+    {"keepalives", "1"},
+    {"keepalives_idle", "10"},
+    {"keepalives_interval", "5"},
+    {"keepalives_count", "3"},
+};
+
+PGconn* ConnectTo(const std::string& url) {
+  std::vector<const char*> keywords;
+  std::vector<const char*> values;
+  for (const auto& setting : kConnectionDefaults) {
+    keywords.push_back(setting[0]);
+    values.push_back(setting[1]);
+  }
+  // The URL comes last, expanded in place of "dbname": its settings override the defaults.
+  keywords.push_back("dbname");
+  values.push_back(url.c_str());
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  return PQconnectdbParams(keywords.data(), values.data(), /*expand_dbname=*/1);
+}
+
 }  // namespace
 
 class PostgresDatabase::Connection : public Session {
@@ -158,18 +187,25 @@ absl::StatusOr<std::unique_ptr<Database>> PostgresDatabase::Open(absl::string_vi
 PostgresDatabase::PostgresDatabase(std::string url) : url_(std::move(url)) {}
 PostgresDatabase::~PostgresDatabase() = default;
 
-absl::StatusOr<std::unique_ptr<PostgresDatabase::Connection>> PostgresDatabase::Acquire() {
+absl::StatusOr<std::unique_ptr<PostgresDatabase::Connection>> PostgresDatabase::Acquire(
+    bool* pooled) {
+  if (pooled != nullptr) {
+    *pooled = false;
+  }
   {
     absl::MutexLock lock(&mu_);
     while (!idle_.empty()) {
       std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
       if (connection->healthy()) {
+        if (pooled != nullptr) {
+          *pooled = true;
+        }
         return connection;
       }
     }
   }
-  auto connection = std::make_unique<Connection>(PQconnectdb(url_.c_str()));
+  auto connection = std::make_unique<Connection>(ConnectTo(url_));
   if (!connection->healthy()) {
     return absl::UnavailableError(
         absl::StrCat("cannot connect to postgresql (check --store): ", connection->error()));
@@ -184,14 +220,34 @@ void PostgresDatabase::Release(std::unique_ptr<Connection> connection) {
   }
 }
 
+void PostgresDatabase::DropIdle() {
+  std::vector<std::unique_ptr<Connection>> dropped;
+  absl::MutexLock lock(&mu_);
+  dropped.swap(idle_);
+}
+
 absl::Status PostgresDatabase::InTransaction(absl::string_view begin,
                                              const std::function<absl::Status(Session&)>& fn) {
-  absl::StatusOr<std::unique_ptr<Connection>> connection = Acquire();
-  if (!connection.ok()) {
-    return connection.status();
+  absl::StatusOr<std::unique_ptr<Connection>> connection;
+  absl::Status status;
+  // A pooled connection may have died while idle (the server restarted, or ended it): libpq
+  // only finds out when it is used. BEGIN has changed nothing yet, so a connection lost there
+  // is retried on a fresh one; the others in the pool went through the same restart, most
+  // likely, and are dropped too. A fresh connection that fails is a real outage: UNAVAILABLE.
+  while (true) {
+    bool pooled = false;
+    connection = Acquire(&pooled);
+    if (!connection.ok()) {
+      return connection.status();
+    }
+    status = (*connection)->ExecScript(begin);
+    if (status.ok() || !pooled || (*connection)->healthy()) {
+      break;
+    }
+    connection->reset();
+    DropIdle();
   }
   Connection& c = **connection;
-  absl::Status status = c.ExecScript(begin);
   if (status.ok()) {
     status = fn(c);
     if (status.ok()) {

@@ -12,7 +12,11 @@ namespace covtrack::sql {
 // PostgreSQL through libpq: a small pool of connections, each with its own prepared-statement
 // cache. Writes run at READ COMMITTED and serialise on a row lock the caller takes (see
 // Session::ForUpdate); reads run at REPEATABLE READ, READ ONLY, for a consistent snapshot.
-// A connection that breaks is dropped and replaced on the next call.
+// A connection that breaks is dropped and replaced on the next call; one that died while idle
+// in the pool (a server restart) is replaced before the caller's transaction starts, so the
+// first call after a restart succeeds. A lost connection or a server that is down or shutting
+// down is UNAVAILABLE (retryable; a write's outcome is then unknown and the caller retries it
+// idempotently); connecting and dead peers are bounded by timeouts (see kConnectionDefaults).
 class PostgresDatabase : public Database {
  public:
   static absl::StatusOr<std::unique_ptr<Database>> Open(absl::string_view url);
@@ -28,7 +32,10 @@ class PostgresDatabase : public Database {
 
  private:
   explicit PostgresDatabase(std::string url);
-  absl::StatusOr<std::unique_ptr<Connection>> Acquire();
+  // An idle connection (*pooled = true) or a new one.
+  absl::StatusOr<std::unique_ptr<Connection>> Acquire(bool* pooled = nullptr);
+  // Closes every idle connection.
+  void DropIdle();
   void Release(std::unique_ptr<Connection> connection);
   absl::Status InTransaction(absl::string_view begin,
                              const std::function<absl::Status(Session&)>& fn);

@@ -3,7 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
 #include <thread>
+
+#include "absl/strings/str_cat.h"
 
 #include "tests/testing/test_env.h"
 
@@ -160,6 +167,122 @@ TEST_P(DatabaseTest, ConcurrentWritersAreSerialised) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, DatabaseTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
+
+// Connections that PostgreSQL ends under the store: a restart, an administrator, a failover.
+class PostgresConnectionLossTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = testing::NewPostgresDatabase();
+    COVTRACK_REQUIRE_SERVER(url_, "PostgreSQL");
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(*url_);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+    ASSERT_TRUE(db_->Migrate("test", {{1, "CREATE TABLE t (k TEXT PRIMARY KEY)"}}).ok());
+    absl::StatusOr<std::unique_ptr<Database>> admin = Database::Open(*url_);
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    admin_ = std::move(*admin);
+  }
+
+  // Ends every other connection to the test's database (as a server restart would), and
+  // waits (bounded) until they are gone.
+  void TerminateOtherConnections() {
+    absl::Status status = admin_->Write([](Session& s) {
+      return s.Query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                     {})
+          .status();
+    });
+    ASSERT_TRUE(status.ok()) << status;
+    for (int i = 0; i < 500; ++i) {
+      int64_t others = -1;
+      ASSERT_TRUE(admin_->Read([&](Session& s) -> absl::Status {
+                         auto rows = s.Query("SELECT COUNT(*) FROM pg_stat_activity WHERE "
+                                             "datname = current_database() AND pid <> pg_backend_pid()",
+                                             {});
+                         if (!rows.ok()) {
+                           return rows.status();
+                         }
+                         others = (*rows)[0].Int(0);
+                         return absl::OkStatus();
+                       }).ok());
+      if (others == 0) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << "the terminated connections are still there after 5 s";
+  }
+
+  absl::Status Insert(const std::string& key) {
+    return db_->Write([&](Session& s) {
+      return s.Execute("INSERT INTO t (k) VALUES ($1)", {key}).status();
+    });
+  }
+
+  std::optional<std::string> url_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Database> admin_;
+};
+
+TEST_F(PostgresConnectionLossTest, PooledConnectionsEndedByTheServerAreReplacedBeforeTheNextCall) {
+  // Three connections in the pool (each nested transaction takes one of its own).
+  ASSERT_TRUE(db_->Read([&](Session&) {
+                   return db_->Read([&](Session&) {
+                     return db_->Read([](Session& s) { return s.Query("SELECT 1", {}).status(); });
+                   });
+                 }).ok());
+  ASSERT_NO_FATAL_FAILURE(TerminateOtherConnections());
+
+  // The first calls afterwards succeed: a writer and a reader, each handed a live connection.
+  EXPECT_TRUE(Insert("after-restart").ok());
+  absl::Status read = db_->Read([](Session& s) { return s.Query("SELECT k FROM t", {}).status(); });
+  EXPECT_TRUE(read.ok()) << read;
+}
+
+TEST_F(PostgresConnectionLossTest, AConnectionLostInsideATransactionIsUnavailableAndRolledBack) {
+  absl::Status status = db_->Write([](Session& s) -> absl::Status {
+    absl::Status inserted = s.Execute("INSERT INTO t (k) VALUES ($1)", {std::string("lost")}).status();
+    EXPECT_TRUE(inserted.ok()) << inserted;
+    // The server ends this very connection mid-transaction (as a fast shutdown does).
+    return s.Query("SELECT pg_terminate_backend(pg_backend_pid())", {}).status();
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+
+  // Nothing of it was committed, and the next write works.
+  EXPECT_TRUE(Insert("next").ok());
+  int64_t rows = -1;
+  ASSERT_TRUE(db_->Read([&](Session& s) -> absl::Status {
+                   auto result = s.Query("SELECT COUNT(*) FROM t WHERE k = 'lost'", {});
+                   if (!result.ok()) {
+                     return result.status();
+                   }
+                   rows = (*result)[0].Int(0);
+                   return absl::OkStatus();
+                 }).ok());
+  EXPECT_EQ(rows, 0);
+}
+
+TEST(DatabaseOpenTest, APostgresThatNeverAnswersIsUnavailableNotAHang) {
+  // A port that accepts TCP connections (the kernel does, into the backlog) but never speaks:
+  // without a connect timeout, libpq would wait for the server's first message forever.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(fd, 16), 0);
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  const std::string url =
+      absl::StrCat("postgresql://postgres@127.0.0.1:", ntohs(address.sin_port), "/none");
+  auto opened = std::async(std::launch::async, [&] { return Database::Open(url).status(); });
+  // Bounded: if Open is still waiting after 30 s, closing the port resets the connection and
+  // releases it, and the test fails instead of hanging.
+  const bool answered = opened.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  close(fd);
+  EXPECT_TRUE(answered) << "Open() was still waiting for a silent server after 30 s";
+  EXPECT_EQ(opened.get().code(), absl::StatusCode::kUnavailable);
+}
 
 TEST(DatabaseOpenTest, RejectsAnUnknownUrlWithAHint) {
   absl::StatusOr<std::unique_ptr<Database>> db = Database::Open("mysql://x");
