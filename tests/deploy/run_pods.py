@@ -431,7 +431,7 @@ def start_postgres(work, ns, ip, port, users, ssl_cert=None):
     hba += ("hostssl" if ssl_cert else "host") + " all all 0.0.0.0/0 scram-sha-256\n"
     with open(f"{base}/data/pg_hba.conf", "w") as f:
         f.write(hba)
-    options = (f"-p {port} -c listen_addresses={ip} -c unix_socket_directories={base} "
+    options = (f"-p {port} -c listen_addresses={ip},127.0.0.1 -c unix_socket_directories={base} "
                "-c fsync=off")
     if ssl_cert:
         cert, key = ssl_cert
@@ -607,10 +607,8 @@ def main():
                     continue
                 probe_spec = container.get("readinessProbe", {})
                 if "exec" in probe_spec:
-                    command = [a.replace("127.0.0.1", ip) if image == "postgres" else a
-                               for a in probe_spec["exec"]["command"]]
-                    if image == "redis":
-                        command += ["-h", ip, "-p", str(port)]
+                    # Run in the pod's network namespace, as the kubelet runs it in the container.
+                    command = probe_spec["exec"]["command"]
                     if not wait_exec(ns, command, PROBE_DEADLINE):
                         fail(where, f"readinessProbe {command} did not pass")
                     else:
