@@ -699,5 +699,12 @@ def server_cert(certs, host):
     return crt, key
 
 
+def interrupted(signum, frame):
+    # ctest's timeout or ^C: leave through main's finally, which stops every pod.
+    raise SystemExit(f"interrupted by signal {signum}")
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     sys.exit(main())
