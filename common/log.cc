@@ -40,7 +40,7 @@ void Emit(spdlog::level::level_enum level, absl::string_view msg, const Fields& 
     absl::StrAppend(&line, " ", key, "=", Quote(value));
   }
   if (const CallInfo* call = CurrentCall(); call != nullptr) {
-    absl::StrAppend(&line, " request_id=", Quote(call->request_id));
+    absl::StrAppend(&line, " x_request_id=", Quote(call->request_id));
   }
   Logger()->log(level, "{}", line);
 }

@@ -2,8 +2,9 @@
 
 // Structured logs on stderr, one logfmt line per event, through spdlog:
 //   ts=2026-11-23T01:02:03.456Z level=info service=ingestion msg="report committed" seq=42
-//   request_id=5f0c2a9e1b7d4c33
-// A line written while serving an RPC ends with the request's id (common/call_context.h).
+//   x_request_id=5f0c2a9e1b7d4c33
+// A line written while serving an RPC ends with the x-request-id the call travels under
+// (common/call_context.h); `request_id`, where a line has one, is the idempotency key.
 
 #include <string>
 #include "absl/strings/string_view.h"

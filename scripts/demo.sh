@@ -100,18 +100,21 @@ mkdir -p "$DEMO_DIR/data"
 
 section "Starting the services (SQLite under $DEMO_DIR, in-process cache)"
 start_service ingestion "$INGESTION_PORT" "$INGESTION_BIN" \
-  --listen="127.0.0.1:$INGESTION_PORT" --store="sqlite:$DEMO_DIR/ingestion.db"
+  --listen="127.0.0.1:$INGESTION_PORT" --store="sqlite:$DEMO_DIR/ingestion.db" \
+  --metrics_listen="127.0.0.1:$((INGESTION_PORT + 1000))"
 have_aggregation=false
 have_targets=false
 if [ -x "$AGGREGATION_BIN" ]; then
   start_service aggregation "$AGGREGATION_PORT" "$AGGREGATION_BIN" \
-    --listen="127.0.0.1:$AGGREGATION_PORT" --ingestion_addr="127.0.0.1:$INGESTION_PORT" --redis=
+    --listen="127.0.0.1:$AGGREGATION_PORT" --ingestion_addr="127.0.0.1:$INGESTION_PORT" --redis= \
+    --metrics_listen="127.0.0.1:$((AGGREGATION_PORT + 1000))"
   have_aggregation=true
 fi
 if [ -x "$TARGETS_BIN" ] && $have_aggregation; then
   start_service targets "$TARGETS_PORT" "$TARGETS_BIN" \
     --listen="127.0.0.1:$TARGETS_PORT" --store="sqlite:$DEMO_DIR/targets.db" \
-    --aggregation_addr="127.0.0.1:$AGGREGATION_PORT"
+    --aggregation_addr="127.0.0.1:$AGGREGATION_PORT" \
+    --metrics_listen="127.0.0.1:$((TARGETS_PORT + 1000))"
   have_targets=true
 fi
 
@@ -176,6 +179,20 @@ if $have_targets; then
   covctl report 82 2024
 else
   section "covtrack-targets is not built: skipping targets"
+fi
+
+section "Metrics (Prometheus text at http://127.0.0.1:$((INGESTION_PORT + 1000))/metrics, and +1, +2)"
+# GET /metrics with bash alone (curl is not on every fresh machine).
+scrape() {
+  exec 3<>"/dev/tcp/127.0.0.1/$1"
+  printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  cat <&3
+  exec 3<&-
+}
+scrape $((INGESTION_PORT + 1000)) |
+  grep -E '^covtrack_ingestion_records_total|^covtrack_rpc_requests_total\{method="/covtrack.v1.IngestionService/StreamReports"' || true
+if $have_aggregation; then
+  scrape $((AGGREGATION_PORT + 1000)) | grep -E '^covtrack_cache_|^covtrack_change_feed_lag' || true
 fi
 
 section "Done in $(( $(date +%s) - started )) s"

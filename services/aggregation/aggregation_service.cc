@@ -136,7 +136,7 @@ void AggregationServiceImpl::RegisterMetrics() {
   metrics::Registry& registry = metrics::Registry::Global();
   auto counter = [&](const std::string& name, const std::string& help,
                      std::function<double()> read) {
-    registry.AddGaugeCallback(name, help, std::move(read));  // TODO(counter callback)
+    registry.AddCounterCallback(name, help, std::move(read));
     metric_callbacks_.push_back(name);
   };
   auto gauge = [&](const std::string& name, const std::string& help,

@@ -119,7 +119,8 @@ grpc::Status IngestionServiceImpl::ImportAdminUnits(grpc::ServerContext* context
   }
   *response = *std::move(result);
   NoteCommitted(response->change_seq());
-  log::Info("admin units imported", {{"request_id", request->request_id()},
+  log::Info(response->replayed() ? "admin units import replayed" : "admin units imported",
+            {{"request_id", request->request_id()},
                                      {"units", absl::StrCat(response->units_accepted())},
                                      {"changed", absl::StrCat(response->units_changed())},
                                      {"seq", absl::StrCat(response->change_seq())}});

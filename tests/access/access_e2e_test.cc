@@ -111,7 +111,8 @@ class AccessTest : public ::testing::Test {
     }
     v1::ImportAdminUnitsResponse imported;
     grpc::ClientContext context;
-    ASSERT_TRUE(Ingestion("covtrack-admin")->ImportAdminUnits(&context, import, &imported).ok());
+    grpc::Status status = Ingestion("covtrack-admin")->ImportAdminUnits(&context, import, &imported);
+    ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
   }
 
   template <typename Service>
@@ -137,7 +138,7 @@ class AccessTest : public ::testing::Test {
   // A channel to `running` presenting a certificate for `identity` from `ca` (none when
   // `identity` is empty).
   std::shared_ptr<grpc::Channel> Channel(const Running& running, const std::string& identity,
-                                         const TestCa* ca = nullptr) {
+                                         TestCa* ca = nullptr) {
     CertificateFiles cert = identity.empty() ? CertificateFiles{} : (ca ? ca : ca_)->Issue(identity);
     // The server's certificate is always checked against the real CA.
     return grpc::CreateChannel(running.server->address(), ClientCredentials(*ca_, cert));

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -39,15 +40,19 @@ TestCa::TestCa(const std::string& name) {
                    " -keyout ", ca_.key, " -out ", ca_.cert, " -days 2 -subj '/CN=", name, "'"));
 }
 
-CertificateFiles TestCa::Issue(const std::string& common_name) const {
+CertificateFiles TestCa::Issue(const std::string& common_name) {
+  if (auto it = issued_.find(common_name); it != issued_.end()) {
+    return it->second;
+  }
   const std::string base = absl::StrCat(dir_, "/", common_name);
   CertificateFiles files{base + ".crt", base + ".key"};
   const std::string ext = base + ".ext";
-  Run(absl::StrCat("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ", ext));
+  std::ofstream(ext) << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
   Run(absl::StrCat("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes",
                    " -keyout ", files.key, " -out ", base, ".csr -subj '/CN=", common_name, "'"));
   Run(absl::StrCat("openssl x509 -req -in ", base, ".csr -CA ", ca_.cert, " -CAkey ", ca_.key,
                    " -CAcreateserial -out ", files.cert, " -days 2 -extfile ", ext));
+  issued_[common_name] = files;
   return files;
 }
 

@@ -3,6 +3,7 @@
 // Test certificates made with the openssl command: a CA and certificates it signs, each with
 // a common name (the identity the access policy names) and SANs for loopback.
 
+#include <map>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -22,11 +23,13 @@ class TestCa {
 
   const std::string& cert_file() const { return ca_.cert; }
   // A certificate for `common_name`, valid for localhost and 127.0.0.1 (server or client).
-  CertificateFiles Issue(const std::string& common_name) const;
+  // Made once per name and CA.
+  CertificateFiles Issue(const std::string& common_name);
 
  private:
   std::string dir_;
   CertificateFiles ca_;
+  std::map<std::string, CertificateFiles> issued_;
 };
 
 // Client credentials: TLS verified by `ca`, presenting `client` unless its paths are empty.

@@ -1,0 +1,164 @@
+// The request id travels: a server keeps the caller's x-request-id (or makes one), shows it to
+// its handler and its log lines, echoes it to the caller, and passes it on to the services the
+// handler calls. Real gRPC servers on loopback; the services are stand-ins that record what
+// they received, since the mechanism is what is tested here.
+
+#include "common/call_context.h"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "common/client.h"
+#include "common/log.h"
+#include "common/server.h"
+#include "covtrack/v1/ingestion_service.grpc.pb.h"
+#include "tests/testing/test_env.h"
+
+namespace covtrack {
+namespace {
+
+std::string Header(const grpc::ServerContext& context) {
+  auto it = context.client_metadata().find(kRequestIdHeader);
+  return it == context.client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
+// The last hop: records the header it got and the id its handler saw.
+class Recorder final : public v1::IngestionService::Service {
+ public:
+  grpc::Status GetChangeHead(grpc::ServerContext* context, const v1::GetChangeHeadRequest*,
+                             v1::ChangeHead*) override {
+    absl::MutexLock lock(&mu_);
+    header_ = Header(*context);
+    seen_ = CurrentCall() != nullptr ? CurrentCall()->request_id : "(none)";
+    log::Info("recorder handled a call");
+    return grpc::Status::OK;
+  }
+  std::string header() {
+    absl::MutexLock lock(&mu_);
+    return header_;
+  }
+  std::string seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::string header_, seen_;
+};
+
+// The first hop: calls the recorder through a covtrack channel.
+class Relay final : public v1::IngestionService::Service {
+ public:
+  explicit Relay(const std::string& next)
+      : stub_(v1::IngestionService::NewStub(NewChannel(next, ChannelOptions{}).value())) {}
+  grpc::Status GetChangeHead(grpc::ServerContext*, const v1::GetChangeHeadRequest* request,
+                             v1::ChangeHead* response) override {
+    seen_ = CurrentCall() != nullptr ? CurrentCall()->request_id : "(none)";
+    grpc::ClientContext context;
+    return stub_->GetChangeHead(&context, *request, response);
+  }
+  std::string seen_;
+
+ private:
+  std::unique_ptr<v1::IngestionService::Stub> stub_;
+};
+
+class CallContextTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.shutdown_grace = absl::Seconds(1);
+    last_ = Server::Start(options, {&recorder_}).value();
+    relay_ = std::make_unique<Relay>(last_->address());
+    first_ = Server::Start(options, {relay_.get()}).value();
+  }
+
+  // Calls the relay with `header` (none when empty); returns the id echoed in the reply.
+  std::string Call(const std::string& header) {
+    auto stub = v1::IngestionService::NewStub(
+        grpc::CreateChannel(first_->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    if (!header.empty()) {
+      context.AddMetadata(kRequestIdHeader, header);
+    }
+    v1::ChangeHead head;
+    grpc::Status status = stub->GetChangeHead(&context, {}, &head);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    auto it = context.GetServerInitialMetadata().find(kRequestIdHeader);
+    return it == context.GetServerInitialMetadata().end()
+               ? ""
+               : std::string(it->second.data(), it->second.size());
+  }
+
+  Recorder recorder_;
+  std::unique_ptr<Relay> relay_;
+  std::unique_ptr<Server> last_, first_;
+};
+
+TEST_F(CallContextTest, TheCallersIdTravelsToEveryHop) {
+  EXPECT_EQ(Call("trace-123"), "trace-123");
+  EXPECT_EQ(relay_->seen_, "trace-123");
+  EXPECT_EQ(recorder_.header(), "trace-123");
+  EXPECT_EQ(recorder_.seen(), "trace-123");
+}
+
+TEST_F(CallContextTest, AnIdIsMadeWhenTheCallerSentNone) {
+  const std::string echoed = Call("");
+  EXPECT_EQ(echoed.size(), 16u) << echoed;
+  EXPECT_EQ(relay_->seen_, echoed);
+  EXPECT_EQ(recorder_.header(), echoed);
+  // Each call gets its own.
+  EXPECT_NE(Call(""), echoed);
+}
+
+TEST_F(CallContextTest, AnUnusableIdIsReplaced) {
+  const std::string echoed = Call("two words");
+  EXPECT_NE(echoed, "two words");
+  EXPECT_TRUE(IsUsableRequestId(echoed)) << echoed;
+  EXPECT_EQ(recorder_.header(), echoed);
+  EXPECT_FALSE(IsUsableRequestId(std::string(129, 'a')));
+  EXPECT_TRUE(IsUsableRequestId(std::string(128, 'a')));
+}
+
+TEST_F(CallContextTest, LogLinesWrittenForACallCarryItsId) {
+  // Log lines go to stderr: point it at a file for the length of the call.
+  const std::string path = testing::TempDir() + "/stderr.log";
+  fflush(stderr);
+  int saved = dup(STDERR_FILENO);
+  FILE* file = fopen(path.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  dup2(fileno(file), STDERR_FILENO);
+  Call("trace-log-7");
+  fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  fclose(file);
+  std::stringstream text;
+  text << std::ifstream(path).rdbuf();
+  EXPECT_TRUE(absl::StrContains(text.str(), "msg=\"recorder handled a call\" x_request_id=trace-log-7"))
+      << text.str();
+}
+
+TEST(CallContextScopeTest, OutsideACallThereIsNone) {
+  EXPECT_EQ(CurrentCall(), nullptr);
+  {
+    ScopedCall outer({"outer", "a"});
+    {
+      ScopedCall inner({"inner", "b"});
+      EXPECT_EQ(CurrentCall()->request_id, "b");
+    }
+    EXPECT_EQ(CurrentCall()->request_id, "a");
+  }
+  EXPECT_EQ(CurrentCall(), nullptr);
+}
+
+}  // namespace
+}  // namespace covtrack
