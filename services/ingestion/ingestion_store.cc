@@ -943,44 +943,84 @@ absl::Status IngestionStore::ExportData(
       chunk.clear_denominators();
       return more;
     };
-    for (const std::string& code : codes) {
+    // The subtree's rows, read kUnitsPerQuery units at a time: one round trip per batch, not
+    // per unit (a national export covers some 14,000 units; on PostgreSQL each query is a
+    // round trip). The statement text is the same for every batch (a short last batch is
+    // padded with "", which is no unit's code), so it is prepared once per connection.
+    constexpr size_t kUnitsPerQuery = 100;
+    std::string in_list;
+    for (size_t i = 1; i <= kUnitsPerQuery; ++i) {
+      absl::StrAppend(&in_list, i == 1 ? "" : ", ", "$", i);
+    }
+    const std::string records_sql = absl::StrCat(
+        "SELECT unit_code, month, scheme, participants, in_province FROM participation "
+        "WHERE unit_code IN (", in_list, ") AND month >= $", kUnitsPerQuery + 1,
+        " AND month <= $", kUnitsPerQuery + 2, " ORDER BY unit_code, month, scheme");
+    const std::string denominators_sql = absl::StrCat(
+        "SELECT unit_code, year, kind, value FROM denominators WHERE unit_code IN (", in_list,
+        ") AND year >= $", kUnitsPerQuery + 1, " AND year <= $", kUnitsPerQuery + 2,
+        " ORDER BY unit_code, year, kind");
+    for (size_t begin = 0; begin < codes.size(); begin += kUnitsPerQuery) {
+      const size_t end = std::min(codes.size(), begin + kUnitsPerQuery);
+      sql::Params batch;
+      for (size_t i = begin; i < begin + kUnitsPerQuery; ++i) {
+        batch.emplace_back(i < end ? codes[i] : std::string());
+      }
+      // Rows by unit, each unit's rows in the order the query gave them.
+      absl::flat_hash_map<std::string, std::vector<Row>> records_of;
+      absl::flat_hash_map<std::string, std::vector<Row>> denominators_of;
       if (with_records) {
-        absl::StatusOr<std::vector<Row>> rows = s.Query(
-            "SELECT month, scheme, participants, in_province FROM participation "
-            "WHERE unit_code = $1 AND month >= $2 AND month <= $3 ORDER BY month, scheme",
-            {code, request.from_month(), request.to_month()});
+        sql::Params params = batch;
+        params.emplace_back(request.from_month());
+        params.emplace_back(request.to_month());
+        absl::StatusOr<std::vector<Row>> rows = s.Query(records_sql, params);
         if (!rows.ok()) {
           return rows.status();
         }
-        for (const Row& r : *rows) {
-          v1::ParticipationRecord* p = chunk.add_records();
-          p->set_unit_code(code);
-          p->set_month(r.Text(0));
-          p->set_scheme(static_cast<v1::Scheme>(r.Int(1)));
-          p->set_participants(r.Int(2));
-          if (!r.IsNull(3)) {
-            p->set_in_province_participants(r.Int(3));
-          }
+        for (Row& r : *rows) {
+          records_of[r.Text(0)].push_back(std::move(r));
         }
       }
       if (with_denominators) {
-        absl::StatusOr<std::vector<Row>> rows = s.Query(
-            "SELECT year, kind, value FROM denominators "
-            "WHERE unit_code = $1 AND year >= $2 AND year <= $3 ORDER BY year, kind",
-            {code, int64_t{request.from_year()}, int64_t{request.to_year()}});
+        sql::Params params = batch;
+        params.emplace_back(int64_t{request.from_year()});
+        params.emplace_back(int64_t{request.to_year()});
+        absl::StatusOr<std::vector<Row>> rows = s.Query(denominators_sql, params);
         if (!rows.ok()) {
           return rows.status();
         }
-        for (const Row& r : *rows) {
-          v1::DenominatorRecord* d = chunk.add_denominators();
-          d->set_unit_code(code);
-          d->set_year(static_cast<int32_t>(r.Int(0)));
-          d->set_kind(static_cast<v1::DenominatorKind>(r.Int(1)));
-          d->set_value(r.Int(2));
+        for (Row& r : *rows) {
+          denominators_of[r.Text(0)].push_back(std::move(r));
         }
       }
-      if (!flush(false)) {
-        return absl::OkStatus();
+      // As before: unit by unit (in code order), its records then its denominators; a chunk
+      // never splits a unit.
+      for (size_t i = begin; i < end; ++i) {
+        const std::string& code = codes[i];
+        if (auto it = records_of.find(code); it != records_of.end()) {
+          for (const Row& r : it->second) {
+            v1::ParticipationRecord* p = chunk.add_records();
+            p->set_unit_code(code);
+            p->set_month(r.Text(1));
+            p->set_scheme(static_cast<v1::Scheme>(r.Int(2)));
+            p->set_participants(r.Int(3));
+            if (!r.IsNull(4)) {
+              p->set_in_province_participants(r.Int(4));
+            }
+          }
+        }
+        if (auto it = denominators_of.find(code); it != denominators_of.end()) {
+          for (const Row& r : it->second) {
+            v1::DenominatorRecord* d = chunk.add_denominators();
+            d->set_unit_code(code);
+            d->set_year(static_cast<int32_t>(r.Int(1)));
+            d->set_kind(static_cast<v1::DenominatorKind>(r.Int(2)));
+            d->set_value(r.Int(3));
+          }
+        }
+        if (!flush(false)) {
+          return absl::OkStatus();
+        }
       }
     }
     flush(true);
