@@ -30,6 +30,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -583,6 +584,22 @@ int Run() {
         absl::StrAppend(out, absl::StrFormat("%.3f", r));
       }),
       errors);
+
+  // Where the aggregation time went: its own counters (logged every second), for reading the
+  // figures; informational only.
+  {
+    std::ifstream log(dir + "/aggregation.log");
+    std::string line;
+    std::string last;
+    while (std::getline(log, line)) {
+      if (line.find("aggregation stats") != std::string::npos) {
+        last = line;
+      }
+    }
+    if (!last.empty()) {
+      std::cout << "aggregation's last stats line: " << last << "\n";
+    }
+  }
 
   // Graceful stop: a service that does not exit 0 on SIGTERM is an error too.
   for (absl::Status stopped : {system.StopTargets(), system.StopAggregation(),
