@@ -159,8 +159,7 @@ void Server::Shutdown() {
   if (health_server_ != nullptr) {
     health_server_->GetHealthCheckService()->SetServingStatus(false);
   }
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    absl::ToChronoSeconds(options_.shutdown_grace));
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
   server_->Wait();
   if (health_server_ != nullptr) {
     health_server_->Shutdown(std::chrono::system_clock::now());

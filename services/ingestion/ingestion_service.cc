@@ -190,6 +190,13 @@ grpc::Status IngestionServiceImpl::StreamReports(
   }
   context->AddTrailingMetadata("covtrack-committed-messages",
                                absl::StrCat(response->messages_committed()));
+  if (context->IsCancelled()) {  // the caller went away, or the server is shutting down
+    log::Warn("report stream cancelled",
+              {{"messages", absl::StrCat(response->messages_committed())}});
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        absl::StrCat("cancelled after ", response->messages_committed(),
+                                     " committed messages; resume from there"));
+  }
   log::Info("report stream committed", {{"messages", absl::StrCat(response->messages_committed())},
                                         {"records", absl::StrCat(response->records_accepted())},
                                         {"changed", absl::StrCat(response->records_changed())},
