@@ -25,10 +25,10 @@
 #include "common/access/authorizer.h"
 #include "common/cache/cache.h"
 #include "common/client.h"
+#include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
 #include "services/aggregation/change_log.h"
-#include "services/aggregation/hierarchy.h"
 #include "services/aggregation/ingestion_client.h"
 
 namespace covtrack::aggregation {

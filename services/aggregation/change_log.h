@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
 #include "covtrack/v1/ingestion_service.pb.h"
-#include "services/aggregation/hierarchy.h"
 
 namespace covtrack::aggregation {
 
@@ -46,8 +46,6 @@ class ChangeLog {
                const Period& period) const;
   // Whether a change in (from, to] changed administrative units.
   bool AdminChangedBetween(int64_t from, int64_t to) const;
-
-  size_t change_count() const { return changes_.size(); }
 
  private:
   struct Touch {

@@ -21,10 +21,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
 #include "covtrack/v1/aggregation_service.pb.h"
 #include "covtrack/v1/common.pb.h"
-#include "services/aggregation/hierarchy.h"
 
 namespace covtrack::aggregation {
 

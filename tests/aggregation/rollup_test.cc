@@ -2,9 +2,9 @@
 #include "services/aggregation/rollup.h"
 
 #include "absl/strings/str_format.h"
+#include "common/hierarchy/hierarchy.h"
 #include "gtest/gtest.h"
 #include "services/aggregation/change_log.h"
-#include "services/aggregation/hierarchy.h"
 #include "tests/testing/builders.h"
 
 namespace covtrack::aggregation {

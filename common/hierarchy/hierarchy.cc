@@ -1,24 +1,111 @@
-#include "services/aggregation/hierarchy.h"
+#include "common/hierarchy/hierarchy.h"
 
 #include <algorithm>
 #include <functional>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/domain.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
+#include "common/domain.h"  // kNationCode only (header-only)
 
-namespace covtrack::aggregation {
+namespace covtrack {
+namespace {
+
+// The month of a "YYYY-MM..." date as Month::Index() counts it; false when the text does not
+// start with a month.
+bool MonthIndexOf(absl::string_view date, int* index) {
+  int year = 0;
+  int month = 0;
+  if (date.size() < 7 || date[4] != '-' || !absl::SimpleAtoi(date.substr(0, 4), &year) ||
+      !absl::SimpleAtoi(date.substr(5, 2), &month) || month < 1 || month > 12 || year < 0) {
+    return false;
+  }
+  *index = year * 12 + (month - 1);
+  return true;
+}
+
+// The last day ("YYYY-MM-DD") of the month with Month::Index() `index`.
+std::string LastDayOfMonth(int index) {
+  const absl::CivilDay last = absl::CivilDay(absl::CivilMonth(index / 12, index % 12 + 1) + 1) - 1;
+  return absl::FormatCivilTime(last);
+}
+
+std::string DayBefore(absl::string_view date) {
+  absl::CivilDay day;
+  if (!absl::ParseCivilTime(date, &day)) {
+    return std::string(date);
+  }
+  return absl::FormatCivilTime(day - 1);
+}
+
+// Valid on some day of `year`: starts on or before 31 December and ends after 1 January.
+bool ValidDuringYear(const v1::AdminUnit& unit, int year) {
+  return (unit.valid_from().empty() || unit.valid_from() <= YearEnd(year)) &&
+         (unit.valid_to().empty() || unit.valid_to() > absl::StrFormat("%04d-01-01", year));
+}
+
+}  // namespace
 
 bool ValidOn(const v1::AdminUnit& unit, absl::string_view date) {
   return (unit.valid_from().empty() || absl::string_view(unit.valid_from()) <= date) &&
          (unit.valid_to().empty() || date < absl::string_view(unit.valid_to()));
 }
 
-std::string Hierarchy::ParentKey(const v1::AdminUnit& unit) {
+const v1::AdminUnit* VersionOn(absl::Span<const v1::AdminUnit> versions, absl::string_view date) {
+  for (const v1::AdminUnit& version : versions) {
+    if (ValidOn(version, date)) {
+      return &version;
+    }
+  }
+  return nullptr;
+}
+
+std::string ParentCodeOf(const v1::AdminUnit& unit) {
   if (unit.level() == v1::ADMIN_LEVEL_PROVINCE || unit.parent_code().empty()) {
     return std::string(kNationCode);
   }
   return unit.parent_code();
+}
+
+MonthRange StockMonths(const v1::AdminUnit& unit) {
+  MonthRange months;
+  int from = 0;
+  if (!unit.valid_from().empty() && MonthIndexOf(unit.valid_from(), &from)) {
+    months.first = from;
+  }
+  int to = 0;
+  if (!unit.valid_to().empty() && MonthIndexOf(unit.valid_to(), &to)) {
+    // valid_to is exclusive: its own month counts only if that month's last day comes before
+    // it, which a real date cannot do.
+    months.last = LastDayOfMonth(to) < unit.valid_to() ? to : to - 1;
+  }
+  return months;
+}
+
+std::string YearEnd(int year) { return absl::StrFormat("%04d-12-31", year); }
+
+const v1::AdminUnit* YearlyFigureHolder(absl::Span<const v1::AdminUnit> versions, int year) {
+  if (const v1::AdminUnit* holder = VersionOn(versions, YearEnd(year)); holder != nullptr) {
+    return holder;
+  }
+  const v1::AdminUnit* last = nullptr;
+  for (const v1::AdminUnit& version : versions) {
+    if (ValidDuringYear(version, year) &&
+        (last == nullptr || version.valid_from() > last->valid_from())) {
+      last = &version;
+    }
+  }
+  return last;
+}
+
+std::string YearlyFigureDay(const v1::AdminUnit& holder, int year) {
+  const std::string year_end = YearEnd(year);
+  if (ValidOn(holder, year_end) || holder.valid_to().empty()) {
+    return year_end;
+  }
+  return DayBefore(holder.valid_to());
 }
 
 Hierarchy::Hierarchy(std::vector<v1::AdminUnit> units) {
@@ -39,7 +126,7 @@ Hierarchy::Hierarchy(std::vector<v1::AdminUnit> units) {
       return a.valid_from() < b.valid_from();
     });
     for (const v1::AdminUnit& v : versions) {
-      by_parent_[ParentKey(v)].push_back(&v);
+      by_parent_[ParentCodeOf(v)].push_back(&v);
     }
   }
   for (auto& [parent, children] : by_parent_) {
@@ -49,20 +136,29 @@ Hierarchy::Hierarchy(std::vector<v1::AdminUnit> units) {
   }
 }
 
+absl::Span<const v1::AdminUnit> Hierarchy::VersionsOf(absl::string_view code) const {
+  if (code.empty() || code == kNationCode) {
+    return absl::Span<const v1::AdminUnit>(&nation_, 1);
+  }
+  auto it = by_code_.find(code);
+  if (it == by_code_.end()) {
+    return {};
+  }
+  return it->second;
+}
+
 const v1::AdminUnit* Hierarchy::UnitAt(absl::string_view code, absl::string_view date) const {
   if (code.empty() || code == kNationCode) {
     return &nation_;
   }
-  auto it = by_code_.find(code);
-  if (it == by_code_.end()) {
-    return nullptr;
+  return VersionOn(VersionsOf(code), date);
+}
+
+const v1::AdminUnit* Hierarchy::YearlyFigureHolder(absl::string_view code, int year) const {
+  if (code.empty() || code == kNationCode) {
+    return &nation_;
   }
-  for (const v1::AdminUnit& v : it->second) {
-    if (ValidOn(v, date)) {
-      return &v;
-    }
-  }
-  return nullptr;
+  return covtrack::YearlyFigureHolder(VersionsOf(code), year);
 }
 
 std::vector<const v1::AdminUnit*> Hierarchy::ChildrenAt(absl::string_view code,
@@ -112,7 +208,7 @@ bool Hierarchy::InSubtree(absl::string_view code, absl::string_view root,
     if (unit == nullptr || unit == &nation_) {
       return false;
     }
-    current = ParentKey(*unit);
+    current = ParentCodeOf(*unit);
     if (current == root) {
       return true;
     }
@@ -147,4 +243,4 @@ uint64_t Hierarchy::TerritoryFingerprint(absl::string_view code, absl::string_vi
   return fingerprint;
 }
 
-}  // namespace covtrack::aggregation
+}  // namespace covtrack
