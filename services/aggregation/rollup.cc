@@ -25,10 +25,13 @@ struct Node {
 // The rolled-up figure of one node for one scheme.
 struct SchemeFigure {
   int latest = -1;  // month index; -1: nothing reported in the period
-  bool from_own = false;
+  bool from_own = false;  // one figure for the whole of this unit's territory
   int64_t participants = 0;
   std::optional<int64_t> in_province;
   int missing_in_province = 0;
+  // SCHEME_SOCIAL only: contributing units with one of compulsory and voluntary for the month
+  // read and not the other. A figure with any is no figure for BHXH as a whole.
+  int missing_part = 0;
 };
 
 struct DenominatorFigure {
@@ -58,11 +61,13 @@ class Rollup {
     *coverage.mutable_unit() = *unit;
     coverage.set_period(period_.ToString());
     std::array<v1::SchemeCoverage, 6> by_scheme;  // index = Scheme value
+    std::array<std::vector<SchemeFigure>, 6> figures;
     for (v1::Scheme scheme : kReportedSchemes) {
-      by_scheme[scheme] = SchemeRollup(scheme);
+      figures[scheme] = Figures(scheme);
+      by_scheme[scheme] = SchemeRollup(scheme, figures[scheme]);
     }
-    by_scheme[v1::SCHEME_SOCIAL] =
-        Social(by_scheme[v1::SCHEME_COMPULSORY_SOCIAL], by_scheme[v1::SCHEME_VOLUNTARY_SOCIAL]);
+    by_scheme[v1::SCHEME_SOCIAL] = SocialRollup(figures[v1::SCHEME_COMPULSORY_SOCIAL],
+                                                figures[v1::SCHEME_VOLUNTARY_SOCIAL]);
     std::string as_of;
     for (v1::Scheme scheme : kAllSchemes) {
       as_of = std::max(as_of, by_scheme[scheme].as_of_month());
@@ -180,7 +185,7 @@ class Rollup {
       return 0;
     }
     if (figure.from_own) {
-      return figure.latest == as_of ? nodes_[index].leaves : 0;
+      return figure.latest == as_of && figure.missing_part == 0 ? nodes_[index].leaves : 0;
     }
     int reporting = 0;
     for (int c : nodes_[index].children) {
@@ -231,9 +236,14 @@ class Rollup {
     }
   }
 
-  v1::SchemeCoverage SchemeRollup(v1::Scheme scheme) {
+  // Every node's figure for one reported scheme (index = node).
+  std::vector<SchemeFigure> Figures(v1::Scheme scheme) {
     std::vector<SchemeFigure> figures(nodes_.size());
     figures[0] = Figure(0, scheme, figures);
+    return figures;
+  }
+
+  v1::SchemeCoverage SchemeRollup(v1::Scheme scheme, const std::vector<SchemeFigure>& figures) {
     const SchemeFigure& root = figures[0];
     v1::SchemeCoverage sc;
     sc.set_scheme(scheme);
@@ -258,36 +268,88 @@ class Rollup {
     return sc;
   }
 
-  // BHXH as a whole: compulsory + voluntary, against the labour force.
-  static v1::SchemeCoverage Social(const v1::SchemeCoverage& compulsory,
-                                   const v1::SchemeCoverage& voluntary) {
+  // BHXH as a whole (compulsory + voluntary) for node `index`, from both parts' figures. A part
+  // reported for the whole node (from_own) pairs with the other part only when that one has a
+  // figure for every leaf beneath for the same month; otherwise the node is read through its
+  // children. A unit with neither part adds nothing, like a unit that reports no scheme.
+  SchemeFigure SocialFigure(int index, const std::vector<SchemeFigure>& compulsory,
+                            const std::vector<SchemeFigure>& voluntary,
+                            std::vector<SchemeFigure>& out) const {
+    const SchemeFigure& c = compulsory[index];
+    const SchemeFigure& v = voluntary[index];
+    SchemeFigure figure;
+    if (c.latest < 0 && v.latest < 0) {
+      return figure;
+    }
+    if (c.from_own || v.from_own) {
+      figure.from_own = true;
+      figure.latest = std::max(c.latest, v.latest);
+      const bool whole = c.latest == v.latest &&
+                         (c.from_own || Reporting(index, c.latest, compulsory) == nodes_[index].leaves) &&
+                         (v.from_own || Reporting(index, v.latest, voluntary) == nodes_[index].leaves);
+      if (!whole) {
+        figure.missing_part = 1;
+        return figure;
+      }
+      figure.participants = c.participants + v.participants;
+      if (c.in_province.has_value() && v.in_province.has_value()) {
+        figure.in_province = *c.in_province + *v.in_province;
+      }
+      figure.missing_in_province = c.missing_in_province + v.missing_in_province;
+      return figure;
+    }
+    bool split_complete = true;
+    int64_t in_province = 0;
+    for (int child : nodes_[index].children) {
+      out[child] = SocialFigure(child, compulsory, voluntary, out);
+      const SchemeFigure& f = out[child];
+      if (f.latest < 0) {
+        continue;
+      }
+      figure.latest = std::max(figure.latest, f.latest);
+      figure.missing_part += f.missing_part;
+      figure.participants += f.participants;
+      figure.missing_in_province += f.missing_in_province;
+      if (f.in_province.has_value()) {
+        in_province += *f.in_province;
+      } else {
+        split_complete = false;
+      }
+    }
+    if (split_complete) {
+      figure.in_province = in_province;
+    }
+    return figure;
+  }
+
+  // SCHEME_SOCIAL, against the labour force: a figure only where both parts have one for the
+  // whole territory read; otherwise no participants, split, rate or as_of_month, with
+  // units_missing_part saying why and reporting_units counting the leaves that reported both.
+  v1::SchemeCoverage SocialRollup(const std::vector<SchemeFigure>& compulsory,
+                                  const std::vector<SchemeFigure>& voluntary) {
+    std::vector<SchemeFigure> figures(nodes_.size());
+    figures[0] = SocialFigure(0, compulsory, voluntary, figures);
+    const SchemeFigure& root = figures[0];
     v1::SchemeCoverage sc;
     sc.set_scheme(v1::SCHEME_SOCIAL);
-    sc.set_participants(compulsory.participants() + voluntary.participants());
-    const bool any = !compulsory.as_of_month().empty() || !voluntary.as_of_month().empty();
-    if (any) {
-      sc.set_as_of_month(std::max(compulsory.as_of_month(), voluntary.as_of_month()));
-      // Both parts' splits are needed; a part with no figures at all adds nothing to split.
-      const bool c_ok =
-          compulsory.as_of_month().empty() || compulsory.has_in_province_participants();
-      const bool v_ok = voluntary.as_of_month().empty() || voluntary.has_in_province_participants();
-      if (c_ok && v_ok) {
-        sc.set_in_province_participants(compulsory.in_province_participants() +
-                                        voluntary.in_province_participants());
+    sc.set_expected_units(nodes_[0].leaves);
+    sc.set_units_missing_part(root.missing_part);
+    if (root.latest >= 0) {
+      sc.set_reporting_units(Reporting(0, root.latest, figures));
+      if (root.missing_part == 0) {
+        sc.set_participants(root.participants);
+        sc.set_as_of_month(Month{root.latest / 12, root.latest % 12 + 1}.ToString());
+        if (root.in_province.has_value()) {
+          sc.set_in_province_participants(*root.in_province);
+        }
+        sc.set_units_missing_in_province(root.missing_in_province);
       }
-      sc.set_units_missing_in_province(compulsory.units_missing_in_province() +
-                                       voluntary.units_missing_in_province());
     }
-    // A leaf reports BHXH as a whole only when both parts are in; the smaller count bounds it.
-    sc.set_reporting_units(compulsory.as_of_month() == sc.as_of_month() &&
-                                   voluntary.as_of_month() == sc.as_of_month()
-                               ? std::min(compulsory.reporting_units(), voluntary.reporting_units())
-                               : 0);
-    sc.set_expected_units(compulsory.expected_units());
     sc.set_denominator_kind(v1::DENOMINATOR_KIND_LABOR_FORCE);
-    sc.set_units_missing_denominator(compulsory.units_missing_denominator());
-    if (compulsory.has_denominator()) {
-      sc.set_denominator(compulsory.denominator());
+    const DenominatorFigure& denominator = DenominatorOf(v1::DENOMINATOR_KIND_LABOR_FORCE);
+    sc.set_units_missing_denominator(denominator.missing);
+    if (denominator.missing == 0) {
+      sc.set_denominator(denominator.value);
     }
     SetRate(sc);
     return sc;
@@ -382,7 +444,9 @@ v1::Comparison Compare(const v1::SchemeCoverage& now, const v1::SchemeCoverage& 
   c.set_period(then_period);
   if (!then.as_of_month().empty()) {
     c.set_participants(then.participants());
-    c.set_participants_change(now.participants() - then.participants());
+    if (!now.as_of_month().empty()) {
+      c.set_participants_change(now.participants() - then.participants());
+    }
   }
   c.set_as_of_month(then.as_of_month());
   c.set_reporting_units(then.reporting_units());

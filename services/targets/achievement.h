@@ -35,8 +35,8 @@ struct SchemeInputs {
   std::vector<MonthFigure> history;
 };
 
-// Whether a month's figure has anything in it (the aggregation service answers zeros for a
-// unit that reported nothing).
+// Whether the aggregation service gave the scheme a figure (its as_of_month is set): nothing
+// reported, or SCHEME_SOCIAL with one of its two parts missing, is no figure.
 bool HasFigure(const v1::SchemeCoverage& coverage);
 
 // Participants on a basis: everyone, or only those enrolled in the province (absent when the

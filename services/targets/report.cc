@@ -113,14 +113,8 @@ std::string WriteReportVi(const v1::Achievement& achievement) {
       by_scheme[s.scheme()] = &s;
     }
   }
-  // BHXH as a whole says something of its own only when both of its parts were reported or it
-  // has a target; otherwise it repeats the one part that was.
-  if (auto social = by_scheme.find(v1::SCHEME_SOCIAL);
-      social != by_scheme.end() && !social->second->has_target() &&
-      (by_scheme.count(v1::SCHEME_COMPULSORY_SOCIAL) == 0 ||
-       by_scheme.count(v1::SCHEME_VOLUNTARY_SOCIAL) == 0)) {
-    by_scheme.erase(social);
-  }
+  // BHXH as a whole has a figure only where both of its parts do (aggregation_service.proto), so
+  // a report never states it from one part.
   std::vector<std::string> clauses;
   for (v1::Scheme scheme : kReportOrder) {
     if (auto it = by_scheme.find(scheme); it != by_scheme.end()) {

@@ -4,7 +4,6 @@
 #include "absl/strings/str_format.h"
 #include "common/hierarchy/hierarchy.h"
 #include "gtest/gtest.h"
-#include "services/aggregation/change_log.h"
 #include "tests/testing/builders.h"
 
 namespace covtrack::aggregation {
@@ -143,6 +142,118 @@ TEST(RollupTest, RatesAreSumsOverSumsAndSocialIsDerived) {
   EXPECT_EQ(health.units_missing_denominator(), 3);
 }
 
+// Issue 14: BHXH as a whole is only as complete as its parts.
+TEST(RollupTest, SocialIsAbsentWhenOnlyVoluntaryIsReported) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  data.AddRecord(Record("10", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 32329, 30000));
+  data.AddDenominator(Denominator("10", 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 700000));
+  absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(Scheme(*c, v1::SCHEME_VOLUNTARY_SOCIAL).participants(), 32329);
+  const auto& social = Scheme(*c, v1::SCHEME_SOCIAL);
+  EXPECT_EQ(social.participants(), 0);
+  EXPECT_EQ(social.as_of_month(), "");
+  EXPECT_FALSE(social.has_in_province_participants());
+  EXPECT_FALSE(social.has_coverage_percent());
+  EXPECT_EQ(social.reporting_units(), 0);
+  EXPECT_EQ(social.expected_units(), 3);
+  EXPECT_EQ(social.units_missing_part(), 1);
+  // The labour force is still the territory's.
+  EXPECT_EQ(social.denominator(), 700000);
+}
+
+TEST(RollupTest, SocialIsAbsentWhenSomeCommunesLackAPart) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 30));
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 5));
+  data.AddRecord(Record("10102", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 7));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 90));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 10));
+  for (const char* unit : {"10101", "10102", "10201"}) {
+    data.AddDenominator(Denominator(unit, 2023, v1::DENOMINATOR_KIND_LABOR_FORCE, 100));
+  }
+  absl::StatusOr<v1::Coverage> province = RollupCoverage(h, data, "10", P("2023"));
+  ASSERT_TRUE(province.ok());
+  const auto& social = Scheme(*province, v1::SCHEME_SOCIAL);
+  EXPECT_EQ(social.as_of_month(), "");
+  EXPECT_EQ(social.participants(), 0);
+  EXPECT_FALSE(social.has_coverage_percent());
+  EXPECT_EQ(social.units_missing_part(), 1);    // 10102: voluntary only
+  EXPECT_EQ(social.reporting_units(), 2);       // 10101 and 10201 reported both
+  EXPECT_EQ(social.expected_units(), 3);
+  // Where the territory has both parts, the figure is there: district 102, and commune 10101.
+  absl::StatusOr<v1::Coverage> district = RollupCoverage(h, data, "102", P("2023"));
+  EXPECT_EQ(Scheme(*district, v1::SCHEME_SOCIAL).participants(), 100);
+  EXPECT_DOUBLE_EQ(Scheme(*district, v1::SCHEME_SOCIAL).coverage_percent(), 100.0);
+  absl::StatusOr<v1::Coverage> district_101 = RollupCoverage(h, data, "101", P("2023"));
+  EXPECT_EQ(Scheme(*district_101, v1::SCHEME_SOCIAL).as_of_month(), "");
+  EXPECT_EQ(Scheme(*district_101, v1::SCHEME_SOCIAL).reporting_units(), 1);
+}
+
+TEST(RollupTest, SocialLeavesOutUnitsThatReportedNeitherPart) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 30, 20));
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 5, 5));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 90, 80));
+  data.AddRecord(Record("10201", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 10, 10));
+  data.AddRecord(Record("10102", "2023-12", v1::SCHEME_HEALTH, 400));  // no social figures
+  absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
+  const auto& social = Scheme(*c, v1::SCHEME_SOCIAL);
+  // Like every scheme: what was reported, with the reporting count saying it is 2 of 3.
+  EXPECT_EQ(social.participants(), 135);
+  EXPECT_EQ(social.in_province_participants(), 115);
+  EXPECT_EQ(social.as_of_month(), "2023-12");
+  EXPECT_EQ(social.reporting_units(), 2);
+  EXPECT_EQ(social.units_missing_part(), 0);
+  EXPECT_EQ(social.reporting_units(), Scheme(*c, v1::SCHEME_COMPULSORY_SOCIAL).reporting_units());
+}
+
+TEST(RollupTest, SocialNeedsBothPartsForTheMonthRead) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  // Voluntary reported through November only: December's stock has no voluntary part.
+  data.AddRecord(Record("10101", "2023-11", v1::SCHEME_COMPULSORY_SOCIAL, 29));
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 30));
+  data.AddRecord(Record("10101", "2023-11", v1::SCHEME_VOLUNTARY_SOCIAL, 5));
+  absl::StatusOr<v1::Coverage> year = RollupCoverage(h, data, "10101", P("2023"));
+  EXPECT_EQ(Scheme(*year, v1::SCHEME_SOCIAL).as_of_month(), "");
+  EXPECT_EQ(Scheme(*year, v1::SCHEME_SOCIAL).units_missing_part(), 1);
+  // November itself has both.
+  absl::StatusOr<v1::Coverage> november = RollupCoverage(h, data, "10101", P("2023-11"));
+  EXPECT_EQ(Scheme(*november, v1::SCHEME_SOCIAL).participants(), 34);
+  EXPECT_EQ(Scheme(*november, v1::SCHEME_SOCIAL).as_of_month(), "2023-11");
+}
+
+TEST(RollupTest, SocialPairsADistrictFigureWithCommunesOnlyWhenTheyAllReported) {
+  Hierarchy h(SmallTree());
+  CoverageData data;
+  // District 101 reports compulsory for itself; its communes report voluntary.
+  data.AddRecord(Record("101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 500));
+  data.AddRecord(Record("10101", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 20));
+  absl::StatusOr<v1::Coverage> partial = RollupCoverage(h, data, "101", P("2023"));
+  EXPECT_EQ(Scheme(*partial, v1::SCHEME_SOCIAL).as_of_month(), "");  // 10102 has no voluntary
+  EXPECT_EQ(Scheme(*partial, v1::SCHEME_SOCIAL).units_missing_part(), 1);
+  data.AddRecord(Record("10102", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 30));
+  absl::StatusOr<v1::Coverage> whole = RollupCoverage(h, data, "101", P("2023"));
+  EXPECT_EQ(Scheme(*whole, v1::SCHEME_SOCIAL).participants(), 550);
+  EXPECT_EQ(Scheme(*whole, v1::SCHEME_SOCIAL).reporting_units(), 2);
+}
+
+TEST(RollupTest, ComparisonWithoutAFigureNowHasNoChange) {
+  v1::SchemeCoverage now;  // SCHEME_SOCIAL with a part missing: no figure
+  now.set_scheme(v1::SCHEME_SOCIAL);
+  v1::SchemeCoverage then;
+  then.set_scheme(v1::SCHEME_SOCIAL);
+  then.set_participants(100);
+  then.set_as_of_month("2022-12");
+  const v1::Comparison c = Compare(now, then, "2022");
+  EXPECT_EQ(c.participants(), 100);
+  EXPECT_FALSE(c.has_participants_change());
+}
+
 TEST(RollupTest, MissingDenominatorIsSaidNotUnderCounted) {
   Hierarchy h(SmallTree());
   CoverageData data;
@@ -230,59 +341,6 @@ TEST(RollupTest, ComparisonsAreInPointsAndPeriodsAreTheRightOnes) {
   EXPECT_FALSE(against_nothing.has_participants());
   EXPECT_FALSE(against_nothing.has_participants_change());
   EXPECT_FALSE(against_nothing.has_coverage_points_change());
-}
-
-TEST(ChangeLogTest, EntryIsStaleOnlyWhenAChangeTouchedWhatItDependsOn) {
-  Hierarchy h(SmallTree());
-  ChangeLog log(1000);
-  EXPECT_TRUE(log.Touched(5, h, "101", P("2023")));  // not initialised: nothing is provable
-  log.Reset(10);
-  EXPECT_TRUE(log.Touched(9, h, "101", P("2023")));  // older than the log
-  EXPECT_FALSE(log.Touched(10, h, "101", P("2023")));
-  v1::Change change;
-  change.set_seq(11);
-  auto* p = change.add_participation();
-  p->set_unit_code("10201");
-  p->set_month("2023-12");
-  ASSERT_TRUE(log.Append(change));
-  EXPECT_FALSE(log.Touched(10, h, "101", P("2023")));    // another district
-  EXPECT_TRUE(log.Touched(10, h, "102", P("2023")));     // its commune
-  EXPECT_TRUE(log.Touched(10, h, "10", P("2023")));      // the province above
-  EXPECT_FALSE(log.Touched(10, h, "10", P("2023-H1")));  // another month
-  EXPECT_FALSE(log.Touched(11, h, "10", P("2023")));     // computed after the change
-  v1::Change denominators;
-  denominators.set_seq(12);
-  auto* d = denominators.add_denominators();
-  d->set_unit_code("10101");
-  d->set_year(2023);
-  ASSERT_TRUE(log.Append(denominators));
-  EXPECT_TRUE(log.Touched(11, h, "101", P("2023-Q1")));
-  EXPECT_FALSE(log.Touched(11, h, "101", P("2024-Q1")));
-  v1::Change units;
-  units.set_seq(13);
-  units.add_admin_unit_codes("99999");
-  ASSERT_TRUE(log.Append(units));
-  EXPECT_TRUE(log.Touched(12, h, "101", P("2022")));  // a hierarchy change touches everything
-  EXPECT_TRUE(log.AdminChangedBetween(12, 13));
-  EXPECT_FALSE(log.AdminChangedBetween(10, 12));
-  EXPECT_FALSE(log.Append(units));  // not after seen()
-}
-
-TEST(ChangeLogTest, ForgettingOldChangesMakesOlderEntriesStale) {
-  Hierarchy h(SmallTree());
-  ChangeLog log(3);
-  log.Reset(0);
-  for (int seq = 1; seq <= 5; ++seq) {
-    v1::Change change;
-    change.set_seq(seq);
-    auto* p = change.add_participation();
-    p->set_unit_code("10201");
-    p->set_month("2020-01");
-    log.Append(change);
-  }
-  EXPECT_GT(log.covered_from(), 0);
-  EXPECT_TRUE(log.Touched(0, h, "101", P("2023")));  // can no longer be proven untouched
-  EXPECT_FALSE(log.Touched(log.covered_from(), h, "101", P("2023")));
 }
 
 }  // namespace

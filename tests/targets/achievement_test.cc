@@ -39,6 +39,7 @@ v1::SchemeCoverage Figure(int64_t participants, std::optional<int64_t> in_provin
   }
   c.set_reporting_units(1);
   c.set_expected_units(1);
+  c.set_as_of_month("2023-12");
   return c;
 }
 

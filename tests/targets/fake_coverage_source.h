@@ -48,6 +48,7 @@ class FakeCoverageSource : public CoverageSource {
     }
     c.set_reporting_units(1);
     c.set_expected_units(1);
+    c.set_as_of_month(month);
     figures_[{code, *Month::Parse(month), scheme}] = c;
   }
 

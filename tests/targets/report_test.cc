@@ -22,6 +22,7 @@ v1::SchemeCoverage Figure(v1::Scheme scheme, int64_t participants,
   }
   c.set_reporting_units(1);
   c.set_expected_units(1);
+  c.set_as_of_month("2023-12");
   return c;
 }
 

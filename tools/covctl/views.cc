@@ -167,7 +167,10 @@ Table CoverageTable(const v1::Coverage& coverage, bool people) {
   for (const v1::SchemeCoverage& s : coverage.schemes()) {
     const v1::Comparison& last_year = s.same_period_last_year();
     std::vector<std::string> notes;
-    if (s.as_of_month().empty()) {
+    if (s.units_missing_part() > 0) {
+      notes.push_back(absl::StrCat(s.units_missing_part(),
+                                   " units reported only one of compulsory and voluntary"));
+    } else if (s.as_of_month().empty()) {
       notes.push_back("nothing reported in the period");
     }
     if (std::string note = ComparisonNote(last_year); !note.empty()) {
@@ -315,6 +318,16 @@ Table TargetsTable(const std::vector<v1::Target>& targets, bool people) {
   return table;
 }
 
+namespace {
+
+// Whether the achievement carries an actual figure: NO_DATA, or a scheme the aggregation service
+// gave no figure (nothing reported; BHXH as a whole with a part missing), has none to print.
+bool HasActual(const v1::SchemeAchievement& a) {
+  return a.status() != v1::ACHIEVEMENT_STATUS_NO_DATA && !a.coverage().as_of_month().empty();
+}
+
+}  // namespace
+
 Table AchievementTable(const v1::Achievement& achievement, bool people) {
   Table table({{"scheme", kL},
                {"target", kR},
@@ -327,15 +340,17 @@ Table AchievementTable(const v1::Achievement& achievement, bool people) {
                {"status", kL},
                {"projected_dec", kR}});
   for (const v1::SchemeAchievement& s : achievement.schemes()) {
-    bool has_target = s.has_target();
+    const bool has_target = s.has_target();
+    const bool actual = HasActual(s);
     table.AddRow({SchemeName(s.scheme()), has_target ? TargetValue(s.target(), people) : "",
                   has_target ? TargetBasisName(s.target().basis()) : "",
-                  Count(s.actual_participants(), people),
+                  actual ? Count(s.actual_participants(), people) : "",
                   s.has_actual_coverage_percent() ? Percent(s.actual_coverage_percent()) : "",
-                  has_target ? Percent(s.achievement_percent()) : "",
+                  has_target && actual ? Percent(s.achievement_percent()) : "",
                   s.has_points_vs_target() ? Points(s.points_vs_target()) : "",
-                  has_target ? Count(s.participants_to_target(), people) : "",
-                  StatusName(s.status()), Count(s.projected_year_end_participants(), people)});
+                  has_target && actual ? Count(s.participants_to_target(), people) : "",
+                  StatusName(s.status()),
+                  actual ? Count(s.projected_year_end_participants(), people) : ""});
   }
   return table;
 }
@@ -353,12 +368,13 @@ Table LaggingTable(const v1::ListLaggingUnitsResponse& lagging, bool people) {
                {"note", kL}});
   for (const v1::LaggingUnit& unit : lagging.units()) {
     const v1::SchemeAchievement& a = unit.achievement();
+    const bool actual = HasActual(a);
     table.AddRow({unit.unit().code(), unit.unit().name(), unit.as_of_month(),
-                  StatusName(a.status()), Percent(a.achievement_percent()),
-                  Count(a.actual_participants(), people),
+                  StatusName(a.status()), actual ? Percent(a.achievement_percent()) : "",
+                  actual ? Count(a.actual_participants(), people) : "",
                   a.has_target() ? TargetValue(a.target(), people) : "",
-                  Count(a.participants_to_target(), people),
-                  Count(a.projected_year_end_participants(), people), a.note()});
+                  actual ? Count(a.participants_to_target(), people) : "",
+                  actual ? Count(a.projected_year_end_participants(), people) : "", a.note()});
   }
   return table;
 }
