@@ -24,10 +24,11 @@ constexpr int kMaxSeriesMonths = 120;
 constexpr int kChangesPageSize = 1000;
 constexpr int kComputeAttempts = 3;
 
-// Cache entries: "<namespace>:agg:v1:<code>:<period>" ->
+// Cache entries: "<namespace>:agg:v2:<code>:<period>" (v2: SCHEME_SOCIAL only where both parts
+// are reported; entries written under v1 by an older binary are never read) ->
 //   "<snapshot seq>|<serialized Coverage without comparisons>".
 std::string CacheKey(absl::string_view ns, absl::string_view code, const Period& period) {
-  return absl::StrCat(ns, ":agg:v1:", code, ":", period.ToString());
+  return absl::StrCat(ns, ":agg:v2:", code, ":", period.ToString());
 }
 
 std::string EncodeEntry(int64_t seq, const v1::Coverage& coverage) {
@@ -694,9 +695,15 @@ grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
     }
     case v1::COVERAGE_ORDER_PARTICIPANTS_DESCENDING:
       std::stable_sort(list.begin(), list.end(), [&](const v1::Coverage& a, const v1::Coverage& b) {
+        // Units without a figure (nothing reported; SCHEME_SOCIAL with a part missing) come last.
         const v1::SchemeCoverage* x = key(a);
         const v1::SchemeCoverage* y = key(b);
-        return (x != nullptr ? x->participants() : 0) > (y != nullptr ? y->participants() : 0);
+        const bool xf = x != nullptr && !x->as_of_month().empty();
+        const bool yf = y != nullptr && !y->as_of_month().empty();
+        if (xf != yf) {
+          return xf;
+        }
+        return xf && x->participants() > y->participants();
       });
       break;
     default:
