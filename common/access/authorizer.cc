@@ -3,8 +3,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/civil_time.h"
 #include "common/call_context.h"
+#include "common/hierarchy/hierarchy.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
 #include "common/server.h"
@@ -18,29 +18,6 @@ metrics::Counter& DeniedCounter() {
       "covtrack_access_denied_total", "Calls refused by the access policy, by method and role",
       {"method", "role"});
   return counter;
-}
-
-bool ValidOn(const v1::AdminUnit& unit, const std::string& day) {
-  return (unit.valid_from().empty() || unit.valid_from() <= day) &&
-         (unit.valid_to().empty() || day < unit.valid_to());
-}
-
-const v1::AdminUnit* VersionOn(const std::vector<v1::AdminUnit>& versions,
-                               const std::string& day) {
-  for (const v1::AdminUnit& unit : versions) {
-    if (ValidOn(unit, day)) {
-      return &unit;
-    }
-  }
-  return nullptr;
-}
-
-std::string DayBefore(const std::string& date) {
-  absl::CivilDay day;
-  if (!absl::ParseCivilTime(date, &day)) {
-    return date;
-  }
-  return absl::FormatCivilTime(day - 1);
 }
 
 // Places units in the hierarchy for one call, reading each code's versions once.
@@ -61,7 +38,7 @@ class Placer {
   }
 
   // The unit version `ref` names and the day it is placed on; nullptr when no unit holds the
-  // code then.
+  // code then. A yearly figure's unit is YearlyFigureHolder's (common/hierarchy).
   absl::StatusOr<const v1::AdminUnit*> Resolve(const UnitRef& ref, std::string* day) {
     absl::StatusOr<const std::vector<v1::AdminUnit>*> versions = Versions(ref.code);
     if (!versions.ok()) {
@@ -71,24 +48,9 @@ class Placer {
       *day = ref.day;
       return VersionOn(**versions, *day);
     }
-    *day = absl::StrCat(ref.year, "-12-31");
-    if (const v1::AdminUnit* unit = VersionOn(**versions, *day); unit != nullptr) {
-      return unit;
-    }
-    // The last unit that held the code during the year.
-    const std::string first = absl::StrCat(ref.year, "-01-01");
-    const v1::AdminUnit* last = nullptr;
-    for (const v1::AdminUnit& unit : **versions) {
-      bool overlaps = (unit.valid_from().empty() || unit.valid_from() <= *day) &&
-                      !unit.valid_to().empty() && unit.valid_to() > first;
-      if (overlaps && (last == nullptr || unit.valid_from() > last->valid_from())) {
-        last = &unit;
-      }
-    }
-    if (last != nullptr) {
-      *day = DayBefore(last->valid_to());
-    }
-    return last;
+    const v1::AdminUnit* holder = YearlyFigureHolder(**versions, ref.year);
+    *day = holder != nullptr ? YearlyFigureDay(*holder, ref.year) : YearEnd(ref.year);
+    return holder;
   }
 
   // Whether `unit` (valid on `day`) is one of `roots` or lies under one.
@@ -101,8 +63,8 @@ class Placer {
           return true;
         }
       }
-      const std::string parent = current->parent_code();
-      if (parent.empty() || parent == kNational) {
+      const std::string parent = ParentCodeOf(*current);
+      if (parent == kNational) {
         return false;
       }
       absl::StatusOr<const std::vector<v1::AdminUnit>*> versions = Versions(parent);
@@ -159,8 +121,8 @@ grpc::Status Authorizer::Deny(const std::string& identity, Role role,
                       absl::StrCat("identity \"", identity, "\" ", why));
 }
 
-absl::StatusOr<const Principal*> Authorizer::Caller(const grpc::ServerContext& context,
-                                                    Role role, std::string* identity) const {
+absl::StatusOr<const Principal*> Authorizer::Caller(const grpc::ServerContext& context, Role role,
+                                                    std::string* identity) const {
   *identity = AuthenticatedName(context);
   if (identity->empty()) {
     *identity = context.peer();
@@ -208,8 +170,8 @@ grpc::Status Authorizer::RequireUnits(const grpc::ServerContext& context, Role r
   for (const UnitRef& ref : units) {
     std::string day;
     absl::StatusOr<const v1::AdminUnit*> unit = placer.Resolve(ref, &day);
-    absl::StatusOr<bool> within =
-        unit.ok() && *unit != nullptr ? placer.Within(**unit, day, principal.jurisdiction)
+    absl::StatusOr<bool> within = unit.ok() && *unit != nullptr
+                                      ? placer.Within(**unit, day, principal.jurisdiction)
                                       : absl::StatusOr<bool>(false);
     if (!unit.ok() || !within.ok()) {
       absl::Status error = unit.ok() ? within.status() : unit.status();
@@ -219,16 +181,16 @@ grpc::Status Authorizer::RequireUnits(const grpc::ServerContext& context, Role r
                                        "\": ", error.message()));
     }
     if (*unit == nullptr) {
-      return Deny(identity, role,
-                  absl::StrCat("may not write for unit \"", ref.code, "\": no unit holds that code ",
-                               ref.year != 0 ? absl::StrCat("in ", ref.year) : "on " + day,
-                               ", so it is not in its jurisdiction (", jurisdiction, ")"));
+      return Deny(
+          identity, role,
+          absl::StrCat("may not write for unit \"", ref.code, "\": no unit holds that code ",
+                       ref.year != 0 ? absl::StrCat("in ", ref.year) : "on " + day,
+                       ", so it is not in its jurisdiction (", jurisdiction, ")"));
     }
     if (!*within) {
       return Deny(identity, role,
                   absl::StrCat("may not write for unit \"", ref.code, "\" (", (*unit)->name(),
-                               "): it is outside its jurisdiction (", jurisdiction, ") on ",
-                               day));
+                               "): it is outside its jurisdiction (", jurisdiction, ") on ", day));
     }
   }
   return grpc::Status::OK;

@@ -7,12 +7,12 @@
 // Without a policy every caller may do everything: for plaintext local runs only, and the
 // service says so loudly when it starts.
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -28,19 +28,20 @@ using UnitVersions =
 
 // A unit as a write names it, with the day its place in the hierarchy is read on: the last
 // day of a record's month, or for a yearly figure or target the unit holding the code on 31
-// December (else the last unit that held it during the year), as for denominators
-// (common.proto, DenominatorRecord).
+// December (else the last unit that held it during the year): YearlyFigureHolder and
+// YearlyFigureDay in common/hierarchy/hierarchy.h, the rule of common.proto's DenominatorRecord.
 // UnitVersions read from the ingestion service's ListAdminUnits over `channel` (a reader's
 // call), each call bounded by `deadline`.
-UnitVersions IngestionUnitVersions(std::shared_ptr<grpc::Channel> channel,
-                                   absl::Duration deadline);
+UnitVersions IngestionUnitVersions(std::shared_ptr<grpc::Channel> channel, absl::Duration deadline);
 
 struct UnitRef {
   std::string code;
   std::string day;  // "YYYY-MM-DD"; empty when `year` is set
   int year = 0;
 
-  static UnitRef OnDay(std::string code, std::string day) { return {std::move(code), std::move(day), 0}; }
+  static UnitRef OnDay(std::string code, std::string day) {
+    return {std::move(code), std::move(day), 0};
+  }
   static UnitRef InYear(std::string code, int year) { return {std::move(code), "", year}; }
 };
 
@@ -71,9 +72,9 @@ class Authorizer {
 }  // namespace covtrack::access
 
 // In a handler: returns the denial of an Authorizer check from the handler.
-#define COVTRACK_REQUIRE(check)                       \
-  do {                                                \
+#define COVTRACK_REQUIRE(check)                          \
+  do {                                                   \
     if (grpc::Status denial_ = (check); !denial_.ok()) { \
-      return denial_;                                 \
-    }                                                 \
+      return denial_;                                    \
+    }                                                    \
   } while (0)

@@ -48,9 +48,12 @@ bool ValidDuringYear(const v1::AdminUnit& unit, int year) {
 
 }  // namespace
 
+bool ValidOn(absl::string_view valid_from, absl::string_view valid_to, absl::string_view date) {
+  return (valid_from.empty() || valid_from <= date) && (valid_to.empty() || date < valid_to);
+}
+
 bool ValidOn(const v1::AdminUnit& unit, absl::string_view date) {
-  return (unit.valid_from().empty() || absl::string_view(unit.valid_from()) <= date) &&
-         (unit.valid_to().empty() || date < absl::string_view(unit.valid_to()));
+  return ValidOn(unit.valid_from(), unit.valid_to(), date);
 }
 
 const v1::AdminUnit* VersionOn(absl::Span<const v1::AdminUnit> versions, absl::string_view date) {

@@ -34,6 +34,9 @@ namespace covtrack {
 // bound open. Dates compare as text, so "2025-07-01" is not valid for a unit whose valid_to is
 // "2025-07-01".
 bool ValidOn(const v1::AdminUnit& unit, absl::string_view date);
+// The same rule over bare bounds, for intervals not held in a v1::AdminUnit (ingestion's rows,
+// the sample-data generator's epochs). A valid_to stored as "9999-12-31" for "open" works too.
+bool ValidOn(absl::string_view valid_from, absl::string_view valid_to, absl::string_view date);
 
 // The version among `versions` (of one code, in any order) valid on `date`; nullptr when none.
 // Versions of one code do not overlap (ingestion refuses overlaps); if they did, the first in

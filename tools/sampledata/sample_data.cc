@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/domain.h"
+#include "common/hierarchy/hierarchy.h"
 #include "tools/sampledata/csv.h"
 #include "tools/sampledata/record_csv.h"
 
@@ -109,10 +110,6 @@ const SchemeShape& ShapeOf(v1::Scheme scheme) {
 
 constexpr int kReferenceMonthIndex = 2023 * 12;  // 2023-01
 
-std::string FirstDay(Month month) {
-  return absl::StrFormat("%04d-%02d-01", month.year, month.month);
-}
-
 }  // namespace
 
 std::string DefaultDataDir() {
@@ -134,9 +131,7 @@ struct Epoch {
   // Per province: the pre-reform provinces it is made of (itself before the reform).
   std::vector<std::vector<std::string>> province_sources;
 
-  bool Contains(absl::string_view date) const {
-    return (start.empty() || start <= date) && (end.empty() || date < end);
-  }
+  bool Contains(absl::string_view date) const { return ValidOn(start, end, date); }
 };
 
 struct LeafDenominators {
@@ -147,6 +142,7 @@ struct LeafDenominators {
 struct SampleData::Impl {
   uint64_t seed = 0;
   std::vector<v1::AdminUnit> units;
+  std::unique_ptr<Hierarchy> hierarchy;  // the same units, by code
   std::vector<Epoch> epochs;
   absl::flat_hash_map<std::string, int64_t> population_2019;  // pre-reform province code
   absl::flat_hash_set<std::string> all_codes;
@@ -350,6 +346,7 @@ absl::StatusOr<std::unique_ptr<SampleData>> SampleData::Load(uint64_t seed,
   for (const v1::AdminUnit& unit : impl->units) {
     impl->all_codes.insert(unit.code());
   }
+  impl->hierarchy = std::make_unique<Hierarchy>(impl->units);
 
   // 2019 census population of the pre-reform provinces.
   absl::StatusOr<CsvTable> population =
@@ -397,9 +394,7 @@ absl::StatusOr<std::unique_ptr<SampleData>> SampleData::Load(uint64_t seed,
     absl::flat_hash_set<std::string> has_children;
     for (size_t i = 0; i < impl->units.size(); ++i) {
       const v1::AdminUnit& unit = impl->units[i];
-      bool valid = (unit.valid_from().empty() || unit.valid_from() <= probe) &&
-                   (unit.valid_to().empty() || probe < unit.valid_to());
-      if (valid) {
+      if (ValidOn(unit, probe)) {
         epoch.by_code[unit.code()] = static_cast<int>(i);
         has_children.insert(unit.parent_code());
       }
@@ -470,7 +465,8 @@ const std::vector<v1::AdminUnit>& SampleData::units() const { return impl_->unit
 
 absl::StatusOr<std::vector<std::string>> SampleData::Leaves(const std::vector<std::string>& roots,
                                                             Month month) const {
-  const Epoch* epoch = impl_->EpochAt(FirstDay(month));
+  // A month's stock belongs to the units valid on its last day (StockMonths).
+  const Epoch* epoch = impl_->EpochAt(month.LastDay());
   absl::StatusOr<std::vector<size_t>> selected = impl_->SelectLeaves(*epoch, roots);
   if (!selected.ok()) {
     return selected.status();
@@ -486,7 +482,7 @@ absl::StatusOr<std::vector<v1::ParticipationRecord>> SampleData::Records(
     const std::vector<std::string>& roots, Month from, Month to) const {
   std::vector<v1::ParticipationRecord> records;
   for (Month month = from; month <= to; month = month.Next()) {
-    const Epoch* epoch = impl_->EpochAt(FirstDay(month));
+    const Epoch* epoch = impl_->EpochAt(month.LastDay());
     int epoch_index = static_cast<int>(epoch - impl_->epochs.data());
     absl::StatusOr<std::vector<size_t>> selected = impl_->SelectLeaves(*epoch, roots);
     if (!selected.ok()) {
@@ -538,7 +534,7 @@ absl::StatusOr<std::vector<v1::DenominatorRecord>> SampleData::Denominators(
     }
   };
   for (int year = from_year; year <= to_year; ++year) {
-    std::string date = as_of.empty() ? absl::StrFormat("%04d-12-31", year) : std::string(as_of);
+    std::string date = as_of.empty() ? YearEnd(year) : std::string(as_of);
     const Epoch* epoch = impl_->EpochAt(date);
     int epoch_index = static_cast<int>(epoch - impl_->epochs.data());
     absl::StatusOr<std::vector<size_t>> selected = impl_->SelectLeaves(*epoch, roots);
@@ -553,8 +549,8 @@ absl::StatusOr<std::vector<v1::DenominatorRecord>> SampleData::Denominators(
       continue;
     }
     // common.proto: a code no unit holds on 31 December belongs to the last unit that held it
-    // during the year, so the leaves that ended during the year get their figures too (in
-    // 2025: the old communes whose codes were not reused).
+    // during the year (YearlyFigureHolder), so the leaves that ended during the year get their
+    // figures too (in 2025: the old communes whose codes were not reused).
     std::string year_start = absl::StrFormat("%04d-01-01", year);
     absl::flat_hash_set<std::string> emitted;
     for (int e = epoch_index - 1; e >= 0; --e) {
@@ -568,8 +564,14 @@ absl::StatusOr<std::vector<v1::DenominatorRecord>> SampleData::Denominators(
       }
       std::shared_ptr<const LeafDenominators> earlier_values = impl_->DenominatorsFor(e, year);
       for (size_t leaf : *ended) {
-        const std::string& code = impl_->units[earlier.leaves[leaf]].code();
-        if (!epoch->by_code.contains(code) && emitted.insert(code).second) {
+        const v1::AdminUnit& unit = impl_->units[earlier.leaves[leaf]];
+        const std::string& code = unit.code();
+        if (epoch->by_code.contains(code)) {
+          continue;  // held on 31 December: emitted above when a leaf then
+        }
+        const v1::AdminUnit* holder = impl_->hierarchy->YearlyFigureHolder(code, year);
+        if (holder != nullptr && holder->valid_from() == unit.valid_from() &&
+            emitted.insert(code).second) {
           emit(code, year, *earlier_values, leaf);
         }
       }

@@ -58,9 +58,9 @@ class SampleData {
   // (parents before children), ready for ImportAdminUnits.
   const std::vector<v1::AdminUnit>& units() const;
 
-  // The leaf units valid in `month` under any of `roots` (a root is a unit code valid in that
-  // month; "VN" or "" is the whole country; a root not valid in that month contributes
-  // nothing). NOT_FOUND when a root names no unit at all.
+  // The leaf units valid in `month` (on its last day, whose stock the month's figure is) under
+  // any of `roots` (a root is a unit code valid in that month; "VN" or "" is the whole country; a
+  // root not valid in that month contributes nothing). NOT_FOUND when a root names no unit at all.
   absl::StatusOr<std::vector<std::string>> Leaves(const std::vector<std::string>& roots,
                                                   Month month) const;
 

@@ -67,6 +67,14 @@ TEST(ValidOnTest, EmptyBoundsAreOpen) {
   EXPECT_TRUE(ValidOn(Unit("82", kProvince, "", "2025-07-01", ""), "2999-12-31"));
 }
 
+TEST(ValidOnTest, BareBoundsFollowTheSameRule) {
+  EXPECT_TRUE(ValidOn("2023-03-01", "2025-07-01", "2023-03-01"));
+  EXPECT_FALSE(ValidOn("2023-03-01", "2025-07-01", "2025-07-01"));
+  EXPECT_FALSE(ValidOn("2023-03-01", "", "2023-02-28"));
+  EXPECT_TRUE(ValidOn("", "", "2025-07-01"));
+  EXPECT_TRUE(ValidOn("", "9999-12-31", "2025-07-01"));  // ingestion's stored open end
+}
+
 TEST(VersionOnTest, AReusedCodeNamesTheVersionOfTheDate) {
   const std::vector<v1::AdminUnit> versions = {
       Unit("82", kProvince, "", "2025-07-01", "", "Đồng Tháp"),
