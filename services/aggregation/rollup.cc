@@ -17,9 +17,8 @@ struct Node {
   const v1::AdminUnit* unit = nullptr;
   std::vector<int> children;  // indexes into the node vector
   int leaves = 0;             // leaf units beneath (1 for a leaf)
-  // Months (Month::Index()) during which this unit version is valid: [first_valid, last_valid].
-  int first_valid = 0;
-  int last_valid = 0;
+  // The months whose stock belongs to this unit version (common/hierarchy StockMonths).
+  MonthRange stock_months;
 };
 
 // The rolled-up figure of one node for one scheme.
@@ -46,7 +45,6 @@ class Rollup {
         data_(data),
         period_(period),
         date_(period.last_month().LastDay()),
-        year_end_(absl::StrCat(period.year(), "-12-31")),
         first_(period.first_month().Index()),
         last_(period.last_month().Index()) {}
 
@@ -78,35 +76,12 @@ class Rollup {
   }
 
  private:
-  static int MonthIndexOfDate(absl::string_view date, int fallback) {
-    if (date.size() < 7) {
-      return fallback;
-    }
-    absl::StatusOr<Month> m = Month::Parse(date.substr(0, 7));
-    return m.ok() ? m->Index() : fallback;
-  }
-
   // Builds the node tree beneath `unit` as of the period's end, root at index 0.
   int Build(const v1::AdminUnit* unit) {
     const int index = static_cast<int>(nodes_.size());
     nodes_.push_back(Node{});
     nodes_[index].unit = unit;
-    // A month's stock belongs to this version when the month's last day lies in
-    // [valid_from, valid_to): from valid_from's month up to the month before valid_to's (or
-    // valid_to's own month when valid_to falls after its last day, which cannot happen).
-    int first_valid = 0;
-    if (!unit->valid_from().empty()) {
-      first_valid = MonthIndexOfDate(unit->valid_from(), 0);
-    }
-    int last_valid = 1 << 30;
-    if (!unit->valid_to().empty()) {
-      const int to_month = MonthIndexOfDate(unit->valid_to(), 1 << 30);
-      // valid_to is exclusive: the month containing it counts only if its last day is before.
-      absl::StatusOr<Month> m = Month::Parse(absl::string_view(unit->valid_to()).substr(0, 7));
-      last_valid = (m.ok() && m->LastDay() < unit->valid_to()) ? to_month : to_month - 1;
-    }
-    nodes_[index].first_valid = first_valid;
-    nodes_[index].last_valid = last_valid;
+    nodes_[index].stock_months = StockMonths(*unit);
     std::vector<int> children;
     for (const v1::AdminUnit* child : hierarchy_.ChildrenAt(unit->code(), date_)) {
       children.push_back(Build(child));
@@ -126,8 +101,8 @@ class Rollup {
     if (figures == nullptr) {
       return nullptr;
     }
-    const int from = std::max(first_, node.first_valid);
-    const int to = std::min(last_, node.last_valid);
+    const int from = std::max(first_, node.stock_months.first);
+    const int to = std::min(last_, node.stock_months.last);
     for (auto it = figures->rbegin(); it != figures->rend(); ++it) {
       if (it->month_index <= to) {
         return it->month_index >= from ? &*it : nullptr;
@@ -197,14 +172,11 @@ class Rollup {
   DenominatorFigure Denominator(int index, v1::DenominatorKind kind) const {
     const Node& node = nodes_[index];
     std::optional<int64_t> own = data_.Denominator(node.unit->code(), period_.year(), kind);
-    // A yearly figure belongs to the unit holding the code on 31 December (or, when none does,
-    // to the last unit that held it during the year): a code reused by another unit later in
-    // the year does not lend this unit its figure.
-    if (own.has_value()) {
-      const v1::AdminUnit* holder = hierarchy_.UnitAt(node.unit->code(), year_end_);
-      if (holder != nullptr && holder != node.unit) {
-        own.reset();
-      }
+    // A yearly figure belongs to its holder (common/hierarchy YearlyFigureHolder): a code
+    // reused by another unit later in the year does not lend this unit its figure.
+    if (own.has_value() &&
+        hierarchy_.YearlyFigureHolder(node.unit->code(), period_.year()) != node.unit) {
+      own.reset();
     }
     if (own.has_value()) {
       return {*own, 0};
@@ -247,9 +219,9 @@ class Rollup {
     const SchemeFigure& root = figures[0];
     v1::SchemeCoverage sc;
     sc.set_scheme(scheme);
-    sc.set_participants(root.participants);
     sc.set_expected_units(nodes_[0].leaves);
     if (root.latest >= 0) {
+      sc.set_participants(root.participants);
       sc.set_as_of_month(Month{root.latest / 12, root.latest % 12 + 1}.ToString());
       sc.set_reporting_units(Reporting(0, root.latest, figures));
       if (root.in_province.has_value()) {
@@ -359,7 +331,6 @@ class Rollup {
   const CoverageData& data_;
   const Period period_;
   const std::string date_;
-  const std::string year_end_;
   const int first_;
   const int last_;
   std::vector<Node> nodes_;
@@ -390,7 +361,6 @@ void CoverageData::AddRecord(const v1::ParticipationRecord& record) {
     *it = figure;
   } else {
     figures.insert(it, figure);
-    ++record_count_;
   }
 }
 

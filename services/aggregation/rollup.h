@@ -45,10 +45,8 @@ class CoverageData {
   const std::vector<Figure>* Figures(absl::string_view code, v1::Scheme scheme) const;
   std::optional<int64_t> Denominator(absl::string_view code, int year,
                                      v1::DenominatorKind kind) const;
-  size_t record_count() const { return record_count_; }
 
  private:
-  size_t record_count_ = 0;
   // code -> figures per scheme (index = Scheme value, 1..4).
   absl::flat_hash_map<std::string, std::array<std::vector<Figure>, 5>> figures_;
   // "code|year" -> value per kind (index = DenominatorKind value, 1..2).

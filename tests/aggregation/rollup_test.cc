@@ -152,7 +152,7 @@ TEST(RollupTest, SocialIsAbsentWhenOnlyVoluntaryIsReported) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(Scheme(*c, v1::SCHEME_VOLUNTARY_SOCIAL).participants(), 32329);
   const auto& social = Scheme(*c, v1::SCHEME_SOCIAL);
-  EXPECT_EQ(social.participants(), 0);
+  EXPECT_FALSE(social.has_participants());
   EXPECT_EQ(social.as_of_month(), "");
   EXPECT_FALSE(social.has_in_province_participants());
   EXPECT_FALSE(social.has_coverage_percent());
