@@ -23,11 +23,6 @@ using google::protobuf::Message;
 constexpr absl::string_view kTokenVersion = "p1";
 constexpr size_t kFingerprintLength = 16;
 
-absl::Status MalformedToken() {
-  return absl::InvalidArgumentError(
-      "page_token: malformed; pass the previous page's next_page_token unchanged");
-}
-
 absl::Status TokenForOtherFilters() {
   return absl::InvalidArgumentError(
       "page_token: was made for a request with other filters; keep every field except page_size "
@@ -91,6 +86,11 @@ std::optional<DecodedToken> DecodeToken(absl::string_view token) {
 
 }  // namespace
 
+absl::Status MalformedPageTokenError() {
+  return absl::InvalidArgumentError(
+      "page_token: malformed; pass the previous page's next_page_token unchanged");
+}
+
 absl::StatusOr<int> ResolvePageSize(int requested, PageSizeLimits limits, absl::string_view field) {
   if (requested < 0) {
     return absl::InvalidArgumentError(
@@ -149,7 +149,7 @@ absl::StatusOr<PageRequest> PageRequest::Read(const Message& request, PageSizeLi
   }
   std::optional<DecodedToken> decoded = DecodeToken(token);
   if (!decoded.has_value()) {
-    return MalformedToken();
+    return MalformedPageTokenError();
   }
   if (decoded->fingerprint != page.fingerprint_) {
     return TokenForOtherFilters();
@@ -167,7 +167,7 @@ absl::StatusOr<int64_t> PageRequest::Offset() const {
   int64_t offset = 0;
   if (kind_ != 'o' || position_.size() != 1 || !absl::SimpleAtoi(position_[0], &offset) ||
       offset < 0) {
-    return MalformedToken();
+    return MalformedPageTokenError();
   }
   return offset;
 }
@@ -178,7 +178,7 @@ absl::StatusOr<std::optional<std::vector<std::string>>> PageRequest::AfterKey(
     return std::optional<std::vector<std::string>>();
   }
   if (kind_ != 'k' || position_.size() != key_parts) {
-    return MalformedToken();
+    return MalformedPageTokenError();
   }
   return std::optional<std::vector<std::string>>(position_);
 }

@@ -41,6 +41,10 @@ absl::StatusOr<int> ResolvePageSize(int requested, PageSizeLimits limits,
 // of every field of `request` except page_size and page_token, and of `scope`.
 std::string FilterFingerprint(const google::protobuf::Message& request, absl::string_view scope);
 
+// The INVALID_ARGUMENT for a token that does not decode, or whose position the method cannot
+// use (e.g. a key part that should be a number); it does not echo the token.
+absl::Status MalformedPageTokenError();
+
 // One page of a List request: its size and where it starts.
 class PageRequest {
  public:

@@ -113,6 +113,15 @@ class AggregationCoverageSource : public CoverageSource {
 
 }  // namespace
 
+const v1::SchemeCoverage* FindScheme(const v1::Coverage& coverage, v1::Scheme scheme) {
+  for (const v1::SchemeCoverage& s : coverage.schemes()) {
+    if (s.scheme() == scheme) {
+      return &s;
+    }
+  }
+  return nullptr;
+}
+
 std::unique_ptr<CoverageSource> NewAggregationCoverageSource(std::shared_ptr<grpc::Channel> channel,
                                                              std::string address,
                                                              absl::Duration deadline) {

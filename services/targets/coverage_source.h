@@ -37,6 +37,9 @@ class CoverageSource {
                                                                Month to) = 0;
 };
 
+// The figures of `scheme` in `coverage`, or nullptr when the unit has none for it.
+const v1::SchemeCoverage* FindScheme(const v1::Coverage& coverage, v1::Scheme scheme);
+
 // The aggregation service over gRPC. Every call carries `deadline`. A call that cannot reach
 // the service (UNAVAILABLE, DEADLINE_EXCEEDED) is UNAVAILABLE with a message naming the
 // address; other errors (NOT_FOUND, INVALID_ARGUMENT) keep their code and message.

@@ -2,10 +2,19 @@
 
 // The target-tracking service (proto/covtrack/v1/target_service.proto): targets in its own
 // store, actual figures from the aggregation service, and the arithmetic of achievement.
+//
+// Every RPC reads the same way (target_service.cc): authorize the caller → validate the request
+// (request_validation.h) → the operation, returning absl::StatusOr → one conversion to
+// grpc::Status. The operations live in files named for what they do:
+//   target_writes.cc        SetTarget: a target's next revision, once per request_id
+//   target_listing.cc       ListTargets and ListLaggingUnits, paged (common/paging)
+//   achievement_queries.cc  GetAchievement and GetReport: figures against targets
+//   allocation.cc           AllocateTarget and ValidateAllocation: a parent's target split
 
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,18 +72,6 @@ class TargetServiceImpl final : public v1::TargetService::Service {
   grpc::Status GetReport(grpc::ServerContext* context, const v1::GetReportRequest* request,
                          v1::Report* response) override;
 
-  // The same operations as plain functions (what the overrides call).
-  absl::StatusOr<v1::Target> DoSetTarget(const v1::SetTargetRequest& request);
-  absl::StatusOr<v1::ListTargetsResponse> DoListTargets(const v1::ListTargetsRequest& request);
-  absl::StatusOr<v1::Achievement> DoGetAchievement(const v1::GetAchievementRequest& request);
-  absl::StatusOr<v1::ListLaggingUnitsResponse> DoListLaggingUnits(
-      const v1::ListLaggingUnitsRequest& request);
-  absl::StatusOr<v1::AllocateTargetResponse> DoAllocateTarget(
-      const v1::AllocateTargetRequest& request);
-  absl::StatusOr<v1::ValidateAllocationResponse> DoValidateAllocation(
-      const v1::ValidateAllocationRequest& request);
-  absl::StatusOr<v1::Report> DoGetReport(const v1::GetReportRequest& request);
-
  private:
   TargetServiceImpl(std::unique_ptr<TargetStore> store, std::shared_ptr<CoverageSource> source,
                     std::function<absl::Time()> clock, access::Authorizer access)
@@ -83,7 +80,23 @@ class TargetServiceImpl final : public v1::TargetService::Service {
         clock_(std::move(clock)),
         access_(std::move(access)) {}
 
-  // The period asked for, or the current year by the clock when empty.
+  // The operations, each called with a request ValidateRequest accepted.
+  // target_writes.cc
+  absl::StatusOr<v1::Target> StoreTarget(const v1::SetTargetRequest& request);
+  // target_listing.cc
+  absl::StatusOr<v1::ListTargetsResponse> TargetsPage(const v1::ListTargetsRequest& request);
+  absl::StatusOr<v1::ListLaggingUnitsResponse> LaggingUnitsPage(
+      const v1::ListLaggingUnitsRequest& request);
+  // achievement_queries.cc
+  absl::StatusOr<v1::Achievement> AchievementOf(const v1::GetAchievementRequest& request);
+  absl::StatusOr<v1::Report> ReportOf(const v1::GetReportRequest& request);
+  // allocation.cc
+  absl::StatusOr<v1::AllocateTargetResponse> SplitParentTarget(
+      const v1::AllocateTargetRequest& request);
+  absl::StatusOr<v1::ValidateAllocationResponse> CheckAllocation(
+      const v1::ValidateAllocationRequest& request);
+
+  // The period asked for, or the current year (Vietnam time) by the clock when empty.
   absl::StatusOr<Period> ResolvePeriod(const std::string& period) const;
 
   // Evaluates one scheme of one unit, fetching the month-by-month history from the
@@ -93,8 +106,11 @@ class TargetServiceImpl final : public v1::TargetService::Service {
                                                  const std::string& as_of_month,
                                                  std::optional<v1::Target> target);
 
+  // The current target of one unit, scheme and year, if any.
   absl::StatusOr<std::optional<v1::Target>> CurrentTarget(const std::string& unit_code,
                                                           v1::Scheme scheme, int year);
+  // The current targets of every unit for one scheme and year, by unit code.
+  absl::StatusOr<std::map<std::string, v1::Target>> TargetsByUnit(v1::Scheme scheme, int year);
 
   std::unique_ptr<TargetStore> store_;
   std::shared_ptr<CoverageSource> source_;

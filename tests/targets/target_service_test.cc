@@ -1,5 +1,6 @@
-// The target service's operations with a fake aggregation service (FakeCoverageSource) and a
-// real SQLite store; and once over real gRPC against an aggregation address nobody serves.
+// The target service's RPCs, called over gRPC on an in-process server (port 0), with a fake
+// aggregation service (FakeCoverageSource) and a real store (SQLite and PostgreSQL); and once
+// against an aggregation address nobody serves.
 
 #include "services/targets/target_service.h"
 
@@ -10,13 +11,18 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "common/server.h"
+#include "common/status/status.h"
 #include "tests/targets/fake_coverage_source.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace covtrack::targets {
 namespace {
 
 using ::covtrack::targets::testing::FakeCoverageSource;
+using ::covtrack::testing::IsOk;
+using ::covtrack::testing::StatusIs;
+using ::testing::HasSubstr;
 
 v1::Target MakeTarget(const std::string& unit, v1::Scheme scheme, int year, v1::TargetKind kind,
                       double value, v1::TargetBasis basis = v1::TARGET_BASIS_UNSPECIFIED) {
@@ -54,13 +60,61 @@ class TargetServiceTest : public ::testing::TestWithParam<std::string> {
     absl::StatusOr<std::unique_ptr<TargetServiceImpl>> service = TargetServiceImpl::Create(options);
     ASSERT_TRUE(service.ok()) << service.status();
     service_ = std::move(*service);
+    covtrack::ServerOptions server_options;
+    server_options.service_name = "targets";
+    absl::StatusOr<std::unique_ptr<covtrack::Server>> server =
+        covtrack::Server::Start(server_options, {service_.get()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    stub_ = v1::TargetService::NewStub(
+        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      server_->Shutdown();
+    }
+  }
+
+  // One RPC over gRPC; a failed call's status as an absl::Status.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Call(grpc::Status (v1::TargetService::Stub::*method)(
+                                    grpc::ClientContext*, const Request&, Response*),
+                                const Request& request) {
+    grpc::ClientContext context;
+    Response response;
+    RETURN_IF_ERROR(FromGrpcStatus((stub_.get()->*method)(&context, request, &response)));
+    return response;
+  }
+  absl::StatusOr<v1::Target> SetTarget(const v1::SetTargetRequest& r) {
+    return Call(&v1::TargetService::Stub::SetTarget, r);
+  }
+  absl::StatusOr<v1::ListTargetsResponse> ListTargets(const v1::ListTargetsRequest& r) {
+    return Call(&v1::TargetService::Stub::ListTargets, r);
+  }
+  absl::StatusOr<v1::Achievement> GetAchievement(const v1::GetAchievementRequest& r) {
+    return Call(&v1::TargetService::Stub::GetAchievement, r);
+  }
+  absl::StatusOr<v1::ListLaggingUnitsResponse> ListLaggingUnits(
+      const v1::ListLaggingUnitsRequest& r) {
+    return Call(&v1::TargetService::Stub::ListLaggingUnits, r);
+  }
+  absl::StatusOr<v1::AllocateTargetResponse> AllocateTarget(const v1::AllocateTargetRequest& r) {
+    return Call(&v1::TargetService::Stub::AllocateTarget, r);
+  }
+  absl::StatusOr<v1::ValidateAllocationResponse> ValidateAllocation(
+      const v1::ValidateAllocationRequest& r) {
+    return Call(&v1::TargetService::Stub::ValidateAllocation, r);
+  }
+  absl::StatusOr<v1::Report> GetReport(const v1::GetReportRequest& r) {
+    return Call(&v1::TargetService::Stub::GetReport, r);
   }
 
   v1::Target Set(const v1::Target& target, const std::string& request_id) {
     v1::SetTargetRequest request;
     *request.mutable_target() = target;
     request.set_request_id(request_id);
-    absl::StatusOr<v1::Target> stored = service_->DoSetTarget(request);
+    absl::StatusOr<v1::Target> stored = SetTarget(request);
     EXPECT_TRUE(stored.ok()) << stored.status();
     return stored.ok() ? *stored : v1::Target();
   }
@@ -69,7 +123,7 @@ class TargetServiceTest : public ::testing::TestWithParam<std::string> {
     v1::SetTargetRequest request;
     *request.mutable_target() = target;
     request.set_request_id(request_id);
-    return service_->DoSetTarget(request).status();
+    return SetTarget(request).status();
   }
 
   const v1::SchemeAchievement& SchemeOf(const v1::Achievement& a, v1::Scheme scheme) {
@@ -86,6 +140,8 @@ class TargetServiceTest : public ::testing::TestWithParam<std::string> {
   absl::Time now_ = absl::FromCivil(absl::CivilSecond(2024, 1, 15, 9, 0, 0), absl::UTCTimeZone());
   std::shared_ptr<FakeCoverageSource> source_;
   std::unique_ptr<TargetServiceImpl> service_;
+  std::unique_ptr<covtrack::Server> server_;
+  std::unique_ptr<v1::TargetService::Stub> stub_;
 };
 
 TEST_P(TargetServiceTest, InvalidTargetsNameTheField) {
@@ -116,21 +172,19 @@ TEST_P(TargetServiceTest, InvalidTargetsNameTheField) {
   cases.push_back({good, "target.assigned_by"});
   cases.back().target.set_assigned_by(std::string(201, 'x'));
   for (const Case& c : cases) {
-    absl::Status s = SetStatus(c.target);
-    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.field;
-    EXPECT_TRUE(absl::StrContains(s.message(), c.field)) << s.message();
+    EXPECT_THAT(SetStatus(c.target),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.field)));
   }
   v1::SetTargetRequest no_id;
   *no_id.mutable_target() = good;
-  absl::Status s = service_->DoSetTarget(no_id).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(s.message(), "request_id"));
+  EXPECT_THAT(SetTarget(no_id),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("request_id")));
   // The good one, with a 100% coverage target at the top of the range, is accepted.
-  EXPECT_TRUE(SetStatus(good, "ok").ok());
+  EXPECT_THAT(SetStatus(good, "ok"), IsOk());
   v1::Target full = good;
   full.set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
   full.set_value(100);
-  EXPECT_TRUE(SetStatus(full, "full").ok());
+  EXPECT_THAT(SetStatus(full, "full"), IsOk());
 }
 
 TEST_P(TargetServiceTest, SetTargetMakesRevisionsAndIsIdempotent) {
@@ -142,21 +196,21 @@ TEST_P(TargetServiceTest, SetTargetMakesRevisionsAndIsIdempotent) {
   EXPECT_EQ(first.update_time().seconds(), absl::ToUnixSeconds(now_));
   EXPECT_EQ(Set(t, "a").revision(), 1);  // a retry
   t.set_value(147821);
-  EXPECT_EQ(SetStatus(t, "a").code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(SetStatus(t, "a"), StatusIs(absl::StatusCode::kAlreadyExists));
   now_ += absl::Hours(24);
   v1::Target second = Set(t, "b");
   EXPECT_EQ(second.revision(), 2);
 
   v1::ListTargetsRequest current;
   current.set_unit_code("125");
-  absl::StatusOr<v1::ListTargetsResponse> listed = service_->DoListTargets(current);
+  absl::StatusOr<v1::ListTargetsResponse> listed = ListTargets(current);
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->targets_size(), 1);
   EXPECT_EQ(listed->targets(0).value(), 147821);
   EXPECT_EQ(listed->targets(0).revision(), 2);
 
   current.set_include_revisions(true);
-  listed = service_->DoListTargets(current);
+  listed = ListTargets(current);
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->targets_size(), 2);
   EXPECT_EQ(listed->targets(0).value(), 147000);
@@ -179,7 +233,7 @@ TEST_P(TargetServiceTest, ListTargetsPagesAndListsByParent) {
   request.set_page_size(3);
   std::vector<std::string> seen;
   for (int page = 0; page < 10; ++page) {
-    absl::StatusOr<v1::ListTargetsResponse> r = service_->DoListTargets(request);
+    absl::StatusOr<v1::ListTargetsResponse> r = ListTargets(request);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_LE(r->targets_size(), 3);
     for (const v1::Target& t : r->targets()) {
@@ -197,16 +251,16 @@ TEST_P(TargetServiceTest, ListTargetsPagesAndListsByParent) {
   v1::ListTargetsRequest by_parent;
   by_parent.set_parent_code("82");
   by_parent.set_year(2023);
-  absl::StatusOr<v1::ListTargetsResponse> r = service_->DoListTargets(by_parent);
+  absl::StatusOr<v1::ListTargetsResponse> r = ListTargets(by_parent);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->targets_size(), 1);
   EXPECT_EQ(r->targets(0).unit_code(), "815");
 
   by_parent.set_year(0);
-  EXPECT_EQ(service_->DoListTargets(by_parent).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ListTargets(by_parent), StatusIs(absl::StatusCode::kInvalidArgument));
   v1::ListTargetsRequest bad_token;
   bad_token.set_page_token("!!!");
-  EXPECT_EQ(service_->DoListTargets(bad_token).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ListTargets(bad_token), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_P(TargetServiceTest, AchievementOfMaiSonAndMyTho2023) {
@@ -225,7 +279,7 @@ TEST_P(TargetServiceTest, AchievementOfMaiSonAndMyTho2023) {
   v1::GetAchievementRequest mai_son;
   mai_son.set_unit_code("125");
   mai_son.set_period("2023");
-  absl::StatusOr<v1::Achievement> a = service_->DoGetAchievement(mai_son);
+  absl::StatusOr<v1::Achievement> a = GetAchievement(mai_son);
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->as_of_month(), "2023-12");
   EXPECT_EQ(a->schemes_size(), 5);
@@ -238,7 +292,7 @@ TEST_P(TargetServiceTest, AchievementOfMaiSonAndMyTho2023) {
   v1::GetReportRequest report;
   report.set_unit_code("815");
   report.set_period("2023");
-  absl::StatusOr<v1::Report> r = service_->DoGetReport(report);
+  absl::StatusOr<v1::Report> r = GetReport(report);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_NEAR(SchemeOf(r->achievement(), v1::SCHEME_HEALTH).points_vs_target(), 0.9, 0.05);
   EXPECT_NEAR(SchemeOf(r->achievement(), v1::SCHEME_SOCIAL).points_vs_target(), 1.3, 0.05);
@@ -262,7 +316,7 @@ TEST_P(TargetServiceTest, StatusDuringTheYearUsesTheClockForTheDefaultPeriod) {
   v1::GetAchievementRequest request;
   request.set_unit_code("125");  // no period: the current year by the clock, 2024
   request.add_schemes(v1::SCHEME_COMPULSORY_SOCIAL);
-  absl::StatusOr<v1::Achievement> a = service_->DoGetAchievement(request);
+  absl::StatusOr<v1::Achievement> a = GetAchievement(request);
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->period(), "2024");
   EXPECT_EQ(a->as_of_month(), "2024-08");
@@ -274,19 +328,19 @@ TEST_P(TargetServiceTest, StatusDuringTheYearUsesTheClockForTheDefaultPeriod) {
 
   // A slower trend: BEHIND.
   source_->Set("125", "2024-05", v1::SCHEME_COMPULSORY_SOCIAL, 11100);
-  a = service_->DoGetAchievement(request);
+  a = GetAchievement(request);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->schemes(0).status(), v1::ACHIEVEMENT_STATUS_BEHIND);
   // Ahead of pace: ON_TRACK.
   source_->Set("125", "2024-08", v1::SCHEME_COMPULSORY_SOCIAL, 11700);
-  a = service_->DoGetAchievement(request);
+  a = GetAchievement(request);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->schemes(0).status(), v1::ACHIEVEMENT_STATUS_ON_TRACK);
 
   // In January 2025 the clock's year is 2025, which has no target.
   now_ = absl::FromCivil(absl::CivilSecond(2025, 1, 2, 0, 0, 0), absl::UTCTimeZone());
   source_->Set("125", "2025-01", v1::SCHEME_COMPULSORY_SOCIAL, 11800);
-  a = service_->DoGetAchievement(request);
+  a = GetAchievement(request);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->period(), "2025");
   EXPECT_EQ(a->schemes(0).status(), v1::ACHIEVEMENT_STATUS_NO_TARGET);
@@ -297,7 +351,7 @@ TEST_P(TargetServiceTest, ClockYearIsVietnamTime) {
   now_ = absl::FromCivil(absl::CivilSecond(2024, 12, 31, 18, 0, 0), absl::UTCTimeZone());
   v1::GetAchievementRequest request;
   request.set_unit_code("125");
-  absl::StatusOr<v1::Achievement> a = service_->DoGetAchievement(request);
+  absl::StatusOr<v1::Achievement> a = GetAchievement(request);
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->period(), "2025");
 }
@@ -335,7 +389,7 @@ class AllocationTest : public TargetServiceTest {
 
 TEST_P(AllocationTest, PreviewSumsExactlyAndStoresNothing) {
   absl::StatusOr<v1::AllocateTargetResponse> r =
-      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, true));
+      AllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, true));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->stored());
   ASSERT_EQ(r->parts_size(), 3);
@@ -357,12 +411,12 @@ TEST_P(AllocationTest, PreviewSumsExactlyAndStoresNothing) {
 
   v1::ListTargetsRequest list;
   list.set_unit_code("001");
-  EXPECT_EQ(service_->DoListTargets(list)->targets_size(), 0);
+  EXPECT_EQ(ListTargets(list)->targets_size(), 0);
 }
 
 TEST_P(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
   absl::StatusOr<v1::AllocateTargetResponse> r =
-      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS, false));
+      AllocateTarget(Request(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS, false));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->stored());
   for (const v1::AllocationPart& p : r->parts()) {
@@ -371,19 +425,18 @@ TEST_P(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
   // A retry answers the first answer even with the aggregation service down.
   source_->set_unavailable(true);
   absl::StatusOr<v1::AllocateTargetResponse> again =
-      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS, false));
+      AllocateTarget(Request(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS, false));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->SerializeAsString(), r->SerializeAsString());
-  EXPECT_EQ(
-      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, false)).status().code(),
-      absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(AllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, false)),
+              StatusIs(absl::StatusCode::kAlreadyExists));
   source_->set_unavailable(false);
 
   v1::ValidateAllocationRequest validate;
   validate.set_parent_code("01");
   validate.set_scheme(v1::SCHEME_HEALTH);
   validate.set_year(2023);
-  absl::StatusOr<v1::ValidateAllocationResponse> v = service_->DoValidateAllocation(validate);
+  absl::StatusOr<v1::ValidateAllocationResponse> v = ValidateAllocation(validate);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_TRUE(v->consistent()) << absl::StrJoin(v->problems(), "\n");
   EXPECT_EQ(v->children_total(), 555555);
@@ -393,7 +446,7 @@ TEST_P(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
   v1::Target changed = r->parts(1).target();
   changed.set_value(changed.value() + 10);
   Set(changed, "manual");
-  v = service_->DoValidateAllocation(validate);
+  v = ValidateAllocation(validate);
   ASSERT_TRUE(v.ok());
   EXPECT_FALSE(v->consistent());
   EXPECT_EQ(v->difference(), 10);
@@ -403,23 +456,19 @@ TEST_P(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
 
 TEST_P(AllocationTest, MissingBaseOrRateTargetIsRefused) {
   source_->AddUnit("004", "Quận 004", v1::ADMIN_LEVEL_DISTRICT, "01");  // no 2022 figures
-  absl::Status s =
-      service_->DoAllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, true)).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(absl::StrContains(s.message(), "004")) << s.message();
+  EXPECT_THAT(AllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, true)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("004")));
 
   v1::AllocateTargetRequest no_parent = Request(v1::ALLOCATION_METHOD_POPULATION, true);
   no_parent.set_scheme(v1::SCHEME_UNEMPLOYMENT);
-  EXPECT_EQ(service_->DoAllocateTarget(no_parent).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(AllocateTarget(no_parent), StatusIs(absl::StatusCode::kNotFound));
 
   Set(MakeTarget("01", v1::SCHEME_SOCIAL, 2023, v1::TARGET_KIND_COVERAGE_PERCENT, 40), "rate");
   v1::AllocateTargetRequest rate = Request(v1::ALLOCATION_METHOD_LABOR_FORCE, true);
   rate.set_scheme(v1::SCHEME_SOCIAL);
-  EXPECT_EQ(service_->DoAllocateTarget(rate).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(AllocateTarget(rate), StatusIs(absl::StatusCode::kFailedPrecondition));
   v1::AllocateTargetRequest no_method = Request(v1::ALLOCATION_METHOD_UNSPECIFIED, true);
-  EXPECT_EQ(service_->DoAllocateTarget(no_method).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(AllocateTarget(no_method), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_P(TargetServiceTest, LaggingUnitsWorstFirstAndPaged) {
@@ -445,7 +494,7 @@ TEST_P(TargetServiceTest, LaggingUnitsWorstFirstAndPaged) {
   request.set_page_size(2);
   std::vector<std::string> order;
   for (int page = 0; page < 5; ++page) {
-    absl::StatusOr<v1::ListLaggingUnitsResponse> r = service_->DoListLaggingUnits(request);
+    absl::StatusOr<v1::ListLaggingUnitsResponse> r = ListLaggingUnits(request);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->total_size(), 4);
     EXPECT_EQ(r->units_with_target(), 6);
@@ -462,8 +511,100 @@ TEST_P(TargetServiceTest, LaggingUnitsWorstFirstAndPaged) {
 
   request.clear_page_token();
   request.set_scheme(v1::SCHEME_UNSPECIFIED);
-  EXPECT_EQ(service_->DoListLaggingUnits(request).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ListLaggingUnits(request), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// AIP-158: a negative page size is refused, and a page token only continues the list it came
+// from: sent with other filters it is INVALID_ARGUMENT, never a slice of another list.
+TEST_P(TargetServiceTest, ListTargetsRefusesNegativePageSizeAndTokenOfOtherFilters) {
+  for (int i = 0; i < 4; ++i) {
+    Set(MakeTarget("815", v1::SCHEME_HEALTH, 2020 + i, v1::TARGET_KIND_COVERAGE_PERCENT, 80 + i),
+        absl::StrCat("m", i));
+    Set(MakeTarget("125", v1::SCHEME_HEALTH, 2020 + i, v1::TARGET_KIND_PARTICIPANTS, 100 + i),
+        absl::StrCat("s", i));
+  }
+  v1::ListTargetsRequest request;
+  request.set_unit_code("815");
+  request.set_page_size(-1);
+  EXPECT_THAT(ListTargets(request),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_size")));
+
+  request.set_page_size(2);
+  absl::StatusOr<v1::ListTargetsResponse> first = ListTargets(request);
+  ASSERT_THAT(first, IsOk());
+  ASSERT_EQ(first->targets_size(), 2);
+  ASSERT_FALSE(first->next_page_token().empty());
+
+  std::vector<v1::ListTargetsRequest> others(4, request);
+  others[0].set_unit_code("125");  // the token would have continued 815's list inside 125's
+  others[1].set_year(2022);
+  others[2].set_include_revisions(true);
+  others[3].set_scheme(v1::SCHEME_HEALTH);
+  for (v1::ListTargetsRequest& other : others) {
+    other.set_page_token(first->next_page_token());
+    EXPECT_THAT(ListTargets(other),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         ::testing::AllOf(HasSubstr("page_token"), HasSubstr("other filters"))))
+        << other.ShortDebugString();
+  }
+
+  // The same filters with another page size continue where the first page ended.
+  request.set_page_token(first->next_page_token());
+  request.set_page_size(10);
+  absl::StatusOr<v1::ListTargetsResponse> rest = ListTargets(request);
+  ASSERT_THAT(rest, IsOk());
+  ASSERT_EQ(rest->targets_size(), 2);
+  EXPECT_EQ(rest->targets(0).unit_code(), "815");
+  EXPECT_EQ(rest->targets(0).year(), 2022);
+  EXPECT_EQ(rest->targets(1).year(), 2023);
+  EXPECT_TRUE(rest->next_page_token().empty());
+}
+
+TEST_P(TargetServiceTest, LaggingUnitsRefuseNegativePageSizeAndTokenOfOtherFilters) {
+  source_->AddUnit("01", "Thành phố Hà Nội", v1::ADMIN_LEVEL_PROVINCE, "VN");
+  for (const std::string code : {"001", "002", "003"}) {
+    source_->AddUnit(code, "Quận " + code, v1::ADMIN_LEVEL_DISTRICT, "01");
+    source_->Set(code, "2023-12", v1::SCHEME_HEALTH, 500);
+    source_->Set(code, "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 500);
+    Set(MakeTarget(code, v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 1000), "h" + code);
+    Set(MakeTarget(code, v1::SCHEME_COMPULSORY_SOCIAL, 2023, v1::TARGET_KIND_PARTICIPANTS, 1000),
+        "c" + code);
+  }
+  v1::ListLaggingUnitsRequest request;
+  request.set_parent_code("01");
+  request.set_period("2023");
+  request.set_scheme(v1::SCHEME_HEALTH);
+  request.set_page_size(-5);
+  EXPECT_THAT(ListLaggingUnits(request),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_size")));
+
+  request.set_page_size(1);
+  absl::StatusOr<v1::ListLaggingUnitsResponse> first = ListLaggingUnits(request);
+  ASSERT_THAT(first, IsOk());
+  ASSERT_EQ(first->units_size(), 1);
+  ASSERT_FALSE(first->next_page_token().empty());
+
+  std::vector<v1::ListLaggingUnitsRequest> others(3, request);
+  others[0].set_scheme(v1::SCHEME_COMPULSORY_SOCIAL);
+  others[1].set_period("2023-H2");
+  others[2].set_level(v1::ADMIN_LEVEL_DISTRICT);
+  for (v1::ListLaggingUnitsRequest& other : others) {
+    other.set_page_token(first->next_page_token());
+    EXPECT_THAT(ListLaggingUnits(other),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("other filters")))
+        << other.ShortDebugString();
+  }
+  v1::ListLaggingUnitsRequest malformed = request;
+  malformed.set_page_token("1");  // an offset a client wrote itself
+  EXPECT_THAT(ListLaggingUnits(malformed),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")));
+
+  request.set_page_token(first->next_page_token());
+  request.set_page_size(0);  // the default: the rest of the list
+  absl::StatusOr<v1::ListLaggingUnitsResponse> rest = ListLaggingUnits(request);
+  ASSERT_THAT(rest, IsOk());
+  EXPECT_EQ(rest->units_size(), 2);
+  EXPECT_TRUE(rest->next_page_token().empty());
 }
 
 TEST_P(TargetServiceTest, AggregationDownIsUnavailableNeverANumber) {
@@ -472,15 +613,15 @@ TEST_P(TargetServiceTest, AggregationDownIsUnavailableNeverANumber) {
   v1::GetAchievementRequest request;
   request.set_unit_code("125");
   request.set_period("2023");
-  EXPECT_EQ(service_->DoGetAchievement(request).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(GetAchievement(request), StatusIs(absl::StatusCode::kUnavailable));
   v1::GetReportRequest report;
   report.set_unit_code("125");
   report.set_period("2023");
-  EXPECT_EQ(service_->DoGetReport(report).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(GetReport(report), StatusIs(absl::StatusCode::kUnavailable));
   // Targets themselves are still readable and writable.
   v1::ListTargetsRequest list;
   list.set_unit_code("125");
-  EXPECT_EQ(service_->DoListTargets(list)->targets_size(), 1);
+  EXPECT_EQ(ListTargets(list)->targets_size(), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, TargetServiceTest, ::testing::Values("sqlite", "postgresql"),

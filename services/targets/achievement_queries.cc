@@ -1,0 +1,113 @@
+// GetAchievement's and GetReport's operations: a unit's figures for a period from the
+// aggregation service, against its targets, evaluated by achievement.h and written up by
+// report.h.
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/domain.h"
+#include "common/status/status.h"
+#include "services/targets/achievement.h"
+#include "services/targets/report.h"
+#include "services/targets/target_service.h"
+
+namespace covtrack::targets {
+namespace {
+
+// Vietnam keeps UTC+7 all year (no daylight saving), so a fixed zone needs no tz database.
+absl::TimeZone VietnamTime() { return absl::FixedTimeZone(7 * 60 * 60); }
+
+std::vector<v1::Scheme> SchemesOrAll(const google::protobuf::RepeatedField<int>& schemes) {
+  std::vector<v1::Scheme> out;
+  for (int s : schemes) {
+    out.push_back(static_cast<v1::Scheme>(s));
+  }
+  if (out.empty()) {
+    out.assign(kAllSchemes.begin(), kAllSchemes.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Period> TargetServiceImpl::ResolvePeriod(const std::string& period) const {
+  if (period.empty()) {
+    return Period::ForYear(absl::ToCivilYear(clock_(), VietnamTime()).year());
+  }
+  absl::StatusOr<Period> parsed = Period::Parse(period);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("period: ", parsed.status().message()));
+  }
+  return parsed;
+}
+
+absl::StatusOr<v1::SchemeAchievement> TargetServiceImpl::Evaluate(
+    const std::string& unit_code, v1::Scheme scheme, const v1::SchemeCoverage& current,
+    const std::string& as_of_month, std::optional<v1::Target> target) {
+  SchemeInputs inputs;
+  inputs.scheme = scheme;
+  inputs.target = std::move(target);
+  inputs.current = current;
+  if (absl::StatusOr<Month> as_of = Month::Parse(as_of_month); as_of.ok()) {
+    inputs.as_of = *as_of;
+  }
+  v1::SchemeAchievement result = EvaluateScheme(inputs);
+  // The pace and the trend need the months since last December; ask for them only when the
+  // status during the year depends on them.
+  const bool during_year = inputs.as_of.has_value() && inputs.as_of->month < 12;
+  if (!during_year || result.status() == v1::ACHIEVEMENT_STATUS_MET ||
+      result.status() == v1::ACHIEVEMENT_STATUS_NO_TARGET ||
+      result.status() == v1::ACHIEVEMENT_STATUS_NO_DATA) {
+    return result;
+  }
+  const Month from{inputs.as_of->year - 1, 12};
+  ASSIGN_OR_RETURN(const v1::CoverageSeries series,
+                   source_->GetCoverageSeries(unit_code, scheme, from, *inputs.as_of));
+  for (const v1::SchemeCoverageAtMonth& month : series.months()) {
+    absl::StatusOr<Month> parsed = Month::Parse(month.month());
+    if (parsed.ok()) {
+      inputs.history.push_back(MonthFigure{*parsed, month.coverage()});
+    }
+  }
+  return EvaluateScheme(inputs);
+}
+
+absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
+    const v1::GetAchievementRequest& request) {
+  ASSIGN_OR_RETURN(const Period period, ResolvePeriod(request.period()));
+  const std::vector<v1::Scheme> schemes = SchemesOrAll(request.schemes());
+  ASSIGN_OR_RETURN(const v1::Coverage coverage,
+                   source_->GetCoverage(request.unit_code(), period.ToString(), schemes));
+  ASSIGN_OR_RETURN(const auto targets, store_->CurrentTargets(request.unit_code(), period.year()));
+  v1::Achievement achievement;
+  *achievement.mutable_unit() = coverage.unit();
+  achievement.set_period(period.ToString());
+  achievement.set_as_of_month(coverage.as_of_month());
+  for (v1::Scheme scheme : schemes) {
+    const v1::SchemeCoverage* current = FindScheme(coverage, scheme);
+    v1::SchemeCoverage empty;
+    empty.set_scheme(scheme);
+    std::optional<v1::Target> target;
+    if (auto it = targets.find(scheme); it != targets.end()) {
+      target = it->second;
+    }
+    ASSIGN_OR_RETURN(*achievement.add_schemes(),
+                     Evaluate(request.unit_code(), scheme, current != nullptr ? *current : empty,
+                              coverage.as_of_month(), std::move(target)));
+  }
+  return achievement;
+}
+
+absl::StatusOr<v1::Report> TargetServiceImpl::ReportOf(const v1::GetReportRequest& request) {
+  v1::GetAchievementRequest achievement_request;
+  achievement_request.set_unit_code(request.unit_code());
+  achievement_request.set_period(request.period());
+  ASSIGN_OR_RETURN(v1::Achievement achievement, AchievementOf(achievement_request));
+  v1::Report report;
+  report.set_text(WriteReportVi(achievement));
+  *report.mutable_achievement() = std::move(achievement);
+  return report;
+}
+
+}  // namespace covtrack::targets

@@ -1,0 +1,248 @@
+// AllocateTarget's and ValidateAllocation's operations: a parent's participants target split
+// among the units under it in proportion to a base from the year before (population, labour
+// force or last year's participants; largest remainders, achievement.h), and the check that the
+// units' targets still add up to the parent's.
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/domain.h"
+#include "common/log.h"
+#include "common/status/status.h"
+#include "services/targets/achievement.h"
+#include "services/targets/target_service.h"
+
+namespace covtrack::targets {
+namespace {
+
+// The scheme whose figures hold each method's base.
+v1::Scheme BaseScheme(const v1::AllocateTargetRequest& request) {
+  switch (request.method()) {
+    case v1::ALLOCATION_METHOD_POPULATION:
+      return v1::SCHEME_HEALTH;  // measured against the population
+    case v1::ALLOCATION_METHOD_LABOR_FORCE:
+      return v1::SCHEME_COMPULSORY_SOCIAL;  // measured against the labour force
+    default:
+      return request.scheme();
+  }
+}
+
+// Each unit's base for the split, in the order of `units`; FAILED_PRECONDITION naming the first
+// unit without one.
+absl::StatusOr<std::vector<int64_t>> AllocationBases(const v1::AllocateTargetRequest& request,
+                                                     const v1::Target& parent_target,
+                                                     const std::vector<v1::Coverage>& units,
+                                                     int base_year) {
+  std::vector<int64_t> bases;
+  for (const v1::Coverage& unit : units) {
+    const v1::SchemeCoverage* c = FindScheme(unit, BaseScheme(request));
+    const std::string& code = unit.unit().code();
+    if (request.method() == v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS) {
+      std::optional<int64_t> people;
+      if (c != nullptr && HasFigure(*c)) {
+        people = BasisParticipants(*c, parent_target.basis());
+      }
+      if (!people.has_value()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "unit ", code, " has no ", SchemeName(request.scheme()), " participants",
+            parent_target.basis() == v1::TARGET_BASIS_IN_PROVINCE ? " (in-province split)" : "",
+            " for ", base_year, ": cannot allocate by last year's participants"));
+      }
+      bases.push_back(*people);
+    } else {
+      if (c == nullptr || !c->has_denominator()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "unit ", code, " has no ",
+            request.method() == v1::ALLOCATION_METHOD_POPULATION ? "population" : "labour force",
+            " for ", base_year, ": cannot allocate by it"));
+      }
+      bases.push_back(c->denominator());
+    }
+  }
+  return bases;
+}
+
+// The response of a split, before anything is stored.
+absl::StatusOr<v1::AllocateTargetResponse> Split(const v1::AllocateTargetRequest& request,
+                                                 const v1::Target& parent_target,
+                                                 const std::vector<v1::Coverage>& units,
+                                                 const std::vector<int64_t>& bases) {
+  absl::StatusOr<std::vector<int64_t>> parts =
+      AllocateLargestRemainder(std::llround(parent_target.value()), bases);
+  if (!parts.ok()) {
+    return absl::Status(parts.status().code(),
+                        absl::StrCat("allocating ", request.parent_code(),
+                                     "'s target: ", parts.status().message()));
+  }
+  int64_t base_total = 0;
+  for (int64_t b : bases) {
+    base_total += b;
+  }
+  v1::AllocateTargetResponse response;
+  *response.mutable_parent_target() = parent_target;
+  response.set_base_total(base_total);
+  int64_t allocated = 0;
+  for (size_t i = 0; i < units.size(); ++i) {
+    v1::AllocationPart* part = response.add_parts();
+    *part->mutable_unit() = units[i].unit();
+    part->set_base(bases[i]);
+    part->set_share_percent(static_cast<double>(bases[i]) * 100.0 /
+                            static_cast<double>(base_total));
+    v1::Target* t = part->mutable_target();
+    t->set_unit_code(units[i].unit().code());
+    t->set_scheme(request.scheme());
+    t->set_year(request.year());
+    t->set_kind(v1::TARGET_KIND_PARTICIPANTS);
+    t->set_value(static_cast<double>((*parts)[i]));
+    t->set_basis(parent_target.basis());
+    t->set_assigned_by(request.assigned_by().empty() ? parent_target.assigned_by()
+                                                     : request.assigned_by());
+    t->set_decision_ref(request.decision_ref().empty() ? parent_target.decision_ref()
+                                                       : request.decision_ref());
+    allocated += (*parts)[i];
+  }
+  response.set_allocated_total(allocated);
+  return response;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
+    const v1::AllocateTargetRequest& request) {
+  v1::AllocateTargetRequest without_id = request;
+  without_id.clear_request_id();
+  const std::string content = absl::StrCat("AllocateTarget\n", without_id.SerializeAsString());
+  if (!request.preview()) {
+    // A retry is answered from the store, even when the aggregation service is down.
+    ASSIGN_OR_RETURN(const std::optional<std::string> earlier,
+                     store_->FindResponse(request.request_id(), content));
+    if (earlier.has_value()) {
+      v1::AllocateTargetResponse replay;
+      if (!replay.ParseFromString(*earlier)) {
+        return absl::InternalError("stored AllocateTarget response does not parse");
+      }
+      return replay;
+    }
+  }
+
+  ASSIGN_OR_RETURN(const std::optional<v1::Target> parent,
+                   CurrentTarget(request.parent_code(), request.scheme(), request.year()));
+  if (!parent.has_value()) {
+    return absl::NotFoundError(absl::StrCat("no target for parent_code ", request.parent_code(),
+                                            ", scheme ", SchemeName(request.scheme()), ", year ",
+                                            request.year(), ": set the parent's target first"));
+  }
+  if (parent->kind() != v1::TARGET_KIND_PARTICIPANTS) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the target of ", request.parent_code(),
+                     " is a coverage rate; only participants "
+                     "targets are split (give the units the same rate with SetTarget)"));
+  }
+
+  // The bases, from the base year (the year before the target's year).
+  const int base_year = request.year() - 1;
+  ASSIGN_OR_RETURN(std::vector<v1::Coverage> units,
+                   source_->ListCoverage(request.parent_code(), request.level(),
+                                         absl::StrCat(base_year), BaseScheme(request)));
+  std::sort(units.begin(), units.end(), [](const v1::Coverage& a, const v1::Coverage& b) {
+    return a.unit().code() < b.unit().code();
+  });
+  ASSIGN_OR_RETURN(const std::vector<int64_t> bases,
+                   AllocationBases(request, *parent, units, base_year));
+  if (units.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("no units under ", request.parent_code(),
+                                                      " at the requested level in ", base_year));
+  }
+  ASSIGN_OR_RETURN(const v1::AllocateTargetResponse response,
+                   Split(request, *parent, units, bases));
+  if (request.preview()) {
+    return response;
+  }
+  ASSIGN_OR_RETURN(const TargetStore::WriteResult written,
+                   store_->WriteOnce(request.request_id(), content,
+                                     [&](sql::Session& session) -> absl::StatusOr<std::string> {
+                                       v1::AllocateTargetResponse stored = response;
+                                       stored.set_stored(true);
+                                       for (v1::AllocationPart& part : *stored.mutable_parts()) {
+                                         ASSIGN_OR_RETURN(
+                                             *part.mutable_target(),
+                                             store_->InsertRevision(session, part.target()));
+                                       }
+                                       return stored.SerializeAsString();
+                                     }));
+  v1::AllocateTargetResponse stored;
+  if (!stored.ParseFromString(written.response)) {
+    return absl::InternalError("stored AllocateTarget response does not parse");
+  }
+  log::Info("target allocated", {{"parent", request.parent_code()},
+                                 {"scheme", SchemeName(request.scheme())},
+                                 {"year", absl::StrCat(request.year())},
+                                 {"units", absl::StrCat(stored.parts_size())},
+                                 {"request_id", request.request_id()}});
+  return stored;
+}
+
+absl::StatusOr<v1::ValidateAllocationResponse> TargetServiceImpl::CheckAllocation(
+    const v1::ValidateAllocationRequest& request) {
+  ASSIGN_OR_RETURN(const std::optional<v1::Target> parent,
+                   CurrentTarget(request.parent_code(), request.scheme(), request.year()));
+  ASSIGN_OR_RETURN(const std::vector<v1::Coverage> units,
+                   source_->ListCoverage(request.parent_code(), request.level(),
+                                         absl::StrCat(request.year()), request.scheme()));
+  ASSIGN_OR_RETURN(const auto target_of, TargetsByUnit(request.scheme(), request.year()));
+  std::vector<std::string> codes;
+  for (const v1::Coverage& unit : units) {
+    codes.push_back(unit.unit().code());
+  }
+  std::sort(codes.begin(), codes.end());
+
+  v1::ValidateAllocationResponse response;
+  double total = 0;
+  for (const std::string& code : codes) {
+    auto it = target_of.find(code);
+    if (it == target_of.end()) {
+      response.add_units_without_target(code);
+      response.add_problems(absl::StrCat("unit ", code, " has no target"));
+      continue;
+    }
+    const v1::Target& child = it->second;
+    *response.add_child_targets() = child;
+    if (parent.has_value() && (child.kind() != parent->kind() || child.basis() != parent->basis() ||
+                               child.kind() != v1::TARGET_KIND_PARTICIPANTS)) {
+      response.add_mismatched_units(code);
+      response.add_problems(absl::StrCat("unit ", code,
+                                         "'s target is not a participants target on the "
+                                         "parent's basis; left out of the sum"));
+      continue;
+    }
+    total += child.value();
+  }
+  response.set_children_total(total);
+  if (!parent.has_value()) {
+    response.add_problems(absl::StrCat("parent ", request.parent_code(), " has no target for ",
+                                       SchemeName(request.scheme()), " in ", request.year()));
+    response.set_consistent(false);
+    return response;
+  }
+  *response.mutable_parent_target() = *parent;
+  if (parent->kind() != v1::TARGET_KIND_PARTICIPANTS) {
+    response.add_problems(absl::StrCat("parent ", request.parent_code(),
+                                       "'s target is a coverage rate; rates do not add up"));
+    response.set_consistent(false);
+    return response;
+  }
+  response.set_difference(total - parent->value());
+  if (response.difference() != 0) {
+    response.add_problems(absl::StrCat(
+        "the units' targets add up to ", static_cast<int64_t>(std::llround(total)),
+        " but the parent's target is ", static_cast<int64_t>(std::llround(parent->value())),
+        " (difference ", static_cast<int64_t>(std::llround(response.difference())), ")"));
+  }
+  response.set_consistent(response.problems_size() == 0);
+  return response;
+}
+
+}  // namespace covtrack::targets

@@ -1,0 +1,214 @@
+#include "services/targets/request_validation.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/domain.h"
+#include "common/period.h"
+#include "common/status/status.h"
+
+namespace covtrack::targets {
+namespace {
+
+constexpr int kMinYear = 2000;
+constexpr int kMaxYear = 2100;
+constexpr double kMaxParticipantsTarget = 1e9;  // more than the country's population
+constexpr size_t kMaxTextLength = 200;
+
+}  // namespace
+
+absl::Status ValidateUnitCode(const std::string& code, absl::string_view field) {
+  const bool digits = !code.empty() && std::all_of(code.begin(), code.end(), [](char c) {
+    return absl::ascii_isdigit(static_cast<unsigned char>(c));
+  });
+  if (code == kNationCode ||
+      (digits && (code.size() == 2 || code.size() == 3 || code.size() == 5))) {
+    return absl::OkStatus();
+  }
+  // A code is short; one that is not is cut, never echoed whole.
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be \"VN\" or a 2-, 3- or 5-digit unit code, got \"",
+                   code.substr(0, 16), code.size() > 16 ? "…" : "", "\""));
+}
+
+absl::Status ValidateScheme(v1::Scheme scheme, absl::string_view field) {
+  if (!v1::Scheme_IsValid(scheme) || scheme == v1::SCHEME_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat(field,
+                                                   " is required (one of compulsory_social, "
+                                                   "voluntary_social, health, unemployment, "
+                                                   "social), got ",
+                                                   static_cast<int>(scheme)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateYear(int year, absl::string_view field) {
+  if (year < kMinYear || year > kMaxYear) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must be between ", kMinYear, " and ", kMaxYear, ", got ", year));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLevel(v1::AdminLevel level, absl::string_view field) {
+  if (!v1::AdminLevel_IsValid(level)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is not a known level: ", static_cast<int>(level)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateText(const std::string& text, absl::string_view field, bool required) {
+  if (required && text.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  }
+  if (text.size() > kMaxTextLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is longer than ", kMaxTextLength, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePeriod(const std::string& period, absl::string_view field) {
+  if (period.empty()) {
+    return absl::OkStatus();
+  }
+  if (absl::StatusOr<Period> parsed = Period::Parse(period); !parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", parsed.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& in) {
+  v1::Target t = in;
+  t.clear_update_time();
+  t.set_revision(0);
+  const std::string record = absl::StrCat(" (target ", t.unit_code().substr(0, 16), "/",
+                                          SchemeName(t.scheme()), "/", t.year(), ")");
+  auto with_record = [&](absl::Status s) {
+    return absl::Status(s.code(), absl::StrCat(s.message(), record));
+  };
+  if (absl::Status s = ValidateUnitCode(t.unit_code(), "target.unit_code"); !s.ok()) {
+    return with_record(s);
+  }
+  if (absl::Status s = ValidateScheme(t.scheme(), "target.scheme"); !s.ok()) {
+    return with_record(s);
+  }
+  if (absl::Status s = ValidateYear(t.year(), "target.year"); !s.ok()) {
+    return with_record(s);
+  }
+  if (!v1::TargetKind_IsValid(t.kind()) || t.kind() == v1::TARGET_KIND_UNSPECIFIED) {
+    return with_record(absl::InvalidArgumentError(
+        "target.kind is required: TARGET_KIND_PARTICIPANTS or TARGET_KIND_COVERAGE_PERCENT"));
+  }
+  if (!v1::TargetBasis_IsValid(t.basis())) {
+    return with_record(absl::InvalidArgumentError(
+        absl::StrCat("target.basis is not a known basis: ", static_cast<int>(t.basis()))));
+  }
+  if (t.basis() == v1::TARGET_BASIS_UNSPECIFIED) {
+    t.set_basis(v1::TARGET_BASIS_ALL_PARTICIPANTS);
+  }
+  const double v = t.value();
+  if (!std::isfinite(v) || v < 0) {
+    return with_record(
+        absl::InvalidArgumentError(absl::StrCat("target.value must be a number >= 0, got ", v)));
+  }
+  if (t.kind() == v1::TARGET_KIND_COVERAGE_PERCENT && v > 100) {
+    return with_record(absl::InvalidArgumentError(
+        absl::StrCat("target.value of a coverage target is a percentage, 0–100, got ", v)));
+  }
+  if (t.kind() == v1::TARGET_KIND_PARTICIPANTS &&
+      (v > kMaxParticipantsTarget || v != std::floor(v))) {
+    return with_record(absl::InvalidArgumentError(absl::StrCat(
+        "target.value of a participants target is a whole number of people, 0–1e9, got ", v)));
+  }
+  if (absl::Status s = ValidateText(t.assigned_by(), "target.assigned_by", false); !s.ok()) {
+    return with_record(s);
+  }
+  if (absl::Status s = ValidateText(t.decision_ref(), "target.decision_ref", false); !s.ok()) {
+    return with_record(s);
+  }
+  return t;
+}
+
+absl::Status ValidateRequest(const v1::SetTargetRequest& request) {
+  RETURN_IF_ERROR(ValidateText(request.request_id(), "request_id", true));
+  if (!request.has_target()) {
+    return absl::InvalidArgumentError("target is required");
+  }
+  return NormalizeTarget(request.target()).status();
+}
+
+absl::Status ValidateRequest(const v1::ListTargetsRequest& request) {
+  if (!request.unit_code().empty() && !request.parent_code().empty()) {
+    return absl::InvalidArgumentError("set at most one of unit_code and parent_code");
+  }
+  if (!request.unit_code().empty()) {
+    RETURN_IF_ERROR(ValidateUnitCode(request.unit_code(), "unit_code"));
+  }
+  if (request.year() != 0) {
+    RETURN_IF_ERROR(ValidateYear(request.year(), "year"));
+  }
+  if (request.scheme() != v1::SCHEME_UNSPECIFIED) {
+    RETURN_IF_ERROR(ValidateScheme(request.scheme(), "scheme"));
+  }
+  if (!request.parent_code().empty()) {
+    RETURN_IF_ERROR(ValidateUnitCode(request.parent_code(), "parent_code"));
+    if (request.year() == 0) {
+      return absl::InvalidArgumentError(
+          "year is required with parent_code (the units under a parent depend on the year)");
+    }
+  }
+  return ResolvePageSize(request.page_size(), kTargetsPage).status();
+}
+
+absl::Status ValidateRequest(const v1::GetAchievementRequest& request) {
+  RETURN_IF_ERROR(ValidateUnitCode(request.unit_code(), "unit_code"));
+  RETURN_IF_ERROR(ValidatePeriod(request.period(), "period"));
+  for (int i = 0; i < request.schemes_size(); ++i) {
+    RETURN_IF_ERROR(ValidateScheme(static_cast<v1::Scheme>(request.schemes(i)),
+                                   absl::StrCat("schemes[", i, "]")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRequest(const v1::ListLaggingUnitsRequest& request) {
+  RETURN_IF_ERROR(ValidateUnitCode(request.parent_code(), "parent_code"));
+  RETURN_IF_ERROR(ValidateLevel(request.level(), "level"));
+  RETURN_IF_ERROR(ValidateScheme(request.scheme(), "scheme"));
+  RETURN_IF_ERROR(ValidatePeriod(request.period(), "period"));
+  return ResolvePageSize(request.page_size(), kLaggingUnitsPage).status();
+}
+
+absl::Status ValidateRequest(const v1::AllocateTargetRequest& request) {
+  RETURN_IF_ERROR(ValidateUnitCode(request.parent_code(), "parent_code"));
+  RETURN_IF_ERROR(ValidateScheme(request.scheme(), "scheme"));
+  RETURN_IF_ERROR(ValidateYear(request.year(), "year"));
+  RETURN_IF_ERROR(ValidateLevel(request.level(), "level"));
+  if (!v1::AllocationMethod_IsValid(request.method()) ||
+      request.method() == v1::ALLOCATION_METHOD_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "method is required: ALLOCATION_METHOD_POPULATION, ALLOCATION_METHOD_LABOR_FORCE or "
+        "ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS");
+  }
+  // A preview stores nothing, so it needs no request id.
+  RETURN_IF_ERROR(ValidateText(request.request_id(), "request_id", !request.preview()));
+  RETURN_IF_ERROR(ValidateText(request.assigned_by(), "assigned_by", false));
+  return ValidateText(request.decision_ref(), "decision_ref", false);
+}
+
+absl::Status ValidateRequest(const v1::ValidateAllocationRequest& request) {
+  RETURN_IF_ERROR(ValidateUnitCode(request.parent_code(), "parent_code"));
+  RETURN_IF_ERROR(ValidateScheme(request.scheme(), "scheme"));
+  RETURN_IF_ERROR(ValidateYear(request.year(), "year"));
+  return ValidateLevel(request.level(), "level");
+}
+
+absl::Status ValidateRequest(const v1::GetReportRequest& request) {
+  RETURN_IF_ERROR(ValidateUnitCode(request.unit_code(), "unit_code"));
+  return ValidatePeriod(request.period(), "period");
+}
+
+}  // namespace covtrack::targets

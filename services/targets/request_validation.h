@@ -1,0 +1,48 @@
+#pragma once
+
+// What a request to the target service must satisfy before anything is read or written: one
+// function per request message (the handlers call ValidateRequest first, tests call it alone),
+// built from checks of single fields. Every error is INVALID_ARGUMENT and names the field (and
+// the record, for a target).
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/paging/paging.h"
+#include "covtrack/v1/target_service.pb.h"
+
+namespace covtrack::targets {
+
+// Page sizes of the two List methods (target_service.proto).
+inline constexpr PageSizeLimits kTargetsPage{100, 1000};
+inline constexpr PageSizeLimits kLaggingUnitsPage{50, 500};
+
+// The requests.
+absl::Status ValidateRequest(const v1::SetTargetRequest& request);
+absl::Status ValidateRequest(const v1::ListTargetsRequest& request);
+absl::Status ValidateRequest(const v1::GetAchievementRequest& request);
+absl::Status ValidateRequest(const v1::ListLaggingUnitsRequest& request);
+absl::Status ValidateRequest(const v1::AllocateTargetRequest& request);
+absl::Status ValidateRequest(const v1::ValidateAllocationRequest& request);
+absl::Status ValidateRequest(const v1::GetReportRequest& request);
+
+// Checks a target from a client and fills in its defaults (basis; no revision or update time).
+absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& target);
+
+// The single fields, `field` naming the field in the message.
+// "VN" or a 2-, 3- or 5-digit unit code.
+absl::Status ValidateUnitCode(const std::string& code, absl::string_view field);
+// One of the five schemes (not SCHEME_UNSPECIFIED).
+absl::Status ValidateScheme(v1::Scheme scheme, absl::string_view field);
+// 2000–2100.
+absl::Status ValidateYear(int year, absl::string_view field);
+// A known level, or ADMIN_LEVEL_UNSPECIFIED.
+absl::Status ValidateLevel(v1::AdminLevel level, absl::string_view field);
+// At most 200 bytes; not empty when `required`.
+absl::Status ValidateText(const std::string& text, absl::string_view field, bool required);
+// Empty (the current year) or a period Period::Parse reads ("2024", "2024-H1", "2024-03", ...).
+absl::Status ValidatePeriod(const std::string& period, absl::string_view field);
+
+}  // namespace covtrack::targets

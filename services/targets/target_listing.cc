@@ -1,0 +1,147 @@
+// ListTargets' and ListLaggingUnits' operations, paged by common/paging (AIP-158): targets in
+// key order from the store (the token holds the last key), lagging units computed per request
+// and ordered worst first (the token holds an offset).
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/paging/paging.h"
+#include "common/status/status.h"
+#include "services/targets/achievement.h"
+#include "services/targets/request_validation.h"
+#include "services/targets/target_service.h"
+
+namespace covtrack::targets {
+namespace {
+
+// A target's place in the store's order: (unit_code, year, scheme, revision).
+std::vector<std::string> KeyOf(const v1::Target& t) {
+  return {t.unit_code(), absl::StrCat(t.year()), absl::StrCat(static_cast<int>(t.scheme())),
+          absl::StrCat(t.revision())};
+}
+
+absl::StatusOr<std::tuple<std::string, int, int, int>> ParseKey(
+    const std::vector<std::string>& key) {
+  int year = 0;
+  int scheme = 0;
+  int revision = 0;
+  if (key.size() != 4 || !absl::SimpleAtoi(key[1], &year) || !absl::SimpleAtoi(key[2], &scheme) ||
+      !absl::SimpleAtoi(key[3], &revision)) {
+    return MalformedPageTokenError();
+  }
+  return std::make_tuple(key[0], year, scheme, revision);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ListTargetsResponse> TargetServiceImpl::TargetsPage(
+    const v1::ListTargetsRequest& request) {
+  ASSIGN_OR_RETURN(const PageRequest page, PageRequest::Read(request, kTargetsPage));
+  TargetQuery query;
+  query.unit_code = request.unit_code();
+  query.year = request.year();
+  query.scheme = request.scheme();
+  query.include_revisions = request.include_revisions();
+  ASSIGN_OR_RETURN(const std::optional<std::vector<std::string>> after,
+                   page.AfterKey(/*key_parts=*/4));
+  if (after.has_value()) {
+    ASSIGN_OR_RETURN(query.after, ParseKey(*after));
+  }
+
+  std::vector<v1::Target> targets;
+  if (request.parent_code().empty()) {
+    // One more than a page tells whether there is a next page.
+    query.limit = page.size() + 1;
+    ASSIGN_OR_RETURN(targets, store_->List(query));
+  } else {
+    // The units under the parent come from the aggregation service's hierarchy for the year.
+    ASSIGN_OR_RETURN(
+        const std::vector<v1::Coverage> children,
+        source_->ListCoverage(
+            request.parent_code(), v1::ADMIN_LEVEL_UNSPECIFIED, absl::StrCat(request.year()),
+            request.scheme() == v1::SCHEME_UNSPECIFIED ? v1::SCHEME_HEALTH : request.scheme()));
+    std::set<std::string> codes;
+    for (const v1::Coverage& c : children) {
+      codes.insert(c.unit().code());
+    }
+    ASSIGN_OR_RETURN(std::vector<v1::Target> listed, store_->List(query));
+    for (v1::Target& t : listed) {
+      if (codes.count(t.unit_code()) > 0 && static_cast<int>(targets.size()) <= page.size()) {
+        targets.push_back(std::move(t));
+      }
+    }
+  }
+  v1::ListTargetsResponse response;
+  if (static_cast<int>(targets.size()) > page.size()) {
+    targets.resize(page.size());
+    response.set_next_page_token(page.TokenAfterKey(KeyOf(targets.back())));
+  }
+  for (v1::Target& t : targets) {
+    *response.add_targets() = std::move(t);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage(
+    const v1::ListLaggingUnitsRequest& request) {
+  ASSIGN_OR_RETURN(const Period period, ResolvePeriod(request.period()));
+  // The token is bound to the period it was made for even when the request leaves the period to
+  // the clock: a list paged across New Year's Eve does not mix two years.
+  ASSIGN_OR_RETURN(const PageRequest page,
+                   PageRequest::Read(request, kLaggingUnitsPage, period.ToString()));
+  ASSIGN_OR_RETURN(const int64_t offset, page.Offset());
+
+  ASSIGN_OR_RETURN(const auto target_of, TargetsByUnit(request.scheme(), period.year()));
+  ASSIGN_OR_RETURN(const std::vector<v1::Coverage> units,
+                   source_->ListCoverage(request.parent_code(), request.level(), period.ToString(),
+                                         request.scheme()));
+  std::vector<v1::LaggingUnit> lagging;
+  int with_target = 0;
+  for (const v1::Coverage& unit : units) {
+    auto it = target_of.find(unit.unit().code());
+    if (it == target_of.end()) {
+      continue;
+    }
+    ++with_target;
+    const v1::SchemeCoverage* current = FindScheme(unit, request.scheme());
+    v1::SchemeCoverage empty;
+    empty.set_scheme(request.scheme());
+    ASSIGN_OR_RETURN(
+        v1::SchemeAchievement evaluated,
+        Evaluate(unit.unit().code(), request.scheme(), current != nullptr ? *current : empty,
+                 unit.as_of_month(), it->second));
+    if (LaggingRank(evaluated.status()) > 2) {
+      continue;
+    }
+    v1::LaggingUnit entry;
+    *entry.mutable_unit() = unit.unit();
+    entry.set_as_of_month(unit.as_of_month());
+    *entry.mutable_achievement() = std::move(evaluated);
+    lagging.push_back(std::move(entry));
+  }
+  std::sort(lagging.begin(), lagging.end(), [](const v1::LaggingUnit& a, const v1::LaggingUnit& b) {
+    return std::make_tuple(LaggingRank(a.achievement().status()),
+                           a.achievement().achievement_percent(), a.unit().code()) <
+           std::make_tuple(LaggingRank(b.achievement().status()),
+                           b.achievement().achievement_percent(), b.unit().code());
+  });
+  v1::ListLaggingUnitsResponse response;
+  response.set_total_size(static_cast<int32_t>(lagging.size()));
+  response.set_units_with_target(with_target);
+  const size_t begin = std::min(lagging.size(), static_cast<size_t>(offset));
+  const size_t end = std::min(lagging.size(), begin + static_cast<size_t>(page.size()));
+  for (size_t i = begin; i < end; ++i) {
+    *response.add_units() = std::move(lagging[i]);
+  }
+  if (end < lagging.size()) {
+    response.set_next_page_token(page.TokenAtOffset(static_cast<int64_t>(end)));
+  }
+  return response;
+}
+
+}  // namespace covtrack::targets

@@ -1,0 +1,196 @@
+// The checks a request to the target service must pass before anything is read or written,
+// each request message alone (services/targets/request_validation.h).
+
+#include "services/targets/request_validation.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace covtrack::targets {
+namespace {
+
+using ::covtrack::testing::IsOk;
+using ::covtrack::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
+
+v1::Target GoodTarget() {
+  v1::Target t;
+  t.set_unit_code("125");
+  t.set_scheme(v1::SCHEME_HEALTH);
+  t.set_year(2023);
+  t.set_kind(v1::TARGET_KIND_PARTICIPANTS);
+  t.set_value(147821);
+  return t;
+}
+
+TEST(FieldValidationTest, UnitCodes) {
+  for (const std::string code : {"VN", "01", "125", "00001"}) {
+    EXPECT_THAT(ValidateUnitCode(code, "unit_code"), IsOk()) << code;
+  }
+  for (const std::string code : {"", "1", "1234", "123456", "vn", "12a", " 12"}) {
+    EXPECT_THAT(ValidateUnitCode(code, "parent_code"), StatusIs(kInvalid, HasSubstr("parent_code")))
+        << code;
+  }
+  // A huge input is not echoed back whole.
+  const std::string huge(10000, '7');
+  absl::Status s = ValidateUnitCode(huge, "unit_code");
+  EXPECT_THAT(s, StatusIs(kInvalid));
+  EXPECT_LT(s.message().size(), 200u);
+}
+
+TEST(FieldValidationTest, SchemesYearsLevelsTextsPeriods) {
+  EXPECT_THAT(ValidateScheme(v1::SCHEME_SOCIAL, "scheme"), IsOk());
+  EXPECT_THAT(ValidateScheme(v1::SCHEME_UNSPECIFIED, "scheme"),
+              StatusIs(kInvalid, HasSubstr("scheme")));
+  EXPECT_THAT(ValidateScheme(static_cast<v1::Scheme>(99), "schemes[2]"),
+              StatusIs(kInvalid, HasSubstr("schemes[2]")));
+  EXPECT_THAT(ValidateYear(2000, "year"), IsOk());
+  EXPECT_THAT(ValidateYear(2100, "year"), IsOk());
+  EXPECT_THAT(ValidateYear(1999, "year"), StatusIs(kInvalid, HasSubstr("year")));
+  EXPECT_THAT(ValidateYear(2101, "target.year"), StatusIs(kInvalid, HasSubstr("target.year")));
+  EXPECT_THAT(ValidateLevel(v1::ADMIN_LEVEL_UNSPECIFIED, "level"), IsOk());
+  EXPECT_THAT(ValidateLevel(static_cast<v1::AdminLevel>(42), "level"),
+              StatusIs(kInvalid, HasSubstr("level")));
+  EXPECT_THAT(ValidateText("", "assigned_by", false), IsOk());
+  EXPECT_THAT(ValidateText("", "request_id", true), StatusIs(kInvalid, HasSubstr("request_id")));
+  EXPECT_THAT(ValidateText(std::string(200, 'x'), "decision_ref", false), IsOk());
+  EXPECT_THAT(ValidateText(std::string(201, 'x'), "decision_ref", false),
+              StatusIs(kInvalid, HasSubstr("decision_ref")));
+  EXPECT_THAT(ValidatePeriod("", "period"), IsOk());
+  EXPECT_THAT(ValidatePeriod("2024-H1", "period"), IsOk());
+  EXPECT_THAT(ValidatePeriod("2024-13", "period"), StatusIs(kInvalid, HasSubstr("period")));
+}
+
+TEST(NormalizeTargetTest, FillsDefaultsAndNamesFieldAndRecord) {
+  v1::Target in = GoodTarget();
+  in.set_revision(7);
+  in.mutable_update_time()->set_seconds(12);
+  absl::StatusOr<v1::Target> out = NormalizeTarget(in);
+  ASSERT_THAT(out, IsOk());
+  EXPECT_EQ(out->basis(), v1::TARGET_BASIS_ALL_PARTICIPANTS);
+  EXPECT_EQ(out->revision(), 0);
+  EXPECT_FALSE(out->has_update_time());
+
+  v1::Target bad = GoodTarget();
+  bad.set_value(100.5);  // a participants target is whole people
+  EXPECT_THAT(NormalizeTarget(bad),
+              StatusIs(kInvalid, AllOf(HasSubstr("target.value"), HasSubstr("125/"))));
+  bad = GoodTarget();
+  bad.set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
+  bad.set_value(100.1);
+  EXPECT_THAT(NormalizeTarget(bad), StatusIs(kInvalid, HasSubstr("target.value")));
+  bad.set_value(100);
+  EXPECT_THAT(NormalizeTarget(bad), IsOk());
+  bad = GoodTarget();
+  bad.set_basis(static_cast<v1::TargetBasis>(9));
+  EXPECT_THAT(NormalizeTarget(bad), StatusIs(kInvalid, HasSubstr("target.basis")));
+}
+
+TEST(ValidateRequestTest, SetTarget) {
+  v1::SetTargetRequest request;
+  *request.mutable_target() = GoodTarget();
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("request_id")));
+  request.set_request_id("r1");
+  EXPECT_THAT(ValidateRequest(request), IsOk());
+  request.mutable_target()->set_year(1999);
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("target.year")));
+  request.clear_target();
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("target")));
+}
+
+TEST(ValidateRequestTest, ListTargets) {
+  v1::ListTargetsRequest request;
+  EXPECT_THAT(ValidateRequest(request), IsOk());  // every target
+  request.set_unit_code("815");
+  request.set_parent_code("82");
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("parent_code")));
+  request.clear_unit_code();
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("year")));
+  request.set_year(2023);
+  EXPECT_THAT(ValidateRequest(request), IsOk());
+  request.set_scheme(static_cast<v1::Scheme>(77));
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("scheme")));
+  request.clear_scheme();
+  request.set_page_size(-1);
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("page_size")));
+  request.set_page_size(1 << 30);  // clamped, not refused
+  EXPECT_THAT(ValidateRequest(request), IsOk());
+}
+
+TEST(ValidateRequestTest, GetAchievementAndGetReport) {
+  v1::GetAchievementRequest request;
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("unit_code")));
+  request.set_unit_code("125");
+  EXPECT_THAT(ValidateRequest(request), IsOk());  // every scheme, the current year
+  request.set_period("2023-Q5");
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("period")));
+  request.set_period("2023");
+  request.add_schemes(v1::SCHEME_HEALTH);
+  request.add_schemes(v1::SCHEME_UNSPECIFIED);
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("schemes[1]")));
+
+  v1::GetReportRequest report;
+  report.set_unit_code("12345678");
+  EXPECT_THAT(ValidateRequest(report), StatusIs(kInvalid, HasSubstr("unit_code")));
+  report.set_unit_code("815");
+  report.set_period("2023");
+  EXPECT_THAT(ValidateRequest(report), IsOk());
+}
+
+TEST(ValidateRequestTest, ListLaggingUnits) {
+  v1::ListLaggingUnitsRequest request;
+  request.set_parent_code("01");
+  request.set_scheme(v1::SCHEME_HEALTH);
+  EXPECT_THAT(ValidateRequest(request), IsOk());
+  request.set_page_size(-1);
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("page_size")));
+  request.set_page_size(0);
+  request.set_scheme(v1::SCHEME_UNSPECIFIED);
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("scheme")));
+  request.set_scheme(v1::SCHEME_HEALTH);
+  request.set_level(static_cast<v1::AdminLevel>(9));
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("level")));
+  request.clear_level();
+  request.clear_parent_code();
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("parent_code")));
+}
+
+TEST(ValidateRequestTest, AllocateTarget) {
+  v1::AllocateTargetRequest request;
+  request.set_parent_code("01");
+  request.set_scheme(v1::SCHEME_HEALTH);
+  request.set_year(2023);
+  request.set_method(v1::ALLOCATION_METHOD_POPULATION);
+  request.set_preview(true);
+  EXPECT_THAT(ValidateRequest(request), IsOk());  // a preview needs no request_id
+  request.set_preview(false);
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("request_id")));
+  request.set_request_id("a1");
+  EXPECT_THAT(ValidateRequest(request), IsOk());
+  request.set_method(v1::ALLOCATION_METHOD_UNSPECIFIED);
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("method")));
+  request.set_method(v1::ALLOCATION_METHOD_LABOR_FORCE);
+  request.set_assigned_by(std::string(201, 'x'));
+  EXPECT_THAT(ValidateRequest(request),
+              StatusIs(kInvalid, AllOf(HasSubstr("assigned_by"), Not(HasSubstr("xxxx")))));
+}
+
+TEST(ValidateRequestTest, ValidateAllocation) {
+  v1::ValidateAllocationRequest request;
+  request.set_parent_code("01");
+  request.set_scheme(v1::SCHEME_HEALTH);
+  request.set_year(2023);
+  EXPECT_THAT(ValidateRequest(request), IsOk());
+  request.set_year(0);
+  EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("year")));
+}
+
+}  // namespace
+}  // namespace covtrack::targets
