@@ -5,8 +5,9 @@
 // fails a caller. When the backend is unavailable, reads miss and writes are dropped, the
 // outage is logged once and counted, and the cache is used again once the backend is back.
 //
-// Values carry no validity of their own: callers tag what they store (see
-// services/aggregation/cache_entry.h) and check it on every read.
+// Values carry no validity of their own: callers tag what they store and check it on every read
+// (aggregation prefixes each rollup with the change-feed seq it was computed at; see EncodeEntry
+// in services/aggregation/aggregation_service.cc and services/aggregation/change_log.h).
 
 #include <cstdint>
 #include <memory>

@@ -5,9 +5,8 @@
 
 #include "common/call_context.h"
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -19,14 +18,18 @@
 #include "common/log.h"
 #include "common/server.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace covtrack {
 namespace {
 
+using ::covtrack::testing::IsOk;
+
 std::string Header(const grpc::ServerContext& context) {
   auto it = context.client_metadata().find(kRequestIdHeader);
-  return it == context.client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+  return it == context.client_metadata().end() ? ""
+                                               : std::string(it->second.data(), it->second.size());
 }
 
 // The last hop: records the header it got and the id its handler saw.
@@ -91,7 +94,7 @@ class CallContextTest : public ::testing::Test {
     }
     v1::ChangeHead head;
     grpc::Status status = stub->GetChangeHead(&context, {}, &head);
-    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_THAT(status, IsOk());
     auto it = context.GetServerInitialMetadata().find(kRequestIdHeader);
     return it == context.GetServerInitialMetadata().end()
                ? ""
@@ -143,7 +146,8 @@ TEST_F(CallContextTest, LogLinesWrittenForACallCarryItsId) {
   fclose(file);
   std::stringstream text;
   text << std::ifstream(path).rdbuf();
-  EXPECT_TRUE(absl::StrContains(text.str(), "msg=\"recorder handled a call\" x_request_id=trace-log-7"))
+  EXPECT_TRUE(
+      absl::StrContains(text.str(), "msg=\"recorder handled a call\" x_request_id=trace-log-7"))
       << text.str();
 }
 

@@ -2,12 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/testing/status_matchers.h"
+
 namespace covtrack {
 namespace {
 
+using ::covtrack::testing::IsOk;
+using ::covtrack::testing::StatusIs;
+
 TEST(MonthTest, ParsesAndFormats) {
   absl::StatusOr<Month> m = Month::Parse("2023-08");
-  ASSERT_TRUE(m.ok());
+  ASSERT_THAT(m, IsOk());
   EXPECT_EQ(m->year, 2023);
   EXPECT_EQ(m->month, 8);
   EXPECT_EQ(m->ToString(), "2023-08");
@@ -24,17 +29,17 @@ TEST(MonthTest, RejectsMalformedMonths) {
                           "abcd-01", "2023-0a"}) {
     SCOPED_TRACE(bad);
     absl::StatusOr<Month> m = Month::Parse(bad);
-    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(m, StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_NE(m.status().message().find("YYYY-MM"), absl::string_view::npos);
   }
 }
 
 TEST(DateTest, ValidatesCalendarDates) {
-  EXPECT_TRUE(ValidateDate("2024-02-29").ok());
+  EXPECT_THAT(ValidateDate("2024-02-29"), IsOk());
   EXPECT_FALSE(ValidateDate("2023-02-29").ok());
   EXPECT_FALSE(ValidateDate("2025-06-31").ok());
   EXPECT_FALSE(ValidateDate("2025-7-01").ok());
-  EXPECT_TRUE(ValidateDate("2000-02-29").ok());
+  EXPECT_THAT(ValidateDate("2000-02-29"), IsOk());
   EXPECT_FALSE(ValidateDate("1900-02-29").ok());
 }
 
@@ -53,7 +58,7 @@ TEST(PeriodTest, EachKindHasItsMonths) {
                         Case{"2023-08", "2023-08", "2023-08", "2022-08"}}) {
     SCOPED_TRACE(c.text);
     absl::StatusOr<Period> p = Period::Parse(c.text);
-    ASSERT_TRUE(p.ok()) << p.status();
+    ASSERT_THAT(p, IsOk());
     EXPECT_EQ(p->first_month().ToString(), c.first);
     EXPECT_EQ(p->last_month().ToString(), c.last);
     EXPECT_EQ(p->ToString(), c.text);
@@ -62,10 +67,10 @@ TEST(PeriodTest, EachKindHasItsMonths) {
 }
 
 TEST(PeriodTest, RejectsMalformedPeriods) {
-  for (const char* bad : {"2023-H3", "2023-Q0", "2023-Q5", "2023-13", "2023H1", "H1-2023", "",
-                          "20233", "2023-h1"}) {
+  for (const char* bad :
+       {"2023-H3", "2023-Q0", "2023-Q5", "2023-13", "2023H1", "H1-2023", "", "20233", "2023-h1"}) {
     SCOPED_TRACE(bad);
-    EXPECT_EQ(Period::Parse(bad).status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(Period::Parse(bad), StatusIs(absl::StatusCode::kInvalidArgument));
   }
 }
 

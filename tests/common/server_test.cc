@@ -2,29 +2,32 @@
 // than shared, the health-only port answers probes, and /metrics counts RPCs.
 #include "common/server.h"
 
-#include <httplib.h>
-
-#include <gtest/gtest.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/tls.h"
 
 namespace covtrack {
 namespace {
 
+using ::covtrack::testing::IsOk;
+using ::covtrack::testing::StatusIs;
+
 TEST(ServerTest, ASecondServerOnAPortInUseFailsToStart) {
   absl::StatusOr<std::unique_ptr<Server>> first = Server::Start(ServerOptions{}, {});
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first, IsOk());
   ASSERT_GT((*first)->port(), 0);
 
   ServerOptions same_port;
   same_port.listen = absl::StrCat("127.0.0.1:", (*first)->port());
   absl::StatusOr<std::unique_ptr<Server>> second = Server::Start(same_port, {});
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_NE(second.status().message().find("port free"), absl::string_view::npos)
       << second.status();
 }
@@ -36,8 +39,8 @@ namespace covtrack {
 namespace {
 
 grpc::health::v1::HealthCheckResponse::ServingStatus Health(int port, grpc::Status* status) {
-  auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   grpc::health::v1::HealthCheckResponse response;
@@ -61,19 +64,17 @@ TEST(ServerTest, TheHealthPortServesHealthOnly) {
   ASSERT_GT(server->health_port(), 0);
 
   grpc::Status status;
-  EXPECT_EQ(Health(server->health_port(), &status),
-            grpc::health::v1::HealthCheckResponse::SERVING);
-  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Health(server->health_port(), &status), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_THAT(status, IsOk());
   // The service port wants a client certificate: plaintext fails there.
   Health(server->port(), &status);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status, StatusIs(grpc::StatusCode::UNAVAILABLE));
   // The health port does not offer the service.
   auto stub = v1::IngestionService::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", server->health_port()), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   v1::ChangeHead head;
-  EXPECT_EQ(stub->GetChangeHead(&context, {}, &head).error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(stub->GetChangeHead(&context, {}, &head), StatusIs(grpc::StatusCode::UNIMPLEMENTED));
 
   server->Shutdown();
   Health(server->health_port(), &status);
@@ -88,7 +89,7 @@ TEST(ServerTest, TheMetricsPortCountsRpcs) {
   ASSERT_GT(server->metrics_port(), 0);
   grpc::Status status;
   Health(server->port(), &status);
-  ASSERT_TRUE(status.ok());
+  ASSERT_THAT(status, IsOk());
 
   httplib::Client client("127.0.0.1", server->metrics_port());
   httplib::Result result = client.Get("/metrics");
@@ -107,8 +108,7 @@ TEST(ServerTest, AMetricsPortInUseFailsToStart) {
   options.metrics_listen = absl::StrCat("127.0.0.1:", first->metrics_port());
   absl::StatusOr<std::unique_ptr<Server>> second = Server::Start(options, {});
   EXPECT_FALSE(second.ok());
-  EXPECT_TRUE(absl::StrContains(second.status().message(), "--metrics_listen"))
-      << second.status();
+  EXPECT_TRUE(absl::StrContains(second.status().message(), "--metrics_listen")) << second.status();
 }
 
 }  // namespace

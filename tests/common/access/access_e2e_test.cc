@@ -3,9 +3,8 @@
 // RPC of every service is guarded, that denials are counted on /metrics, and that the audit
 // trail records the certificate's name.
 
-#include <httplib.h>
-
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <fstream>
 #include <functional>
@@ -23,6 +22,7 @@
 #include "services/ingestion/ingestion_service.h"
 #include "services/targets/target_service.h"
 #include "tests/testing/builders.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/testing/tls.h"
 
@@ -31,7 +31,9 @@ namespace {
 
 using ::covtrack::testing::CertificateFiles;
 using ::covtrack::testing::ClientCredentials;
+using ::covtrack::testing::IsOk;
 using ::covtrack::testing::Record;
+using ::covtrack::testing::StatusIs;
 using ::covtrack::testing::TestCa;
 using ::covtrack::testing::Unit;
 
@@ -71,13 +73,13 @@ class AccessTest : public ::testing::Test {
 
   void SetUp() override {
     absl::StatusOr<access::AccessPolicy> policy = access::AccessPolicy::Load(*policy_file_);
-    ASSERT_TRUE(policy.ok()) << policy.status();
+    ASSERT_THAT(policy, IsOk());
 
     ingestion::IngestionOptions ingestion_options;
     ingestion_options.store_url = testing::SqliteStoreUrl();
     ingestion_options.access_policy = *policy;
     auto ingestion = ingestion::IngestionServiceImpl::Create(ingestion_options);
-    ASSERT_TRUE(ingestion.ok()) << ingestion.status();
+    ASSERT_THAT(ingestion, IsOk());
     ingestion_ = Serve("ingestion", std::move(*ingestion));
 
     aggregation::AggregationOptions aggregation_options;
@@ -86,7 +88,7 @@ class AccessTest : public ::testing::Test {
     aggregation_options.access_policy = *policy;
     aggregation_options.stats_log_interval = absl::ZeroDuration();
     auto aggregation = aggregation::AggregationServiceImpl::Create(aggregation_options);
-    ASSERT_TRUE(aggregation.ok()) << aggregation.status();
+    ASSERT_THAT(aggregation, IsOk());
     aggregation_ = Serve("aggregation", std::move(*aggregation));
 
     targets::TargetOptions target_options;
@@ -96,7 +98,7 @@ class AccessTest : public ::testing::Test {
     target_options.upstream_channel = Upstream("targets");
     target_options.access_policy = *policy;
     auto targets = targets::TargetServiceImpl::Create(target_options);
-    ASSERT_TRUE(targets.ok()) << targets.status();
+    ASSERT_THAT(targets, IsOk());
     targets_ = Serve("targets", std::move(*targets));
 
     // Tiền Giang (82) and Sơn La (14), each with a district and a commune.
@@ -111,8 +113,9 @@ class AccessTest : public ::testing::Test {
     }
     v1::ImportAdminUnitsResponse imported;
     grpc::ClientContext context;
-    grpc::Status status = Ingestion("covtrack-admin")->ImportAdminUnits(&context, import, &imported);
-    ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+    grpc::Status status =
+        Ingestion("covtrack-admin")->ImportAdminUnits(&context, import, &imported);
+    ASSERT_THAT(status, IsOk());
   }
 
   template <typename Service>
@@ -126,7 +129,7 @@ class AccessTest : public ::testing::Test {
     options.metrics_listen = "127.0.0.1:0";
     options.shutdown_grace = absl::Seconds(1);
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options, {service.get()});
-    EXPECT_TRUE(server.ok()) << server.status();
+    EXPECT_THAT(server, IsOk());
     return Running{std::move(service), server.ok() ? std::move(*server) : nullptr};
   }
 
@@ -139,7 +142,8 @@ class AccessTest : public ::testing::Test {
   // `identity` is empty).
   std::shared_ptr<grpc::Channel> Channel(const Running& running, const std::string& identity,
                                          TestCa* ca = nullptr) {
-    CertificateFiles cert = identity.empty() ? CertificateFiles{} : (ca ? ca : ca_)->Issue(identity);
+    CertificateFiles cert =
+        identity.empty() ? CertificateFiles{} : (ca ? ca : ca_)->Issue(identity);
     // The server's certificate is always checked against the real CA.
     return grpc::CreateChannel(running.server->address(), ClientCredentials(*ca_, cert));
   }
@@ -182,7 +186,7 @@ class AccessTest : public ::testing::Test {
     request.set_unit_code(unit);
     v1::ListRevisionsResponse response;
     grpc::ClientContext context;
-    EXPECT_TRUE(Ingestion("auditor")->ListRevisions(&context, request, &response).ok());
+    EXPECT_THAT(Ingestion("auditor")->ListRevisions(&context, request, &response), IsOk());
     return response.revisions_size();
   }
 
@@ -205,7 +209,7 @@ std::string* AccessTest::policy_file_ = nullptr;
 
 TEST_F(AccessTest, AClientWithoutACertificateCannotConnect) {
   grpc::Status status = Submit(*Ingestion(""), "28240", "no-cert");
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status, StatusIs(grpc::StatusCode::UNAVAILABLE));
   EXPECT_EQ(RevisionCount("28240"), 0);
 }
 
@@ -213,28 +217,29 @@ TEST_F(AccessTest, ACertificateFromAnotherCaCannotConnect) {
   // The right name, the wrong issuer.
   auto stub = v1::IngestionService::NewStub(Channel(ingestion_, "bhxh-tien-giang", other_ca_));
   grpc::Status status = Submit(*stub, "28240", "other-ca");
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status, StatusIs(grpc::StatusCode::UNAVAILABLE));
   EXPECT_EQ(RevisionCount("28240"), 0);
 }
 
 TEST_F(AccessTest, AProvinceOfficeWritesInsideItsProvinceOnly) {
   auto office = Ingestion("bhxh-tien-giang");
-  ASSERT_TRUE(Submit(*office, "28240", "tg-1").ok());
+  ASSERT_THAT(Submit(*office, "28240", "tg-1"), IsOk());
 
   // The audit trail names the certificate, not an address.
   v1::ListRevisionsRequest request;
   request.set_unit_code("28240");
   v1::ListRevisionsResponse revisions;
   grpc::ClientContext context;
-  ASSERT_TRUE(office->ListRevisions(&context, request, &revisions).ok());
+  ASSERT_THAT(office->ListRevisions(&context, request, &revisions), IsOk());
   ASSERT_EQ(revisions.revisions_size(), 1);
   EXPECT_EQ(revisions.revisions(0).peer(), "bhxh-tien-giang");
 
-  const double denied_before = metrics::Registry::Global()
-                                   .AddCounter("covtrack_access_denied_total", "", {"method", "role"})
-                                   .Value({"/covtrack.v1.IngestionService/SubmitReport", "reporter"});
+  const double denied_before =
+      metrics::Registry::Global()
+          .AddCounter("covtrack_access_denied_total", "", {"method", "role"})
+          .Value({"/covtrack.v1.IngestionService/SubmitReport", "reporter"});
   grpc::Status outside = Submit(*office, "04048", "tg-2");
-  EXPECT_EQ(outside.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(outside, StatusIs(grpc::StatusCode::PERMISSION_DENIED));
   EXPECT_TRUE(absl::StrContains(outside.error_message(), "\"bhxh-tien-giang\""))
       << outside.error_message();
   EXPECT_TRUE(absl::StrContains(outside.error_message(), "\"04048\"")) << outside.error_message();
@@ -247,19 +252,21 @@ TEST_F(AccessTest, AProvinceOfficeWritesInsideItsProvinceOnly) {
   *mixed.add_records() = Record("125", "2025-01", v1::SCHEME_HEALTH, 1);
   v1::SubmitReportResponse response;
   grpc::ClientContext mixed_context;
-  EXPECT_EQ(office->SubmitReport(&mixed_context, mixed, &response).error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(office->SubmitReport(&mixed_context, mixed, &response),
+              StatusIs(grpc::StatusCode::PERMISSION_DENIED));
   EXPECT_EQ(RevisionCount("28240"), 1);
 
   // Denials are counted, and /metrics shows them.
-  const double denied_after = metrics::Registry::Global()
-                                  .AddCounter("covtrack_access_denied_total", "", {"method", "role"})
-                                  .Value({"/covtrack.v1.IngestionService/SubmitReport", "reporter"});
+  const double denied_after =
+      metrics::Registry::Global()
+          .AddCounter("covtrack_access_denied_total", "", {"method", "role"})
+          .Value({"/covtrack.v1.IngestionService/SubmitReport", "reporter"});
   EXPECT_EQ(denied_after - denied_before, 2);
   const std::string scraped = Scrape(ingestion_);
-  EXPECT_TRUE(absl::StrContains(
-      scraped, "covtrack_access_denied_total{method=\"/covtrack.v1.IngestionService/"
-               "SubmitReport\",role=\"reporter\"}"))
+  EXPECT_TRUE(
+      absl::StrContains(scraped,
+                        "covtrack_access_denied_total{method=\"/covtrack.v1.IngestionService/"
+                        "SubmitReport\",role=\"reporter\"}"))
       << scraped;
   EXPECT_TRUE(absl::StrContains(scraped, "code=\"PERMISSION_DENIED\"")) << scraped;
 }
@@ -267,7 +274,7 @@ TEST_F(AccessTest, AProvinceOfficeWritesInsideItsProvinceOnly) {
 TEST_F(AccessTest, ReadersReadButDoNotWrite) {
   auto auditor = Ingestion("auditor");
   grpc::Status status = Submit(*auditor, "28240", "auditor-1");
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status, StatusIs(grpc::StatusCode::PERMISSION_DENIED));
   EXPECT_TRUE(absl::StrContains(status.error_message(), "\"auditor\"")) << status.error_message();
   EXPECT_TRUE(absl::StrContains(status.error_message(), "reporter")) << status.error_message();
 
@@ -276,25 +283,25 @@ TEST_F(AccessTest, ReadersReadButDoNotWrite) {
   *import.add_units() = Unit("83", v1::ADMIN_LEVEL_PROVINCE, "VN");
   v1::ImportAdminUnitsResponse imported;
   grpc::ClientContext context;
-  EXPECT_EQ(Ingestion("bhxh-tien-giang")->ImportAdminUnits(&context, import, &imported).error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(Ingestion("bhxh-tien-giang")->ImportAdminUnits(&context, import, &imported),
+              StatusIs(grpc::StatusCode::PERMISSION_DENIED));
 }
 
 TEST_F(AccessTest, TargetsAreSetInsideTheJurisdictionOnly) {
   auto office = Targets("bhxh-tien-giang");
   // Placing the unit asks ingestion, over mTLS, as "targets" (a reader).
   grpc::Status inside = SetTarget(*office, "815");
-  EXPECT_TRUE(inside.ok()) << inside.error_message();
+  EXPECT_THAT(inside, IsOk());
   grpc::Status outside = SetTarget(*office, "125");
-  EXPECT_EQ(outside.error_code(), grpc::StatusCode::PERMISSION_DENIED) << outside.error_message();
+  EXPECT_THAT(outside, StatusIs(grpc::StatusCode::PERMISSION_DENIED));
   EXPECT_TRUE(absl::StrContains(outside.error_message(), "\"125\"")) << outside.error_message();
   grpc::Status reader = SetTarget(*Targets("auditor"), "815");
-  EXPECT_EQ(reader.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(reader, StatusIs(grpc::StatusCode::PERMISSION_DENIED));
 }
 
 TEST_F(AccessTest, AnIdentityOutsideThePolicyIsRefusedEverywhere) {
   auto status = Submit(*Ingestion("stranger"), "28240", "stranger");
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status, StatusIs(grpc::StatusCode::PERMISSION_DENIED));
   EXPECT_TRUE(absl::StrContains(status.error_message(), "\"stranger\" is not in the access policy"))
       << status.error_message();
 }
@@ -311,11 +318,20 @@ TEST_F(AccessTest, EveryRpcIsChecked) {
   using Call = std::function<grpc::Status(grpc::ClientContext&)>;
   std::map<std::string, Call> calls = {
       {"IngestionService.ImportAdminUnits",
-       [&](auto& c) { v1::ImportAdminUnitsResponse r; return ingestion->ImportAdminUnits(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::ImportAdminUnitsResponse r;
+         return ingestion->ImportAdminUnits(&c, {}, &r);
+       }},
       {"IngestionService.ListAdminUnits",
-       [&](auto& c) { v1::ListAdminUnitsResponse r; return ingestion->ListAdminUnits(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::ListAdminUnitsResponse r;
+         return ingestion->ListAdminUnits(&c, {}, &r);
+       }},
       {"IngestionService.SubmitReport",
-       [&](auto& c) { v1::SubmitReportResponse r; return ingestion->SubmitReport(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::SubmitReportResponse r;
+         return ingestion->SubmitReport(&c, {}, &r);
+       }},
       {"IngestionService.StreamReports",
        [&](auto& c) {
          v1::StreamReportsResponse r;
@@ -325,11 +341,20 @@ TEST_F(AccessTest, EveryRpcIsChecked) {
          return writer->Finish();
        }},
       {"IngestionService.ListRevisions",
-       [&](auto& c) { v1::ListRevisionsResponse r; return ingestion->ListRevisions(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::ListRevisionsResponse r;
+         return ingestion->ListRevisions(&c, {}, &r);
+       }},
       {"IngestionService.GetChangeHead",
-       [&](auto& c) { v1::ChangeHead r; return ingestion->GetChangeHead(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::ChangeHead r;
+         return ingestion->GetChangeHead(&c, {}, &r);
+       }},
       {"IngestionService.ListChanges",
-       [&](auto& c) { v1::ListChangesResponse r; return ingestion->ListChanges(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::ListChangesResponse r;
+         return ingestion->ListChanges(&c, {}, &r);
+       }},
       {"IngestionService.WatchChanges",
        [&](auto& c) {
          auto reader = ingestion->WatchChanges(&c, {});
@@ -347,28 +372,55 @@ TEST_F(AccessTest, EveryRpcIsChecked) {
          return reader->Finish();
        }},
       {"AggregationService.GetCoverage",
-       [&](auto& c) { v1::Coverage r; return aggregation->GetCoverage(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::Coverage r;
+         return aggregation->GetCoverage(&c, {}, &r);
+       }},
       {"AggregationService.ListCoverage",
-       [&](auto& c) { v1::ListCoverageResponse r; return aggregation->ListCoverage(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::ListCoverageResponse r;
+         return aggregation->ListCoverage(&c, {}, &r);
+       }},
       {"AggregationService.GetCoverageSeries",
-       [&](auto& c) { v1::CoverageSeries r; return aggregation->GetCoverageSeries(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::CoverageSeries r;
+         return aggregation->GetCoverageSeries(&c, {}, &r);
+       }},
       {"TargetService.SetTarget",
-       [&](auto& c) { v1::Target r; return targets->SetTarget(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::Target r;
+         return targets->SetTarget(&c, {}, &r);
+       }},
       {"TargetService.ListTargets",
-       [&](auto& c) { v1::ListTargetsResponse r; return targets->ListTargets(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::ListTargetsResponse r;
+         return targets->ListTargets(&c, {}, &r);
+       }},
       {"TargetService.GetAchievement",
-       [&](auto& c) { v1::Achievement r; return targets->GetAchievement(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::Achievement r;
+         return targets->GetAchievement(&c, {}, &r);
+       }},
       {"TargetService.ListLaggingUnits",
-       [&](auto& c) { v1::ListLaggingUnitsResponse r; return targets->ListLaggingUnits(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::ListLaggingUnitsResponse r;
+         return targets->ListLaggingUnits(&c, {}, &r);
+       }},
       {"TargetService.AllocateTarget",
-       [&](auto& c) { v1::AllocateTargetResponse r; return targets->AllocateTarget(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::AllocateTargetResponse r;
+         return targets->AllocateTarget(&c, {}, &r);
+       }},
       {"TargetService.ValidateAllocation",
        [&](auto& c) {
          v1::ValidateAllocationResponse r;
          return targets->ValidateAllocation(&c, {}, &r);
        }},
       {"TargetService.GetReport",
-       [&](auto& c) { v1::Report r; return targets->GetReport(&c, {}, &r); }},
+       [&](auto& c) {
+         v1::Report r;
+         return targets->GetReport(&c, {}, &r);
+       }},
   };
   int methods = 0;
   for (const char* service_name :
@@ -383,8 +435,7 @@ TEST_F(AccessTest, EveryRpcIsChecked) {
       grpc::ClientContext context;
       deadline(context);
       grpc::Status status = calls[name](context);
-      EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
-          << name << ": " << status.error_message();
+      EXPECT_THAT(status, StatusIs(grpc::StatusCode::PERMISSION_DENIED)) << name;
     }
   }
   EXPECT_EQ(methods, static_cast<int>(calls.size()));

@@ -1,8 +1,5 @@
 // The store layer's contract, on SQLite and on PostgreSQL.
-#include "common/sql/database.h"
-
 #include <gtest/gtest.h>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,11 +8,15 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-
+#include "common/sql/database.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace covtrack::sql {
 namespace {
+
+using ::covtrack::testing::IsOk;
+using ::covtrack::testing::StatusIs;
 
 class DatabaseTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -26,21 +27,22 @@ class DatabaseTest : public ::testing::TestWithParam<std::string> {
       COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
     }
     absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(*url);
-    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_THAT(db, IsOk());
     db_ = std::move(*db);
-    ASSERT_TRUE(db_->Migrate("test", kMigrations).ok());
+    ASSERT_THAT(db_->Migrate("test", kMigrations), IsOk());
   }
 
   int64_t Count() {
     int64_t n = -1;
-    EXPECT_TRUE(db_->Read([&](Session& s) -> absl::Status {
-                     absl::StatusOr<std::vector<Row>> rows = s.Query("SELECT COUNT(*) FROM t", {});
-                     if (!rows.ok()) {
-                       return rows.status();
-                     }
-                     n = (*rows)[0].Int(0);
-                     return absl::OkStatus();
-                   }).ok());
+    EXPECT_THAT(db_->Read([&](Session& s) -> absl::Status {
+      absl::StatusOr<std::vector<Row>> rows = s.Query("SELECT COUNT(*) FROM t", {});
+      if (!rows.ok()) {
+        return rows.status();
+      }
+      n = (*rows)[0].Int(0);
+      return absl::OkStatus();
+    }),
+                IsOk());
     return n;
   }
 
@@ -52,42 +54,45 @@ class DatabaseTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(DatabaseTest, BindsEveryTypeAndNullAndReadsThemBack) {
-  ASSERT_TRUE(db_->Write([](Session& s) {
-                   return s.Execute("INSERT INTO t (k, n, x, note) VALUES ($1, $2, $3, $4)",
-                                    {std::string("ấp 'Mỹ' \"Tho\""), int64_t{9007199254740993},
-                                     1234567.8912345678, std::monostate{}})
-                       .status();
-                 }).ok());
-  ASSERT_TRUE(db_->Read([](Session& s) -> absl::Status {
-                   // Placeholders may appear out of order and more than once.
-                   absl::StatusOr<std::vector<Row>> rows = s.Query(
-                       "SELECT k, n, x, note FROM t WHERE n = $2 AND k = $1 AND n >= $2",
-                       {std::string("ấp 'Mỹ' \"Tho\""), int64_t{9007199254740993}});
-                   EXPECT_TRUE(rows.ok()) << rows.status();
-                   EXPECT_EQ(rows->size(), 1u);
-                   const Row& r = (*rows)[0];
-                   EXPECT_EQ(r.Text(0), "ấp 'Mỹ' \"Tho\"");
-                   EXPECT_EQ(r.Int(1), 9007199254740993);
-                   EXPECT_EQ(r.Double(2), 1234567.8912345678);  // every digit survives
-                   EXPECT_TRUE(r.IsNull(3));
-                   return absl::OkStatus();
-                 }).ok());
+  ASSERT_THAT(db_->Write([](Session& s) {
+    return s
+        .Execute("INSERT INTO t (k, n, x, note) VALUES ($1, $2, $3, $4)",
+                 {std::string("ấp 'Mỹ' \"Tho\""), int64_t{9007199254740993}, 1234567.8912345678,
+                  std::monostate{}})
+        .status();
+  }),
+              IsOk());
+  ASSERT_THAT(db_->Read([](Session& s) -> absl::Status {
+    // Placeholders may appear out of order and more than once.
+    absl::StatusOr<std::vector<Row>> rows =
+        s.Query("SELECT k, n, x, note FROM t WHERE n = $2 AND k = $1 AND n >= $2",
+                {std::string("ấp 'Mỹ' \"Tho\""), int64_t{9007199254740993}});
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    EXPECT_EQ(rows->size(), 1u);
+    const Row& r = (*rows)[0];
+    EXPECT_EQ(r.Text(0), "ấp 'Mỹ' \"Tho\"");
+    EXPECT_EQ(r.Int(1), 9007199254740993);
+    EXPECT_EQ(r.Double(2), 1234567.8912345678);  // every digit survives
+    EXPECT_TRUE(r.IsNull(3));
+    return absl::OkStatus();
+  }),
+              IsOk());
 }
 
 TEST_P(DatabaseTest, AFailedTransactionLeavesNothingBehind) {
   absl::Status status = db_->Write([](Session& s) -> absl::Status {
-    absl::Status inserted = s.Execute("INSERT INTO t (k, n) VALUES ($1, $2)",
-                                      {std::string("a"), int64_t{1}}).status();
-    EXPECT_TRUE(inserted.ok());
+    absl::Status inserted =
+        s.Execute("INSERT INTO t (k, n) VALUES ($1, $2)", {std::string("a"), int64_t{1}}).status();
+    EXPECT_THAT(inserted, IsOk());
     return absl::InvalidArgumentError("records[1].participants: must not be negative");
   });
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(Count(), 0);
 
   // A statement error also rolls back what came before it in the transaction.
   status = db_->Write([](Session& s) -> absl::Status {
-    absl::Status first = s.Execute("INSERT INTO t (k, n) VALUES ($1, $2)",
-                                   {std::string("b"), int64_t{1}}).status();
+    absl::Status first =
+        s.Execute("INSERT INTO t (k, n) VALUES ($1, $2)", {std::string("b"), int64_t{1}}).status();
     if (!first.ok()) {
       return first;
     }
@@ -97,34 +102,36 @@ TEST_P(DatabaseTest, AFailedTransactionLeavesNothingBehind) {
   EXPECT_FALSE(status.ok());
   EXPECT_EQ(Count(), 0);
   // And the connection is usable afterwards.
-  EXPECT_TRUE(db_->Write([](Session& s) {
-                   return s.Execute("INSERT INTO t (k, n) VALUES ($1, $2)",
-                                    {std::string("c"), int64_t{3}}).status();
-                 }).ok());
+  EXPECT_THAT(db_->Write([](Session& s) {
+    return s.Execute("INSERT INTO t (k, n) VALUES ($1, $2)", {std::string("c"), int64_t{3}})
+        .status();
+  }),
+              IsOk());
   EXPECT_EQ(Count(), 1);
 }
 
 TEST_P(DatabaseTest, ExecuteCountsChangedRows) {
-  ASSERT_TRUE(db_->Write([](Session& s) -> absl::Status {
-                   for (int i = 0; i < 3; ++i) {
-                     absl::StatusOr<int64_t> n = s.Execute(
-                         "INSERT INTO t (k, n) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET "
-                         "n = excluded.n WHERE t.n <> excluded.n",
-                         {std::string("k"), int64_t{i < 2 ? 1 : 2}});
-                     EXPECT_TRUE(n.ok());
-                     EXPECT_EQ(*n, i == 1 ? 0 : 1) << "iteration " << i;
-                   }
-                   return absl::OkStatus();
-                 }).ok());
+  ASSERT_THAT(db_->Write([](Session& s) -> absl::Status {
+    for (int i = 0; i < 3; ++i) {
+      absl::StatusOr<int64_t> n = s.Execute(
+          "INSERT INTO t (k, n) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET "
+          "n = excluded.n WHERE t.n <> excluded.n",
+          {std::string("k"), int64_t{i < 2 ? 1 : 2}});
+      EXPECT_TRUE(n.ok());
+      EXPECT_EQ(*n, i == 1 ? 0 : 1) << "iteration " << i;
+    }
+    return absl::OkStatus();
+  }),
+              IsOk());
 }
 
 TEST_P(DatabaseTest, MigrationsApplyOnceAndAgainIsANoOp) {
-  EXPECT_TRUE(db_->Migrate("test", kMigrations).ok());
+  EXPECT_THAT(db_->Migrate("test", kMigrations), IsOk());
   // A new migration on top is applied; the old ones are not re-run (they would fail).
   std::vector<Migration> more = kMigrations;
   more.push_back({3, "CREATE INDEX t_n ON t (n)"});
-  EXPECT_TRUE(db_->Migrate("test", more).ok());
-  EXPECT_TRUE(db_->Migrate("test", more).ok());
+  EXPECT_THAT(db_->Migrate("test", more), IsOk());
+  EXPECT_THAT(db_->Migrate("test", more), IsOk());
   // A broken migration fails with its component and version, and is not recorded.
   more.push_back({4, "CREATE TABLE broken ("});
   absl::Status status = db_->Migrate("test", more);
@@ -134,9 +141,10 @@ TEST_P(DatabaseTest, MigrationsApplyOnceAndAgainIsANoOp) {
 
 TEST_P(DatabaseTest, ConcurrentWritersAreSerialised) {
   // Read-modify-write from several threads: without serialised writers, updates get lost.
-  ASSERT_TRUE(db_->Write([](Session& s) {
-                   return s.Execute("INSERT INTO t (k, n) VALUES ('counter', 0)", {}).status();
-                 }).ok());
+  ASSERT_THAT(db_->Write([](Session& s) {
+    return s.Execute("INSERT INTO t (k, n) VALUES ('counter', 0)", {}).status();
+  }),
+              IsOk());
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
@@ -150,19 +158,19 @@ TEST_P(DatabaseTest, ConcurrentWritersAreSerialised) {
           return s.Execute("UPDATE t SET n = $1 WHERE k = 'counter'", {(*rows)[0].Int(0) + 1})
               .status();
         });
-        EXPECT_TRUE(status.ok()) << status;
+        EXPECT_THAT(status, IsOk());
       }
     });
   }
   for (auto& t : threads) {
     t.join();
   }
-  ASSERT_TRUE(db_->Read([](Session& s) -> absl::Status {
-                   absl::StatusOr<std::vector<Row>> rows =
-                       s.Query("SELECT n FROM t WHERE k = 'counter'", {});
-                   EXPECT_EQ((*rows)[0].Int(0), 100);
-                   return absl::OkStatus();
-                 }).ok());
+  ASSERT_THAT(db_->Read([](Session& s) -> absl::Status {
+    absl::StatusOr<std::vector<Row>> rows = s.Query("SELECT n FROM t WHERE k = 'counter'", {});
+    EXPECT_EQ((*rows)[0].Int(0), 100);
+    return absl::OkStatus();
+  }),
+              IsOk());
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, DatabaseTest, ::testing::Values("sqlite", "postgresql"),
@@ -175,11 +183,11 @@ class PostgresConnectionLossTest : public ::testing::Test {
     url_ = testing::NewPostgresDatabase();
     COVTRACK_REQUIRE_SERVER(url_, "PostgreSQL");
     absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(*url_);
-    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_THAT(db, IsOk());
     db_ = std::move(*db);
-    ASSERT_TRUE(db_->Migrate("test", {{1, "CREATE TABLE t (k TEXT PRIMARY KEY)"}}).ok());
+    ASSERT_THAT(db_->Migrate("test", {{1, "CREATE TABLE t (k TEXT PRIMARY KEY)"}}), IsOk());
     absl::StatusOr<std::unique_ptr<Database>> admin = Database::Open(*url_);
-    ASSERT_TRUE(admin.ok()) << admin.status();
+    ASSERT_THAT(admin, IsOk());
     admin_ = std::move(*admin);
   }
 
@@ -187,24 +195,28 @@ class PostgresConnectionLossTest : public ::testing::Test {
   // waits (bounded) until they are gone.
   void TerminateOtherConnections() {
     absl::Status status = admin_->Write([](Session& s) {
-      return s.Query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                     {})
+      return s
+          .Query(
+              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+              "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+              {})
           .status();
     });
-    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_THAT(status, IsOk());
     for (int i = 0; i < 500; ++i) {
       int64_t others = -1;
-      ASSERT_TRUE(admin_->Read([&](Session& s) -> absl::Status {
-                         auto rows = s.Query("SELECT COUNT(*) FROM pg_stat_activity WHERE "
-                                             "datname = current_database() AND pid <> pg_backend_pid()",
-                                             {});
-                         if (!rows.ok()) {
-                           return rows.status();
-                         }
-                         others = (*rows)[0].Int(0);
-                         return absl::OkStatus();
-                       }).ok());
+      ASSERT_THAT(admin_->Read([&](Session& s) -> absl::Status {
+        auto rows = s.Query(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE "
+            "datname = current_database() AND pid <> pg_backend_pid()",
+            {});
+        if (!rows.ok()) {
+          return rows.status();
+        }
+        others = (*rows)[0].Int(0);
+        return absl::OkStatus();
+      }),
+                  IsOk());
       if (others == 0) {
         return;
       }
@@ -214,9 +226,8 @@ class PostgresConnectionLossTest : public ::testing::Test {
   }
 
   absl::Status Insert(const std::string& key) {
-    return db_->Write([&](Session& s) {
-      return s.Execute("INSERT INTO t (k) VALUES ($1)", {key}).status();
-    });
+    return db_->Write(
+        [&](Session& s) { return s.Execute("INSERT INTO t (k) VALUES ($1)", {key}).status(); });
   }
 
   std::optional<std::string> url_;
@@ -226,39 +237,42 @@ class PostgresConnectionLossTest : public ::testing::Test {
 
 TEST_F(PostgresConnectionLossTest, PooledConnectionsEndedByTheServerAreReplacedBeforeTheNextCall) {
   // Three connections in the pool (each nested transaction takes one of its own).
-  ASSERT_TRUE(db_->Read([&](Session&) {
-                   return db_->Read([&](Session&) {
-                     return db_->Read([](Session& s) { return s.Query("SELECT 1", {}).status(); });
-                   });
-                 }).ok());
+  ASSERT_THAT(db_->Read([&](Session&) {
+    return db_->Read([&](Session&) {
+      return db_->Read([](Session& s) { return s.Query("SELECT 1", {}).status(); });
+    });
+  }),
+              IsOk());
   ASSERT_NO_FATAL_FAILURE(TerminateOtherConnections());
 
   // The first calls afterwards succeed: a writer and a reader, each handed a live connection.
-  EXPECT_TRUE(Insert("after-restart").ok());
+  EXPECT_THAT(Insert("after-restart"), IsOk());
   absl::Status read = db_->Read([](Session& s) { return s.Query("SELECT k FROM t", {}).status(); });
-  EXPECT_TRUE(read.ok()) << read;
+  EXPECT_THAT(read, IsOk());
 }
 
 TEST_F(PostgresConnectionLossTest, AConnectionLostInsideATransactionIsUnavailableAndRolledBack) {
   absl::Status status = db_->Write([](Session& s) -> absl::Status {
-    absl::Status inserted = s.Execute("INSERT INTO t (k) VALUES ($1)", {std::string("lost")}).status();
-    EXPECT_TRUE(inserted.ok()) << inserted;
+    absl::Status inserted =
+        s.Execute("INSERT INTO t (k) VALUES ($1)", {std::string("lost")}).status();
+    EXPECT_THAT(inserted, IsOk());
     // The server ends this very connection mid-transaction (as a fast shutdown does).
     return s.Query("SELECT pg_terminate_backend(pg_backend_pid())", {}).status();
   });
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable));
 
   // Nothing of it was committed, and the next write works.
-  EXPECT_TRUE(Insert("next").ok());
+  EXPECT_THAT(Insert("next"), IsOk());
   int64_t rows = -1;
-  ASSERT_TRUE(db_->Read([&](Session& s) -> absl::Status {
-                   auto result = s.Query("SELECT COUNT(*) FROM t WHERE k = 'lost'", {});
-                   if (!result.ok()) {
-                     return result.status();
-                   }
-                   rows = (*result)[0].Int(0);
-                   return absl::OkStatus();
-                 }).ok());
+  ASSERT_THAT(db_->Read([&](Session& s) -> absl::Status {
+    auto result = s.Query("SELECT COUNT(*) FROM t WHERE k = 'lost'", {});
+    if (!result.ok()) {
+      return result.status();
+    }
+    rows = (*result)[0].Int(0);
+    return absl::OkStatus();
+  }),
+              IsOk());
   EXPECT_EQ(rows, 0);
 }
 
@@ -281,12 +295,12 @@ TEST(DatabaseOpenTest, APostgresThatNeverAnswersIsUnavailableNotAHang) {
   const bool answered = opened.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
   close(fd);
   EXPECT_TRUE(answered) << "Open() was still waiting for a silent server after 30 s";
-  EXPECT_EQ(opened.get().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(opened.get(), StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST(DatabaseOpenTest, RejectsAnUnknownUrlWithAHint) {
   absl::StatusOr<std::unique_ptr<Database>> db = Database::Open("mysql://x");
-  EXPECT_EQ(db.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(db, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(db.status().message().find("sqlite:PATH"), absl::string_view::npos);
 }
 
@@ -302,7 +316,7 @@ TEST(DatabaseOpenTest, RedactsPasswordsFromUrls) {
 TEST(DatabaseOpenTest, AnUnreachablePostgresIsUnavailable) {
   absl::StatusOr<std::unique_ptr<Database>> db =
       Database::Open("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2");
-  EXPECT_EQ(db.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(db, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_NE(db.status().message().find("--store"), absl::string_view::npos);
 }
 

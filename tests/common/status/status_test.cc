@@ -36,7 +36,7 @@ TEST(StatusMacrosTest, PropagateTheFirstError) {
 TEST(StatusConversionTest, KeepsCodeAndMessageBothWays) {
   const absl::Status denied = absl::PermissionDeniedError("reporter-87 may not write 82");
   const grpc::Status edge = ToGrpcStatus(denied);
-  EXPECT_EQ(edge.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(edge, StatusIs(grpc::StatusCode::PERMISSION_DENIED));
   EXPECT_EQ(edge.error_message(), "reporter-87 may not write 82");
   EXPECT_EQ(FromGrpcStatus(edge), denied);
   EXPECT_THAT(ToGrpcStatus(absl::OkStatus()), IsOk());

@@ -6,9 +6,13 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "tests/testing/status_matchers.h"
 
 namespace covtrack::access {
 namespace {
+
+using ::covtrack::testing::IsOk;
+using ::covtrack::testing::StatusIs;
 
 constexpr char kPolicy[] = R"(# covtrack access policy
 principals:
@@ -26,7 +30,7 @@ principals:
 
 TEST(AccessPolicyTest, ParsesPrincipalsRolesAndJurisdictions) {
   absl::StatusOr<AccessPolicy> policy = AccessPolicy::Parse(kPolicy, "policy.yaml");
-  ASSERT_TRUE(policy.ok()) << policy.status();
+  ASSERT_THAT(policy, IsOk());
   EXPECT_EQ(policy->size(), 4u);
   const Principal* office = policy->Find("bhxh-tien-giang");
   ASSERT_NE(office, nullptr);
@@ -55,7 +59,7 @@ class AccessPolicyErrorTest : public ::testing::TestWithParam<BadPolicy> {};
 TEST_P(AccessPolicyErrorTest, IsRefusedWithAClearMessage) {
   absl::StatusOr<AccessPolicy> policy = AccessPolicy::Parse(GetParam().text, "policy.yaml");
   ASSERT_FALSE(policy.ok());
-  EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(policy, StatusIs(absl::StatusCode::kInvalidArgument));
   const std::string message(policy.status().message());
   EXPECT_TRUE(absl::StartsWith(message, "access policy policy.yaml")) << message;
   for (const char* part : GetParam().message_parts) {
@@ -72,16 +76,17 @@ INSTANTIATE_TEST_SUITE_P(
                   {":2:", "\"a\"", "needs a jurisdiction"}},
         BadPolicy{"principals:\n  - name: a\n    roles: [reader]\n    jurisdication: [\"82\"]\n",
                   {":4:", "unknown key \"jurisdication\""}},
-        BadPolicy{"principals:\n  - name: a\n    roles: [reader]\n  - name: a\n    roles: [admin]\n",
-                  {":4:", "\"a\" appears twice"}},
-        BadPolicy{"principals:\n  - name: a\n    roles: [reporter]\n    jurisdiction: [\"Tien Giang\"]\n",
-                  {":4:", "\"Tien Giang\" is not a unit code"}},
+        BadPolicy{
+            "principals:\n  - name: a\n    roles: [reader]\n  - name: a\n    roles: [admin]\n",
+            {":4:", "\"a\" appears twice"}},
+        BadPolicy{
+            "principals:\n  - name: a\n    roles: [reporter]\n    jurisdiction: [\"Tien Giang\"]\n",
+            {":4:", "\"Tien Giang\" is not a unit code"}},
         BadPolicy{"principals:\n  - roles: [reader]\n", {":2:", "name", "required"}},
         BadPolicy{"principals:\n  - name: a\n    roles: reader\n", {":3:", "must be a list"}},
         BadPolicy{"principals:\n  - name: a\n    roles: []\n", {"must not be empty"}},
         BadPolicy{"principals: [\n", {"not valid YAML"}},
-        BadPolicy{"users:\n  - name: a\n", {"\"principals\""}},
-        BadPolicy{"", {"\"principals\""}}));
+        BadPolicy{"users:\n  - name: a\n", {"\"principals\""}}, BadPolicy{"", {"\"principals\""}}));
 
 TEST(AccessPolicyTest, LoadNamesAMissingFile) {
   absl::StatusOr<AccessPolicy> policy = AccessPolicy::Load("/nonexistent/policy.yaml");

@@ -7,26 +7,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "tests/aggregation/redis_process.h"
+#include "tests/testing/eventually.h"
+#include "tests/testing/redis_process.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace covtrack::cache {
 namespace {
 
+using ::covtrack::testing::Eventually;
+using ::covtrack::testing::IsOk;
 using ::covtrack::testing::RedisProcess;
-
-// Polls (bounded) until `done` holds.
-template <typename F>
-bool Eventually(F done, absl::Duration limit = absl::Seconds(10)) {
-  const absl::Time deadline = absl::Now() + limit;
-  while (absl::Now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
 
 std::unique_ptr<Cache> NewRedis(const std::string& address) {
   RedisCacheOptions options;
@@ -34,7 +25,7 @@ std::unique_ptr<Cache> NewRedis(const std::string& address) {
   options.min_backoff = absl::Milliseconds(10);
   options.max_backoff = absl::Milliseconds(100);
   absl::StatusOr<std::unique_ptr<Cache>> cache = NewRedisCache(options);
-  EXPECT_TRUE(cache.ok()) << cache.status();
+  EXPECT_THAT(cache, IsOk());
   return cache.ok() ? std::move(*cache) : nullptr;
 }
 

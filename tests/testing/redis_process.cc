@@ -1,4 +1,4 @@
-#include "tests/aggregation/redis_process.h"
+#include "tests/testing/redis_process.h"
 
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
