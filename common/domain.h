@@ -22,6 +22,8 @@ inline constexpr std::array<v1::Scheme, 5> kAllSchemes = {
 
 // The code of the nation, the root of every hierarchy.
 inline constexpr absl::string_view kNationCode = "VN";
+// The longest unit code accepted anywhere (GSO codes have 2, 3 or 5 digits; room for others).
+inline constexpr size_t kMaxUnitCodeLength = 16;
 
 bool IsReportedScheme(v1::Scheme scheme);
 

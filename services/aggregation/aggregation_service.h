@@ -28,7 +28,9 @@
 #include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
+#include "services/aggregation/change_head_reader.h"
 #include "services/aggregation/change_log.h"
+#include "services/aggregation/coverage_requests.h"
 #include "services/aggregation/ingestion_client.h"
 
 namespace covtrack::aggregation {
@@ -120,6 +122,11 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   absl::StatusOr<std::vector<std::optional<v1::Coverage>>> Compute(
       View& view, const std::vector<std::string>& codes, const Period& period,
       const std::string& root, int64_t* snapshot_seq);
+
+  // The answers, for requests already validated (coverage_requests.h).
+  absl::StatusOr<v1::Coverage> CoverageWithComparisons(const CoverageQuery& query);
+  absl::StatusOr<v1::ListCoverageResponse> CoverageList(const CoverageListQuery& query);
+  absl::StatusOr<v1::CoverageSeries> Series(const SeriesQuery& query);
 
   void StatsLoop();
   // Cache, rollup and change-feed figures for /metrics (common/metrics), read at scrape.

@@ -23,7 +23,7 @@ struct Node {
 
 // The rolled-up figure of one node for one scheme.
 struct SchemeFigure {
-  int latest = -1;  // month index; -1: nothing reported in the period
+  int latest = -1;        // month index; -1: nothing reported in the period
   bool from_own = false;  // one figure for the whole of this unit's territory
   int64_t participants = 0;
   std::optional<int64_t> in_province;
@@ -64,8 +64,8 @@ class Rollup {
       figures[scheme] = Figures(scheme);
       by_scheme[scheme] = SchemeRollup(scheme, figures[scheme]);
     }
-    by_scheme[v1::SCHEME_SOCIAL] = SocialRollup(figures[v1::SCHEME_COMPULSORY_SOCIAL],
-                                                figures[v1::SCHEME_VOLUNTARY_SOCIAL]);
+    by_scheme[v1::SCHEME_SOCIAL] =
+        SocialRollup(figures[v1::SCHEME_COMPULSORY_SOCIAL], figures[v1::SCHEME_VOLUNTARY_SOCIAL]);
     std::string as_of;
     for (v1::Scheme scheme : kAllSchemes) {
       as_of = std::max(as_of, by_scheme[scheme].as_of_month());
@@ -256,9 +256,10 @@ class Rollup {
     if (c.from_own || v.from_own) {
       figure.from_own = true;
       figure.latest = std::max(c.latest, v.latest);
-      const bool whole = c.latest == v.latest &&
-                         (c.from_own || Reporting(index, c.latest, compulsory) == nodes_[index].leaves) &&
-                         (v.from_own || Reporting(index, v.latest, voluntary) == nodes_[index].leaves);
+      const bool whole =
+          c.latest == v.latest &&
+          (c.from_own || Reporting(index, c.latest, compulsory) == nodes_[index].leaves) &&
+          (v.from_own || Reporting(index, v.latest, voluntary) == nodes_[index].leaves);
       if (!whole) {
         figure.missing_part = 1;
         return figure;

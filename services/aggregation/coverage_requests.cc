@@ -1,0 +1,110 @@
+#include "services/aggregation/coverage_requests.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/domain.h"
+#include "common/status/status.h"
+
+namespace covtrack::aggregation {
+namespace {
+
+constexpr int kDefaultPreviousYearEnds = 3;
+constexpr int kMaxPreviousYearEnds = 10;
+constexpr PageSizeLimits kCoveragePageSizes = {100, 1000};
+constexpr int kMaxSeriesMonths = 120;
+
+absl::Status Invalid(absl::string_view field, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
+}
+
+absl::Status RequireUnitCode(const std::string& code) {
+  if (code.empty()) {
+    return Invalid("unit_code", "required (\"VN\" for the nation)");
+  }
+  if (code.size() > kMaxUnitCodeLength) {
+    return Invalid("unit_code", absl::StrCat("longer than ", kMaxUnitCodeLength, " characters"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Period> ParsePeriod(const std::string& text) {
+  absl::StatusOr<Period> period = Period::Parse(text);
+  if (!period.ok()) {
+    return Invalid("period", period.status().message());
+  }
+  return period;
+}
+
+absl::StatusOr<Month> ParseMonth(absl::string_view field, const std::string& text) {
+  absl::StatusOr<Month> month = Month::Parse(text);
+  if (!month.ok()) {
+    return Invalid(
+        field, text.size() > 16 ? "is not YYYY-MM" : absl::StrCat("\"", text, "\" is not YYYY-MM"));
+  }
+  return month;
+}
+
+}  // namespace
+
+absl::StatusOr<CoverageQuery> ValidateCoverageRequest(const v1::GetCoverageRequest& request) {
+  RETURN_IF_ERROR(RequireUnitCode(request.unit_code()));
+  ASSIGN_OR_RETURN(Period period, ParsePeriod(request.period()));
+  std::vector<v1::Scheme> schemes;
+  for (int i = 0; i < request.schemes_size(); ++i) {
+    const int s = request.schemes(i);
+    if (s < v1::SCHEME_COMPULSORY_SOCIAL || s > v1::SCHEME_SOCIAL) {
+      return Invalid(absl::StrCat("schemes[", i, "]"), absl::StrCat("unknown scheme ", s));
+    }
+    schemes.push_back(static_cast<v1::Scheme>(s));
+  }
+  const int year_ends = request.previous_year_ends();
+  if (year_ends < 0 || year_ends > kMaxPreviousYearEnds) {
+    return Invalid("previous_year_ends",
+                   absl::StrCat(year_ends, " is outside 0..", kMaxPreviousYearEnds));
+  }
+  return CoverageQuery{request.unit_code(), period, std::move(schemes),
+                       year_ends == 0 ? kDefaultPreviousYearEnds : year_ends};
+}
+
+absl::StatusOr<CoverageListQuery> ValidateListCoverageRequest(
+    const v1::ListCoverageRequest& request) {
+  const std::string parent =
+      request.parent_code().empty() ? std::string(kNationCode) : request.parent_code();
+  if (parent.size() > kMaxUnitCodeLength) {
+    return Invalid("parent_code", absl::StrCat("longer than ", kMaxUnitCodeLength, " characters"));
+  }
+  ASSIGN_OR_RETURN(Period period, ParsePeriod(request.period()));
+  if (request.scheme() < v1::SCHEME_UNSPECIFIED || request.scheme() > v1::SCHEME_SOCIAL) {
+    return Invalid("scheme", absl::StrCat("unknown scheme ", request.scheme()));
+  }
+  if (request.level() < v1::ADMIN_LEVEL_UNSPECIFIED || request.level() > v1::ADMIN_LEVEL_COMMUNE) {
+    return Invalid("level", absl::StrCat("unknown level ", request.level()));
+  }
+  if (request.order_by() < v1::COVERAGE_ORDER_UNSPECIFIED ||
+      request.order_by() > v1::COVERAGE_ORDER_PARTICIPANTS_DESCENDING) {
+    return Invalid("order_by", absl::StrCat("unknown order ", request.order_by()));
+  }
+  // An empty parent_code and "VN" are the same list: the token is bound to the parent meant.
+  ASSIGN_OR_RETURN(PageRequest page, PageRequest::Read(request, kCoveragePageSizes, parent));
+  return CoverageListQuery{parent,           request.level(),    period,
+                           request.scheme(), request.order_by(), std::move(page)};
+}
+
+absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesRequest& request) {
+  RETURN_IF_ERROR(RequireUnitCode(request.unit_code()));
+  if (request.scheme() < v1::SCHEME_COMPULSORY_SOCIAL || request.scheme() > v1::SCHEME_SOCIAL) {
+    return Invalid("scheme", "required: one of the five schemes");
+  }
+  ASSIGN_OR_RETURN(Month from, ParseMonth("from_month", request.from_month()));
+  ASSIGN_OR_RETURN(Month to, ParseMonth("to_month", request.to_month()));
+  if (to < from) {
+    return Invalid("to_month", "is before from_month");
+  }
+  if (to.Index() - from.Index() + 1 > kMaxSeriesMonths) {
+    return Invalid("to_month", absl::StrCat("at most ", kMaxSeriesMonths, " months per series"));
+  }
+  return SeriesQuery{request.unit_code(), request.scheme(), from, to};
+}
+
+}  // namespace covtrack::aggregation

@@ -1,0 +1,48 @@
+#pragma once
+
+// The aggregation service's requests, checked: each Validate* names the offending field and
+// returns the request's meaning in domain types, or INVALID_ARGUMENT. No I/O; tested alone
+// (tests/aggregation/coverage_requests_test.cc).
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/paging/paging.h"
+#include "common/period.h"
+#include "covtrack/v1/aggregation_service.pb.h"
+#include "covtrack/v1/common.pb.h"
+
+namespace covtrack::aggregation {
+
+// GetCoverage: a unit's coverage for a period with its comparisons.
+struct CoverageQuery {
+  std::string unit_code;
+  Period period;
+  std::vector<v1::Scheme> schemes;  // empty: all five
+  int previous_year_ends = 0;       // 1..10 (0 in the request means 3)
+};
+absl::StatusOr<CoverageQuery> ValidateCoverageRequest(const v1::GetCoverageRequest& request);
+
+// ListCoverage: the units at a level under a parent, ordered, one page.
+struct CoverageListQuery {
+  std::string parent_code;  // "VN" for an empty parent_code
+  v1::AdminLevel level = v1::ADMIN_LEVEL_UNSPECIFIED;
+  Period period;
+  v1::Scheme scheme = v1::SCHEME_UNSPECIFIED;
+  v1::CoverageOrder order = v1::COVERAGE_ORDER_UNSPECIFIED;
+  PageRequest page;
+};
+absl::StatusOr<CoverageListQuery> ValidateListCoverageRequest(
+    const v1::ListCoverageRequest& request);
+
+// GetCoverageSeries: one scheme of one unit, month by month (at most 120 months).
+struct SeriesQuery {
+  std::string unit_code;
+  v1::Scheme scheme = v1::SCHEME_UNSPECIFIED;
+  Month from;
+  Month to;
+};
+absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesRequest& request);
+
+}  // namespace covtrack::aggregation

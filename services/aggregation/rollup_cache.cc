@@ -1,0 +1,317 @@
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "services/aggregation/aggregation_service.h"
+#include "services/aggregation/rollup.h"
+
+// The aggregation service's rollup cache: following ingestion's change feed, verifying cached
+// rollups against it, and computing the rest from one export (docs/aggregation.md). Members of
+// AggregationServiceImpl; its RPC handlers are in aggregation_service.cc.
+
+namespace covtrack::aggregation {
+namespace {
+
+constexpr int kChangesPageSize = 1000;
+constexpr int kComputeAttempts = 3;
+
+// Cache entries: "<namespace>:agg:v2:<code>:<period>" (v2: SCHEME_SOCIAL only where both parts
+// are reported; entries written under v1 by an older binary are never read) ->
+//   "<snapshot seq>|<serialized Coverage without comparisons>".
+std::string CacheKey(absl::string_view ns, absl::string_view code, const Period& period) {
+  return absl::StrCat(ns, ":agg:v2:", code, ":", period.ToString());
+}
+
+std::string EncodeEntry(int64_t seq, const v1::Coverage& coverage) {
+  return absl::StrCat(seq, "|", coverage.SerializeAsString());
+}
+
+bool DecodeEntry(const std::string& value, int64_t* seq, v1::Coverage* coverage) {
+  const size_t bar = value.find('|');
+  if (bar == std::string::npos || !absl::SimpleAtoi(absl::string_view(value).substr(0, bar), seq)) {
+    return false;
+  }
+  return coverage->ParseFromArray(value.data() + bar + 1, static_cast<int>(value.size() - bar - 1));
+}
+
+}  // namespace
+
+// ---- Keeping up with ingestion's change feed ----
+
+AggregationServiceImpl::View AggregationServiceImpl::CurrentView() const {
+  absl::ReaderMutexLock lock(&feed_mu_);
+  return View{hierarchy_, hierarchy_seq_};
+}
+
+absl::StatusOr<AggregationServiceImpl::View> AggregationServiceImpl::Refresh() {
+  int64_t seen_before = 0;
+  {
+    absl::ReaderMutexLock lock(&feed_mu_);
+    seen_before = log_.initialized() ? log_.seen() : 0;
+  }
+  // The lookup starts after seen_before was read, so a head below it means ingestion's feed
+  // went backwards (its store was replaced or restored from a backup).
+  absl::StatusOr<int64_t> head = heads_.Get();
+  if (!head.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach ingestion to check for new data: ", head.status().message()));
+  }
+  absl::Status caught_up = CatchUpTo(*head, /*feed_went_backwards=*/*head < seen_before);
+  if (!caught_up.ok()) {
+    return caught_up;
+  }
+  return CurrentView();
+}
+
+absl::Status AggregationServiceImpl::CatchUpTo(int64_t seq, bool feed_went_backwards) {
+  if (!feed_went_backwards) {
+    absl::ReaderMutexLock lock(&feed_mu_);
+    if (log_.initialized() && !hierarchy_outdated_ && log_.seen() >= seq) {
+      return absl::OkStatus();
+    }
+  }
+  absl::MutexLock lock(&feed_mu_);
+  return CatchUpLocked(seq, feed_went_backwards);
+}
+
+absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_backwards) {
+  if (!feed_went_backwards && log_.initialized() && !hierarchy_outdated_ && log_.seen() >= seq) {
+    return absl::OkStatus();  // another request caught up meanwhile
+  }
+  auto start_afresh = [&](absl::string_view why) -> absl::Status {
+    // The hierarchy is read after `seq` was learned, so it reflects every change <= seq.
+    absl::StatusOr<std::vector<v1::AdminUnit>> units = ingestion_.ListAllUnits();
+    if (!units.ok()) {
+      return absl::UnavailableError(units.status().message());
+    }
+    hierarchy_ = std::make_shared<const Hierarchy>(std::move(*units));
+    hierarchy_outdated_ = false;
+    hierarchy_seq_ = seq;
+    log_.Reset(seq);
+    ++feed_resets_;
+    ++hierarchy_loads_;
+    log::Info("following ingestion's change feed afresh",
+              {{"seq", absl::StrCat(seq)},
+               {"reason", std::string(why)},
+               {"units", absl::StrCat(hierarchy_->version_count())}});
+    return absl::OkStatus();
+  };
+  if (!log_.initialized()) {
+    return start_afresh("start");
+  }
+  if (feed_went_backwards && seq < log_.seen()) {
+    // Nothing in the log, nor any entry this replica decoded, can be trusted any more.
+    absl::MutexLock local_lock(&local_mu_);
+    local_.clear();
+    return start_afresh("feed went backwards");
+  }
+  if (seq - log_.seen() > options_.max_catch_up_changes) {
+    return start_afresh("too far behind");
+  }
+  bool admin = hierarchy_outdated_;
+  while (log_.seen() < seq) {
+    absl::StatusOr<v1::ListChangesResponse> page =
+        ingestion_.ListChanges(log_.seen(), kChangesPageSize);
+    if (!page.ok()) {
+      return absl::UnavailableError(page.status().message());
+    }
+    for (const v1::Change& change : page->changes()) {
+      if (log_.Append(change) && change.admin_unit_codes_size() > 0) {
+        admin = true;
+      }
+    }
+    if (page->changes().empty()) {
+      if (page->head_seq() < seq) {
+        // Ingestion's feed is behind what it told us before (restored from a backup?): the
+        // log cannot be trusted any more.
+        return start_afresh("feed went backwards");
+      }
+      log_.AdvanceTo(seq);
+    }
+  }
+  if (admin) {
+    absl::StatusOr<std::vector<v1::AdminUnit>> units = ingestion_.ListAllUnits();
+    if (!units.ok()) {
+      hierarchy_outdated_ = true;  // the next request tries again
+      return absl::UnavailableError(units.status().message());
+    }
+    hierarchy_ = std::make_shared<const Hierarchy>(std::move(*units));
+    hierarchy_outdated_ = false;
+    ++hierarchy_loads_;
+  }
+  hierarchy_seq_ = log_.seen();
+  return absl::OkStatus();
+}
+
+// ---- Rollups: cached or computed ----
+
+absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl::Compute(
+    View& view, const std::vector<std::string>& codes, const Period& period,
+    const std::string& root, int64_t* snapshot_seq) {
+  const std::string date = period.last_month().LastDay();
+  for (int attempt = 0; attempt < kComputeAttempts; ++attempt) {
+    ++exports_;
+    absl::StatusOr<IngestionClient::Export> exported =
+        ingestion_.ExportData(root, date, period.first_month().ToString(),
+                              period.last_month().ToString(), period.year(), period.year());
+    if (!exported.ok()) {
+      return exported.status();
+    }
+    const int64_t seq = exported->snapshot_seq;
+    if (absl::Status s = CatchUpTo(seq, /*feed_went_backwards=*/false); !s.ok()) {
+      return s;
+    }
+    bool consistent;
+    {
+      absl::ReaderMutexLock lock(&feed_mu_);
+      consistent = !log_.AdminChangedBetween(std::min(seq, view.hierarchy_seq),
+                                             std::max(seq, view.hierarchy_seq));
+    }
+    if (!consistent) {
+      view = CurrentView();  // the hierarchy changed between the two reads: read again
+      continue;
+    }
+    std::vector<std::optional<v1::Coverage>> results;
+    for (const std::string& code : codes) {
+      absl::StatusOr<v1::Coverage> coverage =
+          RollupCoverage(*view.hierarchy, exported->data, code, period);
+      if (coverage.ok()) {
+        results.push_back(std::move(*coverage));
+      } else if (absl::IsNotFound(coverage.status())) {
+        results.push_back(std::nullopt);
+      } else {
+        return coverage.status();
+      }
+    }
+    entries_computed_ += static_cast<int64_t>(codes.size());
+    *snapshot_seq = seq;
+    return results;
+  }
+  return absl::AbortedError(
+      "administrative units kept changing while the answer was computed; retry");
+}
+
+absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServiceImpl::Rollups(
+    View& view, const std::vector<Want>& wants, const std::string& export_root) {
+  std::vector<std::string> keys;
+  keys.reserve(wants.size());
+  for (const Want& w : wants) {
+    keys.push_back(CacheKey(options_.cache_namespace, w.code, w.period));
+  }
+  std::vector<CoveragePtr> results(wants.size());
+  // 1. This replica's decoded entries; 2. the shared cache for the rest. Both are verified
+  // against the change log in the same way: where an entry came from does not matter.
+  std::vector<std::shared_ptr<const LocalEntry>> local(wants.size());
+  {
+    absl::MutexLock lock(&local_mu_);
+    for (size_t i = 0; i < wants.size(); ++i) {
+      auto it = local_.find(keys[i]);
+      if (it != local_.end()) {
+        local[i] = it->second;
+      }
+    }
+  }
+  std::vector<size_t> shared_lookups;
+  std::vector<size_t> offer_again;  // valid local entries the shared cache does not have yet
+  {
+    absl::ReaderMutexLock lock(&feed_mu_);
+    for (size_t i = 0; i < wants.size(); ++i) {
+      if (local[i] != nullptr &&
+          !log_.Touched(local[i]->seq, *view.hierarchy, wants[i].code, wants[i].period)) {
+        results[i] = local[i]->coverage;
+        ++entries_served_;
+        ++local_hits_;
+        if (!local[i]->shared.load(std::memory_order_relaxed)) {
+          offer_again.push_back(i);
+        }
+      } else {
+        shared_lookups.push_back(i);
+      }
+    }
+  }
+  if (!offer_again.empty() && cache_->stats().available) {
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (size_t i : offer_again) {
+      entries.push_back({keys[i], EncodeEntry(local[i]->seq, *local[i]->coverage)});
+    }
+    if (cache_->MultiSet(entries, options_.cache_ttl)) {
+      for (size_t i : offer_again) {
+        local[i]->shared = true;
+      }
+    }
+  }
+  std::vector<std::string> shared_keys;
+  for (size_t i : shared_lookups) {
+    shared_keys.push_back(keys[i]);
+  }
+  std::vector<std::optional<std::string>> cached = cache_->MultiGet(shared_keys);
+  // Missing or stale rollups, grouped by period: each period is one export.
+  std::map<std::string, std::vector<size_t>> to_compute;
+  std::vector<std::pair<std::string, std::shared_ptr<LocalEntry>>> to_remember;
+  {
+    absl::ReaderMutexLock lock(&feed_mu_);
+    for (size_t k = 0; k < shared_lookups.size(); ++k) {
+      const size_t i = shared_lookups[k];
+      auto entry = std::make_shared<LocalEntry>();
+      auto coverage = std::make_shared<v1::Coverage>();
+      if (cached[k].has_value() && DecodeEntry(*cached[k], &entry->seq, coverage.get())) {
+        if (!log_.Touched(entry->seq, *view.hierarchy, wants[i].code, wants[i].period)) {
+          entry->shared = true;
+          entry->coverage = std::move(coverage);
+          results[i] = entry->coverage;
+          to_remember.push_back({keys[i], std::move(entry)});
+          ++entries_served_;
+          continue;
+        }
+        ++entries_stale_;
+      }
+      to_compute[wants[i].period.ToString()].push_back(i);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> to_store;
+  for (const auto& [period_text, indexes] : to_compute) {
+    const Period& period = wants[indexes.front()].period;
+    std::vector<std::string> codes;
+    for (size_t i : indexes) {
+      codes.push_back(wants[i].code);
+    }
+    const std::string root = codes.size() == 1 ? codes.front() : export_root;
+    int64_t seq = 0;
+    absl::StatusOr<std::vector<std::optional<v1::Coverage>>> computed =
+        Compute(view, codes, period, root, &seq);
+    if (!computed.ok()) {
+      return computed.status();
+    }
+    for (size_t k = 0; k < indexes.size(); ++k) {
+      if ((*computed)[k].has_value()) {
+        to_store.push_back({keys[indexes[k]], EncodeEntry(seq, *(*computed)[k])});
+        auto entry = std::make_shared<LocalEntry>();
+        entry->seq = seq;
+        entry->coverage = std::make_shared<const v1::Coverage>(std::move(*(*computed)[k]));
+        results[indexes[k]] = entry->coverage;
+        to_remember.push_back({keys[indexes[k]], std::move(entry)});
+      }
+    }
+  }
+  if (!to_store.empty() && cache_->MultiSet(to_store, options_.cache_ttl)) {
+    for (auto& [key, entry] : to_remember) {
+      entry->shared = true;
+    }
+  }
+  if (!to_remember.empty()) {
+    absl::MutexLock lock(&local_mu_);
+    if (local_.size() + to_remember.size() > options_.local_entries) {
+      local_.clear();  // crude but bounded; the shared cache still has them
+    }
+    for (auto& [key, entry] : to_remember) {
+      local_[key] = std::move(entry);
+    }
+  }
+  return results;
+}
+
+// ---- The RPCs ----
+
+}  // namespace covtrack::aggregation
