@@ -1,16 +1,28 @@
 #include "services/ingestion/ingestion_service.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
+#include "common/paging/paging.h"
 #include "common/period.h"
 #include "common/server.h"
+#include "common/status/status.h"
 
 namespace covtrack::ingestion {
 namespace {
 
 using access::Role;
+
+// Page sizes (AIP-158): 0 means the default, more than the maximum is clamped.
+constexpr PageSizeLimits kAdminUnitPages = {1000, 10000};
+constexpr PageSizeLimits kRevisionPages = {100, 1000};
+constexpr PageSizeLimits kChangePages = {100, 1000};
+// The page a WatchChanges stream reads the feed in.
+constexpr int kWatchPageSize = 100;
 
 // What was written and what was refused, for operators (common/metrics).
 struct IngestionMetrics {
@@ -44,8 +56,26 @@ IngestionMetrics& Metrics() {
   return *m;
 }
 
-// The units a report writes for, each with the day its place in the hierarchy is read on.
-// Malformed months are left to the store's validation, which refuses the whole report.
+// The authorizer answers in gRPC's status; the operations in absl's.
+absl::Status Allowed(const grpc::Status& decision) { return FromGrpcStatus(decision); }
+
+// The end of every unary handler: the operation's answer into *response, or its status,
+// converted once (and logged when the environment is broken, not the caller's input).
+template <typename Response, typename Operation>
+grpc::Status Reply(Response* response, Operation&& operation) {
+  absl::StatusOr<Response> result = std::forward<Operation>(operation)();
+  if (!result.ok()) {
+    LogIfBroken(result.status());
+    return ToGrpcStatus(result.status());
+  }
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+// The units a report writes for, each with the day its place in the hierarchy is read on: a
+// record's on the last day of its month, a yearly figure's by the yearly-figure rule
+// (common/hierarchy, applied by the authorizer). Malformed months are left to the report's
+// checks, which refuse the whole report.
 std::vector<access::UnitRef> UnitsOf(const v1::SubmitReportRequest& request) {
   std::vector<access::UnitRef> refs;
   absl::flat_hash_set<std::pair<std::string, std::string>> seen;
@@ -68,17 +98,10 @@ std::vector<access::UnitRef> UnitsOf(const v1::SubmitReportRequest& request) {
 
 absl::StatusOr<std::unique_ptr<IngestionServiceImpl>> IngestionServiceImpl::Create(
     const IngestionOptions& options) {
-  absl::StatusOr<std::unique_ptr<sql::Database>> db = sql::Database::Open(options.store_url);
-  if (!db.ok()) {
-    return db.status();
-  }
-  absl::StatusOr<std::unique_ptr<IngestionStore>> store =
-      IngestionStore::Create(db->get(), options.limits);
-  if (!store.ok()) {
-    return store.status();
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<sql::Database> db, sql::Database::Open(options.store_url));
+  ASSIGN_OR_RETURN(std::unique_ptr<IngestionStore> store, IngestionStore::Create(db.get()));
   return std::unique_ptr<IngestionServiceImpl>(
-      new IngestionServiceImpl(options, std::move(*db), std::move(*store)));
+      new IngestionServiceImpl(options, std::move(db), std::move(store)));
 }
 
 IngestionServiceImpl::IngestionServiceImpl(IngestionOptions options,
@@ -87,62 +110,45 @@ IngestionServiceImpl::IngestionServiceImpl(IngestionOptions options,
     : options_(std::move(options)),
       db_(std::move(db)),
       store_(std::move(store)),
-      access_(options_.access_policy,
-              [store = store_.get()](const std::string& code)
-                  -> absl::StatusOr<std::vector<v1::AdminUnit>> {
-                v1::ListAdminUnitsRequest request;
-                request.set_code(code);
-                request.set_page_size(10000);
-                absl::StatusOr<v1::ListAdminUnitsResponse> units = store->ListAdminUnits(request);
-                if (!units.ok()) {
-                  return units.status();
-                }
-                return std::vector<v1::AdminUnit>(units->units().begin(), units->units().end());
-              }) {}
-
+      access_(options_.access_policy, [store = store_.get()](const std::string& code) {
+        return store->UnitVersions(code);
+      }) {}
 
 void IngestionServiceImpl::NoteCommitted(int64_t seq) {
   absl::MutexLock lock(&mu_);
   last_committed_seq_ = std::max(last_committed_seq_, seq);
 }
 
-grpc::Status IngestionServiceImpl::ImportAdminUnits(grpc::ServerContext* context,
-                                                    const v1::ImportAdminUnitsRequest* request,
-                                                    v1::ImportAdminUnitsResponse* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, Role::kAdmin));
+absl::StatusOr<v1::ImportAdminUnitsResponse> IngestionServiceImpl::Import(
+    const grpc::ServerContext& context, const v1::ImportAdminUnitsRequest& request) {
   absl::StatusOr<v1::ImportAdminUnitsResponse> result =
-      store_->ImportAdminUnits(*request, Sender{PeerIdentity(*context), ""});
+      [&]() -> absl::StatusOr<v1::ImportAdminUnitsResponse> {
+    RETURN_IF_ERROR(Allowed(access_.Require(context, Role::kAdmin)));
+    RETURN_IF_ERROR(ValidateImportAdminUnits(request, options_.limits));
+    return store_->ImportAdminUnits(request, Sender{PeerIdentity(context), ""});
+  }();
   if (!result.ok()) {
-    LogIfBroken(result.status());
     Metrics().Rejected(result.status().code(), nullptr);
-    return ToGrpc(result.status());
+    return result;
   }
-  *response = *std::move(result);
-  NoteCommitted(response->change_seq());
-  log::Info(response->replayed() ? "admin units import replayed" : "admin units imported",
-            {{"request_id", request->request_id()},
-                                     {"units", absl::StrCat(response->units_accepted())},
-                                     {"changed", absl::StrCat(response->units_changed())},
-                                     {"seq", absl::StrCat(response->change_seq())}});
-  return grpc::Status::OK;
-}
-
-grpc::Status IngestionServiceImpl::ListAdminUnits(grpc::ServerContext* context,
-                                                  const v1::ListAdminUnitsRequest* request,
-                                                  v1::ListAdminUnitsResponse* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  return Answer(store_->ListAdminUnits(*request), response);
+  NoteCommitted(result->change_seq());
+  log::Info(result->replayed() ? "admin units import replayed" : "admin units imported",
+            {{"request_id", request.request_id()},
+             {"units", absl::StrCat(result->units_accepted())},
+             {"changed", absl::StrCat(result->units_changed())},
+             {"seq", absl::StrCat(result->change_seq())}});
+  return result;
 }
 
 absl::StatusOr<v1::SubmitReportResponse> IngestionServiceImpl::Submit(
     const grpc::ServerContext& context, const v1::SubmitReportRequest& request) {
-  absl::Status allowed =
-      FromGrpc(access_.RequireUnits(context, Role::kReporter, UnitsOf(request)));
   absl::StatusOr<v1::SubmitReportResponse> result =
-      allowed.ok() ? store_->SubmitReport(request, Sender{PeerIdentity(context), request.source()})
-                   : allowed;
+      [&]() -> absl::StatusOr<v1::SubmitReportResponse> {
+    RETURN_IF_ERROR(Allowed(access_.RequireUnits(context, Role::kReporter, UnitsOf(request))));
+    RETURN_IF_ERROR(ValidateSubmitReport(request, options_.limits));
+    return store_->SubmitReport(request, Sender{PeerIdentity(context), request.source()});
+  }();
   if (!result.ok()) {
-    LogIfBroken(result.status());
     Metrics().Rejected(result.status().code(), &request);
     return result;
   }
@@ -151,10 +157,61 @@ absl::StatusOr<v1::SubmitReportResponse> IngestionServiceImpl::Submit(
   return result;
 }
 
+grpc::Status IngestionServiceImpl::ImportAdminUnits(grpc::ServerContext* context,
+                                                    const v1::ImportAdminUnitsRequest* request,
+                                                    v1::ImportAdminUnitsResponse* response) {
+  return Reply(response, [&] { return Import(*context, *request); });
+}
+
 grpc::Status IngestionServiceImpl::SubmitReport(grpc::ServerContext* context,
                                                 const v1::SubmitReportRequest* request,
                                                 v1::SubmitReportResponse* response) {
-  return Answer(Submit(*context, *request), response);
+  return Reply(response, [&] { return Submit(*context, *request); });
+}
+
+grpc::Status IngestionServiceImpl::ListAdminUnits(grpc::ServerContext* context,
+                                                  const v1::ListAdminUnitsRequest* request,
+                                                  v1::ListAdminUnitsResponse* response) {
+  return Reply(response, [&]() -> absl::StatusOr<v1::ListAdminUnitsResponse> {
+    RETURN_IF_ERROR(Allowed(access_.Require(*context, Role::kReader)));
+    RETURN_IF_ERROR(ValidateListAdminUnits(*request));
+    ASSIGN_OR_RETURN(const PageRequest page, PageRequest::Read(*request, kAdminUnitPages));
+    return store_->ListAdminUnits(*request, page);
+  });
+}
+
+grpc::Status IngestionServiceImpl::ListRevisions(grpc::ServerContext* context,
+                                                 const v1::ListRevisionsRequest* request,
+                                                 v1::ListRevisionsResponse* response) {
+  return Reply(response, [&]() -> absl::StatusOr<v1::ListRevisionsResponse> {
+    RETURN_IF_ERROR(Allowed(access_.Require(*context, Role::kReader)));
+    RETURN_IF_ERROR(ValidateListRevisions(*request));
+    ASSIGN_OR_RETURN(const PageRequest page, PageRequest::Read(*request, kRevisionPages));
+    return store_->ListRevisions(*request, page);
+  });
+}
+
+grpc::Status IngestionServiceImpl::GetChangeHead(grpc::ServerContext* context,
+                                                 const v1::GetChangeHeadRequest* request,
+                                                 v1::ChangeHead* response) {
+  return Reply(response, [&]() -> absl::StatusOr<v1::ChangeHead> {
+    RETURN_IF_ERROR(Allowed(access_.Require(*context, Role::kReader)));
+    ASSIGN_OR_RETURN(const int64_t seq, store_->ChangeHead());
+    v1::ChangeHead head;
+    head.set_seq(seq);
+    return head;
+  });
+}
+
+grpc::Status IngestionServiceImpl::ListChanges(grpc::ServerContext* context,
+                                               const v1::ListChangesRequest* request,
+                                               v1::ListChangesResponse* response) {
+  return Reply(response, [&]() -> absl::StatusOr<v1::ListChangesResponse> {
+    RETURN_IF_ERROR(Allowed(access_.Require(*context, Role::kReader)));
+    // The feed pages by after_seq (the last seq of the previous page), not by a token.
+    ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request->page_size(), kChangePages));
+    return store_->ListChanges(request->after_seq(), page_size);
+  });
 }
 
 grpc::Status IngestionServiceImpl::StreamReports(
@@ -165,13 +222,14 @@ grpc::Status IngestionServiceImpl::StreamReports(
   while (reader->Read(&request)) {
     absl::StatusOr<v1::SubmitReportResponse> result = Submit(*context, request);
     if (!result.ok()) {
+      LogIfBroken(result.status());
       context->AddTrailingMetadata("covtrack-committed-messages",
                                    absl::StrCat(response->messages_committed()));
-      return grpc::Status(
-          static_cast<grpc::StatusCode>(result.status().code()),
-          absl::StrCat("message ", index, " (request_id \"", request.request_id(),
+      return ToGrpcStatus(absl::Status(
+          result.status().code(),
+          absl::StrCat("message ", index, " (request_id \"", request.request_id().substr(0, 200),
                        "\"): ", result.status().message(), "; ", response->messages_committed(),
-                       " earlier messages were committed"));
+                       " earlier messages were committed")));
     }
     response->set_messages_committed(response->messages_committed() + 1);
     response->set_records_accepted(response->records_accepted() + result->records_accepted());
@@ -193,9 +251,9 @@ grpc::Status IngestionServiceImpl::StreamReports(
   if (context->IsCancelled()) {  // the caller went away, or the server is shutting down
     log::Warn("report stream cancelled",
               {{"messages", absl::StrCat(response->messages_committed())}});
-    return grpc::Status(grpc::StatusCode::CANCELLED,
-                        absl::StrCat("cancelled after ", response->messages_committed(),
-                                     " committed messages; resume from there"));
+    return ToGrpcStatus(
+        absl::CancelledError(absl::StrCat("cancelled after ", response->messages_committed(),
+                                          " committed messages; resume from there")));
   }
   log::Info("report stream committed", {{"messages", absl::StrCat(response->messages_committed())},
                                         {"records", absl::StrCat(response->records_accepted())},
@@ -204,41 +262,18 @@ grpc::Status IngestionServiceImpl::StreamReports(
   return grpc::Status::OK;
 }
 
-grpc::Status IngestionServiceImpl::ListRevisions(grpc::ServerContext* context,
-                                                 const v1::ListRevisionsRequest* request,
-                                                 v1::ListRevisionsResponse* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  return Answer(store_->ListRevisions(*request), response);
-}
-
-grpc::Status IngestionServiceImpl::GetChangeHead(grpc::ServerContext* context,
-                                                 const v1::GetChangeHeadRequest* request,
-                                                 v1::ChangeHead* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  absl::StatusOr<int64_t> head = store_->ChangeHead();
-  if (!head.ok()) {
-    return ToGrpc(head.status());
-  }
-  response->set_seq(*head);
-  return grpc::Status::OK;
-}
-
-grpc::Status IngestionServiceImpl::ListChanges(grpc::ServerContext* context,
-                                               const v1::ListChangesRequest* request,
-                                               v1::ListChangesResponse* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  return Answer(store_->ListChanges(request->after_seq(), request->page_size()), response);
-}
-
 grpc::Status IngestionServiceImpl::WatchChanges(grpc::ServerContext* context,
                                                 const v1::WatchChangesRequest* request,
                                                 grpc::ServerWriter<v1::Change>* writer) {
-  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
+  if (absl::Status allowed = Allowed(access_.Require(*context, Role::kReader)); !allowed.ok()) {
+    return ToGrpcStatus(allowed);
+  }
   int64_t sent = request->after_seq();
   while (!context->IsCancelled()) {
-    absl::StatusOr<v1::ListChangesResponse> page = store_->ListChanges(sent, 100);
+    absl::StatusOr<v1::ListChangesResponse> page = store_->ListChanges(sent, kWatchPageSize);
     if (!page.ok()) {
-      return ToGrpc(page.status());
+      LogIfBroken(page.status());
+      return ToGrpcStatus(page.status());
     }
     for (const v1::Change& change : page->changes()) {
       if (!writer->Write(change)) {
@@ -262,11 +297,15 @@ grpc::Status IngestionServiceImpl::WatchChanges(grpc::ServerContext* context,
 grpc::Status IngestionServiceImpl::ExportData(grpc::ServerContext* context,
                                               const v1::ExportDataRequest* request,
                                               grpc::ServerWriter<v1::ExportDataResponse>* writer) {
-  COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  absl::Status status = store_->ExportData(*request, [&](const v1::ExportDataResponse& chunk) {
-    return !context->IsCancelled() && writer->Write(chunk);
-  });
-  return ToGrpc(status);
+  absl::Status status = [&]() -> absl::Status {
+    RETURN_IF_ERROR(Allowed(access_.Require(*context, Role::kReader)));
+    RETURN_IF_ERROR(ValidateExportData(*request));
+    return store_->ExportData(*request, [&](const v1::ExportDataResponse& chunk) {
+      return !context->IsCancelled() && writer->Write(chunk);
+    });
+  }();
+  LogIfBroken(status);
+  return ToGrpcStatus(status);
 }
 
 }  // namespace covtrack::ingestion

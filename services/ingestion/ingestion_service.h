@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -10,12 +11,13 @@
 #include "common/sql/database.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "services/ingestion/ingestion_store.h"
+#include "services/ingestion/request_validation.h"
 
 namespace covtrack::ingestion {
 
 struct IngestionOptions {
   std::string store_url = "sqlite:var/ingestion.db";
-  StoreLimits limits;
+  RequestLimits limits;
   // How often an open WatchChanges stream looks for changes committed by other replicas
   // (writes through this replica wake it at once).
   absl::Duration watch_poll_interval = absl::Seconds(1);
@@ -23,8 +25,10 @@ struct IngestionOptions {
   std::optional<access::AccessPolicy> access_policy;
 };
 
-// The gRPC face of IngestionStore: maps calls to the store, statuses to gRPC, and wakes
-// WatchChanges streams when this replica commits.
+// The gRPC face of IngestionStore. Every handler reads the same way: authorize (common/access)
+// → validate the request (request_validation.h, common/paging) → the store's operation, an
+// absl::StatusOr → ToGrpcStatus once, at the end. Commits through this replica wake its
+// WatchChanges streams.
 class IngestionServiceImpl final : public v1::IngestionService::Service {
  public:
   static absl::StatusOr<std::unique_ptr<IngestionServiceImpl>> Create(
@@ -56,10 +60,14 @@ class IngestionServiceImpl final : public v1::IngestionService::Service {
   IngestionServiceImpl(IngestionOptions options, std::unique_ptr<sql::Database> db,
                        std::unique_ptr<IngestionStore> store);
   void NoteCommitted(int64_t seq);
-  // One report: the reporter role and every unit inside the caller's jurisdiction, then the
-  // store; counted in the metrics either way.
+  // One report, for SubmitReport and each message of StreamReports: the reporter role and
+  // every unit inside the caller's jurisdiction → the report's checks → the store; counted in
+  // the metrics either way.
   absl::StatusOr<v1::SubmitReportResponse> Submit(const grpc::ServerContext& context,
                                                   const v1::SubmitReportRequest& request);
+  // The admin role → the import's checks → the store; counted in the metrics either way.
+  absl::StatusOr<v1::ImportAdminUnitsResponse> Import(const grpc::ServerContext& context,
+                                                      const v1::ImportAdminUnitsRequest& request);
 
   const IngestionOptions options_;
   std::unique_ptr<sql::Database> db_;

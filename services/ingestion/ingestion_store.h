@@ -1,37 +1,36 @@
 #pragma once
 
-// The ingestion service's data: validation, all-or-nothing writes, idempotency, the audit
-// trail and the change feed, over common/sql (SQLite or PostgreSQL, the same SQL for both).
+// The ingestion service's data over common/sql (SQLite or PostgreSQL, the same SQL for both):
+// all-or-nothing writes, once per request_id (common/sql/request_ledger.h), each published on
+// the change feed (change_feed.h) with its audit trail; and the reads of units, revisions,
+// changes and exports. Where each part lives:
+//   ingestion_store.cc  opening the store, the write frame, the change head and feed reads
+//   submit_report.cc    participation records and denominators, with their revisions
+//   admin_units.cc      importing and listing administrative units
+//   revisions.cc        the audit trail of one unit
+//   export_data.cc      consistent snapshots of a subtree
+// A request reaching a method here has passed its checks in request_validation.h; the checks
+// against stored units (unit_calendar.h) run inside the write's transaction.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/time/clock.h"
+#include "common/paging/paging.h"
 #include "common/sql/database.h"
+#include "common/sql/request_ledger.h"
 #include "covtrack/v1/ingestion_service.pb.h"
+#include "services/ingestion/change_feed.h"
 
 namespace covtrack::ingestion {
-
-struct StoreLimits {
-  // Records plus denominators in one SubmitReport, and units in one ImportAdminUnits. A
-  // national month (about 10,000 communes × 4 schemes) fits in one request.
-  int max_items_per_request = 100000;
-};
-
-// Who sent a write, for the audit trail.
-struct Sender {
-  std::string peer;    // authenticated identity or peer address
-  std::string source;  // the request's own `source` field
-};
 
 class IngestionStore {
  public:
   // Opens `db` (not owned; must outlive the store) and applies pending migrations.
-  static absl::StatusOr<std::unique_ptr<IngestionStore>> Create(sql::Database* db,
-                                                                StoreLimits limits = {});
+  static absl::StatusOr<std::unique_ptr<IngestionStore>> Create(sql::Database* db);
 
   absl::StatusOr<v1::ImportAdminUnitsResponse> ImportAdminUnits(
       const v1::ImportAdminUnitsRequest& request, const Sender& sender);
@@ -39,10 +38,14 @@ class IngestionStore {
                                                         const Sender& sender);
 
   absl::StatusOr<v1::ListAdminUnitsResponse> ListAdminUnits(
-      const v1::ListAdminUnitsRequest& request);
-  absl::StatusOr<v1::ListRevisionsResponse> ListRevisions(const v1::ListRevisionsRequest& request);
+      const v1::ListAdminUnitsRequest& request, const PageRequest& page);
+  // Every version of the units that held `code`, ordered by valid_from (for access checks).
+  absl::StatusOr<std::vector<v1::AdminUnit>> UnitVersions(const std::string& code);
+  absl::StatusOr<v1::ListRevisionsResponse> ListRevisions(const v1::ListRevisionsRequest& request,
+                                                          const PageRequest& page);
 
   absl::StatusOr<int64_t> ChangeHead();
+  // `page_size` as common/paging resolved it (at least 1).
   absl::StatusOr<v1::ListChangesResponse> ListChanges(int64_t after_seq, int page_size);
 
   // Streams a consistent snapshot in chunks; stops early if `sink` returns false.
@@ -50,10 +53,19 @@ class IngestionStore {
                           const std::function<bool(const v1::ExportDataResponse&)>& sink);
 
  private:
-  IngestionStore(sql::Database* db, StoreLimits limits) : db_(db), limits_(limits) {}
+  explicit IngestionStore(sql::Database* db) : db_(db), ledger_("requests") {}
+
+  // One write transaction: the writers' lock (the change head), then `write` once per
+  // request_id, what it touched published on the change feed and change_seq set to where the
+  // write is visible. A retry of the same request gets the stored answer with `replayed` set
+  // and writes nothing; the same id with another request is ALREADY_EXISTS.
+  template <typename Response>
+  absl::StatusOr<Response> WriteOnce(
+      const std::string& request_id, const google::protobuf::Message& request, const Sender& sender,
+      const std::function<absl::StatusOr<Response>(sql::Session&, ChangeWriter&)>& write);
 
   sql::Database* db_;
-  StoreLimits limits_;
+  sql::RequestLedger ledger_;
 };
 
 }  // namespace covtrack::ingestion

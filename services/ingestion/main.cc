@@ -24,8 +24,9 @@ int main(int argc, char** argv) {
   options.access_policy = std::move(config.access_policy);
   auto service = covtrack::ingestion::IngestionServiceImpl::Create(options);
   if (!service.ok()) {
-    covtrack::log::Error("cannot open the store", {{"store", covtrack::sql::RedactedUrl(options.store_url)},
-                                                   {"error", std::string(service.status().message())}});
+    covtrack::log::Error("cannot open the store",
+                         {{"store", covtrack::sql::RedactedUrl(options.store_url)},
+                          {"error", std::string(service.status().message())}});
     return 1;
   }
   auto server = covtrack::Server::Start(config.server, {service->get()});

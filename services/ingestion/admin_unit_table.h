@@ -1,0 +1,28 @@
+#pragma once
+
+// How an administrative unit version is kept in the admin_units table (schema.h) and read
+// back: the only code that knows the stored form of an open valid_to.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/sql/database.h"
+#include "covtrack/v1/common.pb.h"
+
+namespace covtrack::ingestion {
+
+// The columns UnitFromRow reads, in its order.
+inline constexpr char kUnitColumns[] = "code, valid_from, valid_to, name, level, type, parent_code";
+
+// An open-ended valid_to is stored as this date, so that "valid on d" is valid_to > d.
+inline constexpr char kOpenEnd[] = "9999-12-31";
+
+std::string StoredValidTo(const std::string& valid_to);
+v1::AdminUnit UnitFromRow(const sql::Row& row);
+
+// Every version of `code`, ordered by valid_from; empty when no unit ever held it.
+absl::StatusOr<std::vector<v1::AdminUnit>> ReadUnitVersions(sql::Session& session,
+                                                            const std::string& code);
+
+}  // namespace covtrack::ingestion

@@ -1,0 +1,90 @@
+#include "services/ingestion/change_feed.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status/status.h"
+#include "common/time/timestamp.h"
+
+namespace covtrack::ingestion {
+
+absl::StatusOr<int64_t> LockChangeHead(sql::Session& session) {
+  ASSIGN_OR_RETURN(std::vector<sql::Row> rows,
+                   session.Query(absl::StrCat("SELECT last_seq FROM change_counter WHERE id = 1",
+                                              session.ForUpdate()),
+                                 {}));
+  if (rows.size() != 1) {
+    return absl::InternalError("change_counter row is missing");
+  }
+  return rows[0].Int(0);
+}
+
+absl::StatusOr<int64_t> ReadChangeHead(sql::Session& session) {
+  ASSIGN_OR_RETURN(std::vector<sql::Row> rows,
+                   session.Query("SELECT last_seq FROM change_counter WHERE id = 1", {}));
+  return rows.empty() ? 0 : rows[0].Int(0);
+}
+
+absl::Status ChangeWriter::Publish(sql::Session& session, const std::string& request_id,
+                                   const Sender& sender) {
+  if (!changed()) {
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(
+      session
+          .Execute("INSERT INTO changes (seq, request_id, source, peer, "
+                   "commit_time_us) VALUES ($1, $2, $3, $4, $5)",
+                   {seq(), request_id, sender.source, sender.peer, absl::ToUnixMicros(absl::Now())})
+          .status());
+  for (const auto& [kind, unit, period] : items_) {
+    RETURN_IF_ERROR(session
+                        .Execute("INSERT INTO change_items (seq, kind, unit_code, period) "
+                                 "VALUES ($1, $2, $3, $4)",
+                                 {seq(), kind, unit, period})
+                        .status());
+  }
+  return session.Execute("UPDATE change_counter SET last_seq = $1 WHERE id = 1", {seq()}).status();
+}
+
+absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64_t after_seq,
+                                                    int page_size) {
+  v1::ListChangesResponse response;
+  ASSIGN_OR_RETURN(const int64_t head, ReadChangeHead(session));
+  response.set_head_seq(head);
+  ASSIGN_OR_RETURN(
+      std::vector<sql::Row> changes,
+      session.Query(
+          "SELECT seq, request_id, commit_time_us FROM changes WHERE seq > $1 ORDER BY seq "
+          "LIMIT $2",
+          {after_seq, int64_t{page_size}}));
+  for (const sql::Row& c : changes) {
+    v1::Change* change = response.add_changes();
+    change->set_seq(c.Int(0));
+    change->set_request_id(c.Text(1));
+    *change->mutable_commit_time() = ToProtoTimestamp(absl::FromUnixMicros(c.Int(2)));
+    ASSIGN_OR_RETURN(
+        std::vector<sql::Row> items,
+        session.Query("SELECT kind, unit_code, period FROM change_items WHERE seq = $1",
+                      {c.Int(0)}));
+    for (const sql::Row& item : items) {
+      switch (item.Int(0)) {
+        case kParticipationChange: {
+          v1::Change::UnitMonth* m = change->add_participation();
+          m->set_unit_code(item.Text(1));
+          m->set_month(item.Text(2));
+          break;
+        }
+        case kDenominatorChange: {
+          v1::Change::UnitYear* y = change->add_denominators();
+          y->set_unit_code(item.Text(1));
+          y->set_year(static_cast<int32_t>(item.Int(2)));
+          break;
+        }
+        default:
+          change->add_admin_unit_codes(item.Text(1));
+      }
+    }
+  }
+  return response;
+}
+
+}  // namespace covtrack::ingestion

@@ -1,0 +1,230 @@
+#include "services/ingestion/request_validation.h"
+
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "common/domain.h"
+#include "common/period.h"
+#include "common/status/status.h"
+
+namespace covtrack::ingestion {
+namespace {
+
+// "<field>: <problem>" from a check that names only the problem.
+absl::Status InField(absl::string_view field, const absl::Status& status) {
+  if (status.ok()) {
+    return status;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", status.message()));
+}
+
+absl::Status ValidateRecord(const v1::ParticipationRecord& r, int i) {
+  if (r.unit_code().empty()) {
+    return FieldError("records", i, "unit_code", "required");
+  }
+  if (absl::StatusOr<Month> m = Month::Parse(r.month()); !m.ok()) {
+    return FieldError("records", i, "month", m.status().message());
+  }
+  if (r.scheme() == v1::SCHEME_SOCIAL) {
+    return FieldError("records", i, "scheme",
+                      "SCHEME_SOCIAL is derived (compulsory + voluntary) and cannot be reported");
+  }
+  if (!IsReportedScheme(r.scheme())) {
+    return FieldError("records", i, "scheme",
+                      absl::StrCat("must be one of the four reported schemes (got ",
+                                   static_cast<int>(r.scheme()), ")"));
+  }
+  if (r.participants() < 0) {
+    return FieldError("records", i, "participants",
+                      absl::StrCat("must not be negative (got ", r.participants(), ")"));
+  }
+  if (r.has_in_province_participants()) {
+    if (r.in_province_participants() < 0) {
+      return FieldError(
+          "records", i, "in_province_participants",
+          absl::StrCat("must not be negative (got ", r.in_province_participants(), ")"));
+    }
+    if (r.in_province_participants() > r.participants()) {
+      return FieldError("records", i, "in_province_participants",
+                        absl::StrCat("exceeds participants (", r.in_province_participants(), " > ",
+                                     r.participants(), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDenominator(const v1::DenominatorRecord& d, int i) {
+  if (d.unit_code().empty()) {
+    return FieldError("denominators", i, "unit_code", "required");
+  }
+  if (d.year() < 1900 || d.year() > 2999) {
+    return FieldError("denominators", i, "year", absl::StrCat("out of range (got ", d.year(), ")"));
+  }
+  if (d.kind() != v1::DENOMINATOR_KIND_POPULATION && d.kind() != v1::DENOMINATOR_KIND_LABOR_FORCE) {
+    return FieldError("denominators", i, "kind", "must be POPULATION or LABOR_FORCE");
+  }
+  if (d.value() <= 0) {
+    return FieldError("denominators", i, "value",
+                      absl::StrCat("must be greater than zero (got ", d.value(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateUnit(const v1::AdminUnit& u, int i) {
+  if (u.code().empty() || u.code().size() > 16 ||
+      u.code().find_first_of(" \t\r\n,") != std::string::npos) {
+    return FieldError("units", i, "code",
+                      absl::StrCat("must be 1–16 characters without spaces (got \"",
+                                   u.code().substr(0, 40), u.code().size() > 40 ? "…" : "", "\")"));
+  }
+  if (u.code() == kNationCode) {
+    return FieldError("units", i, "code", "\"VN\" is the nation, which is implicit");
+  }
+  if (u.name().empty()) {
+    return FieldError("units", i, "name", "required");
+  }
+  if (u.level() != v1::ADMIN_LEVEL_PROVINCE && u.level() != v1::ADMIN_LEVEL_DISTRICT &&
+      u.level() != v1::ADMIN_LEVEL_COMMUNE) {
+    return FieldError("units", i, "level", "must be PROVINCE, DISTRICT or COMMUNE");
+  }
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string&>{"valid_from", u.valid_from()},
+        std::pair<const char*, const std::string&>{"valid_to", u.valid_to()}}) {
+    if (!value.empty()) {
+      if (absl::Status s = ValidateDate(value); !s.ok()) {
+        return FieldError("units", i, field, s.message());
+      }
+    }
+  }
+  if (!u.valid_to().empty() && u.valid_from() >= u.valid_to()) {
+    return FieldError(
+        "units", i, "valid_to",
+        absl::StrCat("must be after valid_from (", u.valid_from(), " >= ", u.valid_to(), ")"));
+  }
+  if (u.level() != v1::ADMIN_LEVEL_PROVINCE &&
+      (u.parent_code().empty() || u.parent_code() == kNationCode)) {
+    return FieldError("units", i, "parent_code", "required for a district or commune");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status FieldError(absl::string_view list, int index, absl::string_view field,
+                        absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(list, "[", index, "].", field, ": ", problem));
+}
+
+absl::Status ValidateRequestId(const std::string& request_id) {
+  if (request_id.empty()) {
+    return absl::InvalidArgumentError(
+        "request_id: required (a client-chosen id that makes retries safe)");
+  }
+  if (request_id.size() > 200) {
+    return absl::InvalidArgumentError("request_id: longer than 200 characters");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSubmitReport(const v1::SubmitReportRequest& request,
+                                  const RequestLimits& limits) {
+  RETURN_IF_ERROR(ValidateRequestId(request.request_id()));
+  const int items = request.records_size() + request.denominators_size();
+  if (items > limits.max_items_per_request) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request too large: ", items, " records and denominators, at most ",
+                     limits.max_items_per_request, " per request; split it or use StreamReports"));
+  }
+  if (items == 0) {
+    return absl::InvalidArgumentError("records: the request has no records and no denominators");
+  }
+  std::map<std::tuple<std::string, std::string, int>, int> seen_records;
+  for (int i = 0; i < request.records_size(); ++i) {
+    const v1::ParticipationRecord& r = request.records(i);
+    RETURN_IF_ERROR(ValidateRecord(r, i));
+    auto [it, inserted] =
+        seen_records.emplace(std::make_tuple(r.unit_code(), r.month(), r.scheme()), i);
+    if (!inserted) {
+      return FieldError(
+          "records", i, "unit_code",
+          absl::StrCat("duplicates records[", it->second, "] (same unit, month and scheme)"));
+    }
+  }
+  std::map<std::tuple<std::string, int, int>, int> seen_denominators;
+  for (int i = 0; i < request.denominators_size(); ++i) {
+    const v1::DenominatorRecord& d = request.denominators(i);
+    RETURN_IF_ERROR(ValidateDenominator(d, i));
+    auto [it, inserted] =
+        seen_denominators.emplace(std::make_tuple(d.unit_code(), d.year(), d.kind()), i);
+    if (!inserted) {
+      return FieldError(
+          "denominators", i, "unit_code",
+          absl::StrCat("duplicates denominators[", it->second, "] (same unit, year and kind)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateImportAdminUnits(const v1::ImportAdminUnitsRequest& request,
+                                      const RequestLimits& limits) {
+  RETURN_IF_ERROR(ValidateRequestId(request.request_id()));
+  if (request.units_size() == 0) {
+    return absl::InvalidArgumentError("units: the request has no units");
+  }
+  if (request.units_size() > limits.max_items_per_request) {
+    return absl::InvalidArgumentError(absl::StrCat("request too large: ", request.units_size(),
+                                                   " units, at most ", limits.max_items_per_request,
+                                                   " per request"));
+  }
+  std::map<std::pair<std::string, std::string>, int> seen;
+  for (int i = 0; i < request.units_size(); ++i) {
+    const v1::AdminUnit& u = request.units(i);
+    RETURN_IF_ERROR(ValidateUnit(u, i));
+    auto [it, inserted] = seen.emplace(std::make_pair(u.code(), u.valid_from()), i);
+    if (!inserted) {
+      return FieldError(
+          "units", i, "code",
+          absl::StrCat("duplicates units[", it->second, "] (same code and valid_from)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateListAdminUnits(const v1::ListAdminUnitsRequest& request) {
+  if (!request.as_of().empty()) {
+    RETURN_IF_ERROR(InField("as_of", ValidateDate(request.as_of())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateListRevisions(const v1::ListRevisionsRequest& request) {
+  if (request.unit_code().empty()) {
+    return absl::InvalidArgumentError("unit_code: required");
+  }
+  if (!request.month().empty()) {
+    RETURN_IF_ERROR(InField("month", Month::Parse(request.month()).status()));
+  }
+  if (request.scheme() != v1::SCHEME_UNSPECIFIED && !IsReportedScheme(request.scheme())) {
+    return absl::InvalidArgumentError("scheme: must be one of the four reported schemes");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateExportData(const v1::ExportDataRequest& request) {
+  const bool whole_country = request.root_code().empty() || request.root_code() == kNationCode;
+  if (!request.as_of().empty()) {
+    RETURN_IF_ERROR(InField("as_of", ValidateDate(request.as_of())));
+  } else if (!whole_country) {
+    return absl::InvalidArgumentError("as_of: required to read the subtree of a unit");
+  }
+  if (!request.from_month().empty() || !request.to_month().empty()) {
+    RETURN_IF_ERROR(InField("from_month", Month::Parse(request.from_month()).status()));
+    RETURN_IF_ERROR(InField("to_month", Month::Parse(request.to_month()).status()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace covtrack::ingestion

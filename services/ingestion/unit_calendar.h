@@ -1,0 +1,48 @@
+#pragma once
+
+// The checks of a write against the units the store holds: does a record's unit hold its code
+// at the end of the month, does a yearly figure have a holder (the yearly-figure rule of
+// common/hierarchy), do an import's intervals overlap the stored ones, does a unit's parent
+// exist at a higher level. They run inside the write's transaction, so what they read is what
+// the write commits against.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "covtrack/v1/ingestion_service.pb.h"
+
+namespace covtrack::ingestion {
+
+// Every version of each code a check asks about, read once per code.
+class UnitCalendar {
+ public:
+  // Every version of a code, ordered by valid_from (empty when no unit ever held it).
+  using Loader = std::function<absl::StatusOr<std::vector<v1::AdminUnit>>(const std::string&)>;
+
+  explicit UnitCalendar(Loader load) : load_(std::move(load)) {}
+
+  absl::StatusOr<const std::vector<v1::AdminUnit>*> Versions(const std::string& code);
+
+ private:
+  Loader load_;
+  absl::flat_hash_map<std::string, std::vector<v1::AdminUnit>> cache_;
+};
+
+// Every record's unit holds its code on the last day of its month, and every denominator's
+// code has a holder in its year: the unit holding it on 31 December, else the last that held
+// it during the year (common/hierarchy, YearlyFigureHolder). NOT_FOUND for a code no unit
+// ever held; INVALID_ARGUMENT naming the record otherwise. `request` has passed
+// ValidateSubmitReport.
+absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCalendar& calendar);
+
+// The units of an import against the stored ones: no two intervals of one code overlap once
+// the import replaces the stored versions with the same valid_from, and a district's or
+// commune's parent exists on the unit's valid_from at a higher level. `request` has passed
+// ValidateImportAdminUnits.
+absl::Status ValidateImportedUnits(const v1::ImportAdminUnitsRequest& request,
+                                   UnitCalendar& calendar);
+
+}  // namespace covtrack::ingestion
