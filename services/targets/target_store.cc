@@ -5,6 +5,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/sql/request_ledger.h"
+#include "common/status/status.h"
+#include "common/time/timestamp.h"
 
 namespace covtrack::targets {
 namespace {
@@ -39,6 +42,12 @@ const std::vector<sql::Migration>& Migrations() {
        "  request_id TEXT PRIMARY KEY,"
        "  content TEXT NOT NULL,"
        "  response TEXT NOT NULL);"},
+      // target_requests becomes a common/sql/request_ledger.h table, whose fingerprint is the
+      // SHA-256 of the content. The rows stored before kept the content itself (base64); they
+      // are marked here and fingerprinted by FingerprintLegacyRequests when the store opens.
+      {2,
+       "ALTER TABLE target_requests RENAME COLUMN content TO fingerprint;"
+       "UPDATE target_requests SET fingerprint = 'legacy-content:' || fingerprint;"},
   };
   return *migrations;
 }
@@ -58,10 +67,33 @@ v1::Target TargetFromRow(const sql::Row& row) {
   t.set_basis(static_cast<v1::TargetBasis>(row.Int(6)));
   t.set_assigned_by(row.Text(7));
   t.set_decision_ref(row.Text(8));
-  const int64_t micros = row.Int(9);
-  t.mutable_update_time()->set_seconds(micros / 1000000);
-  t.mutable_update_time()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  *t.mutable_update_time() = ToProtoTimestamp(absl::FromUnixMicros(row.Int(9)));
   return t;
+}
+
+// The rows migration 2 marked: their base64 content becomes the content's fingerprint, so a
+// retry of a request answered before the ledger was shared is still recognised.
+absl::Status FingerprintLegacyRequests(sql::Database& db) {
+  constexpr absl::string_view kMark = "legacy-content:";
+  return db.Write([&](sql::Session& session) -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<sql::Row> rows,
+                     session.Query("SELECT request_id, fingerprint FROM target_requests "
+                                   "WHERE fingerprint LIKE 'legacy-content:%'",
+                                   {}));
+    for (const sql::Row& row : rows) {
+      std::string content;
+      if (!absl::Base64Unescape(row.Text(1).substr(kMark.size()), &content)) {
+        return absl::InternalError(absl::StrCat(
+            "target_requests: the stored content of request_id \"", row.Text(0), "\" is corrupt"));
+      }
+      RETURN_IF_ERROR(
+          session
+              .Execute("UPDATE target_requests SET fingerprint = $2 WHERE request_id = $1",
+                       {row.Text(0), sql::RequestFingerprint(content)})
+              .status());
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace
@@ -72,9 +104,8 @@ absl::StatusOr<std::unique_ptr<TargetStore>> TargetStore::Open(absl::string_view
   if (!db.ok()) {
     return db.status();
   }
-  if (absl::Status s = (*db)->Migrate("targets", Migrations()); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR((*db)->Migrate("targets", Migrations()));
+  RETURN_IF_ERROR(FingerprintLegacyRequests(**db));
   if (!clock) {
     clock = absl::Now;
   }
@@ -84,88 +115,26 @@ absl::StatusOr<std::unique_ptr<TargetStore>> TargetStore::Open(absl::string_view
 absl::StatusOr<TargetStore::WriteResult> TargetStore::WriteOnce(
     absl::string_view request_id, absl::string_view content,
     const std::function<absl::StatusOr<std::string>(sql::Session&)>& write) {
-  const std::string encoded_content = absl::Base64Escape(content);
+  const std::string fingerprint = sql::RequestFingerprint(content);
   WriteResult result;
-  absl::Status status = db_->Write([&](sql::Session& session) -> absl::Status {
-    result = WriteResult{};
-    // Claim the id first: on PostgreSQL a concurrent writer of the same id waits here until
-    // the first one commits or rolls back.
-    absl::StatusOr<int64_t> claimed = session.Execute(
-        "INSERT INTO target_requests (request_id, content, response) VALUES ($1, $2, '') "
-        "ON CONFLICT (request_id) DO NOTHING",
-        {std::string(request_id), encoded_content});
-    if (!claimed.ok()) {
-      return claimed.status();
-    }
-    if (*claimed == 0) {
-      absl::StatusOr<std::vector<sql::Row>> rows =
-          session.Query("SELECT content, response FROM target_requests WHERE request_id = $1",
-                        {std::string(request_id)});
-      if (!rows.ok()) {
-        return rows.status();
-      }
-      if (rows->empty() || (*rows)[0].Text(0) != encoded_content) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("request_id \"", request_id,
-                         "\" was already used for a different request; choose a new request_id"));
-      }
-      std::string response;
-      if (!absl::Base64Unescape((*rows)[0].Text(1), &response)) {
-        return absl::InternalError(
-            absl::StrCat("stored response of request_id \"", request_id, "\" is corrupt"));
-      }
-      result.response = std::move(response);
-      result.replayed = true;
-      return absl::OkStatus();
-    }
-    absl::StatusOr<std::string> response = write(session);
-    if (!response.ok()) {
-      return response.status();
-    }
-    absl::StatusOr<int64_t> updated =
-        session.Execute("UPDATE target_requests SET response = $2 WHERE request_id = $1",
-                        {std::string(request_id), absl::Base64Escape(*response)});
-    if (!updated.ok()) {
-      return updated.status();
-    }
-    result.response = std::move(*response);
+  RETURN_IF_ERROR(db_->Write([&](sql::Session& session) -> absl::Status {
+    ASSIGN_OR_RETURN(
+        sql::RequestLedger::Answer answer,
+        ledger_.WriteOnce(session, request_id, fingerprint, [&] { return write(session); }));
+    result = WriteResult{std::move(answer.response), answer.replayed};
     return absl::OkStatus();
-  });
-  if (!status.ok()) {
-    return status;
-  }
+  }));
   return result;
 }
 
 absl::StatusOr<std::optional<std::string>> TargetStore::FindResponse(absl::string_view request_id,
                                                                      absl::string_view content) {
+  const std::string fingerprint = sql::RequestFingerprint(content);
   std::optional<std::string> found;
-  absl::Status status = db_->Read([&](sql::Session& session) -> absl::Status {
-    absl::StatusOr<std::vector<sql::Row>> rows =
-        session.Query("SELECT content, response FROM target_requests WHERE request_id = $1",
-                      {std::string(request_id)});
-    if (!rows.ok()) {
-      return rows.status();
-    }
-    if (rows->empty()) {
-      return absl::OkStatus();
-    }
-    if ((*rows)[0].Text(0) != absl::Base64Escape(content)) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("request_id \"", request_id,
-                       "\" was already used for a different request; choose a new request_id"));
-    }
-    std::string response;
-    if (!absl::Base64Unescape((*rows)[0].Text(1), &response)) {
-      return absl::InternalError(
-          absl::StrCat("stored response of request_id \"", request_id, "\" is corrupt"));
-    }
-    found = std::move(response);
+  RETURN_IF_ERROR(db_->Read([&](sql::Session& session) -> absl::Status {
+    ASSIGN_OR_RETURN(found, ledger_.Find(session, request_id, fingerprint));
     return absl::OkStatus();
-  });
-  if (!status.ok()) {
-    return status;
-  }
+  }));
   return found;
 }
 
@@ -184,9 +153,9 @@ absl::StatusOr<v1::Target> TargetStore::InsertRevision(sql::Session& session, v1
     return absl::InternalError("target_heads upsert returned no revision");
   }
   target.set_revision(static_cast<int32_t>((*head)[0].Int(0)));
+  // Kept in microseconds: the answer says what a later read will.
   const int64_t micros = absl::ToUnixMicros(clock_());
-  target.mutable_update_time()->set_seconds(micros / 1000000);
-  target.mutable_update_time()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  *target.mutable_update_time() = ToProtoTimestamp(absl::FromUnixMicros(micros));
   absl::StatusOr<int64_t> inserted = session.Execute(
       "INSERT INTO target_revisions (unit_code, scheme, year, revision, kind, value, basis, "
       "assigned_by, decision_ref, update_time_micros) "

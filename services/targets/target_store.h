@@ -2,7 +2,7 @@
 
 // The target service's own store, over common/sql (SQLite or PostgreSQL). Every target is kept
 // as a revision of its (unit_code, scheme, year); the highest revision is the current one.
-// Writes are idempotent by request_id.
+// Writes are idempotent by request_id (common/sql/request_ledger.h).
 
 #include <functional>
 #include <map>
@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/sql/database.h"
+#include "common/sql/request_ledger.h"
 #include "covtrack/v1/target_service.pb.h"
 
 namespace covtrack::targets {
@@ -65,13 +66,12 @@ class TargetStore {
   absl::StatusOr<std::map<v1::Scheme, v1::Target>> CurrentTargets(absl::string_view unit_code,
                                                                   int year);
 
-  sql::Database& database() { return *db_; }
-
  private:
   TargetStore(std::unique_ptr<sql::Database> db, std::function<absl::Time()> clock)
-      : db_(std::move(db)), clock_(std::move(clock)) {}
+      : db_(std::move(db)), ledger_("target_requests"), clock_(std::move(clock)) {}
 
   std::unique_ptr<sql::Database> db_;
+  sql::RequestLedger ledger_;
   std::function<absl::Time()> clock_;
 };
 

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "tests/testing/test_env.h"
 
@@ -149,6 +150,64 @@ TEST_P(TargetStoreTest, FailedWriteStoresNothingAndFreesTheRequestId) {
   EXPECT_FALSE(store_->FindResponse("doomed", "x")->has_value());
   // The next revision after a rolled-back one is still 1.
   EXPECT_EQ(Set("next", MakeTarget("125", v1::SCHEME_HEALTH, 2023, 2))->revision(), 1);
+}
+
+// A store written before the request ledger was shared (common/sql/request_ledger.h) kept each
+// request's content itself; a retry of such a request is still recognised after the upgrade.
+TEST_P(TargetStoreTest, ARequestAnsweredBeforeTheSharedLedgerIsStillReplayed) {
+  std::string url = SqliteStoreUrl();
+  if (GetParam() == "postgresql") {
+    std::optional<std::string> pg = NewPostgresDatabase();
+    COVTRACK_REQUIRE_SERVER(pg, "PostgreSQL");
+    url = *pg;
+  }
+  const v1::Target target = MakeTarget("125", v1::SCHEME_HEALTH, 2023, 147000);
+  v1::Target answered = target;
+  answered.set_revision(1);
+  {
+    // The targets schema as migration 1 left it, with one answered request.
+    absl::StatusOr<std::unique_ptr<sql::Database>> db = sql::Database::Open(url);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)
+                    ->Migrate("targets", {{1,
+                                           "CREATE TABLE target_revisions (unit_code TEXT);"
+                                           "CREATE TABLE target_heads (unit_code TEXT);"
+                                           "CREATE TABLE target_requests ("
+                                           "  request_id TEXT PRIMARY KEY,"
+                                           "  content TEXT NOT NULL,"
+                                           "  response TEXT NOT NULL);"}})
+                    .ok());
+    ASSERT_TRUE((*db)
+                    ->Write([&](sql::Session& s) {
+                      return s
+                          .Execute(
+                              "INSERT INTO target_requests (request_id, content, response) "
+                              "VALUES ($1, $2, $3)",
+                              {std::string("before"),
+                               absl::Base64Escape(target.SerializeAsString()),
+                               absl::Base64Escape(answered.SerializeAsString())})
+                          .status();
+                    })
+                    .ok());
+  }
+  absl::StatusOr<std::unique_ptr<TargetStore>> store =
+      TargetStore::Open(url, [this] { return now_; });
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<std::optional<std::string>> found =
+      (*store)->FindResponse("before", target.SerializeAsString());
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ(**found, answered.SerializeAsString());
+  v1::Target other = target;
+  other.set_value(1);
+  EXPECT_EQ((*store)->FindResponse("before", other.SerializeAsString()).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  absl::StatusOr<TargetStore::WriteResult> retry = (*store)->WriteOnce(
+      "before", target.SerializeAsString(),
+      [](sql::Session&) -> absl::StatusOr<std::string> { return absl::InternalError("ran"); });
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->replayed);
+  EXPECT_EQ(retry->response, answered.SerializeAsString());
 }
 
 TEST_P(TargetStoreTest, ListFiltersAndPagesByKey) {
