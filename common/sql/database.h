@@ -9,12 +9,12 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace covtrack::sql {
 
@@ -74,8 +74,6 @@ class Database {
   // Safe to call from several processes at once.
   virtual absl::Status Migrate(absl::string_view component,
                                const std::vector<Migration>& migrations) = 0;
-
-  virtual absl::string_view dialect() const = 0;  // "sqlite" or "postgresql"
 };
 
 }  // namespace covtrack::sql

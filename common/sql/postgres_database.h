@@ -26,7 +26,6 @@ class PostgresDatabase : public Database {
   absl::Status Read(const std::function<absl::Status(Session&)>& fn) override;
   absl::Status Migrate(absl::string_view component,
                        const std::vector<Migration>& migrations) override;
-  absl::string_view dialect() const override { return "postgresql"; }
 
   class Connection;
 

@@ -23,7 +23,6 @@ class SqliteDatabase : public Database {
   absl::Status Read(const std::function<absl::Status(Session&)>& fn) override;
   absl::Status Migrate(absl::string_view component,
                        const std::vector<Migration>& migrations) override;
-  absl::string_view dialect() const override { return "sqlite"; }
 
   class Connection;
 

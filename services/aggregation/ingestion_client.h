@@ -1,7 +1,8 @@
 #pragma once
 
 // The aggregation service's only way to ingestion's data: one channel, one stub, a deadline on
-// every call.
+// every call. ChangeHeadReader (change_head_reader.h) shares GetChangeHead among concurrent
+// requests.
 
 #include <grpcpp/grpcpp.h>
 
@@ -11,7 +12,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "services/aggregation/rollup.h"
@@ -43,32 +43,11 @@ class IngestionClient {
                                     const std::string& from_month, const std::string& to_month,
                                     int from_year, int to_year);
 
-  v1::IngestionService::Stub& stub() { return *stub_; }
-
  private:
   void SetDeadline(grpc::ClientContext& context, absl::Duration d) const;
   IngestionClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::IngestionService::Stub> stub_;
-};
-
-// Coalesces concurrent GetChangeHead lookups. Get() returns the head read by an RPC that
-// started after Get() was called, so a write acknowledged before the call is always seen; all
-// callers waiting at once share that one RPC, so the cost is amortised under load.
-class ChangeHeadReader {
- public:
-  explicit ChangeHeadReader(IngestionClient& client) : client_(client) {}
-  absl::StatusOr<int64_t> Get();
-  int64_t rpc_count() const;
-
- private:
-  IngestionClient& client_;
-  mutable absl::Mutex mu_;
-  absl::CondVar waiting_[2];  // by the parity of the lookup number waited for
-  bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t started_ ABSL_GUARDED_BY(mu_) = 0;    // lookups started
-  uint64_t completed_ ABSL_GUARDED_BY(mu_) = 0;  // the newest lookup finished (its number)
-  absl::StatusOr<int64_t> result_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace covtrack::aggregation

@@ -12,29 +12,22 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/aggregation/aggregation_harness.h"
-#include "tests/aggregation/redis_process.h"
 #include "tests/fixtures/coverage_fixtures.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/ingestion_harness.h"
+#include "tests/testing/redis_process.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace covtrack::testing {
 namespace {
 
-double Round1(double x) { return std::round(x * 10) / 10; }
+using ::testing::HasSubstr;
 
-template <typename F>
-bool Eventually(F done, absl::Duration limit = absl::Seconds(10)) {
-  const absl::Time deadline = absl::Now() + limit;
-  while (absl::Now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
+double Round1(double x) { return std::round(x * 10) / 10; }
 
 const v1::SchemeCoverage& Scheme(const v1::Coverage& c, v1::Scheme s) {
   for (const auto& sc : c.schemes()) {
@@ -62,7 +55,7 @@ v1::Coverage MustGet(AggregationHarness& agg, const std::string& unit, const std
                      int previous_year_ends = 0) {
   v1::Coverage coverage;
   grpc::Status status = Get(agg, unit, period, &coverage, previous_year_ends);
-  EXPECT_TRUE(status.ok()) << unit << " " << period << ": " << status.error_message();
+  EXPECT_THAT(status, IsOk()) << unit << " " << period;
   return coverage;
 }
 
@@ -224,8 +217,8 @@ TEST_P(AggregationServiceTest, EveryComparison) {
   EXPECT_NEAR(h.previous_year_ends(2).coverage_points_change(), 50.15 - 30.0, 1e-9);
   EXPECT_EQ(MustGet(*agg_, "10", "2017-H1", 4).schemes(0).previous_year_ends_size(), 4);
   v1::Coverage ignored;
-  EXPECT_EQ(Get(*agg_, "10", "2017-H1", &ignored, 11).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(Get(*agg_, "10", "2017-H1", &ignored, 11),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT));
 }
 
 TEST_P(AggregationServiceTest, HierarchyChangeBetweenPeriods) {
@@ -270,7 +263,7 @@ TEST_P(AggregationServiceTest, HierarchyChangeBetweenPeriods) {
   EXPECT_TRUE(Scheme(new_commune, v1::SCHEME_HEALTH).same_period_last_year().unit_missing());
   // The abolished district is not found for 2025, but is for 2024.
   v1::Coverage ignored;
-  EXPECT_EQ(Get(*agg_, "201", "2025", &ignored).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(Get(*agg_, "201", "2025", &ignored), StatusIs(grpc::StatusCode::NOT_FOUND));
   EXPECT_EQ(Health(*agg_, "201", "2024"), 100);
 }
 
@@ -289,7 +282,7 @@ TEST_P(AggregationServiceTest, ListCoveragePagesAndSorts) {
     v1::ListCoverageResponse response;
     grpc::ClientContext context;
     grpc::Status status = agg_->stub().ListCoverage(&context, request, &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_THAT(status, IsOk());
     ++pages;
     for (const auto& c : response.coverages()) {
       ASSERT_EQ(c.schemes_size(), 1);
@@ -324,8 +317,8 @@ TEST_P(AggregationServiceTest, ListCoveragePagesAndSorts) {
   request.set_period("2023-H1");
   request.set_page_token(absl::StrCat("5.", "123"));
   grpc::ClientContext bad;
-  EXPECT_EQ(agg_->stub().ListCoverage(&bad, request, &response).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(agg_->stub().ListCoverage(&bad, request, &response),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT));
 }
 
 TEST_P(AggregationServiceTest, SeriesMonthByMonth) {
@@ -356,24 +349,19 @@ TEST_P(AggregationServiceTest, SeriesMonthByMonth) {
 TEST_P(AggregationServiceTest, BadRequestsNameTheField) {
   LoadSmallTree(ingestion_->stub());
   v1::Coverage c;
-  grpc::Status status = Get(*agg_, "10", "2023-Q5", &c);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(status.error_message().find("period"), std::string::npos);
-  status = Get(*agg_, "", "2023", &c);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(status.error_message().find("unit_code"), std::string::npos);
-  status = Get(*agg_, "99", "2023", &c);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_NE(status.error_message().find("99"), std::string::npos);
+  EXPECT_THAT(Get(*agg_, "10", "2023-Q5", &c),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("period")));
+  EXPECT_THAT(Get(*agg_, "", "2023", &c),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("unit_code")));
+  EXPECT_THAT(Get(*agg_, "99", "2023", &c), StatusIs(grpc::StatusCode::NOT_FOUND, HasSubstr("99")));
   v1::ListCoverageRequest list;
   list.set_parent_code("101");
   list.set_level(v1::ADMIN_LEVEL_PROVINCE);
   list.set_period("2023");
   v1::ListCoverageResponse response;
   grpc::ClientContext context;
-  status = agg_->stub().ListCoverage(&context, list, &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(status.error_message().find("level"), std::string::npos);
+  EXPECT_THAT(agg_->stub().ListCoverage(&context, list, &response),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("level")));
 }
 
 TEST_P(AggregationServiceTest, ReadYourWritesAcrossTwoReplicas) {
@@ -553,7 +541,7 @@ TEST_F(AggregationRedisOutageTest, StaleEntryWrittenBackIsNeverServed) {
   ASSERT_TRUE(Eventually([&] { return other->service().stats().cache.available; }));
   EXPECT_EQ(Health(*other, "102", "2023"), 0);
 
-  const std::string key = "outage-test:agg:v1:10:2023";
+  const std::string key = "outage-test:agg:v2:10:2023";
   std::optional<std::string> old_entry = RedisCommand(redis_->address(), "GET " + key);
   ASSERT_TRUE(old_entry.has_value() && !old_entry->empty());
   Submit(ingestion_->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 32)}, {}, "b");
