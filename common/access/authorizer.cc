@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/metrics/metrics.h"
 #include "common/server.h"
+#include "common/status/status.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 
 namespace covtrack::access {
@@ -98,8 +99,9 @@ UnitVersions IngestionUnitVersions(std::shared_ptr<grpc::Channel> channel,
     context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     grpc::Status status = stub->ListAdminUnits(&context, request, &response);
     if (!status.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("ingestion ListAdminUnits: ", status.error_message()));
+      // The code stays what ingestion (or the channel) said.
+      return absl::Status(FromGrpcStatus(status).code(),
+                          absl::StrCat("ingestion ListAdminUnits: ", status.error_message()));
     }
     return std::vector<v1::AdminUnit>(response.units().begin(), response.units().end());
   };
@@ -165,35 +167,51 @@ grpc::Status Authorizer::RequireUnits(const grpc::ServerContext& context, Role r
   if (principal.National()) {
     return grpc::Status::OK;
   }
-  const std::string jurisdiction = absl::StrJoin(principal.jurisdiction, ", ");
-  Placer placer(units_);
+  absl::StatusOr<std::optional<std::string>> outside =
+      OutsideJurisdiction(principal.jurisdiction, units, units_);
+  if (!outside.ok()) {
+    LogIfBroken(outside.status());
+    return ToGrpcStatus(outside.status());
+  }
+  if (outside->has_value()) {
+    return Deny(identity, role, **outside);
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<std::optional<std::string>> OutsideJurisdiction(
+    const std::vector<std::string>& jurisdiction, const std::vector<UnitRef>& units,
+    const UnitVersions& versions) {
+  const std::string roots = absl::StrJoin(jurisdiction, ", ");
+  Placer placer(versions);
   for (const UnitRef& ref : units) {
     std::string day;
     absl::StatusOr<const v1::AdminUnit*> unit = placer.Resolve(ref, &day);
     absl::StatusOr<bool> within = unit.ok() && *unit != nullptr
-                                      ? placer.Within(**unit, day, principal.jurisdiction)
+                                      ? placer.Within(**unit, day, jurisdiction)
                                       : absl::StatusOr<bool>(false);
     if (!unit.ok() || !within.ok()) {
-      absl::Status error = unit.ok() ? within.status() : unit.status();
-      LogIfBroken(error);
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          absl::StrCat("cannot check the jurisdiction of unit \"", ref.code,
-                                       "\": ", error.message()));
+      const absl::Status error = unit.ok() ? within.status() : unit.status();
+      // The reader's code stays (a reader refused by ingestion is PERMISSION_DENIED, not a
+      // reason to retry); only a call that ran out of its own deadline is UNAVAILABLE, since the
+      // caller's deadline did not expire.
+      const absl::StatusCode code = error.code() == absl::StatusCode::kDeadlineExceeded
+                                        ? absl::StatusCode::kUnavailable
+                                        : error.code();
+      return absl::Status(code, absl::StrCat("cannot check the jurisdiction of unit \"", ref.code,
+                                             "\": ", error.message()));
     }
     if (*unit == nullptr) {
-      return Deny(
-          identity, role,
-          absl::StrCat("may not write for unit \"", ref.code, "\": no unit holds that code ",
-                       ref.year != 0 ? absl::StrCat("in ", ref.year) : "on " + day,
-                       ", so it is not in its jurisdiction (", jurisdiction, ")"));
+      return absl::StrCat("may not write for unit \"", ref.code, "\": no unit holds that code ",
+                          ref.year != 0 ? absl::StrCat("in ", ref.year) : "on " + day,
+                          ", so it is not in its jurisdiction (", roots, ")");
     }
     if (!*within) {
-      return Deny(identity, role,
-                  absl::StrCat("may not write for unit \"", ref.code, "\" (", (*unit)->name(),
-                               "): it is outside its jurisdiction (", jurisdiction, ") on ", day));
+      return absl::StrCat("may not write for unit \"", ref.code, "\" (", (*unit)->name(),
+                          "): it is outside its jurisdiction (", roots, ") on ", day);
     }
   }
-  return grpc::Status::OK;
+  return std::nullopt;
 }
 
 }  // namespace covtrack::access

@@ -69,6 +69,15 @@ class Authorizer {
   UnitVersions units_;
 };
 
+// Why not every unit lies inside `jurisdiction` (unit codes; "VN" is everything) on its day:
+// nullopt when all do, else the reason naming the first unit outside it (a code no unit holds
+// then is outside). An error when the units could not be read, with the reader's code kept
+// (ingestion refusing the reader stays PERMISSION_DENIED) except that a read that ran out of
+// its own deadline is UNAVAILABLE. Authorizer::RequireUnits with the caller's jurisdiction.
+absl::StatusOr<std::optional<std::string>> OutsideJurisdiction(
+    const std::vector<std::string>& jurisdiction, const std::vector<UnitRef>& units,
+    const UnitVersions& versions);
+
 }  // namespace covtrack::access
 
 // In a handler: returns the denial of an Authorizer check from the handler.
