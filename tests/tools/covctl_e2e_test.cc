@@ -11,10 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "tests/testing/ingestion_harness.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/tools/covctl_runner.h"
 #include "tools/sampledata/csv.h"
-
 
 namespace covtrack {
 namespace {
@@ -51,7 +51,8 @@ class CovctlEndToEndTest : public ::testing::Test {
   int64_t ChangeHead() {
     grpc::ClientContext context;
     v1::ChangeHead head;
-    EXPECT_TRUE(harness_->stub().GetChangeHead(&context, v1::GetChangeHeadRequest(), &head).ok());
+    EXPECT_THAT(harness_->stub().GetChangeHead(&context, v1::GetChangeHeadRequest(), &head),
+                testing::IsOk());
     return head.seq();
   }
 
@@ -61,7 +62,7 @@ class CovctlEndToEndTest : public ::testing::Test {
     request.set_unit_code(unit);
     v1::ListRevisionsResponse response;
     grpc::Status status = harness_->stub().ListRevisions(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_THAT(status, testing::IsOk());
     return {response.revisions().begin(), response.revisions().end()};
   }
 
@@ -205,7 +206,8 @@ TEST(CovctlCatalogueTest, ImportsBothReferenceCataloguesWithValidityFlags) {
   EXPECT_THAT(run.out, HasSubstr("\"replayed\": true"));
   grpc::ClientContext context;
   v1::ChangeHead head;
-  ASSERT_TRUE(harness->stub().GetChangeHead(&context, v1::GetChangeHeadRequest(), &head).ok());
+  ASSERT_THAT(harness->stub().GetChangeHead(&context, v1::GetChangeHeadRequest(), &head),
+              testing::IsOk());
   EXPECT_THAT(run.out, HasSubstr(absl::StrCat("\"change_seq\": \"", head.seq(), "\"")));
 }
 
