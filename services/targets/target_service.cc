@@ -1,7 +1,7 @@
 // The target service's construction and its RPC handlers. Each handler reads: authorize the
-// caller → validate the request (request_validation.h) → the operation (absl::StatusOr) → one
-// conversion to grpc::Status (common/status/status.h). The operations are in the files
-// target_service.h lists.
+// caller → validate the request (request_validation.h) → the operation (absl::StatusOr), run
+// only on a valid request → Answer (common/server.h), the one conversion to grpc::Status, which
+// logs a broken environment. The operations are in the files target_service.h lists.
 
 #include "services/targets/target_service.h"
 
@@ -13,25 +13,8 @@
 #include "services/targets/request_validation.h"
 
 namespace covtrack::targets {
-namespace {
 
 using access::Role;
-
-// The edge of a handler: the operation runs only on a valid request, and its status becomes a
-// grpc::Status here and nowhere else. A broken environment (UNAVAILABLE, INTERNAL) is logged.
-template <typename Response, typename Operation>
-grpc::Status Respond(const absl::Status& validation, Operation operation, Response* response) {
-  absl::StatusOr<Response> result =
-      validation.ok() ? operation() : absl::StatusOr<Response>(validation);
-  if (!result.ok()) {
-    LogIfBroken(result.status());
-    return ToGrpcStatus(result.status());
-  }
-  *response = *std::move(result);
-  return grpc::Status::OK;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<TargetServiceImpl>> TargetServiceImpl::Create(
     const TargetOptions& options) {
@@ -92,32 +75,32 @@ grpc::Status TargetServiceImpl::SetTarget(grpc::ServerContext* context,
   COVTRACK_REQUIRE(access_.RequireUnits(
       *context, Role::kPlanner,
       {access::UnitRef::InYear(request->target().unit_code(), request->target().year())}));
-  return Respond(
-      ValidateRequest(*request), [&] { return StoreTarget(*request); }, response);
+  const absl::Status valid = ValidateRequest(*request);
+  return Answer(valid.ok() ? StoreTarget(*request) : valid, response);
 }
 
 grpc::Status TargetServiceImpl::ListTargets(grpc::ServerContext* context,
                                             const v1::ListTargetsRequest* request,
                                             v1::ListTargetsResponse* response) {
   COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  return Respond(
-      ValidateRequest(*request), [&] { return TargetsPage(*request); }, response);
+  const absl::Status valid = ValidateRequest(*request);
+  return Answer(valid.ok() ? TargetsPage(*request) : valid, response);
 }
 
 grpc::Status TargetServiceImpl::GetAchievement(grpc::ServerContext* context,
                                                const v1::GetAchievementRequest* request,
                                                v1::Achievement* response) {
   COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  return Respond(
-      ValidateRequest(*request), [&] { return AchievementOf(*request); }, response);
+  const absl::Status valid = ValidateRequest(*request);
+  return Answer(valid.ok() ? AchievementOf(*request) : valid, response);
 }
 
 grpc::Status TargetServiceImpl::ListLaggingUnits(grpc::ServerContext* context,
                                                  const v1::ListLaggingUnitsRequest* request,
                                                  v1::ListLaggingUnitsResponse* response) {
   COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  return Respond(
-      ValidateRequest(*request), [&] { return LaggingUnitsPage(*request); }, response);
+  const absl::Status valid = ValidateRequest(*request);
+  return Answer(valid.ok() ? LaggingUnitsPage(*request) : valid, response);
 }
 
 grpc::Status TargetServiceImpl::AllocateTarget(grpc::ServerContext* context,
@@ -130,24 +113,24 @@ grpc::Status TargetServiceImpl::AllocateTarget(grpc::ServerContext* context,
                        : access_.RequireUnits(
                              *context, Role::kPlanner,
                              {access::UnitRef::InYear(request->parent_code(), request->year())}));
-  return Respond(
-      ValidateRequest(*request), [&] { return SplitParentTarget(*request); }, response);
+  const absl::Status valid = ValidateRequest(*request);
+  return Answer(valid.ok() ? SplitParentTarget(*request) : valid, response);
 }
 
 grpc::Status TargetServiceImpl::ValidateAllocation(grpc::ServerContext* context,
                                                    const v1::ValidateAllocationRequest* request,
                                                    v1::ValidateAllocationResponse* response) {
   COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  return Respond(
-      ValidateRequest(*request), [&] { return CheckAllocation(*request); }, response);
+  const absl::Status valid = ValidateRequest(*request);
+  return Answer(valid.ok() ? CheckAllocation(*request) : valid, response);
 }
 
 grpc::Status TargetServiceImpl::GetReport(grpc::ServerContext* context,
                                           const v1::GetReportRequest* request,
                                           v1::Report* response) {
   COVTRACK_REQUIRE(access_.Require(*context, Role::kReader));
-  return Respond(
-      ValidateRequest(*request), [&] { return ReportOf(*request); }, response);
+  const absl::Status valid = ValidateRequest(*request);
+  return Answer(valid.ok() ? ReportOf(*request) : valid, response);
 }
 
 }  // namespace covtrack::targets
