@@ -10,8 +10,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "common/paging/paging.h"
 #include "common/server.h"
 #include "common/status/status.h"
+#include "services/targets/request_validation.h"
 #include "tests/targets/fake_coverage_source.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
@@ -547,6 +549,13 @@ TEST_P(TargetServiceTest, ListTargetsRefusesNegativePageSizeAndTokenOfOtherFilte
                          ::testing::AllOf(HasSubstr("page_token"), HasSubstr("other filters"))))
         << other.ShortDebugString();
   }
+
+  // A token bound to these filters whose key is not a target's key is malformed, not a crash.
+  v1::ListTargetsRequest forged = request;
+  forged.set_page_token(
+      PageRequest::Read(request, kTargetsPage)->TokenAfterKey({"815", "twenty", "3", "1"}));
+  EXPECT_THAT(ListTargets(forged),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")));
 
   // The same filters with another page size continue where the first page ended.
   request.set_page_token(first->next_page_token());
