@@ -320,10 +320,18 @@ Table TargetsTable(const std::vector<v1::Target>& targets, bool people) {
 
 namespace {
 
-// Whether the achievement carries an actual figure: NO_DATA, or a scheme the aggregation service
-// gave no figure (nothing reported; BHXH as a whole with a part missing), has none to print.
+// Whether the achievement carries an actual figure. NO_DATA has none; NO_TARGET has one only when
+// the aggregation service gave the scheme a figure (not when nothing was reported, nor for BHXH
+// as a whole with a part missing); the other statuses are read from a figure.
 bool HasActual(const v1::SchemeAchievement& a) {
-  return a.status() != v1::ACHIEVEMENT_STATUS_NO_DATA && !a.coverage().as_of_month().empty();
+  switch (a.status()) {
+    case v1::ACHIEVEMENT_STATUS_NO_DATA:
+      return false;
+    case v1::ACHIEVEMENT_STATUS_NO_TARGET:
+      return !a.coverage().as_of_month().empty();
+    default:
+      return true;
+  }
 }
 
 }  // namespace
