@@ -128,26 +128,34 @@ TEST(WriteReportViTest, BelowCoverageTargetAndDecrease) {
             "(chỉ tiêu 90,0%).");
 }
 
-TEST(WriteReportViTest, SocialTotalOnlyWhenItSaysMoreThanOnePart) {
+// Issue 14: with only compulsory SI reported, the aggregation service gives BHXH as a whole no
+// figure (aggregation_service.proto), and the report never writes it from one part, target or
+// not. (Before issue 14 a social target made the report state compulsory alone as "BHXH".)
+TEST(WriteReportViTest, SocialWithoutAFigureIsNeverWritten) {
   v1::Achievement a;
   a.mutable_unit()->set_name("Huyện Mai Sơn");
   a.set_period("2023");
   a.set_as_of_month("2023-12");
-  // Only compulsory SI reported: BHXH as a whole would repeat it.
-  Add(a, v1::SCHEME_SOCIAL, std::nullopt,
-      Figure(v1::SCHEME_SOCIAL, 11661, std::nullopt, std::nullopt));
+  v1::SchemeCoverage social;  // as aggregation answers it: no participants, no as_of_month
+  social.set_scheme(v1::SCHEME_SOCIAL);
+  social.set_units_missing_part(1);
+  Add(a, v1::SCHEME_SOCIAL, std::nullopt, social);
   Add(a, v1::SCHEME_COMPULSORY_SOCIAL, std::nullopt,
       Figure(v1::SCHEME_COMPULSORY_SOCIAL, 11661, std::nullopt, std::nullopt));
   EXPECT_EQ(WriteReportVi(a),
             "Tính đến 31/12/2023, huyện Mai Sơn có 11.661 người tham gia BHXH bắt buộc.");
-  // With a target of its own it is written.
-  a.mutable_schemes(0)->mutable_target()->set_kind(v1::TARGET_KIND_PARTICIPANTS);
-  a.mutable_schemes(0)->mutable_target()->set_value(11000);
-  a.mutable_schemes(0)->set_status(v1::ACHIEVEMENT_STATUS_MET);
-  a.mutable_schemes(0)->set_achievement_percent(11661.0 / 11000 * 100);
-  EXPECT_EQ(WriteReportVi(a),
-            "Tính đến 31/12/2023, huyện Mai Sơn có 11.661 người tham gia BHXH, đạt 106,0% kế "
-            "hoạch (chỉ tiêu 11.000 người); 11.661 người tham gia BHXH bắt buộc.");
+  // With a target of its own: NO_DATA, and still no sentence.
+  v1::Achievement with_target;
+  with_target.mutable_unit()->set_name("Huyện Mai Sơn");
+  with_target.set_period("2023");
+  with_target.set_as_of_month("2023-12");
+  Add(with_target, v1::SCHEME_SOCIAL,
+      MakeTarget(v1::SCHEME_SOCIAL, v1::TARGET_KIND_PARTICIPANTS, 11000), social);
+  Add(with_target, v1::SCHEME_COMPULSORY_SOCIAL, std::nullopt,
+      Figure(v1::SCHEME_COMPULSORY_SOCIAL, 11661, std::nullopt, std::nullopt));
+  EXPECT_EQ(with_target.schemes(0).status(), v1::ACHIEVEMENT_STATUS_NO_DATA);
+  EXPECT_EQ(WriteReportVi(with_target),
+            "Tính đến 31/12/2023, huyện Mai Sơn có 11.661 người tham gia BHXH bắt buộc.");
 }
 
 TEST(WriteReportViTest, NoFigures) {
