@@ -13,6 +13,12 @@ namespace {
 
 std::string Bound(const std::string& date) { return date.empty() ? "…" : date; }
 
+// A code as an error quotes it: never more than 40 characters of what the caller sent.
+std::string Quoted(const std::string& code) {
+  return code.size() <= 40 ? absl::StrCat("\"", code, "\"")
+                           : absl::StrCat("\"", code.substr(0, 40), "…\"");
+}
+
 // "[2020-01-01, 2025-07-01), [2025-07-01, …)".
 std::string DescribeVersions(const std::vector<v1::AdminUnit>& versions) {
   std::string text;
@@ -45,7 +51,7 @@ absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCal
     ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, calendar.Versions(r.unit_code()));
     if (versions->empty()) {
       return absl::NotFoundError(
-          absl::StrCat("records[", i, "].unit_code: unknown unit \"", r.unit_code(), "\""));
+          absl::StrCat("records[", i, "].unit_code: unknown unit ", Quoted(r.unit_code())));
     }
     ASSIGN_OR_RETURN(const Month month, Month::Parse(r.month()));
     if (VersionOn(*versions, month.LastDay()) == nullptr) {
@@ -59,7 +65,7 @@ absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCal
     ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, calendar.Versions(d.unit_code()));
     if (versions->empty()) {
       return absl::NotFoundError(
-          absl::StrCat("denominators[", i, "].unit_code: unknown unit \"", d.unit_code(), "\""));
+          absl::StrCat("denominators[", i, "].unit_code: unknown unit ", Quoted(d.unit_code())));
     }
     if (YearlyFigureHolder(*versions, d.year()) == nullptr) {
       return FieldError("denominators", i, "year",

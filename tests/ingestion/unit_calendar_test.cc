@@ -131,6 +131,15 @@ TEST_F(UnitCalendarTest, AYearlyFigureNeedsAHolderInItsYear) {
                HasSubstr("denominators[0].unit_code: unknown unit \"404\"")));
 }
 
+TEST_F(UnitCalendarTest, AnUnknownCodeIsNotEchoedWhole) {
+  UnitCalendar calendar = Calendar();
+  const absl::Status status = ValidateReportUnits(
+      Report({Record(std::string(100000, '7'), "2025-06", v1::SCHEME_HEALTH, 1)}), calendar);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound,
+                               HasSubstr("records[0].unit_code: unknown unit \"7777")));
+  EXPECT_LT(status.message().size(), 200u);
+}
+
 TEST_F(UnitCalendarTest, AStoreErrorIsPassedOn) {
   UnitCalendar calendar = Calendar();
   EXPECT_THAT(
