@@ -59,17 +59,11 @@ IngestionMetrics& Metrics() {
 // The authorizer answers in gRPC's status; the operations in absl's.
 absl::Status Allowed(const grpc::Status& decision) { return FromGrpcStatus(decision); }
 
-// The end of every unary handler: the operation's answer into *response, or its status,
-// converted once (and logged when the environment is broken, not the caller's input).
-template <typename Response, typename Operation>
-grpc::Status Reply(Response* response, Operation&& operation) {
-  absl::StatusOr<Response> result = std::forward<Operation>(operation)();
-  if (!result.ok()) {
-    LogIfBroken(result.status());
-    return ToGrpcStatus(result.status());
-  }
-  *response = *std::move(result);
-  return grpc::Status::OK;
+// Every unary handler: its body (authorize → validate → the operation) returns an
+// absl::StatusOr; Answer (common/server.h) converts it once.
+template <typename Response, typename Body>
+grpc::Status Reply(Response* response, Body&& body) {
+  return Answer<Response>(std::forward<Body>(body)(), response);
 }
 
 // The units a report writes for, each with the day its place in the hierarchy is read on: a
