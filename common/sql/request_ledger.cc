@@ -28,12 +28,12 @@ std::string RequestFingerprint(const google::protobuf::Message& request) {
   return RequestFingerprint(bytes);
 }
 
-RequestLedger::RequestLedger(std::string table)
-    : claim_sql_(absl::StrCat("INSERT INTO ", table,
-                              " (request_id, fingerprint, response) VALUES ($1, $2, '') "
-                              "ON CONFLICT (request_id) DO NOTHING")),
-      select_sql_(
-          absl::StrCat("SELECT fingerprint, response FROM ", table, " WHERE request_id = $1")),
+RequestLedger::RequestLedger(absl::string_view table, absl::string_view fingerprint_column)
+    : claim_sql_(
+          absl::StrCat("INSERT INTO ", table, " (request_id, ", fingerprint_column,
+                       ", response) VALUES ($1, $2, '') ON CONFLICT (request_id) DO NOTHING")),
+      select_sql_(absl::StrCat("SELECT ", fingerprint_column, ", response FROM ", table,
+                               " WHERE request_id = $1")),
       record_sql_(absl::StrCat("UPDATE ", table, " SET response = $2 WHERE request_id = $1")) {}
 
 absl::StatusOr<std::optional<std::string>> RequestLedger::Stored(

@@ -32,7 +32,11 @@ class RequestLedger {
   //   CREATE TABLE <table> (request_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
   //                         response TEXT NOT NULL)
   // (response holds base64 of the answer's bytes: a PostgreSQL TEXT holds no NUL).
-  explicit RequestLedger(std::string table);
+  // `fingerprint_column` names the fingerprint's column where a table older than this library
+  // calls it otherwise: renaming it would break the writes of replicas still running the
+  // previous release during a rolling upgrade.
+  explicit RequestLedger(absl::string_view table,
+                         absl::string_view fingerprint_column = "fingerprint");
 
   struct Answer {
     std::string response;   // the answer's bytes (e.g. a serialized response message)

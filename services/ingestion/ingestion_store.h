@@ -53,7 +53,7 @@ class IngestionStore {
                           const std::function<bool(const v1::ExportDataResponse&)>& sink);
 
  private:
-  explicit IngestionStore(sql::Database* db) : db_(db), ledger_("requests") {}
+  explicit IngestionStore(sql::Database* db) : db_(db), ledger_("requests", "request_hash") {}
 
   // One write transaction: the writers' lock (the change head), then `write` once per
   // request_id, what it touched published on the change feed and change_seq set to where the

@@ -15,7 +15,8 @@ namespace covtrack::ingestion {
 //   value each key has had (the first one included), tied to the change that wrote it.
 // - Dates are "YYYY-MM-DD" text. An open valid_from is '' and an open valid_to is '9999-12-31',
 //   so that interval tests are plain string comparisons.
-// - requests is the request-id ledger (common/sql/request_ledger.h).
+// - requests is the request-id ledger (common/sql/request_ledger.h), its fingerprint column
+//   named request_hash.
 inline const std::vector<sql::Migration>& IngestionMigrations() {
   static const std::vector<sql::Migration> kMigrations = {
       {1, R"sql(
@@ -81,9 +82,6 @@ CREATE TABLE denominator_revisions (
   value BIGINT NOT NULL,
   PRIMARY KEY (unit_code, year, kind, change_seq));
 )sql"},
-      // The request-id ledger becomes common/sql/request_ledger.h's table: the same rows
-      // (request_hash was already the SHA-256 of the request's deterministic encoding).
-      {2, "ALTER TABLE requests RENAME COLUMN request_hash TO fingerprint;"},
   };
   return kMigrations;
 }

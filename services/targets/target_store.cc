@@ -42,12 +42,11 @@ const std::vector<sql::Migration>& Migrations() {
        "  request_id TEXT PRIMARY KEY,"
        "  content TEXT NOT NULL,"
        "  response TEXT NOT NULL);"},
-      // target_requests becomes a common/sql/request_ledger.h table, whose fingerprint is the
-      // SHA-256 of the content. The rows stored before kept the content itself (base64); they
-      // are marked here and fingerprinted by FingerprintLegacyRequests when the store opens.
-      {2,
-       "ALTER TABLE target_requests RENAME COLUMN content TO fingerprint;"
-       "UPDATE target_requests SET fingerprint = 'legacy-content:' || fingerprint;"},
+      // target_requests becomes a common/sql/request_ledger.h table (its fingerprint column
+      // keeps the name content), whose fingerprint is the SHA-256 of the content. The rows
+      // stored before kept the content itself (base64); they are marked here and fingerprinted
+      // by FingerprintLegacyRequests when the store opens.
+      {2, "UPDATE target_requests SET content = 'legacy-content:' || content;"},
   };
   return *migrations;
 }
@@ -77,8 +76,8 @@ absl::Status FingerprintLegacyRequests(sql::Database& db) {
   constexpr absl::string_view kMark = "legacy-content:";
   return db.Write([&](sql::Session& session) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<sql::Row> rows,
-                     session.Query("SELECT request_id, fingerprint FROM target_requests "
-                                   "WHERE fingerprint LIKE 'legacy-content:%'",
+                     session.Query("SELECT request_id, content FROM target_requests "
+                                   "WHERE content LIKE 'legacy-content:%'",
                                    {}));
     for (const sql::Row& row : rows) {
       std::string content;
@@ -86,11 +85,10 @@ absl::Status FingerprintLegacyRequests(sql::Database& db) {
         return absl::InternalError(absl::StrCat(
             "target_requests: the stored content of request_id \"", row.Text(0), "\" is corrupt"));
       }
-      RETURN_IF_ERROR(
-          session
-              .Execute("UPDATE target_requests SET fingerprint = $2 WHERE request_id = $1",
-                       {row.Text(0), sql::RequestFingerprint(content)})
-              .status());
+      RETURN_IF_ERROR(session
+                          .Execute("UPDATE target_requests SET content = $2 WHERE request_id = $1",
+                                   {row.Text(0), sql::RequestFingerprint(content)})
+                          .status());
     }
     return absl::OkStatus();
   });

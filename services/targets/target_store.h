@@ -68,7 +68,7 @@ class TargetStore {
 
  private:
   TargetStore(std::unique_ptr<sql::Database> db, std::function<absl::Time()> clock)
-      : db_(std::move(db)), ledger_("target_requests"), clock_(std::move(clock)) {}
+      : db_(std::move(db)), ledger_("target_requests", "content"), clock_(std::move(clock)) {}
 
   std::unique_ptr<sql::Database> db_;
   sql::RequestLedger ledger_;
