@@ -1,23 +1,24 @@
 // The real covtrack-ingestion binary: configured from the environment, it serves, and on
 // SIGTERM it reports NOT_SERVING, lets an in-flight call finish, and exits 0.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
 #include "absl/strings/str_cat.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/testing/ingestion_harness.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
 namespace covtrack {
 namespace {
 
+using ::covtrack::testing::IsOk;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
@@ -64,7 +65,8 @@ std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  EXPECT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  EXPECT_TRUE(
+      channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
   return channel;
 }
 
@@ -95,7 +97,8 @@ TEST(IngestionProcessTest, TakesItsStoreFromTheEnvironmentAndShutsDownGracefully
   auto message = [](const std::string& id, const std::string& month) {
     v1::SubmitReportRequest request;
     request.set_request_id(id);
-    *request.add_records() = testing::Record("125", month, v1::SCHEME_COMPULSORY_SOCIAL, 11661, 6569);
+    *request.add_records() =
+        testing::Record("125", month, v1::SCHEME_COMPULSORY_SOCIAL, 11661, 6569);
     return request;
   };
   ASSERT_TRUE(upload->Write(message("before-sigterm", "2023-11")));
@@ -106,7 +109,7 @@ TEST(IngestionProcessTest, TakesItsStoreFromTheEnvironmentAndShutsDownGracefully
   while (head < 2 && std::chrono::steady_clock::now() < give_up) {
     v1::ChangeHead reply;
     grpc::ClientContext context;
-    ASSERT_TRUE(ingestion->GetChangeHead(&context, {}, &reply).ok());
+    ASSERT_THAT(ingestion->GetChangeHead(&context, {}, &reply), IsOk());
     head = reply.seq();
   }
   ASSERT_EQ(head, 2) << "the first message of the upload was never committed";
@@ -120,7 +123,7 @@ TEST(IngestionProcessTest, TakesItsStoreFromTheEnvironmentAndShutsDownGracefully
   ASSERT_TRUE(upload->Write(message("after-sigterm", "2023-12")));
   upload->WritesDone();
   grpc::Status status = upload->Finish();
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_THAT(status, IsOk());
   EXPECT_EQ(summary.messages_committed(), 2);
 
   int wait_status = 0;
@@ -135,7 +138,8 @@ TEST(IngestionProcessTest, TakesItsStoreFromTheEnvironmentAndShutsDownGracefully
   request.set_unit_code("125");
   v1::ListRevisionsResponse revisions;
   grpc::ClientContext context;
-  ASSERT_TRUE(v1::IngestionService::NewStub(again)->ListRevisions(&context, request, &revisions).ok());
+  ASSERT_THAT(v1::IngestionService::NewStub(again)->ListRevisions(&context, request, &revisions),
+              IsOk());
   EXPECT_EQ(revisions.revisions_size(), 2);
   kill(pid, SIGTERM);
   waitpid(pid, &wait_status, 0);
@@ -170,8 +174,9 @@ TEST(IngestionProcessTest, AcknowledgedWritesSurviveAKill) {
   request.set_unit_code("125");
   v1::ListRevisionsResponse revisions;
   grpc::ClientContext context;
-  grpc::Status status = v1::IngestionService::NewStub(again)->ListRevisions(&context, request, &revisions);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  grpc::Status status =
+      v1::IngestionService::NewStub(again)->ListRevisions(&context, request, &revisions);
+  ASSERT_THAT(status, IsOk());
   ASSERT_EQ(revisions.revisions_size(), 12);
   EXPECT_EQ(revisions.revisions(11).participation().participants(), 150012);
   kill(pid, SIGTERM);
