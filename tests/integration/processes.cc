@@ -169,8 +169,8 @@ absl::Status RunCommand(const std::vector<std::string>& argv, const std::string&
         absl::StrCat(argv[0], " did not finish within ", absl::FormatDuration(timeout)));
   }
   if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-    return absl::InternalError(absl::StrCat(absl::StrJoin(argv, " "), " failed (status ",
-                                            *status, "): ", Tail(log_path, 10)));
+    return absl::InternalError(absl::StrCat(absl::StrJoin(argv, " "), " failed (status ", *status,
+                                            "): ", Tail(log_path, 10)));
   }
   return absl::OkStatus();
 }
@@ -211,7 +211,7 @@ std::optional<std::string> RedisServerBinary() {
 // ---- PostgreSQL ----
 
 absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Create(const std::string& bin_dir,
-                                                                      const std::string& dir) {
+                                                                       const std::string& dir) {
   std::filesystem::create_directories(dir);
   const std::string data = dir + "/data";
   std::filesystem::create_directories(data);
@@ -225,10 +225,9 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Create(const std
       return absl::InternalError(absl::StrCat("cannot give ", data, " to postgres"));
     }
   }
-  absl::Status initdb =
-      RunCommand({bin_dir + "/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync",
-                  "-E", "UTF8", "--locale=C.UTF-8"},
-                 dir + "/initdb.log", absl::Seconds(60), /*as_postgres=*/true);
+  absl::Status initdb = RunCommand({bin_dir + "/initdb", "-D", data, "-A", "trust", "-U",
+                                    "postgres", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"},
+                                   dir + "/initdb.log", absl::Seconds(60), /*as_postgres=*/true);
   if (!initdb.ok()) {
     return initdb;
   }
@@ -283,8 +282,8 @@ absl::Status PostgresServer::Start() {
     return process.status();
   }
   process_ = std::move(*process);
-  const std::string conninfo =
-      absl::StrCat("host=127.0.0.1 port=", port_, " user=postgres dbname=postgres connect_timeout=2");
+  const std::string conninfo = absl::StrCat("host=127.0.0.1 port=", port_,
+                                            " user=postgres dbname=postgres connect_timeout=2");
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (absl::Now() < deadline) {
     if (PQping(conninfo.c_str()) == PQPING_OK) {
@@ -330,10 +329,10 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const std::strin
 std::string RedisServer::address() const { return absl::StrCat("127.0.0.1:", port_); }
 
 absl::Status RedisServer::Launch() {
-  absl::StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(
-      {binary_, "--port", absl::StrCat(port_), "--bind", "127.0.0.1", "--save", "",
-       "--appendonly", "no", "--dir", dir_, "--loglevel", "warning"},
-      dir_ + "/redis.log");
+  absl::StatusOr<std::unique_ptr<ChildProcess>> process =
+      ChildProcess::Start({binary_, "--port", absl::StrCat(port_), "--bind", "127.0.0.1", "--save",
+                           "", "--appendonly", "no", "--dir", dir_, "--loglevel", "warning"},
+                          dir_ + "/redis.log");
   if (!process.ok()) {
     return process.status();
   }
@@ -447,37 +446,36 @@ absl::Status CovtrackProcesses::StartService(const std::string& name,
   }
   *process = std::move(*started);
   if (!WaitServing(address, absl::Seconds(30))) {
-    return absl::DeadlineExceededError(absl::StrCat(name, " is not SERVING on ", address,
-                                                    " after 30 s:\n", LogTails()));
+    return absl::DeadlineExceededError(
+        absl::StrCat(name, " is not SERVING on ", address, " after 30 s:\n", LogTails()));
   }
   return absl::OkStatus();
 }
 
 absl::Status CovtrackProcesses::StartIngestion() {
-  return StartService("ingestion",
-                      {options_.binaries.ingestion, "--listen=" + ingestion_address_,
-                       "--store=" + options_.ingestion_store,
-                       "--shutdown_grace=" + options_.shutdown_grace},
-                      ingestion_address_, &ingestion_);
+  return StartService(
+      "ingestion",
+      {options_.binaries.ingestion, "--listen=" + ingestion_address_,
+       "--store=" + options_.ingestion_store, "--shutdown_grace=" + options_.shutdown_grace},
+      ingestion_address_, &ingestion_);
 }
 
 absl::Status CovtrackProcesses::StartAggregation() {
-  return StartService(
-      "aggregation",
-      {options_.binaries.aggregation, "--listen=" + aggregation_address_,
-       "--ingestion_addr=" + ingestion_address_, "--redis=" + options_.redis,
-       "--cache_namespace=" + options_.cache_namespace,
-       "--shutdown_grace=" + options_.shutdown_grace, "--stats_log_interval=1s"},
-      aggregation_address_, &aggregation_);
+  return StartService("aggregation",
+                      {options_.binaries.aggregation, "--listen=" + aggregation_address_,
+                       "--ingestion_addr=" + ingestion_address_, "--redis=" + options_.redis,
+                       "--cache_namespace=" + options_.cache_namespace,
+                       "--shutdown_grace=" + options_.shutdown_grace, "--stats_log_interval=1s"},
+                      aggregation_address_, &aggregation_);
 }
 
 absl::Status CovtrackProcesses::StartTargets() {
-  return StartService("targets",
-                      {options_.binaries.targets, "--listen=" + targets_address_,
-                       "--store=" + options_.targets_store,
-                       "--aggregation_addr=" + aggregation_address_,
-                       "--shutdown_grace=" + options_.shutdown_grace},
-                      targets_address_, &targets_);
+  return StartService(
+      "targets",
+      {options_.binaries.targets, "--listen=" + targets_address_,
+       "--store=" + options_.targets_store, "--aggregation_addr=" + aggregation_address_,
+       "--shutdown_grace=" + options_.shutdown_grace},
+      targets_address_, &targets_);
 }
 
 absl::Status CovtrackProcesses::StartAll() {

@@ -7,14 +7,13 @@
 // Every child is started with PR_SET_PDEATHSIG(SIGKILL) and killed by its owner's destructor, so
 // neither a failed assertion nor a crashed test binary leaves a server running.
 
+#include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -128,10 +127,10 @@ class CovtrackProcesses {
  public:
   struct Options {
     ServiceBinaries binaries;
-    std::string dir;               // logs go here
-    std::string ingestion_store;   // --store of ingestion
-    std::string targets_store;     // --store of targets
-    std::string redis;             // --redis of aggregation (empty: in-process cache)
+    std::string dir;              // logs go here
+    std::string ingestion_store;  // --store of ingestion
+    std::string targets_store;    // --store of targets
+    std::string redis;            // --redis of aggregation (empty: in-process cache)
     std::string cache_namespace = "covtrack";
     std::string shutdown_grace = "5s";
   };

@@ -1,9 +1,8 @@
 // A service given an access policy it cannot use refuses to start, with a message that names
 // the file and the mistake (exit status 2), rather than serving with no policy.
 
-#include <sys/wait.h>
-
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -24,9 +23,9 @@ struct Outcome {
 
 // Runs the ingestion binary with `flags` until it exits (it must: each case is fatal).
 Outcome RunIngestion(const std::string& flags) {
-  const std::string command =
-      absl::StrCat("timeout 20 ", COVTRACK_INGESTION_BINARY, " --listen=127.0.0.1:0 --store=sqlite:",
-                   testing::TempDir(), "/startup.db ", flags, " 2>&1");
+  const std::string command = absl::StrCat(
+      "timeout 20 ", COVTRACK_INGESTION_BINARY,
+      " --listen=127.0.0.1:0 --store=sqlite:", testing::TempDir(), "/startup.db ", flags, " 2>&1");
   Outcome outcome;
   FILE* pipe = popen(command.c_str(), "r");
   std::array<char, 4096> buffer;
