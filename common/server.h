@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "common/status/status.h"
 #include "absl/time/time.h"
 
 namespace covtrack {
@@ -77,11 +78,6 @@ std::string PeerIdentity(const grpc::ServerContext& context);
 // The common name of the caller's verified client certificate, or empty.
 std::string AuthenticatedName(const grpc::ServerContext& context);
 
-// Maps an absl::Status to a grpc::Status with the same code and message.
-grpc::Status ToGrpc(const absl::Status& status);
-// And back, for clients of other services.
-absl::Status FromGrpc(const grpc::Status& status);
-
 // Logs a failure of the environment (UNAVAILABLE, INTERNAL); bad input is the caller's, not
 // worth a log line.
 void LogIfBroken(const absl::Status& status);
@@ -91,7 +87,7 @@ template <typename T>
 grpc::Status Answer(absl::StatusOr<T> result, T* response) {
   if (!result.ok()) {
     LogIfBroken(result.status());
-    return ToGrpc(result.status());
+    return ToGrpcStatus(result.status());
   }
   *response = std::move(*result);
   return grpc::Status::OK;

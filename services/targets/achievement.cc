@@ -95,13 +95,13 @@ v1::SchemeAchievement EvaluateScheme(const SchemeInputs& in) {
   };
 
   if (!in.as_of.has_value() || !HasFigure(in.current)) {
-    notes.insert(notes.begin(),
-                 in.current.units_missing_part() > 0
-                     ? absl::StrCat("BHXH as a whole needs both compulsory and voluntary social "
-                                    "insurance; ",
-                                    in.current.units_missing_part(),
-                                    " unit(s) reported only one of them")
-                     : std::string("no figures reported for the period"));
+    notes.insert(
+        notes.begin(),
+        in.current.units_missing_part() > 0
+            ? absl::StrCat("BHXH as a whole needs both compulsory and voluntary social "
+                           "insurance; ",
+                           in.current.units_missing_part(), " unit(s) reported only one of them")
+            : std::string("no figures reported for the period"));
     return finish(in.target.has_value() ? v1::ACHIEVEMENT_STATUS_NO_DATA
                                         : v1::ACHIEVEMENT_STATUS_NO_TARGET);
   }

@@ -101,7 +101,7 @@ class AggregationCoverageSource : public CoverageSource {
           "aggregation service at ", address_, " is unavailable (", method, " ", unit_code, ": ",
           status.error_message(), "); no figures can be given without it"));
     }
-    absl::Status converted = FromGrpc(status);
+    absl::Status converted = FromGrpcStatus(status);
     return absl::Status(converted.code(), absl::StrCat("aggregation service: ", method, " ",
                                                        unit_code, ": ", status.error_message()));
   }
