@@ -19,8 +19,7 @@ class RequestContextInterceptor : public grpc::experimental::Interceptor {
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
-    if (methods->QueryInterceptionHookPoint(
-            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       auto* metadata = methods->GetRecvInitialMetadata();
       auto it = metadata->find(kRequestIdHeader);
       if (it != metadata->end()) {
@@ -31,8 +30,7 @@ class RequestContextInterceptor : public grpc::experimental::Interceptor {
       }
       scope_ = std::make_unique<ScopedCall>(call_);
     }
-    if (methods->QueryInterceptionHookPoint(
-            InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
       // Echoed, so that a caller that sent none learns the id its request is logged under.
       methods->GetSendInitialMetadata()->emplace(kRequestIdHeader, call_.request_id);
     }
@@ -70,8 +68,7 @@ class RequestIdPropagation : public grpc::experimental::Interceptor {
   }
 };
 
-class RequestIdPropagationFactory
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
+class RequestIdPropagationFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo*) override {

@@ -8,12 +8,12 @@
 // and a client interceptor (on every channel made by common/client.h) copies the request id
 // to the calls the handler makes, so one id names a request in the logs of every service.
 
+#include <grpcpp/support/client_interceptor.h>
+#include <grpcpp/support/server_interceptor.h>
+
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grpcpp/support/client_interceptor.h>
-#include <grpcpp/support/server_interceptor.h>
 
 namespace covtrack {
 

@@ -3,10 +3,10 @@
 // Channels from one covtrack service (or tool) to another: TLS or mTLS as configured, and the
 // request id of the call being served passed on (common/call_context.h).
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 
@@ -23,7 +23,7 @@ struct ChannelOptions {
 
 // Fails only when a configured file cannot be read (the message names it).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> NewChannel(const std::string& address,
-                                                           const ChannelOptions& options);
+                                                          const ChannelOptions& options);
 
 // Reads a whole file ("cannot read \"PATH\"" when it cannot).
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);

@@ -41,9 +41,9 @@ absl::StatusOr<v1::Scheme> ParseScheme(absl::string_view name) {
       return s;
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown scheme \"", name,
-      "\": want compulsory_social, voluntary_social, health, unemployment or social"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown scheme \"", name,
+                   "\": want compulsory_social, voluntary_social, health, unemployment or social"));
 }
 
 std::string SchemeVietnamese(v1::Scheme scheme) {

@@ -5,9 +5,9 @@
 
 #include <array>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "covtrack/v1/common.pb.h"
 
 namespace covtrack {

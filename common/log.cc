@@ -11,8 +11,8 @@ namespace covtrack::log {
 namespace {
 
 std::shared_ptr<spdlog::logger> MakeLogger(absl::string_view name) {
-  auto logger = std::make_shared<spdlog::logger>(
-      std::string(name), std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>(std::string(name),
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l service=%n %v",
                       spdlog::pattern_time_type::utc);
   return logger;
@@ -29,9 +29,8 @@ std::string Quote(absl::string_view value) {
   if (!value.empty() && value.find_first_of(" \"=\\\n") == absl::string_view::npos) {
     return std::string(value);
   }
-  return absl::StrCat("\"",
-                      absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}}),
-                      "\"");
+  return absl::StrCat(
+      "\"", absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}}), "\"");
 }
 
 void Emit(spdlog::level::level_enum level, absl::string_view msg, const Fields& fields) {

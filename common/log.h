@@ -7,9 +7,10 @@
 // (common/call_context.h); `request_id`, where a line has one, is the idempotency key.
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace covtrack::log {
 

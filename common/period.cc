@@ -40,8 +40,7 @@ absl::StatusOr<Month> Month::Parse(absl::string_view text) {
   Month m;
   if (text.size() != 7 || text[4] != '-' || !ParseYear(text.substr(0, 4), &m.year) ||
       !ParseDigits(text.substr(5, 2), &m.month) || m.month < 1 || m.month > 12) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed month \"", text, "\": want YYYY-MM"));
+    return absl::InvalidArgumentError(absl::StrCat("malformed month \"", text, "\": want YYYY-MM"));
   }
   return m;
 }
@@ -62,9 +61,10 @@ Month Month::Previous() const { return PlusMonths(-1); }
 
 absl::Status ValidateDate(absl::string_view text) {
   int year = 0, month = 0, day = 0;
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-' || !ParseYear(text.substr(0, 4), &year) ||
-      !ParseDigits(text.substr(5, 2), &month) || month < 1 || month > 12 ||
-      !ParseDigits(text.substr(8, 2), &day) || day < 1 || day > DaysInMonth(year, month)) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-' ||
+      !ParseYear(text.substr(0, 4), &year) || !ParseDigits(text.substr(5, 2), &month) ||
+      month < 1 || month > 12 || !ParseDigits(text.substr(8, 2), &day) || day < 1 ||
+      day > DaysInMonth(year, month)) {
     return absl::InvalidArgumentError(
         absl::StrCat("malformed date \"", text, "\": want YYYY-MM-DD"));
   }

@@ -1,12 +1,11 @@
 #include "common/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
 #include <cstdlib>
 #include <iostream>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
@@ -24,10 +23,11 @@ namespace {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& o) {
   if (o.tls_cert.empty() && o.tls_key.empty()) {
-    log::Warn("PLAINTEXT: no TLS. Anyone who can reach this port may call every RPC, "
-              "unidentified. For local runs only; in production set --tls_cert, --tls_key, "
-              "--tls_client_ca and --access_policy.",
-              {{"listen", o.listen}});
+    log::Warn(
+        "PLAINTEXT: no TLS. Anyone who can reach this port may call every RPC, "
+        "unidentified. For local runs only; in production set --tls_cert, --tls_key, "
+        "--tls_client_ca and --access_policy.",
+        {{"listen", o.listen}});
     return grpc::InsecureServerCredentials();
   }
   grpc::SslServerCredentialsOptions ssl;
@@ -40,8 +40,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   }
   ssl.pem_key_cert_pairs.push_back({*key, *cert});
   if (o.tls_client_ca.empty()) {
-    log::Warn("TLS without client certificates (no --tls_client_ca): callers are not "
-              "identified and every caller may call every RPC");
+    log::Warn(
+        "TLS without client certificates (no --tls_client_ca): callers are not "
+        "identified and every caller may call every RPC");
   } else {
     absl::StatusOr<std::string> ca = ReadFileToString(o.tls_client_ca);
     if (!ca.ok()) {
@@ -61,8 +62,8 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartHealthServer(const std::strin
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || *port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on \"", listen,
-                                               "\" (--health_listen): is the port free?"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on \"", listen, "\" (--health_listen): is the port free?"));
   }
   return server;
 }
@@ -107,8 +108,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // The request context first, so that everything after it (metrics, handlers) logs under
   // the request id.
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-      interceptors;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(NewRequestContextInterceptorFactory());
   interceptors.push_back(metrics::NewRpcMetricsInterceptorFactory(&metrics::Registry::Global()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));

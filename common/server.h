@@ -3,16 +3,16 @@
 // The server bootstrap every covtrack service uses: one place for the listening address,
 // health service, reflection, keepalive, message-size limits and graceful shutdown.
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/status/statusor.h"
-#include "common/status/status.h"
 #include "absl/time/time.h"
+#include "common/status/status.h"
 
 namespace covtrack {
 namespace metrics {
@@ -20,8 +20,8 @@ class MetricsHttpServer;
 }
 
 struct ServerOptions {
-  std::string service_name;               // for logs, e.g. "ingestion"
-  std::string listen = "127.0.0.1:0";     // HOST:PORT; port 0 picks a free port (tests)
+  std::string service_name;            // for logs, e.g. "ingestion"
+  std::string listen = "127.0.0.1:0";  // HOST:PORT; port 0 picks a free port (tests)
   // Optional plaintext port serving only grpc.health.v1.Health, for Kubernetes' gRPC probes
   // (which cannot speak TLS). Empty: none.
   std::string health_listen;
@@ -51,9 +51,9 @@ class Server {
   ~Server();
 
   int port() const { return port_; }
-  std::string address() const;  // "127.0.0.1:PORT", for clients in tests
-  int health_port() const { return health_port_; }                   // 0 without one
-  int metrics_port() const;                                          // 0 without one
+  std::string address() const;                      // "127.0.0.1:PORT", for clients in tests
+  int health_port() const { return health_port_; }  // 0 without one
+  int metrics_port() const;                         // 0 without one
 
   // Graceful shutdown: health reports NOT_SERVING, new calls are refused, in-flight calls get
   // until the grace deadline to finish, then are cancelled. Idempotent.
@@ -65,7 +65,7 @@ class Server {
   Server(ServerOptions options, std::unique_ptr<grpc::Server> server, int port);
   ServerOptions options_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<grpc::Server> health_server_;  // --health_listen
+  std::unique_ptr<grpc::Server> health_server_;                 // --health_listen
   std::unique_ptr<metrics::MetricsHttpServer> metrics_server_;  // --metrics_listen
   int port_;
   int health_port_ = 0;

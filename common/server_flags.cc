@@ -63,8 +63,9 @@ ProcessConfig InitServerProcess(int argc, char** argv, absl::string_view service
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   if (options.max_message_bytes < 1024 || options.max_concurrent_streams < 1) {
-    Fatal(service, "--max_message_bytes must be at least 1024 and --max_concurrent_streams at "
-                   "least 1");
+    Fatal(service,
+          "--max_message_bytes must be at least 1024 and --max_concurrent_streams at "
+          "least 1");
   }
 
   const std::string server_ca = absl::GetFlag(FLAGS_tls_server_ca);
@@ -78,8 +79,9 @@ ProcessConfig InitServerProcess(int argc, char** argv, absl::string_view service
   const std::string policy_file = absl::GetFlag(FLAGS_access_policy);
   if (!policy_file.empty()) {
     if (options.tls_client_ca.empty()) {
-      Fatal(service, "--access_policy needs --tls_cert, --tls_key and --tls_client_ca: the "
-                     "policy names callers by their client certificates");
+      Fatal(service,
+            "--access_policy needs --tls_cert, --tls_key and --tls_client_ca: the "
+            "policy names callers by their client certificates");
     }
     absl::StatusOr<access::AccessPolicy> policy = access::AccessPolicy::Load(policy_file);
     if (!policy.ok()) {
@@ -89,8 +91,9 @@ ProcessConfig InitServerProcess(int argc, char** argv, absl::string_view service
               {{"file", policy_file}, {"principals", absl::StrCat(policy->size())}});
     config.access_policy = *std::move(policy);
   } else if (!options.tls_client_ca.empty()) {
-    log::Warn("no --access_policy: every client with a certificate from --tls_client_ca may "
-              "call every RPC");
+    log::Warn(
+        "no --access_policy: every client with a certificate from --tls_client_ca may "
+        "call every RPC");
   }
   return config;
 }

@@ -8,6 +8,7 @@
 //
 // --postgres is an admin URL of a running server (scripts/test-servers.sh start prints one);
 // the benchmark creates its own databases there. Without it only SQLite is measured.
+#include <grpcpp/grpcpp.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
@@ -16,8 +17,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -58,8 +57,7 @@ std::string NewPostgresDatabase(const std::string& admin_url, const std::string&
 }
 
 // The system: a real ingestion service on loopback, a client streaming the month in batches.
-double LoadThroughService(const std::string& store_url,
-                          const std::vector<v1::AdminUnit>& units,
+double LoadThroughService(const std::string& store_url, const std::vector<v1::AdminUnit>& units,
                           const std::vector<v1::ParticipationRecord>& records, int batch) {
   ingestion::IngestionOptions options;
   options.store_url = store_url;
@@ -73,8 +71,8 @@ double LoadThroughService(const std::string& store_url,
   }
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(64 << 20);
-  auto stub = v1::IngestionService::NewStub(grpc::CreateCustomChannel(
-      (*server)->address(), grpc::InsecureChannelCredentials(), args));
+  auto stub = v1::IngestionService::NewStub(
+      grpc::CreateCustomChannel((*server)->address(), grpc::InsecureChannelCredentials(), args));
   {
     v1::ImportAdminUnitsRequest request;
     request.set_request_id("catalogue");
@@ -105,7 +103,8 @@ double LoadThroughService(const std::string& store_url,
   grpc::Status status = writer->Finish();
   double seconds = Seconds(start);
   if (!status.ok() || summary.records_changed() != static_cast<int64_t>(records.size())) {
-    Die(absl::StrCat("load failed: ", status.error_message(), " changed ", summary.records_changed()));
+    Die(absl::StrCat("load failed: ", status.error_message(), " changed ",
+                     summary.records_changed()));
   }
   return seconds;
 }
@@ -177,8 +176,9 @@ void Report(const std::string& store, const std::vector<double>& system,
     double system_rate = rows / system[i];
     double baseline_rate = rows / baseline[i];
     ratios.push_back(system_rate / baseline_rate);
-    std::printf("%-10s round %zu: covtrack %9.0f records/s   baseline %9.0f records/s   ratio %.3f\n",
-                store.c_str(), i + 1, system_rate, baseline_rate, ratios.back());
+    std::printf(
+        "%-10s round %zu: covtrack %9.0f records/s   baseline %9.0f records/s   ratio %.3f\n",
+        store.c_str(), i + 1, system_rate, baseline_rate, ratios.back());
   }
   std::sort(ratios.begin(), ratios.end());
   std::printf("%-10s median ratio (covtrack / baseline): %.3f\n", store.c_str(),
@@ -224,9 +224,9 @@ int main(int argc, char** argv) {
     system.clear();
     baseline.clear();
     for (int round = 0; round < rounds; ++round) {
-      system.push_back(LoadThroughService(
-          NewPostgresDatabase(postgres, absl::StrCat("bench_store_", round)), (*sample)->units(),
-          *records, absl::GetFlag(FLAGS_batch)));
+      system.push_back(
+          LoadThroughService(NewPostgresDatabase(postgres, absl::StrCat("bench_store_", round)),
+                             (*sample)->units(), *records, absl::GetFlag(FLAGS_batch)));
       baseline.push_back(LoadPostgresBaseline(
           NewPostgresDatabase(postgres, absl::StrCat("bench_baseline_", round)), *records));
     }

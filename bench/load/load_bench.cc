@@ -134,7 +134,7 @@ Call DrawCall(const Workload& w, const std::array<int, kMethods>& mix, uint64_t 
   // about its districts, a district office about its communes), then a unit of that level:
   // 5 % the nation, 35 % a province, 40 % a district, 20 % a commune.
   const int level = static_cast<int>(random() % 20);
-  call.unit = level == 0  ? "VN"
+  call.unit = level == 0   ? "VN"
               : level < 8  ? pick(w.provinces)
               : level < 16 ? pick(w.districts)
                            : pick(w.communes);
@@ -315,10 +315,9 @@ void PrintLatencies(const std::string& title, const std::vector<RoundResult>& ro
   int64_t all_errors = 0;
   auto row = [&](const std::string& name, std::vector<double> v, int64_t errors) {
     std::sort(v.begin(), v.end());
-    std::cout << absl::StrFormat("  %-26s %8d %8.0f %9.2f %9.2f %9.2f %9.2f %7d\n", name,
-                                 v.size(), v.size() / seconds, Percentile(v, 0.50),
-                                 Percentile(v, 0.95), Percentile(v, 0.99),
-                                 v.empty() ? 0.0 : v.back(), errors);
+    std::cout << absl::StrFormat("  %-26s %8d %8.0f %9.2f %9.2f %9.2f %9.2f %7d\n", name, v.size(),
+                                 v.size() / seconds, Percentile(v, 0.50), Percentile(v, 0.95),
+                                 Percentile(v, 0.99), v.empty() ? 0.0 : v.back(), errors);
   };
   for (int m = 0; m < kMethods; ++m) {
     std::vector<double> v;
@@ -375,11 +374,10 @@ int Run() {
   const std::string dir =
       (std::filesystem::temp_directory_path() / absl::StrCat("covtrack-load-", getpid())).string();
   std::filesystem::create_directories(dir);
-  std::filesystem::permissions(dir, std::filesystem::perms::owner_all |
-                                        std::filesystem::perms::group_read |
-                                        std::filesystem::perms::group_exec |
-                                        std::filesystem::perms::others_read |
-                                        std::filesystem::perms::others_exec);
+  std::filesystem::permissions(
+      dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+               std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+               std::filesystem::perms::others_exec);
   std::optional<std::string> redis_binary = testing::RedisServerBinary();
   if (!redis_binary.has_value()) {
     Die("redis-server not found (install redis-server or set COVTRACK_TEST_REDIS_SERVER)");
@@ -440,8 +438,8 @@ int Run() {
   auto leaves = (*sample)->Leaves(provinces, Month{2023, 12});
   MustOk(leaves.status(), "--provinces");
   workload.communes = *leaves;
-  workload.periods = {"2023", "2022", "2023-H1", "2023-H2", "2023-Q1", "2023-Q2", "2023-Q3",
-                      "2023-Q4"};
+  workload.periods = {"2023",    "2022",    "2023-H1", "2023-H2",
+                      "2023-Q1", "2023-Q2", "2023-Q3", "2023-Q4"};
   for (int m = 1; m <= 12; ++m) {
     workload.periods.push_back(Month{2023, m}.ToString());
   }
@@ -525,8 +523,7 @@ int Run() {
       "data: %d unit versions; provinces %s: %d districts, %d communes; %d participation "
       "records, %d denominators, %d targets; loaded in %.1f s\n",
       (*sample)->units().size(), absl::StrJoin(provinces, ","), workload.districts.size(),
-      workload.communes.size(), records->size(), denominators->size(), targets_set,
-      Since(start));
+      workload.communes.size(), records->size(), denominators->size(), targets_set, Since(start));
   records->clear();
 
   // ---- The load ----
@@ -580,9 +577,10 @@ int Run() {
   }
   std::cout << absl::StrFormat(
       "system/baseline throughput ratio: %.3f (median of %d round(s): %s); errors: %d\n", median,
-      rounds, absl::StrJoin(ratios, ", ", [](std::string* out, double r) {
-        absl::StrAppend(out, absl::StrFormat("%.3f", r));
-      }),
+      rounds,
+      absl::StrJoin(
+          ratios, ", ",
+          [](std::string* out, double r) { absl::StrAppend(out, absl::StrFormat("%.3f", r)); }),
       errors);
 
   // Where the aggregation time went: its own counters (logged every second), for reading the
@@ -602,8 +600,8 @@ int Run() {
   }
 
   // Graceful stop: a service that does not exit 0 on SIGTERM is an error too.
-  for (absl::Status stopped : {system.StopTargets(), system.StopAggregation(),
-                               system.StopIngestion()}) {
+  for (absl::Status stopped :
+       {system.StopTargets(), system.StopAggregation(), system.StopIngestion()}) {
     if (!stopped.ok()) {
       std::cout << "error: " << stopped << "\n";
       ++errors;

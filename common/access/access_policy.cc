@@ -115,8 +115,9 @@ class Parser {
       p.jurisdiction = *std::move(codes);
     }
     if ((p.Has(Role::kReporter) || p.Has(Role::kPlanner)) && p.jurisdiction.empty()) {
-      return Error(node, absl::StrCat(where, ": a reporter or planner needs a jurisdiction "
-                                             "(unit codes, or [\"VN\"] for the whole country)"));
+      return Error(node, absl::StrCat(where,
+                                      ": a reporter or planner needs a jurisdiction "
+                                      "(unit codes, or [\"VN\"] for the whole country)"));
     }
     return p;
   }
@@ -145,24 +146,22 @@ bool Principal::National() const {
   return false;
 }
 
-absl::StatusOr<AccessPolicy> AccessPolicy::Parse(absl::string_view text,
-                                                 absl::string_view origin) {
+absl::StatusOr<AccessPolicy> AccessPolicy::Parse(absl::string_view text, absl::string_view origin) {
   Parser parser(origin);
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("access policy ", origin, ":",
-                                                   e.mark.line + 1, ": not valid YAML: ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat("access policy ", origin, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
   }
   if (!root.IsMap() || !root["principals"]) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "access policy ", origin, ": expected a map with a \"principals\" list"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("access policy ", origin, ": expected a map with a \"principals\" list"));
   }
   for (const auto& entry : root) {
     if (entry.first.as<std::string>() != "principals") {
-      return parser.Error(entry.first, absl::StrCat("unknown key \"",
-                                                    entry.first.as<std::string>(),
+      return parser.Error(entry.first, absl::StrCat("unknown key \"", entry.first.as<std::string>(),
                                                     "\" (expected principals)"));
     }
   }
@@ -193,8 +192,7 @@ absl::StatusOr<AccessPolicy> AccessPolicy::Parse(absl::string_view text,
 absl::StatusOr<AccessPolicy> AccessPolicy::Load(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFileToString(path);
   if (!text.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("access policy: ", text.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat("access policy: ", text.status().message()));
   }
   return Parse(*text, path);
 }

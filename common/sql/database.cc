@@ -77,8 +77,9 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(absl::string_view url) 
   if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
     return PostgresDatabase::Open(url);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unsupported store URL \"", RedactedUrl(url), "\": want sqlite:PATH or postgresql://USER@HOST:PORT/DB"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unsupported store URL \"", RedactedUrl(url),
+                   "\": want sqlite:PATH or postgresql://USER@HOST:PORT/DB"));
 }
 
 }  // namespace covtrack::sql

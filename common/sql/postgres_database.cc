@@ -21,11 +21,8 @@ constexpr size_t kMaxIdleConnections = 8;
 //   keepalives_*: a connection whose peer went silent is declared dead after about
 //   idle + interval × count = 10 + 5 × 3 = 25 s, even in the middle of a query.
 constexpr const char* kConnectionDefaults[][2] = {
-    {"connect_timeout", "5"},
-    {"keepalives", "1"},
-    {"keepalives_idle", "10"},
-    {"keepalives_interval", "5"},
-    {"keepalives_count", "3"},
+    {"connect_timeout", "5"},     {"keepalives", "1"},       {"keepalives_idle", "10"},
+    {"keepalives_interval", "5"}, {"keepalives_count", "3"},
 };
 
 PGconn* ConnectTo(const std::string& url) {
@@ -90,14 +87,14 @@ class PostgresDatabase::Connection : public Session {
       return absl::OkStatus();
     }
     const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-    std::string message = absl::StrCat("postgresql: ", PQerrorMessage(conn_), " in \"",
-                                       sql.substr(0, 120), "\"");
+    std::string message =
+        absl::StrCat("postgresql: ", PQerrorMessage(conn_), " in \"", sql.substr(0, 120), "\"");
     if (!healthy() || (state != nullptr && absl::StartsWith(state, "08")) ||
         (state != nullptr && absl::StartsWith(state, "57P"))) {
       return absl::UnavailableError(message);  // connection lost or server shutting down
     }
-    if (state != nullptr && (absl::string_view(state) == "40001" ||
-                             absl::string_view(state) == "40P01")) {
+    if (state != nullptr &&
+        (absl::string_view(state) == "40001" || absl::string_view(state) == "40P01")) {
       return absl::AbortedError(message);  // serialization failure or deadlock: retryable
     }
     return absl::InternalError(message);

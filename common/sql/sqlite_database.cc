@@ -63,8 +63,8 @@ class SqliteDatabase::Connection : public Session {
       return it->second;
     }
     sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
-                           SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &stmt, nullptr) != SQLITE_OK) {
       return Error(absl::StrCat("prepare \"", sql, "\""));
     }
     statements_.emplace(std::string(sql), stmt);
@@ -200,13 +200,13 @@ SqliteDatabase::~SqliteDatabase() = default;
 
 absl::StatusOr<std::unique_ptr<SqliteDatabase::Connection>> SqliteDatabase::Connect() {
   sqlite3* handle = nullptr;
-  int rc = sqlite3_open_v2(path_.c_str(), &handle,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path_.c_str(), &handle,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   auto connection = std::make_unique<Connection>(handle);  // closes the handle on every path
   if (rc != SQLITE_OK) {
-    return absl::UnavailableError(absl::StrCat("cannot open sqlite database \"", path_,
-                                               "\": ", sqlite3_errstr(rc)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot open sqlite database \"", path_, "\": ", sqlite3_errstr(rc)));
   }
   // Another process (a second replica, covctl) may hold the write lock for a moment.
   absl::Status status =
@@ -259,9 +259,9 @@ absl::Status SqliteDatabase::Migrate(absl::string_view component,
       return status;
     }
     for (const Migration& m : migrations) {
-      absl::StatusOr<std::vector<Row>> applied = session.Query(
-          "SELECT 1 FROM schema_migrations WHERE component = $1 AND version = $2",
-          {std::string(component), int64_t{m.version}});
+      absl::StatusOr<std::vector<Row>> applied =
+          session.Query("SELECT 1 FROM schema_migrations WHERE component = $1 AND version = $2",
+                        {std::string(component), int64_t{m.version}});
       if (!applied.ok()) {
         return applied.status();
       }

@@ -16,7 +16,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   }
   const int code = static_cast<int>(status.code());
   return grpc::Status(code < 0 || code > kLastCanonicalCode ? grpc::StatusCode::UNKNOWN
-                                                : static_cast<grpc::StatusCode>(code),
+                                                            : static_cast<grpc::StatusCode>(code),
                       std::string(status.message()));
 }
 
@@ -26,7 +26,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   }
   const int code = static_cast<int>(status.error_code());
   return absl::Status(code < 0 || code > kLastCanonicalCode ? absl::StatusCode::kUnknown
-                                                : static_cast<absl::StatusCode>(code),
+                                                            : static_cast<absl::StatusCode>(code),
                       status.error_message());
 }
 

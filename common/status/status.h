@@ -23,12 +23,11 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 #define COVTRACK_STATUS_CONCAT_(a, b) COVTRACK_STATUS_CONCAT_INNER_(a, b)
 
 // Returns `expr`'s status from the enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                           \
-  do {                                                  \
-    if (::absl::Status covtrack_status_ = (expr);       \
-        !covtrack_status_.ok()) {                       \
-      return covtrack_status_;                          \
-    }                                                   \
+#define RETURN_IF_ERROR(expr)                                               \
+  do {                                                                      \
+    if (::absl::Status covtrack_status_ = (expr); !covtrack_status_.ok()) { \
+      return covtrack_status_;                                              \
+    }                                                                       \
   } while (false)
 
 // `ASSIGN_OR_RETURN(T x, StatusOrExpr());` declares (or assigns) `x` from the value, or returns

@@ -26,9 +26,10 @@ const v1::SchemeCoverage& Scheme(const v1::Coverage& c, v1::Scheme s) {
 
 // Province 10 > districts 101, 102 > communes 10101, 10102 (in 101), 10201 (in 102).
 std::vector<v1::AdminUnit> SmallTree() {
-  return {Unit("10", v1::ADMIN_LEVEL_PROVINCE, ""),      Unit("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
-          Unit("102", v1::ADMIN_LEVEL_DISTRICT, "10"),   Unit("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
-          Unit("10102", v1::ADMIN_LEVEL_COMMUNE, "101"), Unit("10201", v1::ADMIN_LEVEL_COMMUNE, "102")};
+  return {
+      Unit("10", v1::ADMIN_LEVEL_PROVINCE, ""),      Unit("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
+      Unit("102", v1::ADMIN_LEVEL_DISTRICT, "10"),   Unit("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
+      Unit("10102", v1::ADMIN_LEVEL_COMMUNE, "101"), Unit("10201", v1::ADMIN_LEVEL_COMMUNE, "102")};
 }
 
 Period P(const std::string& text) { return *Period::Parse(text); }
@@ -180,8 +181,8 @@ TEST(RollupTest, SocialIsAbsentWhenSomeCommunesLackAPart) {
   EXPECT_EQ(social.as_of_month(), "");
   EXPECT_EQ(social.participants(), 0);
   EXPECT_FALSE(social.has_coverage_percent());
-  EXPECT_EQ(social.units_missing_part(), 1);    // 10102: voluntary only
-  EXPECT_EQ(social.reporting_units(), 2);       // 10101 and 10201 reported both
+  EXPECT_EQ(social.units_missing_part(), 1);  // 10102: voluntary only
+  EXPECT_EQ(social.reporting_units(), 2);     // 10101 and 10201 reported both
   EXPECT_EQ(social.expected_units(), 3);
   // Where the territory has both parts, the figure is there: district 102, and commune 10101.
   absl::StatusOr<v1::Coverage> district = RollupCoverage(h, data, "102", P("2023"));
@@ -260,7 +261,8 @@ TEST(RollupTest, MissingDenominatorIsSaidNotUnderCounted) {
   data.AddRecord(Record("10101", "2023-12", v1::SCHEME_HEALTH, 90));
   data.AddRecord(Record("10201", "2023-12", v1::SCHEME_HEALTH, 90));
   data.AddDenominator(Denominator("10101", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));
-  data.AddDenominator(Denominator("102", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));  // district level
+  data.AddDenominator(
+      Denominator("102", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));  // district level
   absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
   const auto& health = Scheme(*c, v1::SCHEME_HEALTH);
   EXPECT_FALSE(health.has_denominator());  // 10102 has none
@@ -301,7 +303,8 @@ TEST(RollupTest, ReusedCodeDoesNotInheritTheOldUnitsFigures) {
                Unit("20001", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", ""),
                Unit("20002", v1::ADMIN_LEVEL_COMMUNE, "20", "2025-07-01", "")});
   CoverageData data;
-  data.AddRecord(Record("20", "2025-06", v1::SCHEME_HEALTH, 999));   // the old province, reported whole
+  data.AddRecord(
+      Record("20", "2025-06", v1::SCHEME_HEALTH, 999));  // the old province, reported whole
   data.AddRecord(Record("20001", "2025-06", v1::SCHEME_HEALTH, 5));  // the old commune
   data.AddRecord(Record("20002", "2025-07", v1::SCHEME_HEALTH, 7));  // a new commune
   absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "20", P("2025"));

@@ -18,9 +18,8 @@ v1::AdminUnit Unit(const std::string& code, v1::AdminLevel level, const std::str
   return u;
 }
 
-v1::ParticipationRecord Record(const std::string& unit, const std::string& month,
-                               v1::Scheme scheme, int64_t participants,
-                               std::optional<int64_t> in_province) {
+v1::ParticipationRecord Record(const std::string& unit, const std::string& month, v1::Scheme scheme,
+                               int64_t participants, std::optional<int64_t> in_province) {
   v1::ParticipationRecord r;
   r.set_unit_code(unit);
   r.set_month(month);

@@ -1,10 +1,10 @@
 #include "tests/testing/ingestion_harness.h"
 
-#include <cstdlib>
-#include <iostream>
-
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <iostream>
 
 namespace covtrack::testing {
 

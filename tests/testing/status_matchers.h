@@ -32,11 +32,9 @@ inline StatusView ViewOf(const grpc::Status& s) {
 
 MATCHER_P2(StatusIsMatcher, code, message_matcher, "") {
   const StatusView view = ViewOf(arg);
-  *result_listener << "whose code is " << view.code << " and message is \"" << view.message
-                   << "\"";
-  return view.code == code &&
-         ::testing::SafeMatcherCast<const std::string&>(message_matcher)
-             .MatchAndExplain(view.message, result_listener);
+  *result_listener << "whose code is " << view.code << " and message is \"" << view.message << "\"";
+  return view.code == code && ::testing::SafeMatcherCast<const std::string&>(message_matcher)
+                                  .MatchAndExplain(view.message, result_listener);
 }
 
 // The code of either status type; absl and gRPC number their codes alike.

@@ -35,7 +35,8 @@ std::string TempDir() {
 std::string SqliteStoreUrl() { return absl::StrCat("sqlite:", TempDir(), "/store.db"); }
 
 std::optional<std::string> NewPostgresDatabase() {
-  std::string admin_url = Env("COVTRACK_TEST_POSTGRES_URL");  // e.g. postgresql://postgres@127.0.0.1:5440/postgres
+  std::string admin_url =
+      Env("COVTRACK_TEST_POSTGRES_URL");  // e.g. postgresql://postgres@127.0.0.1:5440/postgres
   if (admin_url.empty()) {
     return std::nullopt;
   }

@@ -28,12 +28,12 @@ bool ServersRequired();
 }  // namespace covtrack::testing
 
 // Skips (or fails, under COVTRACK_REQUIRE_SERVERS=1) when a server is not configured.
-#define COVTRACK_REQUIRE_SERVER(optional_value, what)                                   \
-  do {                                                                                  \
-    if (!(optional_value).has_value()) {                                                \
-      if (::covtrack::testing::ServersRequired()) {                                     \
-        FAIL() << what << " is required but not configured (run scripts/test.sh)";     \
-      }                                                                                 \
-      GTEST_SKIP() << what << " not configured; run scripts/test.sh";                   \
-    }                                                                                   \
+#define COVTRACK_REQUIRE_SERVER(optional_value, what)                              \
+  do {                                                                             \
+    if (!(optional_value).has_value()) {                                           \
+      if (::covtrack::testing::ServersRequired()) {                                \
+        FAIL() << what << " is required but not configured (run scripts/test.sh)"; \
+      }                                                                            \
+      GTEST_SKIP() << what << " not configured; run scripts/test.sh";              \
+    }                                                                              \
   } while (0)

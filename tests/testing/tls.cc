@@ -57,7 +57,7 @@ CertificateFiles TestCa::Issue(const std::string& common_name) {
 }
 
 std::shared_ptr<grpc::ChannelCredentials> ClientCredentials(const TestCa& ca,
-                                                           const CertificateFiles& client) {
+                                                            const CertificateFiles& client) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ReadOrDie(ca.cert_file());
   if (!client.cert.empty()) {

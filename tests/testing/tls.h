@@ -3,10 +3,10 @@
 // Test certificates made with the openssl command: a CA and certificates it signs, each with
 // a common name (the identity the access policy names) and SANs for loopback.
 
+#include <grpcpp/grpcpp.h>
+
 #include <map>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 namespace covtrack::testing {
 
@@ -34,6 +34,6 @@ class TestCa {
 
 // Client credentials: TLS verified by `ca`, presenting `client` unless its paths are empty.
 std::shared_ptr<grpc::ChannelCredentials> ClientCredentials(const TestCa& ca,
-                                                           const CertificateFiles& client);
+                                                            const CertificateFiles& client);
 
 }  // namespace covtrack::testing

@@ -14,7 +14,6 @@
 #include "tests/tools/covctl_runner.h"
 #include "tools/sampledata/csv.h"
 
-
 namespace covtrack {
 namespace {
 

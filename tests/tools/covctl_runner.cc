@@ -1,12 +1,11 @@
 #include "tests/tools/covctl_runner.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "tests/testing/test_env.h"
 #include "tools/sampledata/csv.h"

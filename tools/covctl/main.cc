@@ -62,9 +62,9 @@ namespace {
 
 // The connection settings (not the per-command ones) may come from the environment:
 // COVTRACK_<FLAG> fills the flag unless the command line sets it.
-constexpr const char* kEnvironmentFlags[] = {"server", "aggregation_server", "targets_server",
-                                             "format",  "timeout", "tls_ca",
-                                             "tls_cert", "tls_key"};
+constexpr const char* kEnvironmentFlags[] = {
+    "server", "aggregation_server", "targets_server", "format", "timeout",
+    "tls_ca", "tls_cert",           "tls_key"};
 
 bool ApplyEnvironment() {
   for (const char* name : kEnvironmentFlags) {
