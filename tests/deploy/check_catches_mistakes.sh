@@ -80,7 +80,7 @@ expect static $prod/replicas.yaml '0,/replicas: 2/s//replicas: 1/' "prod/covtrac
 expect static $prod/disruption-budgets.yaml 's/app.kubernetes.io\/name: covtrack-ingestion$/app.kubernetes.io\/name: covtrack-nothing/' "prod/covtrack-ingestion: prod needs one PodDisruptionBudget"
 expect static $prod/autoscaling.yaml '0,/minReplicas: 2/s//minReplicas: 1/' "the HorizontalPodAutoscaler should keep 2+ replicas"
 expect static deploy/docker/Dockerfile 's/^USER .*/USER root/' "the runtime stage should end as USER 65532:65532"
-expect static deploy/docker/Dockerfile 's/ make pkg-config/ make pkg-config ninja-build/' "build package ninja-build is not in scripts/install-deps.sh"
+expect static deploy/docker/Dockerfile 's/ make pkg-config/ make pkg-config bison/' "build package bison is not in scripts/install-deps.sh"
 expect static deploy/docker/Dockerfile 's/^ENTRYPOINT \["\/usr\/local\/bin\/covtrack-targets"\]/ENTRYPOINT ["covtrack-targets"]/' "target targets: ENTRYPOINT should be /usr/local/bin/covtrack-targets"
 # The Kubernetes schemas.
 expect schema $base/ingestion.yaml '0,/          grpc:/s//          grcp:/' "/readinessProbe/grcp: unknown field"
