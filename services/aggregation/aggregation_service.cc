@@ -342,9 +342,12 @@ absl::StatusOr<v1::ListCoverageResponse> AggregationServiceImpl::CoverageList(
                                               ? std::vector<v1::Scheme>{}
                                               : std::vector<v1::Scheme>{query.scheme};
   v1::ListCoverageResponse response;
-  const int64_t end =
-      std::min<int64_t>(static_cast<int64_t>(list.size()), offset + query.page.size());
-  for (int64_t i = offset; i < end; ++i) {
+  // A token's offset is not secret: one past the list (or forged near INT64_MAX) is an empty
+  // page, never an overflow.
+  const int64_t total = static_cast<int64_t>(list.size());
+  const int64_t begin = std::min(offset, total);
+  const int64_t end = begin + std::min<int64_t>(query.page.size(), total - begin);
+  for (int64_t i = begin; i < end; ++i) {
     SelectSchemes(schemes, &list[i]);
     *response.add_coverages() = std::move(list[i]);
   }

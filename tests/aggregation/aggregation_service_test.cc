@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -319,6 +320,18 @@ TEST_P(AggregationServiceTest, ListCoveragePagesAndSorts) {
   grpc::ClientContext bad;
   EXPECT_THAT(agg_->stub().ListCoverage(&bad, request, &response),
               StatusIs(grpc::StatusCode::INVALID_ARGUMENT));
+  // A token is not secret: one forged for this list with an offset near INT64_MAX is an empty
+  // last page, not an overflow.
+  request.set_page_token("");
+  absl::StatusOr<aggregation::CoverageListQuery> query =
+      aggregation::ValidateListCoverageRequest(request);
+  ASSERT_THAT(query, IsOk());
+  request.set_page_token(query->page.TokenAtOffset(std::numeric_limits<int64_t>::max() - 1));
+  v1::ListCoverageResponse beyond;
+  grpc::ClientContext forged;
+  ASSERT_THAT(agg_->stub().ListCoverage(&forged, request, &beyond), IsOk());
+  EXPECT_EQ(beyond.coverages_size(), 0);
+  EXPECT_EQ(beyond.next_page_token(), "");
 }
 
 TEST_P(AggregationServiceTest, SeriesMonthByMonth) {
