@@ -201,7 +201,16 @@ class Rollup {
     return *cached;
   }
 
-  static void SetRate(v1::SchemeCoverage& sc) {
+  // The scheme's denominator for the territory (absent when a unit lacks one) and, where the
+  // scheme has a figure, its rate: participants over denominator, sums over sums.
+  void SetDenominatorAndRate(v1::SchemeCoverage& sc) {
+    const v1::DenominatorKind kind = DenominatorFor(sc.scheme());
+    sc.set_denominator_kind(kind);
+    const DenominatorFigure& denominator = DenominatorOf(kind);
+    sc.set_units_missing_denominator(denominator.missing);
+    if (denominator.missing == 0) {
+      sc.set_denominator(denominator.value);
+    }
     if (!sc.as_of_month().empty() && sc.has_denominator() && sc.denominator() > 0) {
       sc.set_coverage_percent(100.0 * static_cast<double>(sc.participants()) /
                               static_cast<double>(sc.denominator()));
@@ -229,14 +238,7 @@ class Rollup {
       }
       sc.set_units_missing_in_province(root.missing_in_province);
     }
-    const v1::DenominatorKind kind = DenominatorFor(scheme);
-    sc.set_denominator_kind(kind);
-    const DenominatorFigure& denominator = DenominatorOf(kind);
-    sc.set_units_missing_denominator(denominator.missing);
-    if (denominator.missing == 0) {
-      sc.set_denominator(denominator.value);
-    }
-    SetRate(sc);
+    SetDenominatorAndRate(sc);
     return sc;
   }
 
@@ -318,13 +320,7 @@ class Rollup {
         sc.set_units_missing_in_province(root.missing_in_province);
       }
     }
-    sc.set_denominator_kind(v1::DENOMINATOR_KIND_LABOR_FORCE);
-    const DenominatorFigure& denominator = DenominatorOf(v1::DENOMINATOR_KIND_LABOR_FORCE);
-    sc.set_units_missing_denominator(denominator.missing);
-    if (denominator.missing == 0) {
-      sc.set_denominator(denominator.value);
-    }
-    SetRate(sc);
+    SetDenominatorAndRate(sc);
     return sc;
   }
 
