@@ -90,7 +90,7 @@ TEST_F(CovctlCoverageTest, CoverageListAndSeries) {
 
   run = Covctl({"coverage", "series", "815", "health", "2024-05", "2024-06", "--format=csv"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_THAT(run.out, HasSubstr("2024-06,18850,,21000,89.76,2/2\n"));
+  EXPECT_THAT(run.out, HasSubstr("2024-06,18850,,21000,89.76,2/2,\n"));
   EXPECT_THAT(run.out, HasSubstr("2024-05,"));
 }
 

@@ -100,14 +100,15 @@ TEST(ViewsTest, CoverageTableForPeopleAndCsv) {
   EXPECT_THAT(text, HasSubstr("+0.41"));
   EXPECT_THAT(text, HasSubstr("13/14"));
   std::string csv = CoverageTable(coverage, false).RenderCsv();
-  EXPECT_THAT(csv, HasSubstr("health,207717,,231053,population,89.90,2022,1203,+0.41,14/14,\n"));
+  EXPECT_THAT(csv, HasSubstr("health,207717,,231053,population,89.90,2022,1203,+0.41,14/14,,,\n"));
   // Unknown figures stay empty, never 0; a changed territory is said.
-  EXPECT_THAT(csv, HasSubstr("social,37489,,,labor_force,,2022,100,,13/14,territory changed since "
-                             "2022 (then Thị xã Mỹ Tho); 1 units lack a denominator\n"));
+  EXPECT_THAT(csv,
+              HasSubstr("social,37489,,,labor_force,,2022,100,,13/14,,,territory changed since "
+                        "2022 (then Thị xã Mỹ Tho); 1 units lack a denominator\n"));
   std::string year_ends = YearEndsTable(coverage, false).RenderCsv();
-  EXPECT_THAT(year_ends, HasSubstr("health,2021,200000,7717,,,\n"));
+  EXPECT_THAT(year_ends, HasSubstr("health,2021,200000,7717,,,,\n"));
   // A year without data shows no figures (not 0 and a change of everything).
-  EXPECT_THAT(year_ends, HasSubstr("health,2020,,,,,no data for 2020\n"));
+  EXPECT_THAT(year_ends, HasSubstr("health,2020,,,,,,no data for 2020\n"));
 }
 
 TEST(ViewsTest, JsonIsTheMessageWithProtoFieldNames) {
@@ -166,7 +167,7 @@ TEST(ViewsTest, TargetsAndAchievement) {
   health->set_status(v1::ACHIEVEMENT_STATUS_MET);
   health->set_projected_year_end_participants(148722);
   EXPECT_THAT(AchievementTable(achievement, false).RenderCsv(),
-              HasSubstr("health,147821,in_province,148722,,100.61,,0,met,148722\n"));
+              HasSubstr("health,147821,in_province,148722,,100.61,,0,met,148722,,\n"));
 }
 
 TEST(TargetCsvTest, ParsesAndValidatesRows) {
@@ -215,9 +216,149 @@ TEST(ViewsTest, SeriesRowsPerMonthAndBlankWithoutData) {
   july->set_month("2024-07");
   july->mutable_coverage()->set_expected_units(2);
   EXPECT_EQ(SeriesTable(series, false).RenderCsv(),
-            "month,participants,in_province,denominator,coverage_%,reporting\n"
-            "2024-06,18850,,21000,89.76,2/2\n"
-            "2024-07,,,,,0/2\n");
+            "month,participants,in_province,denominator,coverage_%,reporting,basis\n"
+            "2024-06,18850,,21000,89.76,2/2,\n"
+            "2024-07,,,,,0/2,\n");
+}
+
+// The merged 82 Đồng Tháp in 2025-09 against 2024-09 on its own territory (old 82 + old 87),
+// with old 82's own 2024-09 figure; 2024 year end estimated; 2023 not re-expressible.
+v1::Coverage DongThap2025() {
+  v1::Coverage coverage;
+  coverage.mutable_unit()->set_code("82");
+  coverage.mutable_unit()->set_name("Tỉnh Đồng Tháp");
+  coverage.set_period("2025-09");
+  coverage.set_as_of_month("2025-09");
+  coverage.set_territory_date("2025-09-30");
+  v1::SchemeCoverage* health = coverage.add_schemes();
+  health->set_scheme(v1::SCHEME_HEALTH);
+  health->set_as_of_month("2025-09");
+  health->set_participants(3178157);
+  health->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_SAME_UNIT);
+  v1::Comparison* last_year = health->mutable_same_period_last_year();
+  last_year->set_period("2024-09");
+  last_year->set_as_of_month("2024-09");
+  last_year->set_participants(3100000);
+  last_year->set_participants_change(78157);
+  last_year->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_EXACT);
+  last_year->mutable_code_then()->set_period("2024-09");
+  last_year->mutable_code_then()->set_as_of_month("2024-09");
+  last_year->mutable_code_then()->set_unit_name("Tỉnh Tiền Giang");
+  last_year->mutable_code_then()->set_participants(1645588);
+  last_year->mutable_code_then()->set_territory_changed(true);
+  v1::Comparison* end_2024 = health->add_previous_year_ends();
+  end_2024->set_period("2024");
+  end_2024->set_as_of_month("2024-12");
+  end_2024->set_participants(3120000);
+  end_2024->set_participants_change(58157);
+  end_2024->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_ESTIMATED);
+  end_2024->mutable_reexpression()->set_estimated_part(0.125);
+  v1::Comparison* end_2023 = health->add_previous_year_ends();
+  end_2023->set_period("2023");
+  end_2023->set_territory_changed(true);
+  end_2023->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_ABSENT);
+  end_2023->mutable_reexpression()->set_reason("the share of 29999 in 82 is unknown");
+  return coverage;
+}
+
+TEST(ViewsTest, EachComparisonSaysHowItWasObtained) {
+  v1::Coverage coverage = DongThap2025();
+  std::string text = CoverageTable(coverage, true).RenderText();
+  EXPECT_THAT(text, HasSubstr("exact; then Tỉnh Tiền Giang: 1,645,588"));
+  EXPECT_THAT(text, Not(HasSubstr("territory changed")));
+  std::string csv = CoverageTable(coverage, false).RenderCsv();
+  EXPECT_THAT(csv, HasSubstr(",78157,,0/0,,exact; then Tỉnh Tiền Giang: 1645588,\n"));
+  std::string year_ends = YearEndsTable(coverage, false).RenderCsv();
+  EXPECT_THAT(year_ends, HasSubstr("health,2024,3120000,58157,,,estimated (12.5% on shares),\n"));
+  // Absent: no figures, the reason, and no second note saying the same.
+  EXPECT_THAT(year_ends,
+              HasSubstr("health,2023,,,,,absent: the share of 29999 in 82 is unknown,\n"));
+  // JSON carries the message itself.
+  std::string json = ToJson(coverage);
+  EXPECT_THAT(json, HasSubstr("\"kind\": \"REEXPRESSION_KIND_EXACT\""));
+  EXPECT_THAT(json, HasSubstr("\"estimated_part\": 0.125"));
+}
+
+TEST(ViewsTest, AReexpressedFigureSaysSoWithTheCodeThen) {
+  v1::Coverage coverage;
+  coverage.mutable_unit()->set_code("82");
+  coverage.mutable_unit()->set_name("Tỉnh Đồng Tháp");
+  coverage.set_period("2024");
+  coverage.set_as_of_month("2024-12");
+  coverage.set_territory_date("2025-07-01");
+  for (const char* code : {"82", "87"}) {
+    v1::Predecessor* p = coverage.add_predecessors();
+    p->mutable_unit()->set_code(code);
+    p->mutable_unit()->set_name(std::string(code) == "82" ? "Tỉnh Tiền Giang" : "Tỉnh Đồng Tháp");
+    p->set_population_share(1.0);
+  }
+  v1::SchemeCoverage* health = coverage.add_schemes();
+  health->set_scheme(v1::SCHEME_HEALTH);
+  health->set_as_of_month("2024-12");
+  health->set_participants(3150000);
+  health->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_EXACT);
+  v1::Coverage* then = coverage.mutable_code_then();
+  then->mutable_unit()->set_code("82");
+  then->mutable_unit()->set_name("Tỉnh Tiền Giang");
+  v1::SchemeCoverage* then_health = then->add_schemes();
+  then_health->set_scheme(v1::SCHEME_HEALTH);
+  then_health->set_as_of_month("2024-12");
+  then_health->set_participants(1650000);
+  EXPECT_EQ(CoverageTitle(coverage),
+            "Tỉnh Đồng Tháp (82), 2024, as of 2024-12\n"
+            "in the territory of 2025-07-01, re-expressed from 82 Tỉnh Tiền Giang (whole), 87 "
+            "Tỉnh Đồng Tháp (whole)");
+  EXPECT_THAT(CoverageListTable({coverage}, false).RenderCsv(),
+              HasSubstr("82,Tỉnh Đồng Tháp,2024-12,health,3150000,,,,0/0,exact; then Tỉnh Tiền "
+                        "Giang: 1650000\n"));
+  // The figure itself, not re-expressed, says nothing (the basis column is empty).
+  health->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_SAME_UNIT);
+  EXPECT_THAT(CoverageListTable({coverage}, false).RenderCsv(), HasSubstr(",0/0,\n"));
+}
+
+TEST(ViewsTest, AReexpressedTargetIsMarkedWithItsSources) {
+  v1::Achievement achievement;
+  v1::SchemeAchievement* health = achievement.add_schemes();
+  health->set_scheme(v1::SCHEME_HEALTH);
+  health->set_status(v1::ACHIEVEMENT_STATUS_ON_TRACK);
+  health->mutable_target()->set_unit_code("82");
+  health->mutable_target()->set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
+  health->mutable_target()->set_value(92.5);
+  health->set_target_reexpressed(true);
+  for (const char* code : {"82", "87"}) {
+    v1::Target* source = health->add_source_targets();
+    source->set_unit_code(code);
+    source->set_unit_as_of("2025-06-30");
+    source->set_decision_ref("Quyết định số 546/QĐ-TTg");
+  }
+  health->mutable_coverage()->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_SAME_UNIT);
+  EXPECT_THAT(AchievementTable(achievement, false).RenderCsv(),
+              HasSubstr(",on_track,0,,\"re-expressed from 82 (Quyết định số 546/QĐ-TTg), 87 "
+                        "(Quyết định số 546/QĐ-TTg)\"\n"));
+  health->set_target_reexpressed(false);
+  EXPECT_THAT(AchievementTable(achievement, false).RenderCsv(), HasSubstr(",on_track,0,,\n"));
+}
+
+TEST(ViewsTest, CrosswalkLinksShowUnknownShares) {
+  v1::CrosswalkLink whole;
+  whole.set_from_code("87");
+  whole.set_to_code("82");
+  whole.set_effective_date("2025-07-01");
+  whole.set_population_share(1.0);
+  whole.set_to_valid_from("2025-07-01");
+  v1::CrosswalkLink partial;
+  partial.set_from_code("28249");
+  partial.set_to_code("28261");
+  partial.set_effective_date("2025-07-01");
+  EXPECT_EQ(CrosswalkTable({whole, partial}, false).RenderCsv(),
+            "effective_date,from_code,from_valid_from,to_code,to_valid_from,population_share,"
+            "labor_force_share\n"
+            "2025-07-01,87,,82,2025-07-01,1,\n"
+            "2025-07-01,28249,,28261,,,\n");
+  std::string text = CrosswalkTable({whole, partial}, true).RenderText();
+  EXPECT_THAT(text, HasSubstr("1.0000"));
+  EXPECT_THAT(text, HasSubstr("unknown"));
+  EXPECT_EQ(ReexpressionText(v1::Reexpression()), "");
 }
 
 TEST(ViewsTest, OutputFormatNames) {

@@ -127,6 +127,14 @@ absl::Status CheckPeriod(const std::string& text) {
   return absl::OkStatus();
 }
 
+absl::Status CheckTerritoryDate(const std::string& text) {
+  if (!text.empty() && !ValidateDate(text).ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--territory_date \"", text, "\" is not a date (YYYY-MM-DD)"));
+  }
+  return absl::OkStatus();
+}
+
 std::shared_ptr<grpc::Channel> Commands::Channel(const std::string& address) {
   auto& channel = channels_[address];
   if (channel == nullptr) {

@@ -7,6 +7,7 @@
 //   unit_commands.cc      units import, units list
 //   upload_commands.cc    ingest, denominators import (streamed in batches)
 //   revision_commands.cc  revisions
+//   crosswalk_commands.cc crosswalk import, crosswalk list
 //   coverage_commands.cc  coverage, coverage list, coverage series
 //   target_commands.cc    targets set/list/import/allocate/lagging/validate
 //   report_commands.cc    targets achievement, report
@@ -63,6 +64,8 @@ absl::StatusOr<v1::Scheme> ParseOptionalScheme(const std::string& text, absl::st
 absl::StatusOr<v1::AdminLevel> ParseOptionalLevel(const std::string& text);
 absl::StatusOr<int> ParseYear(const std::string& text);
 absl::Status CheckPeriod(const std::string& text);
+// --territory_date: empty, or a date.
+absl::Status CheckTerritoryDate(const std::string& text);
 
 // Returns from a handler with exit code 2 when a command-line value is bad.
 #define COVCTL_ASSIGN_OR_USAGE(lhs, expr)  \
@@ -86,6 +89,8 @@ class Commands {
   int Ingest(const std::vector<std::string>& args);
   int DenominatorsImport(const std::vector<std::string>& args);
   int Revisions(const std::vector<std::string>& args);
+  int CrosswalkImport(const std::vector<std::string>& args);
+  int CrosswalkList(const std::vector<std::string>& args);
   int Coverage(const std::vector<std::string>& args);
   int CoverageList(const std::vector<std::string>& args);
   int CoverageSeries(const std::vector<std::string>& args);

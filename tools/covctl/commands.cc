@@ -33,6 +33,10 @@ const std::vector<CommandSpec>& CommandTable() {
        "upload participants (unit_code,month,scheme,participants[,in_province_participants]) [--source]"},
       {{"denominators", "import"}, "FILE.csv", 1, 1, &Commands::DenominatorsImport,
        "upload population / labour force (unit_code,year,kind,value)"},
+      {{"crosswalk", "import"}, "FILE.csv", 1, 1, &Commands::CrosswalkImport,
+       "import crosswalk links (old_code,new_code[,effective_date,population_share,labor_force_share,kind]) [--effective_date --source]"},
+      {{"crosswalk", "list"}, "", 0, 0, &Commands::CrosswalkList,
+       "list crosswalk links [--code C | --from OLD --to NEW] [--effective_date YYYY-MM-DD]"},
       {{"revisions"}, "UNIT", 1, 1, &Commands::Revisions,
        "audit trail of a unit [--month YYYY-MM --scheme S]"},
       {{"coverage", "list"}, "PARENT PERIOD", 2, 2, &Commands::CoverageList,
@@ -42,7 +46,7 @@ const std::vector<CommandSpec>& CommandTable() {
       {{"coverage"}, "UNIT PERIOD", 2, 2, &Commands::Coverage,
        "coverage of a unit [--schemes a,b --previous_year_ends N]"},
       {{"targets", "set"}, "UNIT SCHEME YEAR VALUE", 4, 4, &Commands::TargetsSet,
-       "set a target [--kind participants|coverage_percent --basis all|in_province --assigned_by --decision_ref]"},
+       "set a target [--kind participants|coverage_percent --basis all|in_province --assigned_by --decision_ref --unit_as_of YYYY-MM-DD]"},
       {{"targets", "list"}, "[UNIT]", 0, 1, &Commands::TargetsList,
        "list targets [--parent P --year Y --scheme S --include_revisions]"},
       {{"targets", "import"}, "FILE.csv", 1, 1, &Commands::TargetsImport,
@@ -78,6 +82,8 @@ std::string Usage() {
       "\nCommon flags: --server (ingestion, 127.0.0.1:50051), --aggregation_server "
       "(127.0.0.1:50052),\n  --targets_server (127.0.0.1:50053), --format table|json|csv, "
       "--timeout 30s, --batch_size 5000.\n"
+      "  Read commands (coverage, coverage list/series, targets achievement/lagging, report) take\n"
+      "  --territory_date YYYY-MM-DD: figures in the territory of the units valid on that date.\n"
       "  Environment: COVTRACK_SERVER, COVTRACK_AGGREGATION_SERVER, COVTRACK_TARGETS_SERVER, "
       "COVTRACK_FORMAT, COVTRACK_TIMEOUT.\n"
       "Exit codes: 0 ok, 1 rejected (bad rows or refused by the server), 2 usage, "

@@ -34,6 +34,13 @@ struct Options {
   ChannelOptions tls;
   // Command-specific options; empty/zero when not given.
   std::string valid_from, valid_to, parent, level, as_of, code, month, scheme, schemes, order;
+  // Crosswalk import/list: the default effective date; list's filters on the predecessor and
+  // successor code.
+  std::string effective_date, from, to;
+  // Read commands: the date whose territory the figures are in (empty: the period's end).
+  std::string territory_date;
+  // Targets set: the date on which UNIT names the unit the target is for (Target.unit_as_of).
+  std::string unit_as_of;
   int previous_year_ends = 0;
   int year = 0;
   std::string kind = "participants", basis, assigned_by, decision_ref, method, request_id;

@@ -11,10 +11,12 @@ namespace covtrack::covctl {
 
 int Commands::Coverage(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
+  COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(schemes, ParseSchemeList(options_.schemes));
   v1::GetCoverageRequest request;
   request.set_unit_code(args[0]);
   request.set_period(args[1]);
+  request.set_territory_date(options_.territory_date);
   for (v1::Scheme scheme : schemes) {
     request.add_schemes(scheme);
   }
@@ -41,11 +43,13 @@ int Commands::Coverage(const std::vector<std::string>& args) {
 
 int Commands::CoverageList(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
+  COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(options_.scheme, "--scheme"));
   v1::ListCoverageRequest request;
   request.set_parent_code(args[0]);
   request.set_period(args[1]);
+  request.set_territory_date(options_.territory_date);
   request.set_level(level);
   request.set_scheme(scheme);
   static const std::map<std::string, v1::CoverageOrder> kOrders = {
@@ -84,6 +88,7 @@ int Commands::CoverageList(const std::vector<std::string>& args) {
 
 int Commands::CoverageSeries(const std::vector<std::string>& args) {
   COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(args[1], "SCHEME", /*required=*/true));
+  COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   for (const std::string& month : {args[2], args[3]}) {
     if (!Month::Parse(month).ok()) {
       return UsageFailed(
@@ -95,6 +100,7 @@ int Commands::CoverageSeries(const std::vector<std::string>& args) {
   request.set_scheme(scheme);
   request.set_from_month(args[2]);
   request.set_to_month(args[3]);
+  request.set_territory_date(options_.territory_date);
   auto stub = Aggregation();
   grpc::ClientContext context;
   SetDeadline(context);

@@ -30,7 +30,17 @@ ABSL_FLAG(std::string, valid_to, "", "units import: validity end for files witho
 ABSL_FLAG(std::string, parent, "", "units list / targets list: parent unit code");
 ABSL_FLAG(std::string, level, "", "province, district or commune");
 ABSL_FLAG(std::string, as_of, "", "units list: only units valid on this date (YYYY-MM-DD)");
-ABSL_FLAG(std::string, code, "", "units list: only this code");
+ABSL_FLAG(std::string, code, "", "units list: only this code; crosswalk list: links from or to it");
+ABSL_FLAG(std::string, effective_date, "",
+          "crosswalk import: effective date for rows without one; crosswalk list: only this date");
+ABSL_FLAG(std::string, from, "", "crosswalk list: only links from this (old) code");
+ABSL_FLAG(std::string, to, "", "crosswalk list: only links to this (new) code");
+ABSL_FLAG(std::string, territory_date, "",
+          "coverage, achievement, lagging, report: figures in the territory of the units valid on "
+          "this date (YYYY-MM-DD; default: the period's last day)");
+ABSL_FLAG(std::string, unit_as_of, "",
+          "targets set: the target is for the unit the code names on this date (YYYY-MM-DD), e.g. "
+          "2025-06-30 for a province the 2025 reform merged");
 ABSL_FLAG(std::string, month, "", "revisions: only this month (YYYY-MM)");
 ABSL_FLAG(std::string, scheme, "",
           "compulsory_social, voluntary_social, health, unemployment, social");
@@ -118,6 +128,11 @@ int main(int argc, char** argv) {
   options.as_of = absl::GetFlag(FLAGS_as_of);
   options.code = absl::GetFlag(FLAGS_code);
   options.month = absl::GetFlag(FLAGS_month);
+  options.effective_date = absl::GetFlag(FLAGS_effective_date);
+  options.from = absl::GetFlag(FLAGS_from);
+  options.to = absl::GetFlag(FLAGS_to);
+  options.territory_date = absl::GetFlag(FLAGS_territory_date);
+  options.unit_as_of = absl::GetFlag(FLAGS_unit_as_of);
   options.scheme = absl::GetFlag(FLAGS_scheme);
   options.schemes = absl::GetFlag(FLAGS_schemes);
   options.order = absl::GetFlag(FLAGS_order);

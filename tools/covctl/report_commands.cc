@@ -7,10 +7,12 @@ namespace covtrack::covctl {
 
 int Commands::Achievement(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
+  COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(schemes, ParseSchemeList(options_.schemes));
   v1::GetAchievementRequest request;
   request.set_unit_code(args[0]);
   request.set_period(args[1]);
+  request.set_territory_date(options_.territory_date);
   for (v1::Scheme scheme : schemes) {
     request.add_schemes(scheme);
   }
@@ -31,9 +33,11 @@ int Commands::Achievement(const std::vector<std::string>& args) {
 
 int Commands::Report(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
+  COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   v1::GetReportRequest request;
   request.set_unit_code(args[0]);
   request.set_period(args[1]);
+  request.set_territory_date(options_.territory_date);
   auto stub = Targets();
   grpc::ClientContext context;
   SetDeadline(context);

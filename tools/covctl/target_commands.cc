@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
+#include "common/period.h"
 #include "tools/covctl/command_handlers.h"
 #include "tools/covctl/target_csv.h"
 #include "tools/covctl/upload.h"
@@ -18,6 +19,13 @@ int Commands::TargetsSet(const std::vector<std::string>& args) {
                         options_.assigned_by, options_.decision_ref});
   if (!target.ok()) {
     return UsageFailed(target.status());
+  }
+  if (!options_.unit_as_of.empty()) {
+    if (!ValidateDate(options_.unit_as_of).ok()) {
+      return UsageFailed(absl::InvalidArgumentError(
+          absl::StrCat("--unit_as_of \"", options_.unit_as_of, "\" is not a date (YYYY-MM-DD)")));
+    }
+    target->set_unit_as_of(options_.unit_as_of);
   }
   v1::SetTargetRequest request;
   *request.mutable_target() = *target;
@@ -168,12 +176,14 @@ int Commands::TargetsAllocate(const std::vector<std::string>& args) {
 
 int Commands::TargetsLagging(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
+  COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(scheme,
                          ParseOptionalScheme(options_.scheme, "--scheme", /*required=*/true));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   v1::ListLaggingUnitsRequest request;
   request.set_parent_code(args[0]);
   request.set_period(args[1]);
+  request.set_territory_date(options_.territory_date);
   request.set_scheme(scheme);
   request.set_level(level);
   request.set_page_size(500);

@@ -41,10 +41,19 @@ std::string TargetValue(const v1::Target& target, bool people) {
   return Count(static_cast<int64_t>(target.value()), people);
 }
 
-// Why a comparison is not plain growth, or has no figure: "" when it is plain.
+bool Reexpressed(const v1::Reexpression& r) {
+  return r.kind() == v1::REEXPRESSION_KIND_EXACT || r.kind() == v1::REEXPRESSION_KIND_ESTIMATED ||
+         r.kind() == v1::REEXPRESSION_KIND_ABSENT;
+}
+
+// Why a comparison is not plain growth, or has no figure: "" when it is plain. A comparison
+// that was re-expressed says how in its basis (ComparisonBasis) instead.
 std::string ComparisonNote(const v1::Comparison& c) {
-  if (c.period().empty()) {
+  if (c.period().empty() || c.reexpression().kind() == v1::REEXPRESSION_KIND_ABSENT) {
     return "";
+  }
+  if (Reexpressed(c.reexpression())) {
+    return c.as_of_month().empty() ? absl::StrCat("no data for ", c.period()) : "";
   }
   if (c.unit_missing()) {
     return absl::StrCat("no such unit in ", c.period());
@@ -62,7 +71,83 @@ std::string ComparisonNote(const v1::Comparison& c) {
 // A comparison has figures only when that period had data.
 bool HasFigures(const v1::Comparison& c) { return !c.period().empty() && !c.as_of_month().empty(); }
 
+// "then Tỉnh Tiền Giang: 1,645,588": the code as it was then, with its own figure.
+std::string CodeThen(absl::string_view name, bool unit_missing, bool has_figure,
+                     int64_t participants, bool people) {
+  if (unit_missing) {
+    return "then no such unit";
+  }
+  return absl::StrCat("then ", name.empty() ? "the same code" : name, ": ",
+                      has_figure ? Count(participants, people) : "no data");
+}
+
+// How a comparison was obtained, with the code's own figure then where it was re-expressed.
+std::string ComparisonBasis(const v1::Comparison& c, bool people) {
+  if (c.period().empty()) {
+    return "";
+  }
+  std::string basis = ReexpressionText(c.reexpression());
+  if (Reexpressed(c.reexpression()) && !c.code_then().period().empty()) {
+    const v1::Comparison& then = c.code_then();
+    absl::StrAppend(&basis, "; ",
+                    CodeThen(then.unit_name(), then.unit_missing(), HasFigures(then),
+                             then.participants(), people));
+  }
+  return basis;
+}
+
+// How a scheme's figure was obtained, "" for the unit itself; where re-expressed, with the
+// code's own figure at the period's end (Coverage.code_then).
+std::string FigureBasis(const v1::Coverage& coverage, const v1::SchemeCoverage& s, bool people) {
+  if (!Reexpressed(s.reexpression())) {
+    return "";
+  }
+  std::string basis = ReexpressionText(s.reexpression());
+  if (coverage.has_code_then()) {
+    const v1::Coverage& then = coverage.code_then();
+    for (const v1::SchemeCoverage& t : then.schemes()) {
+      if (t.scheme() == s.scheme()) {
+        absl::StrAppend(&basis, "; ",
+                        CodeThen(then.unit().name(), false, !t.as_of_month().empty(),
+                                 t.participants(), people));
+      }
+    }
+  } else if (!coverage.predecessors().empty()) {
+    absl::StrAppend(&basis, "; then no unit ", coverage.unit().code());
+  }
+  return basis;
+}
+
+// "82 (decision), 87 (decision)": the predecessors' targets a re-expressed target came from.
+std::string TargetSources(const v1::SchemeAchievement& a) {
+  if (!a.target_reexpressed()) {
+    return "";
+  }
+  std::vector<std::string> sources;
+  for (const v1::Target& t : a.source_targets()) {
+    std::string by = t.decision_ref().empty() ? t.assigned_by() : t.decision_ref();
+    sources.push_back(by.empty() ? t.unit_code() : absl::StrCat(t.unit_code(), " (", by, ")"));
+  }
+  return absl::StrCat("re-expressed from ", sources.empty() ? "predecessors" : "",
+                      absl::StrJoin(sources, ", "));
+}
+
 }  // namespace
+
+std::string ReexpressionText(const v1::Reexpression& r) {
+  switch (r.kind()) {
+    case v1::REEXPRESSION_KIND_SAME_UNIT:
+      return "same unit";
+    case v1::REEXPRESSION_KIND_EXACT:
+      return "exact";
+    case v1::REEXPRESSION_KIND_ESTIMATED:
+      return absl::StrCat("estimated (", FormatFixed(r.estimated_part() * 100, 1), "% on shares)");
+    case v1::REEXPRESSION_KIND_ABSENT:
+      return absl::StrCat("absent: ", r.reason().empty() ? "not re-expressible" : r.reason());
+    default:
+      return "";
+  }
+}
 
 absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view name) {
   if (name == "table") {
@@ -138,6 +223,11 @@ Table RevisionsTable(const std::vector<v1::Revision>& revisions, bool people) {
       period = absl::StrCat(record.year());
       field = DenominatorKindName(record.kind());
       value = Count(record.value(), people);
+    } else if (revision.has_crosswalk_link()) {
+      const v1::CrosswalkLink& link = revision.crosswalk_link();
+      period = link.effective_date();
+      field = absl::StrCat("crosswalk ", link.from_code(), "->", link.to_code());
+      value = link.has_population_share() ? absl::StrCat(link.population_share()) : "unknown";
     }
     table.AddRow({absl::StrCat(revision.change_seq()), Time(revision.commit_time()), period, field,
                   value, in_province, revision.request_id(), revision.source(), revision.peer()});
@@ -146,10 +236,24 @@ Table RevisionsTable(const std::vector<v1::Revision>& revisions, bool people) {
 }
 
 std::string CoverageTitle(const v1::Coverage& coverage) {
-  return absl::StrCat(
-      coverage.unit().name().empty() ? coverage.unit().code() : coverage.unit().name(), " (",
-      coverage.unit().code(), "), ", coverage.period(), ", as of ",
-      coverage.as_of_month().empty() ? "no data" : coverage.as_of_month());
+  std::string title =
+      absl::StrCat(coverage.unit().name().empty() ? coverage.unit().code() : coverage.unit().name(),
+                   " (", coverage.unit().code(), "), ", coverage.period(), ", as of ",
+                   coverage.as_of_month().empty() ? "no data" : coverage.as_of_month());
+  if (!coverage.predecessors().empty()) {
+    std::vector<std::string> from;
+    for (const v1::Predecessor& p : coverage.predecessors()) {
+      std::string share = p.has_population_share()
+                              ? (p.population_share() == 1.0
+                                     ? "whole"
+                                     : absl::StrCat("share ", FormatFixed(p.population_share(), 4)))
+                              : "share unknown";
+      from.push_back(absl::StrCat(p.unit().code(), " ", p.unit().name(), " (", share, ")"));
+    }
+    absl::StrAppend(&title, "\nin the territory of ", coverage.territory_date(),
+                    ", re-expressed from ", absl::StrJoin(from, ", "));
+  }
+  return title;
 }
 
 Table CoverageTable(const v1::Coverage& coverage, bool people) {
@@ -163,6 +267,8 @@ Table CoverageTable(const v1::Coverage& coverage, bool people) {
                {"change", kR},
                {"points", kR},
                {"reporting", kR},
+               {"basis", kL},
+               {"vs_basis", kL},
                {"notes", kL}});
   for (const v1::SchemeCoverage& s : coverage.schemes()) {
     const v1::Comparison& last_year = s.same_period_last_year();
@@ -170,7 +276,7 @@ Table CoverageTable(const v1::Coverage& coverage, bool people) {
     if (s.units_missing_part() > 0) {
       notes.push_back(absl::StrCat(s.units_missing_part(),
                                    " units reported only one of compulsory and voluntary"));
-    } else if (s.as_of_month().empty()) {
+    } else if (s.as_of_month().empty() && s.reexpression().kind() != v1::REEXPRESSION_KIND_ABSENT) {
       notes.push_back("nothing reported in the period");
     }
     if (std::string note = ComparisonNote(last_year); !note.empty()) {
@@ -192,7 +298,9 @@ Table CoverageTable(const v1::Coverage& coverage, bool people) {
          s.has_coverage_percent() ? Percent(s.coverage_percent()) : "", last_year.period(),
          reported && HasFigures(last_year) ? Change(last_year.participants_change(), people) : "",
          last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
-         absl::StrCat(s.reporting_units(), "/", s.expected_units()), absl::StrJoin(notes, "; ")});
+         absl::StrCat(s.reporting_units(), "/", s.expected_units()),
+         FigureBasis(coverage, s, people), ComparisonBasis(last_year, people),
+         absl::StrJoin(notes, "; ")});
   }
   return table;
 }
@@ -204,6 +312,7 @@ Table YearEndsTable(const v1::Coverage& coverage, bool people) {
                {"change", kR},
                {"coverage_%", kR},
                {"points", kR},
+               {"basis", kL},
                {"notes", kL}});
   for (const v1::SchemeCoverage& s : coverage.schemes()) {
     for (const v1::Comparison& c : s.previous_year_ends()) {
@@ -213,7 +322,7 @@ Table YearEndsTable(const v1::Coverage& coverage, bool people) {
            figures && !s.as_of_month().empty() ? Change(c.participants_change(), people) : "",
            c.has_coverage_percent() ? Percent(c.coverage_percent()) : "",
            c.has_coverage_points_change() ? Points(c.coverage_points_change()) : "",
-           ComparisonNote(c)});
+           ComparisonBasis(c, people), ComparisonNote(c)});
     }
   }
   return table;
@@ -228,7 +337,8 @@ Table CoverageListTable(const std::vector<v1::Coverage>& coverages, bool people)
                {"denominator", kR},
                {"coverage_%", kR},
                {"points_vs_last_year", kR},
-               {"reporting", kR}});
+               {"reporting", kR},
+               {"basis", kL}});
   for (const v1::Coverage& coverage : coverages) {
     for (const v1::SchemeCoverage& s : coverage.schemes()) {
       const v1::Comparison& last_year = s.same_period_last_year();
@@ -238,7 +348,8 @@ Table CoverageListTable(const std::vector<v1::Coverage>& coverages, bool people)
            s.has_denominator() ? Count(s.denominator(), people) : "",
            s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
            last_year.has_coverage_points_change() ? Points(last_year.coverage_points_change()) : "",
-           absl::StrCat(s.reporting_units(), "/", s.expected_units())});
+           absl::StrCat(s.reporting_units(), "/", s.expected_units()),
+           FigureBasis(coverage, s, people)});
     }
   }
   return table;
@@ -250,7 +361,8 @@ Table SeriesTable(const v1::CoverageSeries& series, bool people) {
                {"in_province", kR},
                {"denominator", kR},
                {"coverage_%", kR},
-               {"reporting", kR}});
+               {"reporting", kR},
+               {"basis", kL}});
   for (const v1::SchemeCoverageAtMonth& month : series.months()) {
     const v1::SchemeCoverage& s = month.coverage();
     bool reported = !s.as_of_month().empty();
@@ -259,7 +371,8 @@ Table SeriesTable(const v1::CoverageSeries& series, bool people) {
          s.has_in_province_participants() ? Count(s.in_province_participants(), people) : "",
          s.has_denominator() ? Count(s.denominator(), people) : "",
          s.has_coverage_percent() ? Percent(s.coverage_percent()) : "",
-         absl::StrCat(s.reporting_units(), "/", s.expected_units())});
+         absl::StrCat(s.reporting_units(), "/", s.expected_units()),
+         Reexpressed(s.reexpression()) ? ReexpressionText(s.reexpression()) : ""});
   }
   return table;
 }
@@ -308,12 +421,13 @@ Table TargetsTable(const std::vector<v1::Target>& targets, bool people) {
                {"assigned_by", kL},
                {"decision_ref", kL},
                {"revision", kR},
-               {"update_time", kL}});
+               {"update_time", kL},
+               {"unit_as_of", kL}});
   for (const v1::Target& t : targets) {
     table.AddRow({t.unit_code(), absl::StrCat(t.year()), SchemeName(t.scheme()),
                   TargetKindName(t.kind()), TargetValue(t, people), TargetBasisName(t.basis()),
                   t.assigned_by(), t.decision_ref(), absl::StrCat(t.revision()),
-                  Time(t.update_time())});
+                  Time(t.update_time()), t.unit_as_of()});
   }
   return table;
 }
@@ -346,19 +460,24 @@ Table AchievementTable(const v1::Achievement& achievement, bool people) {
                {"points_vs_target", kR},
                {"to_target", kR},
                {"status", kL},
-               {"projected_dec", kR}});
+               {"projected_dec", kR},
+               {"figure_basis", kL},
+               {"target_from", kL}});
   for (const v1::SchemeAchievement& s : achievement.schemes()) {
     const bool has_target = s.has_target();
     const bool actual = HasActual(s);
-    table.AddRow({SchemeName(s.scheme()), has_target ? TargetValue(s.target(), people) : "",
-                  has_target ? TargetBasisName(s.target().basis()) : "",
-                  actual ? Count(s.actual_participants(), people) : "",
-                  s.has_actual_coverage_percent() ? Percent(s.actual_coverage_percent()) : "",
-                  has_target && actual ? Percent(s.achievement_percent()) : "",
-                  s.has_points_vs_target() ? Points(s.points_vs_target()) : "",
-                  has_target && actual ? Count(s.participants_to_target(), people) : "",
-                  StatusName(s.status()),
-                  actual ? Count(s.projected_year_end_participants(), people) : ""});
+    table.AddRow(
+        {SchemeName(s.scheme()), has_target ? TargetValue(s.target(), people) : "",
+         has_target ? TargetBasisName(s.target().basis()) : "",
+         actual ? Count(s.actual_participants(), people) : "",
+         s.has_actual_coverage_percent() ? Percent(s.actual_coverage_percent()) : "",
+         has_target && actual ? Percent(s.achievement_percent()) : "",
+         s.has_points_vs_target() ? Points(s.points_vs_target()) : "",
+         has_target && actual ? Count(s.participants_to_target(), people) : "",
+         StatusName(s.status()), actual ? Count(s.projected_year_end_participants(), people) : "",
+         Reexpressed(s.coverage().reexpression()) ? ReexpressionText(s.coverage().reexpression())
+                                                  : "",
+         TargetSources(s)});
   }
   return table;
 }
@@ -373,7 +492,8 @@ Table LaggingTable(const v1::ListLaggingUnitsResponse& lagging, bool people) {
                {"target", kR},
                {"to_target", kR},
                {"projected_dec", kR},
-               {"note", kL}});
+               {"note", kL},
+               {"target_from", kL}});
   for (const v1::LaggingUnit& unit : lagging.units()) {
     const v1::SchemeAchievement& a = unit.achievement();
     const bool actual = HasActual(a);
@@ -382,7 +502,8 @@ Table LaggingTable(const v1::ListLaggingUnitsResponse& lagging, bool people) {
                   actual ? Count(a.actual_participants(), people) : "",
                   a.has_target() ? TargetValue(a.target(), people) : "",
                   actual ? Count(a.participants_to_target(), people) : "",
-                  actual ? Count(a.projected_year_end_participants(), people) : "", a.note()});
+                  actual ? Count(a.projected_year_end_participants(), people) : "", a.note(),
+                  TargetSources(a)});
   }
   return table;
 }
@@ -423,6 +544,39 @@ Table UnitsImportTable(const v1::ImportAdminUnitsResponse& summary, bool people)
       {{"units_accepted", kR}, {"units_changed", kR}, {"change_seq", kR}, {"replayed", kL}});
   table.AddRow({Count(summary.units_accepted(), people), Count(summary.units_changed(), people),
                 absl::StrCat(summary.change_seq()), summary.replayed() ? "yes" : "no"});
+  return table;
+}
+
+Table CrosswalkImportTable(const v1::ImportCrosswalkResponse& summary, bool people) {
+  Table table(
+      {{"links_accepted", kR}, {"links_changed", kR}, {"change_seq", kR}, {"replayed", kL}});
+  table.AddRow({Count(summary.links_accepted(), people), Count(summary.links_changed(), people),
+                absl::StrCat(summary.change_seq()), summary.replayed() ? "yes" : "no"});
+  return table;
+}
+
+Table CrosswalkTable(const std::vector<v1::CrosswalkLink>& links, bool people) {
+  Table table({{"effective_date", kL},
+               {"from_code", kL},
+               {"from_valid_from", kL},
+               {"to_code", kL},
+               {"to_valid_from", kL},
+               {"population_share", kR},
+               {"labor_force_share", kR}});
+  for (const v1::CrosswalkLink& link : links) {
+    // Shares as given (CSV: full precision); people read "unknown" where there is none.
+    auto share = [&](bool has, double value) -> std::string {
+      if (!has) {
+        return people ? "unknown" : "";
+      }
+      return people ? FormatFixed(value, 4) : absl::StrCat(value);
+    };
+    table.AddRow({link.effective_date(), link.from_code(), link.from_valid_from(), link.to_code(),
+                  link.to_valid_from(), share(link.has_population_share(), link.population_share()),
+                  link.has_labor_force_share()
+                      ? share(true, link.labor_force_share())
+                      : (people && link.has_population_share() ? "same" : "")});
+  }
   return table;
 }
 

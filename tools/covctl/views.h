@@ -41,8 +41,16 @@ Table LaggingTable(const v1::ListLaggingUnitsResponse& lagging, bool people);
 Table AllocationTable(const v1::AllocateTargetResponse& allocation, bool people);
 Table UploadSummaryTable(const v1::StreamReportsResponse& summary, bool people);
 Table UnitsImportTable(const v1::ImportAdminUnitsResponse& summary, bool people);
+Table CrosswalkImportTable(const v1::ImportCrosswalkResponse& summary, bool people);
+// One row per link; a share not known yet is "unknown" for people and empty in CSV.
+Table CrosswalkTable(const std::vector<v1::CrosswalkLink>& links, bool people);
 
-// "Thành phố Mỹ Tho (815), 2023, as of 2023-12" — the line above a coverage table.
+// How a figure in the reader's territory was obtained: "same unit", "exact",
+// "estimated (12.5% on shares)", "absent: <reason>"; "" when the service did not say.
+std::string ReexpressionText(const v1::Reexpression& reexpression);
+
+// "Thành phố Mỹ Tho (815), 2023, as of 2023-12" — the line above a coverage table; where the
+// figures were re-expressed, a second line names the territory date and the predecessors.
 std::string CoverageTitle(const v1::Coverage& coverage);
 
 // Short names used in tables: "health", "participants", "in_province", "met", ...
