@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
@@ -10,6 +11,7 @@
 #include "common/metrics/metrics.h"
 #include "common/server.h"
 #include "common/status/status.h"
+#include "services/aggregation/reexpression.h"
 #include "services/aggregation/rollup.h"
 
 namespace covtrack::aggregation {
@@ -65,6 +67,73 @@ void OrderCoverages(v1::CoverageOrder order, v1::Scheme scheme, std::vector<v1::
     default:
       break;  // by code, as listed
   }
+}
+
+using CoveragePtr = std::shared_ptr<const v1::Coverage>;
+
+// " (the end of period P)" or " (territory_date)": which date a NOT_FOUND speaks of.
+std::string TerritoryDateSays(const std::string& territory_date, const Period& period) {
+  return territory_date.empty() ? absl::StrCat(" (the end of period ", period.ToString(), ")")
+                                : " (territory_date)";
+}
+
+// The rollups a request needs, each asked once however many figures rest on it.
+class WantSet {
+ public:
+  size_t Add(const std::string& code, const Period& period) {
+    auto [it, inserted] =
+        index_.try_emplace(absl::StrCat(code, "|", period.ToString()), wants_.size());
+    if (inserted) {
+      wants_.push_back({code, period});
+    }
+    return it->second;
+  }
+  const std::vector<Want>& wants() const { return wants_; }
+
+ private:
+  std::vector<Want> wants_;
+  absl::flat_hash_map<std::string, size_t> index_;
+};
+
+// A figure in the reader's territory: how it is re-expressed and the rollups it rests on.
+struct Planned {
+  Period period;
+  Reexpressed how;
+  std::vector<size_t> terms;  // into the WantSet, one per how.terms
+};
+
+// Plans `unit`'s figure for `period` in the territory of `territory_date`. A unit that cannot be
+// followed forward is an error (FAILED_PRECONDITION), or ABSENT with the reason when
+// `forward_failure_is_absent` (a comparison, a list entry, a month of a series).
+absl::StatusOr<Planned> Plan(const Hierarchy& hierarchy, const Crosswalk& crosswalk,
+                             const v1::AdminUnit& unit, const Period& period,
+                             const std::string& territory_date, bool forward_failure_is_absent,
+                             WantSet& wants) {
+  absl::StatusOr<Reexpressed> how =
+      Reexpress(hierarchy, crosswalk, unit, period.last_month().LastDay(), territory_date);
+  if (!how.ok()) {
+    if (!forward_failure_is_absent || !absl::IsFailedPrecondition(how.status())) {
+      return how.status();
+    }
+    Reexpressed absent;
+    absent.kind = v1::REEXPRESSION_KIND_ABSENT;
+    absent.reason = std::string(how.status().message());
+    how = std::move(absent);
+  }
+  Planned plan{period, *std::move(how), {}};
+  for (const ReexpressionTerm& term : plan.how.terms) {
+    plan.terms.push_back(wants.Add(term.unit->code(), period));
+  }
+  return plan;
+}
+
+absl::StatusOr<v1::Coverage> Combine(const v1::AdminUnit& unit, const Planned& plan,
+                                     const std::vector<CoveragePtr>& rollups) {
+  std::vector<const v1::Coverage*> terms;
+  for (size_t i : plan.terms) {
+    terms.push_back(rollups[i].get());
+  }
+  return CombineRollups(unit, plan.period, plan.how, terms);
 }
 
 }  // namespace
@@ -187,6 +256,7 @@ AggregationStats AggregationServiceImpl::stats() const {
   s.head_lookups = heads_.rpc_count();
   s.feed_resets = feed_resets_.load();
   s.hierarchy_loads = hierarchy_loads_.load();
+  s.crosswalk_loads = crosswalk_loads_.load();
   return s;
 }
 
@@ -254,50 +324,93 @@ grpc::Status AggregationServiceImpl::GetCoverageSeries(grpc::ServerContext* cont
 absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
     const CoverageQuery& query) {
   ASSIGN_OR_RETURN(View view, Refresh());
+  const Hierarchy& hierarchy = *view.hierarchy;
   const std::string& code = query.unit_code;
-  const std::string date = query.period.last_month().LastDay();
-  const v1::AdminUnit* unit = view.hierarchy->UnitAt(code, date);
+  const std::string end = query.period.last_month().LastDay();
+  const std::string territory = query.territory_date.empty() ? end : query.territory_date;
+  const v1::AdminUnit* unit = hierarchy.UnitAt(code, territory);
   if (unit == nullptr) {
     return absl::NotFoundError(absl::StrCat("unit_code \"", code,
-                                            "\" names no administrative unit on ", date,
-                                            " (the end of period ", query.period.ToString(), ")"));
+                                            "\" names no administrative unit on ", territory,
+                                            TerritoryDateSays(query.territory_date, query.period)));
   }
-  // The period itself, then the comparison periods for which the code named a unit.
-  const std::vector<Period> comparisons = ComparisonPeriods(query.period, query.previous_year_ends);
-  std::vector<Want> wants = {{code, query.period}};
+  // The period itself, then the comparison periods, each in the unit's territory; and, where
+  // that needed the crosswalk, the code's own rollup as it was then (code_then).
+  std::vector<Period> periods = {query.period};
+  for (const Period& p : ComparisonPeriods(query.period, query.previous_year_ends)) {
+    periods.push_back(p);
+  }
+  WantSet wants;
+  std::vector<Planned> planned;
   std::vector<const v1::AdminUnit*> then_units;
-  for (const Period& p : comparisons) {
-    const v1::AdminUnit* then = view.hierarchy->UnitAt(code, p.last_month().LastDay());
+  std::vector<std::optional<size_t>> own_rollups;
+  for (size_t i = 0; i < periods.size(); ++i) {
+    // The period asked must be answerable; a comparison that is not is ABSENT with the reason.
+    ASSIGN_OR_RETURN(Planned plan, Plan(hierarchy, *view.crosswalk, *unit, periods[i], territory,
+                                        /*forward_failure_is_absent=*/i > 0, wants));
+    const v1::AdminUnit* then = hierarchy.UnitAt(code, periods[i].last_month().LastDay());
+    std::optional<size_t> own;
+    if (plan.how.kind != v1::REEXPRESSION_KIND_SAME_UNIT && then != nullptr) {
+      own = wants.Add(code, periods[i]);
+    }
+    planned.push_back(std::move(plan));
     then_units.push_back(then);
-    if (then != nullptr) {
-      wants.push_back({code, p});
+    own_rollups.push_back(own);
+  }
+  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(view, wants.wants()));
+  ASSIGN_OR_RETURN(v1::Coverage coverage, Combine(*unit, planned[0], rollups));
+  coverage.set_territory_date(territory);
+  if (planned[0].how.kind != v1::REEXPRESSION_KIND_SAME_UNIT) {
+    for (v1::Predecessor& p : Predecessors(planned[0].how)) {
+      *coverage.add_predecessors() = std::move(p);
+    }
+    if (own_rollups[0].has_value() && rollups[*own_rollups[0]] != nullptr) {
+      v1::Coverage own = *rollups[*own_rollups[0]];
+      SelectSchemes(query.schemes, &own);
+      *coverage.mutable_code_then() = std::move(own);
     }
   }
-  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(view, wants, code));
-  if (rollups[0] == nullptr) {
-    return absl::NotFoundError(absl::StrCat("unit_code \"", code, "\" names no unit on ", date));
-  }
-  v1::Coverage coverage = *rollups[0];
-  const uint64_t territory = view.hierarchy->TerritoryFingerprint(code, date);
-  size_t next = 1;
-  for (size_t c = 0; c < comparisons.size(); ++c) {
-    const Period& p = comparisons[c];
-    const v1::AdminUnit* then = then_units[c];
-    const v1::Coverage* then_coverage = then != nullptr ? rollups[next++].get() : nullptr;
-    const bool changed =
-        then == nullptr || then->valid_from() != unit->valid_from() ||
-        view.hierarchy->TerritoryFingerprint(code, p.last_month().LastDay()) != territory;
+  // Comparing the same unit version: the same territory only when the units beneath it are the
+  // same too (as before the crosswalk), read at the date the figure asked was read on.
+  const std::string now_date =
+      planned[0].how.kind == v1::REEXPRESSION_KIND_SAME_UNIT ? end : territory;
+  const uint64_t now_territory = hierarchy.TerritoryFingerprint(code, now_date);
+  const v1::SchemeCoverage empty;
+  for (size_t i = 1; i < periods.size(); ++i) {
+    const std::string then_date = periods[i].last_month().LastDay();
+    const v1::ReexpressionKind kind = planned[i].how.kind;
+    ASSIGN_OR_RETURN(const v1::Coverage then, Combine(*unit, planned[i], rollups));
+    const v1::AdminUnit* then_unit = then_units[i];
+    const bool same_territory = then_unit != nullptr &&
+                                then_unit->valid_from() == unit->valid_from() &&
+                                hierarchy.TerritoryFingerprint(code, then_date) == now_territory;
+    const v1::Coverage* own = own_rollups[i].has_value() ? rollups[*own_rollups[i]].get() : nullptr;
     for (v1::SchemeCoverage& sc : *coverage.mutable_schemes()) {
-      const v1::SchemeCoverage empty;
-      const v1::SchemeCoverage* then_sc =
-          then_coverage != nullptr ? FindScheme(*then_coverage, sc.scheme()) : nullptr;
-      v1::Comparison comparison = Compare(sc, then_sc != nullptr ? *then_sc : empty, p.ToString());
-      comparison.set_territory_changed(changed);
-      comparison.set_unit_missing(then == nullptr);
-      if (then != nullptr) {
-        comparison.set_unit_name(then->name());
+      const v1::SchemeCoverage* then_sc = FindScheme(then, sc.scheme());
+      v1::Comparison comparison =
+          Compare(sc, then_sc != nullptr ? *then_sc : empty, periods[i].ToString());
+      if (then_sc != nullptr) {
+        *comparison.mutable_reexpression() = then_sc->reexpression();
       }
-      if (c == 0) {
+      comparison.set_territory_changed(
+          kind == v1::REEXPRESSION_KIND_ABSENT ||
+          (kind == v1::REEXPRESSION_KIND_SAME_UNIT && !same_territory));
+      comparison.set_unit_missing(kind == v1::REEXPRESSION_KIND_ABSENT && then_unit == nullptr);
+      if (then_unit != nullptr) {
+        comparison.set_unit_name(then_unit->name());
+      }
+      if (kind != v1::REEXPRESSION_KIND_SAME_UNIT) {
+        // The comparison covtrack made before the crosswalk: the code as it was then.
+        const v1::SchemeCoverage* own_sc = own != nullptr ? FindScheme(*own, sc.scheme()) : nullptr;
+        v1::Comparison* code_then = comparison.mutable_code_then();
+        *code_then = Compare(sc, own_sc != nullptr ? *own_sc : empty, periods[i].ToString());
+        code_then->set_territory_changed(!same_territory);
+        code_then->set_unit_missing(then_unit == nullptr);
+        if (then_unit != nullptr) {
+          code_then->set_unit_name(then_unit->name());
+        }
+      }
+      if (i == 1) {
         *sc.mutable_same_period_last_year() = std::move(comparison);
       } else {
         *sc.add_previous_year_ends() = std::move(comparison);
@@ -312,11 +425,14 @@ absl::StatusOr<v1::ListCoverageResponse> AggregationServiceImpl::CoverageList(
     const CoverageListQuery& query) {
   ASSIGN_OR_RETURN(const int64_t offset, query.page.Offset());
   ASSIGN_OR_RETURN(View view, Refresh());
-  const std::string date = query.period.last_month().LastDay();
-  const v1::AdminUnit* parent_unit = view.hierarchy->UnitAt(query.parent_code, date);
+  const Hierarchy& hierarchy = *view.hierarchy;
+  const std::string end = query.period.last_month().LastDay();
+  const std::string territory = query.territory_date.empty() ? end : query.territory_date;
+  const v1::AdminUnit* parent_unit = hierarchy.UnitAt(query.parent_code, territory);
   if (parent_unit == nullptr) {
     return absl::NotFoundError(absl::StrCat("parent_code \"", query.parent_code,
-                                            "\" names no administrative unit on ", date));
+                                            "\" names no administrative unit on ", territory,
+                                            TerritoryDateSays(query.territory_date, query.period)));
   }
   if (query.level != v1::ADMIN_LEVEL_UNSPECIFIED && query.level <= parent_unit->level()) {
     return absl::InvalidArgumentError(absl::StrCat("level: must be below the parent's level (",
@@ -324,18 +440,26 @@ absl::StatusOr<v1::ListCoverageResponse> AggregationServiceImpl::CoverageList(
   }
   const std::vector<const v1::AdminUnit*> units =
       query.level == v1::ADMIN_LEVEL_UNSPECIFIED
-          ? view.hierarchy->ChildrenAt(query.parent_code, date)
-          : view.hierarchy->DescendantsAt(query.parent_code, query.level, date);
-  std::vector<Want> wants;
+          ? hierarchy.ChildrenAt(query.parent_code, territory)
+          : hierarchy.DescendantsAt(query.parent_code, query.level, territory);
+  WantSet wants;
+  std::vector<Planned> planned;
   for (const v1::AdminUnit* u : units) {
-    wants.push_back({u->code(), query.period});
+    ASSIGN_OR_RETURN(Planned plan, Plan(hierarchy, *view.crosswalk, *u, query.period, territory,
+                                        /*forward_failure_is_absent=*/true, wants));
+    planned.push_back(std::move(plan));
   }
-  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(view, wants, query.parent_code));
+  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(view, wants.wants()));
   std::vector<v1::Coverage> list;
-  for (const CoveragePtr& r : rollups) {
-    if (r != nullptr) {
-      list.push_back(*r);
+  for (size_t i = 0; i < units.size(); ++i) {
+    ASSIGN_OR_RETURN(v1::Coverage coverage, Combine(*units[i], planned[i], rollups));
+    coverage.set_territory_date(territory);
+    if (planned[i].how.kind != v1::REEXPRESSION_KIND_SAME_UNIT) {
+      for (v1::Predecessor& p : Predecessors(planned[i].how)) {
+        *coverage.add_predecessors() = std::move(p);
+      }
     }
+    list.push_back(std::move(coverage));
   }
   OrderCoverages(query.order, query.scheme, list);
   const std::vector<v1::Scheme> schemes = query.scheme == v1::SCHEME_UNSPECIFIED
@@ -346,43 +470,48 @@ absl::StatusOr<v1::ListCoverageResponse> AggregationServiceImpl::CoverageList(
   // page, never an overflow.
   const int64_t total = static_cast<int64_t>(list.size());
   const int64_t begin = std::min(offset, total);
-  const int64_t end = begin + std::min<int64_t>(query.page.size(), total - begin);
-  for (int64_t i = begin; i < end; ++i) {
+  const int64_t page_end = begin + std::min<int64_t>(query.page.size(), total - begin);
+  for (int64_t i = begin; i < page_end; ++i) {
     SelectSchemes(schemes, &list[i]);
     *response.add_coverages() = std::move(list[i]);
   }
-  if (end < static_cast<int64_t>(list.size())) {
-    response.set_next_page_token(query.page.TokenAtOffset(end));
+  if (page_end < total) {
+    response.set_next_page_token(query.page.TokenAtOffset(page_end));
   }
   return response;
 }
 
 absl::StatusOr<v1::CoverageSeries> AggregationServiceImpl::Series(const SeriesQuery& query) {
   ASSIGN_OR_RETURN(View view, Refresh());
+  const Hierarchy& hierarchy = *view.hierarchy;
   const std::string& code = query.unit_code;
-  const v1::AdminUnit* unit = view.hierarchy->UnitAt(code, query.to.LastDay());
+  const std::string territory =
+      query.territory_date.empty() ? query.to.LastDay() : query.territory_date;
+  const v1::AdminUnit* unit = hierarchy.UnitAt(code, territory);
   if (unit == nullptr) {
     return absl::NotFoundError(absl::StrCat(
-        "unit_code \"", code, "\" names no administrative unit on ", query.to.LastDay()));
+        "unit_code \"", code, "\" names no administrative unit on ", territory,
+        query.territory_date.empty() ? " (the end of to_month)" : " (territory_date)"));
   }
-  // Months in which the code named a unit; the others are left out of the series.
-  std::vector<Want> wants;
+  // Every month, in the unit's territory: a month that cannot be re-expressed keeps its place,
+  // ABSENT with the reason.
+  WantSet wants;
+  std::vector<Planned> planned;
   for (Month m = query.from; m <= query.to; m = m.Next()) {
-    if (view.hierarchy->UnitAt(code, m.LastDay()) != nullptr) {
-      wants.push_back({code, *Period::Parse(m.ToString())});
-    }
+    ASSIGN_OR_RETURN(Period month, Period::Parse(m.ToString()));
+    ASSIGN_OR_RETURN(Planned plan, Plan(hierarchy, *view.crosswalk, *unit, month, territory,
+                                        /*forward_failure_is_absent=*/true, wants));
+    planned.push_back(std::move(plan));
   }
-  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(view, wants, code));
+  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(view, wants.wants()));
   v1::CoverageSeries series;
   *series.mutable_unit() = *unit;
   series.set_scheme(query.scheme);
-  for (size_t i = 0; i < wants.size(); ++i) {
-    if (rollups[i] == nullptr) {
-      continue;
-    }
-    const v1::SchemeCoverage* sc = FindScheme(*rollups[i], query.scheme);
+  for (const Planned& plan : planned) {
+    ASSIGN_OR_RETURN(const v1::Coverage coverage, Combine(*unit, plan, rollups));
     v1::SchemeCoverageAtMonth* at = series.add_months();
-    at->set_month(wants[i].period.ToString());
+    at->set_month(plan.period.ToString());
+    const v1::SchemeCoverage* sc = FindScheme(coverage, query.scheme);
     if (sc != nullptr) {
       *at->mutable_coverage() = *sc;
     }

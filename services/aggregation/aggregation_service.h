@@ -8,7 +8,9 @@
 // change log up to that head with ListChanges; (3) serve each cached rollup only if the log
 // proves no change after the entry's snapshot touched its territory, months, denominators or
 // the hierarchy; (4) compute the rest from one ExportData snapshot and cache them, tagged with
-// that snapshot's seq. See docs/aggregation.md.
+// that snapshot's seq; (5) where the reader's territory (territory_date) was covered by other
+// units in the period, combine the rollups of those units through the crosswalk
+// (reexpression.h). See docs/aggregation.md.
 
 #include <atomic>
 #include <cstdint>
@@ -25,6 +27,7 @@
 #include "common/access/authorizer.h"
 #include "common/cache/cache.h"
 #include "common/client.h"
+#include "common/hierarchy/crosswalk.h"
 #include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
@@ -70,6 +73,14 @@ struct AggregationStats {
   int64_t head_lookups = 0;      // GetChangeHead RPCs (shared by concurrent requests)
   int64_t feed_resets = 0;       // times the change log was started afresh
   int64_t hierarchy_loads = 0;
+  int64_t crosswalk_loads = 0;
+};
+
+// One rolled-up answer: a unit's coverage for a period (without comparisons), for the code as
+// it was at the period's end. Cached by (code, period).
+struct Want {
+  std::string code;
+  Period period;
 };
 
 class AggregationServiceImpl : public v1::AggregationService::Service {
@@ -94,9 +105,11 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   AggregationServiceImpl(const AggregationOptions& options, std::unique_ptr<cache::Cache> cache,
                          std::shared_ptr<grpc::Channel> ingestion_channel);
 
-  // What a request reads: the hierarchy and the seq up to which it is known to be current.
+  // What a request reads: the hierarchy, the crosswalk and the seq up to which both are known
+  // to be current.
   struct View {
     std::shared_ptr<const Hierarchy> hierarchy;
+    std::shared_ptr<const Crosswalk> crosswalk;
     int64_t hierarchy_seq = 0;
   };
   // Learns the head and brings the change log (and the hierarchy) up to it.
@@ -106,18 +119,14 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   absl::Status CatchUpLocked(int64_t seq, bool feed_went_backwards)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(feed_mu_);
   View CurrentView() const;
+  // Reads the crosswalk from ingestion (after the change that made it current was learned).
+  absl::Status LoadCrosswalkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(feed_mu_);
 
-  // One rolled-up answer: a unit's coverage for a period (without comparisons).
-  struct Want {
-    std::string code;
-    Period period;
-  };
   // The rollups wanted, from the cache where still valid, otherwise computed: one export per
-  // period, of `export_root`'s subtree (or of the unit itself when it is the only one wanted
-  // for that period). A code that names no unit at the period's end gives nullopt.
+  // period, of the subtree of the lowest common ancestor (on the period's end) of the codes
+  // wanted for it. A code that names no unit at the period's end gives nullptr.
   using CoveragePtr = std::shared_ptr<const v1::Coverage>;
-  absl::StatusOr<std::vector<CoveragePtr>> Rollups(View& view, const std::vector<Want>& wants,
-                                                   const std::string& export_root);
+  absl::StatusOr<std::vector<CoveragePtr>> Rollups(View& view, const std::vector<Want>& wants);
   // Computes the rollups of `codes` for `period` from one export of `root`; sets `*snapshot_seq`.
   absl::StatusOr<std::vector<std::optional<v1::Coverage>>> Compute(
       View& view, const std::vector<std::string>& codes, const Period& period,
@@ -147,6 +156,9 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   int64_t hierarchy_seq_ ABSL_GUARDED_BY(feed_mu_) = 0;
   // Units changed but reloading them failed: reload before answering again.
   bool hierarchy_outdated_ ABSL_GUARDED_BY(feed_mu_) = false;
+  // Read with the hierarchy, and again whenever a change carries crosswalk links.
+  std::shared_ptr<const Crosswalk> crosswalk_ ABSL_GUARDED_BY(feed_mu_);
+  bool crosswalk_outdated_ ABSL_GUARDED_BY(feed_mu_) = false;
 
   // Decoded entries, in front of the shared cache.
   struct LocalEntry {
@@ -166,6 +178,7 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   std::atomic<int64_t> exports_{0};
   std::atomic<int64_t> feed_resets_{0};
   std::atomic<int64_t> hierarchy_loads_{0};
+  std::atomic<int64_t> crosswalk_loads_{0};
 
   absl::Mutex stop_mu_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;

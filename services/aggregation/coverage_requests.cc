@@ -45,6 +45,19 @@ absl::StatusOr<Month> ParseMonth(absl::string_view field, const std::string& tex
   return month;
 }
 
+// Empty, or a calendar date between the years periods accept; never echoed when too long.
+absl::Status CheckTerritoryDate(const std::string& text) {
+  if (text.empty()) {
+    return absl::OkStatus();
+  }
+  if (text.size() != 10 || !ValidateDate(text).ok()) {
+    return Invalid("territory_date", text.size() > 16
+                                         ? "is not YYYY-MM-DD"
+                                         : absl::StrCat("\"", text, "\" is not YYYY-MM-DD"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<CoverageQuery> ValidateCoverageRequest(const v1::GetCoverageRequest& request) {
@@ -63,8 +76,10 @@ absl::StatusOr<CoverageQuery> ValidateCoverageRequest(const v1::GetCoverageReque
     return Invalid("previous_year_ends",
                    absl::StrCat(year_ends, " is outside 0..", kMaxPreviousYearEnds));
   }
+  RETURN_IF_ERROR(CheckTerritoryDate(request.territory_date()));
   return CoverageQuery{request.unit_code(), period, std::move(schemes),
-                       year_ends == 0 ? kDefaultPreviousYearEnds : year_ends};
+                       year_ends == 0 ? kDefaultPreviousYearEnds : year_ends,
+                       request.territory_date()};
 }
 
 absl::StatusOr<CoverageListQuery> ValidateListCoverageRequest(
@@ -86,9 +101,11 @@ absl::StatusOr<CoverageListQuery> ValidateListCoverageRequest(
     return Invalid("order_by", absl::StrCat("unknown order ", request.order_by()));
   }
   // An empty parent_code and "VN" are the same list: the token is bound to the parent meant.
+  RETURN_IF_ERROR(CheckTerritoryDate(request.territory_date()));
   ASSIGN_OR_RETURN(PageRequest page, PageRequest::Read(request, kCoveragePageSizes, parent));
-  return CoverageListQuery{parent,           request.level(),    period,
-                           request.scheme(), request.order_by(), std::move(page)};
+  return CoverageListQuery{
+      parent,          request.level(),         period, request.scheme(), request.order_by(),
+      std::move(page), request.territory_date()};
 }
 
 absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesRequest& request) {
@@ -104,7 +121,8 @@ absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesReq
   if (to.Index() - from.Index() + 1 > kMaxSeriesMonths) {
     return Invalid("to_month", absl::StrCat("at most ", kMaxSeriesMonths, " months per series"));
   }
-  return SeriesQuery{request.unit_code(), request.scheme(), from, to};
+  RETURN_IF_ERROR(CheckTerritoryDate(request.territory_date()));
+  return SeriesQuery{request.unit_code(), request.scheme(), from, to, request.territory_date()};
 }
 
 }  // namespace covtrack::aggregation

@@ -21,6 +21,7 @@ struct CoverageQuery {
   Period period;
   std::vector<v1::Scheme> schemes;  // empty: all five
   int previous_year_ends = 0;       // 1..10 (0 in the request means 3)
+  std::string territory_date;       // "YYYY-MM-DD"; empty: the period's last day
 };
 absl::StatusOr<CoverageQuery> ValidateCoverageRequest(const v1::GetCoverageRequest& request);
 
@@ -32,6 +33,7 @@ struct CoverageListQuery {
   v1::Scheme scheme = v1::SCHEME_UNSPECIFIED;
   v1::CoverageOrder order = v1::COVERAGE_ORDER_UNSPECIFIED;
   PageRequest page;
+  std::string territory_date;  // "YYYY-MM-DD"; empty: the period's last day
 };
 absl::StatusOr<CoverageListQuery> ValidateListCoverageRequest(
     const v1::ListCoverageRequest& request);
@@ -42,6 +44,7 @@ struct SeriesQuery {
   v1::Scheme scheme = v1::SCHEME_UNSPECIFIED;
   Month from;
   Month to;
+  std::string territory_date;  // "YYYY-MM-DD"; empty: the last day of `to`
 };
 absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesRequest& request);
 

@@ -70,6 +70,28 @@ absl::StatusOr<std::vector<v1::AdminUnit>> IngestionClient::ListAllUnits() {
   return units;
 }
 
+absl::StatusOr<std::vector<v1::CrosswalkLink>> IngestionClient::ListAllCrosswalkLinks() {
+  std::vector<v1::CrosswalkLink> links;
+  std::string token;
+  do {
+    grpc::ClientContext context;
+    SetDeadline(context, options_.call_deadline);
+    v1::ListCrosswalkRequest request;
+    request.set_page_size(10000);
+    request.set_page_token(token);
+    v1::ListCrosswalkResponse response;
+    grpc::Status status = stub_->ListCrosswalk(&context, request, &response);
+    if (!status.ok()) {
+      return Annotate(status, "ListCrosswalk");
+    }
+    for (v1::CrosswalkLink& link : *response.mutable_links()) {
+      links.push_back(std::move(link));
+    }
+    token = response.next_page_token();
+  } while (!token.empty());
+  return links;
+}
+
 absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::string& root,
                                                                     const std::string& as_of,
                                                                     const std::string& from_month,

@@ -33,6 +33,8 @@ class IngestionClient {
   absl::StatusOr<v1::ListChangesResponse> ListChanges(int64_t after_seq, int page_size);
   // Every version of every unit (the full history).
   absl::StatusOr<std::vector<v1::AdminUnit>> ListAllUnits();
+  // Every crosswalk link (every page).
+  absl::StatusOr<std::vector<v1::CrosswalkLink>> ListAllCrosswalkLinks();
 
   struct Export {
     CoverageData data;

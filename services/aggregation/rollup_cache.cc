@@ -3,7 +3,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/domain.h"
 #include "common/log.h"
+#include "common/status/status.h"
 #include "services/aggregation/aggregation_service.h"
 #include "services/aggregation/rollup.h"
 
@@ -36,13 +38,68 @@ bool DecodeEntry(const std::string& value, int64_t* seq, v1::Coverage* coverage)
   return coverage->ParseFromArray(value.data() + bar + 1, static_cast<int>(value.size() - bar - 1));
 }
 
+// The unit and its ancestors on `date`, itself first, the nation last; empty when the code names
+// no unit then. Bounded: the tree is a few levels deep whatever the data says.
+std::vector<std::string> Ancestry(const Hierarchy& hierarchy, const std::string& code,
+                                  const std::string& date) {
+  constexpr int kMaxLevels = 8;
+  std::vector<std::string> chain;
+  const v1::AdminUnit* unit = hierarchy.UnitAt(code, date);
+  while (unit != nullptr && chain.size() < kMaxLevels) {
+    chain.push_back(unit->code());
+    if (unit->code() == kNationCode) {
+      return chain;
+    }
+    unit = hierarchy.UnitAt(ParentCodeOf(*unit), date);
+  }
+  if (!chain.empty()) {
+    chain.push_back(std::string(kNationCode));
+  }
+  return chain;
+}
+
+// The lowest common ancestor on `date` of the codes that name a unit then (the nation when the
+// tree says nothing better): the one subtree an export must cover to roll all of them up.
+std::string LowestCommonAncestor(const Hierarchy& hierarchy, const std::vector<std::string>& codes,
+                                 const std::string& date) {
+  std::vector<std::string> common;
+  size_t first = 0;  // index into `common` of the lowest ancestor shared so far
+  for (const std::string& code : codes) {
+    std::vector<std::string> chain = Ancestry(hierarchy, code, date);
+    if (chain.empty()) {
+      continue;
+    }
+    if (common.empty()) {
+      common = std::move(chain);
+      continue;
+    }
+    while (first + 1 < common.size() &&
+           std::find(chain.begin(), chain.end(), common[first]) == chain.end()) {
+      ++first;
+    }
+  }
+  return common.empty() ? std::string(kNationCode) : common[first];
+}
+
 }  // namespace
 
 // ---- Keeping up with ingestion's change feed ----
 
 AggregationServiceImpl::View AggregationServiceImpl::CurrentView() const {
   absl::ReaderMutexLock lock(&feed_mu_);
-  return View{hierarchy_, hierarchy_seq_};
+  return View{hierarchy_, crosswalk_, hierarchy_seq_};
+}
+
+absl::Status AggregationServiceImpl::LoadCrosswalkLocked() {
+  absl::StatusOr<std::vector<v1::CrosswalkLink>> links = ingestion_.ListAllCrosswalkLinks();
+  if (!links.ok()) {
+    crosswalk_outdated_ = true;  // the next request tries again
+    return absl::UnavailableError(links.status().message());
+  }
+  crosswalk_ = std::make_shared<const Crosswalk>(std::move(*links));
+  crosswalk_outdated_ = false;
+  ++crosswalk_loads_;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<AggregationServiceImpl::View> AggregationServiceImpl::Refresh() {
@@ -68,7 +125,7 @@ absl::StatusOr<AggregationServiceImpl::View> AggregationServiceImpl::Refresh() {
 absl::Status AggregationServiceImpl::CatchUpTo(int64_t seq, bool feed_went_backwards) {
   if (!feed_went_backwards) {
     absl::ReaderMutexLock lock(&feed_mu_);
-    if (log_.initialized() && !hierarchy_outdated_ && log_.seen() >= seq) {
+    if (log_.initialized() && !hierarchy_outdated_ && !crosswalk_outdated_ && log_.seen() >= seq) {
       return absl::OkStatus();
     }
   }
@@ -77,7 +134,8 @@ absl::Status AggregationServiceImpl::CatchUpTo(int64_t seq, bool feed_went_backw
 }
 
 absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_backwards) {
-  if (!feed_went_backwards && log_.initialized() && !hierarchy_outdated_ && log_.seen() >= seq) {
+  if (!feed_went_backwards && log_.initialized() && !hierarchy_outdated_ && !crosswalk_outdated_ &&
+      log_.seen() >= seq) {
     return absl::OkStatus();  // another request caught up meanwhile
   }
   auto start_afresh = [&](absl::string_view why) -> absl::Status {
@@ -88,6 +146,7 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
     }
     hierarchy_ = std::make_shared<const Hierarchy>(std::move(*units));
     hierarchy_outdated_ = false;
+    RETURN_IF_ERROR(LoadCrosswalkLocked());
     hierarchy_seq_ = seq;
     log_.Reset(seq);
     ++feed_resets_;
@@ -95,7 +154,8 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
     log::Info("following ingestion's change feed afresh",
               {{"seq", absl::StrCat(seq)},
                {"reason", std::string(why)},
-               {"units", absl::StrCat(hierarchy_->version_count())}});
+               {"units", absl::StrCat(hierarchy_->version_count())},
+               {"crosswalk_links", absl::StrCat(crosswalk_->size())}});
     return absl::OkStatus();
   };
   if (!log_.initialized()) {
@@ -111,6 +171,7 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
     return start_afresh("too far behind");
   }
   bool admin = hierarchy_outdated_;
+  bool crosswalk = crosswalk_outdated_;
   while (log_.seen() < seq) {
     absl::StatusOr<v1::ListChangesResponse> page =
         ingestion_.ListChanges(log_.seen(), kChangesPageSize);
@@ -118,8 +179,9 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
       return absl::UnavailableError(page.status().message());
     }
     for (const v1::Change& change : page->changes()) {
-      if (log_.Append(change) && change.admin_unit_codes_size() > 0) {
-        admin = true;
+      if (log_.Append(change)) {
+        admin = admin || change.admin_unit_codes_size() > 0;
+        crosswalk = crosswalk || change.crosswalk_links_size() > 0;
       }
     }
     if (page->changes().empty()) {
@@ -140,6 +202,11 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
     hierarchy_ = std::make_shared<const Hierarchy>(std::move(*units));
     hierarchy_outdated_ = false;
     ++hierarchy_loads_;
+  }
+  if (crosswalk) {
+    // Rollups are keyed by the code as it was and do not depend on the crosswalk: only the
+    // combination at read time does, so nothing cached is invalidated.
+    RETURN_IF_ERROR(LoadCrosswalkLocked());
   }
   hierarchy_seq_ = log_.seen();
   return absl::OkStatus();
@@ -194,7 +261,7 @@ absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl:
 }
 
 absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServiceImpl::Rollups(
-    View& view, const std::vector<Want>& wants, const std::string& export_root) {
+    View& view, const std::vector<Want>& wants) {
   std::vector<std::string> keys;
   keys.reserve(wants.size());
   for (const Want& w : wants) {
@@ -277,7 +344,8 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
     for (size_t i : indexes) {
       codes.push_back(wants[i].code);
     }
-    const std::string root = codes.size() == 1 ? codes.front() : export_root;
+    const std::string root =
+        LowestCommonAncestor(*view.hierarchy, codes, period.last_month().LastDay());
     int64_t seq = 0;
     absl::StatusOr<std::vector<std::optional<v1::Coverage>>> computed =
         Compute(view, codes, period, root, &seq);

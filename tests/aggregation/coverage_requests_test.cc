@@ -46,6 +46,47 @@ TEST(ValidateCoverageRequestTest, DefaultsToThreeYearEnds) {
   EXPECT_TRUE(query->schemes.empty());
 }
 
+TEST(TerritoryDateTest, EveryReadTakesADateAndNamesTheFieldWhenItIsNotOne) {
+  v1::GetCoverageRequest coverage = CoverageRequest("82", "2024");
+  coverage.set_territory_date("2025-07-01");
+  absl::StatusOr<CoverageQuery> query = ValidateCoverageRequest(coverage);
+  ASSERT_THAT(query, IsOk());
+  EXPECT_EQ(query->territory_date, "2025-07-01");
+  for (const std::string bad : {"2025-02-29", "2025-7-01", "20250701", "1850-01-01", "tomorrow"}) {
+    coverage.set_territory_date(bad);
+    EXPECT_THAT(ValidateCoverageRequest(coverage),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("territory_date")))
+        << bad;
+  }
+  coverage.set_territory_date(std::string(5000, '2'));
+  const absl::Status long_date = ValidateCoverageRequest(coverage).status();
+  EXPECT_THAT(long_date, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("territory_date")));
+  EXPECT_LT(long_date.message().size(), 100u);  // never echoed whole
+
+  v1::ListCoverageRequest list;
+  list.set_period("2024");
+  list.set_territory_date("2025-07-01");
+  absl::StatusOr<CoverageListQuery> list_query = ValidateListCoverageRequest(list);
+  ASSERT_THAT(list_query, IsOk());
+  EXPECT_EQ(list_query->territory_date, "2025-07-01");
+  list.set_territory_date("2025-13-01");
+  EXPECT_THAT(ValidateListCoverageRequest(list),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("territory_date")));
+
+  v1::GetCoverageSeriesRequest series;
+  series.set_unit_code("82");
+  series.set_scheme(v1::SCHEME_HEALTH);
+  series.set_from_month("2024-01");
+  series.set_to_month("2025-12");
+  series.set_territory_date("2025-12-31");
+  absl::StatusOr<SeriesQuery> series_query = ValidateSeriesRequest(series);
+  ASSERT_THAT(series_query, IsOk());
+  EXPECT_EQ(series_query->territory_date, "2025-12-31");
+  series.set_territory_date("2025-12-32");
+  EXPECT_THAT(ValidateSeriesRequest(series),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("territory_date")));
+}
+
 TEST(ValidateListCoverageRequestTest, RejectsNegativePageSizeAndATokenFromOtherFilters) {
   v1::ListCoverageRequest request;
   request.set_parent_code("82");

@@ -1,0 +1,37 @@
+#pragma once
+
+// Figures in the reader's territory, combined from cached rollups: a unit's figure for a period
+// it did not exist in (or only as part of something else) is Σ weight × the rollups of the unit
+// versions that covered its territory then (common/hierarchy/crosswalk.h, Reexpress). The
+// rollups themselves stay keyed by (code as it was, period) and cached as they always were;
+// only this combination happens at read time. Pure functions; tested alone
+// (tests/aggregation/reexpression_test.cc). docs/aggregation.md, "Territory".
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/hierarchy/crosswalk.h"
+#include "common/period.h"
+#include "covtrack/v1/aggregation_service.pb.h"
+#include "covtrack/v1/common.pb.h"
+
+namespace covtrack::aggregation {
+
+// The coverage of `unit` for `period` (all five schemes in kAllSchemes order, no comparisons),
+// from `reexpressed` (Reexpress of `unit` at the period's end) and the rollups of its terms:
+// `term_rollups[i]` is the rollup of reexpressed.terms[i].unit for `period`. Each scheme's
+// participants, in-province split and denominator are Σ weight × the term's, with the weight of
+// the scheme's denominator kind (population for health insurance, labour force otherwise);
+// rates from the sums; as_of_month the latest; completeness counts summed. Every SchemeCoverage
+// carries its Reexpression (an EXACT unit may have ESTIMATED schemes when only one kind of
+// share is below 1). ABSENT: no figures, the reason on every scheme. SAME_UNIT: the one rollup.
+// INTERNAL when a rollup is missing or a sum leaves int64.
+absl::StatusOr<v1::Coverage> CombineRollups(const v1::AdminUnit& unit, const Period& period,
+                                            const Reexpressed& reexpressed,
+                                            const std::vector<const v1::Coverage*>& term_rollups);
+
+// The predecessors of a re-expressed figure (Coverage.predecessors): the terms with their
+// composed shares, ordered by code.
+std::vector<v1::Predecessor> Predecessors(const Reexpressed& reexpressed);
+
+}  // namespace covtrack::aggregation
