@@ -4,6 +4,7 @@
 #include "absl/time/clock.h"
 #include "common/status/status.h"
 #include "common/time/timestamp.h"
+#include "services/ingestion/crosswalk_table.h"
 
 namespace covtrack::ingestion {
 
@@ -83,6 +84,29 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
           change->add_admin_unit_codes(item.Text(1));
       }
     }
+  }
+  if (changes.empty()) {
+    return response;
+  }
+  // The page's crosswalk links in one read: a change that imported a whole reform map carries
+  // thousands of them.
+  ASSIGN_OR_RETURN(
+      std::vector<sql::Row> links,
+      session.Query(absl::StrCat("SELECT change_seq, ", kLinkColumns,
+                                 " FROM crosswalk_revisions WHERE change_seq > $1 AND "
+                                 "change_seq <= $2 ORDER BY change_seq, effective_date, "
+                                 "from_code, to_code"),
+                    {after_seq, changes.back().Int(0)}));
+  int next = 0;  // changes are in seq order, and so are the links
+  for (const sql::Row& link : links) {
+    while (next < response.changes_size() && response.changes(next).seq() != link.Int(0)) {
+      ++next;
+    }
+    if (next == response.changes_size()) {
+      return absl::InternalError(
+          absl::StrCat("crosswalk revision at seq ", link.Int(0), " has no change"));
+    }
+    *response.mutable_changes(next)->add_crosswalk_links() = LinkFromRow(link, 1);
   }
   return response;
 }

@@ -41,7 +41,9 @@ class ChangeWriter {
   void Touch(ChangeKind kind, const std::string& unit_code, const std::string& period) {
     items_.emplace(kind, unit_code, period);
   }
-  bool changed() const { return !items_.empty(); }
+  // The write stored crosswalk revisions at seq(): the feed reads the links from those rows.
+  void TouchCrosswalk() { crosswalk_changed_ = true; }
+  bool changed() const { return !items_.empty() || crosswalk_changed_; }
   // The sequence the caller's data is visible at.
   int64_t visible_seq() const { return changed() ? seq() : head_; }
 
@@ -50,9 +52,11 @@ class ChangeWriter {
  private:
   int64_t head_;
   std::set<std::tuple<int64_t, std::string, std::string>> items_;
+  bool crosswalk_changed_ = false;
 };
 
-// Up to `page_size` changes after `after_seq`, oldest first, with the head they were read at.
+// Up to `page_size` changes after `after_seq`, oldest first, with the head they were read at;
+// each with the crosswalk links it wrote, as crosswalk_revisions holds them.
 absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64_t after_seq,
                                                     int page_size);
 

@@ -21,6 +21,7 @@ using access::Role;
 constexpr PageSizeLimits kAdminUnitPages = {1000, 10000};
 constexpr PageSizeLimits kRevisionPages = {100, 1000};
 constexpr PageSizeLimits kChangePages = {100, 1000};
+constexpr PageSizeLimits kCrosswalkPages = {1000, 10000};
 // The page a WatchChanges stream reads the feed in.
 constexpr int kWatchPageSize = 100;
 
@@ -300,6 +301,41 @@ grpc::Status IngestionServiceImpl::ExportData(grpc::ServerContext* context,
   }();
   LogIfBroken(status);
   return ToGrpcStatus(status);
+}
+
+grpc::Status IngestionServiceImpl::ImportCrosswalk(grpc::ServerContext* context,
+                                                   const v1::ImportCrosswalkRequest* request,
+                                                   v1::ImportCrosswalkResponse* response) {
+  return Reply(response, [&]() -> absl::StatusOr<v1::ImportCrosswalkResponse> {
+    absl::StatusOr<v1::ImportCrosswalkResponse> result =
+        [&]() -> absl::StatusOr<v1::ImportCrosswalkResponse> {
+      RETURN_IF_ERROR(Allowed(access_.Require(*context, Role::kAdmin)));
+      RETURN_IF_ERROR(ValidateImportCrosswalk(*request, options_.limits));
+      return store_->ImportCrosswalk(*request, Sender{PeerIdentity(*context), request->source()});
+    }();
+    if (!result.ok()) {
+      Metrics().Rejected(result.status().code(), nullptr);
+      return result;
+    }
+    NoteCommitted(result->change_seq());
+    log::Info(result->replayed() ? "crosswalk import replayed" : "crosswalk imported",
+              {{"request_id", request->request_id()},
+               {"links", absl::StrCat(result->links_accepted())},
+               {"changed", absl::StrCat(result->links_changed())},
+               {"seq", absl::StrCat(result->change_seq())}});
+    return result;
+  });
+}
+
+grpc::Status IngestionServiceImpl::ListCrosswalk(grpc::ServerContext* context,
+                                                 const v1::ListCrosswalkRequest* request,
+                                                 v1::ListCrosswalkResponse* response) {
+  return Reply(response, [&]() -> absl::StatusOr<v1::ListCrosswalkResponse> {
+    RETURN_IF_ERROR(Allowed(access_.Require(*context, Role::kReader)));
+    RETURN_IF_ERROR(ValidateListCrosswalk(*request));
+    ASSIGN_OR_RETURN(const PageRequest page, PageRequest::Read(*request, kCrosswalkPages));
+    return store_->ListCrosswalk(*request, page);
+  });
 }
 
 }  // namespace covtrack::ingestion

@@ -55,6 +55,11 @@ class IngestionServiceImpl final : public v1::IngestionService::Service {
                             grpc::ServerWriter<v1::Change>* writer) override;
   grpc::Status ExportData(grpc::ServerContext* context, const v1::ExportDataRequest* request,
                           grpc::ServerWriter<v1::ExportDataResponse>* writer) override;
+  grpc::Status ImportCrosswalk(grpc::ServerContext* context,
+                               const v1::ImportCrosswalkRequest* request,
+                               v1::ImportCrosswalkResponse* response) override;
+  grpc::Status ListCrosswalk(grpc::ServerContext* context, const v1::ListCrosswalkRequest* request,
+                             v1::ListCrosswalkResponse* response) override;
 
  private:
   IngestionServiceImpl(IngestionOptions options, std::unique_ptr<sql::Database> db,

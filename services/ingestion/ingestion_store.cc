@@ -43,6 +43,10 @@ absl::StatusOr<Response> IngestionStore::WriteOnce(
 template absl::StatusOr<v1::SubmitReportResponse> IngestionStore::WriteOnce(
     const std::string&, const google::protobuf::Message&, const Sender&,
     const std::function<absl::StatusOr<v1::SubmitReportResponse>(sql::Session&, ChangeWriter&)>&);
+template absl::StatusOr<v1::ImportCrosswalkResponse> IngestionStore::WriteOnce(
+    const std::string&, const google::protobuf::Message&, const Sender&,
+    const std::function<absl::StatusOr<v1::ImportCrosswalkResponse>(sql::Session&,
+                                                                    ChangeWriter&)>&);
 template absl::StatusOr<v1::ImportAdminUnitsResponse> IngestionStore::WriteOnce(
     const std::string&, const google::protobuf::Message&, const Sender&,
     const std::function<absl::StatusOr<v1::ImportAdminUnitsResponse>(sql::Session&,

@@ -7,6 +7,7 @@
 //   ingestion_store.cc  opening the store, the write frame, the change head and feed reads
 //   submit_report.cc    participation records and denominators, with their revisions
 //   admin_units.cc      importing and listing administrative units
+//   crosswalk.cc        importing and listing crosswalk links (checks in crosswalk_check.h)
 //   revisions.cc        the audit trail of one unit
 //   export_data.cc      consistent snapshots of a subtree
 // A request reaching a method here has passed its checks in request_validation.h; the checks
@@ -36,11 +37,15 @@ class IngestionStore {
       const v1::ImportAdminUnitsRequest& request, const Sender& sender);
   absl::StatusOr<v1::SubmitReportResponse> SubmitReport(const v1::SubmitReportRequest& request,
                                                         const Sender& sender);
+  absl::StatusOr<v1::ImportCrosswalkResponse> ImportCrosswalk(
+      const v1::ImportCrosswalkRequest& request, const Sender& sender);
 
   absl::StatusOr<v1::ListAdminUnitsResponse> ListAdminUnits(
       const v1::ListAdminUnitsRequest& request, const PageRequest& page);
   // Every version of the units that held `code`, ordered by valid_from (for access checks).
   absl::StatusOr<std::vector<v1::AdminUnit>> UnitVersions(const std::string& code);
+  absl::StatusOr<v1::ListCrosswalkResponse> ListCrosswalk(const v1::ListCrosswalkRequest& request,
+                                                          const PageRequest& page);
   absl::StatusOr<v1::ListRevisionsResponse> ListRevisions(const v1::ListRevisionsRequest& request,
                                                           const PageRequest& page);
 

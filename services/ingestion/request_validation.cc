@@ -1,11 +1,13 @@
 #include "services/ingestion/request_validation.h"
 
+#include <cmath>
 #include <map>
 #include <tuple>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/domain.h"
 #include "common/period.h"
 #include "common/status/status.h"
@@ -74,11 +76,8 @@ absl::Status ValidateDenominator(const v1::DenominatorRecord& d, int i) {
 }
 
 absl::Status ValidateUnit(const v1::AdminUnit& u, int i) {
-  if (u.code().empty() || u.code().size() > 16 ||
-      u.code().find_first_of(" \t\r\n,") != std::string::npos) {
-    return FieldError("units", i, "code",
-                      absl::StrCat("must be 1–16 characters without spaces (got \"",
-                                   u.code().substr(0, 40), u.code().size() > 40 ? "…" : "", "\")"));
+  if (std::string problem = UnitCodeProblem(u.code()); !problem.empty()) {
+    return FieldError("units", i, "code", problem);
   }
   if (u.code() == kNationCode) {
     return FieldError("units", i, "code", "\"VN\" is the nation, which is implicit");
@@ -111,7 +110,52 @@ absl::Status ValidateUnit(const v1::AdminUnit& u, int i) {
   return absl::OkStatus();
 }
 
+// A code as an error quotes it: never more than 40 characters of what the caller sent.
+std::string Quoted(const std::string& code) {
+  return code.size() <= 40 ? absl::StrCat("\"", code, "\"")
+                           : absl::StrCat("\"", code.substr(0, 40), "…\"");
+}
+
+// A share, when given: finite and in (0, 1].
+void CheckShare(const v1::CrosswalkLink& link, int i, absl::string_view field, double share,
+                ProblemList& problems) {
+  if (!std::isfinite(share) || share <= 0 || share > 1) {
+    problems.Add("links", i, field,
+                 absl::StrCat("must be in (0, 1] (got ", share, ") for ", Quoted(link.from_code()),
+                              " -> ", Quoted(link.to_code())));
+  }
+}
+
 }  // namespace
+
+void ProblemList::Add(absl::string_view list, int index, absl::string_view field,
+                      absl::string_view problem) {
+  if (reported_.size() < kMaxReportedProblems) {
+    reported_.push_back(absl::StrCat(list, "[", index, "].", field, ": ", problem));
+  } else {
+    ++more_;
+  }
+}
+
+absl::Status ProblemList::ToStatus() const {
+  if (reported_.empty()) {
+    return absl::OkStatus();
+  }
+  std::string message = absl::StrJoin(reported_, "; ");
+  if (more_ > 0) {
+    absl::StrAppend(&message, "; and ", more_, " more problem", more_ == 1 ? "" : "s");
+  }
+  return absl::InvalidArgumentError(message);
+}
+
+std::string UnitCodeProblem(const std::string& code) {
+  if (code.empty() || code.size() > kMaxUnitCodeLength ||
+      code.find_first_of(" \t\r\n,") != std::string::npos) {
+    return absl::StrCat("must be 1–", kMaxUnitCodeLength, " characters without spaces (got \"",
+                        code.substr(0, 40), code.size() > 40 ? "…" : "", "\")");
+  }
+  return "";
+}
 
 absl::Status FieldError(absl::string_view list, int index, absl::string_view field,
                         absl::string_view problem) {
@@ -223,6 +267,76 @@ absl::Status ValidateExportData(const v1::ExportDataRequest& request) {
   if (!request.from_month().empty() || !request.to_month().empty()) {
     RETURN_IF_ERROR(InField("from_month", Month::Parse(request.from_month()).status()));
     RETURN_IF_ERROR(InField("to_month", Month::Parse(request.to_month()).status()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateImportCrosswalk(const v1::ImportCrosswalkRequest& request,
+                                     const RequestLimits& limits) {
+  RETURN_IF_ERROR(ValidateRequestId(request.request_id()));
+  if (request.links_size() == 0) {
+    return absl::InvalidArgumentError("links: the request has no links");
+  }
+  if (request.links_size() > limits.max_links_per_request) {
+    return absl::InvalidArgumentError(absl::StrCat("request too large: ", request.links_size(),
+                                                   " links, at most ", limits.max_links_per_request,
+                                                   " per request"));
+  }
+  if (request.source().size() > kMaxSourceBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("source: longer than ", kMaxSourceBytes, " bytes"));
+  }
+  ProblemList problems;
+  std::map<std::tuple<std::string, std::string, std::string>, int> seen;
+  for (int i = 0; i < request.links_size(); ++i) {
+    const v1::CrosswalkLink& link = request.links(i);
+    for (const auto& [field, code] :
+         {std::pair<const char*, const std::string&>{"from_code", link.from_code()},
+          std::pair<const char*, const std::string&>{"to_code", link.to_code()}}) {
+      if (std::string problem = UnitCodeProblem(code); !problem.empty()) {
+        problems.Add("links", i, field, problem);
+      }
+    }
+    if (absl::Status date = ValidateDate(link.effective_date()); !date.ok()) {
+      problems.Add("links", i, "effective_date",
+                   absl::StrCat(date.message(), " (link ", Quoted(link.from_code()), " -> ",
+                                Quoted(link.to_code()), ")"));
+    }
+    if (link.has_population_share()) {
+      CheckShare(link, i, "population_share", link.population_share(), problems);
+    }
+    if (link.has_labor_force_share()) {
+      if (!link.has_population_share()) {
+        problems.Add("links", i, "labor_force_share",
+                     "given without population_share (a labour-force share refines a known "
+                     "population share)");
+      } else {
+        CheckShare(link, i, "labor_force_share", link.labor_force_share(), problems);
+      }
+    }
+    auto [it, inserted] =
+        seen.emplace(std::make_tuple(link.from_code(), link.to_code(), link.effective_date()), i);
+    if (!inserted) {
+      problems.Add("links", i, "to_code",
+                   absl::StrCat("duplicates links[", it->second,
+                                "] (same from_code, to_code and effective_date)"));
+    }
+  }
+  return problems.ToStatus();
+}
+
+absl::Status ValidateListCrosswalk(const v1::ListCrosswalkRequest& request) {
+  for (const auto& [field, code] :
+       {std::pair<const char*, const std::string&>{"from_code", request.from_code()},
+        std::pair<const char*, const std::string&>{"to_code", request.to_code()}}) {
+    if (!code.empty()) {
+      if (std::string problem = UnitCodeProblem(code); !problem.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+      }
+    }
+  }
+  if (!request.effective_date().empty()) {
+    RETURN_IF_ERROR(InField("effective_date", ValidateDate(request.effective_date())));
   }
   return absl::OkStatus();
 }

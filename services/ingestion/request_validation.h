@@ -6,7 +6,9 @@
 // against stored units (does the unit exist then, do intervals overlap) are in
 // unit_calendar.h; page_size and page_token in common/paging.
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -18,7 +20,33 @@ struct RequestLimits {
   // Records plus denominators in one SubmitReport, and units in one ImportAdminUnits. A
   // national month (about 10,000 communes × 4 schemes) fits in one request.
   int max_items_per_request = 100000;
+  // Links in one ImportCrosswalk: the 2025 reform's map (10,667) fits in one request.
+  int max_links_per_request = 20000;
 };
+
+// The longest `source` a crosswalk import keeps in its audit trail, in bytes.
+inline constexpr size_t kMaxSourceBytes = 500;
+// The most problems one error reports; the rest are counted.
+inline constexpr int kMaxReportedProblems = 10;
+
+// The problems of a request, collected so that one answer lets a caller fix many rows, and
+// bounded so that the answer stays small whatever the input.
+class ProblemList {
+ public:
+  void Add(absl::string_view list, int index, absl::string_view field, absl::string_view problem);
+  bool empty() const { return reported_.empty(); }
+  // OK when there is no problem; otherwise INVALID_ARGUMENT with the first
+  // kMaxReportedProblems problems, "; "-separated, and how many more there were.
+  absl::Status ToStatus() const;
+
+ private:
+  std::vector<std::string> reported_;
+  int64_t more_ = 0;
+};
+
+// Why `code` is not a well-formed unit code (empty, longer than kMaxUnitCodeLength, or with a
+// space or comma); empty when it is.
+std::string UnitCodeProblem(const std::string& code);
 
 // "<list>[<index>].<field>: <problem>", INVALID_ARGUMENT.
 absl::Status FieldError(absl::string_view list, int index, absl::string_view field,
@@ -35,5 +63,10 @@ absl::Status ValidateImportAdminUnits(const v1::ImportAdminUnitsRequest& request
 absl::Status ValidateListAdminUnits(const v1::ListAdminUnitsRequest& request);
 absl::Status ValidateListRevisions(const v1::ListRevisionsRequest& request);
 absl::Status ValidateExportData(const v1::ExportDataRequest& request);
+// Formats, ranges and duplicates of the links, all reported (up to kMaxReportedProblems); the
+// checks against stored units and links are in crosswalk_check.h.
+absl::Status ValidateImportCrosswalk(const v1::ImportCrosswalkRequest& request,
+                                     const RequestLimits& limits);
+absl::Status ValidateListCrosswalk(const v1::ListCrosswalkRequest& request);
 
 }  // namespace covtrack::ingestion

@@ -1,7 +1,8 @@
 // IngestionStore::ListRevisions: the audit trail of one unit, every value each of its figures
-// has had, with who sent it and when.
+// and each crosswalk link from or to it has had, with who sent it and when.
 #include "common/status/status.h"
 #include "common/time/timestamp.h"
+#include "services/ingestion/crosswalk_table.h"
 #include "services/ingestion/ingestion_store.h"
 
 namespace covtrack::ingestion {
@@ -11,25 +12,36 @@ absl::StatusOr<v1::ListRevisionsResponse> IngestionStore::ListRevisions(
   // Revisions only ever append with a higher change_seq, so offsets in this order are stable.
   ASSIGN_OR_RETURN(const int64_t offset, page.Offset());
   const int page_size = page.size();
-  const bool with_denominators =
-      request.month().empty() && request.scheme() == v1::SCHEME_UNSPECIFIED;
+  // Denominator and crosswalk revisions have neither month nor scheme: listed when neither is
+  // asked for.
+  const bool with_others = request.month().empty() && request.scheme() == v1::SCHEME_UNSPECIFIED;
   v1::ListRevisionsResponse response;
   RETURN_IF_ERROR(db_->Read([&](sql::Session& s) -> absl::Status {
     ASSIGN_OR_RETURN(
         const std::vector<sql::Row> rows,
         s.Query("SELECT 1 AS kind, r.month AS period, r.scheme AS sub, r.participants, "
-                "r.in_province, r.change_seq, c.request_id, c.source, c.peer, c.commit_time_us "
+                "r.in_province, r.change_seq, c.request_id, c.source, c.peer, c.commit_time_us, "
+                "CAST(NULL AS TEXT) AS from_code, CAST(NULL AS TEXT) AS to_code, "
+                "CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), "
+                "CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION) "
                 "FROM participation_revisions r JOIN changes c ON c.seq = r.change_seq "
                 "WHERE r.unit_code = $1 AND ($2 = '' OR r.month = $2) "
                 "AND ($3 = 0 OR r.scheme = $3) "
                 "UNION ALL "
                 "SELECT 2, CAST(r.year AS TEXT), r.kind, r.value, NULL, r.change_seq, "
-                "c.request_id, c.source, c.peer, c.commit_time_us "
+                "c.request_id, c.source, c.peer, c.commit_time_us, NULL, NULL, NULL, NULL, "
+                "NULL, NULL, NULL "
                 "FROM denominator_revisions r JOIN changes c ON c.seq = r.change_seq "
                 "WHERE r.unit_code = $1 AND $4 = 1 "
-                "ORDER BY 6, 1, 2, 3 LIMIT $5 OFFSET $6",
+                "UNION ALL "
+                "SELECT 3, r.effective_date, 0, 0, NULL, r.change_seq, c.request_id, c.source, "
+                "c.peer, c.commit_time_us, r.from_code, r.to_code, r.effective_date, "
+                "r.from_valid_from, r.to_valid_from, r.population_share, r.labor_force_share "
+                "FROM crosswalk_revisions r JOIN changes c ON c.seq = r.change_seq "
+                "WHERE (r.from_code = $1 OR r.to_code = $1) AND $4 = 1 "
+                "ORDER BY 6, 1, 2, 3, 11, 12 LIMIT $5 OFFSET $6",
                 {request.unit_code(), request.month(), int64_t{request.scheme()},
-                 int64_t{with_denominators}, int64_t{page_size + 1}, offset}));
+                 int64_t{with_others}, int64_t{page_size + 1}, offset}));
     for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(page_size); ++i) {
       const sql::Row& r = rows[i];
       v1::Revision* revision = response.add_revisions();
@@ -42,6 +54,8 @@ absl::StatusOr<v1::ListRevisionsResponse> IngestionStore::ListRevisions(
         if (!r.IsNull(4)) {
           p->set_in_province_participants(r.Int(4));
         }
+      } else if (r.Int(0) == 3) {
+        *revision->mutable_crosswalk_link() = LinkFromRow(r, 10);
       } else {
         v1::DenominatorRecord* d = revision->mutable_denominator();
         d->set_unit_code(request.unit_code());

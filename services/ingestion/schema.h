@@ -17,6 +17,11 @@ namespace covtrack::ingestion {
 //   so that interval tests are plain string comparisons.
 // - requests is the request-id ledger (common/sql/request_ledger.h), its fingerprint column
 //   named request_hash.
+// - crosswalk_links (migration 2) holds the current form of each crosswalk link, identified by
+//   (from_code, to_code, effective_date), with the valid_from of the two unit versions it was
+//   resolved to on import; a NULL share is not known yet. crosswalk_revisions holds every form
+//   each link has had, tied to the change that wrote it; the change feed reads a change's links
+//   from there (by change_seq), so they need no change_items rows.
 inline const std::vector<sql::Migration>& IngestionMigrations() {
   static const std::vector<sql::Migration> kMigrations = {
       {1, R"sql(
@@ -81,6 +86,32 @@ CREATE TABLE denominator_revisions (
   change_seq BIGINT NOT NULL,
   value BIGINT NOT NULL,
   PRIMARY KEY (unit_code, year, kind, change_seq));
+)sql"},
+      {2, R"sql(
+CREATE TABLE crosswalk_links (
+  from_code TEXT NOT NULL,
+  to_code TEXT NOT NULL,
+  effective_date TEXT NOT NULL,
+  from_valid_from TEXT NOT NULL,
+  to_valid_from TEXT NOT NULL,
+  population_share DOUBLE PRECISION,
+  labor_force_share DOUBLE PRECISION,
+  change_seq BIGINT NOT NULL,
+  PRIMARY KEY (from_code, to_code, effective_date));
+CREATE INDEX crosswalk_links_order ON crosswalk_links (effective_date, from_code, to_code);
+CREATE INDEX crosswalk_links_to ON crosswalk_links (to_code);
+CREATE TABLE crosswalk_revisions (
+  from_code TEXT NOT NULL,
+  to_code TEXT NOT NULL,
+  effective_date TEXT NOT NULL,
+  change_seq BIGINT NOT NULL,
+  from_valid_from TEXT NOT NULL,
+  to_valid_from TEXT NOT NULL,
+  population_share DOUBLE PRECISION,
+  labor_force_share DOUBLE PRECISION,
+  PRIMARY KEY (from_code, to_code, effective_date, change_seq));
+CREATE INDEX crosswalk_revisions_to ON crosswalk_revisions (to_code, change_seq);
+CREATE INDEX crosswalk_revisions_seq ON crosswalk_revisions (change_seq);
 )sql"},
   };
   return kMigrations;
