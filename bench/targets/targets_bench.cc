@@ -87,6 +87,7 @@ int Run() {
   targets::TargetOptions options;
   options.store_url = testing::SqliteStoreUrl();
   options.aggregation_addr = aggregation->address();
+  options.ingestion_addr = ingestion->address();
   auto service = targets::TargetServiceImpl::Create(options);
   if (!service.ok()) {
     Die(service.status().ToString());

@@ -44,14 +44,26 @@ absl::StatusOr<Period> TargetServiceImpl::ResolvePeriod(const std::string& perio
 
 absl::StatusOr<v1::SchemeAchievement> TargetServiceImpl::Evaluate(
     const std::string& unit_code, v1::Scheme scheme, const v1::SchemeCoverage& current,
-    const std::string& as_of_month, std::optional<v1::Target> target) {
+    const std::string& as_of_month, const UnitTarget& target, const std::string& territory_date) {
   SchemeInputs inputs;
   inputs.scheme = scheme;
-  inputs.target = std::move(target);
+  inputs.target = target.target;
   inputs.current = current;
   if (absl::StatusOr<Month> as_of = Month::Parse(as_of_month); as_of.ok()) {
     inputs.as_of = *as_of;
   }
+  // Whose target it is, and why a unit made by a reform has none, go with every answer.
+  auto finish = [&](v1::SchemeAchievement result) {
+    result.set_target_reexpressed(target.reexpressed);
+    for (const v1::Target& source : target.sources) {
+      *result.add_source_targets() = source;
+    }
+    if (!target.note.empty()) {
+      result.set_note(result.note().empty() ? target.note
+                                            : absl::StrCat(target.note, "; ", result.note()));
+    }
+    return result;
+  };
   v1::SchemeAchievement result = EvaluateScheme(inputs);
   // The pace and the trend need the months since last December; ask for them only when the
   // status during the year depends on them.
@@ -59,27 +71,34 @@ absl::StatusOr<v1::SchemeAchievement> TargetServiceImpl::Evaluate(
   if (!during_year || result.status() == v1::ACHIEVEMENT_STATUS_MET ||
       result.status() == v1::ACHIEVEMENT_STATUS_NO_TARGET ||
       result.status() == v1::ACHIEVEMENT_STATUS_NO_DATA) {
-    return result;
+    return finish(std::move(result));
   }
+  // Last December and the months since, in the reader's territory: a unit made by a reform
+  // during the year has its baseline re-expressed from its predecessors.
   const Month from{inputs.as_of->year - 1, 12};
-  ASSIGN_OR_RETURN(const v1::CoverageSeries series,
-                   source_->GetCoverageSeries(unit_code, scheme, from, *inputs.as_of));
+  ASSIGN_OR_RETURN(
+      const v1::CoverageSeries series,
+      source_->GetCoverageSeries(unit_code, scheme, from, *inputs.as_of, territory_date));
   for (const v1::SchemeCoverageAtMonth& month : series.months()) {
     absl::StatusOr<Month> parsed = Month::Parse(month.month());
     if (parsed.ok()) {
       inputs.history.push_back(MonthFigure{*parsed, month.coverage()});
     }
   }
-  return EvaluateScheme(inputs);
+  return finish(EvaluateScheme(inputs));
 }
 
 absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
     const v1::GetAchievementRequest& request) {
   ASSIGN_OR_RETURN(const Period period, ResolvePeriod(request.period()));
   const std::vector<v1::Scheme> schemes = SchemesOrAll(request.schemes());
-  ASSIGN_OR_RETURN(const v1::Coverage coverage,
-                   source_->GetCoverage(request.unit_code(), period.ToString(), schemes));
-  ASSIGN_OR_RETURN(const auto targets, store_->CurrentTargets(request.unit_code(), period.year()));
+  // Every read names the territory: the request's date, else the period's end.
+  const std::string territory_date =
+      request.territory_date().empty() ? period.last_month().LastDay() : request.territory_date();
+  ASSIGN_OR_RETURN(
+      const v1::Coverage coverage,
+      source_->GetCoverage(request.unit_code(), period.ToString(), schemes, territory_date));
+  ReformReads reads(units_.get(), store_.get());
   v1::Achievement achievement;
   *achievement.mutable_unit() = coverage.unit();
   achievement.set_period(period.ToString());
@@ -88,13 +107,11 @@ absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
     const v1::SchemeCoverage* current = FindScheme(coverage, scheme);
     v1::SchemeCoverage empty;
     empty.set_scheme(scheme);
-    std::optional<v1::Target> target;
-    if (auto it = targets.find(scheme); it != targets.end()) {
-      target = it->second;
-    }
+    ASSIGN_OR_RETURN(const UnitTarget target,
+                     TargetFor(reads, coverage.unit(), territory_date, scheme, period.year()));
     ASSIGN_OR_RETURN(*achievement.add_schemes(),
                      Evaluate(request.unit_code(), scheme, current != nullptr ? *current : empty,
-                              coverage.as_of_month(), std::move(target)));
+                              coverage.as_of_month(), target, territory_date));
   }
   return achievement;
 }
@@ -103,6 +120,7 @@ absl::StatusOr<v1::Report> TargetServiceImpl::ReportOf(const v1::GetReportReques
   v1::GetAchievementRequest achievement_request;
   achievement_request.set_unit_code(request.unit_code());
   achievement_request.set_period(request.period());
+  achievement_request.set_territory_date(request.territory_date());
   ASSIGN_OR_RETURN(v1::Achievement achievement, AchievementOf(achievement_request));
   v1::Report report;
   report.set_text(WriteReportVi(achievement));

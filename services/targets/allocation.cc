@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
+#include "common/hierarchy/hierarchy.h"
 #include "common/log.h"
 #include "common/status/status.h"
 #include "services/targets/achievement.h"
@@ -111,7 +113,8 @@ absl::StatusOr<v1::AllocateTargetResponse> Split(const v1::AllocateTargetRequest
 }  // namespace
 
 absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
-    const v1::AllocateTargetRequest& request) {
+    const v1::AllocateTargetRequest& request,
+    const std::function<absl::Status(const std::vector<access::UnitRef>&)>& authorize) {
   v1::AllocateTargetRequest without_id = request;
   without_id.clear_request_id();
   const std::string content = absl::StrCat("AllocateTarget\n", without_id.SerializeAsString());
@@ -144,9 +147,10 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
 
   // The bases, from the base year (the year before the target's year).
   const int base_year = request.year() - 1;
-  ASSIGN_OR_RETURN(std::vector<v1::Coverage> units,
-                   source_->ListCoverage(request.parent_code(), request.level(),
-                                         absl::StrCat(base_year), BaseScheme(request)));
+  ASSIGN_OR_RETURN(
+      std::vector<v1::Coverage> units,
+      source_->ListCoverage(request.parent_code(), request.level(), absl::StrCat(base_year),
+                            BaseScheme(request), YearEnd(base_year)));
   std::sort(units.begin(), units.end(), [](const v1::Coverage& a, const v1::Coverage& b) {
     return a.unit().code() < b.unit().code();
   });
@@ -156,11 +160,35 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
     return absl::FailedPreconditionError(absl::StrCat("no units under ", request.parent_code(),
                                                       " at the requested level in ", base_year));
   }
-  ASSIGN_OR_RETURN(const v1::AllocateTargetResponse response,
-                   Split(request, *parent, units, bases));
+  ASSIGN_OR_RETURN(v1::AllocateTargetResponse response, Split(request, *parent, units, bases));
+  // Each part is for the unit of the base year's end. Where a reform during the target's year
+  // ended that unit and its code names another unit at the year's end, the part is stored with
+  // unit_as_of naming it (its last day in the year), never under the code's new holder.
+  ReformReads reads(units_.get(), store_.get());
+  std::vector<access::UnitRef> part_units;
+  for (v1::AllocationPart& part : *response.mutable_parts()) {
+    const v1::AdminUnit& unit = part.unit();
+    v1::Target* target = part.mutable_target();
+    if (!ValidOn(unit, YearEnd(request.year()))) {
+      const std::string day = LastDayInYear(unit, request.year());
+      if (day.empty()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("unit ", unit.code(), " under ", request.parent_code(), " at the end of ",
+                         base_year, " does not exist in ", request.year(),
+                         ": set the targets of the units that replaced it with SetTarget"));
+      }
+      ASSIGN_OR_RETURN(*target->mutable_unit_as_of(),
+                       NormalizeUnitAsOf(reads, unit.code(), day, request.year()));
+    }
+    part_units.push_back(target->unit_as_of().empty()
+                             ? access::UnitRef::InYear(unit.code(), request.year())
+                             : access::UnitRef::OnDay(unit.code(), target->unit_as_of()));
+  }
   if (request.preview()) {
     return response;
   }
+  // Every part passes the check SetTarget applies, not only the parent.
+  RETURN_IF_ERROR(authorize(part_units));
   ASSIGN_OR_RETURN(const TargetStore::WriteResult written,
                    store_->WriteOnce(request.request_id(), content,
                                      [&](sql::Session& session) -> absl::StatusOr<std::string> {
@@ -189,9 +217,10 @@ absl::StatusOr<v1::ValidateAllocationResponse> TargetServiceImpl::CheckAllocatio
     const v1::ValidateAllocationRequest& request) {
   ASSIGN_OR_RETURN(const std::optional<v1::Target> parent,
                    CurrentTarget(request.parent_code(), request.scheme(), request.year()));
-  ASSIGN_OR_RETURN(const std::vector<v1::Coverage> units,
-                   source_->ListCoverage(request.parent_code(), request.level(),
-                                         absl::StrCat(request.year()), request.scheme()));
+  ASSIGN_OR_RETURN(
+      const std::vector<v1::Coverage> units,
+      source_->ListCoverage(request.parent_code(), request.level(), absl::StrCat(request.year()),
+                            request.scheme(), YearEnd(request.year())));
   ASSIGN_OR_RETURN(const auto target_of, TargetsByUnit(request.scheme(), request.year()));
   std::vector<std::string> codes;
   for (const v1::Coverage& unit : units) {
@@ -202,13 +231,21 @@ absl::StatusOr<v1::ValidateAllocationResponse> TargetServiceImpl::CheckAllocatio
   v1::ValidateAllocationResponse response;
   double total = 0;
   for (const std::string& code : codes) {
-    auto it = target_of.find(code);
-    if (it == target_of.end()) {
+    // The units at the year's end hold their codes' targets of the year (unit_as_of "").
+    const v1::Target* found = nullptr;
+    if (auto it = target_of.find(code); it != target_of.end()) {
+      for (const v1::Target& t : it->second) {
+        if (t.unit_as_of().empty()) {
+          found = &t;
+        }
+      }
+    }
+    if (found == nullptr) {
       response.add_units_without_target(code);
       response.add_problems(absl::StrCat("unit ", code, " has no target"));
       continue;
     }
-    const v1::Target& child = it->second;
+    const v1::Target& child = *found;
     *response.add_child_targets() = child;
     if (parent.has_value() && (child.kind() != parent->kind() || child.basis() != parent->basis() ||
                                child.kind() != v1::TARGET_KIND_PARTICIPANTS)) {

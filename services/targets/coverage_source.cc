@@ -22,10 +22,12 @@ class AggregationCoverageSource : public CoverageSource {
         stub_(v1::AggregationService::NewStub(channel)) {}
 
   absl::StatusOr<v1::Coverage> GetCoverage(absl::string_view unit_code, absl::string_view period,
-                                           const std::vector<v1::Scheme>& schemes) override {
+                                           const std::vector<v1::Scheme>& schemes,
+                                           absl::string_view territory_date) override {
     v1::GetCoverageRequest request;
     request.set_unit_code(std::string(unit_code));
     request.set_period(std::string(period));
+    request.set_territory_date(std::string(territory_date));
     for (v1::Scheme scheme : schemes) {
       request.add_schemes(scheme);
     }
@@ -36,13 +38,13 @@ class AggregationCoverageSource : public CoverageSource {
                  response);
   }
 
-  absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(absl::string_view parent_code,
-                                                         v1::AdminLevel level,
-                                                         absl::string_view period,
-                                                         v1::Scheme scheme) override {
+  absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(
+      absl::string_view parent_code, v1::AdminLevel level, absl::string_view period,
+      v1::Scheme scheme, absl::string_view territory_date) override {
     std::vector<v1::Coverage> all;
     v1::ListCoverageRequest request;
     request.set_parent_code(std::string(parent_code));
+    request.set_territory_date(std::string(territory_date));
     request.set_level(level);
     request.set_period(std::string(period));
     request.set_scheme(scheme);
@@ -70,10 +72,11 @@ class AggregationCoverageSource : public CoverageSource {
   }
 
   absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
-                                                       v1::Scheme scheme, Month from,
-                                                       Month to) override {
+                                                       v1::Scheme scheme, Month from, Month to,
+                                                       absl::string_view territory_date) override {
     v1::GetCoverageSeriesRequest request;
     request.set_unit_code(std::string(unit_code));
+    request.set_territory_date(std::string(territory_date));
     request.set_scheme(scheme);
     request.set_from_month(from.ToString());
     request.set_to_month(to.ToString());

@@ -21,20 +21,24 @@ class CoverageSource {
  public:
   virtual ~CoverageSource() = default;
 
+  // Every read names the date whose territory it wants (aggregation_service.proto,
+  // territory_date; "YYYY-MM-DD"): the target service passes the request's, or the end of the
+  // period asked, so that the actual, last December's baseline and the months of the trend are
+  // all figures of the same unit. Empty: the aggregation service's default.
   virtual absl::StatusOr<v1::Coverage> GetCoverage(absl::string_view unit_code,
                                                    absl::string_view period,
-                                                   const std::vector<v1::Scheme>& schemes) = 0;
+                                                   const std::vector<v1::Scheme>& schemes,
+                                                   absl::string_view territory_date) = 0;
 
   // Every unit at `level` under `parent_code` (unspecified: the children) with its coverage of
   // one scheme, all pages, ordered by code.
-  virtual absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(absl::string_view parent_code,
-                                                                 v1::AdminLevel level,
-                                                                 absl::string_view period,
-                                                                 v1::Scheme scheme) = 0;
+  virtual absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(
+      absl::string_view parent_code, v1::AdminLevel level, absl::string_view period,
+      v1::Scheme scheme, absl::string_view territory_date) = 0;
 
-  virtual absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
-                                                               v1::Scheme scheme, Month from,
-                                                               Month to) = 0;
+  virtual absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(
+      absl::string_view unit_code, v1::Scheme scheme, Month from, Month to,
+      absl::string_view territory_date) = 0;
 };
 
 // The figures of `scheme` in `coverage`, or nullptr when the unit has none for it.

@@ -21,13 +21,30 @@ constexpr v1::Scheme kReportOrder[] = {v1::SCHEME_SOCIAL, v1::SCHEME_COMPULSORY_
 
 std::string People(int64_t n) { return absl::StrCat(FormatCountVi(n), " người"); }
 
+// Said once in a report any of whose figures, comparisons or targets were re-expressed in the
+// reader's territory.
+constexpr absl::string_view kNewBoundaries = "theo địa giới hành chính mới";
+// How a target re-expressed from the predecessors' is named: the unit itself was given none.
+constexpr absl::string_view kPredecessorsTarget = "chỉ tiêu giao cho các đơn vị trước sắp xếp: ";
+
+bool Reexpressed(const v1::Reexpression& r) {
+  return r.kind() == v1::REEXPRESSION_KIND_EXACT || r.kind() == v1::REEXPRESSION_KIND_ESTIMATED;
+}
+
+// A comparison that may be written as a change: a figure on both sides, of the same territory.
+bool ComparableChange(const v1::Comparison& c) {
+  return c.has_participants_change() && c.participants() > 0 && !c.territory_changed() &&
+         c.reexpression().kind() != v1::REEXPRESSION_KIND_ABSENT;
+}
+
 // "đạt 104,7% kế hoạch (chỉ tiêu 11.136 người)" or "vượt 0,9% chỉ tiêu (chỉ tiêu 89,0%)".
 std::string TargetClause(const v1::SchemeAchievement& s) {
   const v1::Target& t = s.target();
   const bool in_province = t.basis() == v1::TARGET_BASIS_IN_PROVINCE;
+  const absl::string_view named = s.target_reexpressed() ? kPredecessorsTarget : "chỉ tiêu ";
   if (t.kind() == v1::TARGET_KIND_COVERAGE_PERCENT) {
-    const std::string target = absl::StrCat("chỉ tiêu ", FormatPercentVi(t.value()),
-                                            in_province ? " tham gia tại tỉnh" : "");
+    const std::string target =
+        absl::StrCat(named, FormatPercentVi(t.value()), in_province ? " tham gia tại tỉnh" : "");
     // Points are written to one decimal, as the reports do; a gap that rounds to 0,0 is "đạt".
     const double points = std::round(s.points_vs_target() * 10.0) / 10.0;
     if (points > 0) {
@@ -38,7 +55,7 @@ std::string TargetClause(const v1::SchemeAchievement& s) {
     }
     return absl::StrCat("đạt chỉ tiêu (", target, ")");
   }
-  return absl::StrCat("đạt ", FormatPercentVi(s.achievement_percent()), " kế hoạch (chỉ tiêu ",
+  return absl::StrCat("đạt ", FormatPercentVi(s.achievement_percent()), " kế hoạch (", named,
                       People(static_cast<int64_t>(std::llround(t.value()))),
                       in_province ? " tham gia tại tỉnh" : "", ")");
 }
@@ -64,9 +81,9 @@ std::string SchemeClause(const v1::SchemeAchievement& s) {
     }
   }
   const v1::Comparison& last_year = c.same_period_last_year();
-  // A change is worth a clause only against a figure of the same territory.
-  if (last_year.has_participants_change() && last_year.participants() > 0 &&
-      !last_year.territory_changed()) {
+  // A change is worth a clause only against a figure of the same territory: never where the
+  // earlier period could not be re-expressed in it.
+  if (ComparableChange(last_year)) {
     const int64_t change = last_year.participants_change();
     const std::string when = absl::StrCat("so với cùng kỳ năm ", last_year.period().substr(0, 4));
     if (change > 0) {
@@ -116,15 +133,24 @@ std::string WriteReportVi(const v1::Achievement& achievement) {
   // BHXH as a whole has a figure only where both of its parts do (aggregation_service.proto), so
   // a report never states it from one part.
   std::vector<std::string> clauses;
+  bool reexpressed = false;
   for (v1::Scheme scheme : kReportOrder) {
     if (auto it = by_scheme.find(scheme); it != by_scheme.end()) {
-      clauses.push_back(SchemeClause(*it->second));
+      const v1::SchemeAchievement& s = *it->second;
+      clauses.push_back(SchemeClause(s));
+      // What the clause used: the figure, the change against last year, the target.
+      const v1::Comparison& last_year = s.coverage().same_period_last_year();
+      reexpressed = reexpressed || Reexpressed(s.coverage().reexpression()) ||
+                    (ComparableChange(last_year) && Reexpressed(last_year.reexpression())) ||
+                    (s.target_reexpressed() && s.status() != v1::ACHIEVEMENT_STATUS_NO_TARGET &&
+                     s.status() != v1::ACHIEVEMENT_STATUS_NO_DATA);
     }
   }
   if (!as_of.ok() || clauses.empty()) {
     return absl::StrCat("Kỳ ", achievement.period(), ", ", unit, " chưa có số liệu.");
   }
-  return absl::StrCat("Tính đến ", FormatMonthEndVi(*as_of), ", ", unit, " có ",
+  return absl::StrCat("Tính đến ", FormatMonthEndVi(*as_of), ", ", unit,
+                      reexpressed ? absl::StrCat(" (", kNewBoundaries, ")") : "", " có ",
                       absl::StrJoin(clauses, "; "), ".");
 }
 

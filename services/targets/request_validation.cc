@@ -71,6 +71,16 @@ absl::Status ValidateText(const std::string& text, absl::string_view field, bool
   return absl::OkStatus();
 }
 
+absl::Status ValidateDate(const std::string& date, absl::string_view field) {
+  if (absl::Status s = covtrack::ValidateDate(date); !s.ok()) {
+    // A date is short; one that is not is cut, never echoed whole.
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be a date \"YYYY-MM-DD\", got \"",
+                                                   date.substr(0, 16), date.size() > 16 ? "…" : "",
+                                                   "\""));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidatePeriod(const std::string& period, absl::string_view field) {
   if (period.empty()) {
     return absl::OkStatus();
@@ -124,6 +134,18 @@ absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& in) {
     return with_record(absl::InvalidArgumentError(absl::StrCat(
         "target.value of a participants target is a whole number of people, 0–1e9, got ", v)));
   }
+  if (!t.unit_as_of().empty()) {
+    // Which unit the date names is the service's question (it needs the hierarchy); here only
+    // that it is a date of the target's year.
+    if (absl::Status s = ValidateDate(t.unit_as_of(), "target.unit_as_of"); !s.ok()) {
+      return with_record(s);
+    }
+    if (t.unit_as_of().substr(0, 4) != absl::StrCat(t.year())) {
+      return with_record(absl::InvalidArgumentError(
+          absl::StrCat("target.unit_as_of must be a date inside the target's year ", t.year(),
+                       ", got ", t.unit_as_of())));
+    }
+  }
   if (absl::Status s = ValidateText(t.assigned_by(), "target.assigned_by", false); !s.ok()) {
     return with_record(s);
   }
@@ -167,6 +189,9 @@ absl::Status ValidateRequest(const v1::ListTargetsRequest& request) {
 absl::Status ValidateRequest(const v1::GetAchievementRequest& request) {
   RETURN_IF_ERROR(ValidateUnitCode(request.unit_code(), "unit_code"));
   RETURN_IF_ERROR(ValidatePeriod(request.period(), "period"));
+  if (!request.territory_date().empty()) {
+    RETURN_IF_ERROR(ValidateDate(request.territory_date(), "territory_date"));
+  }
   for (int i = 0; i < request.schemes_size(); ++i) {
     RETURN_IF_ERROR(ValidateScheme(static_cast<v1::Scheme>(request.schemes(i)),
                                    absl::StrCat("schemes[", i, "]")));
@@ -179,6 +204,9 @@ absl::Status ValidateRequest(const v1::ListLaggingUnitsRequest& request) {
   RETURN_IF_ERROR(ValidateLevel(request.level(), "level"));
   RETURN_IF_ERROR(ValidateScheme(request.scheme(), "scheme"));
   RETURN_IF_ERROR(ValidatePeriod(request.period(), "period"));
+  if (!request.territory_date().empty()) {
+    RETURN_IF_ERROR(ValidateDate(request.territory_date(), "territory_date"));
+  }
   return ResolvePageSize(request.page_size(), kLaggingUnitsPage).status();
 }
 
@@ -208,7 +236,11 @@ absl::Status ValidateRequest(const v1::ValidateAllocationRequest& request) {
 
 absl::Status ValidateRequest(const v1::GetReportRequest& request) {
   RETURN_IF_ERROR(ValidateUnitCode(request.unit_code(), "unit_code"));
-  return ValidatePeriod(request.period(), "period");
+  RETURN_IF_ERROR(ValidatePeriod(request.period(), "period"));
+  if (!request.territory_date().empty()) {
+    RETURN_IF_ERROR(ValidateDate(request.territory_date(), "territory_date"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace covtrack::targets

@@ -29,6 +29,8 @@ absl::Status ValidateRequest(const v1::ValidateAllocationRequest& request);
 absl::Status ValidateRequest(const v1::GetReportRequest& request);
 
 // Checks a target from a client and fills in its defaults (basis; no revision or update time).
+// unit_as_of is checked as a date inside the year; which unit it names is checked by the
+// service (TargetServiceImpl::NormalizeUnitAsOf), which needs the hierarchy.
 absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& target);
 
 // The single fields, `field` naming the field in the message.
@@ -42,6 +44,8 @@ absl::Status ValidateYear(int year, absl::string_view field);
 absl::Status ValidateLevel(v1::AdminLevel level, absl::string_view field);
 // At most 200 bytes; not empty when `required`.
 absl::Status ValidateText(const std::string& text, absl::string_view field, bool required);
+// A calendar date "YYYY-MM-DD" (common/period.h ValidateDate).
+absl::Status ValidateDate(const std::string& date, absl::string_view field);
 // Empty (the current year) or a period Period::Parse reads ("2024", "2024-H1", "2024-03", ...).
 absl::Status ValidatePeriod(const std::string& period, absl::string_view field);
 

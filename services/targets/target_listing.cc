@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/hierarchy/hierarchy.h"
 #include "common/paging/paging.h"
 #include "common/status/status.h"
 #include "services/targets/achievement.h"
@@ -19,22 +20,23 @@
 namespace covtrack::targets {
 namespace {
 
-// A target's place in the store's order: (unit_code, year, scheme, revision).
+// A target's place in the store's order: (unit_code, year, scheme, unit_as_of, revision).
+constexpr size_t kKeyParts = 5;
 std::vector<std::string> KeyOf(const v1::Target& t) {
   return {t.unit_code(), absl::StrCat(t.year()), absl::StrCat(static_cast<int>(t.scheme())),
-          absl::StrCat(t.revision())};
+          t.unit_as_of(), absl::StrCat(t.revision())};
 }
 
-absl::StatusOr<std::tuple<std::string, int, int, int>> ParseKey(
+absl::StatusOr<std::tuple<std::string, int, int, std::string, int>> ParseKey(
     const std::vector<std::string>& key) {
   int year = 0;
   int scheme = 0;
   int revision = 0;
-  if (key.size() != 4 || !absl::SimpleAtoi(key[1], &year) || !absl::SimpleAtoi(key[2], &scheme) ||
-      !absl::SimpleAtoi(key[3], &revision)) {
+  if (key.size() != kKeyParts || !absl::SimpleAtoi(key[1], &year) ||
+      !absl::SimpleAtoi(key[2], &scheme) || !absl::SimpleAtoi(key[4], &revision)) {
     return MalformedPageTokenError();
   }
-  return std::make_tuple(key[0], year, scheme, revision);
+  return std::make_tuple(key[0], year, scheme, key[3], revision);
 }
 
 }  // namespace
@@ -47,8 +49,7 @@ absl::StatusOr<v1::ListTargetsResponse> TargetServiceImpl::TargetsPage(
   query.year = request.year();
   query.scheme = request.scheme();
   query.include_revisions = request.include_revisions();
-  ASSIGN_OR_RETURN(const std::optional<std::vector<std::string>> after,
-                   page.AfterKey(/*key_parts=*/4));
+  ASSIGN_OR_RETURN(const std::optional<std::vector<std::string>> after, page.AfterKey(kKeyParts));
   if (after.has_value()) {
     ASSIGN_OR_RETURN(query.after, ParseKey(*after));
   }
@@ -64,7 +65,8 @@ absl::StatusOr<v1::ListTargetsResponse> TargetServiceImpl::TargetsPage(
         const std::vector<v1::Coverage> children,
         source_->ListCoverage(
             request.parent_code(), v1::ADMIN_LEVEL_UNSPECIFIED, absl::StrCat(request.year()),
-            request.scheme() == v1::SCHEME_UNSPECIFIED ? v1::SCHEME_HEALTH : request.scheme()));
+            request.scheme() == v1::SCHEME_UNSPECIFIED ? v1::SCHEME_HEALTH : request.scheme(),
+            YearEnd(request.year())));
     std::set<std::string> codes;
     for (const v1::Coverage& c : children) {
       codes.insert(c.unit().code());
@@ -96,15 +98,28 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
                    PageRequest::Read(request, kLaggingUnitsPage, period.ToString()));
   ASSIGN_OR_RETURN(const int64_t offset, page.Offset());
 
-  ASSIGN_OR_RETURN(const auto target_of, TargetsByUnit(request.scheme(), period.year()));
+  // The parent and its units on the territory date (default the period's end); each unit's
+  // target is its own or re-expressed from its predecessors'.
+  const std::string territory_date =
+      request.territory_date().empty() ? period.last_month().LastDay() : request.territory_date();
+  ASSIGN_OR_RETURN(auto target_of, TargetsByUnit(request.scheme(), period.year()));
   ASSIGN_OR_RETURN(const std::vector<v1::Coverage> units,
                    source_->ListCoverage(request.parent_code(), request.level(), period.ToString(),
-                                         request.scheme()));
+                                         request.scheme(), territory_date));
+  ReformReads reads(units_.get(), store_.get());
+  for (auto& [code, targets] : target_of) {
+    reads.SetStored(code, period.year(), std::move(targets));
+  }
   std::vector<v1::LaggingUnit> lagging;
   int with_target = 0;
   for (const v1::Coverage& unit : units) {
-    auto it = target_of.find(unit.unit().code());
-    if (it == target_of.end()) {
+    if (!target_of.count(unit.unit().code())) {
+      // No target stored under the code: the store need not be asked again for it.
+      reads.SetStored(unit.unit().code(), period.year(), {});
+    }
+    ASSIGN_OR_RETURN(const UnitTarget target, TargetFor(reads, unit.unit(), territory_date,
+                                                        request.scheme(), period.year()));
+    if (!target.target.has_value()) {
       continue;
     }
     ++with_target;
@@ -114,7 +129,7 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
     ASSIGN_OR_RETURN(
         v1::SchemeAchievement evaluated,
         Evaluate(unit.unit().code(), request.scheme(), current != nullptr ? *current : empty,
-                 unit.as_of_month(), it->second));
+                 unit.as_of_month(), target, territory_date));
     if (LaggingRank(evaluated.status()) > 2) {
       continue;
     }

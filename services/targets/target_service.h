@@ -10,6 +10,8 @@
 //   target_listing.cc       ListTargets and ListLaggingUnits, paged (common/paging)
 //   achievement_queries.cc  GetAchievement and GetReport: figures against targets
 //   allocation.cc           AllocateTarget and ValidateAllocation: a parent's target split
+//   predecessor_targets.cc  which unit a target is for (unit_as_of), and targets re-expressed
+//                           from predecessors' through the crosswalk
 
 #include <grpcpp/grpcpp.h>
 
@@ -18,6 +20,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -26,9 +30,43 @@
 #include "common/period.h"
 #include "covtrack/v1/target_service.grpc.pb.h"
 #include "services/targets/coverage_source.h"
+#include "services/targets/reexpression.h"
 #include "services/targets/target_store.h"
+#include "services/targets/unit_source.h"
 
 namespace covtrack::targets {
+
+// What one request reads of the hierarchy, the crosswalk and the store, each at most once:
+// a list of units asks about the same codes again and again.
+class ReformReads {
+ public:
+  ReformReads(UnitSource* units, TargetStore* store) : units_(units), store_(store) {}
+
+  absl::StatusOr<const std::vector<v1::AdminUnit>*> Versions(const std::string& code);
+  absl::StatusOr<const std::vector<v1::CrosswalkLink>*> LinksInto(const std::string& code);
+  // The current targets stored under `code` for `year` (every unit_as_of).
+  absl::StatusOr<const std::vector<v1::Target>*> Stored(const std::string& code, int year);
+  // Fills Stored's answer from a read of many codes at once.
+  void SetStored(const std::string& code, int year, std::vector<v1::Target> targets);
+
+ private:
+  UnitSource* units_;
+  TargetStore* store_;
+  std::map<std::string, std::vector<v1::AdminUnit>> versions_;
+  std::map<std::string, std::vector<v1::CrosswalkLink>> links_;
+  absl::Status links_unavailable_;
+  std::map<std::pair<std::string, int>, std::vector<v1::Target>> stored_;
+};
+
+// The target a unit is measured against for one scheme and year.
+struct UnitTarget {
+  // Its own, or re-expressed from its predecessors' (then `reexpressed`, with `sources`).
+  std::optional<v1::Target> target;
+  bool reexpressed = false;
+  std::vector<v1::Target> sources;
+  // Why no target was re-expressed for a unit that has predecessors.
+  std::string note;
+};
 
 struct TargetOptions {
   // "sqlite:PATH" or "postgresql://...".
@@ -47,6 +85,9 @@ struct TargetOptions {
   std::function<absl::Time()> clock;
   // For unit tests: read figures from this instead of the aggregation service.
   std::shared_ptr<CoverageSource> coverage_source;
+  // For unit tests: read unit versions and the crosswalk from this instead of the ingestion
+  // service at ingestion_addr.
+  std::shared_ptr<UnitSource> unit_source;
 };
 
 class TargetServiceImpl final : public v1::TargetService::Service {
@@ -74,9 +115,11 @@ class TargetServiceImpl final : public v1::TargetService::Service {
 
  private:
   TargetServiceImpl(std::unique_ptr<TargetStore> store, std::shared_ptr<CoverageSource> source,
-                    std::function<absl::Time()> clock, access::Authorizer access)
+                    std::shared_ptr<UnitSource> units, std::function<absl::Time()> clock,
+                    access::Authorizer access)
       : store_(std::move(store)),
         source_(std::move(source)),
+        units_(std::move(units)),
         clock_(std::move(clock)),
         access_(std::move(access)) {}
 
@@ -91,29 +134,64 @@ class TargetServiceImpl final : public v1::TargetService::Service {
   absl::StatusOr<v1::Achievement> AchievementOf(const v1::GetAchievementRequest& request);
   absl::StatusOr<v1::Report> ReportOf(const v1::GetReportRequest& request);
   // allocation.cc
+  // `authorize` is asked about every unit a part is stored for before anything is stored.
   absl::StatusOr<v1::AllocateTargetResponse> SplitParentTarget(
-      const v1::AllocateTargetRequest& request);
+      const v1::AllocateTargetRequest& request,
+      const std::function<absl::Status(const std::vector<access::UnitRef>&)>& authorize);
   absl::StatusOr<v1::ValidateAllocationResponse> CheckAllocation(
       const v1::ValidateAllocationRequest& request);
 
   // The period asked for, or the current year (Vietnam time) by the clock when empty.
   absl::StatusOr<Period> ResolvePeriod(const std::string& period) const;
 
-  // Evaluates one scheme of one unit, fetching the month-by-month history from the
-  // aggregation service only when the status during the year needs it.
+  // Evaluates one scheme of one unit against `target` (its own or re-expressed), fetching the
+  // month-by-month history from the aggregation service, in the territory of `territory_date`,
+  // only when the status during the year needs it.
   absl::StatusOr<v1::SchemeAchievement> Evaluate(const std::string& unit_code, v1::Scheme scheme,
                                                  const v1::SchemeCoverage& current,
                                                  const std::string& as_of_month,
-                                                 std::optional<v1::Target> target);
+                                                 const UnitTarget& target,
+                                                 const std::string& territory_date);
 
-  // The current target of one unit, scheme and year, if any.
+  // The current target of one code's holder of the year (unit_as_of ""), if any.
   absl::StatusOr<std::optional<v1::Target>> CurrentTarget(const std::string& unit_code,
                                                           v1::Scheme scheme, int year);
-  // The current targets of every unit for one scheme and year, by unit code.
-  absl::StatusOr<std::map<std::string, v1::Target>> TargetsByUnit(v1::Scheme scheme, int year);
+  // The current targets of every code for one scheme and year (every unit_as_of), by code.
+  absl::StatusOr<std::map<std::string, std::vector<v1::Target>>> TargetsByUnit(v1::Scheme scheme,
+                                                                               int year);
+
+  // predecessor_targets.cc
+  // True when `unit` holds its code's yearly figures (and targets) for `year`.
+  absl::StatusOr<bool> IsYearHolder(ReformReads& reads, const v1::AdminUnit& unit, int year);
+  // Target.unit_as_of as stored: "" when it names the year's holder of `code`;
+  // INVALID_ARGUMENT naming target.unit_as_of when no unit holds the code on that date.
+  absl::StatusOr<std::string> NormalizeUnitAsOf(ReformReads& reads, const std::string& code,
+                                                const std::string& unit_as_of, int year);
+  // The current target stored for the unit version `unit` (under "" when it is the year's
+  // holder, or under a date naming it), if any.
+  absl::StatusOr<std::optional<v1::Target>> OwnTarget(ReformReads& reads, const v1::AdminUnit& unit,
+                                                      v1::Scheme scheme, int year);
+  // The unit's own target, else one re-expressed from its predecessors' (the unit being the
+  // one valid on `territory_date`).
+  absl::StatusOr<UnitTarget> TargetFor(ReformReads& reads, const v1::AdminUnit& unit,
+                                       const std::string& territory_date, v1::Scheme scheme,
+                                       int year);
+  // Appends the targets of the predecessors of `unit` (chains composed, `share` so far) to
+  // `out`; false when no crosswalk link leads into the unit. `note` says why when one of them
+  // cannot give a target.
+  absl::StatusOr<bool> CollectPredecessorTargets(ReformReads& reads, const v1::AdminUnit& unit,
+                                                 double share, v1::Scheme scheme, int year,
+                                                 int depth, std::vector<PredecessorTarget>& out,
+                                                 std::string& note);
+  // A predecessor's denominator of `year` (or of the year before), read from aggregation in
+  // its own territory; absent when unknown.
+  absl::StatusOr<std::optional<int64_t>> PredecessorDenominator(const v1::AdminUnit& unit,
+                                                                v1::Scheme scheme, int year,
+                                                                bool year_before);
 
   std::unique_ptr<TargetStore> store_;
   std::shared_ptr<CoverageSource> source_;
+  std::shared_ptr<UnitSource> units_;
   std::function<absl::Time()> clock_;
   access::Authorizer access_;
 };

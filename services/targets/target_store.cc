@@ -47,13 +47,47 @@ const std::vector<sql::Migration>& Migrations() {
       // stored before kept the content itself (base64); they are marked here and fingerprinted
       // by FingerprintLegacyRequests when the store opens.
       {2, "UPDATE target_requests SET content = 'legacy-content:' || content;"},
+      // Target.unit_as_of joins the identity of a target: (unit_code, unit_as_of, scheme, year).
+      // A primary key cannot be altered in SQLite, so both tables are copied into new ones; the
+      // rows stored before get "" (the year's holder of the code), so nothing changes for them.
+      {3,
+       "CREATE TABLE target_revisions_3 ("
+       "  unit_code TEXT NOT NULL,"
+       "  unit_as_of TEXT NOT NULL,"
+       "  scheme INTEGER NOT NULL,"
+       "  year INTEGER NOT NULL,"
+       "  revision INTEGER NOT NULL,"
+       "  kind INTEGER NOT NULL,"
+       "  value TEXT NOT NULL,"
+       "  basis INTEGER NOT NULL,"
+       "  assigned_by TEXT NOT NULL,"
+       "  decision_ref TEXT NOT NULL,"
+       "  update_time_micros BIGINT NOT NULL,"
+       "  PRIMARY KEY (unit_code, unit_as_of, year, scheme, revision));"
+       "INSERT INTO target_revisions_3 (unit_code, unit_as_of, scheme, year, revision, kind, "
+       "  value, basis, assigned_by, decision_ref, update_time_micros) "
+       "SELECT unit_code, '', scheme, year, revision, kind, value, basis, assigned_by, "
+       "  decision_ref, update_time_micros FROM target_revisions;"
+       "DROP TABLE target_revisions;"
+       "ALTER TABLE target_revisions_3 RENAME TO target_revisions;"
+       "CREATE TABLE target_heads_3 ("
+       "  unit_code TEXT NOT NULL,"
+       "  unit_as_of TEXT NOT NULL,"
+       "  scheme INTEGER NOT NULL,"
+       "  year INTEGER NOT NULL,"
+       "  revision INTEGER NOT NULL,"
+       "  PRIMARY KEY (unit_code, unit_as_of, year, scheme));"
+       "INSERT INTO target_heads_3 (unit_code, unit_as_of, scheme, year, revision) "
+       "SELECT unit_code, '', scheme, year, revision FROM target_heads;"
+       "DROP TABLE target_heads;"
+       "ALTER TABLE target_heads_3 RENAME TO target_heads;"},
   };
   return *migrations;
 }
 
 constexpr absl::string_view kColumns =
     "r.unit_code, r.scheme, r.year, r.revision, r.kind, r.value, r.basis, r.assigned_by, "
-    "r.decision_ref, r.update_time_micros";
+    "r.decision_ref, r.update_time_micros, r.unit_as_of";
 
 v1::Target TargetFromRow(const sql::Row& row) {
   v1::Target t;
@@ -67,6 +101,7 @@ v1::Target TargetFromRow(const sql::Row& row) {
   t.set_assigned_by(row.Text(7));
   t.set_decision_ref(row.Text(8));
   *t.mutable_update_time() = ToProtoTimestamp(absl::FromUnixMicros(row.Int(9)));
+  t.set_unit_as_of(row.Text(10));
   return t;
 }
 
@@ -138,10 +173,12 @@ absl::StatusOr<std::optional<std::string>> TargetStore::FindResponse(absl::strin
 
 absl::StatusOr<v1::Target> TargetStore::InsertRevision(sql::Session& session, v1::Target target) {
   const sql::Params key = {target.unit_code(), static_cast<int64_t>(target.scheme()),
-                           static_cast<int64_t>(target.year())};
+                           static_cast<int64_t>(target.year()), target.unit_as_of()};
   absl::StatusOr<std::vector<sql::Row>> head = session.Query(
-      "INSERT INTO target_heads (unit_code, scheme, year, revision) VALUES ($1, $2, $3, 1) "
-      "ON CONFLICT (unit_code, year, scheme) DO UPDATE SET revision = target_heads.revision + 1 "
+      "INSERT INTO target_heads (unit_code, scheme, year, unit_as_of, revision) "
+      "VALUES ($1, $2, $3, $4, 1) "
+      "ON CONFLICT (unit_code, unit_as_of, year, scheme) "
+      "DO UPDATE SET revision = target_heads.revision + 1 "
       "RETURNING revision",
       key);
   if (!head.ok()) {
@@ -156,12 +193,13 @@ absl::StatusOr<v1::Target> TargetStore::InsertRevision(sql::Session& session, v1
   *target.mutable_update_time() = ToProtoTimestamp(absl::FromUnixMicros(micros));
   absl::StatusOr<int64_t> inserted = session.Execute(
       "INSERT INTO target_revisions (unit_code, scheme, year, revision, kind, value, basis, "
-      "assigned_by, decision_ref, update_time_micros) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+      "assigned_by, decision_ref, update_time_micros, unit_as_of) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
       {target.unit_code(), static_cast<int64_t>(target.scheme()),
        static_cast<int64_t>(target.year()), static_cast<int64_t>(target.revision()),
        static_cast<int64_t>(target.kind()), absl::StrFormat("%.17g", target.value()),
-       static_cast<int64_t>(target.basis()), target.assigned_by(), target.decision_ref(), micros});
+       static_cast<int64_t>(target.basis()), target.assigned_by(), target.decision_ref(), micros,
+       target.unit_as_of()});
   if (!inserted.ok()) {
     return inserted.status();
   }
@@ -171,19 +209,20 @@ absl::StatusOr<v1::Target> TargetStore::InsertRevision(sql::Session& session, v1
 absl::StatusOr<std::vector<v1::Target>> TargetStore::List(const TargetQuery& query) {
   // One statement for every filter combination (so it is prepared once): an empty filter
   // matches everything.
-  std::string sql = absl::StrCat(
-      "SELECT ", kColumns,
-      " FROM target_revisions r JOIN target_heads h ON h.unit_code = r.unit_code"
-      " AND h.scheme = r.scheme AND h.year = r.year"
-      " WHERE ($1 = '' OR r.unit_code = $1)"
-      " AND (CAST($2 AS INTEGER) = 0 OR r.year = CAST($2 AS INTEGER))"
-      " AND (CAST($3 AS INTEGER) = 0 OR r.scheme = CAST($3 AS INTEGER))"
-      " AND (CAST($4 AS INTEGER) = 1 OR r.revision = h.revision)"
-      " AND (CAST($5 AS INTEGER) = 0 OR r.unit_code > $6"
-      "   OR (r.unit_code = $6 AND (r.year > CAST($7 AS INTEGER)"
-      "   OR (r.year = CAST($7 AS INTEGER) AND (r.scheme > CAST($8 AS INTEGER)"
-      "   OR (r.scheme = CAST($8 AS INTEGER) AND r.revision > CAST($9 AS INTEGER)))))))"
-      " ORDER BY r.unit_code, r.year, r.scheme, r.revision");
+  std::string sql =
+      absl::StrCat("SELECT ", kColumns,
+                   " FROM target_revisions r JOIN target_heads h ON h.unit_code = r.unit_code"
+                   " AND h.unit_as_of = r.unit_as_of AND h.scheme = r.scheme AND h.year = r.year"
+                   " WHERE ($1 = '' OR r.unit_code = $1)"
+                   " AND (CAST($2 AS INTEGER) = 0 OR r.year = CAST($2 AS INTEGER))"
+                   " AND (CAST($3 AS INTEGER) = 0 OR r.scheme = CAST($3 AS INTEGER))"
+                   " AND (CAST($4 AS INTEGER) = 1 OR r.revision = h.revision)"
+                   " AND (CAST($5 AS INTEGER) = 0 OR r.unit_code > $6"
+                   "   OR (r.unit_code = $6 AND (r.year > CAST($7 AS INTEGER)"
+                   "   OR (r.year = CAST($7 AS INTEGER) AND (r.scheme > CAST($8 AS INTEGER)"
+                   "   OR (r.scheme = CAST($8 AS INTEGER) AND (r.unit_as_of > $10"
+                   "   OR (r.unit_as_of = $10 AND r.revision > CAST($9 AS INTEGER)))))))))"
+                   " ORDER BY r.unit_code, r.year, r.scheme, r.unit_as_of, r.revision");
   if (query.limit > 0) {
     absl::StrAppend(&sql, " LIMIT ", query.limit);
   }
@@ -195,7 +234,8 @@ absl::StatusOr<std::vector<v1::Target>> TargetStore::List(const TargetQuery& que
                         query.after.has_value() ? std::get<0>(*query.after) : std::string(),
                         static_cast<int64_t>(query.after ? std::get<1>(*query.after) : 0),
                         static_cast<int64_t>(query.after ? std::get<2>(*query.after) : 0),
-                        static_cast<int64_t>(query.after ? std::get<3>(*query.after) : 0)};
+                        static_cast<int64_t>(query.after ? std::get<4>(*query.after) : 0),
+                        query.after.has_value() ? std::get<3>(*query.after) : std::string()};
   std::vector<v1::Target> targets;
   absl::Status status = db_->Read([&](sql::Session& session) -> absl::Status {
     absl::StatusOr<std::vector<sql::Row>> rows = session.Query(sql, params);
@@ -213,20 +253,12 @@ absl::StatusOr<std::vector<v1::Target>> TargetStore::List(const TargetQuery& que
   return targets;
 }
 
-absl::StatusOr<std::map<v1::Scheme, v1::Target>> TargetStore::CurrentTargets(
-    absl::string_view unit_code, int year) {
+absl::StatusOr<std::vector<v1::Target>> TargetStore::CurrentTargets(absl::string_view unit_code,
+                                                                    int year) {
   TargetQuery query;
   query.unit_code = std::string(unit_code);
   query.year = year;
-  absl::StatusOr<std::vector<v1::Target>> targets = List(query);
-  if (!targets.ok()) {
-    return targets.status();
-  }
-  std::map<v1::Scheme, v1::Target> by_scheme;
-  for (v1::Target& t : *targets) {
-    by_scheme[t.scheme()] = std::move(t);
-  }
-  return by_scheme;
+  return List(query);
 }
 
 }  // namespace covtrack::targets

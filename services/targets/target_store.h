@@ -1,7 +1,8 @@
 #pragma once
 
 // The target service's own store, over common/sql (SQLite or PostgreSQL). Every target is kept
-// as a revision of its (unit_code, scheme, year); the highest revision is the current one.
+// as a revision of its (unit_code, unit_as_of, scheme, year); the highest revision is the
+// current one.
 // Writes are idempotent by request_id (common/sql/request_ledger.h).
 
 #include <functional>
@@ -25,8 +26,9 @@ struct TargetQuery {
   int year = 0;           // 0: every year
   v1::Scheme scheme = v1::SCHEME_UNSPECIFIED;
   bool include_revisions = false;
-  // Keyset paging: targets strictly after this key (unit_code, year, scheme, revision).
-  std::optional<std::tuple<std::string, int, int, int>> after;
+  // Keyset paging: targets strictly after this key (unit_code, year, scheme, unit_as_of,
+  // revision), the store's order.
+  std::optional<std::tuple<std::string, int, int, std::string, int>> after;
   int limit = 0;  // 0: no limit
 };
 
@@ -62,9 +64,9 @@ class TargetStore {
 
   absl::StatusOr<std::vector<v1::Target>> List(const TargetQuery& query);
 
-  // The current revision of each scheme's target of one unit and year.
-  absl::StatusOr<std::map<v1::Scheme, v1::Target>> CurrentTargets(absl::string_view unit_code,
-                                                                  int year);
+  // The current revision of every target stored under one code for one year: each scheme's,
+  // for each unit_as_of (the code's holder of the year, "", and the units it named earlier).
+  absl::StatusOr<std::vector<v1::Target>> CurrentTargets(absl::string_view unit_code, int year);
 
  private:
   TargetStore(std::unique_ptr<sql::Database> db, std::function<absl::Time()> clock)

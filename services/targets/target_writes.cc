@@ -11,7 +11,12 @@
 namespace covtrack::targets {
 
 absl::StatusOr<v1::Target> TargetServiceImpl::StoreTarget(const v1::SetTargetRequest& request) {
-  ASSIGN_OR_RETURN(const v1::Target target, NormalizeTarget(request.target()));
+  ASSIGN_OR_RETURN(v1::Target target, NormalizeTarget(request.target()));
+  // Which unit the date names needs the hierarchy (ingestion): only asked when one is given.
+  ReformReads reads(units_.get(), store_.get());
+  ASSIGN_OR_RETURN(
+      *target.mutable_unit_as_of(),
+      NormalizeUnitAsOf(reads, target.unit_code(), target.unit_as_of(), target.year()));
   const std::string content = absl::StrCat("SetTarget\n", target.SerializeAsString());
   ASSIGN_OR_RETURN(const TargetStore::WriteResult written,
                    store_->WriteOnce(request.request_id(), content,

@@ -2,7 +2,9 @@
 
 // A fake aggregation service for unit tests of the target service's logic: figures per unit,
 // month and scheme, set by the test. Stocks: a period's figure is the latest month inside it.
-// The real aggregation service is used by the integration tests.
+// It is also the fake ingestion service's hierarchy and crosswalk (UnitSource): a code may name
+// several versions (valid_from/valid_to), each read on the territory date (default the
+// period's end). The real services are used by the integration tests.
 
 #include <map>
 #include <optional>
@@ -12,21 +14,76 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
+#include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
 #include "services/targets/coverage_source.h"
+#include "services/targets/unit_source.h"
 
 namespace covtrack::targets::testing {
 
-class FakeCoverageSource : public CoverageSource {
+class FakeCoverageSource : public CoverageSource, public UnitSource {
  public:
+  // One version of a unit; empty bounds are open.
   void AddUnit(const std::string& code, const std::string& name, v1::AdminLevel level,
-               const std::string& parent) {
+               const std::string& parent, const std::string& valid_from = "",
+               const std::string& valid_to = "") {
     v1::AdminUnit unit;
     unit.set_code(code);
     unit.set_name(name);
     unit.set_level(level);
     unit.set_parent_code(parent);
-    units_[code] = unit;
+    unit.set_valid_from(valid_from);
+    unit.set_valid_to(valid_to);
+    units_[code].push_back(unit);
+  }
+
+  // A crosswalk link; shares absent when negative.
+  void AddLink(const std::string& from, const std::string& to, const std::string& effective_date,
+               double population_share, double labor_force_share = -1) {
+    v1::CrosswalkLink link;
+    link.set_from_code(from);
+    link.set_to_code(to);
+    link.set_effective_date(effective_date);
+    if (population_share >= 0) {
+      link.set_population_share(population_share);
+    }
+    if (labor_force_share >= 0) {
+      link.set_labor_force_share(labor_force_share);
+    }
+    links_.push_back(link);
+  }
+
+  // A yearly denominator of the version of `code` valid on `day`, given with every read of it
+  // for a period of `year` (figures set with Set carry their own).
+  void SetDenominator(const std::string& code, const std::string& day, int year, v1::Scheme scheme,
+                      int64_t denominator) {
+    denominators_[{code, VersionFrom(code, day), year, static_cast<int>(scheme)}] = denominator;
+  }
+
+  // The territory dates the reads named, in order.
+  const std::vector<std::string>& territory_dates() const { return territory_dates_; }
+  int links_calls() const { return links_calls_; }
+
+  absl::StatusOr<std::vector<v1::AdminUnit>> Versions(const std::string& code) override {
+    if (unavailable_) {
+      return Unavailable();
+    }
+    auto it = units_.find(code);
+    return it == units_.end() ? std::vector<v1::AdminUnit>() : it->second;
+  }
+
+  absl::StatusOr<std::vector<v1::CrosswalkLink>> LinksInto(const std::string& code) override {
+    if (unavailable_) {
+      return Unavailable();
+    }
+    ++links_calls_;
+    std::vector<v1::CrosswalkLink> out;
+    for (const v1::CrosswalkLink& link : links_) {
+      if (link.to_code() == code) {
+        out.push_back(link);
+      }
+    }
+    return out;
   }
 
   // One figure. denominator: the scheme's denominator (population for health, labour force
@@ -56,48 +113,56 @@ class FakeCoverageSource : public CoverageSource {
   int series_calls() const { return series_calls_; }
 
   absl::StatusOr<v1::Coverage> GetCoverage(absl::string_view unit_code, absl::string_view period,
-                                           const std::vector<v1::Scheme>& schemes) override {
+                                           const std::vector<v1::Scheme>& schemes,
+                                           absl::string_view territory_date) override {
     if (unavailable_) {
       return Unavailable();
     }
-    auto unit = units_.find(std::string(unit_code));
-    if (unit == units_.end()) {
+    territory_dates_.push_back(std::string(territory_date));
+    absl::StatusOr<Period> p = Period::Parse(period);
+    if (!p.ok()) {
+      return p.status();
+    }
+    const std::string day =
+        territory_date.empty() ? p->last_month().LastDay() : std::string(territory_date);
+    const v1::AdminUnit* unit = UnitOn(std::string(unit_code), day);
+    if (unit == nullptr) {
       return absl::NotFoundError(absl::StrCat("unit ", unit_code, " not found"));
     }
-    absl::StatusOr<Period> p = Period::Parse(period);
-    if (!p.ok()) {
-      return p.status();
-    }
-    return CoverageOf(unit->second, *p, schemes);
+    return CoverageOf(*unit, *p, schemes);
   }
 
-  absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(absl::string_view parent_code,
-                                                         v1::AdminLevel level,
-                                                         absl::string_view period,
-                                                         v1::Scheme scheme) override {
+  absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(
+      absl::string_view parent_code, v1::AdminLevel level, absl::string_view period,
+      v1::Scheme scheme, absl::string_view territory_date) override {
     if (unavailable_) {
       return Unavailable();
     }
+    territory_dates_.push_back(std::string(territory_date));
     absl::StatusOr<Period> p = Period::Parse(period);
     if (!p.ok()) {
       return p.status();
     }
+    const std::string day =
+        territory_date.empty() ? p->last_month().LastDay() : std::string(territory_date);
     std::vector<v1::Coverage> out;
-    for (const auto& [code, unit] : units_) {
-      if (unit.parent_code() == parent_code &&
-          (level == v1::ADMIN_LEVEL_UNSPECIFIED || level == unit.level())) {
-        out.push_back(CoverageOf(unit, *p, {scheme}));
+    for (const auto& [code, versions] : units_) {
+      const v1::AdminUnit* unit = VersionOn(versions, day);
+      if (unit != nullptr && unit->parent_code() == parent_code &&
+          (level == v1::ADMIN_LEVEL_UNSPECIFIED || level == unit->level())) {
+        out.push_back(CoverageOf(*unit, *p, {scheme}));
       }
     }
     return out;
   }
 
   absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
-                                                       v1::Scheme scheme, Month from,
-                                                       Month to) override {
+                                                       v1::Scheme scheme, Month from, Month to,
+                                                       absl::string_view territory_date) override {
     if (unavailable_) {
       return Unavailable();
     }
+    territory_dates_.push_back(std::string(territory_date));
     ++series_calls_;
     v1::CoverageSeries series;
     series.set_scheme(scheme);
@@ -129,6 +194,16 @@ class FakeCoverageSource : public CoverageSource {
     return absl::UnavailableError("aggregation service at fake is unavailable");
   }
 
+  const v1::AdminUnit* UnitOn(const std::string& code, const std::string& day) const {
+    auto it = units_.find(code);
+    return it == units_.end() ? nullptr : VersionOn(it->second, day);
+  }
+
+  std::string VersionFrom(const std::string& code, const std::string& day) const {
+    const v1::AdminUnit* unit = UnitOn(code, day);
+    return unit == nullptr ? "" : unit->valid_from();
+  }
+
   v1::Coverage CoverageOf(const v1::AdminUnit& unit, const Period& period,
                           const std::vector<v1::Scheme>& schemes) const {
     v1::Coverage coverage;
@@ -149,11 +224,18 @@ class FakeCoverageSource : public CoverageSource {
     for (v1::Scheme s : schemes) {
       v1::SchemeCoverage* c = coverage.add_schemes();
       c->set_scheme(s);
+      if (as_of.has_value()) {
+        if (auto it = figures_.find({unit.code(), *as_of, s}); it != figures_.end()) {
+          *c = it->second;
+        }
+      }
+      if (auto it = denominators_.find(
+              {unit.code(), unit.valid_from(), period.year(), static_cast<int>(s)});
+          it != denominators_.end() && !c->has_denominator()) {
+        c->set_denominator(it->second);
+      }
       if (!as_of.has_value()) {
         continue;
-      }
-      if (auto it = figures_.find({unit.code(), *as_of, s}); it != figures_.end()) {
-        *c = it->second;
       }
       const Month year_before{as_of->year - 1, as_of->month};
       if (auto it = figures_.find({unit.code(), year_before, s}); it != figures_.end()) {
@@ -166,10 +248,15 @@ class FakeCoverageSource : public CoverageSource {
     return coverage;
   }
 
-  std::map<std::string, v1::AdminUnit> units_;
+  std::map<std::string, std::vector<v1::AdminUnit>> units_;
+  std::vector<v1::CrosswalkLink> links_;
   std::map<Key, v1::SchemeCoverage> figures_;
+  // (code, valid_from of the version, year, scheme) -> denominator.
+  std::map<std::tuple<std::string, std::string, int, int>, int64_t> denominators_;
+  std::vector<std::string> territory_dates_;
   bool unavailable_ = false;
   int series_calls_ = 0;
+  int links_calls_ = 0;
 };
 
 }  // namespace covtrack::targets::testing

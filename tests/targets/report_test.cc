@@ -111,6 +111,65 @@ TEST(WriteReportViTest, NoChangeClauseAgainstAnotherTerritory) {
   EXPECT_EQ(WriteReportVi(a).find("tăng"), std::string::npos) << WriteReportVi(a);
 }
 
+// The 2025 reform: the new Đồng Tháp (82) at the end of 2025, its 2024 comparison re-expressed
+// from old 82 + 87 (EXACT) and its target re-expressed from theirs. The paragraph says once that
+// it is written in the new boundaries, calls the change growth (same territory), and names the
+// target as the one given to the units before the merger.
+TEST(WriteReportViTest, ReexpressedComparisonAndTargetAreSaidOnce) {
+  v1::Achievement a;
+  a.mutable_unit()->set_name("Tỉnh Đồng Tháp");
+  a.set_period("2025");
+  a.set_as_of_month("2025-12");
+  v1::SchemeCoverage health = Figure(v1::SCHEME_HEALTH, 3200000, std::nullopt, 4000000);
+  health.set_as_of_month("2025-12");
+  health.mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_SAME_UNIT);
+  v1::Comparison* last_year = health.mutable_same_period_last_year();
+  last_year->set_period("2024");
+  last_year->set_participants(3150000);
+  last_year->set_participants_change(50000);
+  last_year->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_EXACT);
+  v1::SchemeCoverage compulsory =
+      Figure(v1::SCHEME_COMPULSORY_SOCIAL, 300000, std::nullopt, std::nullopt);
+  compulsory.set_as_of_month("2025-12");
+  compulsory.mutable_same_period_last_year()->set_period("2024");
+  compulsory.mutable_same_period_last_year()->set_participants(290000);
+  compulsory.mutable_same_period_last_year()->set_participants_change(10000);
+  compulsory.mutable_same_period_last_year()->mutable_reexpression()->set_kind(
+      v1::REEXPRESSION_KIND_EXACT);
+  Add(a, v1::SCHEME_COMPULSORY_SOCIAL, std::nullopt, compulsory);
+  Add(a, v1::SCHEME_HEALTH, MakeTarget(v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 81),
+      health);
+  a.mutable_schemes(1)->set_target_reexpressed(true);
+  const std::string text = WriteReportVi(a);
+  EXPECT_EQ(text,
+            "Tính đến 31/12/2025, tỉnh Đồng Tháp (theo địa giới hành chính mới) có "
+            "300.000 người tham gia BHXH bắt buộc, tăng 10.000 người so với cùng kỳ năm 2024; "
+            "3.200.000 người tham gia BHYT, đạt tỷ lệ bao phủ 80,0% dân số, tăng 50.000 người "
+            "so với cùng kỳ năm 2024, thấp hơn chỉ tiêu 1,0% (chỉ tiêu giao cho các đơn vị "
+            "trước sắp xếp: 81,0%).");
+}
+
+// A comparison that could not be re-expressed (ABSENT) is never written as a change, even when
+// the code's own earlier figure would make one; and a report whose figures are all the unit's
+// own says nothing of boundaries.
+TEST(WriteReportViTest, AbsentReexpressionIsNoChangeAndNoBoundaryNote) {
+  v1::Achievement a;
+  a.mutable_unit()->set_name("Xã A");
+  a.set_period("2025");
+  a.set_as_of_month("2025-12");
+  v1::SchemeCoverage health = Figure(v1::SCHEME_HEALTH, 900, std::nullopt, 1000);
+  health.set_as_of_month("2025-12");
+  v1::Comparison* last_year = health.mutable_same_period_last_year();
+  last_year->set_period("2024");
+  last_year->set_participants(500);
+  last_year->set_participants_change(400);
+  last_year->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_ABSENT);
+  Add(a, v1::SCHEME_HEALTH, std::nullopt, health);
+  EXPECT_EQ(WriteReportVi(a),
+            "Tính đến 31/12/2025, xã A có 900 người tham gia BHYT, đạt tỷ lệ bao phủ 90,0% dân "
+            "số.");
+}
+
 TEST(WriteReportViTest, BelowCoverageTargetAndDecrease) {
   v1::Achievement a;
   a.mutable_unit()->set_name("Xã A");

@@ -59,6 +59,7 @@ class TargetServiceTest : public ::testing::TestWithParam<std::string> {
     }
     options.clock = [this] { return now_; };
     options.coverage_source = source_;
+    options.unit_source = source_;
     absl::StatusOr<std::unique_ptr<TargetServiceImpl>> service = TargetServiceImpl::Create(options);
     ASSERT_TRUE(service.ok()) << service.status();
     service_ = std::move(*service);
@@ -633,6 +634,307 @@ TEST_P(TargetServiceTest, AggregationDownIsUnavailableNeverANumber) {
   EXPECT_EQ(ListTargets(list)->targets_size(), 1);
 }
 
+// Issue 9: targets across a reform. Fictional codes, the 2025 reform's shape: on 2025-07-01
+// the old 80 (whole) and 60% of 86's population (50% of its labour force) went into a new unit
+// that reuses the code 80; 86 was abolished; district 861 under 86 was abolished and its code
+// reused by a new commune under the new 80.
+class ReformTargetsTest : public TargetServiceTest {
+ protected:
+  void SetUp() override {
+    TargetServiceTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
+    }
+    source_->AddUnit("80", "Tỉnh A", v1::ADMIN_LEVEL_PROVINCE, "VN", "", "2025-07-01");
+    source_->AddUnit("86", "Tỉnh B", v1::ADMIN_LEVEL_PROVINCE, "VN", "", "2025-07-01");
+    source_->AddUnit("80", "Tỉnh A B", v1::ADMIN_LEVEL_PROVINCE, "VN", "2025-07-01");
+    source_->AddUnit("861", "Huyện B1", v1::ADMIN_LEVEL_DISTRICT, "86", "", "2025-07-01");
+    source_->AddUnit("862", "Huyện B2", v1::ADMIN_LEVEL_DISTRICT, "86", "", "2025-07-01");
+    source_->AddUnit("861", "Xã C", v1::ADMIN_LEVEL_COMMUNE, "80", "2025-07-01");
+    source_->AddLink("80", "80", "2025-07-01", 1.0);
+    source_->AddLink("86", "80", "2025-07-01", 0.6, 0.5);
+    // The new 80 at the end of 2025.
+    source_->Set("80", "2025-12", v1::SCHEME_HEALTH, 2125, std::nullopt, 2500);
+    source_->Set("80", "2025-12", v1::SCHEME_COMPULSORY_SOCIAL, 1100, std::nullopt, 5000);
+    // Denominators: the old 80's 2025 population went to the new 80 (the code's holder), so
+    // its predecessors' are read for 2024.
+    source_->SetDenominator("86", "2025-06-30", 2025, v1::SCHEME_HEALTH, 3000);
+    source_->SetDenominator("80", "2024-12-31", 2024, v1::SCHEME_HEALTH, 1000);
+    source_->SetDenominator("86", "2024-12-31", 2024, v1::SCHEME_HEALTH, 2500);
+    source_->SetDenominator("861", "2024-12-31", 2024, v1::SCHEME_HEALTH, 300);
+    source_->SetDenominator("862", "2024-12-31", 2024, v1::SCHEME_HEALTH, 700);
+  }
+
+  v1::Target OldTarget(const std::string& code, v1::Scheme scheme, v1::TargetKind kind,
+                       double value, const std::string& unit_as_of) {
+    v1::Target t = MakeTarget(code, scheme, 2025, kind, value);
+    t.set_unit_as_of(unit_as_of);
+    t.set_assigned_by(absl::StrCat("UBND tỉnh ", code));
+    t.set_decision_ref(absl::StrCat("QĐ ", code));
+    return t;
+  }
+
+  // The 2025 targets of the units before the reform: old 80 named by a date before it ended,
+  // 86 under "" (the code's holder for 2025, since no unit took it after).
+  void SetOldTargets() {
+    Set(OldTarget("80", v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 90, "2025-06-30"),
+        "h80");
+    Set(OldTarget("86", v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 80, ""), "h86");
+    Set(OldTarget("80", v1::SCHEME_COMPULSORY_SOCIAL, v1::TARGET_KIND_PARTICIPANTS, 1000,
+                  "2025-06-30"),
+        "c80");
+    Set(OldTarget("86", v1::SCHEME_COMPULSORY_SOCIAL, v1::TARGET_KIND_PARTICIPANTS, 500, ""),
+        "c86");
+  }
+};
+
+TEST_P(ReformTargetsTest, UnitAsOfIsStoredOnlyForAnotherUnitThanTheYearsHolder) {
+  const v1::Target old_80 = Set(
+      OldTarget("80", v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 90, "2025-06-30"), "a");
+  EXPECT_EQ(old_80.unit_as_of(), "2025-06-30");
+  EXPECT_EQ(old_80.revision(), 1);
+  // A date naming the new 80 names the year's holder: stored under "", its own revision 1.
+  const v1::Target new_80 = Set(
+      OldTarget("80", v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 95, "2025-12-31"), "b");
+  EXPECT_EQ(new_80.unit_as_of(), "");
+  EXPECT_EQ(new_80.revision(), 1);
+  // 86 held its code last in 2025: it is the holder, whatever day of its validity is named.
+  EXPECT_EQ(
+      Set(OldTarget("86", v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 80, "2025-03-01"),
+          "c")
+          .unit_as_of(),
+      "");
+  EXPECT_THAT(
+      SetStatus(OldTarget("86", v1::SCHEME_HEALTH, v1::TARGET_KIND_PARTICIPANTS, 1, "2025-09-01")),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("target.unit_as_of")));
+  EXPECT_THAT(
+      SetStatus(OldTarget("80", v1::SCHEME_HEALTH, v1::TARGET_KIND_PARTICIPANTS, 1, "2024-06-30")),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("target.unit_as_of")));
+  EXPECT_THAT(
+      SetStatus(OldTarget("80", v1::SCHEME_HEALTH, v1::TARGET_KIND_PARTICIPANTS, 1, "2025-02-30")),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("target.unit_as_of")));
+
+  v1::ListTargetsRequest list;
+  list.set_unit_code("80");
+  list.set_year(2025);
+  absl::StatusOr<v1::ListTargetsResponse> listed = ListTargets(list);
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->targets_size(), 2);
+  EXPECT_EQ(listed->targets(0).unit_as_of(), "");
+  EXPECT_EQ(listed->targets(0).value(), 95);
+  EXPECT_EQ(listed->targets(1).unit_as_of(), "2025-06-30");
+  EXPECT_EQ(listed->targets(1).value(), 90);
+  // Paged one by one, the key keeps the two apart.
+  list.set_page_size(1);
+  listed = ListTargets(list);
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->targets_size(), 1);
+  list.set_page_token(listed->next_page_token());
+  listed = ListTargets(list);
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->targets_size(), 1);
+  EXPECT_EQ(listed->targets(0).unit_as_of(), "2025-06-30");
+  EXPECT_TRUE(listed->next_page_token().empty());
+
+  // The old 80's achievement (read on a date it existed) is against its own target.
+  v1::GetAchievementRequest request;
+  request.set_unit_code("80");
+  request.set_period("2025-06");
+  request.add_schemes(v1::SCHEME_HEALTH);
+  absl::StatusOr<v1::Achievement> a = GetAchievement(request);
+  ASSERT_THAT(a, IsOk());
+  EXPECT_EQ(a->unit().name(), "Tỉnh A");
+  EXPECT_EQ(SchemeOf(*a, v1::SCHEME_HEALTH).target().value(), 90);
+  EXPECT_FALSE(SchemeOf(*a, v1::SCHEME_HEALTH).target_reexpressed());
+}
+
+TEST_P(ReformTargetsTest, NewUnitsTargetsAreReexpressedFromThePredecessors) {
+  SetOldTargets();
+  v1::GetAchievementRequest request;
+  request.set_unit_code("80");
+  request.set_period("2025");
+  absl::StatusOr<v1::Achievement> a = GetAchievement(request);
+  ASSERT_THAT(a, IsOk());
+  EXPECT_EQ(a->unit().name(), "Tỉnh A B");
+  // Every read is in the territory of the period's end.
+  EXPECT_EQ(source_->territory_dates().front(), "2025-12-31");
+
+  // Health (population shares): (1 × 90 × 1.000 + 0,6 × 80 × 2.500) / (1.000 + 0,6 × 2.500)
+  // = 84, with 2024's populations since the old 80 has none of its own for 2025.
+  const v1::SchemeAchievement& health = SchemeOf(*a, v1::SCHEME_HEALTH);
+  EXPECT_TRUE(health.target_reexpressed());
+  EXPECT_EQ(health.target().unit_code(), "80");
+  EXPECT_EQ(health.target().unit_as_of(), "");
+  EXPECT_EQ(health.target().revision(), 0);
+  EXPECT_DOUBLE_EQ(health.target().value(), 84.0);
+  EXPECT_EQ(health.target().kind(), v1::TARGET_KIND_COVERAGE_PERCENT);
+  EXPECT_EQ(health.target().assigned_by(), "UBND tỉnh 80; UBND tỉnh 86");
+  EXPECT_EQ(health.target().decision_ref(), "QĐ 80; QĐ 86");
+  ASSERT_EQ(health.source_targets_size(), 2);
+  EXPECT_EQ(health.source_targets(0).unit_as_of(), "2025-06-30");
+  EXPECT_EQ(health.source_targets(1).unit_code(), "86");
+  EXPECT_EQ(health.status(), v1::ACHIEVEMENT_STATUS_MET);  // 85% against 84%
+
+  // Compulsory (labour-force share 0,5): 1 × 1.000 + 0,5 × 500 = 1.250 people.
+  const v1::SchemeAchievement& compulsory = SchemeOf(*a, v1::SCHEME_COMPULSORY_SOCIAL);
+  EXPECT_TRUE(compulsory.target_reexpressed());
+  EXPECT_EQ(compulsory.target().value(), 1250);
+  EXPECT_EQ(compulsory.status(), v1::ACHIEVEMENT_STATUS_BEHIND);
+  EXPECT_EQ(compulsory.participants_to_target(), 150);
+
+  // No predecessor has an unemployment target: no target, and no re-expression to speak of.
+  const v1::SchemeAchievement& unemployment = SchemeOf(*a, v1::SCHEME_UNEMPLOYMENT);
+  EXPECT_EQ(unemployment.status(), v1::ACHIEVEMENT_STATUS_NO_TARGET);
+  EXPECT_FALSE(unemployment.target_reexpressed());
+  EXPECT_THAT(unemployment.note(), HasSubstr("the predecessor 80 Tỉnh A has no unemployment"));
+
+  v1::GetReportRequest report_request;
+  report_request.set_unit_code("80");
+  report_request.set_period("2025");
+  absl::StatusOr<v1::Report> report = GetReport(report_request);
+  ASSERT_THAT(report, IsOk());
+  EXPECT_THAT(report->text(), HasSubstr("tỉnh A B (theo địa giới hành chính mới) có"));
+  EXPECT_EQ(report->text().find("theo địa giới hành chính mới"),
+            report->text().rfind("theo địa giới hành chính mới"));
+  EXPECT_THAT(report->text(),
+              HasSubstr("(chỉ tiêu giao cho các đơn vị trước sắp xếp: 1.250 người)"));
+}
+
+TEST_P(ReformTargetsTest, ATargetOnTheNewUnitWins) {
+  SetOldTargets();
+  Set(MakeTarget("80", v1::SCHEME_HEALTH, 2025, v1::TARGET_KIND_COVERAGE_PERCENT, 86), "new");
+  v1::GetAchievementRequest request;
+  request.set_unit_code("80");
+  request.set_period("2025");
+  request.add_schemes(v1::SCHEME_HEALTH);
+  absl::StatusOr<v1::Achievement> a = GetAchievement(request);
+  ASSERT_THAT(a, IsOk());
+  const v1::SchemeAchievement& health = SchemeOf(*a, v1::SCHEME_HEALTH);
+  EXPECT_FALSE(health.target_reexpressed());
+  EXPECT_EQ(health.target().value(), 86);
+  EXPECT_EQ(health.source_targets_size(), 0);
+  EXPECT_EQ(health.status(), v1::ACHIEVEMENT_STATUS_BEHIND);
+}
+
+TEST_P(ReformTargetsTest, AnUnknownShareOrAMissingPredecessorTargetIsNoTargetWithANote) {
+  SetOldTargets();
+  source_->AddUnit("70", "Tỉnh D", v1::ADMIN_LEVEL_PROVINCE, "VN", "", "2025-07-01");
+  source_->AddUnit("71", "Tỉnh E", v1::ADMIN_LEVEL_PROVINCE, "VN", "2025-07-01");
+  source_->AddLink("70", "71", "2025-07-01", -1);
+  Set(OldTarget("70", v1::SCHEME_HEALTH, v1::TARGET_KIND_PARTICIPANTS, 100, ""), "h70");
+  v1::GetAchievementRequest request;
+  request.set_unit_code("71");
+  request.set_period("2025");
+  request.add_schemes(v1::SCHEME_HEALTH);
+  absl::StatusOr<v1::Achievement> a = GetAchievement(request);
+  ASSERT_THAT(a, IsOk());
+  const v1::SchemeAchievement& health = SchemeOf(*a, v1::SCHEME_HEALTH);
+  EXPECT_EQ(health.status(), v1::ACHIEVEMENT_STATUS_NO_TARGET);
+  EXPECT_FALSE(health.target_reexpressed());
+  EXPECT_THAT(health.note(), HasSubstr("the share of 70 in 71 from 2025-07-01 is unknown"));
+
+  // A predecessor without a denominator in either year leaves the coverage target absent.
+  source_->AddUnit("73", "Tỉnh G", v1::ADMIN_LEVEL_PROVINCE, "VN", "", "2025-07-01");
+  source_->AddUnit("72", "Tỉnh F", v1::ADMIN_LEVEL_PROVINCE, "VN", "2025-07-01");
+  source_->AddLink("73", "72", "2025-07-01", 1.0);
+  Set(OldTarget("73", v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 70, ""), "h73");
+  request.set_unit_code("72");
+  a = GetAchievement(request);
+  ASSERT_THAT(a, IsOk());
+  EXPECT_EQ(SchemeOf(*a, v1::SCHEME_HEALTH).status(), v1::ACHIEVEMENT_STATUS_NO_TARGET);
+  EXPECT_FALSE(SchemeOf(*a, v1::SCHEME_HEALTH).target_reexpressed());
+  EXPECT_EQ(SchemeOf(*a, v1::SCHEME_HEALTH).source_targets_size(), 0);
+  EXPECT_THAT(SchemeOf(*a, v1::SCHEME_HEALTH).note(),
+              HasSubstr("population is unknown for 2025 and 2024"));
+  // With one denominator the single predecessor's rate carries over as it is.
+  source_->SetDenominator("73", "2024-12-31", 2024, v1::SCHEME_HEALTH, 100);
+  a = GetAchievement(request);
+  ASSERT_THAT(a, IsOk());
+  EXPECT_TRUE(SchemeOf(*a, v1::SCHEME_HEALTH).target_reexpressed());
+  EXPECT_DOUBLE_EQ(SchemeOf(*a, v1::SCHEME_HEALTH).target().value(), 70.0);
+}
+
+TEST_P(ReformTargetsTest, LaggingUnitsSayWhichTargetsAreReexpressed) {
+  SetOldTargets();
+  v1::ListLaggingUnitsRequest request;
+  request.set_parent_code("VN");
+  request.set_period("2025");
+  request.set_scheme(v1::SCHEME_COMPULSORY_SOCIAL);
+  absl::StatusOr<v1::ListLaggingUnitsResponse> lagging = ListLaggingUnits(request);
+  ASSERT_THAT(lagging, IsOk());
+  EXPECT_EQ(lagging->units_with_target(), 1);
+  ASSERT_EQ(lagging->units_size(), 1);
+  EXPECT_EQ(lagging->units(0).unit().code(), "80");
+  EXPECT_TRUE(lagging->units(0).achievement().target_reexpressed());
+  EXPECT_EQ(lagging->units(0).achievement().target().value(), 1250);
+  EXPECT_EQ(source_->territory_dates().front(), "2025-12-31");
+
+  // On a date before the reform the old provinces are the units, against their own targets.
+  request.set_period("2025-06");
+  source_->Set("80", "2025-06", v1::SCHEME_COMPULSORY_SOCIAL, 100, std::nullopt, 5000);
+  source_->Set("86", "2025-06", v1::SCHEME_COMPULSORY_SOCIAL, 100, std::nullopt, 5000);
+  lagging = ListLaggingUnits(request);
+  ASSERT_THAT(lagging, IsOk());
+  EXPECT_EQ(lagging->units_with_target(), 2);
+  for (const v1::LaggingUnit& unit : lagging->units()) {
+    EXPECT_FALSE(unit.achievement().target_reexpressed()) << unit.unit().code();
+  }
+}
+
+TEST_P(ReformTargetsTest, TheTrendIsReadInTheReadersTerritory) {
+  SetOldTargets();
+  source_->Set("80", "2025-09", v1::SCHEME_COMPULSORY_SOCIAL, 900, std::nullopt, 5000);
+  v1::GetAchievementRequest request;
+  request.set_unit_code("80");
+  request.set_period("2025-Q3");
+  request.add_schemes(v1::SCHEME_COMPULSORY_SOCIAL);
+  absl::StatusOr<v1::Achievement> a = GetAchievement(request);
+  ASSERT_THAT(a, IsOk());
+  EXPECT_TRUE(SchemeOf(*a, v1::SCHEME_COMPULSORY_SOCIAL).target_reexpressed());
+  ASSERT_GE(source_->series_calls(), 1);
+  // The coverage read and the series from last December both name the period's end.
+  for (const std::string& date : source_->territory_dates()) {
+    if (date != "2025-06-30") {  // the predecessors' own reads are on their last day
+      EXPECT_EQ(date, "2025-09-30");
+    }
+  }
+  request.set_territory_date("2025-13-01");
+  EXPECT_THAT(GetAchievement(request).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("territory_date")));
+}
+
+TEST_P(ReformTargetsTest, AllocationAcrossTheReformNamesTheUnitsOfTheBaseYear) {
+  Set(MakeTarget("86", v1::SCHEME_HEALTH, 2025, v1::TARGET_KIND_PARTICIPANTS, 1000), "p86");
+  v1::AllocateTargetRequest request;
+  request.set_parent_code("86");
+  request.set_scheme(v1::SCHEME_HEALTH);
+  request.set_year(2025);
+  request.set_method(v1::ALLOCATION_METHOD_POPULATION);
+  request.set_request_id("alloc");
+  absl::StatusOr<v1::AllocateTargetResponse> response = AllocateTarget(request);
+  ASSERT_THAT(response, IsOk());
+  ASSERT_EQ(response->parts_size(), 2);
+  // 861 names a commune of the new 80 at the end of 2025: the part is for the district, named
+  // on its last day; 862 was never reused and holds its code's 2025 figures.
+  EXPECT_EQ(response->parts(0).target().unit_code(), "861");
+  EXPECT_EQ(response->parts(0).target().unit_as_of(), "2025-06-30");
+  EXPECT_EQ(response->parts(0).target().value(), 300);
+  EXPECT_EQ(response->parts(1).target().unit_as_of(), "");
+  EXPECT_EQ(response->parts(1).target().value(), 700);
+  // The commune now holding 861 has no target of its own from that.
+  v1::GetAchievementRequest achievement;
+  achievement.set_unit_code("861");
+  achievement.set_period("2025");
+  achievement.add_schemes(v1::SCHEME_HEALTH);
+  absl::StatusOr<v1::Achievement> a = GetAchievement(achievement);
+  ASSERT_THAT(a, IsOk());
+  EXPECT_EQ(SchemeOf(*a, v1::SCHEME_HEALTH).status(), v1::ACHIEVEMENT_STATUS_NO_TARGET);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, ReformTargetsTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 INSTANTIATE_TEST_SUITE_P(Stores, TargetServiceTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;

@@ -30,6 +30,31 @@ v1::Target MakeTarget(const std::string& unit, v1::Scheme scheme, int year, doub
   return t;
 }
 
+// The targets schema of migration 1, as released (target_store.cc).
+constexpr char kMigration1[] =
+    "CREATE TABLE target_revisions ("
+    "  unit_code TEXT NOT NULL,"
+    "  scheme INTEGER NOT NULL,"
+    "  year INTEGER NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  basis INTEGER NOT NULL,"
+    "  assigned_by TEXT NOT NULL,"
+    "  decision_ref TEXT NOT NULL,"
+    "  update_time_micros BIGINT NOT NULL,"
+    "  PRIMARY KEY (unit_code, year, scheme, revision));"
+    "CREATE TABLE target_heads ("
+    "  unit_code TEXT NOT NULL,"
+    "  scheme INTEGER NOT NULL,"
+    "  year INTEGER NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  PRIMARY KEY (unit_code, year, scheme));"
+    "CREATE TABLE target_requests ("
+    "  request_id TEXT PRIMARY KEY,"
+    "  content TEXT NOT NULL,"
+    "  response TEXT NOT NULL);";
+
 class TargetStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -80,11 +105,12 @@ TEST_P(TargetStoreTest, RevisionsAreNumberedAndEarlierOnesStayReadable) {
   EXPECT_EQ(second->revision(), 2);
   EXPECT_EQ(second->update_time().seconds(), 1700003600);
 
-  absl::StatusOr<std::map<v1::Scheme, v1::Target>> current = store_->CurrentTargets("125", 2023);
+  absl::StatusOr<std::vector<v1::Target>> current = store_->CurrentTargets("125", 2023);
   ASSERT_TRUE(current.ok()) << current.status();
-  ASSERT_EQ(current->count(v1::SCHEME_HEALTH), 1u);
-  EXPECT_EQ(current->at(v1::SCHEME_HEALTH).value(), 147821);
-  EXPECT_EQ(current->at(v1::SCHEME_HEALTH).revision(), 2);
+  ASSERT_EQ(current->size(), 1u);
+  EXPECT_EQ((*current)[0].scheme(), v1::SCHEME_HEALTH);
+  EXPECT_EQ((*current)[0].value(), 147821);
+  EXPECT_EQ((*current)[0].revision(), 2);
 
   TargetQuery all;
   all.unit_code = "125";
@@ -104,11 +130,13 @@ TEST_P(TargetStoreTest, ValuesRoundTripExactly) {
   v1::Target rate = MakeTarget("01", v1::SCHEME_SOCIAL, 2025, 28.9);
   rate.set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
   ASSERT_TRUE(Set("rate", rate).ok());
-  absl::StatusOr<std::map<v1::Scheme, v1::Target>> current = store_->CurrentTargets("01", 2025);
+  absl::StatusOr<std::vector<v1::Target>> current = store_->CurrentTargets("01", 2025);
   ASSERT_TRUE(current.ok());
-  EXPECT_EQ(current->at(v1::SCHEME_HEALTH).value(), 987654321.0);
-  EXPECT_EQ(current->at(v1::SCHEME_SOCIAL).value(), 28.9);
-  EXPECT_EQ(current->at(v1::SCHEME_SOCIAL).kind(), v1::TARGET_KIND_COVERAGE_PERCENT);
+  ASSERT_EQ(current->size(), 2u);  // by scheme: health (3), then social (5)
+  EXPECT_EQ((*current)[0].value(), 987654321.0);
+  EXPECT_EQ((*current)[1].scheme(), v1::SCHEME_SOCIAL);
+  EXPECT_EQ((*current)[1].value(), 28.9);
+  EXPECT_EQ((*current)[1].kind(), v1::TARGET_KIND_COVERAGE_PERCENT);
 }
 
 TEST_P(TargetStoreTest, SameRequestIdReplaysDifferentContentIsAlreadyExists) {
@@ -168,15 +196,7 @@ TEST_P(TargetStoreTest, ARequestAnsweredBeforeTheSharedLedgerIsStillReplayed) {
     // The targets schema as migration 1 left it, with one answered request.
     absl::StatusOr<std::unique_ptr<sql::Database>> db = sql::Database::Open(url);
     ASSERT_TRUE(db.ok()) << db.status();
-    ASSERT_TRUE((*db)
-                    ->Migrate("targets", {{1,
-                                           "CREATE TABLE target_revisions (unit_code TEXT);"
-                                           "CREATE TABLE target_heads (unit_code TEXT);"
-                                           "CREATE TABLE target_requests ("
-                                           "  request_id TEXT PRIMARY KEY,"
-                                           "  content TEXT NOT NULL,"
-                                           "  response TEXT NOT NULL);"}})
-                    .ok());
+    ASSERT_TRUE((*db)->Migrate("targets", {{1, kMigration1}}).ok());
     ASSERT_TRUE((*db)
                     ->Write([&](sql::Session& s) {
                       return s
@@ -208,6 +228,79 @@ TEST_P(TargetStoreTest, ARequestAnsweredBeforeTheSharedLedgerIsStillReplayed) {
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_TRUE(retry->replayed);
   EXPECT_EQ(retry->response, answered.SerializeAsString());
+}
+
+// Issue 9: migration 3 adds unit_as_of to a target's identity. The targets stored before get
+// "" (the code's holder of the year): they read as before and their next revision follows on;
+// a target of the same code, scheme and year for an earlier unit (unit_as_of) is another target.
+TEST_P(TargetStoreTest, TargetsStoredBeforeUnitAsOfKeepTheirIdentity) {
+  std::string url = SqliteStoreUrl();
+  if (GetParam() == "postgresql") {
+    std::optional<std::string> pg = NewPostgresDatabase();
+    COVTRACK_REQUIRE_SERVER(pg, "PostgreSQL");
+    url = *pg;
+  }
+  {
+    absl::StatusOr<std::unique_ptr<sql::Database>> db = sql::Database::Open(url);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Migrate("targets", {{1, kMigration1}}).ok());
+    ASSERT_TRUE((*db)
+                    ->Write([&](sql::Session& s) -> absl::Status {
+                      for (int revision : {1, 2}) {
+                        absl::Status st =
+                            s.Execute(
+                                 "INSERT INTO target_revisions (unit_code, scheme, year, "
+                                 "revision, kind, value, basis, assigned_by, decision_ref, "
+                                 "update_time_micros) VALUES ('82', 3, 2025, $1, 1, $2, 1, "
+                                 "'UBND tỉnh Tiền Giang', 'QĐ 1', 1)",
+                                 {static_cast<int64_t>(revision), absl::StrCat(1000 * revision)})
+                                .status();
+                        if (!st.ok()) {
+                          return st;
+                        }
+                      }
+                      return s
+                          .Execute(
+                              "INSERT INTO target_heads (unit_code, scheme, year, revision) "
+                              "VALUES ('82', 3, 2025, 2)",
+                              {})
+                          .status();
+                    })
+                    .ok());
+  }
+  absl::StatusOr<std::unique_ptr<TargetStore>> store =
+      TargetStore::Open(url, [this] { return now_; });
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<std::vector<v1::Target>> current = (*store)->CurrentTargets("82", 2025);
+  ASSERT_TRUE(current.ok()) << current.status();
+  ASSERT_EQ(current->size(), 1u);
+  EXPECT_EQ((*current)[0].unit_as_of(), "");
+  EXPECT_EQ((*current)[0].revision(), 2);
+  EXPECT_EQ((*current)[0].value(), 2000);
+  EXPECT_EQ((*current)[0].assigned_by(), "UBND tỉnh Tiền Giang");
+
+  store_ = std::move(*store);
+  v1::Target next = MakeTarget("82", v1::SCHEME_HEALTH, 2025, 3000);
+  absl::StatusOr<v1::Target> stored = Set("next", next);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->revision(), 3);
+  v1::Target earlier_unit = MakeTarget("82", v1::SCHEME_HEALTH, 2025, 500);
+  earlier_unit.set_unit_as_of("2025-06-30");
+  stored = Set("earlier", earlier_unit);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->revision(), 1);
+  EXPECT_EQ(stored->unit_as_of(), "2025-06-30");
+  current = store_->CurrentTargets("82", 2025);
+  ASSERT_TRUE(current.ok()) << current.status();
+  ASSERT_EQ(current->size(), 2u);
+  EXPECT_EQ((*current)[0].value(), 3000);
+  EXPECT_EQ((*current)[1].value(), 500);
+  EXPECT_EQ((*current)[1].unit_as_of(), "2025-06-30");
+  TargetQuery all;
+  all.include_revisions = true;
+  absl::StatusOr<std::vector<v1::Target>> revisions = store_->List(all);
+  ASSERT_TRUE(revisions.ok()) << revisions.status();
+  EXPECT_EQ(revisions->size(), 4u);
 }
 
 TEST_P(TargetStoreTest, ListFiltersAndPagesByKey) {
@@ -249,7 +342,7 @@ TEST_P(TargetStoreTest, ListFiltersAndPagesByKey) {
     }
     const v1::Target& last = got->back();
     page.after = std::make_tuple(last.unit_code(), last.year(), static_cast<int>(last.scheme()),
-                                 last.revision());
+                                 last.unit_as_of(), last.revision());
   }
   EXPECT_EQ(seen.size(), 16u);
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 16u);

@@ -48,6 +48,7 @@ class TargetsIntegrationTest : public ::testing::Test {
     TargetOptions options;
     options.store_url = covtrack::testing::SqliteStoreUrl();
     options.aggregation_addr = aggregation_->address();
+    options.ingestion_addr = ingestion_->address();
     options.aggregation_deadline = absl::Seconds(10);
     options.clock = [this] { return now_; };
     absl::StatusOr<std::unique_ptr<TargetServiceImpl>> service = TargetServiceImpl::Create(options);

@@ -1,0 +1,293 @@
+// Which unit a target is for, and the target of a unit that has none of its own: Target.
+// unit_as_of normalised against the hierarchy, a unit's own target picked among those stored
+// under its code, and a target re-expressed from the predecessors' through the crosswalk
+// (reexpression.h has the arithmetic; target_service.proto, SchemeAchievement.
+// target_reexpressed, the rule).
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/domain.h"
+#include "common/hierarchy/hierarchy.h"
+#include "common/status/status.h"
+#include "services/targets/reexpression.h"
+#include "services/targets/target_service.h"
+
+namespace covtrack::targets {
+namespace {
+
+// How many crosswalk steps back a target is looked for: a unit created during the year from
+// units that were themselves created during the year, and so on. Reforms are years apart;
+// four steps is far more than a year holds, and a malformed crosswalk cannot loop.
+constexpr int kMaxChain = 4;
+
+bool SameVersion(const v1::AdminUnit& a, const v1::AdminUnit& b) {
+  return a.code() == b.code() && a.valid_from() == b.valid_from();
+}
+
+std::string YearStart(int year) { return absl::StrCat(year, "-01-01"); }
+
+}  // namespace
+
+absl::StatusOr<const std::vector<v1::AdminUnit>*> ReformReads::Versions(const std::string& code) {
+  auto it = versions_.find(code);
+  if (it == versions_.end()) {
+    ASSIGN_OR_RETURN(std::vector<v1::AdminUnit> versions, units_->Versions(code));
+    it = versions_.emplace(code, std::move(versions)).first;
+  }
+  return &it->second;
+}
+
+absl::StatusOr<const std::vector<v1::CrosswalkLink>*> ReformReads::LinksInto(
+    const std::string& code) {
+  // Once ingestion could not be reached, a request does not wait on it again for every unit.
+  RETURN_IF_ERROR(links_unavailable_);
+  auto it = links_.find(code);
+  if (it == links_.end()) {
+    absl::StatusOr<std::vector<v1::CrosswalkLink>> links = units_->LinksInto(code);
+    if (absl::IsUnavailable(links.status())) {
+      links_unavailable_ = links.status();
+    }
+    RETURN_IF_ERROR(links.status());
+    it = links_.emplace(code, std::move(*links)).first;
+  }
+  return &it->second;
+}
+
+absl::StatusOr<const std::vector<v1::Target>*> ReformReads::Stored(const std::string& code,
+                                                                   int year) {
+  auto key = std::make_pair(code, year);
+  auto it = stored_.find(key);
+  if (it == stored_.end()) {
+    ASSIGN_OR_RETURN(std::vector<v1::Target> targets, store_->CurrentTargets(code, year));
+    it = stored_.emplace(key, std::move(targets)).first;
+  }
+  return &it->second;
+}
+
+void ReformReads::SetStored(const std::string& code, int year, std::vector<v1::Target> targets) {
+  stored_[std::make_pair(code, year)] = std::move(targets);
+}
+
+absl::StatusOr<bool> TargetServiceImpl::IsYearHolder(ReformReads& reads, const v1::AdminUnit& unit,
+                                                     int year) {
+  // The common case needs no read: a unit valid on 31 December holds its code's yearly figures.
+  if (unit.code() == kNationCode || ValidOn(unit, YearEnd(year))) {
+    return true;
+  }
+  ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, reads.Versions(unit.code()));
+  const v1::AdminUnit* holder = YearlyFigureHolder(*versions, year);
+  return holder != nullptr && SameVersion(*holder, unit);
+}
+
+absl::StatusOr<std::string> TargetServiceImpl::NormalizeUnitAsOf(ReformReads& reads,
+                                                                 const std::string& code,
+                                                                 const std::string& unit_as_of,
+                                                                 int year) {
+  if (unit_as_of.empty()) {
+    return std::string();
+  }
+  ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, reads.Versions(code));
+  const v1::AdminUnit* named = VersionOn(*versions, unit_as_of);
+  if (named == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("target.unit_as_of: no unit holds the code ",
+                                                   code, " on ", unit_as_of, " (target ", code, "/",
+                                                   year, ")"));
+  }
+  const v1::AdminUnit* holder = YearlyFigureHolder(*versions, year);
+  if (holder != nullptr && SameVersion(*holder, *named)) {
+    return std::string();  // the year's holder: the target every reader finds under ""
+  }
+  return unit_as_of;
+}
+
+absl::StatusOr<std::optional<v1::Target>> TargetServiceImpl::OwnTarget(ReformReads& reads,
+                                                                       const v1::AdminUnit& unit,
+                                                                       v1::Scheme scheme,
+                                                                       int year) {
+  ASSIGN_OR_RETURN(const std::vector<v1::Target>* stored, reads.Stored(unit.code(), year));
+  std::optional<v1::Target> found;
+  std::optional<bool> holder;
+  for (const v1::Target& t : *stored) {
+    if (t.scheme() != scheme) {
+      continue;
+    }
+    bool names_unit = false;
+    if (t.unit_as_of().empty()) {
+      if (!holder.has_value()) {
+        ASSIGN_OR_RETURN(holder, IsYearHolder(reads, unit, year));
+      }
+      names_unit = *holder;
+    } else {
+      ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, reads.Versions(unit.code()));
+      const v1::AdminUnit* named = VersionOn(*versions, t.unit_as_of());
+      names_unit = named != nullptr && SameVersion(*named, unit);
+    }
+    // Two dates naming the same unit are two stored targets of it: the one set last counts.
+    if (names_unit &&
+        (!found.has_value() || found->update_time().seconds() < t.update_time().seconds() ||
+         (found->update_time().seconds() == t.update_time().seconds() &&
+          found->update_time().nanos() < t.update_time().nanos()))) {
+      found = t;
+    }
+  }
+  return found;
+}
+
+absl::StatusOr<bool> TargetServiceImpl::CollectPredecessorTargets(
+    ReformReads& reads, const v1::AdminUnit& unit, double share, v1::Scheme scheme, int year,
+    int depth, std::vector<PredecessorTarget>& out, std::string& note) {
+  ASSIGN_OR_RETURN(const std::vector<v1::CrosswalkLink>* links, reads.LinksInto(unit.code()));
+  bool any = false;
+  for (const v1::CrosswalkLink& link : *links) {
+    // The links into this version of the code: the ones taking effect while it is valid.
+    if (!ValidOn(unit, link.effective_date()) ||
+        (!link.to_valid_from().empty() && link.to_valid_from() != unit.valid_from())) {
+      continue;
+    }
+    any = true;
+    const std::optional<double> link_share = ShareFor(link, scheme);
+    if (!link_share.has_value()) {
+      note = absl::StrCat("the share of ", link.from_code(), " in ", link.to_code(), " from ",
+                          link.effective_date(), " is unknown");
+      return true;
+    }
+    ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, reads.Versions(link.from_code()));
+    const v1::AdminUnit* predecessor = nullptr;
+    for (const v1::AdminUnit& v : *versions) {
+      if (v.valid_to() == link.effective_date() &&
+          (link.from_valid_from().empty() || link.from_valid_from() == v.valid_from())) {
+        predecessor = &v;
+      }
+    }
+    if (predecessor == nullptr) {
+      note = absl::StrCat("no unit ", link.from_code(), " ends on ", link.effective_date(),
+                          " as the crosswalk says");
+      return true;
+    }
+    const double composed = share * *link_share;
+    ASSIGN_OR_RETURN(const std::optional<v1::Target> own,
+                     OwnTarget(reads, *predecessor, scheme, year));
+    if (own.has_value()) {
+      out.push_back(PredecessorTarget{*predecessor, composed, *own, std::nullopt, std::nullopt});
+      continue;
+    }
+    // A predecessor created during the year itself may take its target from its own
+    // predecessors; one that existed before the year simply has none.
+    if (predecessor->valid_from() > YearStart(year) && depth + 1 < kMaxChain) {
+      ASSIGN_OR_RETURN(const bool chained,
+                       CollectPredecessorTargets(reads, *predecessor, composed, scheme, year,
+                                                 depth + 1, out, note));
+      if (!note.empty()) {
+        return true;
+      }
+      if (chained) {
+        continue;
+      }
+    }
+    note = absl::StrCat("the predecessor ", predecessor->code(),
+                        predecessor->name().empty() ? "" : absl::StrCat(" ", predecessor->name()),
+                        " has no ", SchemeName(scheme), " target for ", year);
+    return true;
+  }
+  return any;
+}
+
+absl::StatusOr<std::optional<int64_t>> TargetServiceImpl::PredecessorDenominator(
+    const v1::AdminUnit& unit, v1::Scheme scheme, int year, bool year_before) {
+  // The unit is read on its last day inside the target's year, as a month that ends inside its
+  // validity (a stock month of the version).
+  const std::string day = LastDayInYear(unit, year);
+  if (day.empty()) {
+    return std::nullopt;
+  }
+  absl::StatusOr<Month> month = Month::Parse(day.substr(0, 7));
+  if (!month.ok()) {
+    return std::nullopt;
+  }
+  if (month->LastDay() != day) {
+    *month = month->Previous();
+  }
+  if (month->year != year || !ValidOn(unit, month->LastDay())) {
+    return std::nullopt;
+  }
+  const std::string period = year_before ? absl::StrCat(year - 1) : month->ToString();
+  absl::StatusOr<v1::Coverage> coverage =
+      source_->GetCoverage(unit.code(), period, {scheme}, month->LastDay());
+  if (!coverage.ok()) {
+    // Without aggregation nothing is computed; a unit it cannot read has no denominator.
+    if (absl::IsUnavailable(coverage.status())) {
+      return coverage.status();
+    }
+    return std::nullopt;
+  }
+  const v1::SchemeCoverage* figures = FindScheme(*coverage, scheme);
+  if (figures == nullptr || !figures->has_denominator() || figures->denominator() <= 0) {
+    return std::nullopt;
+  }
+  return figures->denominator();
+}
+
+absl::StatusOr<UnitTarget> TargetServiceImpl::TargetFor(ReformReads& reads,
+                                                        const v1::AdminUnit& unit,
+                                                        const std::string& territory_date,
+                                                        v1::Scheme scheme, int year) {
+  UnitTarget result;
+  ASSIGN_OR_RETURN(result.target, OwnTarget(reads, unit, scheme, year));
+  if (result.target.has_value() || unit.code() == kNationCode) {
+    return result;
+  }
+  std::vector<PredecessorTarget> predecessors;
+  std::string note;
+  absl::StatusOr<bool> has_predecessors =
+      CollectPredecessorTargets(reads, unit, 1.0, scheme, year, 0, predecessors, note);
+  if (absl::IsUnavailable(has_predecessors.status())) {
+    // The unit's own target (and its figures) stand without the crosswalk; only a target
+    // re-expressed from predecessors is missing, and the note says why.
+    result.note = absl::StrCat(
+        "no target re-expressed from predecessors: the crosswalk could not "
+        "be read (",
+        has_predecessors.status().message(), ")");
+    return result;
+  }
+  RETURN_IF_ERROR(has_predecessors.status());
+  if (!*has_predecessors) {
+    return result;  // an ordinary unit without a target
+  }
+  if (!note.empty()) {
+    result.note = absl::StrCat("no target re-expressed from the predecessors: ", note);
+    return result;
+  }
+  if (!predecessors.empty() &&
+      predecessors.front().target.kind() == v1::TARGET_KIND_COVERAGE_PERCENT) {
+    bool all_of_year = true;
+    for (PredecessorTarget& p : predecessors) {
+      ASSIGN_OR_RETURN(p.denominator, PredecessorDenominator(p.unit, scheme, year, false));
+      all_of_year = all_of_year && p.denominator.has_value();
+    }
+    if (!all_of_year) {
+      for (PredecessorTarget& p : predecessors) {
+        ASSIGN_OR_RETURN(p.denominator_year_before,
+                         PredecessorDenominator(p.unit, scheme, year, true));
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(const bool holder, IsYearHolder(reads, unit, year));
+  const std::string unit_as_of =
+      holder || territory_date.substr(0, 4) != absl::StrCat(year) ? "" : territory_date;
+  ReexpressedTarget reexpressed =
+      ReexpressTarget(unit.code(), unit_as_of, scheme, year, predecessors);
+  if (!reexpressed.target.has_value()) {
+    result.note = absl::StrCat("no target re-expressed from the predecessors: ", reexpressed.note);
+    return result;
+  }
+  result.target = std::move(reexpressed.target);
+  result.reexpressed = true;
+  for (const PredecessorTarget& p : predecessors) {
+    result.sources.push_back(p.target);
+  }
+  return result;
+}
+
+}  // namespace covtrack::targets

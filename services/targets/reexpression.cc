@@ -1,0 +1,151 @@
+#include "services/targets/reexpression.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/civil_time.h"
+#include "common/domain.h"
+#include "common/hierarchy/hierarchy.h"
+
+namespace covtrack::targets {
+namespace {
+
+// As Target.assigned_by and decision_ref: at most 200 bytes.
+constexpr size_t kMaxTextLength = 200;
+
+// The distinct non-empty values, in the order first seen, joined by "; "; values that would
+// take the text past kMaxTextLength are left out and "…" says so.
+std::string JoinDistinct(const std::vector<std::string>& values) {
+  std::vector<std::string> distinct;
+  for (const std::string& v : values) {
+    if (!v.empty() && std::find(distinct.begin(), distinct.end(), v) == distinct.end()) {
+      distinct.push_back(v);
+    }
+  }
+  constexpr absl::string_view kMore = "; …";
+  std::string out;
+  for (const std::string& v : distinct) {
+    const size_t added = (out.empty() ? 0 : 2) + v.size();
+    if (out.size() + added + kMore.size() > kMaxTextLength) {
+      absl::StrAppend(&out, out.empty() ? "…" : kMore);
+      break;
+    }
+    absl::StrAppend(&out, out.empty() ? "" : "; ", v);
+  }
+  return out;
+}
+
+std::string YearStart(int year) { return absl::StrCat(year, "-01-01"); }
+
+}  // namespace
+
+std::string DayBefore(const std::string& date) {
+  absl::CivilDay day;
+  if (!absl::ParseCivilTime(date, &day)) {
+    return "";
+  }
+  return absl::FormatCivilTime(day - 1);
+}
+
+std::string LastDayInYear(const v1::AdminUnit& unit, int year) {
+  if (ValidOn(unit, YearEnd(year))) {
+    return YearEnd(year);
+  }
+  if (unit.valid_to().empty() || unit.valid_to() <= YearStart(year)) {
+    return "";
+  }
+  const std::string day = DayBefore(unit.valid_to());
+  return day.empty() || !ValidOn(unit, day) ? "" : day;
+}
+
+std::optional<double> ShareFor(const v1::CrosswalkLink& link, v1::Scheme scheme) {
+  if (scheme != v1::SCHEME_HEALTH && link.has_labor_force_share()) {
+    return link.labor_force_share();
+  }
+  if (link.has_population_share()) {
+    return link.population_share();
+  }
+  return std::nullopt;
+}
+
+ReexpressedTarget ReexpressTarget(const std::string& unit_code, const std::string& unit_as_of,
+                                  v1::Scheme scheme, int year,
+                                  const std::vector<PredecessorTarget>& predecessors) {
+  ReexpressedTarget out;
+  if (predecessors.empty()) {
+    out.note = "no predecessor has a target";
+    return out;
+  }
+  const v1::Target& first = predecessors.front().target;
+  std::vector<std::string> assigned_by;
+  std::vector<std::string> decision_ref;
+  for (const PredecessorTarget& p : predecessors) {
+    if (p.target.kind() != first.kind() || p.target.basis() != first.basis()) {
+      out.note =
+          absl::StrCat("the predecessors' targets differ in kind or basis (", first.unit_code(),
+                       " and ", p.target.unit_code(), "): no target re-expressed from them");
+      return out;
+    }
+    if (!(p.share > 0 && p.share <= 1)) {
+      out.note = absl::StrCat("the share of ", p.unit.code(), " in ", unit_code,
+                              " is not in (0, 1]: no target re-expressed from it");
+      return out;
+    }
+    assigned_by.push_back(p.target.assigned_by());
+    decision_ref.push_back(p.target.decision_ref());
+  }
+  double value = 0;
+  if (first.kind() == v1::TARGET_KIND_PARTICIPANTS) {
+    for (const PredecessorTarget& p : predecessors) {
+      value += p.share * p.target.value();
+    }
+    value = static_cast<double>(std::llround(value));
+  } else {
+    // The year's denominators, or the year before's for all when one lacks the year's: a
+    // weighted rate mixes no two years.
+    bool all_of_year = true;
+    bool all_of_year_before = true;
+    for (const PredecessorTarget& p : predecessors) {
+      all_of_year = all_of_year && p.denominator.has_value() && *p.denominator > 0;
+      all_of_year_before = all_of_year_before && p.denominator_year_before.has_value() &&
+                           *p.denominator_year_before > 0;
+    }
+    if (!all_of_year && !all_of_year_before) {
+      out.note = absl::StrCat(
+          "a predecessor's ",
+          DenominatorFor(scheme) == v1::DENOMINATOR_KIND_POPULATION ? "population" : "labour force",
+          " is unknown for ", year, " and ", year - 1,
+          ": the coverage target cannot be re-expressed");
+      return out;
+    }
+    double weighted = 0;
+    double weights = 0;
+    for (const PredecessorTarget& p : predecessors) {
+      const double d =
+          static_cast<double>(all_of_year ? *p.denominator : *p.denominator_year_before);
+      weighted += p.share * p.target.value() * d;
+      weights += p.share * d;
+    }
+    value = weighted / weights;
+  }
+  if (!std::isfinite(value)) {
+    out.note = "the re-expressed target is not a finite number";
+    return out;
+  }
+  v1::Target t;
+  t.set_unit_code(unit_code);
+  t.set_unit_as_of(unit_as_of);
+  t.set_scheme(scheme);
+  t.set_year(year);
+  t.set_kind(first.kind());
+  t.set_basis(first.basis());
+  t.set_value(value);
+  t.set_assigned_by(JoinDistinct(assigned_by));
+  t.set_decision_ref(JoinDistinct(decision_ref));
+  out.target = std::move(t);
+  return out;
+}
+
+}  // namespace covtrack::targets
