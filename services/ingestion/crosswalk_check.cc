@@ -153,7 +153,13 @@ void CheckShares(const std::vector<FinalLink>& group, ProblemList& problems) {
     }
   }
   const v1::CrosswalkLink& any = *group.front().link;
+  const bool labor_given = std::any_of(group.begin(), group.end(), [](const FinalLink& l) {
+    return l.link->has_labor_force_share();
+  });
   for (const bool labor : {false, true}) {
+    if (labor && !labor_given) {
+      continue;  // the labour-force shares are the population shares, checked already
+    }
     double sum = 0;
     bool all_known = true;
     for (const FinalLink& l : group) {
@@ -165,16 +171,16 @@ void CheckShares(const std::vector<FinalLink>& group, ProblemList& problems) {
                                                       : l.link->population_share();
     }
     const char* field = labor ? "labor_force_share" : "population_share";
-    const std::string whose =
-        absl::StrCat(" of ", Node(any.from_code(), any.from_valid_from()), " (", group.size(),
-                     group.size() == 1 ? " link: " : " links: ", DescribeGroup(group), ")");
+    const std::string whose = absl::StrCat(
+        " (", field, ") of ", Node(any.from_code(), any.from_valid_from()), " (", group.size(),
+        group.size() == 1 ? " link: " : " links: ", DescribeGroup(group), ")");
     if (sum > 1 + kShareTolerance) {
       problems.Add("links", first_new, field,
-                   absl::StrCat("the known ", field, "s", whose, " add up to ",
+                   absl::StrCat("the known shares", whose, " add up to ",
                                 absl::StrFormat("%.12g", sum), ", more than 1"));
     } else if (all_known && sum < 1 - kShareTolerance) {
       problems.Add("links", first_new, field,
-                   absl::StrCat("the ", field, "s", whose, " are all known and add up to ",
+                   absl::StrCat("the shares", whose, " are all known and add up to ",
                                 absl::StrFormat("%.12g", sum), ", not 1"));
     }
   }

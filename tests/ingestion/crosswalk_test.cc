@@ -305,7 +305,312 @@ TEST_P(CrosswalkTest, ImportsTheWholeReformMapOnTheRealCatalogue) {
   EXPECT_EQ(Head(), head);
 }
 
+// A small hierarchy around a reform on 2025-07-01: provinces 10 and 11 merge into 20; commune
+// 10001 is split between 20001 and 20002 (shares unknown), 10002 goes whole to 20001 and 11001
+// whole to 20002. Province 12 ended on 2025-01-01, before 20 began.
+class SyntheticCrosswalkTest : public CrosswalkTest {
+ protected:
+  void SetUp() override {
+    CrosswalkTest::SetUp();
+    if (IsSkipped()) {
+      return;
+    }
+    testing::ImportUnits(stub(),
+                         {Unit("10", ADMIN_LEVEL_PROVINCE, "", "", kReformDate, "Tỉnh Mười"),
+                          Unit("11", ADMIN_LEVEL_PROVINCE, "", "", kReformDate, "Tỉnh Mười Một"),
+                          Unit("12", ADMIN_LEVEL_PROVINCE, "", "", "2025-01-01", "Tỉnh Mười Hai"),
+                          Unit("20", ADMIN_LEVEL_PROVINCE, "", kReformDate, "", "Tỉnh Hai Mươi"),
+                          Unit("10001", ADMIN_LEVEL_COMMUNE, "10", "", kReformDate, "Xã Một"),
+                          Unit("10002", ADMIN_LEVEL_COMMUNE, "10", "", kReformDate, "Xã Hai"),
+                          Unit("11001", ADMIN_LEVEL_COMMUNE, "11", "", kReformDate, "Xã Ba"),
+                          Unit("20001", ADMIN_LEVEL_COMMUNE, "20", kReformDate, "", "Xã Bốn"),
+                          Unit("20002", ADMIN_LEVEL_COMMUNE, "20", kReformDate, "", "Xã Năm")},
+                         "units");
+    ASSERT_THAT(Import(Request("base", kBase)), IsOk());
+  }
+
+  const std::vector<v1::CrosswalkLink> kBase = {Link("10", "20", kReformDate, 1),
+                                                Link("11", "20", kReformDate, 1),
+                                                Link("10001", "20001"),
+                                                Link("10001", "20002"),
+                                                Link("10002", "20001", kReformDate, 1),
+                                                Link("11001", "20002", kReformDate, 1)};
+};
+
+TEST_P(SyntheticCrosswalkTest, RefusesBadInputWholeNamingTheRowAndFieldWithNothingStored) {
+  const std::vector<std::string> stored = Describe(List());
+  ASSERT_EQ(stored.size(), 6u);
+  const int64_t head = Head();
+  // Each bad request starts with a good link that would change something (a labour-force
+  // share): refused with the rest, it shows that nothing is written.
+  const v1::CrosswalkLink good = Link("10", "20", kReformDate, 1, 1);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  struct Case {
+    std::string name;
+    std::vector<v1::CrosswalkLink> links;
+    std::vector<std::string> expected;  // substrings of the error
+  };
+  const std::vector<Case> cases = {
+      {"shares not adding up",
+       {good, Link("10001", "20001", kReformDate, 0.5), Link("10001", "20002", kReformDate, 0.2)},
+       {"links[1].population_share", "10001@…", "links[1], links[2]", "add up to 0.7, not 1"}},
+      {"known shares above 1",
+       {good, Link("10001", "20001", kReformDate, 0.7), Link("10001", "20002", kReformDate, 0.6)},
+       {"links[1].population_share", "add up to 1.3, more than 1"}},
+      {"known shares above 1 with a stored one",
+       {good, Link("10002", "20002", kReformDate, 0.5)},
+       {"links[1].population_share", "10002@…", "links[1], 1 stored", "more than 1"}},
+      {"labour-force shares not adding up",
+       {good, Link("10001", "20001", kReformDate, 0.5, 0.5),
+        Link("10001", "20002", kReformDate, 0.5, 0.4)},
+       {"links[1].labor_force_share", "add up to 0.9, not 1"}},
+      {"a share above 1",
+       {good, Link("10001", "20001", kReformDate, 1.5)},
+       {"links[1].population_share: must be in (0, 1] (got 1.5)", "\"10001\" -> \"20001\""}},
+      {"a share of 0", {good, Link("10001", "20001", kReformDate, 0)}, {"(got 0)"}},
+      {"a NaN share", {good, Link("10001", "20001", kReformDate, nan)}, {"(got nan)"}},
+      {"a labour-force share of 0",
+       {good, Link("10001", "20001", kReformDate, 1, 0)},
+       {"links[1].labor_force_share: must be in (0, 1]"}},
+      {"a labour-force share alone",
+       {good, Link("10001", "20001", kReformDate, std::nullopt, 0.5)},
+       {"links[1].labor_force_share: given without population_share"}},
+      {"an unknown predecessor",
+       {good, Link("10999", "20001")},
+       {"links[1].from_code: unknown unit version", "\"10999\""}},
+      {"an unknown successor",
+       {good, Link("10001", "29999")},
+       {"links[1].to_code: unknown unit version", "\"29999\""}},
+      {"no predecessor version ending on the date",
+       {good, Link("10001", "20001", "2025-08-01")},
+       {"links[1].from_code: unknown unit version: no version of \"10001\" ends on 2025-08-01"}},
+      {"a link into the past",
+       {good, Link("10001", "11001")},
+       {"links[1].to_code: a link into the past", "\"11001\" ended on or before"}},
+      {"a predecessor still valid on the date",
+       {good, Link("10001", "20001", "2025-06-01")},
+       {"links[1].effective_date", "does not meet at effective_date 2025-06-01", "still valid"}},
+      {"a successor starting after the date",
+       {good, Link("12", "20", "2025-01-01", 1)},
+       {"links[1].effective_date", "\"12\" -> \"20\" does not meet at effective_date 2025-01-01",
+        "starts later, on 2025-07-01"}},
+      {"a duplicate",
+       {good, Link("10001", "20001"), Link("10001", "20001", kReformDate, 0.5)},
+       {"links[2].to_code: duplicates links[1]"}},
+      {"a malformed code and date",
+       {good, Link("10 001", "20001", "2025-02-30")},
+       {"links[1].from_code: must be 1–16 characters", "links[1].effective_date"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const grpc::Status status = Import(Request("bad-" + c.name, c.links));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    for (const std::string& expected : c.expected) {
+      EXPECT_THAT(status.error_message(), HasSubstr(expected));
+    }
+  }
+  EXPECT_EQ(Describe(List()), stored);
+  EXPECT_EQ(Head(), head);
+
+  // Many bad rows: the first few are reported, the rest counted.
+  std::vector<v1::CrosswalkLink> unknown;
+  for (int i = 0; i < 15; ++i) {
+    unknown.push_back(Link(absl::StrCat("9", 1000 + i), "20001"));
+  }
+  const grpc::Status many = Import(Request("bad-many", unknown));
+  EXPECT_THAT(many, StatusIs(grpc::StatusCode::INVALID_ARGUMENT,
+                             AllOf(HasSubstr("links[0].from_code"), HasSubstr("links[9].from_code"),
+                                   Not(HasSubstr("links[10]")), HasSubstr("and 5 more problems"))));
+  // Too many links, or none.
+  EXPECT_THAT(Import(Request("bad-large", std::vector<v1::CrosswalkLink>(20001, good))),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("at most 20000")));
+  EXPECT_THAT(Import(Request("bad-empty", {})),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("no links")));
+  v1::ImportCrosswalkRequest long_source = Request("bad-source", {good});
+  long_source.set_source(std::string(501, 'x'));
+  EXPECT_THAT(Import(long_source),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("source: longer than 500")));
+  EXPECT_EQ(Describe(List()), stored);
+  EXPECT_EQ(Head(), head);
+
+  // The good link alone is accepted: the requests above failed for their bad rows only.
+  v1::ImportCrosswalkResponse response;
+  ASSERT_THAT(Import(Request("good", {good}), &response), IsOk());
+  EXPECT_EQ(response.links_changed(), 1);
+}
+
+// The date checks make a cycle impossible among links that were checked against the same units;
+// but units can be re-imported with other intervals after their links were stored. Province 30
+// went into 31 on 2021-01-01; then both are re-imported so that 31 ends on 2022-01-01 while 30
+// runs on: a link 31 -> 30 then meets at its date, and only the cycle check refuses it.
+TEST_P(SyntheticCrosswalkTest, RefusesACycleThatTheDateChecksAloneWouldLetThrough) {
+  testing::ImportUnits(stub(),
+                       {Unit("30", ADMIN_LEVEL_PROVINCE, "", "2020-01-01", "2021-01-01"),
+                        Unit("31", ADMIN_LEVEL_PROVINCE, "", "2020-01-01", "2030-01-01")},
+                       "units-30");
+  ASSERT_THAT(Import(Request("30-into-31", {Link("30", "31", "2021-01-01", 1)})), IsOk());
+  testing::ImportUnits(stub(),
+                       {Unit("30", ADMIN_LEVEL_PROVINCE, "", "2020-01-01", "2030-01-01"),
+                        Unit("31", ADMIN_LEVEL_PROVINCE, "", "2020-01-01", "2022-01-01")},
+                       "units-30-again");
+  const std::vector<std::string> stored = Describe(List());
+  const int64_t head = Head();
+  EXPECT_THAT(
+      Import(Request("31-into-30",
+                     {Link("10", "20", kReformDate, 1, 1), Link("31", "30", "2022-01-01", 1)})),
+      StatusIs(grpc::StatusCode::INVALID_ARGUMENT,
+               HasSubstr("links[1].to_code: forms a cycle 31@2020-01-01 -> 30@2020-01-01 -> "
+                         "31@2020-01-01")));
+  EXPECT_EQ(Describe(List()), stored);
+  EXPECT_EQ(Head(), head);
+}
+
+TEST_P(SyntheticCrosswalkTest, ListsInOrderByPagesAndFilters) {
+  auto codes = [](const std::vector<v1::CrosswalkLink>& links) {
+    std::vector<std::string> out;
+    for (const v1::CrosswalkLink& l : links) {
+      out.push_back(absl::StrCat(l.from_code(), ">", l.to_code()));
+    }
+    return out;
+  };
+  // Ordered by (effective_date, from_code, to_code), two to a page.
+  v1::ListCrosswalkRequest request;
+  request.set_page_size(2);
+  std::vector<v1::CrosswalkLink> all;
+  int pages = 0;
+  do {
+    v1::ListCrosswalkResponse response;
+    grpc::ClientContext context;
+    ASSERT_THAT(stub().ListCrosswalk(&context, request, &response), IsOk());
+    EXPECT_LE(response.links_size(), 2);
+    all.insert(all.end(), response.links().begin(), response.links().end());
+    request.set_page_token(response.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_THAT(codes(all), ElementsAre("10>20", "10001>20001", "10001>20002", "10002>20001", "11>20",
+                                      "11001>20002"));
+  EXPECT_EQ(all[1].from_valid_from(), "");
+  EXPECT_EQ(all[1].to_valid_from(), kReformDate);
+  EXPECT_FALSE(all[1].has_population_share());
+  EXPECT_EQ(all[0].population_share(), 1);
+  EXPECT_FALSE(all[0].has_labor_force_share());
+
+  // A token is bound to its request's filters.
+  v1::ListCrosswalkRequest first;
+  first.set_page_size(2);
+  v1::ListCrosswalkResponse page;
+  {
+    grpc::ClientContext context;
+    ASSERT_THAT(stub().ListCrosswalk(&context, first, &page), IsOk());
+  }
+  v1::ListCrosswalkRequest other;
+  other.set_from_code("10001");
+  other.set_page_token(page.next_page_token());
+  {
+    v1::ListCrosswalkResponse ignored;
+    grpc::ClientContext context;
+    EXPECT_THAT(stub().ListCrosswalk(&context, other, &ignored),
+                StatusIs(grpc::StatusCode::INVALID_ARGUMENT));
+  }
+
+  v1::ListCrosswalkRequest filter;
+  filter.set_from_code("10001");
+  EXPECT_THAT(codes(List(filter)), ElementsAre("10001>20001", "10001>20002"));
+  filter.Clear();
+  filter.set_to_code("20002");
+  EXPECT_THAT(codes(List(filter)), ElementsAre("10001>20002", "11001>20002"));
+  filter.set_from_code("10");  // either
+  EXPECT_THAT(codes(List(filter)), ElementsAre("10>20", "10001>20002", "11001>20002"));
+  filter.Clear();
+  filter.set_effective_date(kReformDate);
+  EXPECT_EQ(List(filter).size(), 6u);
+  filter.set_effective_date("2025-01-01");
+  EXPECT_TRUE(List(filter).empty());
+
+  for (const auto& [field, value] :
+       {std::pair<std::string, std::string>{"effective_date", "2025-13-01"},
+        {"from_code", "a b"}}) {
+    v1::ListCrosswalkRequest bad;
+    if (field == "effective_date") {
+      bad.set_effective_date(value);
+    } else {
+      bad.set_from_code(value);
+    }
+    v1::ListCrosswalkResponse ignored;
+    grpc::ClientContext context;
+    EXPECT_THAT(stub().ListCrosswalk(&context, bad, &ignored),
+                StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr(field)));
+  }
+}
+
+TEST_P(SyntheticCrosswalkTest, SharesLearntLaterAreRevisionsOnTheFeed) {
+  const int64_t before = Head();
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::WatchChangesRequest watch;
+  watch.set_after_seq(before);
+  auto stream = stub().WatchChanges(&watch_context, watch);
+
+  // 10001's shares become known: two changed links; 11 -> 20 again, unchanged, is no change.
+  v1::ImportCrosswalkResponse response;
+  ASSERT_THAT(Import(Request("shares", {Link("10001", "20001", kReformDate, 0.25, 0.3),
+                                        Link("10001", "20002", kReformDate, 0.75, 0.7),
+                                        Link("11", "20", kReformDate, 1)}),
+                     &response),
+              IsOk());
+  EXPECT_EQ(response.links_accepted(), 3);
+  EXPECT_EQ(response.links_changed(), 2);
+  EXPECT_EQ(response.change_seq(), before + 1);
+
+  const std::vector<std::string> expected = {
+      absl::StrCat("10001@->20001@", kReformDate, " ", kReformDate, " 0.25/0.3"),
+      absl::StrCat("10001@->20002@", kReformDate, " ", kReformDate, " 0.75/0.7")};
+  const std::vector<v1::Change> changes = ChangesAfter(before);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].request_id(), "shares");
+  EXPECT_EQ(Describe({changes[0].crosswalk_links().begin(), changes[0].crosswalk_links().end()}),
+            expected);
+  v1::Change watched;
+  ASSERT_TRUE(stream->Read(&watched));
+  EXPECT_EQ(watched.seq(), before + 1);
+  EXPECT_EQ(Describe({watched.crosswalk_links().begin(), watched.crosswalk_links().end()}),
+            expected);
+  watch_context.TryCancel();
+
+  // The audit trail of the successor 20001: its two links as first imported, then the change.
+  std::vector<v1::CrosswalkLink> trail;
+  for (const v1::Revision& r : CrosswalkRevisions("20001")) {
+    trail.push_back(r.crosswalk_link());
+    EXPECT_EQ(r.source(), "Nghị quyết 1654–1687/NQ-UBTVQH15");
+    EXPECT_THAT(r.peer(), HasSubstr("127.0.0.1"));
+  }
+  EXPECT_THAT(Describe(trail),
+              ElementsAre(absl::StrCat("10001@->20001@", kReformDate, " ", kReformDate, " ?"),
+                          absl::StrCat("10002@->20001@", kReformDate, " ", kReformDate, " 1"),
+                          expected[0]));
+  // Month or scheme filters list participation only.
+  v1::ListRevisionsRequest by_month;
+  by_month.set_unit_code("20001");
+  by_month.set_month("2025-07");
+  v1::ListRevisionsResponse none;
+  grpc::ClientContext context;
+  ASSERT_THAT(stub().ListRevisions(&context, by_month, &none), IsOk());
+  EXPECT_EQ(none.revisions_size(), 0);
+
+  // A different share later is a change again; the labour-force share alone too.
+  ASSERT_THAT(Import(Request("shares-2", {Link("10001", "20001", kReformDate, 0.25),
+                                          Link("10001", "20002", kReformDate, 0.75, 0.75)}),
+                     &response),
+              IsOk());
+  EXPECT_EQ(response.links_changed(), 2);
+  EXPECT_EQ(CrosswalkRevisions("10001").size(), 6u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, CrosswalkTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+INSTANTIATE_TEST_SUITE_P(Stores, SyntheticCrosswalkTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
