@@ -250,12 +250,19 @@ TEST_P(AggregationServiceTest, HierarchyChangeBetweenPeriods) {
   const v1::Coverage half = MustGet(*agg_, "20", "2025-H1");
   EXPECT_EQ(half.unit().name(), "Tỉnh Cũ");
   EXPECT_EQ(Scheme(half, v1::SCHEME_HEALTH).participants(), 110);
-  // The comparison with 2024 reads code 20 as it was then, and says it was another unit.
+  // The comparison with 2024 cannot be made on the new 20's territory without a crosswalk: no
+  // figures, the reason given, and code 20 as it was then (another unit) under code_then.
   const auto& end_2024 = Scheme(year, v1::SCHEME_HEALTH).previous_year_ends(0);
   EXPECT_EQ(end_2024.period(), "2024");
-  EXPECT_EQ(end_2024.participants(), 100);
+  EXPECT_FALSE(end_2024.has_participants());
+  EXPECT_EQ(end_2024.reexpression().kind(), v1::REEXPRESSION_KIND_ABSENT);
+  EXPECT_THAT(end_2024.reexpression().reason(), HasSubstr("no crosswalk link leads to it"));
   EXPECT_TRUE(end_2024.territory_changed());
+  EXPECT_FALSE(end_2024.unit_missing());
   EXPECT_EQ(end_2024.unit_name(), "Tỉnh Cũ");
+  EXPECT_EQ(end_2024.code_then().participants(), 100);
+  EXPECT_TRUE(end_2024.code_then().territory_changed());
+  EXPECT_EQ(end_2024.code_then().unit_name(), "Tỉnh Cũ");
   // Before the reform the same unit compares with itself.
   const v1::Coverage h1 = MustGet(*agg_, "20", "2025-H1");
   EXPECT_FALSE(Scheme(h1, v1::SCHEME_HEALTH).same_period_last_year().territory_changed());
