@@ -267,8 +267,9 @@ void CheckAcyclic(const std::vector<FinalLink>& links, ProblemList& problems) {
                      absl::StrCat("forms a cycle ", absl::StrJoin(steps, " -> ")));
         return;
       }
-      if (path.size() >= static_cast<size_t>(kMaxChainLength)) {
-        problems.Add("links", first_new(0), "to_code",
+      // The path holds path.size() - 1 links; this edge would make it path.size().
+      if (path.size() > static_cast<size_t>(kMaxChainLength)) {
+        problems.Add("links", edge.index >= 0 ? edge.index : first_new(0), "to_code",
                      absl::StrCat("continues a chain of more than ", kMaxChainLength,
                                   " links from ", names[path.front().node]));
         return;

@@ -18,8 +18,9 @@ namespace covtrack::ingestion {
 
 // Two shares of one predecessor "add up to 1" when they are within this of it.
 inline constexpr double kShareTolerance = 1e-9;
-// The longest chain of links followed when looking for a cycle (a unit reformed this many times
-// over is not a real history).
+// The longest path of links the cycle search walks before it refuses the import (a unit
+// reformed this many times over is not a real history). The search walks each unit version
+// once, so a path reached midway from an earlier start is not walked again from its head.
 inline constexpr int kMaxChainLength = 1000;
 
 // Every version of each code, ordered by valid_from; a code no unit ever held may be absent.
