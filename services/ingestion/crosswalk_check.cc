@@ -42,8 +42,8 @@ std::string Node(const std::string& code, const std::string& valid_from) {
 }
 
 // Finds the two versions `link` joins and sets its from_valid_from / to_valid_from, or adds
-// why it cannot to `problems`. Returns whether it could.
-bool Resolve(v1::CrosswalkLink& link, int i, const VersionsByCode& versions,
+// why it cannot to `problems`.
+void Resolve(v1::CrosswalkLink& link, int i, const VersionsByCode& versions,
              ProblemList& problems) {
   static const std::vector<v1::AdminUnit> kNone;
   const std::string& date = link.effective_date();
@@ -51,8 +51,6 @@ bool Resolve(v1::CrosswalkLink& link, int i, const VersionsByCode& versions,
     auto it = versions.find(code);
     return it == versions.end() ? kNone : it->second;
   };
-  bool ok = true;
-
   // The predecessor: the version of from_code that ends on the effective date.
   const std::vector<v1::AdminUnit>& from = versions_of(link.from_code());
   const auto ends_then = std::find_if(from.begin(), from.end(),
@@ -61,7 +59,6 @@ bool Resolve(v1::CrosswalkLink& link, int i, const VersionsByCode& versions,
     problems.Add(
         "links", i, "from_code",
         absl::StrCat("unknown unit version: no unit ever held ", Quoted(link.from_code())));
-    ok = false;
   } else if (ends_then == from.end()) {
     if (const v1::AdminUnit* still = VersionOn(from, date); still != nullptr) {
       problems.Add("links", i, "effective_date",
@@ -74,14 +71,12 @@ bool Resolve(v1::CrosswalkLink& link, int i, const VersionsByCode& versions,
                    absl::StrCat("unknown unit version: no version of ", Quoted(link.from_code()),
                                 " ends on ", date, " (valid ", DescribeVersions(from), ")"));
     }
-    ok = false;
   } else if (ends_then->valid_from() >= date && !ends_then->valid_from().empty()) {
     // Unreachable for units ingestion accepted (valid_from < valid_to), kept so that the rule
     // does not rest on another check.
     problems.Add("links", i, "effective_date",
                  absl::StrCat("a link into the past: ", date, " is not after ",
                               Quoted(link.from_code()), "'s valid_from ", ends_then->valid_from()));
-    ok = false;
   } else {
     link.set_from_valid_from(ends_then->valid_from());
   }
@@ -91,11 +86,11 @@ bool Resolve(v1::CrosswalkLink& link, int i, const VersionsByCode& versions,
   if (to.empty()) {
     problems.Add("links", i, "to_code",
                  absl::StrCat("unknown unit version: no unit ever held ", Quoted(link.to_code())));
-    return false;
+    return;
   }
   if (const v1::AdminUnit* then = VersionOn(to, date); then != nullptr) {
     link.set_to_valid_from(then->valid_from());
-    return ok;
+    return;
   }
   const auto later = std::find_if(to.begin(), to.end(),
                                   [&](const v1::AdminUnit& v) { return v.valid_from() > date; });
@@ -110,7 +105,6 @@ bool Resolve(v1::CrosswalkLink& link, int i, const VersionsByCode& versions,
                               " ended on or before effective_date ", date, " (valid ",
                               DescribeVersions(to), ")"));
   }
-  return false;
 }
 
 // A link of the crosswalk after the import, with its index in the request (-1: stored).
