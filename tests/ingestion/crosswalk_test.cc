@@ -589,14 +589,37 @@ TEST_P(SyntheticCrosswalkTest, SharesLearntLaterAreRevisionsOnTheFeed) {
               ElementsAre(absl::StrCat("10001@->20001@", kReformDate, " ", kReformDate, " ?"),
                           absl::StrCat("10002@->20001@", kReformDate, " ", kReformDate, " 1"),
                           expected[0]));
-  // Month or scheme filters list participation only.
+  // With a participation record too: its audit trail pages through both kinds, oldest first;
+  // a month or scheme filter lists participation only.
+  testing::Submit(stub(), {testing::Record("20001", "2025-07", v1::SCHEME_HEALTH, 900)}, {},
+                  "report-20001");
+  v1::ListRevisionsRequest paged;
+  paged.set_unit_code("20001");
+  paged.set_page_size(1);
+  std::vector<std::string> kinds;
+  do {
+    v1::ListRevisionsResponse page;
+    grpc::ClientContext context;
+    ASSERT_THAT(stub().ListRevisions(&context, paged, &page), IsOk());
+    ASSERT_LE(page.revisions_size(), 1);
+    for (const v1::Revision& r : page.revisions()) {
+      kinds.push_back(r.has_crosswalk_link()
+                          ? absl::StrCat(r.change_seq(), " ", r.crosswalk_link().from_code())
+                          : absl::StrCat(r.change_seq(), " participation"));
+    }
+    paged.set_page_token(page.next_page_token());
+  } while (!paged.page_token().empty());
+  EXPECT_THAT(kinds, ElementsAre(absl::StrCat(before, " 10001"), absl::StrCat(before, " 10002"),
+                                 absl::StrCat(before + 1, " 10001"),
+                                 absl::StrCat(before + 2, " participation")));
   v1::ListRevisionsRequest by_month;
   by_month.set_unit_code("20001");
   by_month.set_month("2025-07");
-  v1::ListRevisionsResponse none;
+  v1::ListRevisionsResponse participation_only;
   grpc::ClientContext context;
-  ASSERT_THAT(stub().ListRevisions(&context, by_month, &none), IsOk());
-  EXPECT_EQ(none.revisions_size(), 0);
+  ASSERT_THAT(stub().ListRevisions(&context, by_month, &participation_only), IsOk());
+  ASSERT_EQ(participation_only.revisions_size(), 1);
+  EXPECT_TRUE(participation_only.revisions(0).has_participation());
 
   // A different share later is a change again; the labour-force share alone too.
   ASSERT_THAT(Import(Request("shares-2", {Link("10001", "20001", kReformDate, 0.25),
