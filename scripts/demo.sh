@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The demo (README's first command, after scripts/install-deps.sh and scripts/build.sh):
 # starts the services on their embedded defaults (SQLite under ./var/demo, the in-process cache
-# instead of Redis), loads the reference unit catalogue and generated sample data for
-# 82 Tiền Giang and 14 Sơn La (2023-01 .. 2025-09, so across the 1 July 2025 reform), and shows
-# covctl at work. The services are LEFT RUNNING so you can try covctl yourself; stop them with
+# instead of Redis), loads the reference unit catalogue, the 2025 reform's crosswalk (the shipped
+# merger map) and generated sample data for 82 Tiền Giang, 87 Đồng Tháp and 14 Sơn La (2023-01 ..
+# 2025-09, so across the 1 July 2025 reform, when 82 and 87 merged into the new 82 Đồng Tháp) and
+# for every commune of the country in 2024-12 (so that the 34 provinces can be ranked for 2024),
+# and shows covctl at work. The services are LEFT RUNNING so you can try covctl yourself; stop them with
 #   scripts/demo.sh stop
 # Each run starts from an empty ./var/demo. Ports: COVTRACK_DEMO_PORTS="50051 50052 50053"
 # (ingestion, aggregation, targets). Build folder: BUILD_DIR (default build).
@@ -113,19 +115,34 @@ fi
 if [ -x "$TARGETS_BIN" ] && $have_aggregation; then
   start_service targets "$TARGETS_PORT" "$TARGETS_BIN" \
     --listen="127.0.0.1:$TARGETS_PORT" --store="sqlite:$DEMO_DIR/targets.db" \
-    --aggregation_addr="127.0.0.1:$AGGREGATION_PORT" \
+    --aggregation_addr="127.0.0.1:$AGGREGATION_PORT" --ingestion_addr="127.0.0.1:$INGESTION_PORT" \
     --metrics_listen="127.0.0.1:$((TARGETS_PORT + 1000))"
   have_targets=true
 fi
 
-section "Generating sample data for 82 Tiền Giang and 14 Sơn La, 2023-01 .. 2025-09"
-"$DATAGEN" --out_dir="$DEMO_DIR/data" --provinces=82,14 --from_month=2023-01 --to_month=2025-09 \
-  --from_year=2023 --to_year=2025
+section "Generating sample data: 82 Tiền Giang, 87 Đồng Tháp, 14 Sơn La 2023-01 .. 2025-09; the whole country 2024-12"
+# 87 is given for the months before the reform (it names no unit afterwards and adds nothing
+# then): the new 82 is old 82 + old 87, and its comparisons with 2024 need both.
+"$DATAGEN" --out_dir="$DEMO_DIR/data" --provinces=82,87,14 --from_month=2023-01 \
+  --to_month=2025-09 --from_year=2023 --to_year=2025
+mkdir -p "$DEMO_DIR/data/country-2024-12"
+"$DATAGEN" --out_dir="$DEMO_DIR/data/country-2024-12" --from_month=2024-12 --to_month=2024-12 \
+  --from_year=2024 --to_year=2024
 
-section "Loading the reference catalogue (63 provinces before the reform, 34 after) and the data"
+# The merger map as shipped: with its kind column (full / partial) when present, else the plain
+# map, whose old codes on several rows are partial splits (docs/cli.md, crosswalk import).
+MERGE_MAP=data/vn-admin-units/merge_map_2025_detail.csv
+[ -e "$MERGE_MAP" ] || MERGE_MAP=data/vn-admin-units/merge_map_2025.csv
+
+section "Loading the reference catalogue (63 provinces before the reform, 34 after), the crosswalk and the data"
 covctl units import "$DEMO_DIR/data/units.csv"
+covctl crosswalk import "$MERGE_MAP" --effective_date=2025-07-01 \
+  --source="Nghị quyết 202/2025/QH15 và các nghị quyết sắp xếp đơn vị hành chính cấp xã"
 covctl denominators import "$DEMO_DIR/data/denominators.csv" --source="Cục Thống kê (sample)"
 covctl ingest "$DEMO_DIR/data/participation.csv" --source="BHXH tỉnh (sample)"
+covctl denominators import "$DEMO_DIR/data/country-2024-12/denominators.csv" \
+  --source="Cục Thống kê (sample)"
+covctl ingest "$DEMO_DIR/data/country-2024-12/participation.csv" --source="BHXH tỉnh (sample)"
 
 section "Code 82 names two units: Tiền Giang until 2025-06-30, the merged Đồng Tháp from 2025-07-01"
 covctl units list --code=82
@@ -162,8 +179,14 @@ if $have_aggregation; then
   covctl coverage list 82 2024 --level=district --scheme=health --order=coverage_asc
   covctl coverage series 815 health 2024-06 2024-12
   section "After the reform: 82 is the merged Đồng Tháp (old 82 Tiền Giang + 87 Đồng Tháp)"
+  covctl crosswalk list --code=82
+  # The comparisons are on the new 82's territory: 2024-09 is old 82 + old 87 ("exact"), with
+  # old 82's own figure alongside ("then Tỉnh Tiền Giang: ...").
   covctl coverage 82 2025-09 --schemes=health,social --previous_year_ends=1
+  covctl coverage series 82 health 2025-04 2025-09
   covctl coverage 14 2025-Q3 --schemes=health --format=json
+  section "The 34 provinces ranked for 2024, on today's territory (each re-expressed from the 63)"
+  covctl coverage list VN 2024 --territory_date=2025-07-01 --scheme=health --order=coverage_desc
 else
   section "covtrack-aggregation is not built: skipping coverage"
 fi
@@ -177,6 +200,12 @@ if $have_targets; then
   covctl targets allocate 82 compulsory_social 2024 --level=district --method=labor_force
   covctl targets lagging 82 2024-08 --scheme=compulsory_social --level=district
   covctl report 82 2024
+  section "A 2025 target set on old 82 Tiền Giang before the merger counts for the new 82"
+  covctl targets set 82 health 2025 93 --kind=coverage_percent --unit_as_of=2025-06-30 \
+    --assigned_by="Thủ tướng Chính phủ" --decision_ref="Quyết định số 546/QĐ-TTg"
+  covctl targets set 87 health 2025 92 --kind=coverage_percent --unit_as_of=2025-06-30 \
+    --assigned_by="Thủ tướng Chính phủ" --decision_ref="Quyết định số 546/QĐ-TTg"
+  covctl targets achievement 82 2025-09 --schemes=health
 else
   section "covtrack-targets is not built: skipping targets"
 fi

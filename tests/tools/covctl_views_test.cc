@@ -202,6 +202,24 @@ TEST(TargetCsvTest, ParsesAndValidatesRows) {
   EXPECT_THAT(parsed.errors[3].message, HasSubstr("already on line 3"));
 }
 
+TEST(TargetCsvTest, UnitAsOfNamesTheUnitInsideTheYear) {
+  absl::StatusOr<sampledata::CsvTable> table = sampledata::ParseCsv(
+      "unit_code,year,scheme,kind,value,unit_as_of\n"
+      "82,2025,health,coverage_percent,93,2025-06-30\n"  // 2 old 82 Tiền Giang
+      "82,2025,health,coverage_percent,94,\n"            // 3 the new 82: another target
+      "87,2025,health,coverage_percent,92,2024-06-30\n"  // 4 not in 2025
+      "87,2025,health,coverage_percent,92,2025-13-01\n"  // 5 not a date
+  );
+  ASSERT_TRUE(table.ok()) << table.status();
+  sampledata::ParsedRows<v1::Target> parsed = ParseTargetRows(*table);
+  ASSERT_EQ(parsed.items.size(), 2u);
+  EXPECT_EQ(parsed.items[0].unit_as_of(), "2025-06-30");
+  EXPECT_EQ(parsed.items[1].unit_as_of(), "");
+  ASSERT_EQ(parsed.errors.size(), 2u);
+  EXPECT_THAT(parsed.errors[0].message, HasSubstr("unit_as_of 2024-06-30 is not in year"));
+  EXPECT_THAT(parsed.errors[1].message, HasSubstr("unit_as_of \"2025-13-01\" is not a date"));
+}
+
 TEST(ViewsTest, SeriesRowsPerMonthAndBlankWithoutData) {
   v1::CoverageSeries series;
   v1::SchemeCoverageAtMonth* june = series.add_months();

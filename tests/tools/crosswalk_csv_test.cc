@@ -113,6 +113,21 @@ TEST(CrosswalkCsvTest, EveryBadRowIsReportedWithItsLineAndField) {
   EXPECT_THAT(parsed.errors[7].message, HasSubstr("(lines 11, 12, 13) add up to 1.3, more than 1"));
 }
 
+TEST(CrosswalkCsvTest, ALaborForceShareNeedsAPopulationShare) {
+  auto parsed = Parse(
+      "old_code,new_code,labor_force_share\n"
+      "87,82,0.9\n"        // whole by counting rows: fine
+      "28252,28249,0.3\n"  // split, share unknown: refused
+      "28252,28261,\n",
+      "2025-07-01");
+  ASSERT_EQ(parsed.errors.size(), 1u);
+  EXPECT_EQ(parsed.errors[0].line, 3);
+  EXPECT_THAT(parsed.errors[0].message, HasSubstr("labor_force_share is given without"));
+  auto kind = Parse("old_code,new_code,kind,labor_force_share\n87,82,partial,0.9\n", "2025-07-01");
+  ASSERT_EQ(kind.errors.size(), 1u);
+  EXPECT_EQ(kind.errors[0].line, 2);
+}
+
 TEST(CrosswalkCsvTest, HeaderProblemsAreReportedOnLineOne) {
   auto parsed = Parse("old_code,successor,share,population_share\n87,82,1,1\n", "2025-07-01");
   ASSERT_EQ(parsed.errors.size(), 1u);

@@ -167,6 +167,11 @@ ParsedRows<v1::CrosswalkLink> ParseCrosswalkRows(const CsvTable& table,
     }
     if (std::string share = get(row, "labor_force_share"); !share.empty()) {
       if (std::optional<double> value = ParseShare("labor_force_share", share, problems)) {
+        // As the service says: a labour-force share refines a known population share. (A row
+        // whose population share comes from counting rows is checked below, once it is known.)
+        if (!link.has_population_share() && !share_from_count) {
+          problems.push_back("labor_force_share is given without a population share");
+        }
         link.set_labor_force_share(*value);
       }
     }
@@ -199,6 +204,10 @@ ParsedRows<v1::CrosswalkLink> ParseCrosswalkRows(const CsvTable& table,
     const v1::CrosswalkLink& link = parsed.items[i];
     if (splits[{link.from_code(), link.effective_date()}].items.size() == 1) {
       parsed.items[i].set_population_share(1.0);
+    } else if (link.has_labor_force_share()) {
+      parsed.errors.push_back(RowError{
+          parsed.lines[i], absl::StrCat("labor_force_share is given without a population share (",
+                                        link.from_code(), " is on several rows: split)")});
     }
   }
   // The shares of one old unit: the known ones must not exceed 1, and all known must make 1.

@@ -12,7 +12,8 @@
 //   2. else the kind column, when the file has it: "full" is 1, "partial" is unknown;
 //   3. else, with neither column: an old code on exactly one row of its effective date went
 //      whole to its successor (1); an old code on several rows was split, its shares unknown.
-// labor_force_share, when given, must lie in (0, 1]. effective_date is the row's cell when the
+// labor_force_share, when given, must lie in (0, 1], on a row whose population share is known.
+// effective_date is the row's cell when the
 // file has the column and the cell is not empty, else the --effective_date default.
 
 #include <string>

@@ -3,7 +3,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
-#include "common/period.h"
 #include "tools/covctl/command_handlers.h"
 #include "tools/covctl/target_csv.h"
 #include "tools/covctl/upload.h"
@@ -16,16 +15,9 @@ using sampledata::ParsedRows;
 int Commands::TargetsSet(const std::vector<std::string>& args) {
   absl::StatusOr<v1::Target> target =
       TargetFromFields({args[0], args[2], args[1], options_.kind, args[3], options_.basis,
-                        options_.assigned_by, options_.decision_ref});
+                        options_.assigned_by, options_.decision_ref, options_.unit_as_of});
   if (!target.ok()) {
     return UsageFailed(target.status());
-  }
-  if (!options_.unit_as_of.empty()) {
-    if (!ValidateDate(options_.unit_as_of).ok()) {
-      return UsageFailed(absl::InvalidArgumentError(
-          absl::StrCat("--unit_as_of \"", options_.unit_as_of, "\" is not a date (YYYY-MM-DD)")));
-    }
-    target->set_unit_as_of(options_.unit_as_of);
   }
   v1::SetTargetRequest request;
   *request.mutable_target() = *target;

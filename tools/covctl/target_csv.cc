@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
+#include "common/period.h"
 
 namespace covtrack::covctl {
 namespace {
@@ -84,6 +85,16 @@ absl::StatusOr<v1::Target> TargetFromFields(const TargetFields& fields) {
   }
   target.set_assigned_by(fields.assigned_by);
   target.set_decision_ref(fields.decision_ref);
+  if (!fields.unit_as_of.empty()) {
+    if (!ValidateDate(fields.unit_as_of).ok()) {
+      problems.push_back(
+          absl::StrCat("unit_as_of ", Quoted(fields.unit_as_of), " is not a date (YYYY-MM-DD)"));
+    } else if (fields.unit_as_of.substr(0, 4) != fields.year) {
+      problems.push_back(
+          absl::StrCat("unit_as_of ", fields.unit_as_of, " is not in year ", Quoted(fields.year)));
+    }
+    target.set_unit_as_of(fields.unit_as_of);
+  }
   if (!problems.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
   }
@@ -94,7 +105,8 @@ sampledata::ParsedRows<v1::Target> ParseTargetRows(const sampledata::CsvTable& t
   sampledata::ParsedRows<v1::Target> parsed;
   static const std::vector<std::string> kRequired = {"unit_code", "year", "scheme", "kind",
                                                      "value"};
-  static const std::vector<std::string> kOptional = {"basis", "assigned_by", "decision_ref"};
+  static const std::vector<std::string> kOptional = {"basis", "assigned_by", "decision_ref",
+                                                     "unit_as_of"};
   std::map<std::string, size_t> index;
   std::vector<std::string> problems;
   for (size_t k = 0; k < table.header.size(); ++k) {
@@ -115,16 +127,17 @@ sampledata::ParsedRows<v1::Target> ParseTargetRows(const sampledata::CsvTable& t
   }
   if (!problems.empty()) {
     parsed.errors.push_back(
-        {1, absl::StrCat(
-                absl::StrJoin(problems, "; "),
-                " (want unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref])")});
+        {1, absl::StrCat(absl::StrJoin(problems, "; "),
+                         " (want unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref,"
+                         "unit_as_of])")});
     return parsed;
   }
   auto get = [&index](const sampledata::CsvRow& row, const std::string& name) -> std::string {
     auto it = index.find(name);
     return it == index.end() ? "" : std::string(absl::StripAsciiWhitespace(row.fields[it->second]));
   };
-  std::map<std::tuple<std::string, int, int>, int> first_line;
+  // (unit_code, unit_as_of, scheme, year) identifies a target (target_service.proto).
+  std::map<std::tuple<std::string, std::string, int, int>, int> first_line;
   for (const sampledata::CsvRow& row : table.rows) {
     if (row.fields.size() != table.header.size()) {
       parsed.errors.push_back(
@@ -134,14 +147,16 @@ sampledata::ParsedRows<v1::Target> ParseTargetRows(const sampledata::CsvTable& t
     }
     absl::StatusOr<v1::Target> target = TargetFromFields(
         {get(row, "unit_code"), get(row, "year"), get(row, "scheme"), get(row, "kind"),
-         get(row, "value"), get(row, "basis"), get(row, "assigned_by"), get(row, "decision_ref")});
+         get(row, "value"), get(row, "basis"), get(row, "assigned_by"), get(row, "decision_ref"),
+         get(row, "unit_as_of")});
     if (!target.ok()) {
       parsed.errors.push_back({row.line, std::string(target.status().message())});
       continue;
     }
-    auto [it, inserted] = first_line.emplace(
-        std::make_tuple(target->unit_code(), target->year(), static_cast<int>(target->scheme())),
-        row.line);
+    auto [it, inserted] =
+        first_line.emplace(std::make_tuple(target->unit_code(), target->unit_as_of(),
+                                           target->year(), static_cast<int>(target->scheme())),
+                           row.line);
     if (!inserted) {
       parsed.errors.push_back(
           {row.line,

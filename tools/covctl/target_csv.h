@@ -2,9 +2,11 @@
 
 // Targets as covctl reads them: from `covctl targets set` arguments, and from
 // `covctl targets import FILE.csv` with the header
-//   unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref]
+//   unit_code,year,scheme,kind,value[,basis,assigned_by,decision_ref,unit_as_of]
 // kind: participants | coverage_percent; basis: all (default) | in_province; value: a whole
-// number of people, or a percentage 0–100 with a '.' decimal point (89.5).
+// number of people, or a percentage 0–100 with a '.' decimal point (89.5); unit_as_of: empty, or
+// the date (inside the year) on which unit_code names the unit the target is for
+// (Target.unit_as_of: 82 with 2025-06-30 is old 82 Tiền Giang's 2025 target).
 
 #include <string>
 
@@ -23,6 +25,7 @@ struct TargetFields {
   std::string basis;
   std::string assigned_by;
   std::string decision_ref;
+  std::string unit_as_of;
 };
 
 // INVALID_ARGUMENT listing every problem ("year \"20x3\" is not a year (2000..2100); ...").

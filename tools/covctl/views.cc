@@ -96,8 +96,9 @@ std::string ComparisonBasis(const v1::Comparison& c, bool people) {
   return basis;
 }
 
-// How a scheme's figure was obtained, "" for the unit itself; where re-expressed, with the
-// code's own figure at the period's end (Coverage.code_then).
+// How a scheme's figure was obtained, "" for the unit itself; where re-expressed and the answer
+// carries it (GetCoverage does, ListCoverage does not), with the code's own figure at the
+// period's end (Coverage.code_then).
 std::string FigureBasis(const v1::Coverage& coverage, const v1::SchemeCoverage& s, bool people) {
   if (!Reexpressed(s.reexpression())) {
     return "";
@@ -112,8 +113,6 @@ std::string FigureBasis(const v1::Coverage& coverage, const v1::SchemeCoverage& 
                                  t.participants(), people));
       }
     }
-  } else if (!coverage.predecessors().empty()) {
-    absl::StrAppend(&basis, "; then no unit ", coverage.unit().code());
   }
   return basis;
 }
