@@ -116,7 +116,7 @@ TEST(CrosswalkCsvTest, EveryBadRowIsReportedWithItsLineAndField) {
 TEST(CrosswalkCsvTest, ALaborForceShareNeedsAPopulationShare) {
   auto parsed = Parse(
       "old_code,new_code,labor_force_share\n"
-      "87,82,0.9\n"        // whole by counting rows: fine
+      "87,82,1\n"          // whole by counting rows: fine
       "28252,28249,0.3\n"  // split, share unknown: refused
       "28252,28261,\n",
       "2025-07-01");
