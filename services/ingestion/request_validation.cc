@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
 #include "common/period.h"
@@ -121,8 +122,8 @@ void CheckShare(const v1::CrosswalkLink& link, int i, absl::string_view field, d
                 ProblemList& problems) {
   if (!std::isfinite(share) || share <= 0 || share > 1) {
     problems.Add("links", i, field,
-                 absl::StrCat("must be in (0, 1] (got ", share, ") for ", Quoted(link.from_code()),
-                              " -> ", Quoted(link.to_code())));
+                 absl::StrCat("must be in (0, 1] (got ", absl::StrFormat("%.12g", share), ") for ",
+                              Quoted(link.from_code()), " -> ", Quoted(link.to_code())));
   }
 }
 
