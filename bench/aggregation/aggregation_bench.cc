@@ -6,12 +6,19 @@
 //  2. cold: the same call for provinces never asked before (every rollup computed from
 //     ingestion's export), one at a time.
 //  3. one national ListCoverage of every province, all schemes, on a cold cache.
+//  4. across the 2025 reform: ListCoverage of the 34 provinces for --reform_year re-expressed
+//     (territory_date 2025-07-01, every figure the sum of its predecessors through the shipped
+//     crosswalk) against the baseline: the 63 old provinces for that year as they were. Cold
+//     (fresh replicas, --cold_rounds of each, alternating) and warm (rounds alternate, as in 1).
+//     The ratios are the figures (issue 9 asks at most 2x cold and 1.2x warm).
 //
 //   build/bench/aggregation/aggregation_bench [--redis=HOST:PORT] [--concurrency=1,16]
-//       [--seconds=3] [--rounds=3] [--year=2023] [--province=01]
+//       [--seconds=3] [--rounds=3] [--year=2023] [--province=01] [--reform_year=2024]
 //
 // Data: every commune, four schemes, every month of --year and December of the three years
-// before (tools/sampledata), loaded through a real ingestion service (SQLite in a temp folder).
+// before and of --reform_year (tools/sampledata), loaded through a real ingestion service
+// (SQLite in a temp folder), and the reform's crosswalk (data/vn-admin-units/merge_map_2025.csv:
+// an old unit on one row went whole, on several its shares are unknown).
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -20,6 +27,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -33,6 +41,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/aggregation/aggregation_service.h"
 #include "services/ingestion/ingestion_service.h"
+#include "tools/sampledata/csv.h"
 #include "tools/sampledata/sample_data.h"
 
 ABSL_FLAG(std::string, redis, "", "HOST:PORT of Redis; empty: the in-process cache");
@@ -43,6 +52,8 @@ ABSL_FLAG(int, rounds, 3, "warm rounds (system and baseline alternate)");
 ABSL_FLAG(int, year, 2023, "the year of data (every month) and the period asked for");
 ABSL_FLAG(std::string, province, "01", "the province asked for in the warm phase");
 ABSL_FLAG(int, cold_provinces, 10, "provinces asked once each in the cold phase");
+ABSL_FLAG(int, reform_year, 2024, "the pre-reform year whose December the reform phase lists");
+ABSL_FLAG(int, cold_rounds, 3, "fresh replicas of each kind in the reform phase's cold part");
 
 namespace covtrack {
 namespace {
@@ -137,27 +148,43 @@ void Run() {
   }
   std::vector<v1::ParticipationRecord> records =
       Must(sample->Records({"VN"}, Month{year, 1}, Month{year, 12}), "records");
+  const int reform_year = absl::GetFlag(FLAGS_reform_year);
   for (int y = year - 3; y < year; ++y) {
     auto december = Must(sample->Records({"VN"}, Month{y, 12}, Month{y, 12}), "records");
     records.insert(records.end(), december.begin(), december.end());
   }
+  if (reform_year < year - 3 || reform_year > year) {
+    auto december =
+        Must(sample->Records({"VN"}, Month{reform_year, 12}, Month{reform_year, 12}), "records");
+    records.insert(records.end(), december.begin(), december.end());
+  }
   auto denominators = Must(sample->Denominators({"VN"}, year - 3, year), "denominators");
+  if (reform_year < year - 3 || reform_year > year) {
+    auto more = Must(sample->Denominators({"VN"}, reform_year, reform_year), "denominators");
+    denominators.insert(denominators.end(), more.begin(), more.end());
+  }
   {
     grpc::ClientContext context;
     v1::StreamReportsResponse summary;
     auto writer = ingest->StreamReports(&context, &summary);
     constexpr size_t kBatch = 5000;
+    // Denominators first, in messages of their own (a request holds at most 100,000 rows).
+    constexpr size_t kDenominatorBatch = 50000;
+    for (size_t i = 0; i < denominators.size(); i += kDenominatorBatch) {
+      v1::SubmitReportRequest request;
+      request.set_request_id(absl::StrCat("bench-denominators-", i));
+      request.set_source("bench");
+      for (size_t j = i; j < std::min(denominators.size(), i + kDenominatorBatch); ++j) {
+        *request.add_denominators() = denominators[j];
+      }
+      writer->Write(request);
+    }
     for (size_t i = 0; i < records.size(); i += kBatch) {
       v1::SubmitReportRequest request;
       request.set_request_id(absl::StrCat("bench-", i));
       request.set_source("bench");
       for (size_t j = i; j < std::min(records.size(), i + kBatch); ++j) {
         *request.add_records() = records[j];
-      }
-      if (i == 0) {
-        for (const auto& d : denominators) {
-          *request.add_denominators() = d;
-        }
       }
       writer->Write(request);
     }
@@ -169,6 +196,38 @@ void Run() {
       sample->units().size(), records.size(), denominators.size(), Since(start));
   records.clear();
   records.shrink_to_fit();
+  {
+    Clock::time_point t0 = Clock::now();
+    const std::string map_path = absl::StrCat(sampledata::DefaultDataDir(), "/merge_map_2025.csv");
+    const auto map = Must(
+        sampledata::ParseCsv(Must(sampledata::ReadFileToString(map_path), map_path)), map_path);
+    std::map<std::string, int> rows_of;  // an old code on several rows was divided
+    for (const auto& row : map.rows) {
+      if (row.fields.size() == 3) {
+        ++rows_of[row.fields[0]];
+      }
+    }
+    v1::ImportCrosswalkRequest request;
+    request.set_request_id("bench-crosswalk");
+    request.set_source("merge_map_2025.csv");
+    for (const auto& row : map.rows) {
+      if (row.fields.size() != 3) {
+        continue;
+      }
+      v1::CrosswalkLink* link = request.add_links();
+      link->set_from_code(row.fields[0]);
+      link->set_to_code(row.fields[1]);
+      link->set_effective_date("2025-07-01");
+      if (rows_of[row.fields[0]] == 1) {
+        link->set_population_share(1);
+      }
+    }
+    v1::ImportCrosswalkResponse response;
+    grpc::ClientContext context;
+    MustOk(ingest->ImportCrosswalk(&context, request, &response), "import crosswalk");
+    std::cout << absl::StrFormat("crosswalk: %d links imported in %.1f s\n",
+                                 response.links_accepted(), Since(t0));
+  }
 
   // ---- The aggregation service, with a cache namespace of its own per phase ----
   auto start_aggregation = [&](const std::string& ns) {
@@ -325,6 +384,115 @@ void Run() {
         calls);
   }
   server->Shutdown();
+
+  // Phase 4: across the reform. The same 63 rollups of the old provinces serve both lists; the
+  // re-expressed one combines them into the 34 new provinces at read time.
+  {
+    const std::string reform_period = absl::StrCat(reform_year);
+    auto list = [&](v1::AggregationService::Stub& s, bool reexpressed) {
+      v1::ListCoverageRequest request;
+      request.set_parent_code("VN");
+      request.set_period(reform_period);
+      request.set_page_size(1000);
+      if (reexpressed) {
+        request.set_territory_date("2025-07-01");
+      }
+      v1::ListCoverageResponse response;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+      MustOk(s.ListCoverage(&context, request, &response), "ListCoverage");
+      return response;
+    };
+    auto health_of = [](const v1::ListCoverageResponse& response) {
+      int64_t sum = 0;
+      for (const auto& c : response.coverages()) {
+        for (const auto& sc : c.schemes()) {
+          if (sc.scheme() == v1::SCHEME_HEALTH) {
+            sum += sc.participants();
+          }
+        }
+      }
+      return sum;
+    };
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    // Cold: a fresh replica (and cache namespace) per list; its first call, loading the
+    // hierarchy and the crosswalk, is not timed.
+    std::vector<double> cold_reexpressed, cold_baseline;
+    int new_count = 0, old_count = 0;
+    int64_t new_health = 0, old_health = 0;
+    for (int round = 0; round < absl::GetFlag(FLAGS_cold_rounds); ++round) {
+      // Alternating which goes first, so that neither always meets a colder ingestion.
+      for (bool reexpressed : {round % 2 == 0, round % 2 != 0}) {
+        auto replica = start_aggregation(
+            absl::StrCat(run_id, "-reform-cold-", round, reexpressed ? "-new" : "-old"));
+        auto replica_server = Must(Server::Start(ServerOptions{}, {replica.get()}), "serve");
+        auto s = v1::AggregationService::NewStub(
+            grpc::CreateChannel(replica_server->address(), grpc::InsecureChannelCredentials()));
+        {
+          v1::GetCoverageRequest request;
+          request.set_unit_code("VN");
+          request.set_period("1999");
+          request.set_previous_year_ends(1);
+          v1::Coverage response;
+          grpc::ClientContext context;
+          MustOk(s->GetCoverage(&context, request, &response), "first call");
+        }
+        Clock::time_point t0 = Clock::now();
+        const v1::ListCoverageResponse response = list(*s, reexpressed);
+        (reexpressed ? cold_reexpressed : cold_baseline).push_back(Since(t0));
+        (reexpressed ? new_count : old_count) = response.coverages_size();
+        (reexpressed ? new_health : old_health) = health_of(response);
+        replica_server->Shutdown();
+      }
+    }
+    const double cold_new = median(cold_reexpressed);
+    const double cold_old = median(cold_baseline);
+    auto samples = [](const std::vector<double>& v) {
+      std::string text;
+      for (double x : v) {
+        absl::StrAppend(&text, text.empty() ? "" : " ", absl::StrFormat("%.3f", x));
+      }
+      return text;
+    };
+    std::cout << absl::StrFormat(
+        "reform, cold (median of %d fresh replicas each): %d provinces re-expressed for %s %.3f "
+        "s (%s); %d provinces as they were %.3f s (%s); ratio %.2f (health participants %d vs "
+        "%d)\n",
+        cold_reexpressed.size(), new_count, reform_period, cold_new, samples(cold_reexpressed),
+        old_count, cold_old, samples(cold_baseline), cold_new / cold_old, new_health, old_health);
+    // Warm: one replica, both lists cached; rounds alternate.
+    auto replica = start_aggregation(run_id + "-reform-warm");
+    auto replica_server = Must(Server::Start(ServerOptions{}, {replica.get()}), "serve");
+    auto s = v1::AggregationService::NewStub(
+        grpc::CreateChannel(replica_server->address(), grpc::InsecureChannelCredentials()));
+    list(*s, true);
+    list(*s, false);
+    for (int concurrency : concurrencies) {
+      std::vector<double> ratios;
+      for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
+        double reexpressed = 0;
+        double baseline = 0;
+        for (bool first : {round % 2 == 0, round % 2 != 0}) {
+          (first ? reexpressed : baseline) =
+              Throughput(concurrency, seconds, [&] { list(*s, first); });
+        }
+        // Time per list: the re-expressed one over the baseline.
+        ratios.push_back(baseline / reexpressed);
+        std::cout << absl::StrFormat(
+            "reform, warm, concurrency %d, round %d: 34 re-expressed %.0f lists/s; 63 as they "
+            "were %.0f lists/s; time ratio %.2f\n",
+            concurrency, round, reexpressed, baseline, baseline / reexpressed);
+      }
+      std::cout << absl::StrFormat(
+          "reform, warm, concurrency %d: time ratio (re-expressed / as they were), median of %d "
+          "rounds: %.2f\n",
+          concurrency, ratios.size(), median(ratios));
+    }
+    replica_server->Shutdown();
+  }
   ingestion_server->Shutdown();
   std::filesystem::remove_all(dir);
 }

@@ -6,7 +6,6 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/civil_time.h"
 
 namespace covtrack {
 namespace {
@@ -19,18 +18,6 @@ constexpr int kMaxDepth = 32;
 constexpr int kMaxSteps = 100000;
 // Composed weights within this of 1 are 1 (0.3 + 0.7 of one predecessor reaching one unit).
 constexpr double kWholeTolerance = 1e-9;
-
-std::string VersionKey(absl::string_view code, absl::string_view valid_from) {
-  return absl::StrCat(code, "|", valid_from);
-}
-
-std::string DayBefore(absl::string_view date) {
-  absl::CivilDay day;
-  if (!absl::ParseCivilTime(date, &day)) {
-    return std::string(date);
-  }
-  return absl::FormatCivilTime(day - 1);
-}
 
 // "82 (from 2025-07-01)", or the bare code for a version valid since always.
 std::string VersionName(absl::string_view code, absl::string_view valid_from) {
@@ -58,10 +45,12 @@ class Walk {
   Walk(const Hierarchy& hierarchy, const Crosswalk& crosswalk, absl::string_view end_date)
       : hierarchy_(hierarchy), crosswalk_(crosswalk), end_(end_date) {}
 
-  // Adds `version` (valid on `until`) with the weights of the path that reached it. False, with
-  // reason() set, when the figure cannot be re-expressed.
-  bool Add(const v1::AdminUnit& version, const std::string& until, double population_weight,
-           double labor_force_weight, int depth) {
+  // Adds `version` with the weights of the path that reached it: links into it count when they
+  // took effect after E and on or before `until` (the territory date), or, for a predecessor,
+  // before `until` (the day its successor's link took effect: the predecessor is read as it was
+  // the day before). False, with reason() set, when the figure cannot be re-expressed.
+  bool Add(const v1::AdminUnit& version, absl::string_view until, bool until_inclusive,
+           double population_weight, double labor_force_weight, int depth) {
     if (depth > kMaxDepth || ++steps_ > kMaxSteps) {
       reason_ =
           absl::StrCat("the crosswalk into ", VersionName(version.code(), version.valid_from()),
@@ -82,7 +71,8 @@ class Walk {
       contributed = true;
     }
     for (const v1::CrosswalkLink* link : crosswalk_.Into(version.code(), version.valid_from())) {
-      if (link->effective_date() <= end_ || link->effective_date() > until) {
+      const absl::string_view effective = link->effective_date();
+      if (effective <= end_ || effective > until || (!until_inclusive && effective == until)) {
         continue;  // already inside the unit on E, or joined it after the date it is read on
       }
       if (!link->has_population_share()) {
@@ -102,7 +92,7 @@ class Walk {
           link->has_labor_force_share() ? link->labor_force_share() : population_share;
       linked_ = true;
       contributed = true;
-      if (!Add(*from, DayBefore(link->effective_date()), population_weight * population_share,
+      if (!Add(*from, effective, /*until_inclusive=*/false, population_weight * population_share,
                labor_force_weight * labor_force_share, depth + 1)) {
         return false;
       }
@@ -209,30 +199,51 @@ absl::StatusOr<Reexpressed> Forward(const Hierarchy& hierarchy, const Crosswalk&
                                                     " is deeper than ", kMaxDepth, " links"));
 }
 
-const std::vector<const v1::CrosswalkLink*>& Find(
-    const absl::flat_hash_map<std::string, std::vector<const v1::CrosswalkLink*>>& index,
-    absl::string_view code, absl::string_view valid_from) {
-  static const auto* const kNone = new std::vector<const v1::CrosswalkLink*>();
-  auto it = index.find(VersionKey(code, valid_from));
-  return it == index.end() ? *kNone : it->second;
-}
-
 }  // namespace
 
 Crosswalk::Crosswalk(std::vector<v1::CrosswalkLink> links) : links_(std::move(links)) {
+  auto add = [](Index& index, const std::string& code, const std::string& valid_from,
+                const v1::CrosswalkLink* link) {
+    std::vector<VersionLinks>& versions = index[code];
+    auto it = std::find_if(versions.begin(), versions.end(),
+                           [&](const VersionLinks& v) { return v.valid_from == valid_from; });
+    if (it == versions.end()) {
+      versions.push_back({valid_from, {}});
+      it = versions.end() - 1;
+    }
+    it->links.push_back(link);
+  };
   for (const v1::CrosswalkLink& link : links_) {
-    into_[VersionKey(link.to_code(), link.to_valid_from())].push_back(&link);
-    out_of_[VersionKey(link.from_code(), link.from_valid_from())].push_back(&link);
+    add(into_, link.to_code(), link.to_valid_from(), &link);
+    add(out_of_, link.from_code(), link.from_valid_from(), &link);
   }
   auto order = [](const v1::CrosswalkLink* a, const v1::CrosswalkLink* b) {
     return std::tie(a->effective_date(), a->from_code(), a->to_code()) <
            std::tie(b->effective_date(), b->from_code(), b->to_code());
   };
-  for (auto* index : {&into_, &out_of_}) {
-    for (auto& [key, list] : *index) {
-      std::sort(list.begin(), list.end(), order);
+  for (Index* index : {&into_, &out_of_}) {
+    for (auto& [code, versions] : *index) {
+      for (VersionLinks& version : versions) {
+        std::sort(version.links.begin(), version.links.end(), order);
+      }
     }
   }
+}
+
+const std::vector<const v1::CrosswalkLink*>& Crosswalk::Find(const Index& index,
+                                                             absl::string_view code,
+                                                             absl::string_view valid_from) {
+  static const auto* const kNone = new std::vector<const v1::CrosswalkLink*>();
+  auto it = index.find(code);
+  if (it == index.end()) {
+    return *kNone;
+  }
+  for (const VersionLinks& version : it->second) {
+    if (version.valid_from == valid_from) {
+      return version.links;
+    }
+  }
+  return *kNone;
 }
 
 const std::vector<const v1::CrosswalkLink*>& Crosswalk::Into(absl::string_view code,
@@ -252,7 +263,7 @@ absl::StatusOr<Reexpressed> Reexpress(const Hierarchy& hierarchy, const Crosswal
     return Forward(hierarchy, crosswalk, unit, end_date);
   }
   Walk walk(hierarchy, crosswalk, end_date);
-  if (!walk.Add(unit, std::string(territory_date), 1, 1, 0)) {
+  if (!walk.Add(unit, territory_date, /*until_inclusive=*/true, 1, 1, 0)) {
     Reexpressed absent;
     absent.kind = v1::REEXPRESSION_KIND_ABSENT;
     absent.reason = walk.reason();

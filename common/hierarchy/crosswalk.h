@@ -55,10 +55,21 @@ class Crosswalk {
   size_t size() const { return links_.size(); }
 
  private:
+  // The links of one version of a code.
+  struct VersionLinks {
+    std::string valid_from;
+    std::vector<const v1::CrosswalkLink*> links;  // point into links_
+  };
+  // code -> its versions' links (a code has a few versions: looked up by string_view without
+  // building a key, as every read re-expresses dozens of units).
+  using Index = absl::flat_hash_map<std::string, std::vector<VersionLinks>>;
+  static const std::vector<const v1::CrosswalkLink*>& Find(const Index& index,
+                                                           absl::string_view code,
+                                                           absl::string_view valid_from);
+
   std::vector<v1::CrosswalkLink> links_;
-  // "code|valid_from" -> links; point into links_.
-  absl::flat_hash_map<std::string, std::vector<const v1::CrosswalkLink*>> into_;
-  absl::flat_hash_map<std::string, std::vector<const v1::CrosswalkLink*>> out_of_;
+  Index into_;
+  Index out_of_;
 };
 
 // One unit version whose own figure (for the period ending on E) goes into a re-expressed one.
