@@ -210,12 +210,12 @@ ParsedRows<v1::CrosswalkLink> ParseCrosswalkRows(const CsvTable& table,
                                         link.from_code(), " is on several rows: split)")});
     }
   }
-  // The shares of one old unit: the known ones must not exceed 1, and all known must make 1.
-  // (The service checks the same with the shares it already stores.)
+  // The known shares of one old unit must not exceed 1. Whether they add up to 1 only the
+  // service can tell: a file may give the share of one link of a split unit whose other links
+  // it stores already.
   for (const auto& [key, split] : splits) {
     for (bool labor_force : {false, true}) {
       double sum = 0;
-      bool all_known = true;
       bool any_labor_force = false;
       for (size_t i : split.items) {
         const v1::CrosswalkLink& link = parsed.items[i];
@@ -224,27 +224,23 @@ ParsedRows<v1::CrosswalkLink> ParseCrosswalkRows(const CsvTable& table,
           sum += link.labor_force_share();
         } else if (link.has_population_share()) {
           sum += link.population_share();
-        } else {
-          all_known = false;
         }
       }
       if (labor_force && !any_labor_force) {
         continue;  // the labour-force shares are the population shares, checked already
       }
-      bool over = sum > 1 + kShareTolerance;
-      bool short_of_one = all_known && sum < 1 - kShareTolerance;
-      if (!over && !short_of_one) {
+      if (sum <= 1 + kShareTolerance) {
         continue;
       }
       std::vector<int> lines;
       for (size_t i : split.items) {
         lines.push_back(parsed.lines[i]);
       }
-      parsed.errors.push_back(RowError{
-          lines.back(),
-          absl::StrCat(labor_force ? "labor_force_share" : share_column, ": the shares of ",
-                       key.first, " from ", key.second, " (lines ", absl::StrJoin(lines, ", "),
-                       ") add up to ", sum, over ? ", more than 1" : ", not 1")});
+      parsed.errors.push_back(
+          RowError{lines.back(),
+                   absl::StrCat(labor_force ? "labor_force_share" : share_column,
+                                ": the shares of ", key.first, " from ", key.second, " (lines ",
+                                absl::StrJoin(lines, ", "), ") add up to ", sum, ", more than 1")});
     }
   }
   std::stable_sort(parsed.errors.begin(), parsed.errors.end(),

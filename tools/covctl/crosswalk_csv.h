@@ -35,8 +35,9 @@ struct CrosswalkCounts {
 };
 
 // Parses and checks every row: codes, dates, shares in (0, 1], a link given twice, and the known
-// shares of one old unit at one date exceeding 1 or, when all are known, not adding up to 1
-// within 1e-9. `default_effective_date` may be empty; a row then needs the column. The header
+// shares of one old unit at one date exceeding 1 (that they add up to 1 the service checks, with
+// the links it stores). `default_effective_date` may be empty; a row then needs the column. The
+// header
 // problems (a missing or unknown column, no effective date at all) are reported on line 1.
 sampledata::ParsedRows<v1::CrosswalkLink> ParseCrosswalkRows(
     const sampledata::CsvTable& table, const std::string& default_effective_date);
