@@ -108,6 +108,18 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
     }
     *response.mutable_changes(next)->add_crosswalk_links() = LinkFromRow(link, 1);
   }
+  // Bound the page's crosswalk links (each import carries up to 20,000): the page ends before
+  // the change that would take it past kMaxCrosswalkLinksPerPage, the first change always
+  // whole. Readers page on by after_seq, so a shorter page only means another call.
+  int64_t links_in_page = 0;
+  int keep = 0;
+  for (; keep < response.changes_size(); ++keep) {
+    links_in_page += response.changes(keep).crosswalk_links_size();
+    if (keep > 0 && links_in_page > kMaxCrosswalkLinksPerPage) {
+      break;
+    }
+  }
+  response.mutable_changes()->DeleteSubrange(keep, response.changes_size() - keep);
   return response;
 }
 

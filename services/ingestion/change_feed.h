@@ -55,8 +55,14 @@ class ChangeWriter {
   bool crosswalk_changed_ = false;
 };
 
+// The most crosswalk links a page of changes carries, beyond its first change: an import of a
+// whole reform map puts ~10,000 links (~0.5 MB) on one change, and a page of many such changes
+// would pass gRPC's 4 MB message limit.
+inline constexpr int64_t kMaxCrosswalkLinksPerPage = 10000;
+
 // Up to `page_size` changes after `after_seq`, oldest first, with the head they were read at;
-// each with the crosswalk links it wrote, as crosswalk_revisions holds them.
+// each with the crosswalk links it wrote, as crosswalk_revisions holds them. Fewer when the
+// crosswalk links would pass kMaxCrosswalkLinksPerPage.
 absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64_t after_seq,
                                                     int page_size);
 
