@@ -31,6 +31,7 @@ absl::StatusOr<v1::Target> TargetServiceImpl::StoreTarget(const v1::SetTargetReq
   }
   if (!written.replayed) {
     log::Info("target stored", {{"unit", stored.unit_code()},
+                                {"unit_as_of", stored.unit_as_of()},
                                 {"scheme", SchemeName(stored.scheme())},
                                 {"year", absl::StrCat(stored.year())},
                                 {"revision", absl::StrCat(stored.revision())},

@@ -144,6 +144,46 @@ TEST(ValidateRequestTest, GetAchievementAndGetReport) {
   EXPECT_THAT(ValidateRequest(report), IsOk());
 }
 
+// Issue 9: a target's unit_as_of is a real date inside its year (which unit it names is the
+// service's question); the reads' territory_date is a real date. A long value is cut.
+TEST(ValidateRequestTest, UnitAsOfAndTerritoryDates) {
+  v1::Target t = GoodTarget();
+  t.set_year(2025);
+  t.set_unit_as_of("2025-06-30");
+  EXPECT_THAT(NormalizeTarget(t), IsOk());
+  for (const std::string date : {"2024-12-31", "2026-01-01"}) {
+    t.set_unit_as_of(date);
+    EXPECT_THAT(NormalizeTarget(t),
+                StatusIs(kInvalid, AllOf(HasSubstr("target.unit_as_of"), HasSubstr("year 2025"),
+                                         HasSubstr("(target 125/health/2025)"))))
+        << date;
+  }
+  for (const std::string date : {"2025-02-29", "2025-6-30", "30/06/2025"}) {
+    t.set_unit_as_of(date);
+    EXPECT_THAT(NormalizeTarget(t), StatusIs(kInvalid, HasSubstr("target.unit_as_of"))) << date;
+  }
+  t.set_unit_as_of(std::string(5000, '9'));
+  absl::Status long_date = NormalizeTarget(t).status();
+  EXPECT_THAT(long_date, StatusIs(kInvalid, HasSubstr("target.unit_as_of")));
+  EXPECT_LT(long_date.message().size(), 200u);
+
+  v1::GetAchievementRequest achievement;
+  achievement.set_unit_code("82");
+  achievement.set_territory_date("2025-07-01");
+  EXPECT_THAT(ValidateRequest(achievement), IsOk());
+  achievement.set_territory_date("2025-13-01");
+  EXPECT_THAT(ValidateRequest(achievement), StatusIs(kInvalid, HasSubstr("territory_date")));
+  v1::ListLaggingUnitsRequest lagging;
+  lagging.set_parent_code("VN");
+  lagging.set_scheme(v1::SCHEME_HEALTH);
+  lagging.set_territory_date("yesterday");
+  EXPECT_THAT(ValidateRequest(lagging), StatusIs(kInvalid, HasSubstr("territory_date")));
+  v1::GetReportRequest report;
+  report.set_unit_code("82");
+  report.set_territory_date("2025-00-10");
+  EXPECT_THAT(ValidateRequest(report), StatusIs(kInvalid, HasSubstr("territory_date")));
+}
+
 TEST(ValidateRequestTest, ListLaggingUnits) {
   v1::ListLaggingUnitsRequest request;
   request.set_parent_code("01");
