@@ -447,9 +447,13 @@ TEST_F(ReformTest, ANewCommuneIsExactEstimatedOrAbsentAsItsSharesAre) {
     const v1::SchemeCoverage* health = SchemeOf(coverage, v1::SCHEME_HEALTH);
     ASSERT_NE(health, nullptr);
     EXPECT_EQ(health->reexpression().kind(), v1::REEXPRESSION_KIND_ABSENT) << mixed;
-    EXPECT_FALSE(health->reexpression().reason().empty());
+    EXPECT_THAT(health->reexpression().reason(), HasSubstr(mixed));  // the link in question
     EXPECT_FALSE(health->has_participants());
     EXPECT_FALSE(health->has_coverage_percent());
+    testing::CovctlRun shown =
+        Covctl({"coverage", mixed, "2024", "--territory_date=2025-07-01", "--schemes=health"});
+    ASSERT_EQ(shown.exit_code, 0) << shown.err;
+    EXPECT_THAT(shown.out, HasSubstr("absent: " + health->reexpression().reason()));
   }
 
   // The shares learnt later, imported as a new revision: 1/4 of each split commune went to
