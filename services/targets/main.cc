@@ -19,8 +19,9 @@ ABSL_FLAG(std::string, aggregation_addr, "127.0.0.1:50052",
 ABSL_FLAG(absl::Duration, aggregation_deadline, absl::Seconds(5),
           "deadline of each call to the aggregation service (and to ingestion)");
 ABSL_FLAG(std::string, ingestion_addr, "127.0.0.1:50051",
-          "HOST:PORT of the ingestion service; asked where units lie in the hierarchy for "
-          "the access policy's jurisdiction checks (used only with --access_policy)");
+          "HOST:PORT of the ingestion service; asked which unit a code names when "
+          "(Target.unit_as_of), for the crosswalk (targets re-expressed from predecessors) and "
+          "where units lie for the access policy's jurisdiction checks");
 
 int main(int argc, char** argv) {
   covtrack::ProcessConfig config = covtrack::InitServerProcess(argc, argv, "targets");
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   auto service = covtrack::targets::TargetServiceImpl::Create(options);
   if (!service.ok()) {
     std::cerr << "covtrack-targets: " << service.status().message()
-              << " (check --store and --aggregation_addr)\n";
+              << " (check --store, --aggregation_addr and --ingestion_addr)\n";
     return 1;
   }
   auto server = covtrack::Server::Start(config.server, {service->get()});
