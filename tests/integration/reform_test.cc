@@ -423,6 +423,20 @@ TEST_F(ReformTest, The34ProvincesIn2024AreTheSumsOfTheirPredecessorsExactly) {
   }
 }
 
+TEST_F(ReformTest, CovctlListsTheImportedLinksPageByPage) {
+  testing::CovctlRun merged = Covctl({"crosswalk", "list", "--code=82", "--format=csv"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_EQ(merged.out,
+            "effective_date,from_code,from_valid_from,to_code,to_valid_from,population_share,"
+            "labor_force_share\n"
+            "2025-07-01,82,,82,2025-07-01,1,\n"
+            "2025-07-01,87,,82,2025-07-01,1,\n");
+  // The whole map: more links than one page of ListCrosswalk (at most 10,000).
+  testing::CovctlRun all = Covctl({"crosswalk", "list", "--format=csv"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 1 + 10667);
+}
+
 TEST_F(ReformTest, ANewCommuneIsExactEstimatedOrAbsentAsItsSharesAre) {
   // Whole pieces only: the sum, exact.
   const std::string whole = PickCommune(/*mixed=*/false, 3);
