@@ -366,6 +366,9 @@ absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
     }
     if (own_rollups[0].has_value() && rollups[*own_rollups[0]] != nullptr) {
       v1::Coverage own = *rollups[*own_rollups[0]];
+      for (v1::SchemeCoverage& sc : *own.mutable_schemes()) {
+        sc.mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_SAME_UNIT);  // its own figures
+      }
       SelectSchemes(query.schemes, &own);
       *coverage.mutable_code_then() = std::move(own);
     }

@@ -188,6 +188,10 @@ TEST_F(TerritoryTest, ExactWhereEveryPieceIsWhole) {
   // The code as it was then: old 28270 Phường 6 alone.
   EXPECT_EQ(c.code_then().unit().name(), "Phường 6");
   EXPECT_EQ(Scheme(c.code_then(), v1::SCHEME_HEALTH).participants(), Health2024("28270"));
+  EXPECT_EQ(Scheme(c.code_then(), v1::SCHEME_HEALTH).reexpression().kind(),
+            v1::REEXPRESSION_KIND_SAME_UNIT);
+  EXPECT_EQ(c.code_then().predecessors_size(), 0);
+  EXPECT_FALSE(c.code_then().has_code_then());
 }
 
 TEST_F(TerritoryTest, EstimatedWithSharesAndAbsentWhileAShareIsUnknown) {
@@ -286,6 +290,41 @@ TEST_F(TerritoryTest, NewProvinceComparesWithItsPredecessorsExactly) {
   EXPECT_EQ(year.predecessors(0).unit().name(), "Tỉnh Tiền Giang");
   EXPECT_EQ(year.predecessors(1).unit().name(), "Tỉnh Đồng Tháp");
   EXPECT_EQ(year.code_then().unit().name(), "Tỉnh Tiền Giang");
+}
+
+TEST_F(TerritoryTest, CommunesOfTheNewProvinceListedFor2024WithTheAbsentOneLast) {
+  ImportSliceCrosswalk();
+  v1::ListCoverageRequest request;
+  request.set_parent_code("82");
+  request.set_period("2024");
+  request.set_territory_date(kReform);
+  request.set_scheme(v1::SCHEME_HEALTH);
+  request.set_order_by(v1::COVERAGE_ORDER_PARTICIPANTS_DESCENDING);
+  request.set_page_size(2);
+  std::vector<v1::Coverage> all;
+  do {
+    v1::ListCoverageResponse response;
+    grpc::ClientContext context;
+    ASSERT_THAT(agg_->stub().ListCoverage(&context, request, &response), IsOk());
+    for (const auto& c : response.coverages()) {
+      all.push_back(c);
+    }
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  ASSERT_EQ(all.size(), 3u);
+  // 28270 (old 28270 + 28591) has more people than 30088 (0.6 of 30079 + 30088); 30025 has no
+  // figure while 30079's share in it is unknown.
+  EXPECT_EQ(all[0].unit().code(), "28270");
+  EXPECT_EQ(all[0].schemes(0).reexpression().kind(), v1::REEXPRESSION_KIND_EXACT);
+  EXPECT_EQ(all[1].unit().code(), "30088");
+  EXPECT_EQ(all[1].schemes(0).reexpression().kind(), v1::REEXPRESSION_KIND_ESTIMATED);
+  EXPECT_EQ(all[2].unit().code(), "30025");
+  EXPECT_EQ(all[2].schemes(0).reexpression().kind(), v1::REEXPRESSION_KIND_ABSENT);
+  EXPECT_FALSE(all[2].schemes(0).has_participants());
+  for (const auto& c : all) {
+    EXPECT_EQ(c.territory_date(), kReform);
+    EXPECT_EQ(c.unit().valid_from(), kReform);
+  }
 }
 
 TEST_F(TerritoryTest, SeriesOfTheNewProvinceRunsAcrossTheReform) {
