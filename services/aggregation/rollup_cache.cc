@@ -170,8 +170,6 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
   if (seq - log_.seen() > options_.max_catch_up_changes) {
     return start_afresh("too far behind");
   }
-  bool admin = hierarchy_outdated_;
-  bool crosswalk = crosswalk_outdated_;
   while (log_.seen() < seq) {
     absl::StatusOr<v1::ListChangesResponse> page =
         ingestion_.ListChanges(log_.seen(), kChangesPageSize);
@@ -180,8 +178,10 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
     }
     for (const v1::Change& change : page->changes()) {
       if (log_.Append(change)) {
-        admin = admin || change.admin_unit_codes_size() > 0;
-        crosswalk = crosswalk || change.crosswalk_links_size() > 0;
+        // Marked as soon as the change is in the log: if a later page or the reload fails, the
+        // next request reloads before it answers (the log will not show the change again).
+        hierarchy_outdated_ = hierarchy_outdated_ || change.admin_unit_codes_size() > 0;
+        crosswalk_outdated_ = crosswalk_outdated_ || change.crosswalk_links_size() > 0;
       }
     }
     if (page->changes().empty()) {
@@ -193,17 +193,16 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
       log_.AdvanceTo(seq);
     }
   }
-  if (admin) {
+  if (hierarchy_outdated_) {
     absl::StatusOr<std::vector<v1::AdminUnit>> units = ingestion_.ListAllUnits();
     if (!units.ok()) {
-      hierarchy_outdated_ = true;  // the next request tries again
-      return absl::UnavailableError(units.status().message());
+      return absl::UnavailableError(units.status().message());  // still outdated: tried again
     }
     hierarchy_ = std::make_shared<const Hierarchy>(std::move(*units));
     hierarchy_outdated_ = false;
     ++hierarchy_loads_;
   }
-  if (crosswalk) {
+  if (crosswalk_outdated_) {
     // Rollups are keyed by the code as it was and do not depend on the crosswalk: only the
     // combination at read time does, so nothing cached is invalidated.
     RETURN_IF_ERROR(LoadCrosswalkLocked());
