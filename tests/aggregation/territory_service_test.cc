@@ -344,7 +344,7 @@ TEST_F(TerritoryTest, SeriesOfTheNewProvinceRunsAcrossTheReform) {
     EXPECT_EQ(at.month(), absl::StrFormat("%04d-%02d", 2024 + m / 12, m % 12 + 1));
     const bool before = m < 18;
     int64_t expected = 0;
-    for (const std::string code :
+    for (const std::string& code :
          before ? std::vector<std::string>{"28270", "28591", "30004", "30025", "30079", "30088"}
                 : std::vector<std::string>{"28270", "30025", "30088"}) {
       expected += Stock(code, m) + (before ? 0 : 50000);
