@@ -14,7 +14,7 @@
 //   reader    every read RPC, everywhere (coverage figures are not secret between offices)
 //   reporter  SubmitReport and StreamReports, for units inside the jurisdiction
 //   planner   SetTarget and AllocateTarget (when it stores), for units inside the jurisdiction
-//   admin     ImportAdminUnits (the catalogue is national)
+//   admin     ImportAdminUnits and ImportCrosswalk (the catalogue and its crosswalk are national)
 // Roles do not imply one another: an administrator who also reads is given both.
 
 #include <set>
