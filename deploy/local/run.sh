@@ -82,7 +82,9 @@ flags_for() {
       local redis=""
       redis_wanted && redis=127.0.0.1:$REDIS_PORT
       echo "$listen --ingestion_addr=127.0.0.1:${PORT[ingestion]} --redis=$redis" ;;
-    targets) echo "$listen --store=sqlite:$VAR/targets.db --aggregation_addr=127.0.0.1:${PORT[aggregation]}" ;;
+    targets)
+      echo "$listen --store=sqlite:$VAR/targets.db --aggregation_addr=127.0.0.1:${PORT[aggregation]}" \
+        "--ingestion_addr=127.0.0.1:${PORT[ingestion]}" ;;
   esac
 }
 

@@ -77,9 +77,10 @@ struct TargetOptions {
   absl::Duration aggregation_deadline = absl::Seconds(5);
   // TLS to the services called (common/client.h); default plaintext.
   ChannelOptions upstream_channel;
-  // Empty: every caller may do everything (common/access/authorizer.h). With a policy, units
-  // are placed in the hierarchy for jurisdiction checks by asking ingestion at this address.
+  // Empty: every caller may do everything (common/access/authorizer.h).
   std::optional<access::AccessPolicy> access_policy;
+  // HOST:PORT of the ingestion service, asked for unit versions (jurisdiction checks under a
+  // policy, a target's unit_as_of) and the crosswalk (targets re-expressed from predecessors).
   std::string ingestion_addr = "127.0.0.1:50051";
   // "Now", for update_time and the default period (the current year). Default: absl::Now.
   std::function<absl::Time()> clock;

@@ -474,7 +474,7 @@ absl::Status CovtrackProcesses::StartTargets() {
       "targets",
       {options_.binaries.targets, "--listen=" + targets_address_,
        "--store=" + options_.targets_store, "--aggregation_addr=" + aggregation_address_,
-       "--shutdown_grace=" + options_.shutdown_grace},
+       "--ingestion_addr=" + ingestion_address_, "--shutdown_grace=" + options_.shutdown_grace},
       targets_address_, &targets_);
 }
 

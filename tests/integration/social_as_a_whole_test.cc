@@ -108,6 +108,7 @@ class SocialAsAWholeTest : public ::testing::Test {
     targets::TargetOptions options;
     options.store_url = covtrack::testing::SqliteStoreUrl();
     options.aggregation_addr = aggregation_->address();
+    options.ingestion_addr = ingestion_->address();
     options.aggregation_deadline = absl::Seconds(10);
     absl::StatusOr<std::unique_ptr<targets::TargetServiceImpl>> service =
         targets::TargetServiceImpl::Create(options);

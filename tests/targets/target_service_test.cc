@@ -961,6 +961,7 @@ TEST(TargetServiceGrpcTest, UnreachableAggregationIsUnavailableWithAClearMessage
   TargetOptions options;
   options.store_url = covtrack::testing::SqliteStoreUrl();
   options.aggregation_addr = dead_address;
+  options.ingestion_addr = dead_address;  // never a service that happens to run on the default
   options.aggregation_deadline = absl::Seconds(2);
   absl::StatusOr<std::unique_ptr<TargetServiceImpl>> service = TargetServiceImpl::Create(options);
   ASSERT_TRUE(service.ok()) << service.status();
