@@ -285,6 +285,21 @@ TEST_F(AccessTest, ReadersReadButDoNotWrite) {
   grpc::ClientContext context;
   EXPECT_THAT(Ingestion("bhxh-tien-giang")->ImportAdminUnits(&context, import, &imported),
               StatusIs(grpc::StatusCode::PERMISSION_DENIED));
+
+  // The crosswalk is national reference data, like the catalogue: a province office with every
+  // other role may not write it.
+  v1::ImportCrosswalkRequest crosswalk;
+  crosswalk.set_request_id("office-crosswalk");
+  v1::CrosswalkLink* link = crosswalk.add_links();
+  link->set_from_code("87");
+  link->set_to_code("82");
+  link->set_effective_date("2025-07-01");
+  link->set_population_share(1);
+  v1::ImportCrosswalkResponse crosswalk_imported;
+  grpc::ClientContext crosswalk_context;
+  EXPECT_THAT(Ingestion("bhxh-tien-giang")
+                  ->ImportCrosswalk(&crosswalk_context, crosswalk, &crosswalk_imported),
+              StatusIs(grpc::StatusCode::PERMISSION_DENIED));
 }
 
 TEST_F(AccessTest, TargetsAreSetInsideTheJurisdictionOnly) {
@@ -370,6 +385,16 @@ TEST_F(AccessTest, EveryRpcIsChecked) {
          while (reader->Read(&chunk)) {
          }
          return reader->Finish();
+       }},
+      {"IngestionService.ImportCrosswalk",
+       [&](auto& c) {
+         v1::ImportCrosswalkResponse r;
+         return ingestion->ImportCrosswalk(&c, {}, &r);
+       }},
+      {"IngestionService.ListCrosswalk",
+       [&](auto& c) {
+         v1::ListCrosswalkResponse r;
+         return ingestion->ListCrosswalk(&c, {}, &r);
        }},
       {"AggregationService.GetCoverage",
        [&](auto& c) {
