@@ -199,7 +199,7 @@ TEST_F(SocialAsAWholeTest, GetCoverageHasNoSocialFigureWhenCompulsoryIsMissing) 
   EXPECT_FALSE(social.same_period_last_year().has_participants_change());
   EXPECT_FALSE(social.same_period_last_year().has_coverage_points_change());
   // 2024 compared with 2023 in district 816 (both parts in 2024, not in 2023).
-  const v1::SchemeCoverage& gocong = SchemeOf(Coverage("816", "2024"), v1::SCHEME_SOCIAL);
+  const v1::SchemeCoverage gocong = SchemeOf(Coverage("816", "2024"), v1::SCHEME_SOCIAL);
   EXPECT_EQ(gocong.participants(), 3540);
   EXPECT_DOUBLE_EQ(gocong.coverage_percent(), 35.4);
   EXPECT_FALSE(gocong.same_period_last_year().has_participants());
@@ -208,16 +208,16 @@ TEST_F(SocialAsAWholeTest, GetCoverageHasNoSocialFigureWhenCompulsoryIsMissing) 
 }
 
 TEST_F(SocialAsAWholeTest, SomeCommunesWithBothGiveTheExactReportingCount) {
-  const v1::SchemeCoverage& province = SchemeOf(Coverage("82", "2024"), v1::SCHEME_SOCIAL);
+  const v1::SchemeCoverage province = SchemeOf(Coverage("82", "2024"), v1::SCHEME_SOCIAL);
   EXPECT_EQ(province.as_of_month(), "");
   EXPECT_FALSE(province.has_coverage_percent());
   EXPECT_EQ(province.units_missing_part(), 1);  // 28252
   EXPECT_EQ(province.reporting_units(), 2);     // 28249 and 28300 reported both
   EXPECT_EQ(province.expected_units(), 3);
-  const v1::SchemeCoverage& commune = SchemeOf(Coverage("28249", "2024"), v1::SCHEME_SOCIAL);
+  const v1::SchemeCoverage commune = SchemeOf(Coverage("28249", "2024"), v1::SCHEME_SOCIAL);
   EXPECT_EQ(commune.participants(), 3540);
   // Both parts everywhere (2022): the sum, as always.
-  const v1::SchemeCoverage& whole = SchemeOf(Coverage("82", "2022"), v1::SCHEME_SOCIAL);
+  const v1::SchemeCoverage whole = SchemeOf(Coverage("82", "2022"), v1::SCHEME_SOCIAL);
   EXPECT_EQ(whole.participants(), 9600);
   EXPECT_DOUBLE_EQ(whole.coverage_percent(), 32.0);
   EXPECT_EQ(whole.reporting_units(), 3);

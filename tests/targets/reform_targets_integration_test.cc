@@ -315,7 +315,7 @@ TEST_F(ReformTargetsIntegrationTest, DuringTheYearTheBaselineIsLastDecemberInThe
 TEST_F(ReformTargetsIntegrationTest, ATargetSetOnTheNewUnitWins) {
   SetOldProvinceTargets();
   Set("82", "", v1::SCHEME_HEALTH, v1::TARGET_KIND_PARTICIPANTS, 3050000, "QĐ mới");
-  const v1::SchemeAchievement& health = SchemeOf(Achievement("82", "2025-12"), v1::SCHEME_HEALTH);
+  const v1::SchemeAchievement health = SchemeOf(Achievement("82", "2025-12"), v1::SCHEME_HEALTH);
   EXPECT_FALSE(health.target_reexpressed());
   EXPECT_EQ(health.target().value(), 3050000);
   EXPECT_EQ(health.target().revision(), 1);
