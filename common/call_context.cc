@@ -1,5 +1,7 @@
 #include "common/call_context.h"
 
+#include <grpcpp/server_context.h>
+
 #include <random>
 
 #include "absl/strings/str_format.h"
@@ -15,6 +17,7 @@ class RequestContextInterceptor : public grpc::experimental::Interceptor {
  public:
   explicit RequestContextInterceptor(grpc::experimental::ServerRpcInfo* info) {
     call_.method = info->method();
+    call_.server_context = info->server_context();
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -79,6 +82,18 @@ class RequestIdPropagationFactory : public grpc::experimental::ClientInterceptor
 }  // namespace
 
 const CallInfo* CurrentCall() { return current_call; }
+
+bool CurrentCallCancelled() {
+  return current_call != nullptr && current_call->server_context != nullptr &&
+         current_call->server_context->IsCancelled();
+}
+
+absl::Time CurrentCallDeadline() {
+  if (current_call == nullptr || current_call->server_context == nullptr) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(current_call->server_context->deadline());
+}
 
 ScopedCall::ScopedCall(CallInfo call)
     : call_(std::move(call)), previous_(current_call), thread_(std::this_thread::get_id()) {

@@ -15,6 +15,8 @@
 #include <string>
 #include <thread>
 
+#include "absl/time/time.h"
+
 namespace covtrack {
 
 inline constexpr char kRequestIdHeader[] = "x-request-id";
@@ -22,10 +24,20 @@ inline constexpr char kRequestIdHeader[] = "x-request-id";
 struct CallInfo {
   std::string method;      // "/covtrack.v1.IngestionService/SubmitReport"
   std::string request_id;  // the caller's x-request-id, or one made up here
+  // The served call's context, for its deadline and whether it was cancelled; nullptr for
+  // work that acts on behalf of a request outside a handler (ScopedCall in tests).
+  grpc::ServerContextBase* server_context = nullptr;
 };
 
 // The call served by this thread, or nullptr outside a handler.
 const CallInfo* CurrentCall();
+
+// True when the call served by this thread has ended for its caller: cancelled, past its
+// deadline, or cut off by a server shutdown. Long work checks it between steps and stops
+// (returning CANCELLED), so that a caller who gave up costs nothing more. False outside a call.
+bool CurrentCallCancelled();
+// The served call's deadline (absl::InfiniteFuture() when it has none or outside a call).
+absl::Time CurrentCallDeadline();
 
 // Sets CurrentCall() for the lifetime of the object (tests and background work that acts on
 // behalf of a request).

@@ -1,5 +1,6 @@
 #include "common/client.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -17,6 +18,10 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+void SetCallDeadline(grpc::ClientContext& context, absl::Duration budget) {
+  context.set_deadline(absl::ToChronoTime(std::min(absl::Now() + budget, CurrentCallDeadline())));
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> NewChannel(const std::string& address,

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace covtrack {
 
@@ -24,6 +25,11 @@ struct ChannelOptions {
 // Fails only when a configured file cannot be read (the message names it).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> NewChannel(const std::string& address,
                                                           const ChannelOptions& options);
+
+// Sets a call's deadline to `budget` from now, or to the deadline of the call being served
+// (common/call_context.h) when that comes sooner: a call between services never gets more
+// time than its caller has left.
+void SetCallDeadline(grpc::ClientContext& context, absl::Duration budget);
 
 // Reads a whole file ("cannot read \"PATH\"" when it cannot).
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);

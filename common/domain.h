@@ -4,6 +4,7 @@
 // together (which denominator a scheme is measured against).
 
 #include <array>
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -24,6 +25,11 @@ inline constexpr std::array<v1::Scheme, 5> kAllSchemes = {
 inline constexpr absl::string_view kNationCode = "VN";
 // The longest unit code accepted anywhere (GSO codes have 2, 3 or 5 digits; room for others).
 inline constexpr size_t kMaxUnitCodeLength = 16;
+
+// The largest count or denominator any unit can hold: people in Vietnam are about 101 million;
+// 200 million leaves room for growth and for units outside the country's count. Every sum of such
+// figures over units and months still fits int64 many times over, and is checked all the same.
+inline constexpr int64_t kMaxPeople = 200'000'000;
 
 bool IsReportedScheme(v1::Scheme scheme);
 
