@@ -432,10 +432,11 @@ CovtrackProcesses::CovtrackProcesses(Options options) : options_(std::move(optio
 
 CovtrackProcesses::~CovtrackProcesses() = default;  // each ChildProcess kills its own
 
-absl::Status CovtrackProcesses::StartService(const std::string& name,
-                                             const std::vector<std::string>& argv,
+absl::Status CovtrackProcesses::StartService(const std::string& name, std::vector<std::string> argv,
+                                             const std::vector<std::string>& extra_flags,
                                              const std::string& address,
                                              std::unique_ptr<ChildProcess>* process) {
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   if (*process != nullptr && !(*process)->exited()) {
     return absl::FailedPreconditionError(absl::StrCat(name, " is already running"));
   }
@@ -457,7 +458,7 @@ absl::Status CovtrackProcesses::StartIngestion() {
       "ingestion",
       {options_.binaries.ingestion, "--listen=" + ingestion_address_,
        "--store=" + options_.ingestion_store, "--shutdown_grace=" + options_.shutdown_grace},
-      ingestion_address_, &ingestion_);
+      options_.ingestion_flags, ingestion_address_, &ingestion_);
 }
 
 absl::Status CovtrackProcesses::StartAggregation() {
@@ -466,7 +467,7 @@ absl::Status CovtrackProcesses::StartAggregation() {
                        "--ingestion_addr=" + ingestion_address_, "--redis=" + options_.redis,
                        "--cache_namespace=" + options_.cache_namespace,
                        "--shutdown_grace=" + options_.shutdown_grace, "--stats_log_interval=1s"},
-                      aggregation_address_, &aggregation_);
+                      options_.aggregation_flags, aggregation_address_, &aggregation_);
 }
 
 absl::Status CovtrackProcesses::StartTargets() {
@@ -475,7 +476,7 @@ absl::Status CovtrackProcesses::StartTargets() {
       {options_.binaries.targets, "--listen=" + targets_address_,
        "--store=" + options_.targets_store, "--aggregation_addr=" + aggregation_address_,
        "--ingestion_addr=" + ingestion_address_, "--shutdown_grace=" + options_.shutdown_grace},
-      targets_address_, &targets_);
+      options_.targets_flags, targets_address_, &targets_);
 }
 
 absl::Status CovtrackProcesses::StartAll() {

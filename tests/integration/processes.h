@@ -133,6 +133,10 @@ class CovtrackProcesses {
     std::string redis;            // --redis of aggregation (empty: in-process cache)
     std::string cache_namespace = "covtrack";
     std::string shutdown_grace = "5s";
+    // More flags for one service ("--max_concurrent_calls=4"), after the ones above.
+    std::vector<std::string> ingestion_flags;
+    std::vector<std::string> aggregation_flags;
+    std::vector<std::string> targets_flags;
   };
   // Picks free ports; starts nothing.
   explicit CovtrackProcesses(Options options);
@@ -153,13 +157,16 @@ class CovtrackProcesses {
   absl::Status StopAggregation(absl::Duration timeout = absl::Seconds(30));
   absl::Status StopTargets(absl::Duration timeout = absl::Seconds(30));
   ChildProcess* ingestion() { return ingestion_.get(); }
+  ChildProcess* aggregation() { return aggregation_.get(); }
+  ChildProcess* targets() { return targets_.get(); }
 
   // The last lines of every service's log, for failure messages.
   std::string LogTails() const;
 
  private:
-  absl::Status StartService(const std::string& name, const std::vector<std::string>& argv,
-                            const std::string& address, std::unique_ptr<ChildProcess>* process);
+  absl::Status StartService(const std::string& name, std::vector<std::string> argv,
+                            const std::vector<std::string>& extra_flags, const std::string& address,
+                            std::unique_ptr<ChildProcess>* process);
   static absl::Status StopService(const std::string& name, std::unique_ptr<ChildProcess>* process,
                                   absl::Duration timeout);
 
