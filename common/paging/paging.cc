@@ -1,10 +1,10 @@
 #include "common/paging/paging.h"
 
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
@@ -22,6 +22,31 @@ using google::protobuf::Message;
 // position ('o' offset, 'k' key), then each part of the position as "<length>:<bytes>".
 constexpr absl::string_view kTokenVersion = "p1";
 constexpr size_t kFingerprintLength = 16;
+// Nothing a server makes is longer: a key of a few codes and numbers. A longer token is not
+// decoded at all.
+constexpr size_t kMaxTokenBytes = 4096;
+// The largest offset a token may hold: far beyond any list a server builds per request, and
+// small enough that offset + page size (an int) cannot overflow an int64.
+constexpr int64_t kMaxOffset = 1'000'000'000;
+
+// A number as EncodeToken writes it: decimal digits, no sign, no leading zero, at most `max`.
+// Anything else (a sign, spaces, 20 digits) is a token this code did not make.
+std::optional<int64_t> ParseCanonicalNumber(absl::string_view digits, int64_t max) {
+  if (digits.empty() || digits.size() > 18 || (digits.size() > 1 && digits[0] == '0')) {
+    return std::nullopt;
+  }
+  int64_t value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    value = value * 10 + (c - '0');  // 18 digits cannot overflow
+  }
+  if (value > max) {
+    return std::nullopt;
+  }
+  return value;
+}
 
 absl::Status TokenForOtherFilters() {
   return absl::InvalidArgumentError(
@@ -57,7 +82,7 @@ struct DecodedToken {
 
 std::optional<DecodedToken> DecodeToken(absl::string_view token) {
   std::string raw;
-  if (!absl::WebSafeBase64Unescape(token, &raw)) {
+  if (token.size() > kMaxTokenBytes || !absl::WebSafeBase64Unescape(token, &raw)) {
     return std::nullopt;
   }
   absl::string_view rest = raw;
@@ -73,13 +98,16 @@ std::optional<DecodedToken> DecodeToken(absl::string_view token) {
   }
   while (!rest.empty()) {
     const size_t colon = rest.find(':');
-    size_t length = 0;
-    if (colon == absl::string_view::npos || colon == 0 ||
-        !absl::SimpleAtoi(rest.substr(0, colon), &length) || length > rest.size() - colon - 1) {
+    if (colon == absl::string_view::npos) {
       return std::nullopt;
     }
-    decoded.parts.emplace_back(rest.substr(colon + 1, length));
-    rest.remove_prefix(colon + 1 + length);
+    const std::optional<int64_t> length =
+        ParseCanonicalNumber(rest.substr(0, colon), static_cast<int64_t>(rest.size() - colon - 1));
+    if (!length.has_value()) {
+      return std::nullopt;
+    }
+    decoded.parts.emplace_back(rest.substr(colon + 1, *length));
+    rest.remove_prefix(colon + 1 + *length);
   }
   return decoded;
 }
@@ -164,12 +192,16 @@ absl::StatusOr<int64_t> PageRequest::Offset() const {
   if (!has_token_) {
     return 0;
   }
-  int64_t offset = 0;
-  if (kind_ != 'o' || position_.size() != 1 || !absl::SimpleAtoi(position_[0], &offset) ||
-      offset < 0) {
+  if (kind_ != 'o' || position_.size() != 1) {
     return MalformedPageTokenError();
   }
-  return offset;
+  const std::optional<int64_t> offset = ParseCanonicalNumber(position_[0], kMaxOffset);
+  if (!offset.has_value()) {
+    return absl::InvalidArgumentError(
+        "page_token: its position is out of range; pass the previous page's next_page_token "
+        "unchanged");
+  }
+  return *offset;
 }
 
 absl::StatusOr<std::optional<std::vector<std::string>>> PageRequest::AfterKey(

@@ -62,7 +62,8 @@ class PageRequest {
   bool first_page() const { return !has_token_; }
 
   // Offset paging: the index of the page's first item; 0 on the first page. INVALID_ARGUMENT if
-  // the token holds a key.
+  // the token holds a key, or an offset no server makes (above 10^9, so that offset + page
+  // size never overflows).
   absl::StatusOr<int64_t> Offset() const;
   // Key paging: the key (`key_parts` strings) of the last item of the previous page; nullopt on
   // the first page. INVALID_ARGUMENT if the token holds an offset or a key of another length.

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "covtrack/v1/target_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -172,6 +173,50 @@ TEST(PageRequestTest, NegativeOffsetInATokenIsMalformed) {
   absl::StatusOr<PageRequest> page = PageRequest::Read(request, kLimits);
   ASSERT_THAT(page, IsOk());
   EXPECT_THAT(page->Offset(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// A token made by hand with the request's own fingerprint: what a forger who read the
+// layout can send.
+std::string ForgedToken(const v1::ListTargetsRequest& request, const std::string& position) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat("p1", FilterFingerprint(request, ""), "o", position.size(), ":", position));
+}
+
+// The probe's finding: a ListCoverage token whose offset overflows was accepted (OK, no items).
+// Every number a token holds is range-checked: INVALID_ARGUMENT, without echoing the token.
+TEST(PageRequestTest, ForgedOffsetsOutOfRangeAreInvalid) {
+  const v1::ListTargetsRequest first = TargetsOf("815", 2023);
+  for (const std::string& position :
+       {std::string("9223372036854775807"), std::string("9223372036854775808"),
+        std::string("99999999999999999999999"), std::string("1000000001"), std::string("-1"),
+        std::string("+5"), std::string(" 5"), std::string("05"), std::string("5x"),
+        std::string("")}) {
+    v1::ListTargetsRequest request = first;
+    request.set_page_token(ForgedToken(first, position));
+    absl::StatusOr<PageRequest> page = PageRequest::Read(request, kLimits);
+    absl::Status status = page.ok() ? page->Offset().status() : page.status();
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")))
+        << position;
+    EXPECT_THAT(std::string(status.message()), Not(HasSubstr(request.page_token())));
+  }
+  // The largest offset still in range is read back as written.
+  v1::ListTargetsRequest request = first;
+  request.set_page_token(ForgedToken(first, "1000000000"));
+  EXPECT_EQ(PageRequest::Read(request, kLimits)->Offset().value(), 1'000'000'000);
+}
+
+TEST(PageRequestTest, ForgedPartLengthsAreMalformed) {
+  const v1::ListTargetsRequest first = TargetsOf("815", 2023);
+  const std::string prefix = absl::StrCat("p1", FilterFingerprint(first, ""), "k");
+  for (const std::string& parts :
+       {std::string("18446744073709551617:a"), std::string("+1:a"), std::string("01:a"),
+        std::string("2:a"), std::string(":a"), std::string("1a")}) {
+    v1::ListTargetsRequest request = first;
+    request.set_page_token(absl::WebSafeBase64Escape(prefix + parts));
+    EXPECT_THAT(PageRequest::Read(request, kLimits),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")))
+        << parts;
+  }
 }
 
 TEST(FilterFingerprintTest, IgnoresOnlyPageSizeAndPageToken) {
