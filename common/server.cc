@@ -2,15 +2,25 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/impl/server_initializer.h>
+#include <grpcpp/resource_quota.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/call_context.h"
 #include "common/client.h"
 #include "common/log.h"
@@ -68,6 +78,176 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartHealthServer(const std::strin
   return server;
 }
 
+// What gRPC's synchronous server answers by itself when no thread is left for a new call
+// (grpc::internal::ResourceExhaustedHandler, src/cpp/server/server_cc.cc). The admission
+// interceptor recognises the refusal by it; ServerTest.PastTheLimitACallIsRefusedAtOnce fails
+// if a gRPC version changes it.
+constexpr absl::string_view kGrpcThreadpoolExhausted = "Server Threadpool Exhausted";
+// The standard trailer a gRPC client's retry policy honours as the delay before a retry.
+constexpr char kRetryPushbackHeader[] = "grpc-retry-pushback-ms";
+
+// Turns gRPC's bare refusal of a call it had no thread for into one a caller can act on: a
+// message with the limit and the delay, the retry-pushback trailer, and a count per method.
+class AdmissionInterceptor : public grpc::experimental::Interceptor {
+ public:
+  AdmissionInterceptor(metrics::Counter* rejected, std::string method, const std::string* message,
+                       const std::string* retry_after_ms)
+      : rejected_(rejected),
+        method_(std::move(method)),
+        message_(message),
+        retry_after_ms_(retry_after_ms) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+          status.error_message() == kGrpcThreadpoolExhausted) {
+        methods->ModifySendStatus(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, *message_));
+        methods->GetSendTrailingMetadata()->emplace(kRetryPushbackHeader, *retry_after_ms_);
+        rejected_->Add({method_});
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  metrics::Counter* rejected_;
+  const std::string method_;
+  const std::string* message_;  // owned by the factory, which outlives every call
+  const std::string* retry_after_ms_;
+};
+
+class AdmissionInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit AdmissionInterceptorFactory(const ServerOptions& options)
+      : rejected_(&metrics::Registry::Global().AddCounter(
+            "covtrack_rpc_rejected_total",
+            "RPCs refused at once with RESOURCE_EXHAUSTED because the server was handling "
+            "--max_concurrent_calls calls already, by full method name.",
+            {"method"})),
+        retry_after_ms_(absl::StrCat(absl::ToInt64Milliseconds(options.overload_retry_after))),
+        message_(absl::StrCat("server busy: ", options.max_concurrent_calls,
+                              " calls in progress, its limit; retry after ", retry_after_ms_,
+                              " ms")) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new AdmissionInterceptor(rejected_, metrics::MethodLabel(info), &message_,
+                                    &retry_after_ms_);
+  }
+
+ private:
+  metrics::Counter* rejected_;
+  const std::string retry_after_ms_;
+  const std::string message_;
+};
+
+// Collects the full names of the services a server registered, as gRPC derived them from the
+// methods' paths ("/covtrack.v1.IngestionService/SubmitReport"), so that health can answer
+// for each without a list of names to keep in step.
+class ServiceNamesPlugin : public grpc::ServerBuilderPlugin {
+ public:
+  explicit ServiceNamesPlugin(std::vector<std::string>* names) : names_(names) {}
+  std::string name() override { return "covtrack_service_names"; }
+  void InitServer(grpc::ServerInitializer*) override {}
+  void Finish(grpc::ServerInitializer* initializer) override {
+    for (const std::string& name : *initializer->GetServiceList()) {
+      // gRPC's own (health, reflection) are not covtrack services.
+      if (!absl::StartsWith(name, "grpc.")) {
+        names_->push_back(name);
+      }
+    }
+  }
+  void ChangeArguments(const std::string&, void*) override {}
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+class ServiceNamesOption : public grpc::ServerBuilderOption {
+ public:
+  explicit ServiceNamesOption(std::vector<std::string>* names) : names_(names) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->push_back(std::make_unique<ServiceNamesPlugin>(names_));
+  }
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+void SetHealth(grpc::Server& server, const std::vector<std::string>& names, bool serving) {
+  grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
+  health->SetServingStatus(serving);  // "" and every name set before
+  for (const std::string& name : names) {
+    health->SetServingStatus(name, serving);
+  }
+}
+
+}  // namespace
+
+// The calls a server is handling, so that a drain that cannot finish can say which they are.
+class CallRegistry {
+ public:
+  struct Call {
+    std::string method;
+    absl::Time start;
+  };
+  uint64_t Add(std::string method) {
+    absl::MutexLock lock(&mu_);
+    calls_.emplace(next_, Call{std::move(method), absl::Now()});
+    return next_++;
+  }
+  void Remove(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    calls_.erase(id);
+  }
+  std::vector<Call> Snapshot() const {
+    absl::MutexLock lock(&mu_);
+    std::vector<Call> calls;
+    for (const auto& [id, call] : calls_) {
+      calls.push_back(call);
+    }
+    return calls;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, Call> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+namespace {
+
+// Registers each call for its life (gRPC deletes the interceptor with the call).
+class CallRegistryInterceptor : public grpc::experimental::Interceptor {
+ public:
+  CallRegistryInterceptor(std::shared_ptr<CallRegistry> registry, std::string method)
+      : registry_(std::move(registry)), id_(registry_->Add(std::move(method))) {}
+  ~CallRegistryInterceptor() override { registry_->Remove(id_); }
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    methods->Proceed();
+  }
+
+ private:
+  std::shared_ptr<CallRegistry> registry_;
+  const uint64_t id_;
+};
+
+class CallRegistryFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit CallRegistryFactory(std::shared_ptr<CallRegistry> registry)
+      : registry_(std::move(registry)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new CallRegistryInterceptor(registry_, metrics::MethodLabel(info));
+  }
+
+ private:
+  std::shared_ptr<CallRegistry> registry_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
@@ -98,6 +278,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  // The bound on calls in progress. The synchronous server runs each call on a thread of its
+  // own and keeps one more thread polling for new calls; with no thread left in the quota, the
+  // polling thread answers a new call RESOURCE_EXHAUSTED itself (AdmissionInterceptor adds the
+  // retry delay), so max_concurrent_calls + 1 threads admit exactly max_concurrent_calls.
+  // grpc.health.v1 runs on gRPC's callback threads, outside this quota.
+  grpc::ResourceQuota quota("covtrack-" + options.service_name);
+  quota.SetMaxThreads(options.max_concurrent_calls + 1);
+  if (options.max_grpc_memory_bytes > 0) {
+    quota.Resize(static_cast<size_t>(options.max_grpc_memory_bytes));
+  }
+  builder.SetResourceQuota(quota);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   // Keepalive: ping idle connections every 60 s so that load balancers and NAT do not drop
   // them silently, and close a connection whose ping is not answered within 20 s.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
@@ -108,13 +301,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // The request context first, so that everything after it (metrics, handlers) logs under
   // the request id.
+  // The admission interceptor before the metrics one, so that the metrics record the refusal
+  // as the caller sees it.
+  auto calls = std::make_shared<CallRegistry>();
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(NewRequestContextInterceptorFactory());
+  interceptors.push_back(std::make_unique<CallRegistryFactory>(calls));
+  interceptors.push_back(std::make_unique<AdmissionInterceptorFactory>(options));
   interceptors.push_back(metrics::NewRpcMetricsInterceptorFactory(&metrics::Registry::Global()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (grpc::Service* service : services) {
     builder.RegisterService(service);
   }
+  std::vector<std::string> names;
+  builder.SetOption(std::make_unique<ServiceNamesOption>(&names));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on \"", options.listen,
@@ -122,15 +322,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   std::unique_ptr<Server> result(new Server(options, std::move(server), port));
   result->metrics_server_ = std::move(metrics_server);
+  result->health_names_ = std::move(names);
+  result->calls_ = std::move(calls);
   if (!options.health_listen.empty()) {
     auto health = StartHealthServer(options.health_listen, &result->health_port_);
     if (!health.ok()) {
       return health.status();
     }
     result->health_server_ = *std::move(health);
-    result->health_server_->GetHealthCheckService()->SetServingStatus(true);
+    SetHealth(*result->health_server_, result->health_names_, true);
   }
-  result->server_->GetHealthCheckService()->SetServingStatus(true);
+  SetHealth(*result->server_, result->health_names_, true);
   log::Info("serving", {{"listen", options.listen},
                         {"port", std::to_string(port)},
                         {"health_port", std::to_string(result->health_port_)},
@@ -155,12 +357,37 @@ void Server::Shutdown() {
   }
   log::Info("shutting down", {{"grace", absl::FormatDuration(options_.shutdown_grace)}});
   // Health first, so load balancers stop sending new calls while in-flight ones finish.
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  SetHealth(*server_, health_names_, false);
   if (health_server_ != nullptr) {
-    health_server_->GetHealthCheckService()->SetServingStatus(false);
+    SetHealth(*health_server_, health_names_, false);
   }
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
+  // gRPC cancels the calls still running at the deadline but then waits for their handlers to
+  // return, however long that takes. The backstop keeps the promise of a bounded drain.
+  const absl::Time deadline = absl::Now() + options_.shutdown_grace;
+  absl::Notification drained;
+  std::thread backstop([this, deadline, &drained] {
+    if (drained.WaitForNotificationWithDeadline(deadline + options_.shutdown_backstop)) {
+      return;
+    }
+    const std::vector<CallRegistry::Call> running = calls_->Snapshot();
+    log::Error("calls still running after the shutdown grace and backstop; exiting without them",
+               {{"calls", absl::StrCat(running.size())},
+                {"grace", absl::FormatDuration(options_.shutdown_grace)},
+                {"backstop", absl::FormatDuration(options_.shutdown_backstop)}});
+    for (size_t i = 0; i < running.size() && i < 20; ++i) {
+      log::Error("still running",
+                 {{"method", running[i].method},
+                  {"for", absl::FormatDuration(
+                              absl::Trunc(absl::Now() - running[i].start, absl::Seconds(1)))}});
+    }
+    // No destructors: the stuck handlers still use what they would tear down.
+    std::fflush(nullptr);
+    std::_Exit(1);
+  });
+  server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
+  drained.Notify();
+  backstop.join();
   if (health_server_ != nullptr) {
     health_server_->Shutdown(std::chrono::system_clock::now());
     health_server_->Wait();

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@ namespace covtrack {
 namespace metrics {
 class MetricsHttpServer;
 }
+class CallRegistry;  // server.cc
 
 struct ServerOptions {
   std::string service_name;            // for logs, e.g. "ingestion"
@@ -32,9 +34,26 @@ struct ServerOptions {
   int max_message_bytes = 64 << 20;
   // Calls one client connection may have in flight at once; a caller that opens more waits.
   int max_concurrent_streams = 100;
+  // Calls handled at once over all connections, a stream counting for its whole life: the
+  // synchronous server holds one thread per call, so this bounds the server's threads too.
+  // Past it a new call is refused at once with RESOURCE_EXHAUSTED, "retry after N ms" and the
+  // grpc-retry-pushback-ms trailer, and counted in covtrack_rpc_rejected_total; the calls
+  // already admitted run on. grpc.health.v1 is served apart (gRPC's callback API) and is never
+  // refused, so probes keep answering under overload.
+  int max_concurrent_calls = 64;
+  // The retry delay a refused caller is given.
+  absl::Duration overload_retry_after = absl::Seconds(1);
+  // Memory gRPC may hold for its buffers (a ResourceQuota); near it gRPC reads more slowly
+  // from connections and then refuses new streams. Half the 1 GiB the Kubernetes manifests
+  // allow a container: the rest is the service's own (caches, the hierarchy). 0: no bound.
+  int64_t max_grpc_memory_bytes = int64_t{512} << 20;
   // How long in-flight calls may run after SIGTERM before they are cancelled. Kubernetes
   // waits terminationGracePeriodSeconds (30 s by default) before SIGKILL; stay below it.
   absl::Duration shutdown_grace = absl::Seconds(20);
+  // A handler that ignores cancellation would hold the drain open for ever: when calls still
+  // run this long after the grace, Shutdown() logs them and ends the process (exit code 1).
+  // Keep shutdown_grace + shutdown_backstop below terminationGracePeriodSeconds.
+  absl::Duration shutdown_backstop = absl::Seconds(5);
   // Optional TLS: PEM files. With tls_client_ca set, clients must present a certificate it
   // signed (mTLS), and the certificate's common name is the caller's identity (audit trail,
   // access policy).
@@ -55,9 +74,15 @@ class Server {
   int health_port() const { return health_port_; }  // 0 without one
   int metrics_port() const;                         // 0 without one
 
-  // Graceful shutdown: health reports NOT_SERVING, new calls are refused, in-flight calls get
-  // until the grace deadline to finish, then are cancelled. Idempotent.
+  // Graceful shutdown: health reports NOT_SERVING (for "" and every service name), new calls
+  // are refused, in-flight calls get until the grace deadline to finish, then are cancelled.
+  // Handlers still running shutdown_backstop after that end the process (std::_Exit(1)), after
+  // a log line naming them. Idempotent.
   void Shutdown();
+
+  // The names health answers for besides "": each registered service's full name
+  // ("covtrack.v1.IngestionService"), as gRPC derived it from the service's methods.
+  const std::vector<std::string>& health_service_names() const { return health_names_; }
   // Blocks until SIGTERM or SIGINT, then calls Shutdown(). For main().
   void RunUntilSignal();
 
@@ -69,6 +94,8 @@ class Server {
   std::unique_ptr<metrics::MetricsHttpServer> metrics_server_;  // --metrics_listen
   int port_;
   int health_port_ = 0;
+  std::vector<std::string> health_names_;
+  std::shared_ptr<CallRegistry> calls_;  // in flight, for the backstop's log line
   std::atomic<bool> shut_down_{false};
 };
 

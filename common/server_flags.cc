@@ -32,6 +32,20 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(int, max_message_bytes, 64 << 20, "largest request or response message, in bytes");
 ABSL_FLAG(int, max_concurrent_streams, 100,
           "calls one client connection may have in flight at once");
+// 64 threads fit the manifests' limits (2 CPUs, 1 GiB) with room: a call holds a thread whether
+// it computes or waits (a WatchChanges stream, a slow client), and beyond 64 the excess is
+// refused at once rather than queued behind work the CPUs cannot do sooner.
+ABSL_FLAG(int, max_concurrent_calls, 64,
+          "calls (a stream for its whole life) handled at once over all connections; past it a "
+          "new call is refused with RESOURCE_EXHAUSTED and a retry delay");
+ABSL_FLAG(absl::Duration, overload_retry_after, absl::Seconds(1),
+          "the retry delay a call refused for --max_concurrent_calls is given "
+          "(grpc-retry-pushback-ms)");
+ABSL_FLAG(int64_t, max_grpc_memory_bytes, int64_t{512} << 20,
+          "memory gRPC may hold for its buffers (half the manifests' 1 GiB limit); 0: no bound");
+ABSL_FLAG(absl::Duration, shutdown_backstop, absl::Seconds(5),
+          "after SIGTERM, when handlers still run this long after --shutdown_grace (ignoring "
+          "cancellation), the process logs them and exits 1");
 
 namespace covtrack {
 namespace {
@@ -66,6 +80,24 @@ ProcessConfig InitServerProcess(int argc, char** argv, absl::string_view service
     Fatal(service,
           "--max_message_bytes must be at least 1024 and --max_concurrent_streams at "
           "least 1");
+  }
+  options.max_concurrent_calls = absl::GetFlag(FLAGS_max_concurrent_calls);
+  options.overload_retry_after = absl::GetFlag(FLAGS_overload_retry_after);
+  options.max_grpc_memory_bytes = absl::GetFlag(FLAGS_max_grpc_memory_bytes);
+  options.shutdown_backstop = absl::GetFlag(FLAGS_shutdown_backstop);
+  if (options.max_concurrent_calls < 1 || options.max_concurrent_calls > 10'000) {
+    Fatal(service, "--max_concurrent_calls must be between 1 and 10000 (one thread each)");
+  }
+  if (options.overload_retry_after < absl::Milliseconds(1) ||
+      options.overload_retry_after > absl::Minutes(10)) {
+    Fatal(service, "--overload_retry_after must be between 1ms and 10m");
+  }
+  if (options.max_grpc_memory_bytes != 0 && options.max_grpc_memory_bytes < (int64_t{16} << 20)) {
+    Fatal(service, "--max_grpc_memory_bytes must be 0 (no bound) or at least 16 MiB");
+  }
+  if (options.shutdown_grace < absl::ZeroDuration() ||
+      options.shutdown_backstop < absl::ZeroDuration()) {
+    Fatal(service, "--shutdown_grace and --shutdown_backstop must not be negative");
   }
 
   const std::string server_ca = absl::GetFlag(FLAGS_tls_server_ca);

@@ -81,23 +81,22 @@ class RpcMetricsInterceptorFactory : public grpc::experimental::ServerIntercepto
   }
 
  private:
-  static std::string MethodLabel(grpc::experimental::ServerRpcInfo* info) {
-    // gRPC answers methods nobody registered through a generic context whose method() is
-    // whatever path the client sent; labelling by it would let any client grow the registry
-    // without bound.
-    grpc::ServerContextBase* context = info->server_context();
-    if (info->method() == nullptr ||
-        dynamic_cast<grpc::GenericServerContext*>(context) != nullptr ||
-        dynamic_cast<grpc::GenericCallbackServerContext*>(context) != nullptr) {
-      return kUnknownMethod;
-    }
-    return info->method();
-  }
-
   const RpcFamilies families_;
 };
 
 }  // namespace
+
+std::string MethodLabel(grpc::experimental::ServerRpcInfo* info) {
+  // gRPC answers methods nobody registered through a generic context whose method() is
+  // whatever path the client sent; labelling by it would let any client grow the registry
+  // without bound.
+  grpc::ServerContextBase* context = info->server_context();
+  if (info->method() == nullptr || dynamic_cast<grpc::GenericServerContext*>(context) != nullptr ||
+      dynamic_cast<grpc::GenericCallbackServerContext*>(context) != nullptr) {
+    return kUnknownMethod;
+  }
+  return info->method();
+}
 
 absl::string_view StatusCodeName(grpc::StatusCode code) {
   switch (code) {

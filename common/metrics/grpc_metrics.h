@@ -6,6 +6,7 @@
 #include <grpcpp/support/status.h>
 
 #include <memory>
+#include <string>
 
 #include "absl/strings/string_view.h"
 #include "common/metrics/metrics.h"
@@ -25,6 +26,10 @@ namespace covtrack::metrics {
 // `registry` must outlive the server.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 NewRpcMetricsInterceptorFactory(Registry* registry);
+
+// The method label of a call: its full method name, or "unknown" for a method the server does
+// not implement (whatever path a client sends must not become a label).
+std::string MethodLabel(grpc::experimental::ServerRpcInfo* info);
 
 // "OK", "INVALID_ARGUMENT", ...; "UNKNOWN" for a number gRPC does not define.
 absl::string_view StatusCodeName(grpc::StatusCode code);

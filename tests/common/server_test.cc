@@ -1,15 +1,24 @@
 // The server bootstrap on its own: a free port is read back, a port in use is refused rather
-// than shared, the health-only port answers probes, and /metrics counts RPCs.
+// than shared, the health-only port answers probes (for "" and each service's name), /metrics
+// counts RPCs, calls past --max_concurrent_calls are refused at once while health keeps
+// answering, and a drain ends within grace + backstop whatever a handler does.
 #include "common/server.h"
 
 #include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <unistd.h>
+
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "covtrack/v1/aggregation_service.grpc.pb.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/tls.h"
 
@@ -38,13 +47,16 @@ TEST(ServerTest, ASecondServerOnAPortInUseFailsToStart) {
 namespace covtrack {
 namespace {
 
-grpc::health::v1::HealthCheckResponse::ServingStatus Health(int port, grpc::Status* status) {
+grpc::health::v1::HealthCheckResponse::ServingStatus Health(int port, grpc::Status* status,
+                                                            const std::string& service = "") {
   auto stub = grpc::health::v1::Health::NewStub(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
   grpc::health::v1::HealthCheckResponse response;
-  *status = stub->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
+  *status = stub->Check(&context, request, &response);
   return response.status();
 }
 
@@ -109,6 +121,183 @@ TEST(ServerTest, AMetricsPortInUseFailsToStart) {
   absl::StatusOr<std::unique_ptr<Server>> second = Server::Start(options, {});
   EXPECT_FALSE(second.ok());
   EXPECT_TRUE(absl::StrContains(second.status().message(), "--metrics_listen")) << second.status();
+}
+
+// An IngestionService whose GetChangeHead holds its thread until released, as a slow call or a
+// long stream does; with ignore_cancellation it does not return even when its call is
+// cancelled (the probe's finding: handlers that kept SIGTERM from ending the process).
+class HeldService final : public v1::IngestionService::Service {
+ public:
+  explicit HeldService(bool ignore_cancellation = false)
+      : ignore_cancellation_(ignore_cancellation) {}
+
+  grpc::Status GetChangeHead(grpc::ServerContext* context, const v1::GetChangeHeadRequest*,
+                             v1::ChangeHead*) override {
+    absl::MutexLock lock(&mu_);
+    ++entered_;
+    auto done = [&] { return released_ || (!ignore_cancellation_ && context->IsCancelled()); };
+    while (!done()) {
+      mu_.AwaitWithTimeout(absl::Condition(&released_), absl::Milliseconds(20));
+    }
+    return grpc::Status::OK;
+  }
+  void WaitEntered(int calls) {
+    absl::MutexLock lock(&mu_);
+    auto entered = [&] { return entered_ >= calls; };
+    mu_.AwaitWithTimeout(absl::Condition(&entered), absl::Seconds(10));
+  }
+  int entered() {
+    absl::MutexLock lock(&mu_);
+    return entered_;
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    released_ = true;
+  }
+
+ private:
+  const bool ignore_cancellation_;
+  absl::Mutex mu_;
+  int entered_ ABSL_GUARDED_BY(mu_) = 0;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::Status CallHead(const std::string& address, grpc::ClientContext& context) {
+  auto stub = v1::IngestionService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::ChangeHead head;
+  return stub->GetChangeHead(&context, {}, &head);
+}
+
+// Health answers for every registered service by its full name, on both ports, and each says
+// NOT_SERVING from the moment the drain starts while calls still finish.
+TEST(ServerTest, HealthAnswersForEachServiceByName) {
+  HeldService ingestion;
+  v1::AggregationService::Service aggregation;
+  ServerOptions options;
+  options.health_listen = "127.0.0.1:0";
+  options.shutdown_grace = absl::Seconds(10);
+  std::unique_ptr<Server> server = Server::Start(options, {&ingestion, &aggregation}).value();
+  const std::vector<std::string> names = {v1::IngestionService::service_full_name(),
+                                          v1::AggregationService::service_full_name()};
+  EXPECT_THAT(server->health_service_names(), ::testing::UnorderedElementsAreArray(names));
+  grpc::Status status;
+  for (int port : {server->port(), server->health_port()}) {
+    for (const std::string& name : {std::string(""), names[0], names[1]}) {
+      EXPECT_EQ(Health(port, &status, name), grpc::health::v1::HealthCheckResponse::SERVING)
+          << port << " " << name;
+      EXPECT_THAT(status, IsOk());
+    }
+    Health(port, &status, "covtrack.v1.NoSuchService");
+    EXPECT_THAT(status, StatusIs(grpc::StatusCode::NOT_FOUND));
+  }
+
+  // A call in flight keeps the drain open; meanwhile the health port says NOT_SERVING for all.
+  grpc::Status held;
+  std::thread caller([&] {
+    grpc::ClientContext context;
+    held = CallHead(server->address(), context);
+  });
+  ingestion.WaitEntered(1);
+  std::thread stopper([&] { server->Shutdown(); });
+  for (const std::string& name : {std::string(""), names[0], names[1]}) {
+    EXPECT_TRUE(testing::Eventually([&] {
+      return Health(server->health_port(), &status, name) ==
+             grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+    })) << name;
+  }
+  ingestion.Release();
+  caller.join();
+  stopper.join();
+  EXPECT_THAT(held, IsOk());  // the call admitted before the drain finished
+}
+
+// Past --max_concurrent_calls a call is refused at once, with a retry delay and a count, while
+// the admitted calls run on and health keeps answering; once they finish, calls are admitted.
+TEST(ServerTest, PastTheLimitACallIsRefusedAtOnce) {
+  HeldService service;
+  ServerOptions options;
+  options.max_concurrent_calls = 2;
+  options.overload_retry_after = absl::Milliseconds(750);
+  options.metrics_listen = "127.0.0.1:0";
+  options.shutdown_grace = absl::Seconds(1);
+  std::unique_ptr<Server> server = Server::Start(options, {&service}).value();
+
+  std::vector<grpc::Status> admitted(2);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 2; ++i) {
+    callers.emplace_back([&, i] {
+      grpc::ClientContext context;
+      admitted[i] = CallHead(server->address(), context);
+    });
+    service.WaitEntered(i + 1);
+  }
+  ASSERT_EQ(service.entered(), 2);
+
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext context;
+    // Generous: a refusal that waited for a thread would take the whole 10 s.
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    const absl::Time start = absl::Now();
+    const grpc::Status refused = CallHead(server->address(), context);
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+    EXPECT_THAT(refused, StatusIs(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                  ::testing::HasSubstr("retry after 750 ms")));
+    auto pushback = context.GetServerTrailingMetadata().find("grpc-retry-pushback-ms");
+    ASSERT_NE(pushback, context.GetServerTrailingMetadata().end());
+    EXPECT_EQ(std::string(pushback->second.data(), pushback->second.size()), "750");
+    grpc::Status status;
+    EXPECT_EQ(Health(server->port(), &status), grpc::health::v1::HealthCheckResponse::SERVING);
+    EXPECT_THAT(status, IsOk());
+  }
+  EXPECT_EQ(service.entered(), 2);  // no refused call reached the handler
+
+  service.Release();
+  for (std::thread& caller : callers) {
+    caller.join();
+  }
+  for (const grpc::Status& status : admitted) {
+    EXPECT_THAT(status, IsOk());
+  }
+  grpc::ClientContext context;
+  EXPECT_THAT(CallHead(server->address(), context), IsOk());
+
+  httplib::Client client("127.0.0.1", server->metrics_port());
+  httplib::Result result = client.Get("/metrics");
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(absl::StrContains(
+      result->body,
+      "covtrack_rpc_rejected_total{method=\"/covtrack.v1.IngestionService/GetChangeHead\"}"))
+      << result->body;
+}
+
+// The probe's finding: with handlers that kept running, a server was alive 300 s after SIGTERM
+// with a 20 s grace. Whatever a handler does, the drain ends the process within grace +
+// backstop (exit 1, naming what still ran). In a child process, which it ends.
+TEST(ServerDeathTest, ADrainEndsWithinGracePlusBackstopWhateverHandlersDo) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const absl::Time start = absl::Now();
+  EXPECT_EXIT(
+      {
+        // The bound on the wait: without the backstop the child would never exit; SIGALRM
+        // ends it after 30 s (generous; grace + backstop is 2 s), failing ExitedWithCode(1).
+        alarm(30);
+        HeldService service(/*ignore_cancellation=*/true);
+        ServerOptions options;
+        options.shutdown_grace = absl::Seconds(1);
+        options.shutdown_backstop = absl::Seconds(1);
+        std::unique_ptr<Server> server = Server::Start(options, {&service}).value();
+        std::thread caller([&] {
+          grpc::ClientContext context;
+          CallHead(server->address(), context);
+        });
+        service.WaitEntered(1);
+        server->Shutdown();  // does not return: the backstop ends the process
+        caller.join();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1), "still running.*GetChangeHead");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
 }
 
 }  // namespace
