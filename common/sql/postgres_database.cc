@@ -2,17 +2,20 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/log.h"
+#include "common/sql/internal.h"
 
 namespace covtrack::sql {
 namespace {
 
-// Idle connections kept for reuse; more may be open while calls are in flight.
-constexpr size_t kMaxIdleConnections = 8;
+constexpr absl::string_view kStore = "postgresql";
 
 // Defaults for what the store URL does not set (the URL's own settings win). Without them a
 // server that stops answering (a host gone, a network partition) holds a request until the
@@ -81,23 +84,44 @@ class PostgresDatabase::Connection : public Session {
   absl::string_view ForUpdate() const override { return " FOR UPDATE"; }
 
  private:
+  // The caller sees what failed in words; libpq's message (which may name the server's host
+  // and port), the SQLSTATE and the SQL go to the log.
   absl::Status Check(PGresult* result, absl::string_view sql) {
     ExecStatusType s = PQresultStatus(result);
     if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
       return absl::OkStatus();
     }
-    const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-    std::string message =
-        absl::StrCat("postgresql: ", PQerrorMessage(conn_), " in \"", sql.substr(0, 120), "\"");
-    if (!healthy() || (state != nullptr && absl::StartsWith(state, "08")) ||
-        (state != nullptr && absl::StartsWith(state, "57P"))) {
-      return absl::UnavailableError(message);  // connection lost or server shutting down
+    const char* state_field = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    const absl::string_view state = state_field == nullptr ? "" : state_field;
+    const char* message = result ? PQresultErrorMessage(result) : "";
+    const log::Fields details = {
+        {"error", std::string(absl::StripTrailingAsciiWhitespace(
+                      (message != nullptr && *message != '\0') ? message : PQerrorMessage(conn_)))},
+        {"sqlstate", std::string(state)},
+        {"sql", std::string(sql.substr(0, 200))}};
+    if (!healthy() || absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
+      return internal::StoreError(
+          absl::StatusCode::kUnavailable,
+          "the PostgreSQL store lost the connection or is shutting down; retry", details);
     }
-    if (state != nullptr &&
-        (absl::string_view(state) == "40001" || absl::string_view(state) == "40P01")) {
-      return absl::AbortedError(message);  // serialization failure or deadlock: retryable
+    if (state == "40001" || state == "40P01") {  // serialization failure or deadlock
+      return internal::StoreError(
+          absl::StatusCode::kAborted,
+          "the PostgreSQL store aborted the transaction over a conflict with another; retry",
+          details);
     }
-    return absl::InternalError(message);
+    if (absl::StartsWith(state, "53")) {  // insufficient resources: disk, memory, connections
+      return internal::StoreError(absl::StatusCode::kUnavailable,
+                                  "the PostgreSQL store is out of resources; retry later", details);
+    }
+    if (absl::StartsWith(state, "23")) {
+      return internal::StoreError(absl::StatusCode::kInternal,
+                                  "the PostgreSQL store refused a write that breaks one of its "
+                                  "integrity constraints",
+                                  details);
+    }
+    return internal::StoreError(absl::StatusCode::kInternal,
+                                "the PostgreSQL store could not run a statement", details);
   }
 
   absl::StatusOr<std::string> Prepare(absl::string_view sql) {
@@ -118,6 +142,10 @@ class PostgresDatabase::Connection : public Session {
 
   absl::Status Run(absl::string_view sql, const Params& params, std::vector<Row>* rows,
                    int64_t* changed) {
+    // libpq passes text as C strings: a NUL would silently cut it.
+    if (absl::Status status = internal::CheckTextParameters(params); !status.ok()) {
+      return status;
+    }
     absl::StatusOr<std::string> name = Prepare(sql);
     if (!name.ok()) {
       return name.status();
@@ -170,8 +198,9 @@ class PostgresDatabase::Connection : public Session {
   absl::flat_hash_map<std::string, std::string> statements_;
 };
 
-absl::StatusOr<std::unique_ptr<Database>> PostgresDatabase::Open(absl::string_view url) {
-  auto db = std::unique_ptr<PostgresDatabase>(new PostgresDatabase(std::string(url)));
+absl::StatusOr<std::unique_ptr<Database>> PostgresDatabase::Open(absl::string_view url,
+                                                                 const StoreOptions& options) {
+  auto db = std::unique_ptr<PostgresDatabase>(new PostgresDatabase(std::string(url), options));
   // Connect once now, so that a wrong URL is reported at start-up.
   absl::StatusOr<std::unique_ptr<Connection>> connection = db->Acquire();
   if (!connection.ok()) {
@@ -181,46 +210,85 @@ absl::StatusOr<std::unique_ptr<Database>> PostgresDatabase::Open(absl::string_vi
   return std::unique_ptr<Database>(std::move(db));
 }
 
-PostgresDatabase::PostgresDatabase(std::string url) : url_(std::move(url)) {}
-PostgresDatabase::~PostgresDatabase() = default;
+PostgresDatabase::PostgresDatabase(std::string url, const StoreOptions& options)
+    : url_(std::move(url)), options_(options) {}
+
+PostgresDatabase::~PostgresDatabase() {
+  absl::MutexLock lock(&mu_);
+  internal::AddOpenConnections(kStore, -static_cast<int>(idle_.size()));
+}
+
+bool PostgresDatabase::HasRoom() const {
+  return !idle_.empty() || open_ < options_.max_connections;
+}
 
 absl::StatusOr<std::unique_ptr<PostgresDatabase::Connection>> PostgresDatabase::Acquire(
     bool* pooled) {
   if (pooled != nullptr) {
     *pooled = false;
   }
+  bool for_call = false;
+  const absl::Time deadline = internal::ConnectionWaitDeadline(options_, &for_call);
   {
     absl::MutexLock lock(&mu_);
-    while (!idle_.empty()) {
+    while (true) {
+      if (!mu_.AwaitWithDeadline(absl::Condition(this, &PostgresDatabase::HasRoom), deadline)) {
+        return internal::PoolExhausted(kStore, "PostgreSQL", options_, for_call);
+      }
+      if (idle_.empty()) {
+        ++open_;  // this place is ours while we connect, below
+        internal::AddOpenConnections(kStore, 1);
+        break;
+      }
       std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
       if (connection->healthy()) {
         if (pooled != nullptr) {
           *pooled = true;
         }
+        internal::AddConnectionsInUse(kStore, 1);
         return connection;
       }
+      --open_;  // broken while idle: closed, its place free
+      internal::AddOpenConnections(kStore, -1);
     }
   }
   auto connection = std::make_unique<Connection>(ConnectTo(url_));
+  internal::AddConnectionsInUse(kStore, 1);
   if (!connection->healthy()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot connect to postgresql (check --store): ", connection->error()));
+    const std::string error = connection->error();
+    Discard(std::move(connection));
+    return internal::StoreError(absl::StatusCode::kUnavailable,
+                                "cannot connect to the PostgreSQL store (check --store)",
+                                {{"store", RedactedUrl(url_)}, {"error", error}});
   }
   return connection;
 }
 
 void PostgresDatabase::Release(std::unique_ptr<Connection> connection) {
-  absl::MutexLock lock(&mu_);
-  if (connection->healthy() && idle_.size() < kMaxIdleConnections) {
-    idle_.push_back(std::move(connection));
+  if (!connection->healthy()) {
+    Discard(std::move(connection));
+    return;
   }
+  internal::AddConnectionsInUse(kStore, -1);
+  absl::MutexLock lock(&mu_);
+  idle_.push_back(std::move(connection));
+}
+
+void PostgresDatabase::Discard(std::unique_ptr<Connection> connection) {
+  connection.reset();
+  internal::AddConnectionsInUse(kStore, -1);
+  internal::AddOpenConnections(kStore, -1);
+  absl::MutexLock lock(&mu_);
+  --open_;
 }
 
 void PostgresDatabase::DropIdle() {
   std::vector<std::unique_ptr<Connection>> dropped;
   absl::MutexLock lock(&mu_);
   dropped.swap(idle_);
+  open_ -= static_cast<int>(dropped.size());
+  internal::AddOpenConnections(kStore, -static_cast<int>(dropped.size()));
 }
 
 absl::Status PostgresDatabase::InTransaction(absl::string_view begin,
@@ -241,7 +309,7 @@ absl::Status PostgresDatabase::InTransaction(absl::string_view begin,
     if (status.ok() || !pooled || (*connection)->healthy()) {
       break;
     }
-    connection->reset();
+    Discard(*std::move(connection));
     DropIdle();
   }
   Connection& c = **connection;
@@ -267,7 +335,9 @@ absl::Status PostgresDatabase::Read(const std::function<absl::Status(Session&)>&
 }
 
 absl::Status PostgresDatabase::Migrate(absl::string_view component,
-                                       const std::vector<Migration>& migrations) {
+                                       const std::vector<Migration>& migrations,
+                                       MigrationReport* report) {
+  MigrationReport done;
   absl::StatusOr<std::unique_ptr<Connection>> connection = Acquire();
   if (!connection.ok()) {
     return connection.status();
@@ -283,6 +353,17 @@ absl::Status PostgresDatabase::Migrate(absl::string_view component,
     status = c.ExecScript(
         "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, "
         "version INTEGER NOT NULL, PRIMARY KEY (component, version))");
+  }
+  if (status.ok()) {
+    absl::StatusOr<std::vector<Row>> found =
+        c.Query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = $1",
+                {std::string(component)});
+    status = found.status();
+    if (found.ok()) {
+      done.found_version = static_cast<int>((*found)[0].Int(0));
+      done.version = done.found_version;
+      status = internal::CheckSchemaNotNewer(component, done.found_version, migrations);
+    }
   }
   for (const Migration& m : migrations) {
     if (!status.ok()) {
@@ -307,12 +388,17 @@ absl::Status PostgresDatabase::Migrate(absl::string_view component,
     status = c.Execute("INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
                        {std::string(component), int64_t{m.version}})
                  .status();
+    done.applied.push_back(m.version);
+    done.version = std::max(done.version, m.version);
   }
   status = status.ok() ? c.ExecScript("COMMIT") : status;
   if (!status.ok()) {
     c.ExecScript("ROLLBACK").IgnoreError();
   }
   Release(std::move(*connection));
+  if (status.ok() && report != nullptr) {
+    *report = std::move(done);
+  }
   return status;
 }
 

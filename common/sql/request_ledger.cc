@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/status.h"
+#include "common/text.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -44,13 +45,13 @@ absl::StatusOr<std::optional<std::string>> RequestLedger::Stored(
   }
   if (rows[0].Text(0) != fingerprint) {
     return absl::AlreadyExistsError(
-        absl::StrCat("request_id \"", request_id,
-                     "\" was already used for a different request; choose a new request_id"));
+        absl::StrCat("request_id ", QuoteInput(request_id),
+                     " was already used for a different request; choose a new request_id"));
   }
   std::string response;
   if (!absl::Base64Unescape(rows[0].Text(1), &response)) {
     return absl::InternalError(
-        absl::StrCat("stored answer of request_id \"", request_id, "\" is corrupt"));
+        absl::StrCat("the stored answer of request_id ", QuoteInput(request_id), " is corrupt"));
   }
   return response;
 }
@@ -66,7 +67,7 @@ absl::StatusOr<RequestLedger::Answer> RequestLedger::WriteOnce(
     ASSIGN_OR_RETURN(std::optional<std::string> stored, Stored(session, request_id, fingerprint));
     if (!stored.has_value()) {
       return absl::InternalError(
-          absl::StrCat("request_id \"", request_id, "\" is neither new nor recorded"));
+          absl::StrCat("request_id ", QuoteInput(request_id), " is neither new nor recorded"));
     }
     return Answer{*std::move(stored), true};
   }

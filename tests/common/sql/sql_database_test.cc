@@ -4,11 +4,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/call_context.h"
+#include "common/metrics/metrics.h"
 #include "common/sql/database.h"
+#include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -17,6 +26,9 @@ namespace {
 
 using ::covtrack::testing::IsOk;
 using ::covtrack::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 class DatabaseTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -173,6 +185,202 @@ TEST_P(DatabaseTest, ConcurrentWritersAreSerialised) {
               IsOk());
 }
 
+TEST_P(DatabaseTest, RefusesTextWithANulByteOrInvalidUtf8AndStoresNothing) {
+  // PostgreSQL would keep "X" of "X\0A" (libpq passes C strings) and refuse "\xFF"; SQLite
+  // would keep both. Both stores refuse both, the same way.
+  for (const std::string& bad : {std::string("X\0A", 3), std::string("28252\0", 6),
+                                 std::string("a\xFFz"), std::string("\xC3\x28")}) {
+    absl::Status status = db_->Write([&](Session& s) {
+      return s.Execute("INSERT INTO t (k, n) VALUES ($1, $2)", {bad, int64_t{1}}).status();
+    });
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("parameter $1")))
+        << absl::CHexEscape(bad);
+    // In a read, too: "X\0B" must not find "X".
+    absl::Status read = db_->Read(
+        [&](Session& s) { return s.Query("SELECT k FROM t WHERE k = $1", {bad}).status(); });
+    EXPECT_THAT(read, StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_P(DatabaseTest, ErrorsSayWhatFailedWithoutTheSqlOrTheServer) {
+  // A statement the store cannot run, and a write that breaks the primary key.
+  absl::Status bad_sql = db_->Read([](Session& s) {
+    return s.Query("SELECT secret_column FROM no_such_table WHERE k = $1", {std::string("x")})
+        .status();
+  });
+  EXPECT_THAT(bad_sql, StatusIs(absl::StatusCode::kInternal,
+                                AllOf(HasSubstr("could not run a statement"),
+                                      Not(HasSubstr("no_such_table")), Not(HasSubstr("SELECT")),
+                                      Not(HasSubstr("secret_column")))));
+  auto insert = [](Session& s) {
+    return s.Execute("INSERT INTO t (k) VALUES ($1)", {std::string("dup")}).status();
+  };
+  ASSERT_THAT(db_->Write(insert), IsOk());
+  absl::Status duplicate = db_->Write(insert);
+  EXPECT_THAT(duplicate, StatusIs(absl::StatusCode::kInternal,
+                                  AllOf(HasSubstr("constraint"), Not(HasSubstr("INSERT")),
+                                        Not(HasSubstr("t_pkey")), Not(HasSubstr("dup")))));
+  // In a served call, the message names the call's x-request-id, which the log line carries.
+  {
+    ScopedCall call({"/test/Call", "req-4242", nullptr});
+    absl::Status again = db_->Write(insert);
+    EXPECT_THAT(again, StatusIs(absl::StatusCode::kInternal, HasSubstr("req-4242")));
+  }
+}
+
+TEST_P(DatabaseTest, MigrateSaysWhatItAppliedAndThenThatNothingWasLeft) {
+  // SetUp applied 1 and 2; a third arrives with the next release.
+  std::vector<Migration> next = kMigrations;
+  next.push_back({3, "CREATE TABLE u (k TEXT PRIMARY KEY)"});
+  MigrationReport report;
+  ASSERT_THAT(db_->Migrate("test", next, &report), IsOk());
+  EXPECT_EQ(report.found_version, 2);
+  EXPECT_EQ(report.applied, std::vector<int>{3});
+  EXPECT_EQ(report.version, 3);
+  EXPECT_EQ(DescribeMigration("test", "sqlite:x.db", report),
+            "the test store sqlite:x.db was at schema version 2; applied migration 3; now at "
+            "version 3");
+  ASSERT_THAT(db_->Migrate("test", next, &report), IsOk());
+  EXPECT_TRUE(report.applied.empty());
+  EXPECT_EQ(DescribeMigration("test", "sqlite:x.db", report),
+            "the test store sqlite:x.db is at schema version 3, the newest this binary knows: "
+            "nothing to apply");
+}
+
+TEST_P(DatabaseTest, ASchemaNewerThanTheBinaryKnowsIsRefusedNamingBothVersions) {
+  // The store is at version 2 (SetUp); a binary of the release before knows only version 1.
+  const std::vector<Migration> older = {kMigrations[0]};
+  absl::Status status = db_->Migrate("test", older);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kFailedPrecondition,
+                               AllOf(HasSubstr("schema is at version 2"),
+                                     HasSubstr("this binary knows (version 1)"),
+                                     HasSubstr("roll forward"), HasSubstr("restore the backup"))));
+  // Another component's versions are its own business.
+  EXPECT_THAT(db_->Migrate("other", {{1, "CREATE TABLE other_t (k TEXT)"}}), IsOk());
+}
+
+// More transactions at once than the pool holds: the excess waits, then fails UNAVAILABLE
+// naming the pool; the connections all come back; the next transaction gets one.
+TEST_P(DatabaseTest, ThePoolBoundsConnectionsAndTheExcessFailsCleanlyAfterItsWait) {
+  std::optional<std::string> url = testing::SqliteStoreUrl();
+  if (GetParam() == "postgresql") {
+    url = testing::NewPostgresDatabase();
+  }
+  constexpr int kBound = 4;
+  constexpr int kCalls = 12;
+  absl::StatusOr<std::unique_ptr<Database>> bounded =
+      Database::Open(*url, StoreOptions{kBound, absl::Milliseconds(300)});
+  ASSERT_THAT(bounded, IsOk());
+  Database& db = **bounded;
+  ASSERT_THAT(db.Migrate("test", kMigrations), IsOk());
+  const std::string store = GetParam();
+  metrics::Counter& exhausted =
+      metrics::Registry::Global().AddCounter("covtrack_store_pool_exhausted_total", "", {"store"});
+  metrics::Gauge& in_use =
+      metrics::Registry::Global().AddGauge("covtrack_store_connections_in_use", "", {"store"});
+  const double exhausted_before = exhausted.Value({store});
+  const double in_use_before = in_use.Value({store});
+
+  absl::Notification release;
+  std::atomic<int> holding{0};
+  std::atomic<int> refused{0};
+  std::vector<absl::Status> results(kCalls);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCalls; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = db.Read([&](Session& s) {
+        ++holding;
+        release.WaitForNotification();  // holds its connection until the test lets go
+        return s.Query("SELECT COUNT(*) FROM t", {}).status();
+      });
+      if (absl::IsUnavailable(results[i])) {
+        ++refused;
+      }
+    });
+  }
+  const bool settled = testing::Eventually(
+      [&] { return refused.load() == kCalls - kBound && holding.load() == kBound; },
+      absl::Seconds(30));
+  EXPECT_TRUE(settled) << holding.load() << " holding, " << refused.load() << " refused";
+  if (GetParam() == "postgresql") {
+    // The server sees no more than the bound (the test's own admin connection aside).
+    absl::StatusOr<std::unique_ptr<Database>> admin = Database::Open(*url);
+    ASSERT_THAT(admin, IsOk());
+    int64_t backends = -1;
+    ASSERT_THAT((*admin)->Read([&](Session& s) -> absl::Status {
+      auto rows = s.Query(
+          "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+          "pid <> pg_backend_pid()",
+          {});
+      if (!rows.ok()) {
+        return rows.status();
+      }
+      backends = (*rows)[0].Int(0);
+      return absl::OkStatus();
+    }),
+                IsOk());
+    EXPECT_EQ(backends, kBound);
+  }
+  release.Notify();
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  int ok = 0;
+  for (const absl::Status& status : results) {
+    if (status.ok()) {
+      ++ok;
+      continue;
+    }
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
+                                 AllOf(HasSubstr(absl::StrCat("connection free in the pool of ",
+                                                              kBound, " within 300ms")),
+                                       HasSubstr("--store_max_connections"))));
+  }
+  EXPECT_EQ(ok, kBound);
+  EXPECT_EQ(exhausted.Value({store}) - exhausted_before, kCalls - kBound);
+  // Every connection came back: none is in use, and a new transaction gets one at once.
+  EXPECT_EQ(in_use.Value({store}), in_use_before);
+  EXPECT_THAT(db.Read([](Session& s) { return s.Query("SELECT 1", {}).status(); }), IsOk());
+}
+
+TEST_P(DatabaseTest, ATransactionWaitsForAConnectionToComeFree) {
+  std::optional<std::string> url = testing::SqliteStoreUrl();
+  if (GetParam() == "postgresql") {
+    url = testing::NewPostgresDatabase();
+  }
+  absl::StatusOr<std::unique_ptr<Database>> bounded =
+      Database::Open(*url, StoreOptions{1, absl::Seconds(60)});
+  ASSERT_THAT(bounded, IsOk());
+  Database& db = **bounded;
+  absl::Notification first_holds;
+  absl::Notification release;
+  std::atomic<bool> first_holding{false};
+  std::thread first([&] {
+    EXPECT_THAT(db.Read([&](Session&) {
+      first_holding = true;
+      first_holds.Notify();
+      release.WaitForNotification();
+      first_holding = false;
+      return absl::OkStatus();
+    }),
+                IsOk());
+  });
+  first_holds.WaitForNotification();
+  std::thread second([&] {
+    // With one connection, the second gets it only once the first has let go.
+    EXPECT_THAT(db.Read([&](Session&) {
+      EXPECT_FALSE(first_holding.load()) << "two transactions held connections at once";
+      return absl::OkStatus();
+    }),
+                IsOk());
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // lets the second start waiting (not asserted)
+  release.Notify();
+  first.join();
+  second.join();
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, DatabaseTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
@@ -318,6 +526,48 @@ TEST(DatabaseOpenTest, AnUnreachablePostgresIsUnavailable) {
       Database::Open("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2");
   EXPECT_THAT(db, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_NE(db.status().message().find("--store"), absl::string_view::npos);
+  // libpq's message names the host and port: it goes to the log, not to the caller.
+  EXPECT_THAT(db.status().message(), AllOf(Not(HasSubstr("127.0.0.1")), Not(HasSubstr("port"))));
+}
+
+// Overwrites one page in the middle of an SQLite file with garbage, as a disk error would.
+void CorruptMiddlePage(const std::string& path) {
+  const uintmax_t size = std::filesystem::file_size(path);
+  constexpr uintmax_t kPage = 4096;
+  ASSERT_GE(size, 8 * kPage) << "too small a file to have a middle";
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(static_cast<std::streamoff>((size / kPage / 2) * kPage));
+  const std::string garbage(kPage, '\xA5');
+  file.write(garbage.data(), garbage.size());
+  ASSERT_TRUE(file.good());
+}
+
+TEST(DatabaseOpenTest, ASqliteFileDamagedInTheMiddleIsRefusedWithWhatToDo) {
+  const std::string dir = testing::TempDir();
+  const std::string path = dir + "/store.db";
+  {
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open("sqlite:" + path);
+    ASSERT_THAT(db, IsOk());
+    ASSERT_THAT((*db)->Migrate("test", {{1, "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)"}}),
+                IsOk());
+    ASSERT_THAT((*db)->Write([](Session& s) -> absl::Status {
+      for (int i = 0; i < 3000; ++i) {
+        absl::Status status = s.Execute("INSERT INTO t (k, v) VALUES ($1, $2)",
+                                        {absl::StrCat("key-", i), std::string(200, 'v')})
+                                  .status();
+        if (!status.ok()) {
+          return status;
+        }
+      }
+      return absl::OkStatus();
+    }),
+                IsOk());
+  }  // closed: the WAL is checkpointed into the file
+  ASSERT_NO_FATAL_FAILURE(CorruptMiddlePage(path));
+  absl::StatusOr<std::unique_ptr<Database>> reopened = Database::Open("sqlite:" + path);
+  EXPECT_THAT(reopened, StatusIs(absl::StatusCode::kDataLoss,
+                                 AllOf(HasSubstr(path), HasSubstr("is damaged"),
+                                       HasSubstr("quick_check"), HasSubstr("latest backup"))));
 }
 
 }  // namespace
