@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/call_context.h"
+#include "common/client.h"
 #include "common/hierarchy/hierarchy.h"
 #include "common/log.h"
 #include "common/metrics/metrics.h"
@@ -96,7 +97,7 @@ UnitVersions IngestionUnitVersions(std::shared_ptr<grpc::Channel> channel,
     request.set_page_size(10000);  // a code has a handful of versions
     v1::ListAdminUnitsResponse response;
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    SetCallDeadline(context, deadline);  // never more than the call being checked has left
     grpc::Status status = stub->ListAdminUnits(&context, request, &response);
     if (!status.ok()) {
       // The code stays what ingestion (or the channel) said.
