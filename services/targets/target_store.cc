@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "common/sql/request_ledger.h"
 #include "common/status/status.h"
+#include "common/text.h"
 #include "common/time/timestamp.h"
 
 namespace covtrack::targets {
@@ -117,8 +118,9 @@ absl::Status FingerprintLegacyRequests(sql::Database& db) {
     for (const sql::Row& row : rows) {
       std::string content;
       if (!absl::Base64Unescape(row.Text(1).substr(kMark.size()), &content)) {
-        return absl::InternalError(absl::StrCat(
-            "target_requests: the stored content of request_id \"", row.Text(0), "\" is corrupt"));
+        return absl::InternalError(
+            absl::StrCat("target_requests: the stored content of request_id ",
+                         QuoteInput(row.Text(0)), " is corrupt"));
       }
       RETURN_IF_ERROR(session
                           .Execute("UPDATE target_requests SET content = $2 WHERE request_id = $1",
@@ -129,7 +131,20 @@ absl::Status FingerprintLegacyRequests(sql::Database& db) {
   });
 }
 
+// The migrations, then the rows migration 2 left for code to finish.
+absl::Status MigrateStore(sql::Database& db, sql::MigrationReport* report) {
+  RETURN_IF_ERROR(db.Migrate("targets", Migrations(), report));
+  return FingerprintLegacyRequests(db);
+}
+
 }  // namespace
+
+absl::StatusOr<sql::MigrationReport> TargetStore::Migrate(absl::string_view url) {
+  ASSIGN_OR_RETURN(std::unique_ptr<sql::Database> db, sql::Database::Open(url));
+  sql::MigrationReport report;
+  RETURN_IF_ERROR(MigrateStore(*db, &report));
+  return report;
+}
 
 absl::StatusOr<std::unique_ptr<TargetStore>> TargetStore::Open(absl::string_view url,
                                                                std::function<absl::Time()> clock) {
@@ -137,8 +152,7 @@ absl::StatusOr<std::unique_ptr<TargetStore>> TargetStore::Open(absl::string_view
   if (!db.ok()) {
     return db.status();
   }
-  RETURN_IF_ERROR((*db)->Migrate("targets", Migrations()));
-  RETURN_IF_ERROR(FingerprintLegacyRequests(**db));
+  RETURN_IF_ERROR(MigrateStore(**db, nullptr));
   if (!clock) {
     clock = absl::Now;
   }

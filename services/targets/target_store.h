@@ -38,6 +38,10 @@ class TargetStore {
   static absl::StatusOr<std::unique_ptr<TargetStore>> Open(absl::string_view url,
                                                            std::function<absl::Time()> clock);
 
+  // Only applies the "targets" migrations to the store at `url` (--migrate_only) and says what
+  // it did. FAILED_PRECONDITION when the store's schema is newer than this binary knows.
+  static absl::StatusOr<sql::MigrationReport> Migrate(absl::string_view url);
+
   // The result of an idempotent write: the response it produced (a serialized proto), first
   // time or replayed.
   struct WriteResult {
