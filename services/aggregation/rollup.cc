@@ -72,10 +72,35 @@ class Rollup {
       *coverage.add_schemes() = std::move(by_scheme[scheme]);
     }
     coverage.set_as_of_month(as_of);
+    if (!fault_.ok()) {
+      return fault_;
+    }
     return coverage;
   }
 
  private:
+  // A figure as exported, trusted only inside [0, kMaxPeople]: ingestion bounds what it
+  // stores, but a count out of range here must give an error rather than a plausible rollup.
+  int64_t Checked(int64_t value, absl::string_view code, absl::string_view what) {
+    if ((value < 0 || value > kMaxPeople) && fault_.ok()) {
+      fault_ = absl::InternalError(
+          absl::StrCat("the ", what, " of unit ", code, " exported by ingestion is outside [0, ",
+                       kMaxPeople, "]; no rollup of ", nodes_.empty() ? "" : nodes_[0].unit->code(),
+                       " for ", period_.ToString(), " is given"));
+    }
+    return value;
+  }
+
+  // sum += value, or the first overflow recorded in fault_ (the rollup is then an error, never
+  // a wrapped, plausible number).
+  void Add(int64_t& sum, int64_t value, absl::string_view what) {
+    if (__builtin_add_overflow(sum, value, &sum) && fault_.ok()) {
+      fault_ = absl::InternalError(absl::StrCat("the ", what, " of ",
+                                                nodes_.empty() ? "" : nodes_[0].unit->code(),
+                                                " for ", period_.ToString(), " overflows"));
+    }
+  }
+
   // Builds the node tree beneath `unit` as of the period's end, root at index 0.
   int Build(const v1::AdminUnit* unit) {
     const int index = static_cast<int>(nodes_.size());
@@ -123,8 +148,11 @@ class Rollup {
     if (own != nullptr && own->month_index >= children_latest) {
       figure.latest = own->month_index;
       figure.from_own = true;
-      figure.participants = own->participants;
-      figure.in_province = own->in_province;
+      figure.participants = Checked(own->participants, node.unit->code(), "participants");
+      if (own->in_province.has_value()) {
+        figure.in_province =
+            Checked(*own->in_province, node.unit->code(), "in-province participants");
+      }
       figure.missing_in_province = own->in_province.has_value() ? 0 : 1;
       return figure;
     }
@@ -139,10 +167,10 @@ class Rollup {
       if (child.latest < 0) {
         continue;  // nothing reported beneath: contributes zero and lacks no split
       }
-      figure.participants += child.participants;
+      Add(figure.participants, child.participants, "participants");
       figure.missing_in_province += child.missing_in_province;
       if (child.in_province.has_value()) {
-        in_province += *child.in_province;
+        Add(in_province, *child.in_province, "in-province participants");
       } else {
         split_complete = false;
       }
@@ -169,7 +197,7 @@ class Rollup {
     return reporting;
   }
 
-  DenominatorFigure Denominator(int index, v1::DenominatorKind kind) const {
+  DenominatorFigure Denominator(int index, v1::DenominatorKind kind) {
     const Node& node = nodes_[index];
     std::optional<int64_t> own = data_.Denominator(node.unit->code(), period_.year(), kind);
     // A yearly figure belongs to its holder (common/hierarchy YearlyFigureHolder): a code
@@ -179,7 +207,7 @@ class Rollup {
       own.reset();
     }
     if (own.has_value()) {
-      return {*own, 0};
+      return {Checked(*own, node.unit->code(), "denominator"), 0};
     }
     if (node.children.empty()) {
       return {0, 1};
@@ -187,7 +215,7 @@ class Rollup {
     DenominatorFigure sum;
     for (int c : node.children) {
       DenominatorFigure child = Denominator(c, kind);
-      sum.value += child.value;
+      Add(sum.value, child.value, "denominator");
       sum.missing += child.missing;
     }
     return sum;
@@ -248,7 +276,7 @@ class Rollup {
   // children. A unit with neither part adds nothing, like a unit that reports no scheme.
   SchemeFigure SocialFigure(int index, const std::vector<SchemeFigure>& compulsory,
                             const std::vector<SchemeFigure>& voluntary,
-                            std::vector<SchemeFigure>& out) const {
+                            std::vector<SchemeFigure>& out) {
     const SchemeFigure& c = compulsory[index];
     const SchemeFigure& v = voluntary[index];
     SchemeFigure figure;
@@ -266,9 +294,12 @@ class Rollup {
         figure.missing_part = 1;
         return figure;
       }
-      figure.participants = c.participants + v.participants;
+      figure.participants = c.participants;
+      Add(figure.participants, v.participants, "social participants");
       if (c.in_province.has_value() && v.in_province.has_value()) {
-        figure.in_province = *c.in_province + *v.in_province;
+        int64_t in_province = *c.in_province;
+        Add(in_province, *v.in_province, "social in-province participants");
+        figure.in_province = in_province;
       }
       figure.missing_in_province = c.missing_in_province + v.missing_in_province;
       return figure;
@@ -283,10 +314,10 @@ class Rollup {
       }
       figure.latest = std::max(figure.latest, f.latest);
       figure.missing_part += f.missing_part;
-      figure.participants += f.participants;
+      Add(figure.participants, f.participants, "social participants");
       figure.missing_in_province += f.missing_in_province;
       if (f.in_province.has_value()) {
-        in_province += *f.in_province;
+        Add(in_province, *f.in_province, "social in-province participants");
       } else {
         split_complete = false;
       }
@@ -332,6 +363,7 @@ class Rollup {
   const int last_;
   std::vector<Node> nodes_;
   std::array<std::optional<DenominatorFigure>, 3> denominators_;
+  absl::Status fault_;  // the first figure out of range or sum that overflowed
 };
 
 }  // namespace
@@ -411,8 +443,11 @@ v1::Comparison Compare(const v1::SchemeCoverage& now, const v1::SchemeCoverage& 
   c.set_period(then_period);
   if (!then.as_of_month().empty()) {
     c.set_participants(then.participants());
-    if (!now.as_of_month().empty()) {
-      c.set_participants_change(now.participants() - then.participants());
+    int64_t change = 0;
+    // Left out rather than wrapped when the two figures are too far apart to subtract.
+    if (!now.as_of_month().empty() &&
+        !__builtin_sub_overflow(now.participants(), then.participants(), &change)) {
+      c.set_participants_change(change);
     }
   }
   c.set_as_of_month(then.as_of_month());

@@ -1,7 +1,10 @@
 // The rollup arithmetic on plain data: no servers.
 #include "services/aggregation/rollup.h"
 
+#include <limits>
+
 #include "absl/strings/str_format.h"
+#include "common/domain.h"
 #include "common/hierarchy/hierarchy.h"
 #include "gtest/gtest.h"
 #include "tests/testing/builders.h"
@@ -292,6 +295,53 @@ TEST(RollupTest, InProvinceSplitOnlyWhenEveryFigureHasIt) {
   EXPECT_FALSE(sc.has_in_province_participants());
   EXPECT_EQ(sc.units_missing_in_province(), 1);
   EXPECT_EQ(sc.participants(), 300);
+}
+
+// Issue 13's probe: counts and denominators near INT64_MAX wrapped to plausible rollups (a
+// district's total of 119,621; a coverage of 112.9 %). A figure out of range, or a sum that
+// overflows, is an error, never a number.
+TEST(RollupTest, FiguresBeyondWhatACountryHoldsAreAnErrorNotAWrappedSum) {
+  constexpr int64_t kHuge = std::numeric_limits<int64_t>::max() - 10;
+  Hierarchy h(SmallTree());
+  {
+    CoverageData data;
+    data.AddRecord(Record("10101", "2023-12", v1::SCHEME_HEALTH, kHuge));
+    data.AddRecord(Record("10102", "2023-12", v1::SCHEME_HEALTH, 119'632));
+    absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "101", P("2023"));
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInternal) << c.status();
+  }
+  {
+    CoverageData data;
+    data.AddRecord(Record("10101", "2023-12", v1::SCHEME_HEALTH, 90));
+    data.AddDenominator(Denominator("10101", 2023, v1::DENOMINATOR_KIND_POPULATION, kHuge));
+    data.AddDenominator(Denominator("10102", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));
+    absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "101", P("2023"));
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInternal) << c.status();
+  }
+  {
+    CoverageData data;  // in-province split, and a negative count
+    data.AddRecord(Record("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100, kHuge));
+    data.AddRecord(Record("10102", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, 100, 100));
+    EXPECT_FALSE(RollupCoverage(h, data, "101", P("2023")).ok());
+    CoverageData negative;
+    negative.AddRecord(Record("10201", "2023-12", v1::SCHEME_HEALTH, -5));
+    EXPECT_FALSE(RollupCoverage(h, negative, "10", P("2023")).ok());
+  }
+  {
+    CoverageData data;  // BHXH as a whole: compulsory + voluntary of one unit
+    data.AddRecord(Record("10101", "2023-12", v1::SCHEME_COMPULSORY_SOCIAL, kHuge));
+    data.AddRecord(Record("10101", "2023-12", v1::SCHEME_VOLUNTARY_SOCIAL, 100));
+    EXPECT_FALSE(RollupCoverage(h, data, "10101", P("2023")).ok());
+  }
+  {
+    CoverageData data;  // the largest figures a country holds still roll up exactly
+    data.AddRecord(Record("10101", "2023-12", v1::SCHEME_HEALTH, kMaxPeople));
+    data.AddRecord(Record("10102", "2023-12", v1::SCHEME_HEALTH, kMaxPeople));
+    data.AddRecord(Record("10201", "2023-12", v1::SCHEME_HEALTH, kMaxPeople));
+    absl::StatusOr<v1::Coverage> c = RollupCoverage(h, data, "10", P("2023"));
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(Scheme(*c, v1::SCHEME_HEALTH).participants(), 3 * kMaxPeople);
+  }
 }
 
 TEST(RollupTest, ReusedCodeDoesNotInheritTheOldUnitsFigures) {
