@@ -7,7 +7,14 @@
 //
 // Values carry no validity of their own: callers tag what they store and check it on every read
 // (aggregation prefixes each rollup with the change-feed seq it was computed at; see EncodeEntry
-// in services/aggregation/aggregation_service.cc and services/aggregation/change_log.h).
+// in services/aggregation/rollup_cache.cc and services/aggregation/change_log.h).
+//
+// A shared backend is reachable by others than the replicas: the Redis cache authenticates
+// (AUTH with a password) and signs every value it stores with HMAC-SHA256 under a key the
+// replicas share, bound to the entry's key. A value whose signature does not verify (written by
+// a third party, or under another key) is a miss, counted in `rejected` and logged now and then;
+// it is never handed to the caller. hiredis 0.14 has no TLS: the connection itself is plaintext,
+// so the network path to Redis must be private (deploy/README.md).
 
 #include <cstdint>
 #include <memory>
@@ -30,6 +37,8 @@ struct CacheStats {
   int64_t skipped_unavailable = 0;
   // Times the backend went from available to unavailable.
   int64_t outages = 0;
+  // Values read that failed their integrity check (treated as misses, never returned).
+  int64_t rejected = 0;
   bool available = true;
 };
 
@@ -62,10 +71,17 @@ struct RedisCacheOptions {
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
   int max_connections = 16;
+  // Sent with AUTH on every connection; empty: no AUTH (a Redis without requirepass).
+  std::string password;
+  // The secret the replicas share, signing every value (at least kMinEntryKeyBytes bytes).
+  std::string entry_key;
 };
 
-// INVALID_ARGUMENT for a malformed address. An unreachable Redis is not an error: the cache
-// starts as unavailable and connects in the background.
+inline constexpr size_t kMinEntryKeyBytes = 32;
+
+// INVALID_ARGUMENT for a malformed address or an entry key shorter than kMinEntryKeyBytes. An
+// unreachable Redis is not an error: the cache starts as unavailable and connects in the
+// background.
 absl::StatusOr<std::unique_ptr<Cache>> NewRedisCache(const RedisCacheOptions& options);
 
 }  // namespace covtrack::cache

@@ -1,4 +1,7 @@
 #include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <thread>
 
@@ -18,6 +21,41 @@ struct ReplyDeleter {
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 timeval TimevalOf(absl::Duration d) { return absl::ToTimeval(d); }
+
+// A stored value: "h1" (the format), HMAC-SHA256(entry key, len(key) ":" key value) (32 bytes),
+// then the caller's value. The key is inside the MAC, so a genuine value copied under another
+// key does not verify either.
+constexpr absl::string_view kSignedFormat = "h1";
+constexpr size_t kMacBytes = 32;
+
+std::string Mac(const std::string& secret, absl::string_view key, absl::string_view value) {
+  const std::string message = absl::StrCat(key.size(), ":", key, value);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &mac_len);
+  return std::string(reinterpret_cast<const char*>(mac), mac_len);
+}
+
+std::string Sign(const std::string& secret, absl::string_view key, absl::string_view value) {
+  return absl::StrCat(kSignedFormat, Mac(secret, key, value), value);
+}
+
+// The caller's value when `stored` carries a valid signature for `key`; nullopt otherwise.
+std::optional<std::string> Verify(const std::string& secret, absl::string_view key,
+                                  absl::string_view stored) {
+  if (stored.size() < kSignedFormat.size() + kMacBytes ||
+      stored.substr(0, kSignedFormat.size()) != kSignedFormat) {
+    return std::nullopt;
+  }
+  const absl::string_view mac = stored.substr(kSignedFormat.size(), kMacBytes);
+  const absl::string_view value = stored.substr(kSignedFormat.size() + kMacBytes);
+  const std::string expected = Mac(secret, key, value);
+  if (expected.size() != kMacBytes || CRYPTO_memcmp(expected.data(), mac.data(), kMacBytes) != 0) {
+    return std::nullopt;
+  }
+  return std::string(value);
+}
 
 // A Redis cache over a small pool of blocking hiredis connections. Requests never wait for a
 // Redis that is down: the first failure marks it unavailable (logged once, counted), later
@@ -65,17 +103,22 @@ class RedisCache : public Cache {
       return values;
     }
     int64_t hits = 0;
+    int64_t rejected = 0;
     for (size_t i = 0; i < keys.size(); ++i) {
       const redisReply* e = reply->element[i];
       if (e->type == REDIS_REPLY_STRING) {
-        values[i] = std::string(e->str, e->len);
-        ++hits;
+        values[i] = Verify(options_.entry_key, keys[i], absl::string_view(e->str, e->len));
+        ++(values[i].has_value() ? hits : rejected);
       }
     }
     Release(c);
     absl::MutexLock lock(&mu_);
     stats_.hits += hits;
     stats_.misses += static_cast<int64_t>(keys.size()) - hits;
+    if (rejected > 0) {
+      stats_.rejected += rejected;
+      LogRejectedLocked();
+    }
     return values;
   }
 
@@ -91,8 +134,9 @@ class RedisCache : public Cache {
     }
     const std::string ttl_ms = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)));
     for (const auto& [key, value] : entries) {
-      const char* argv[] = {"SET", key.data(), value.data(), "PX", ttl_ms.data()};
-      const size_t lens[] = {3, key.size(), value.size(), 2, ttl_ms.size()};
+      const std::string signed_value = Sign(options_.entry_key, key, value);
+      const char* argv[] = {"SET", key.data(), signed_value.data(), "PX", ttl_ms.data()};
+      const size_t lens[] = {3, key.size(), signed_value.size(), 2, ttl_ms.size()};
       redisAppendCommandArgv(c, 5, argv, lens);
     }
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -122,12 +166,28 @@ class RedisCache : public Cache {
   std::string description() const override { return absl::StrCat("redis ", options_.address); }
 
  private:
+  // Entries that fail their check mean someone else writes into this Redis (or another key is
+  // in use by a replica): worth saying, but at most once a minute, with the count so far.
+  void LogRejectedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const absl::Time now = absl::Now();
+    if (now - last_rejected_log_ < absl::Minutes(1)) {
+      return;
+    }
+    last_rejected_log_ = now;
+    log::Warn(
+        "redis entries failed their integrity check and were ignored (written by someone without "
+        "the cache key, or by a replica with another --cache_key_file)",
+        {{"redis", options_.address}, {"rejected_total", absl::StrCat(stats_.rejected)}});
+  }
+
   void Count(int64_t CacheStats::*field, int64_t n) {
     absl::MutexLock lock(&mu_);
     stats_.*field += n;
   }
 
-  redisContext* Connect() const {
+  // A connection ready for commands, or nullptr with `*error` saying why (never a secret).
+  redisContext* Connect(std::string* error) const {
+    *error = "connect failed";
     redisContext* c =
         redisConnectWithTimeout(host_.c_str(), port_, TimevalOf(options_.connect_timeout));
     if (c == nullptr) {
@@ -137,8 +197,19 @@ class RedisCache : public Cache {
       redisFree(c);
       return nullptr;
     }
+    if (!options_.password.empty()) {
+      Reply auth(static_cast<redisReply*>(
+          redisCommand(c, "AUTH %b", options_.password.data(), options_.password.size())));
+      if (auth == nullptr || auth->type == REDIS_REPLY_ERROR) {
+        *error = "AUTH refused: check --redis_password_file against Redis's requirepass";
+        redisFree(c);
+        return nullptr;
+      }
+    }
     Reply pong(static_cast<redisReply*>(redisCommand(c, "PING")));
     if (pong == nullptr || pong->type == REDIS_REPLY_ERROR) {
+      // NOAUTH: this Redis requires a password and none was given.
+      *error = pong == nullptr ? "PING failed" : "PING refused (a password is required?)";
       redisFree(c);
       return nullptr;
     }
@@ -172,11 +243,12 @@ class RedisCache : public Cache {
       }
       ++open_;
     }
-    redisContext* c = Connect();
+    std::string error;
+    redisContext* c = Connect(&error);
     if (c == nullptr) {
       absl::MutexLock lock(&mu_);
       --open_;
-      MarkDownLocked("connect failed");
+      MarkDownLocked(error);
     }
     return c;
   }
@@ -233,12 +305,13 @@ class RedisCache : public Cache {
           }
         }
       }
-      redisContext* c = Connect();
+      std::string error;
+      redisContext* c = Connect(&error);
       absl::MutexLock lock(&mu_);
       if (c == nullptr) {
         if (first) {
           log::Warn("redis unavailable at start; answering without the cache until it is up",
-                    {{"redis", options_.address}});
+                    {{"redis", options_.address}, {"error", error}});
           ++stats_.outages;
         }
         first = false;
@@ -265,6 +338,7 @@ class RedisCache : public Cache {
   std::vector<redisContext*> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   CacheStats stats_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_rejected_log_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread reconnector_;
 };
 
@@ -277,6 +351,12 @@ absl::StatusOr<std::unique_ptr<Cache>> NewRedisCache(const RedisCacheOptions& op
       port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--redis: \"", options.address, "\" is not HOST:PORT (empty: use the in-process cache)"));
+  }
+  if (options.entry_key.size() < kMinEntryKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cache_key_file: required with --redis, at least ", kMinEntryKeyBytes,
+        " bytes (the secret every replica shares to sign cache entries; e.g. the output of "
+        "`openssl rand -base64 48`)"));
   }
   return std::make_unique<RedisCache>(options, parts[0], port);
 }

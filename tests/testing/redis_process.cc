@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -41,9 +42,11 @@ std::optional<std::string> RedisProcess::ServerBinary() {
   return std::string(binary);
 }
 
-std::unique_ptr<RedisProcess> RedisProcess::Start(const std::string& binary) {
+std::unique_ptr<RedisProcess> RedisProcess::Start(const std::string& binary,
+                                                  const std::string& password) {
   auto redis = std::unique_ptr<RedisProcess>(new RedisProcess());
   redis->binary_ = binary;
+  redis->password_ = password;
   redis->port_ = FreePort();
   if (!redis->Launch()) {
     return nullptr;
@@ -59,15 +62,22 @@ bool RedisProcess::Launch() {
   const std::string port = absl::StrCat(port_);
   pid_ = fork();
   if (pid_ == 0) {
-    execl(binary_.c_str(), binary_.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save",
-          "", "--appendonly", "no", "--dir", "/tmp", "--logfile", "", "--loglevel", "warning",
-          static_cast<char*>(nullptr));
+    std::vector<const char*> argv = {
+        binary_.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+        "--appendonly",  "no",     "--dir",      "/tmp",   "--logfile", "",       "--loglevel",
+        "warning"};
+    if (!password_.empty()) {
+      argv.push_back("--requirepass");
+      argv.push_back(password_.c_str());
+    }
+    argv.push_back(nullptr);
+    execv(binary_.c_str(), const_cast<char* const*>(argv.data()));
     _exit(127);
   }
   // Poll (bounded) until it answers; no fixed sleep.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline) {
-    if (RedisCommand(address(), "PING") == std::optional<std::string>("PONG")) {
+    if (RedisCommand(address(), "PING", password_) == std::optional<std::string>("PONG")) {
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -88,7 +98,8 @@ bool RedisProcess::Restart() {
   return Launch();
 }
 
-std::optional<std::string> RedisCommand(const std::string& address, const std::string& command) {
+std::optional<std::string> RedisCommand(const std::string& address, const std::string& command,
+                                        const std::string& password) {
   const size_t colon = address.rfind(':');
   timeval timeout{1, 0};
   redisContext* c = redisConnectWithTimeout(address.substr(0, colon).c_str(),
@@ -100,6 +111,13 @@ std::optional<std::string> RedisCommand(const std::string& address, const std::s
     return std::nullopt;
   }
   redisSetTimeout(c, timeout);
+  if (!password.empty()) {
+    auto* auth = static_cast<redisReply*>(
+        redisCommand(c, "AUTH %b", password.data(), static_cast<size_t>(password.size())));
+    if (auth != nullptr) {
+      freeReplyObject(auth);
+    }
+  }
   auto* reply = static_cast<redisReply*>(redisCommand(c, command.c_str()));
   std::optional<std::string> text;
   if (reply != nullptr) {

@@ -15,8 +15,10 @@ class RedisProcess {
  public:
   // nullopt when COVTRACK_TEST_REDIS_SERVER is not set (use COVTRACK_REQUIRE_SERVER on it).
   static std::optional<std::string> ServerBinary();
-  // Starts redis-server on a free port and waits (bounded) until it answers PING.
-  static std::unique_ptr<RedisProcess> Start(const std::string& binary);
+  // Starts redis-server on a free port and waits (bounded) until it answers PING. With a
+  // password, the server requires it (requirepass).
+  static std::unique_ptr<RedisProcess> Start(const std::string& binary,
+                                             const std::string& password = "");
   ~RedisProcess();
 
   std::string address() const;
@@ -28,12 +30,15 @@ class RedisProcess {
  private:
   bool Launch();
   std::string binary_;
+  std::string password_;
   int port_ = 0;
   pid_t pid_ = -1;
 };
 
-// Runs one command on the Redis at `address` ("HOST:PORT"); returns its reply as text, or
-// nullopt when Redis cannot be reached. For FLUSHALL, DBSIZE and the like.
-std::optional<std::string> RedisCommand(const std::string& address, const std::string& command);
+// Runs one command on the Redis at `address` ("HOST:PORT"), after AUTH when a password is given;
+// returns its reply as text, or nullopt when Redis cannot be reached. For FLUSHALL, DBSIZE and
+// the like.
+std::optional<std::string> RedisCommand(const std::string& address, const std::string& command,
+                                        const std::string& password = "");
 
 }  // namespace covtrack::testing

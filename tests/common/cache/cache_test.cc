@@ -19,9 +19,14 @@ using ::covtrack::testing::Eventually;
 using ::covtrack::testing::IsOk;
 using ::covtrack::testing::RedisProcess;
 
-std::unique_ptr<Cache> NewRedis(const std::string& address) {
+constexpr char kEntryKey[] = "cache_test's entry key, 32 bytes or more";
+
+std::unique_ptr<Cache> NewRedis(const std::string& address, const std::string& password = "",
+                                const std::string& entry_key = kEntryKey) {
   RedisCacheOptions options;
   options.address = address;
+  options.password = password;
+  options.entry_key = entry_key;
   options.min_backoff = absl::Milliseconds(10);
   options.max_backoff = absl::Milliseconds(100);
   absl::StatusOr<std::unique_ptr<Cache>> cache = NewRedisCache(options);
@@ -120,6 +125,7 @@ TEST(InProcessCacheTest, EvictsBeyondItsBound) {
 
 TEST(RedisCacheTest, MalformedAddressIsAConfigurationError) {
   RedisCacheOptions options;
+  options.entry_key = kEntryKey;
   options.address = "localhost";
   EXPECT_TRUE(absl::IsInvalidArgument(NewRedisCache(options).status()));
   options.address = "localhost:http";
@@ -156,6 +162,75 @@ TEST(RedisCacheTest, RedisDownMeansMissesNotErrorsAndComesBack) {
       << "the cache did not reconnect";
   cache->MultiSet({{"k3", "back"}}, absl::Minutes(1));
   EXPECT_EQ(cache->MultiGet({"k3"})[0], "back");
+}
+
+// Issue 13 (part 5): without a shared secret no entry could be told from a forged one, so a
+// Redis cache without an entry key (or with a short one) is a configuration error.
+TEST(RedisCacheTest, NoEntryKeyIsAConfigurationError) {
+  RedisCacheOptions options;
+  options.address = "127.0.0.1:6379";
+  EXPECT_TRUE(absl::IsInvalidArgument(NewRedisCache(options).status()));
+  options.entry_key = std::string(kMinEntryKeyBytes - 1, 'k');
+  EXPECT_TRUE(absl::IsInvalidArgument(NewRedisCache(options).status()));
+  options.entry_key = std::string(kMinEntryKeyBytes, 'k');
+  EXPECT_TRUE(NewRedisCache(options).ok());
+}
+
+// Issue 13's probe: an entry a third party wrote into Redis was served. Values are signed with
+// the replicas' key and bound to their key: a forged value, a genuine value copied under another
+// key, and a value signed with another key are all misses, counted as rejected.
+TEST(RedisCacheTest, EntriesThatFailTheirIntegrityCheckAreNeverReturned) {
+  std::optional<std::string> binary = RedisProcess::ServerBinary();
+  COVTRACK_REQUIRE_SERVER(binary, "redis-server (COVTRACK_TEST_REDIS_SERVER)");
+  std::unique_ptr<RedisProcess> redis = RedisProcess::Start(*binary);
+  ASSERT_NE(redis, nullptr);
+  std::unique_ptr<Cache> cache = NewRedis(redis->address());
+  ASSERT_TRUE(Eventually([&] { return cache->stats().available; }));
+
+  ASSERT_EQ(covtrack::testing::RedisCommand(redis->address(), "SET forged 123|payload"), "OK");
+  EXPECT_FALSE(cache->MultiGet({"forged"})[0].has_value());
+  EXPECT_EQ(cache->stats().rejected, 1);
+
+  cache->MultiSet({{"genuine", "v"}}, absl::Minutes(1));
+  EXPECT_EQ(cache->MultiGet({"genuine"})[0], "v");
+  // Copied under another key (DUMP/RESTORE keeps the bytes exactly).
+  ASSERT_EQ(covtrack::testing::RedisCommand(redis->address(), "COPY genuine copied"), "1");
+  EXPECT_FALSE(cache->MultiGet({"copied"})[0].has_value());
+
+  std::unique_ptr<Cache> other = NewRedis(redis->address(), "", "another key, also 32 bytes long!");
+  ASSERT_TRUE(Eventually([&] { return other->stats().available; }));
+  other->MultiSet({{"theirs", "v"}}, absl::Minutes(1));
+  EXPECT_EQ(other->MultiGet({"theirs"})[0], "v");
+  EXPECT_FALSE(cache->MultiGet({"theirs"})[0].has_value());
+  EXPECT_FALSE(other->MultiGet({"genuine"})[0].has_value());
+  EXPECT_EQ(cache->stats().rejected, 3);
+  EXPECT_EQ(cache->stats().hits, 1);
+}
+
+// Redis with requirepass: the cache authenticates with the password; without it (or with a
+// wrong one) Redis is unavailable to it: misses, never errors to the caller.
+TEST(RedisCacheTest, AuthenticatesWithThePassword) {
+  std::optional<std::string> binary = RedisProcess::ServerBinary();
+  COVTRACK_REQUIRE_SERVER(binary, "redis-server (COVTRACK_TEST_REDIS_SERVER)");
+  const std::string password = "s3cret password";
+  std::unique_ptr<RedisProcess> redis = RedisProcess::Start(*binary, password);
+  ASSERT_NE(redis, nullptr);
+  EXPECT_NE(covtrack::testing::RedisCommand(redis->address(), "SET k v"), "OK");
+
+  std::unique_ptr<Cache> cache = NewRedis(redis->address(), password);
+  ASSERT_TRUE(Eventually([&] { return cache->stats().available; }));
+  EXPECT_TRUE(cache->MultiSet({{"k", "v"}}, absl::Minutes(1)));
+  EXPECT_EQ(cache->MultiGet({"k"})[0], "v");
+  EXPECT_EQ(covtrack::testing::RedisCommand(redis->address(), "DBSIZE", password), "1");
+
+  for (const std::string& wrong : {std::string(), std::string("wrong")}) {
+    std::unique_ptr<Cache> refused = NewRedis(redis->address(), wrong);
+    EXPECT_TRUE(Eventually([&] { return refused->stats().outages >= 1; }));
+    EXPECT_FALSE(refused->stats().available);
+    EXPECT_FALSE(refused->MultiGet({"k"})[0].has_value());
+    EXPECT_FALSE(refused->MultiSet({{"k", "forged"}}, absl::Minutes(1)));
+  }
+  EXPECT_EQ(cache->MultiGet({"k"})[0], "v");
 }
 
 }  // namespace
