@@ -151,6 +151,8 @@ absl::StatusOr<std::unique_ptr<AggregationServiceImpl>> AggregationServiceImpl::
     redis.address = options.redis_addr;
     redis.command_timeout = options.redis_timeout;
     redis.connect_timeout = options.redis_timeout;
+    redis.password = options.redis_password;
+    redis.entry_key = options.cache_key;
     absl::StatusOr<std::unique_ptr<cache::Cache>> made = cache::NewRedisCache(redis);
     if (!made.ok()) {
       return made.status();
@@ -219,6 +221,10 @@ void AggregationServiceImpl::RegisterMetrics() {
   counter("covtrack_cache_skipped_total",
           "Shared-cache reads and writes skipped while the cache was known to be down",
           [this] { return cache_->stats().skipped_unavailable; });
+  counter("covtrack_cache_rejected_total",
+          "Shared-cache entries ignored because their integrity check failed (written without "
+          "the cache key: a third party, or a replica with another key)",
+          [this] { return cache_->stats().rejected; });
   gauge("covtrack_cache_available", "1 while the shared cache answers, 0 while it is down",
         [this] { return cache_->stats().available ? 1 : 0; });
   counter("covtrack_aggregation_rollups_served_total",
@@ -279,6 +285,7 @@ void AggregationServiceImpl::StatsLoop() {
         {"cache_errors", absl::StrCat(s.cache.errors)},
         {"cache_skipped_unavailable", absl::StrCat(s.cache.skipped_unavailable)},
         {"cache_outages", absl::StrCat(s.cache.outages)},
+        {"cache_rejected", absl::StrCat(s.cache.rejected)},
         {"entries_served", absl::StrCat(s.entries_served)},
         {"entries_stale", absl::StrCat(s.entries_stale)},
         {"entries_computed", absl::StrCat(s.entries_computed)},

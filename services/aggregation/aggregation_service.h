@@ -44,6 +44,10 @@ struct AggregationOptions {
   // Empty: every caller may read (common/access/authorizer.h). Every RPC here reads.
   std::optional<access::AccessPolicy> access_policy;
   std::string redis_addr;  // "HOST:PORT"; empty: an in-process cache
+  // With Redis: AUTH's password (empty: none), and the secret every replica shares to sign the
+  // entries it stores (required: common/cache/cache.h; an entry that fails it is never served).
+  std::string redis_password;
+  std::string cache_key;
   // Prefix of every cache key. Replicas reading the same ingestion store share it; a different
   // store (whose change sequence numbers mean something else) needs another one.
   std::string cache_namespace = "covtrack";
@@ -127,10 +131,11 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   // wanted for it. A code that names no unit at the period's end gives nullptr.
   using CoveragePtr = std::shared_ptr<const v1::Coverage>;
   absl::StatusOr<std::vector<CoveragePtr>> Rollups(View& view, const std::vector<Want>& wants);
-  // Computes the rollups of `codes` for `period` from one export of `root`; sets `*snapshot_seq`.
+  // Computes the rollups of `codes` for `period` from one export of `root`; sets `*snapshot_seq`
+  // and `*fingerprint`, the feed's history at it (ChangeLog::FingerprintAt).
   absl::StatusOr<std::vector<std::optional<v1::Coverage>>> Compute(
       View& view, const std::vector<std::string>& codes, const Period& period,
-      const std::string& root, int64_t* snapshot_seq);
+      const std::string& root, int64_t* snapshot_seq, std::optional<uint64_t>* fingerprint);
 
   // The answers, for requests already validated (coverage_requests.h).
   absl::StatusOr<v1::Coverage> CoverageWithComparisons(const CoverageQuery& query);
@@ -163,6 +168,7 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   // Decoded entries, in front of the shared cache.
   struct LocalEntry {
     int64_t seq = 0;
+    uint64_t fingerprint = 0;  // of the feed's history at seq (ChangeLog::FingerprintAt)
     CoveragePtr coverage;
     // False while the shared cache has not taken it (it was down): offered again on use.
     mutable std::atomic<bool> shared{false};

@@ -2,6 +2,9 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
+#include "common/call_context.h"
+
 namespace covtrack::aggregation {
 
 absl::StatusOr<int64_t> ChangeHeadReader::Get() {
@@ -11,22 +14,36 @@ absl::StatusOr<int64_t> ChangeHeadReader::Get() {
   // lookup in flight or the one after it, and each parity has its own condition variable:
   // finishing lookup n wakes everyone waiting for n and just one waiter for n + 1 (to start
   // it), rather than every waiter.
-  const uint64_t needed = started_ + 1;
-  while (completed_ < needed) {
-    if (!in_flight_) {
-      in_flight_ = true;
-      const uint64_t number = ++started_;
-      mu_.Unlock();
-      absl::StatusOr<int64_t> head = client_.GetChangeHead();
-      mu_.Lock();
-      in_flight_ = false;
-      completed_ = number;
-      result_ = std::move(head);
-      waiting_[number % 2].SignalAll();
-      waiting_[(number + 1) % 2].Signal();
-    } else {
-      waiting_[needed % 2].Wait(&mu_);
+  uint64_t needed = started_ + 1;
+  while (true) {
+    while (completed_ < needed) {
+      if (!in_flight_) {
+        in_flight_ = true;
+        const uint64_t number = ++started_;
+        mu_.Unlock();
+        // The lookup carries this call's deadline (SetCallDeadline), so it may be cut short by
+        // a caller who gave up; the others then must not inherit that failure.
+        absl::StatusOr<int64_t> head = client_.GetChangeHead();
+        const bool cut_short =
+            !head.ok() && (CurrentCallCancelled() || absl::Now() >= CurrentCallDeadline());
+        mu_.Lock();
+        in_flight_ = false;
+        completed_ = number;
+        result_ = std::move(head);
+        result_cut_short_ = cut_short;
+        waiting_[number % 2].SignalAll();
+        waiting_[(number + 1) % 2].Signal();
+      } else {
+        waiting_[needed % 2].Wait(&mu_);
+      }
     }
+    // A lookup that failed only because the caller who made it had gone: a caller still here
+    // asks again (its own deadline bounds how long).
+    if (result_cut_short_ && !CurrentCallCancelled() && absl::Now() < CurrentCallDeadline()) {
+      needed = started_ + 1;
+      continue;
+    }
+    break;
   }
   // Someone else may need a lookup started: pass the baton if this call consumed a signal.
   if (!in_flight_) {

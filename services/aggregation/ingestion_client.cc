@@ -1,6 +1,8 @@
 #include "services/aggregation/ingestion_client.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/call_context.h"
+#include "common/client.h"
 #include "common/status/status.h"
 
 namespace covtrack::aggregation {
@@ -11,11 +13,13 @@ IngestionClient::IngestionClient(std::shared_ptr<grpc::Channel> channel,
       channel_(std::move(channel)),
       stub_(v1::IngestionService::NewStub(channel_)) {}
 
-void IngestionClient::SetDeadline(grpc::ClientContext& context, absl::Duration d) const {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + d));
+namespace {
+// Between the pages of a listing or the chunks of an export: the caller has gone, so stop.
+absl::Status Cancelled(absl::string_view method) {
+  return absl::CancelledError(
+      absl::StrCat("ingestion ", method, ": stopped, the call being served was cancelled"));
 }
 
-namespace {
 absl::Status Annotate(const grpc::Status& status, absl::string_view method) {
   absl::Status s = FromGrpcStatus(status);
   return absl::Status(s.code(), absl::StrCat("ingestion ", method, ": ", s.message()));
@@ -24,7 +28,7 @@ absl::Status Annotate(const grpc::Status& status, absl::string_view method) {
 
 absl::StatusOr<int64_t> IngestionClient::GetChangeHead() {
   grpc::ClientContext context;
-  SetDeadline(context, options_.call_deadline);
+  SetCallDeadline(context, options_.call_deadline);
   v1::ChangeHead head;
   grpc::Status status = stub_->GetChangeHead(&context, v1::GetChangeHeadRequest(), &head);
   if (!status.ok()) {
@@ -36,7 +40,7 @@ absl::StatusOr<int64_t> IngestionClient::GetChangeHead() {
 absl::StatusOr<v1::ListChangesResponse> IngestionClient::ListChanges(int64_t after_seq,
                                                                      int page_size) {
   grpc::ClientContext context;
-  SetDeadline(context, options_.call_deadline);
+  SetCallDeadline(context, options_.call_deadline);
   v1::ListChangesRequest request;
   request.set_after_seq(after_seq);
   request.set_page_size(page_size);
@@ -52,8 +56,11 @@ absl::StatusOr<std::vector<v1::AdminUnit>> IngestionClient::ListAllUnits() {
   std::vector<v1::AdminUnit> units;
   std::string token;
   do {
+    if (CurrentCallCancelled()) {
+      return Cancelled("ListAdminUnits");
+    }
     grpc::ClientContext context;
-    SetDeadline(context, options_.call_deadline);
+    SetCallDeadline(context, options_.call_deadline);
     v1::ListAdminUnitsRequest request;
     request.set_page_size(10000);
     request.set_page_token(token);
@@ -74,8 +81,11 @@ absl::StatusOr<std::vector<v1::CrosswalkLink>> IngestionClient::ListAllCrosswalk
   std::vector<v1::CrosswalkLink> links;
   std::string token;
   do {
+    if (CurrentCallCancelled()) {
+      return Cancelled("ListCrosswalk");
+    }
     grpc::ClientContext context;
-    SetDeadline(context, options_.call_deadline);
+    SetCallDeadline(context, options_.call_deadline);
     v1::ListCrosswalkRequest request;
     request.set_page_size(10000);
     request.set_page_token(token);
@@ -98,7 +108,7 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::s
                                                                     const std::string& to_month,
                                                                     int from_year, int to_year) {
   grpc::ClientContext context;
-  SetDeadline(context, options_.export_deadline);
+  SetCallDeadline(context, options_.export_deadline);
   v1::ExportDataRequest request;
   request.set_root_code(root);
   request.set_as_of(as_of);
@@ -110,7 +120,14 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::s
       stub_->ExportData(&context, request);
   Export result;
   v1::ExportDataResponse chunk;
+  bool cancelled = false;
   while (reader->Read(&chunk)) {
+    // A deadline ends the stream by itself; a cancellation without one must end it here.
+    if (CurrentCallCancelled()) {
+      cancelled = true;
+      context.TryCancel();
+      break;
+    }
     result.snapshot_seq = chunk.snapshot_seq();
     for (const v1::ParticipationRecord& r : chunk.records()) {
       result.data.AddRecord(r);
@@ -120,6 +137,9 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::s
     }
   }
   grpc::Status status = reader->Finish();
+  if (cancelled) {
+    return Cancelled("ExportData");
+  }
   if (!status.ok()) {
     return Annotate(status, "ExportData");
   }

@@ -1,8 +1,10 @@
 #pragma once
 
 // The aggregation service's only way to ingestion's data: one channel, one stub, a deadline on
-// every call. ChangeHeadReader (change_head_reader.h) shares GetChangeHead among concurrent
-// requests.
+// every call (its budget below, never past the deadline of the call being served: SetCallDeadline
+// in common/client.h), and listings and exports that stop between pages and chunks when the
+// call being served is cancelled (CANCELLED). ChangeHeadReader (change_head_reader.h) shares
+// GetChangeHead among concurrent requests.
 
 #include <grpcpp/grpcpp.h>
 
@@ -46,7 +48,6 @@ class IngestionClient {
                                     int from_year, int to_year);
 
  private:
-  void SetDeadline(grpc::ClientContext& context, absl::Duration d) const;
   IngestionClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::IngestionService::Stub> stub_;

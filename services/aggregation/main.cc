@@ -1,11 +1,14 @@
 // covtrack-aggregation: coverage by administrative level. Parses configuration and starts the
 // server; everything else is in the covtrack_aggregation library.
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/time.h"
+#include "common/client.h"
 #include "common/log.h"
 #include "common/server.h"
 #include "common/server_flags.h"
@@ -16,6 +19,12 @@ ABSL_FLAG(std::string, ingestion_addr, "127.0.0.1:50051",
           "HOST:PORT of the ingestion service (the only source of data)");
 ABSL_FLAG(std::string, redis, "",
           "HOST:PORT of the Redis cache shared by replicas; empty: an in-process cache");
+ABSL_FLAG(std::string, redis_password_file, "",
+          "file holding the password Redis requires (AUTH; e.g. a Secret mounted as a file); "
+          "empty: no AUTH. hiredis has no TLS: keep Redis on a private network");
+ABSL_FLAG(std::string, cache_key_file, "",
+          "file holding the secret (>= 32 bytes) every replica shares to sign Redis entries; "
+          "required with --redis (an entry that fails its check is never served)");
 ABSL_FLAG(std::string, cache_namespace, "covtrack",
           "prefix of cache keys; replicas of one deployment share it");
 ABSL_FLAG(absl::Duration, ingestion_deadline, absl::Seconds(5),
@@ -37,6 +46,23 @@ int main(int argc, char** argv) {
   options.ingestion_channel = config.upstream;
   options.access_policy = std::move(config.access_policy);
   options.redis_addr = absl::GetFlag(FLAGS_redis);
+  // Secrets come from files (Kubernetes Secrets mounted read-only), never from the command line
+  // where `ps` shows them. A trailing newline (as `echo` or an editor leaves) is not part of it.
+  auto read_secret = [](const std::string& flag, const std::string& path) -> std::string {
+    absl::StatusOr<std::string> text = covtrack::ReadFileToString(path);
+    if (!text.ok()) {
+      std::cerr << "covtrack-aggregation: --" << flag << ": " << text.status().message() << "\n";
+      std::exit(1);
+    }
+    return std::string(absl::StripTrailingAsciiWhitespace(*text));
+  };
+  if (!absl::GetFlag(FLAGS_redis_password_file).empty()) {
+    options.redis_password =
+        read_secret("redis_password_file", absl::GetFlag(FLAGS_redis_password_file));
+  }
+  if (!absl::GetFlag(FLAGS_cache_key_file).empty()) {
+    options.cache_key = read_secret("cache_key_file", absl::GetFlag(FLAGS_cache_key_file));
+  }
   options.cache_namespace = absl::GetFlag(FLAGS_cache_namespace);
   options.ingestion_deadline = absl::GetFlag(FLAGS_ingestion_deadline);
   options.export_deadline = absl::GetFlag(FLAGS_export_deadline);

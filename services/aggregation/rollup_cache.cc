@@ -3,6 +3,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/call_context.h"
 #include "common/domain.h"
 #include "common/log.h"
 #include "common/status/status.h"
@@ -19,23 +21,47 @@ namespace {
 constexpr int kChangesPageSize = 1000;
 constexpr int kComputeAttempts = 3;
 
-// Cache entries: "<namespace>:agg:v2:<code>:<period>" (v2: SCHEME_SOCIAL only where both parts
-// are reported; entries written under v1 by an older binary are never read) ->
-//   "<snapshot seq>|<serialized Coverage without comparisons>".
+// Cache entries: "<namespace>:agg:v3:<code>:<period>" ->
+//   "<snapshot seq>:<feed fingerprint, 16 hex digits>|<serialized Coverage without comparisons>"
+// (signed by the Redis cache: common/cache/cache.h). v3: the feed's history fingerprint
+// (change_log.h), so entries computed before a restore from a backup are never served; entries
+// written under v1 or v2 by an older binary are never read, and expire with their TTL.
 std::string CacheKey(absl::string_view ns, absl::string_view code, const Period& period) {
-  return absl::StrCat(ns, ":agg:v2:", code, ":", period.ToString());
+  return absl::StrCat(ns, ":agg:v3:", code, ":", period.ToString());
 }
 
-std::string EncodeEntry(int64_t seq, const v1::Coverage& coverage) {
-  return absl::StrCat(seq, "|", coverage.SerializeAsString());
+std::string EncodeEntry(int64_t seq, uint64_t fingerprint, const v1::Coverage& coverage) {
+  return absl::StrCat(seq, ":", absl::Hex(fingerprint, absl::kZeroPad16), "|",
+                      coverage.SerializeAsString());
 }
 
-bool DecodeEntry(const std::string& value, int64_t* seq, v1::Coverage* coverage) {
+bool DecodeEntry(const std::string& value, int64_t* seq, uint64_t* fingerprint,
+                 v1::Coverage* coverage) {
   const size_t bar = value.find('|');
-  if (bar == std::string::npos || !absl::SimpleAtoi(absl::string_view(value).substr(0, bar), seq)) {
+  if (bar == std::string::npos) {
+    return false;
+  }
+  const absl::string_view tag = absl::string_view(value).substr(0, bar);
+  const size_t colon = tag.find(':');
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(tag.substr(0, colon), seq) ||
+      !absl::SimpleHexAtoi(tag.substr(colon + 1), fingerprint)) {
     return false;
   }
   return coverage->ParseFromArray(value.data() + bar + 1, static_cast<int>(value.size() - bar - 1));
+}
+
+// What a request returns when its caller has gone: nothing more is done for it.
+absl::Status CallCancelled() {
+  return absl::CancelledError("the call was cancelled or its deadline passed; work stopped");
+}
+
+// A failed call to ingestion: UNAVAILABLE to the caller (another service failed), unless it was
+// cut short because the caller itself had gone.
+absl::Status ForIngestionFailure(const absl::Status& status) {
+  if (absl::IsCancelled(status) || CurrentCallCancelled()) {
+    return CallCancelled();
+  }
+  return absl::UnavailableError(status.message());
 }
 
 // The unit and its ancestors on `date`, itself first, the nation last; empty when the code names
@@ -94,7 +120,7 @@ absl::Status AggregationServiceImpl::LoadCrosswalkLocked() {
   absl::StatusOr<std::vector<v1::CrosswalkLink>> links = ingestion_.ListAllCrosswalkLinks();
   if (!links.ok()) {
     crosswalk_outdated_ = true;  // the next request tries again
-    return absl::UnavailableError(links.status().message());
+    return ForIngestionFailure(links.status());
   }
   crosswalk_ = std::make_shared<const Crosswalk>(std::move(*links));
   crosswalk_outdated_ = false;
@@ -111,6 +137,9 @@ absl::StatusOr<AggregationServiceImpl::View> AggregationServiceImpl::Refresh() {
   // The lookup starts after seen_before was read, so a head below it means ingestion's feed
   // went backwards (its store was replaced or restored from a backup).
   absl::StatusOr<int64_t> head = heads_.Get();
+  if (!head.ok() && CurrentCallCancelled()) {
+    return CallCancelled();
+  }
   if (!head.ok()) {
     return absl::UnavailableError(
         absl::StrCat("cannot reach ingestion to check for new data: ", head.status().message()));
@@ -130,6 +159,11 @@ absl::Status AggregationServiceImpl::CatchUpTo(int64_t seq, bool feed_went_backw
     }
   }
   absl::MutexLock lock(&feed_mu_);
+  // A request may have waited long for the lock behind another catch-up: if its caller has
+  // gone meanwhile, the next request does the work.
+  if (CurrentCallCancelled()) {
+    return CallCancelled();
+  }
   return CatchUpLocked(seq, feed_went_backwards);
 }
 
@@ -139,16 +173,33 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
     return absl::OkStatus();  // another request caught up meanwhile
   }
   auto start_afresh = [&](absl::string_view why) -> absl::Status {
+    // Nothing this replica decoded can be verified against a log that starts afresh (and after
+    // the feed went backwards, none of it can be trusted): let it go.
+    {
+      absl::MutexLock local_lock(&local_mu_);
+      local_.clear();
+    }
+    // The change at `seq` names the history entries computed from now on belong to.
+    std::optional<uint64_t> fingerprint;
+    if (seq > 0) {
+      absl::StatusOr<v1::ListChangesResponse> at = ingestion_.ListChanges(seq - 1, 1);
+      if (!at.ok()) {
+        return ForIngestionFailure(at.status());
+      }
+      if (!at->changes().empty() && at->changes(0).seq() == seq) {
+        fingerprint = ChangeLog::Fingerprint(at->changes(0));
+      }
+    }
     // The hierarchy is read after `seq` was learned, so it reflects every change <= seq.
     absl::StatusOr<std::vector<v1::AdminUnit>> units = ingestion_.ListAllUnits();
     if (!units.ok()) {
-      return absl::UnavailableError(units.status().message());
+      return ForIngestionFailure(units.status());
     }
     hierarchy_ = std::make_shared<const Hierarchy>(std::move(*units));
     hierarchy_outdated_ = false;
     RETURN_IF_ERROR(LoadCrosswalkLocked());
     hierarchy_seq_ = seq;
-    log_.Reset(seq);
+    log_.Reset(seq, fingerprint);
     ++feed_resets_;
     ++hierarchy_loads_;
     log::Info("following ingestion's change feed afresh",
@@ -163,18 +214,36 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
   }
   if (feed_went_backwards && seq < log_.seen()) {
     // Nothing in the log, nor any entry this replica decoded, can be trusted any more.
-    absl::MutexLock local_lock(&local_mu_);
-    local_.clear();
     return start_afresh("feed went backwards");
   }
   if (seq - log_.seen() > options_.max_catch_up_changes) {
     return start_afresh("too far behind");
   }
+  // The first page starts at the newest change this replica holds, which must still be the
+  // same change: a store restored from a backup and written to since may have passed the seq
+  // this replica saw with other changes under the same numbers.
+  const std::optional<uint64_t> newest_fingerprint = log_.FingerprintAt(log_.newest_seq());
+  bool check_newest = log_.newest_seq() > 0 && newest_fingerprint.has_value() && log_.seen() < seq;
   while (log_.seen() < seq) {
+    if (CurrentCallCancelled()) {
+      return CallCancelled();  // what was appended stays; the next request goes on from there
+    }
+    const int64_t newest = log_.newest_seq();
     absl::StatusOr<v1::ListChangesResponse> page =
-        ingestion_.ListChanges(log_.seen(), kChangesPageSize);
+        ingestion_.ListChanges(check_newest ? newest - 1 : log_.seen(), kChangesPageSize);
     if (!page.ok()) {
-      return absl::UnavailableError(page.status().message());
+      return ForIngestionFailure(page.status());
+    }
+    if (check_newest) {
+      check_newest = false;
+      if (page->changes().empty() || page->changes(0).seq() != newest ||
+          newest_fingerprint != ChangeLog::Fingerprint(page->changes(0))) {
+        log::Warn(
+            "ingestion's change feed is not the one followed so far (its store was "
+            "restored from a backup or replaced?): cached and held figures are dropped",
+            {{"seq", absl::StrCat(newest)}});
+        return start_afresh("feed history changed");
+      }
     }
     for (const v1::Change& change : page->changes()) {
       if (log_.Append(change)) {
@@ -196,7 +265,7 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
   if (hierarchy_outdated_) {
     absl::StatusOr<std::vector<v1::AdminUnit>> units = ingestion_.ListAllUnits();
     if (!units.ok()) {
-      return absl::UnavailableError(units.status().message());  // still outdated: tried again
+      return ForIngestionFailure(units.status());  // still outdated: tried again
     }
     hierarchy_ = std::make_shared<const Hierarchy>(std::move(*units));
     hierarchy_outdated_ = false;
@@ -215,9 +284,12 @@ absl::Status AggregationServiceImpl::CatchUpLocked(int64_t seq, bool feed_went_b
 
 absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl::Compute(
     View& view, const std::vector<std::string>& codes, const Period& period,
-    const std::string& root, int64_t* snapshot_seq) {
+    const std::string& root, int64_t* snapshot_seq, std::optional<uint64_t>* fingerprint) {
   const std::string date = period.last_month().LastDay();
   for (int attempt = 0; attempt < kComputeAttempts; ++attempt) {
+    if (CurrentCallCancelled()) {
+      return CallCancelled();
+    }
     ++exports_;
     absl::StatusOr<IngestionClient::Export> exported =
         ingestion_.ExportData(root, date, period.first_month().ToString(),
@@ -234,6 +306,8 @@ absl::StatusOr<std::vector<std::optional<v1::Coverage>>> AggregationServiceImpl:
       absl::ReaderMutexLock lock(&feed_mu_);
       consistent = !log_.AdminChangedBetween(std::min(seq, view.hierarchy_seq),
                                              std::max(seq, view.hierarchy_seq));
+      // The history the export was read from, named right after the log reached it.
+      *fingerprint = log_.FingerprintAt(seq);
     }
     if (!consistent) {
       view = CurrentView();  // the hierarchy changed between the two reads: read again
@@ -284,8 +358,8 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
   {
     absl::ReaderMutexLock lock(&feed_mu_);
     for (size_t i = 0; i < wants.size(); ++i) {
-      if (local[i] != nullptr &&
-          !log_.Touched(local[i]->seq, *view.hierarchy, wants[i].code, wants[i].period)) {
+      if (local[i] != nullptr && !log_.Touched(local[i]->seq, local[i]->fingerprint,
+                                               *view.hierarchy, wants[i].code, wants[i].period)) {
         results[i] = local[i]->coverage;
         ++entries_served_;
         ++local_hits_;
@@ -300,7 +374,8 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
   if (!offer_again.empty() && cache_->stats().available) {
     std::vector<std::pair<std::string, std::string>> entries;
     for (size_t i : offer_again) {
-      entries.push_back({keys[i], EncodeEntry(local[i]->seq, *local[i]->coverage)});
+      entries.push_back(
+          {keys[i], EncodeEntry(local[i]->seq, local[i]->fingerprint, *local[i]->coverage)});
     }
     if (cache_->MultiSet(entries, options_.cache_ttl)) {
       for (size_t i : offer_again) {
@@ -322,8 +397,10 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
       const size_t i = shared_lookups[k];
       auto entry = std::make_shared<LocalEntry>();
       auto coverage = std::make_shared<v1::Coverage>();
-      if (cached[k].has_value() && DecodeEntry(*cached[k], &entry->seq, coverage.get())) {
-        if (!log_.Touched(entry->seq, *view.hierarchy, wants[i].code, wants[i].period)) {
+      if (cached[k].has_value() &&
+          DecodeEntry(*cached[k], &entry->seq, &entry->fingerprint, coverage.get())) {
+        if (!log_.Touched(entry->seq, entry->fingerprint, *view.hierarchy, wants[i].code,
+                          wants[i].period)) {
           entry->shared = true;
           entry->coverage = std::move(coverage);
           results[i] = entry->coverage;
@@ -338,6 +415,11 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
   }
   std::vector<std::pair<std::string, std::string>> to_store;
   for (const auto& [period_text, indexes] : to_compute) {
+    // One export per period: a caller who gave up (a 1 ms deadline on a long series) stops
+    // costing exports here.
+    if (CurrentCallCancelled()) {
+      return CallCancelled();
+    }
     const Period& period = wants[indexes.front()].period;
     std::vector<std::string> codes;
     for (size_t i : indexes) {
@@ -346,18 +428,25 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
     const std::string root =
         LowestCommonAncestor(*view.hierarchy, codes, period.last_month().LastDay());
     int64_t seq = 0;
+    // Unknown (the log was reset at a point it could not name): the answer is given, not kept.
+    std::optional<uint64_t> fingerprint;
     absl::StatusOr<std::vector<std::optional<v1::Coverage>>> computed =
-        Compute(view, codes, period, root, &seq);
+        Compute(view, codes, period, root, &seq, &fingerprint);
     if (!computed.ok()) {
       return computed.status();
     }
     for (size_t k = 0; k < indexes.size(); ++k) {
       if ((*computed)[k].has_value()) {
-        to_store.push_back({keys[indexes[k]], EncodeEntry(seq, *(*computed)[k])});
+        auto coverage = std::make_shared<const v1::Coverage>(std::move(*(*computed)[k]));
+        results[indexes[k]] = coverage;
+        if (!fingerprint.has_value()) {
+          continue;
+        }
+        to_store.push_back({keys[indexes[k]], EncodeEntry(seq, *fingerprint, *coverage)});
         auto entry = std::make_shared<LocalEntry>();
         entry->seq = seq;
-        entry->coverage = std::make_shared<const v1::Coverage>(std::move(*(*computed)[k]));
-        results[indexes[k]] = entry->coverage;
+        entry->fingerprint = *fingerprint;
+        entry->coverage = std::move(coverage);
         to_remember.push_back({keys[indexes[k]], std::move(entry)});
       }
     }

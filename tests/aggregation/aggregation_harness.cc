@@ -16,6 +16,7 @@ std::unique_ptr<AggregationHarness> AggregationHarness::Start(std::string ingest
   aggregation::AggregationOptions options;
   options.ingestion_addr = std::move(ingestion_addr);
   options.redis_addr = std::move(redis_addr);
+  options.cache_key = kTestCacheKey;
   // Tests share one Redis, each with its own ingestion store whose change sequence starts at
   // zero: cached entries must not leak between them. Instances started in one process against
   // the same ingestion address share a namespace (they are replicas of one deployment).

@@ -15,9 +15,13 @@
 
 namespace covtrack::testing {
 
+// The key replicas sign Redis entries with, in tests (AggregationOptions::cache_key).
+inline constexpr char kTestCacheKey[] = "covtrack tests' cache key, not a secret anywhere";
+
 class AggregationHarness {
  public:
   // Aborts the test binary with a message if the service cannot start (a broken test setup).
+  // With Redis, entries are signed with kTestCacheKey.
   static std::unique_ptr<AggregationHarness> Start(std::string ingestion_addr,
                                                    std::string redis_addr = "");
   // With every option chosen by the caller.

@@ -490,6 +490,7 @@ class AggregationRedisOutageTest : public ::testing::Test {
     aggregation::AggregationOptions options;
     options.ingestion_addr = ingestion_->address();
     options.redis_addr = redis_->address();
+    options.cache_key = kTestCacheKey;
     options.redis_timeout = absl::Milliseconds(100);
     options.stats_log_interval = absl::ZeroDuration();
     options.cache_namespace = "outage-test";
@@ -555,13 +556,14 @@ TEST_F(AggregationRedisOutageTest, StaleEntryWrittenBackIsNeverServed) {
   aggregation::AggregationOptions options;
   options.ingestion_addr = ingestion_->address();
   options.redis_addr = redis_->address();
+  options.cache_key = kTestCacheKey;
   options.stats_log_interval = absl::ZeroDuration();
   options.cache_namespace = "outage-test";
   std::unique_ptr<AggregationHarness> other = AggregationHarness::Start(options);
   ASSERT_TRUE(Eventually([&] { return other->service().stats().cache.available; }));
   EXPECT_EQ(Health(*other, "102", "2023"), 0);
 
-  const std::string key = "outage-test:agg:v2:10:2023";
+  const std::string key = "outage-test:agg:v3:10:2023";
   std::optional<std::string> old_entry = RedisCommand(redis_->address(), "GET " + key);
   ASSERT_TRUE(old_entry.has_value() && !old_entry->empty());
   Submit(ingestion_->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 32)}, {}, "b");
@@ -577,6 +579,61 @@ TEST_F(AggregationRedisOutageTest, StaleEntryWrittenBackIsNeverServed) {
   EXPECT_EQ(Health(*other, "10", "2023"), 32);
   EXPECT_GE(other->service().stats().entries_stale, stale + 1);
   EXPECT_EQ(Health(*agg_, "10", "2023"), 32);
+}
+
+// Issue 13's probe: an entry a third party wrote into Redis, under the key aggregation reads and
+// tagged with a seq beyond any change, was served, and kept being served after later writes
+// and a FLUSHALL (this replica kept the decoded entry, and no change came after its seq).
+// Entries are signed with the replicas' key, and one from beyond the feed is refused anyway.
+TEST_F(AggregationRedisOutageTest, ForgedEntryIsNeverServed) {
+  Submit(ingestion_->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 41)}, {}, "a");
+  v1::Coverage forged = MustGet(*agg_, "10", "2023");
+  for (v1::SchemeCoverage& sc : *forged.mutable_schemes()) {
+    sc.set_participants(999'999);
+  }
+  const std::string key = "outage-test:agg:v3:10:2023";
+  const std::string payload = forged.SerializeAsString();
+  for (const std::string& tag : {std::string("9223372036854775807:0000000000000000|"),
+                                 std::string("9223372036854775807|")}) {
+    const std::string value = tag + payload;
+    redisContext* c = redisConnect("127.0.0.1", std::stoi(redis_->address().substr(10)));
+    ASSERT_NE(c, nullptr);
+    auto* reply = static_cast<redisReply*>(
+        redisCommand(c, "SET %b %b", key.data(), key.size(), value.data(), value.size()));
+    freeReplyObject(reply);
+    redisFree(c);
+    // A fresh replica, which has only Redis to go on for unit 10.
+    aggregation::AggregationOptions options;
+    options.ingestion_addr = ingestion_->address();
+    options.redis_addr = redis_->address();
+    options.cache_key = kTestCacheKey;
+    options.stats_log_interval = absl::ZeroDuration();
+    options.cache_namespace = "outage-test";
+    std::unique_ptr<AggregationHarness> other = AggregationHarness::Start(options);
+    ASSERT_TRUE(Eventually([&] { return other->service().stats().cache.available; }));
+    EXPECT_EQ(Health(*other, "10", "2023"), 41);
+    EXPECT_GE(other->service().stats().cache.rejected, 1);
+    ASSERT_EQ(RedisCommand(redis_->address(), "FLUSHALL"), std::optional<std::string>("OK"));
+    EXPECT_EQ(Health(*other, "10", "2023"), 41);
+    Submit(ingestion_->stub(), {Record("10102", "2023-12", v1::SCHEME_HEALTH, 1)}, {},
+           absl::StrCat("later-", tag.size()));
+    EXPECT_EQ(Health(*other, "10", "2023"), 42);
+    EXPECT_EQ(Health(*agg_, "10", "2023"), 42);
+    Submit(ingestion_->stub(), {Record("10102", "2023-12", v1::SCHEME_HEALTH, 0)}, {},
+           absl::StrCat("undo-", tag.size()));
+  }
+}
+
+// With Redis but no key to sign entries with, aggregation does not start: the message says
+// which flag is missing.
+TEST(AggregationConfigTest, RedisWithoutACacheKeyIsRefused) {
+  aggregation::AggregationOptions options;
+  options.ingestion_addr = "127.0.0.1:1";
+  options.redis_addr = "127.0.0.1:6379";
+  absl::StatusOr<std::unique_ptr<aggregation::AggregationServiceImpl>> made =
+      aggregation::AggregationServiceImpl::Create(options);
+  EXPECT_TRUE(absl::IsInvalidArgument(made.status()));
+  EXPECT_THAT(made.status().message(), HasSubstr("--cache_key_file"));
 }
 
 }  // namespace

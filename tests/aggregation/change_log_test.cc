@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/hierarchy/hierarchy.h"
 #include "gtest/gtest.h"
 #include "tests/testing/builders.h"
@@ -24,6 +25,16 @@ std::vector<v1::AdminUnit> SmallTree() {
 
 Period P(const std::string& text) { return *Period::Parse(text); }
 
+// The fingerprint of the change a log is reset at (as read from the feed).
+constexpr uint64_t kAnchor = 0x5eed;
+
+// Whether an entry tagged with this log's own history at `seq` is stale (the history checks
+// have their own test below).
+bool Touched(const ChangeLog& log, int64_t seq, const Hierarchy& h, absl::string_view code,
+             const Period& period) {
+  return log.Touched(seq, log.FingerprintAt(seq).value_or(0), h, code, period);
+}
+
 v1::Change ParticipationChange(int64_t seq, const std::string& unit, const std::string& month) {
   v1::Change change;
   change.set_seq(seq);
@@ -36,34 +47,34 @@ v1::Change ParticipationChange(int64_t seq, const std::string& unit, const std::
 TEST(ChangeLogTest, EntryIsStaleOnlyWhenAChangeTouchedWhatItDependsOn) {
   Hierarchy h(SmallTree());
   ChangeLog log(1000);
-  EXPECT_TRUE(log.Touched(5, h, "101", P("2023")));  // not initialised: nothing is provable
-  log.Reset(10);
-  EXPECT_TRUE(log.Touched(9, h, "101", P("2023")));  // older than the log
-  EXPECT_FALSE(log.Touched(10, h, "101", P("2023")));
+  EXPECT_TRUE(Touched(log, 5, h, "101", P("2023")));  // not initialised: nothing is provable
+  log.Reset(10, kAnchor);
+  EXPECT_TRUE(Touched(log, 9, h, "101", P("2023")));  // older than the log
+  EXPECT_FALSE(Touched(log, 10, h, "101", P("2023")));
   v1::Change change;
   change.set_seq(11);
   auto* p = change.add_participation();
   p->set_unit_code("10201");
   p->set_month("2023-12");
   ASSERT_TRUE(log.Append(change));
-  EXPECT_FALSE(log.Touched(10, h, "101", P("2023")));    // another district
-  EXPECT_TRUE(log.Touched(10, h, "102", P("2023")));     // its commune
-  EXPECT_TRUE(log.Touched(10, h, "10", P("2023")));      // the province above
-  EXPECT_FALSE(log.Touched(10, h, "10", P("2023-H1")));  // another month
-  EXPECT_FALSE(log.Touched(11, h, "10", P("2023")));     // computed after the change
+  EXPECT_FALSE(Touched(log, 10, h, "101", P("2023")));    // another district
+  EXPECT_TRUE(Touched(log, 10, h, "102", P("2023")));     // its commune
+  EXPECT_TRUE(Touched(log, 10, h, "10", P("2023")));      // the province above
+  EXPECT_FALSE(Touched(log, 10, h, "10", P("2023-H1")));  // another month
+  EXPECT_FALSE(Touched(log, 11, h, "10", P("2023")));     // computed after the change
   v1::Change denominators;
   denominators.set_seq(12);
   auto* d = denominators.add_denominators();
   d->set_unit_code("10101");
   d->set_year(2023);
   ASSERT_TRUE(log.Append(denominators));
-  EXPECT_TRUE(log.Touched(11, h, "101", P("2023-Q1")));
-  EXPECT_FALSE(log.Touched(11, h, "101", P("2024-Q1")));
+  EXPECT_TRUE(Touched(log, 11, h, "101", P("2023-Q1")));
+  EXPECT_FALSE(Touched(log, 11, h, "101", P("2024-Q1")));
   v1::Change units;
   units.set_seq(13);
   units.add_admin_unit_codes("99999");
   ASSERT_TRUE(log.Append(units));
-  EXPECT_TRUE(log.Touched(12, h, "101", P("2022")));  // a hierarchy change touches everything
+  EXPECT_TRUE(Touched(log, 12, h, "101", P("2022")));  // a hierarchy change touches everything
   EXPECT_TRUE(log.AdminChangedBetween(12, 13));
   EXPECT_FALSE(log.AdminChangedBetween(10, 12));
   EXPECT_FALSE(log.Append(units));  // not after seen()
@@ -72,7 +83,7 @@ TEST(ChangeLogTest, EntryIsStaleOnlyWhenAChangeTouchedWhatItDependsOn) {
 TEST(ChangeLogTest, ForgettingOldChangesMakesOlderEntriesStale) {
   Hierarchy h(SmallTree());
   ChangeLog log(3);
-  log.Reset(0);
+  log.Reset(0, kAnchor);
   for (int seq = 1; seq <= 5; ++seq) {
     v1::Change change;
     change.set_seq(seq);
@@ -82,8 +93,8 @@ TEST(ChangeLogTest, ForgettingOldChangesMakesOlderEntriesStale) {
     log.Append(change);
   }
   EXPECT_GT(log.covered_from(), 0);
-  EXPECT_TRUE(log.Touched(0, h, "101", P("2023")));  // can no longer be proven untouched
-  EXPECT_FALSE(log.Touched(log.covered_from(), h, "101", P("2023")));
+  EXPECT_TRUE(Touched(log, 0, h, "101", P("2023")));  // can no longer be proven untouched
+  EXPECT_FALSE(Touched(log, log.covered_from(), h, "101", P("2023")));
 }
 
 TEST(ChangeLogTest, AppendBeforeResetIsRefused) {
@@ -91,7 +102,7 @@ TEST(ChangeLogTest, AppendBeforeResetIsRefused) {
   EXPECT_FALSE(log.initialized());
   EXPECT_FALSE(log.Append(ParticipationChange(1, "10201", "2023-12")));
   EXPECT_EQ(log.seen(), 0);
-  log.Reset(0);
+  log.Reset(0, kAnchor);
   EXPECT_TRUE(log.initialized());
   EXPECT_TRUE(log.Append(ParticipationChange(1, "10201", "2023-12")));
   EXPECT_EQ(log.seen(), 1);
@@ -102,7 +113,7 @@ TEST(ChangeLogTest, AdvanceToMovesSeenForwardOnly) {
   ChangeLog log(1000);
   log.AdvanceTo(7);  // not initialised: ignored
   EXPECT_EQ(log.seen(), 0);
-  log.Reset(5);
+  log.Reset(5, kAnchor);
   log.AdvanceTo(9);  // a page of the feed that ended at 9 with no change for us
   EXPECT_EQ(log.seen(), 9);
   log.AdvanceTo(8);
@@ -111,36 +122,36 @@ TEST(ChangeLogTest, AdvanceToMovesSeenForwardOnly) {
   EXPECT_FALSE(log.Append(ParticipationChange(9, "10201", "2023-12")));
   EXPECT_TRUE(log.Append(ParticipationChange(10, "10201", "2023-12")));
   // An entry computed at 9 is stale for the district the change touched, not for the other.
-  EXPECT_TRUE(log.Touched(9, h, "102", P("2023")));
-  EXPECT_FALSE(log.Touched(9, h, "101", P("2023")));
+  EXPECT_TRUE(Touched(log, 9, h, "102", P("2023")));
+  EXPECT_FALSE(Touched(log, 9, h, "101", P("2023")));
 }
 
 TEST(ChangeLogTest, AMalformedMonthTouchesEverything) {
   Hierarchy h(SmallTree());
   ChangeLog log(1000);
-  log.Reset(0);
+  log.Reset(0, kAnchor);
   ASSERT_TRUE(log.Append(ParticipationChange(1, "10201", "2023-13")));
   // Its period cannot be known, so no entry computed before it can be proven untouched.
-  EXPECT_TRUE(log.Touched(0, h, "101", P("2020")));
+  EXPECT_TRUE(Touched(log, 0, h, "101", P("2020")));
   EXPECT_TRUE(log.AdminChangedBetween(0, 1));
-  EXPECT_FALSE(log.Touched(1, h, "101", P("2020")));
+  EXPECT_FALSE(Touched(log, 1, h, "101", P("2020")));
 }
 
 TEST(ChangeLogTest, ResetForgetsEveryChange) {
   Hierarchy h(SmallTree());
   ChangeLog log(1000);
-  log.Reset(0);
+  log.Reset(0, kAnchor);
   ASSERT_TRUE(log.Append(ParticipationChange(1, "10201", "2023-12")));
-  log.Reset(20);
+  log.Reset(20, kAnchor);
   EXPECT_EQ(log.covered_from(), 20);
   EXPECT_EQ(log.seen(), 20);
-  EXPECT_TRUE(log.Touched(19, h, "101", P("2023")));  // older than what the log covers
-  EXPECT_FALSE(log.Touched(20, h, "102", P("2023")));
+  EXPECT_TRUE(Touched(log, 19, h, "101", P("2023")));  // older than what the log covers
+  EXPECT_FALSE(Touched(log, 20, h, "102", P("2023")));
 }
 
 TEST(ChangeLogTest, AdminChangesBeforeTheLogCannotBeRuledOut) {
   ChangeLog log(2);
-  log.Reset(0);
+  log.Reset(0, kAnchor);
   for (int seq = 1; seq <= 4; ++seq) {
     ASSERT_TRUE(log.Append(ParticipationChange(seq, "10201", "2023-12")));
   }
@@ -148,6 +159,52 @@ TEST(ChangeLogTest, AdminChangesBeforeTheLogCannotBeRuledOut) {
   EXPECT_TRUE(log.AdminChangedBetween(0, 4));  // cannot tell
   EXPECT_FALSE(log.AdminChangedBetween(log.covered_from(), 4));
   EXPECT_FALSE(log.AdminChangedBetween(4, 4));
+}
+
+// Issue 13's probe: after ingestion's store was restored from a backup, its new changes reuse
+// the seqs of changes the backup never had, and entries computed before the restore were served.
+// An entry carries the fingerprint of the history it was computed on; one from another history,
+// one from beyond what this log has seen (a forged seq), or one from an unknown history, is stale.
+TEST(ChangeLogTest, EntriesFromAnotherHistoryOfTheFeedAreStale) {
+  Hierarchy h(SmallTree());
+  auto change = [](int64_t seq, const std::string& request_id, int64_t second) {
+    v1::Change c = ParticipationChange(seq, "10201", "2020-01");  // touches nothing asked below
+    c.set_request_id(request_id);
+    c.mutable_commit_time()->set_seconds(second);
+    return c;
+  };
+  ChangeLog before(1000);
+  before.Reset(0, kAnchor);
+  for (int64_t seq = 1; seq <= 8; ++seq) {
+    ASSERT_TRUE(before.Append(change(seq, absl::StrCat("r", seq), 1000 + seq)));
+  }
+  const uint64_t old_at_3 = *before.FingerprintAt(3);
+  const uint64_t old_at_8 = *before.FingerprintAt(8);
+  EXPECT_FALSE(before.Touched(8, old_at_8, h, "101", P("2023")));
+  EXPECT_TRUE(before.Touched(8, old_at_3, h, "101", P("2023")));  // another point of it
+  EXPECT_TRUE(before.Touched(9, old_at_8, h, "101", P("2023")));  // beyond seen(): forged
+  EXPECT_TRUE(before.Touched(1LL << 60, old_at_8, h, "101", P("2023")));
+
+  // Restored to the backup taken at 4, then new writes 5..10 under the same numbers.
+  ChangeLog after(1000);
+  after.Reset(0, kAnchor);
+  for (int64_t seq = 1; seq <= 4; ++seq) {
+    ASSERT_TRUE(after.Append(change(seq, absl::StrCat("r", seq), 1000 + seq)));
+  }
+  for (int64_t seq = 5; seq <= 10; ++seq) {
+    ASSERT_TRUE(after.Append(change(seq, absl::StrCat("new", seq), 2000 + seq)));
+  }
+  EXPECT_TRUE(after.Touched(8, old_at_8, h, "101", P("2023")));   // computed on the lost history
+  EXPECT_FALSE(after.Touched(3, old_at_3, h, "101", P("2023")));  // before the backup: shared
+  EXPECT_EQ(after.FingerprintAt(3), old_at_3);
+  after.AdvanceTo(12);  // a seq without a change of its own: named by the newest before it
+  EXPECT_EQ(after.FingerprintAt(12), after.FingerprintAt(10));
+  after.Reset(12, std::nullopt);  // the change at the reset point could not be read
+  EXPECT_TRUE(after.Touched(12, 0, h, "101", P("2023")));
+  EXPECT_EQ(ChangeLog::Fingerprint(change(5, "r5", 1005)),
+            ChangeLog::Fingerprint(change(5, "r5", 1005)));
+  EXPECT_NE(ChangeLog::Fingerprint(change(5, "r5", 1005)),
+            ChangeLog::Fingerprint(change(5, "new5", 2005)));
 }
 
 }  // namespace
