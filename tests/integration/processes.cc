@@ -317,9 +317,11 @@ absl::Status PostgresServer::Stop(const std::string& mode) {
 // ---- Redis ----
 
 absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const std::string& binary,
-                                                                const std::string& dir) {
+                                                                const std::string& dir,
+                                                                const std::string& password) {
   std::filesystem::create_directories(dir);
-  auto server = std::unique_ptr<RedisServer>(new RedisServer(binary, dir, FreeLoopbackPort()));
+  auto server =
+      std::unique_ptr<RedisServer>(new RedisServer(binary, dir, FreeLoopbackPort(), password));
   if (absl::Status launched = server->Launch(); !launched.ok()) {
     return launched;
   }
@@ -329,10 +331,17 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(const std::strin
 std::string RedisServer::address() const { return absl::StrCat("127.0.0.1:", port_); }
 
 absl::Status RedisServer::Launch() {
+  std::vector<std::string> argv = {binary_,  "--port",       absl::StrCat(port_),
+                                   "--bind", "127.0.0.1",    "--save",
+                                   "",       "--appendonly", "no",
+                                   "--dir",  dir_,           "--loglevel",
+                                   "warning"};
+  if (!password_.empty()) {
+    argv.push_back("--requirepass");
+    argv.push_back(password_);
+  }
   absl::StatusOr<std::unique_ptr<ChildProcess>> process =
-      ChildProcess::Start({binary_, "--port", absl::StrCat(port_), "--bind", "127.0.0.1", "--save",
-                           "", "--appendonly", "no", "--dir", dir_, "--loglevel", "warning"},
-                          dir_ + "/redis.log");
+      ChildProcess::Start(argv, dir_ + "/redis.log");
   if (!process.ok()) {
     return process.status();
   }
@@ -361,6 +370,19 @@ absl::Status RedisServer::Restart() {
 }
 
 std::optional<std::string> RedisServer::Command(const std::string& command) const {
+  return Run(absl::StrSplit(command, ' ', absl::SkipEmpty()), /*authenticate=*/true);
+}
+
+std::optional<std::string> RedisServer::CommandArgv(const std::vector<std::string>& args) const {
+  return Run(args, /*authenticate=*/true);
+}
+
+std::optional<std::string> RedisServer::CommandWithoutPassword(const std::string& command) const {
+  return Run(absl::StrSplit(command, ' ', absl::SkipEmpty()), /*authenticate=*/false);
+}
+
+std::optional<std::string> RedisServer::Run(const std::vector<std::string>& args,
+                                            bool authenticate) const {
   timeval timeout{1, 0};
   redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, timeout);
   if (c == nullptr || c->err != 0) {
@@ -370,7 +392,23 @@ std::optional<std::string> RedisServer::Command(const std::string& command) cons
     return std::nullopt;
   }
   redisSetTimeout(c, timeout);
-  auto* reply = static_cast<redisReply*>(redisCommand(c, command.c_str()));
+  auto send = [c](const std::vector<std::string>& argv) {
+    std::vector<const char*> data;
+    std::vector<size_t> lens;
+    for (const std::string& a : argv) {
+      data.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    return static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(argv.size()), data.data(), lens.data()));
+  };
+  if (authenticate && !password_.empty()) {
+    redisReply* auth = send({"AUTH", password_});
+    if (auth != nullptr) {
+      freeReplyObject(auth);
+    }
+  }
+  redisReply* reply = send(args);
   std::optional<std::string> text;
   if (reply != nullptr) {
     if (reply->type == REDIS_REPLY_INTEGER) {
@@ -462,12 +500,38 @@ absl::Status CovtrackProcesses::StartIngestion() {
 }
 
 absl::Status CovtrackProcesses::StartAggregation() {
-  return StartService("aggregation",
-                      {options_.binaries.aggregation, "--listen=" + aggregation_address_,
-                       "--ingestion_addr=" + ingestion_address_, "--redis=" + options_.redis,
-                       "--cache_namespace=" + options_.cache_namespace,
-                       "--shutdown_grace=" + options_.shutdown_grace, "--stats_log_interval=1s"},
-                      options_.aggregation_flags, aggregation_address_, &aggregation_);
+  std::vector<std::string> argv = {options_.binaries.aggregation,
+                                   "--listen=" + aggregation_address_,
+                                   "--ingestion_addr=" + ingestion_address_,
+                                   "--redis=" + options_.redis,
+                                   "--cache_namespace=" + options_.cache_namespace,
+                                   "--shutdown_grace=" + options_.shutdown_grace,
+                                   "--stats_log_interval=1s"};
+  // Secrets reach aggregation as files (as from a Kubernetes Secret), never on the command line.
+  auto write = [&](const std::string& name, const std::string& content) -> absl::Status {
+    const std::string path = absl::StrCat(options_.dir, "/", name);
+    std::ofstream out(path, std::ios::trunc);
+    out << content;
+    out.close();
+    if (!out) {
+      return absl::InternalError(absl::StrCat("cannot write ", path));
+    }
+    return absl::OkStatus();
+  };
+  if (!options_.redis.empty()) {
+    if (absl::Status s = write("cache.key", options_.cache_key); !s.ok()) {
+      return s;
+    }
+    argv.push_back(absl::StrCat("--cache_key_file=", options_.dir, "/cache.key"));
+    if (!options_.redis_password.empty()) {
+      if (absl::Status s = write("redis.password", options_.redis_password + "\n"); !s.ok()) {
+        return s;
+      }
+      argv.push_back(absl::StrCat("--redis_password_file=", options_.dir, "/redis.password"));
+    }
+  }
+  return StartService("aggregation", std::move(argv), options_.aggregation_flags,
+                      aggregation_address_, &aggregation_);
 }
 
 absl::Status CovtrackProcesses::StartTargets() {

@@ -84,11 +84,13 @@ class PostgresServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
-// A redis-server of its own on a free loopback port, without persistence.
+// A redis-server of its own on a free loopback port, without persistence; with a password
+// (requirepass) when one is given, which Command() then sends with AUTH.
 class RedisServer {
  public:
   static absl::StatusOr<std::unique_ptr<RedisServer>> Start(const std::string& binary,
-                                                            const std::string& dir);
+                                                            const std::string& dir,
+                                                            const std::string& password = "");
   std::string address() const;
   // SIGKILL: the server is gone at once, with every connection and key.
   void Kill();
@@ -96,16 +98,25 @@ class RedisServer {
   absl::Status Restart();
   // One command's reply as text (integers in decimal); nullopt when Redis cannot be reached.
   std::optional<std::string> Command(const std::string& command) const;
+  // The same with each argument passed as is (binary-safe: SET of any bytes).
+  std::optional<std::string> CommandArgv(const std::vector<std::string>& args) const;
+  // A connection without the password: what a third party on the network gets.
+  std::optional<std::string> CommandWithoutPassword(const std::string& command) const;
   // DBSIZE, or -1 when Redis cannot be reached.
   int64_t KeyCount() const;
 
  private:
-  RedisServer(std::string binary, std::string dir, int port)
-      : binary_(std::move(binary)), dir_(std::move(dir)), port_(port) {}
+  RedisServer(std::string binary, std::string dir, int port, std::string password)
+      : binary_(std::move(binary)),
+        dir_(std::move(dir)),
+        port_(port),
+        password_(std::move(password)) {}
   absl::Status Launch();
+  std::optional<std::string> Run(const std::vector<std::string>& args, bool authenticate) const;
   std::string binary_;
   std::string dir_;
   int port_;
+  std::string password_;
   std::unique_ptr<ChildProcess> process_;
 };
 
@@ -131,6 +142,10 @@ class CovtrackProcesses {
     std::string ingestion_store;  // --store of ingestion
     std::string targets_store;    // --store of targets
     std::string redis;            // --redis of aggregation (empty: in-process cache)
+    // With redis: written to files under `dir` for --redis_password_file (when not empty) and
+    // --cache_key_file (aggregation refuses Redis without a cache key).
+    std::string redis_password;
+    std::string cache_key = "covtrack integration tests' cache key (not a secret)";
     std::string cache_namespace = "covtrack";
     std::string shutdown_grace = "5s";
     // More flags for one service ("--max_concurrent_calls=4"), after the ones above.
