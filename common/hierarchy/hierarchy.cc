@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -183,16 +184,23 @@ std::vector<const v1::AdminUnit*> Hierarchy::DescendantsAt(absl::string_view roo
                                                            v1::AdminLevel level,
                                                            absl::string_view date) const {
   std::vector<const v1::AdminUnit*> found;
-  std::function<void(absl::string_view)> visit = [&](absl::string_view code) {
+  absl::flat_hash_set<std::string> visited = {std::string(root.empty() ? kNationCode : root)};
+  std::function<void(absl::string_view, int)> visit = [&](absl::string_view code, int depth) {
+    if (depth >= kMaxHierarchyDepth) {
+      return;
+    }
     for (const v1::AdminUnit* child : ChildrenAt(code, date)) {
+      if (!visited.insert(child->code()).second) {
+        continue;  // a cycle in bad data
+      }
       if (child->level() == level) {
         found.push_back(child);
       } else if (child->level() < level) {
-        visit(child->code());
+        visit(child->code(), depth + 1);
       }
     }
   };
-  visit(root);
+  visit(root, 0);
   std::sort(found.begin(), found.end(),
             [](const v1::AdminUnit* a, const v1::AdminUnit* b) { return a->code() < b->code(); });
   return found;
@@ -206,7 +214,7 @@ bool Hierarchy::InSubtree(absl::string_view code, absl::string_view root,
   // Administrative trees are at most four levels deep; the bound guards against a cycle in
   // bad data.
   std::string current(code);
-  for (int depth = 0; depth < 8; ++depth) {
+  for (int depth = 0; depth < kMaxHierarchyDepth; ++depth) {
     const v1::AdminUnit* unit = UnitAt(current, date);
     if (unit == nullptr || unit == &nation_) {
       return false;
@@ -233,14 +241,21 @@ uint64_t Hierarchy::TerritoryFingerprint(absl::string_view code, absl::string_vi
     return 0;
   }
   uint64_t fingerprint = absl::HashOf(unit->code(), unit->valid_from());
-  std::function<void(absl::string_view)> visit = [&](absl::string_view parent) {
+  absl::flat_hash_set<std::string> visited = {unit->code()};
+  std::function<void(absl::string_view, int)> visit = [&](absl::string_view parent, int depth) {
+    if (depth >= kMaxHierarchyDepth) {
+      return;
+    }
     for (const v1::AdminUnit* child : ChildrenAt(parent, date)) {
+      if (!visited.insert(child->code()).second) {
+        continue;  // a cycle in bad data
+      }
       // Order-independent combination: children are visited in code order anyway.
       fingerprint = fingerprint * 1000003 ^ absl::HashOf(child->code(), child->valid_from());
-      visit(child->code());
+      visit(child->code(), depth + 1);
     }
   };
-  visit(unit->code());
+  visit(unit->code(), 0);
   absl::MutexLock lock(&fingerprints_mu_);
   fingerprints_[key] = fingerprint;
   return fingerprint;

@@ -30,6 +30,12 @@
 
 namespace covtrack {
 
+// How deep any walk of the tree goes beneath its start: nation → province → district → commune
+// is three steps, so a chain longer than this is a cycle or other corruption in stored data.
+// Every walk also visits each code at most once, so that even a hierarchy that loops on some
+// date (which ingestion refuses, but a store may hold from before) cannot make it run forever.
+inline constexpr int kMaxHierarchyDepth = 8;
+
 // True when `unit` is valid on `date` ("YYYY-MM-DD"): valid_from <= date < valid_to, an empty
 // bound open. Dates compare as text, so "2025-07-01" is not valid for a unit whose valid_to is
 // "2025-07-01".

@@ -247,5 +247,22 @@ TEST(HierarchyTest, TerritoryFingerprintChangesOnlyWithTheTerritory) {
   EXPECT_EQ(h.TerritoryFingerprint("201", "2025-07-01"), 0u);
 }
 
+// A stored hierarchy that loops on some date (ingestion now refuses one, but a store may hold
+// one from before): every walk ends, each code visited once. Before the bounds, DescendantsAt
+// and TerritoryFingerprint recursed until the stack overflowed.
+TEST(HierarchyTest, WalksEndOnAStoredCycle) {
+  Hierarchy hierarchy(
+      {Unit("30", kProvince, "", "", ""), Unit("301", kDistrict, "30", "", "2030-01-01"),
+       // From 2030, 301 and 302 name each other as parent.
+       Unit("301", kDistrict, "302", "2030-01-01", ""),
+       Unit("302", kDistrict, "301", "2030-01-01", ""), Unit("30101", kCommune, "301", "", "")});
+  EXPECT_THAT(Codes(hierarchy.DescendantsAt("301", kCommune, "2031-01-01")), ElementsAre("30101"));
+  EXPECT_THAT(Codes(hierarchy.DescendantsAt("302", kCommune, "2031-01-01")), ElementsAre("30101"));
+  EXPECT_THAT(Codes(hierarchy.DescendantsAt("30", kCommune, "2031-01-01")), ElementsAre());
+  EXPECT_NE(hierarchy.TerritoryFingerprint("301", "2031-01-01"), 0u);
+  EXPECT_FALSE(hierarchy.InSubtree("30101", "30", "2031-01-01"));
+  EXPECT_TRUE(hierarchy.InSubtree("30101", "30", "2029-01-01"));
+}
+
 }  // namespace
 }  // namespace covtrack
