@@ -12,24 +12,35 @@
 #include "common/domain.h"
 #include "common/period.h"
 #include "common/status/status.h"
+#include "common/text.h"
 
 namespace covtrack::ingestion {
 namespace {
 
-// "<field>: <problem>" from a check that names only the problem.
-absl::Status InField(absl::string_view field, const absl::Status& status) {
-  if (status.ok()) {
-    return status;
+// Why `count` is not a number of people a unit can hold (0 to kMaxPeople); empty when it is.
+// Bounding every count here is what keeps every later sum of them far from int64's limit.
+std::string PeopleProblem(int64_t count, int64_t minimum) {
+  if (count < minimum) {
+    return minimum == 0 ? absl::StrCat("must not be negative (got ", count, ")")
+                        : absl::StrCat("must be greater than zero (got ", count, ")");
   }
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", status.message()));
+  if (count > kMaxPeople) {
+    return absl::StrCat("must be at most ", kMaxPeople, " people (got ", count, ")");
+  }
+  return "";
+}
+
+// A required unit code: "required" when empty, else UnitCodeProblem.
+std::string RequiredCodeProblem(const std::string& code) {
+  return code.empty() ? "required" : UnitCodeProblem(code);
 }
 
 absl::Status ValidateRecord(const v1::ParticipationRecord& r, int i) {
-  if (r.unit_code().empty()) {
-    return FieldError("records", i, "unit_code", "required");
+  if (std::string problem = RequiredCodeProblem(r.unit_code()); !problem.empty()) {
+    return FieldError("records", i, "unit_code", problem);
   }
-  if (absl::StatusOr<Month> m = Month::Parse(r.month()); !m.ok()) {
-    return FieldError("records", i, "month", m.status().message());
+  if (std::string problem = MonthProblem(r.month()); !problem.empty()) {
+    return FieldError("records", i, "month", problem);
   }
   if (r.scheme() == v1::SCHEME_SOCIAL) {
     return FieldError("records", i, "scheme",
@@ -40,15 +51,12 @@ absl::Status ValidateRecord(const v1::ParticipationRecord& r, int i) {
                       absl::StrCat("must be one of the four reported schemes (got ",
                                    static_cast<int>(r.scheme()), ")"));
   }
-  if (r.participants() < 0) {
-    return FieldError("records", i, "participants",
-                      absl::StrCat("must not be negative (got ", r.participants(), ")"));
+  if (std::string problem = PeopleProblem(r.participants(), 0); !problem.empty()) {
+    return FieldError("records", i, "participants", problem);
   }
   if (r.has_in_province_participants()) {
-    if (r.in_province_participants() < 0) {
-      return FieldError(
-          "records", i, "in_province_participants",
-          absl::StrCat("must not be negative (got ", r.in_province_participants(), ")"));
+    if (std::string problem = PeopleProblem(r.in_province_participants(), 0); !problem.empty()) {
+      return FieldError("records", i, "in_province_participants", problem);
     }
     if (r.in_province_participants() > r.participants()) {
       return FieldError("records", i, "in_province_participants",
@@ -60,8 +68,8 @@ absl::Status ValidateRecord(const v1::ParticipationRecord& r, int i) {
 }
 
 absl::Status ValidateDenominator(const v1::DenominatorRecord& d, int i) {
-  if (d.unit_code().empty()) {
-    return FieldError("denominators", i, "unit_code", "required");
+  if (std::string problem = RequiredCodeProblem(d.unit_code()); !problem.empty()) {
+    return FieldError("denominators", i, "unit_code", problem);
   }
   if (d.year() < 1900 || d.year() > 2999) {
     return FieldError("denominators", i, "year", absl::StrCat("out of range (got ", d.year(), ")"));
@@ -69,9 +77,8 @@ absl::Status ValidateDenominator(const v1::DenominatorRecord& d, int i) {
   if (d.kind() != v1::DENOMINATOR_KIND_POPULATION && d.kind() != v1::DENOMINATOR_KIND_LABOR_FORCE) {
     return FieldError("denominators", i, "kind", "must be POPULATION or LABOR_FORCE");
   }
-  if (d.value() <= 0) {
-    return FieldError("denominators", i, "value",
-                      absl::StrCat("must be greater than zero (got ", d.value(), ")"));
+  if (std::string problem = PeopleProblem(d.value(), 1); !problem.empty()) {
+    return FieldError("denominators", i, "value", problem);
   }
   return absl::OkStatus();
 }
@@ -86,6 +93,12 @@ absl::Status ValidateUnit(const v1::AdminUnit& u, int i) {
   if (u.name().empty()) {
     return FieldError("units", i, "name", "required");
   }
+  if (std::string problem = TextProblem(u.name(), kMaxNameBytes); !problem.empty()) {
+    return FieldError("units", i, "name", absl::StrCat(problem, " for ", QuoteInput(u.code())));
+  }
+  if (std::string problem = TextProblem(u.type(), kMaxNameBytes); !problem.empty()) {
+    return FieldError("units", i, "type", absl::StrCat(problem, " for ", QuoteInput(u.code())));
+  }
   if (u.level() != v1::ADMIN_LEVEL_PROVINCE && u.level() != v1::ADMIN_LEVEL_DISTRICT &&
       u.level() != v1::ADMIN_LEVEL_COMMUNE) {
     return FieldError("units", i, "level", "must be PROVINCE, DISTRICT or COMMUNE");
@@ -94,8 +107,8 @@ absl::Status ValidateUnit(const v1::AdminUnit& u, int i) {
        {std::pair<const char*, const std::string&>{"valid_from", u.valid_from()},
         std::pair<const char*, const std::string&>{"valid_to", u.valid_to()}}) {
     if (!value.empty()) {
-      if (absl::Status s = ValidateDate(value); !s.ok()) {
-        return FieldError("units", i, field, s.message());
+      if (std::string problem = DateProblem(value); !problem.empty()) {
+        return FieldError("units", i, field, problem);
       }
     }
   }
@@ -108,13 +121,21 @@ absl::Status ValidateUnit(const v1::AdminUnit& u, int i) {
       (u.parent_code().empty() || u.parent_code() == kNationCode)) {
     return FieldError("units", i, "parent_code", "required for a district or commune");
   }
+  if (!u.parent_code().empty()) {
+    if (std::string problem = UnitCodeProblem(u.parent_code()); !problem.empty()) {
+      return FieldError("units", i, "parent_code", problem);
+    }
+  }
   return absl::OkStatus();
 }
 
-// A code as an error quotes it: never more than 40 characters of what the caller sent.
-std::string Quoted(const std::string& code) {
-  return code.size() <= 40 ? absl::StrCat("\"", code, "\"")
-                           : absl::StrCat("\"", code.substr(0, 40), "…\"");
+// A code as an error quotes it: never more than a short prefix of what the caller sent.
+std::string Quoted(const std::string& code) { return QuoteInput(code); }
+
+// "<field>: <problem>" when there is a problem.
+absl::Status InField(absl::string_view field, const std::string& problem) {
+  return problem.empty() ? absl::OkStatus()
+                         : absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
 }
 
 // A share, when given: finite and in (0, 1].
@@ -152,10 +173,35 @@ absl::Status ProblemList::ToStatus() const {
 std::string UnitCodeProblem(const std::string& code) {
   if (code.empty() || code.size() > kMaxUnitCodeLength ||
       code.find_first_of(" \t\r\n,") != std::string::npos) {
-    return absl::StrCat("must be 1–", kMaxUnitCodeLength, " characters without spaces (got \"",
-                        code.substr(0, 40), code.size() > 40 ? "…" : "", "\")");
+    return absl::StrCat("must be 1–", kMaxUnitCodeLength, " characters without spaces (got ",
+                        QuoteInput(code), ")");
+  }
+  // Printable UTF-8 only: a NUL would be cut by PostgreSQL ("28252\0" stored as 28252) and
+  // kept by SQLite; a control byte has no place in a code either.
+  bool printable = TextProblem(code, code.size()).empty();
+  for (char c : code) {
+    const unsigned char byte = static_cast<unsigned char>(c);
+    printable = printable && byte >= 0x20 && byte != 0x7F;
+  }
+  if (!printable) {
+    return absl::StrCat("must be printable UTF-8 without NUL or control bytes (got ",
+                        QuoteInput(code), ")");
   }
   return "";
+}
+
+std::string MonthProblem(const std::string& text) {
+  if (Month::Parse(text).ok()) {
+    return "";
+  }
+  return absl::StrCat("malformed month ", QuoteInput(text), ": want YYYY-MM");
+}
+
+std::string DateProblem(const std::string& text) {
+  if (ValidateDate(text).ok()) {
+    return "";
+  }
+  return absl::StrCat("malformed date ", QuoteInput(text), ": want YYYY-MM-DD");
 }
 
 absl::Status FieldError(absl::string_view list, int index, absl::string_view field,
@@ -168,15 +214,13 @@ absl::Status ValidateRequestId(const std::string& request_id) {
     return absl::InvalidArgumentError(
         "request_id: required (a client-chosen id that makes retries safe)");
   }
-  if (request_id.size() > 200) {
-    return absl::InvalidArgumentError("request_id: longer than 200 characters");
-  }
-  return absl::OkStatus();
+  return CheckText("request_id", request_id, kMaxRequestIdBytes);
 }
 
 absl::Status ValidateSubmitReport(const v1::SubmitReportRequest& request,
                                   const RequestLimits& limits) {
   RETURN_IF_ERROR(ValidateRequestId(request.request_id()));
+  RETURN_IF_ERROR(CheckText("source", request.source(), kMaxSourceBytes));
   const int items = request.records_size() + request.denominators_size();
   if (items > limits.max_items_per_request) {
     return absl::InvalidArgumentError(
@@ -240,17 +284,22 @@ absl::Status ValidateImportAdminUnits(const v1::ImportAdminUnitsRequest& request
 
 absl::Status ValidateListAdminUnits(const v1::ListAdminUnitsRequest& request) {
   if (!request.as_of().empty()) {
-    RETURN_IF_ERROR(InField("as_of", ValidateDate(request.as_of())));
+    RETURN_IF_ERROR(InField("as_of", DateProblem(request.as_of())));
+  }
+  for (const auto& [field, code] :
+       {std::pair<const char*, const std::string&>{"parent_code", request.parent_code()},
+        std::pair<const char*, const std::string&>{"code", request.code()}}) {
+    if (!code.empty()) {
+      RETURN_IF_ERROR(InField(field, UnitCodeProblem(code)));
+    }
   }
   return absl::OkStatus();
 }
 
 absl::Status ValidateListRevisions(const v1::ListRevisionsRequest& request) {
-  if (request.unit_code().empty()) {
-    return absl::InvalidArgumentError("unit_code: required");
-  }
+  RETURN_IF_ERROR(InField("unit_code", RequiredCodeProblem(request.unit_code())));
   if (!request.month().empty()) {
-    RETURN_IF_ERROR(InField("month", Month::Parse(request.month()).status()));
+    RETURN_IF_ERROR(InField("month", MonthProblem(request.month())));
   }
   if (request.scheme() != v1::SCHEME_UNSPECIFIED && !IsReportedScheme(request.scheme())) {
     return absl::InvalidArgumentError("scheme: must be one of the four reported schemes");
@@ -260,14 +309,17 @@ absl::Status ValidateListRevisions(const v1::ListRevisionsRequest& request) {
 
 absl::Status ValidateExportData(const v1::ExportDataRequest& request) {
   const bool whole_country = request.root_code().empty() || request.root_code() == kNationCode;
+  if (!whole_country) {
+    RETURN_IF_ERROR(InField("root_code", UnitCodeProblem(request.root_code())));
+  }
   if (!request.as_of().empty()) {
-    RETURN_IF_ERROR(InField("as_of", ValidateDate(request.as_of())));
+    RETURN_IF_ERROR(InField("as_of", DateProblem(request.as_of())));
   } else if (!whole_country) {
     return absl::InvalidArgumentError("as_of: required to read the subtree of a unit");
   }
   if (!request.from_month().empty() || !request.to_month().empty()) {
-    RETURN_IF_ERROR(InField("from_month", Month::Parse(request.from_month()).status()));
-    RETURN_IF_ERROR(InField("to_month", Month::Parse(request.to_month()).status()));
+    RETURN_IF_ERROR(InField("from_month", MonthProblem(request.from_month())));
+    RETURN_IF_ERROR(InField("to_month", MonthProblem(request.to_month())));
   }
   return absl::OkStatus();
 }
@@ -283,10 +335,7 @@ absl::Status ValidateImportCrosswalk(const v1::ImportCrosswalkRequest& request,
                                                    " links, at most ", limits.max_links_per_request,
                                                    " per request"));
   }
-  if (request.source().size() > kMaxSourceBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source: longer than ", kMaxSourceBytes, " bytes"));
-  }
+  RETURN_IF_ERROR(CheckText("source", request.source(), kMaxSourceBytes));
   ProblemList problems;
   std::map<std::tuple<std::string, std::string, std::string>, int> seen;
   for (int i = 0; i < request.links_size(); ++i) {
@@ -298,9 +347,9 @@ absl::Status ValidateImportCrosswalk(const v1::ImportCrosswalkRequest& request,
         problems.Add("links", i, field, problem);
       }
     }
-    if (absl::Status date = ValidateDate(link.effective_date()); !date.ok()) {
+    if (std::string date = DateProblem(link.effective_date()); !date.empty()) {
       problems.Add("links", i, "effective_date",
-                   absl::StrCat(date.message(), " (link ", Quoted(link.from_code()), " -> ",
+                   absl::StrCat(date, " (link ", Quoted(link.from_code()), " -> ",
                                 Quoted(link.to_code()), ")"));
     }
     if (link.has_population_share()) {
@@ -337,7 +386,7 @@ absl::Status ValidateListCrosswalk(const v1::ListCrosswalkRequest& request) {
     }
   }
   if (!request.effective_date().empty()) {
-    RETURN_IF_ERROR(InField("effective_date", ValidateDate(request.effective_date())));
+    RETURN_IF_ERROR(InField("effective_date", DateProblem(request.effective_date())));
   }
   return absl::OkStatus();
 }

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/text.h"
 #include "covtrack/v1/ingestion_service.pb.h"
 
 namespace covtrack::ingestion {
@@ -24,8 +25,6 @@ struct RequestLimits {
   int max_links_per_request = 20000;
 };
 
-// The longest `source` a crosswalk import keeps in its audit trail, in bytes.
-inline constexpr size_t kMaxSourceBytes = 500;
 // The most problems one error reports; the rest are counted.
 inline constexpr int kMaxReportedProblems = 10;
 
@@ -44,15 +43,20 @@ class ProblemList {
   int64_t more_ = 0;
 };
 
-// Why `code` is not a well-formed unit code (empty, longer than kMaxUnitCodeLength, or with a
-// space or comma); empty when it is.
+// Why `code` is not a well-formed unit code (empty, longer than kMaxUnitCodeLength, with a
+// space, comma or control byte, or not UTF-8); empty when it is. Quotes at most a short prefix.
 std::string UnitCodeProblem(const std::string& code);
+// Why `text` is not a "YYYY-MM" month / a "YYYY-MM-DD" date; empty when it is. Unlike
+// Month::Parse and ValidateDate, never echoes more than a short prefix of the text.
+std::string MonthProblem(const std::string& text);
+std::string DateProblem(const std::string& text);
 
 // "<list>[<index>].<field>: <problem>", INVALID_ARGUMENT.
 absl::Status FieldError(absl::string_view list, int index, absl::string_view field,
                         absl::string_view problem);
 
-// A write's request_id: required, at most 200 characters.
+// A write's request_id: required, at most kMaxRequestIdBytes (common/text.h) of UTF-8 without
+// NUL (PostgreSQL would cut "X\0A" and "X\0B" to the same id).
 absl::Status ValidateRequestId(const std::string& request_id);
 
 absl::Status ValidateSubmitReport(const v1::SubmitReportRequest& request,

@@ -55,9 +55,10 @@ v1::ParticipationRecord Good() { return Record("28249", "2023-12", v1::SCHEME_HE
 TEST(ValidateRequestIdTest, IsRequiredAndBounded) {
   EXPECT_THAT(ValidateRequestId("r-1"), IsOk());
   EXPECT_THAT(ValidateRequestId(""), StatusIs(kInvalid, HasSubstr("request_id: required")));
-  EXPECT_THAT(ValidateRequestId(std::string(200, 'x')), IsOk());
-  EXPECT_THAT(ValidateRequestId(std::string(201, 'x')),
-              StatusIs(kInvalid, HasSubstr("longer than 200")));
+  // kMaxRequestIdBytes (common/text.h), the bound of an x-request-id too.
+  EXPECT_THAT(ValidateRequestId(std::string(128, 'x')), IsOk());
+  EXPECT_THAT(ValidateRequestId(std::string(129, 'x')),
+              StatusIs(kInvalid, HasSubstr("longer than 128 bytes")));
 }
 
 TEST(ValidateSubmitReportTest, AcceptsAWellFormedReport) {
@@ -135,6 +136,27 @@ TEST(ValidateSubmitReportTest, RefusesARequestAboveTheLimit) {
   request.clear_request_id();
   EXPECT_THAT(ValidateSubmitReport(request, {}),
               StatusIs(kInvalid, HasSubstr("request_id: required")));
+}
+
+// Invalid UTF-8 in any string of a request (a caller in-process, or a future bytes field):
+// INVALID_ARGUMENT naming the field, never a store error. Over gRPC, protobuf refuses a proto3
+// string that is not UTF-8 before a handler runs.
+TEST(ValidateSubmitReportTest, RefusesInvalidUtf8InEveryString) {
+  v1::SubmitReportRequest report = Report({Good()});
+  report.set_source("BHXH \xC3\x28");
+  EXPECT_THAT(ValidateSubmitReport(report, {}),
+              StatusIs(kInvalid, HasSubstr("source: is not valid UTF-8 at byte 5")));
+  report = Report({Good()});
+  report.set_request_id("\xC0\xAF");
+  EXPECT_THAT(ValidateSubmitReport(report, {}),
+              StatusIs(kInvalid, HasSubstr("request_id: is not valid UTF-8 at byte 0")));
+  report = Report({Record("2825\xFF", "2023-12", v1::SCHEME_HEALTH, 1)});
+  EXPECT_THAT(ValidateSubmitReport(report, {}),
+              StatusIs(kInvalid, HasSubstr("records[0].unit_code: must be printable UTF-8 "
+                                           "without NUL or control bytes (got \"2825\\xFF\")")));
+  v1::AdminUnit unit = Unit("28249", v1::ADMIN_LEVEL_COMMUNE, "815", "", "", "Ph\xFFng");
+  EXPECT_THAT(ValidateImportAdminUnits(Import({unit}), {}),
+              StatusIs(kInvalid, HasSubstr("units[0].name: is not valid UTF-8 at byte 2")));
 }
 
 TEST(ValidateImportAdminUnitsTest, AcceptsUnitsAcrossTheReform) {
