@@ -37,4 +37,19 @@ absl::StatusOr<std::vector<v1::AdminUnit>> ReadUnitVersions(sql::Session& sessio
   return versions;
 }
 
+absl::StatusOr<std::vector<v1::AdminUnit>> ReadChildVersions(sql::Session& session,
+                                                             const std::string& code) {
+  ASSIGN_OR_RETURN(std::vector<sql::Row> rows,
+                   session.Query(absl::StrCat("SELECT ", kUnitColumns,
+                                              " FROM admin_units WHERE parent_code = $1 "
+                                              "ORDER BY code, valid_from"),
+                                 {code}));
+  std::vector<v1::AdminUnit> versions;
+  versions.reserve(rows.size());
+  for (const sql::Row& row : rows) {
+    versions.push_back(UnitFromRow(row));
+  }
+  return versions;
+}
+
 }  // namespace covtrack::ingestion

@@ -24,5 +24,8 @@ v1::AdminUnit UnitFromRow(const sql::Row& row);
 // Every version of `code`, ordered by valid_from; empty when no unit ever held it.
 absl::StatusOr<std::vector<v1::AdminUnit>> ReadUnitVersions(sql::Session& session,
                                                             const std::string& code);
+// Every version whose parent_code is `code`, ordered by code and valid_from.
+absl::StatusOr<std::vector<v1::AdminUnit>> ReadChildVersions(sql::Session& session,
+                                                             const std::string& code);
 
 }  // namespace covtrack::ingestion

@@ -14,7 +14,8 @@ absl::StatusOr<v1::ImportAdminUnitsResponse> IngestionStore::ImportAdminUnits(
   return WriteOnce<v1::ImportAdminUnitsResponse>(
       request.request_id(), request, sender,
       [&](sql::Session& s, ChangeWriter& changes) -> absl::StatusOr<v1::ImportAdminUnitsResponse> {
-        UnitCalendar calendar([&s](const std::string& code) { return ReadUnitVersions(s, code); });
+        UnitCalendar calendar([&s](const std::string& code) { return ReadUnitVersions(s, code); },
+                              [&s](const std::string& code) { return ReadChildVersions(s, code); });
         RETURN_IF_ERROR(ValidateImportedUnits(request, calendar));
 
         int changed = 0;

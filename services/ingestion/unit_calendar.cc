@@ -1,11 +1,14 @@
 #include "services/ingestion/unit_calendar.h"
 
 #include <map>
+#include <optional>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
 #include "common/status/status.h"
+#include "common/text.h"
 #include "services/ingestion/request_validation.h"
 
 namespace covtrack::ingestion {
@@ -13,11 +16,8 @@ namespace {
 
 std::string Bound(const std::string& date) { return date.empty() ? "…" : date; }
 
-// A code as an error quotes it: never more than 40 characters of what the caller sent.
-std::string Quoted(const std::string& code) {
-  return code.size() <= 40 ? absl::StrCat("\"", code, "\"")
-                           : absl::StrCat("\"", code.substr(0, 40), "…\"");
-}
+// A code as an error quotes it: never more than a short prefix of what the caller sent.
+std::string Quoted(const std::string& code) { return QuoteInput(code); }
 
 // "[2020-01-01, 2025-07-01), [2025-07-01, …)".
 std::string DescribeVersions(const std::vector<v1::AdminUnit>& versions) {
@@ -34,6 +34,64 @@ bool EndsAfter(const v1::AdminUnit& unit, const std::string& date) {
   return unit.valid_to().empty() || unit.valid_to() > date;
 }
 
+// The first day of `child`'s validity on which its parent (versions of the parent's code, by
+// valid_from) does not exist (`missing`) or is not at a higher level.
+struct ParentGap {
+  std::string day;  // "" for "since always"
+  bool missing = true;
+};
+std::optional<ParentGap> FindParentGap(const v1::AdminUnit& child,
+                                       const std::map<std::string, v1::AdminUnit>& parent) {
+  // Walk the child's validity from one parent version to the next: each step starts where the
+  // previous parent version ends, so every date where the parent changes is looked at.
+  std::string day = child.valid_from();
+  while (true) {
+    const v1::AdminUnit* then = nullptr;
+    for (const auto& [start, version] : parent) {
+      if (ValidOn(version, day)) {
+        then = &version;
+        break;
+      }
+    }
+    if (then == nullptr) {
+      return ParentGap{day, true};
+    }
+    if (then->level() >= child.level()) {
+      return ParentGap{day, false};
+    }
+    if (then->valid_to().empty() ||
+        (!child.valid_to().empty() && then->valid_to() >= child.valid_to())) {
+      return std::nullopt;
+    }
+    day = then->valid_to();  // after `day`: a version is valid before its valid_to
+  }
+}
+
+std::string DayName(const std::string& day) { return day.empty() ? "its (open) valid_from" : day; }
+
+// " (valid [from, to))".
+std::string Validity(const v1::AdminUnit& unit) {
+  return absl::StrCat(" (valid [", Bound(unit.valid_from()), ", ", Bound(unit.valid_to()), "))");
+}
+
+// True when the import changes where or at which level `code` exists: its versions' bounds or
+// levels differ from the stored ones (a new name or type changes no child's parent).
+bool ShapeChanged(const std::vector<v1::AdminUnit>& stored,
+                  const std::map<std::string, v1::AdminUnit>& after) {
+  if (stored.size() != after.size()) {
+    return true;
+  }
+  auto it = after.begin();
+  for (const v1::AdminUnit& s : stored) {
+    const v1::AdminUnit& a = (it++)->second;
+    if (s.valid_from() != a.valid_from() || s.valid_to() != a.valid_to() ||
+        s.level() != a.level()) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 absl::StatusOr<const std::vector<v1::AdminUnit>*> UnitCalendar::Versions(const std::string& code) {
@@ -43,6 +101,13 @@ absl::StatusOr<const std::vector<v1::AdminUnit>*> UnitCalendar::Versions(const s
     it = cache_.emplace(code, std::move(versions)).first;
   }
   return &it->second;
+}
+
+absl::StatusOr<std::vector<v1::AdminUnit>> UnitCalendar::Children(const std::string& code) {
+  if (children_ == nullptr) {
+    return std::vector<v1::AdminUnit>();
+  }
+  return children_(code);
 }
 
 absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCalendar& calendar) {
@@ -120,22 +185,50 @@ absl::Status ValidateImportedUnits(const v1::ImportAdminUnitsRequest& request,
       continue;
     }
     ASSIGN_OR_RETURN(VersionsByStart * parent, versions_after(u.parent_code()));
-    const v1::AdminUnit* parent_then = nullptr;
-    for (const auto& [start, version] : *parent) {
-      if (ValidOn(version, u.valid_from())) {
-        parent_then = &version;
-      }
-    }
-    if (parent_then == nullptr) {
+    if (std::optional<ParentGap> gap = FindParentGap(u, *parent); gap.has_value()) {
       return FieldError(
           "units", i, "parent_code",
-          absl::StrCat("parent \"", u.parent_code(), "\" of \"", u.code(), "\" does not exist on ",
-                       u.valid_from().empty() ? "its (open) valid_from" : u.valid_from()));
+          gap->missing
+              ? absl::StrCat("parent \"", u.parent_code(), "\" of \"", u.code(),
+                             "\" does not exist on ", DayName(gap->day), Validity(u))
+              : absl::StrCat("parent \"", u.parent_code(), "\" is not a higher level than \"",
+                             u.code(), "\" on ", DayName(gap->day), Validity(u)));
     }
-    if (parent_then->level() >= u.level()) {
-      return FieldError("units", i, "parent_code",
-                        absl::StrCat("parent \"", u.parent_code(),
-                                     "\" is not a higher level than \"", u.code(), "\""));
+  }
+  // The stored children of every code whose validity or level the import changes must still
+  // have that code as a parent, at a higher level, on every day they name it.
+  absl::flat_hash_set<std::string> checked;
+  for (int i = 0; i < request.units_size(); ++i) {
+    const std::string& code = request.units(i).code();
+    if (!checked.insert(code).second) {
+      continue;  // in request order, each code once: the first unit of it is named
+    }
+    ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* stored, calendar.Versions(code));
+    if (stored->empty() || !ShapeChanged(*stored, after[code])) {
+      continue;  // a new code has no stored children; an unchanged one keeps them valid
+    }
+    ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit> children, calendar.Children(code));
+    for (const v1::AdminUnit& stored_child : children) {
+      // The child as it will be: a version the import replaces is its imported form.
+      const v1::AdminUnit* child = &stored_child;
+      if (auto own = after.find(stored_child.code()); own != after.end()) {
+        if (auto version = own->second.find(stored_child.valid_from());
+            version != own->second.end()) {
+          child = &version->second;
+        }
+      }
+      if (child->level() == v1::ADMIN_LEVEL_PROVINCE || child->parent_code() != code) {
+        continue;
+      }
+      if (std::optional<ParentGap> gap = FindParentGap(*child, after[code]); gap.has_value()) {
+        return FieldError(
+            "units", i, gap->missing ? "valid_to" : "level",
+            absl::StrCat("\"", code, "\" would ",
+                         gap->missing ? "not exist" : "not be a higher level than its child",
+                         " on ", DayName(gap->day), ", yet \"", child->code(), "\"",
+                         Validity(*child), " names it as its parent; change \"", child->code(),
+                         "\" first"));
+      }
     }
   }
   return absl::OkStatus();

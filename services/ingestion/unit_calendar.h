@@ -22,12 +22,21 @@ class UnitCalendar {
   // Every version of a code, ordered by valid_from (empty when no unit ever held it).
   using Loader = std::function<absl::StatusOr<std::vector<v1::AdminUnit>>(const std::string&)>;
 
-  explicit UnitCalendar(Loader load) : load_(std::move(load)) {}
+  // Every version of every unit whose parent_code is the code (any order).
+  using ChildrenLoader = Loader;
+
+  // Without `children`, an import is checked without the stored children of the units it
+  // changes (tests of the other checks).
+  explicit UnitCalendar(Loader load, ChildrenLoader children = nullptr)
+      : load_(std::move(load)), children_(std::move(children)) {}
 
   absl::StatusOr<const std::vector<v1::AdminUnit>*> Versions(const std::string& code);
+  // The stored versions that name `code` as their parent; empty without a ChildrenLoader.
+  absl::StatusOr<std::vector<v1::AdminUnit>> Children(const std::string& code);
 
  private:
   Loader load_;
+  ChildrenLoader children_;
   absl::flat_hash_map<std::string, std::vector<v1::AdminUnit>> cache_;
 };
 
@@ -39,9 +48,13 @@ class UnitCalendar {
 absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCalendar& calendar);
 
 // The units of an import against the stored ones: no two intervals of one code overlap once
-// the import replaces the stored versions with the same valid_from, and a district's or
-// commune's parent exists on the unit's valid_from at a higher level. `request` has passed
-// ValidateImportAdminUnits.
+// the import replaces the stored versions with the same valid_from, and the hierarchy holds on
+// every date, not only on the import's first: a district's or commune's parent exists at a
+// higher level on every day of the unit's validity (at each date where the parent's versions
+// change), both for the imported units and for the stored children of the codes the import
+// changes (shortening a province's validity, or changing a code's level in 2030, under units
+// that still name it). Levels strictly decreasing along every parent link on every date is
+// what makes a cycle impossible. `request` has passed ValidateImportAdminUnits.
 absl::Status ValidateImportedUnits(const v1::ImportAdminUnitsRequest& request,
                                    UnitCalendar& calendar);
 
