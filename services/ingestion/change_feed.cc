@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/call_context.h"
 #include "common/status/status.h"
 #include "common/time/timestamp.h"
 #include "services/ingestion/crosswalk_table.h"
@@ -58,6 +59,10 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
           "LIMIT $2",
           {after_seq, int64_t{page_size}}));
   for (const sql::Row& c : changes) {
+    if (CurrentCallCancelled()) {  // one query per change: stop when the caller has gone
+      return absl::CancelledError(
+          "change feed read cancelled by the caller (or past its deadline)");
+    }
     v1::Change* change = response.add_changes();
     change->set_seq(c.Int(0));
     change->set_request_id(c.Text(1));

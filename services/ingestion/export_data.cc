@@ -3,9 +3,13 @@
 #include <set>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/call_context.h"
 #include "common/domain.h"
+#include "common/hierarchy/hierarchy.h"
 #include "common/status/status.h"
+#include "common/text.h"
 #include "services/ingestion/ingestion_store.h"
 
 namespace covtrack::ingestion {
@@ -42,16 +46,27 @@ absl::Status IngestionStore::ExportData(
       if (whole_country) {
         codes.assign(all.begin(), all.end());
       } else if (all.count(request.root_code()) == 0) {
-        return absl::NotFoundError(absl::StrCat("root_code: unit \"", request.root_code(),
-                                                "\" does not exist on ", request.as_of()));
+        return absl::NotFoundError(absl::StrCat("root_code: unit ", QuoteInput(request.root_code()),
+                                                " does not exist on ", request.as_of()));
       } else {
-        std::vector<std::string> pending = {request.root_code()};
+        // Each code once, and no deeper than a real hierarchy goes: imports refuse a cycle on
+        // any date, but a store written before that check (or by hand) may hold one, and a
+        // walk without these bounds grew memory without end on it.
+        std::vector<std::pair<std::string, int>> pending = {{request.root_code(), 0}};
+        absl::flat_hash_set<std::string> visited = {request.root_code()};
         while (!pending.empty()) {
-          std::string code = pending.back();
+          auto [code, depth] = std::move(pending.back());
           pending.pop_back();
           codes.push_back(code);
+          if (depth >= kMaxHierarchyDepth) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "root_code: the stored hierarchy beneath ", QuoteInput(request.root_code()), " on ",
+                request.as_of(), " is deeper than ", kMaxHierarchyDepth, " levels; it is corrupt"));
+          }
           for (const std::string& child : children[code]) {
-            pending.push_back(child);
+            if (visited.insert(child).second) {
+              pending.emplace_back(child, depth + 1);
+            }
           }
         }
         std::sort(codes.begin(), codes.end());
@@ -93,6 +108,9 @@ absl::Status IngestionStore::ExportData(
                      in_list, ") AND year >= $", kUnitsPerQuery + 1, " AND year <= $",
                      kUnitsPerQuery + 2, " ORDER BY unit_code, year, kind");
     for (size_t begin = 0; begin < codes.size(); begin += kUnitsPerQuery) {
+      if (CurrentCallCancelled()) {  // the caller has gone: no more reads on its behalf
+        return absl::CancelledError("export cancelled by the caller (or past its deadline)");
+      }
       const size_t end = std::min(codes.size(), begin + kUnitsPerQuery);
       sql::Params batch;
       for (size_t i = begin; i < begin + kUnitsPerQuery; ++i) {

@@ -1,6 +1,7 @@
 #include "services/ingestion/ingestion_service.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -11,6 +12,7 @@
 #include "common/period.h"
 #include "common/server.h"
 #include "common/status/status.h"
+#include "common/text.h"
 
 namespace covtrack::ingestion {
 namespace {
@@ -24,6 +26,11 @@ constexpr PageSizeLimits kChangePages = {100, 1000};
 constexpr PageSizeLimits kCrosswalkPages = {1000, 10000};
 // The page a WatchChanges stream reads the feed in.
 constexpr int kWatchPageSize = 100;
+// WatchChanges streams reading the feed at once. Every open stream wakes on each commit; without
+// this bound 500 streams read at the same moment, and the store opened a connection for each
+// (kept afterwards: 860 MB and 473 open files after the streams had closed). The others wait
+// for a turn, which costs them a few milliseconds.
+constexpr int kMaxConcurrentFeedReads = 4;
 
 // What was written and what was refused, for operators (common/metrics).
 struct IngestionMetrics {
@@ -209,21 +216,54 @@ grpc::Status IngestionServiceImpl::ListChanges(grpc::ServerContext* context,
   });
 }
 
+void IngestionServiceImpl::BeginDrain(absl::Duration grace) {
+  const absl::Time uploads_stop = absl::Now() + grace / 2;
+  uploads_stop_unix_ns_.store(absl::ToUnixNanos(uploads_stop));
+  absl::MutexLock lock(&mu_);
+  draining_ = true;  // wakes every WatchChanges stream
+}
+
+bool IngestionServiceImpl::UploadsStopped() const {
+  return absl::Now() >= absl::FromUnixNanos(uploads_stop_unix_ns_.load());
+}
+
 grpc::Status IngestionServiceImpl::StreamReports(
     grpc::ServerContext* context, grpc::ServerReader<v1::SubmitReportRequest>* reader,
     v1::StreamReportsResponse* response) {
+  // Every way the call ends says how many messages were committed, so that the client sends
+  // the rest from there.
+  auto end = [&](const absl::Status& status) {
+    context->AddTrailingMetadata("covtrack-committed-messages",
+                                 absl::StrCat(response->messages_committed()));
+    return ToGrpcStatus(status);
+  };
   v1::SubmitReportRequest request;
   int index = 0;
   while (reader->Read(&request)) {
+    if (UploadsStopped()) {
+      // Shutting down: the message just read is not committed (it is whole or nothing), and
+      // the client resumes with it on another replica or after the restart.
+      log::Info("report stream stopped for shutdown",
+                {{"messages", absl::StrCat(response->messages_committed())}});
+      return end(absl::UnavailableError(
+          absl::StrCat("ingestion is shutting down: ", response->messages_committed(),
+                       " messages of this stream were committed; send the rest again from message ",
+                       response->messages_committed())));
+    }
+    // The counts below are sums: messages is an int32, and each message holds at most
+    // max_items_per_request (an int) records, so with messages bounded every int64 sum fits.
+    if (response->messages_committed() == std::numeric_limits<int32_t>::max()) {
+      return end(absl::OutOfRangeError(
+          absl::StrCat("too many messages in one stream; send the rest from message ",
+                       response->messages_committed(), " in another call")));
+    }
     absl::StatusOr<v1::SubmitReportResponse> result = Submit(*context, request);
     if (!result.ok()) {
       LogIfBroken(result.status());
-      context->AddTrailingMetadata("covtrack-committed-messages",
-                                   absl::StrCat(response->messages_committed()));
-      return ToGrpcStatus(absl::Status(
+      return end(absl::Status(
           result.status().code(),
-          absl::StrCat("message ", index, " (request_id \"", request.request_id().substr(0, 200),
-                       "\"): ", result.status().message(), "; ", response->messages_committed(),
+          absl::StrCat("message ", index, " (request_id ", QuoteInput(request.request_id()),
+                       "): ", result.status().message(), "; ", response->messages_committed(),
                        " earlier messages were committed")));
     }
     response->set_messages_committed(response->messages_committed() + 1);
@@ -241,20 +281,36 @@ grpc::Status IngestionServiceImpl::StreamReports(
     response->set_last_request_id(request.request_id());
     ++index;
   }
-  context->AddTrailingMetadata("covtrack-committed-messages",
-                               absl::StrCat(response->messages_committed()));
   if (context->IsCancelled()) {  // the caller went away, or the server is shutting down
     log::Warn("report stream cancelled",
               {{"messages", absl::StrCat(response->messages_committed())}});
-    return ToGrpcStatus(
-        absl::CancelledError(absl::StrCat("cancelled after ", response->messages_committed(),
-                                          " committed messages; resume from there")));
+    return end(absl::CancelledError(absl::StrCat("cancelled after ", response->messages_committed(),
+                                                 " committed messages; resume from there")));
   }
   log::Info("report stream committed", {{"messages", absl::StrCat(response->messages_committed())},
                                         {"records", absl::StrCat(response->records_accepted())},
                                         {"changed", absl::StrCat(response->records_changed())},
                                         {"seq", absl::StrCat(response->last_change_seq())}});
-  return grpc::Status::OK;
+  return end(absl::OkStatus());
+}
+
+bool IngestionServiceImpl::AcquireFeedRead(grpc::ServerContext& context) {
+  absl::MutexLock lock(&feed_mu_);
+  auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(feed_mu_) {
+    return feed_readers_ < kMaxConcurrentFeedReads;
+  };
+  while (!feed_mu_.AwaitWithTimeout(absl::Condition(&has_room), absl::Milliseconds(100))) {
+    if (context.IsCancelled()) {
+      return false;
+    }
+  }
+  ++feed_readers_;
+  return true;
+}
+
+void IngestionServiceImpl::ReleaseFeedRead() {
+  absl::MutexLock lock(&feed_mu_);
+  --feed_readers_;
 }
 
 grpc::Status IngestionServiceImpl::WatchChanges(grpc::ServerContext* context,
@@ -265,7 +321,20 @@ grpc::Status IngestionServiceImpl::WatchChanges(grpc::ServerContext* context,
   }
   int64_t sent = request->after_seq();
   while (!context->IsCancelled()) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (draining_) {
+        // A watch never ends by itself: it ends at once on shutdown rather than hold the
+        // shutdown for its whole grace, and the client watches again from where it was.
+        return ToGrpcStatus(absl::UnavailableError(
+            absl::StrCat("ingestion is shutting down; watch again with after_seq ", sent)));
+      }
+    }
+    if (!AcquireFeedRead(*context)) {
+      break;
+    }
     absl::StatusOr<v1::ListChangesResponse> page = store_->ListChanges(sent, kWatchPageSize);
+    ReleaseFeedRead();
     if (!page.ok()) {
       LogIfBroken(page.status());
       return ToGrpcStatus(page.status());
@@ -282,11 +351,11 @@ grpc::Status IngestionServiceImpl::WatchChanges(grpc::ServerContext* context,
     // Wait for a commit through this replica, or poll for those through others.
     absl::MutexLock lock(&mu_);
     auto committed_after = [this, sent]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return last_committed_seq_ > sent;
+      return last_committed_seq_ > sent || draining_;
     };
     mu_.AwaitWithTimeout(absl::Condition(&committed_after), options_.watch_poll_interval);
   }
-  return grpc::Status::OK;
+  return ToGrpcStatus(absl::CancelledError("watch cancelled by the caller"));
 }
 
 grpc::Status IngestionServiceImpl::ExportData(grpc::ServerContext* context,
@@ -295,9 +364,13 @@ grpc::Status IngestionServiceImpl::ExportData(grpc::ServerContext* context,
   absl::Status status = [&]() -> absl::Status {
     RETURN_IF_ERROR(Allowed(access_.Require(*context, Role::kReader)));
     RETURN_IF_ERROR(ValidateExportData(*request));
-    return store_->ExportData(*request, [&](const v1::ExportDataResponse& chunk) {
+    RETURN_IF_ERROR(store_->ExportData(*request, [&](const v1::ExportDataResponse& chunk) {
       return !context->IsCancelled() && writer->Write(chunk);
-    });
+    }));
+    if (context->IsCancelled()) {
+      return absl::CancelledError("export cancelled by the caller (or past its deadline)");
+    }
+    return absl::OkStatus();
   }();
   LogIfBroken(status);
   return ToGrpcStatus(status);

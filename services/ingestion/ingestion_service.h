@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +63,13 @@ class IngestionServiceImpl final : public v1::IngestionService::Service {
   grpc::Status ListCrosswalk(grpc::ServerContext* context, const v1::ListCrosswalkRequest* request,
                              v1::ListCrosswalkResponse* response) override;
 
+  // Shutdown has begun and in-flight calls have `grace` before gRPC cancels them. Open
+  // WatchChanges streams end at once (UNAVAILABLE, naming the after_seq to watch again from);
+  // StreamReports uploads keep committing for half the grace, then stop between messages with
+  // UNAVAILABLE and the committed count (the trailer "covtrack-committed-messages"), so that the
+  // client resumes where it stopped. Idempotent; call it before the server's Shutdown.
+  void BeginDrain(absl::Duration grace);
+
  private:
   IngestionServiceImpl(IngestionOptions options, std::unique_ptr<sql::Database> db,
                        std::unique_ptr<IngestionStore> store);
@@ -74,12 +83,23 @@ class IngestionServiceImpl final : public v1::IngestionService::Service {
   absl::StatusOr<v1::ImportAdminUnitsResponse> Import(const grpc::ServerContext& context,
                                                       const v1::ImportAdminUnitsRequest& request);
 
+  bool UploadsStopped() const;
+  // A turn to read the feed for a WatchChanges stream (at most kMaxConcurrentFeedReads at once);
+  // false when the call ended while waiting.
+  bool AcquireFeedRead(grpc::ServerContext& context);
+  void ReleaseFeedRead();
+
   const IngestionOptions options_;
   std::unique_ptr<sql::Database> db_;
   std::unique_ptr<IngestionStore> store_;
   access::Authorizer access_;
   absl::Mutex mu_;
   int64_t last_committed_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  // When StreamReports stops taking messages (BeginDrain), in Unix nanoseconds.
+  std::atomic<int64_t> uploads_stop_unix_ns_{std::numeric_limits<int64_t>::max()};
+  absl::Mutex feed_mu_;
+  int feed_readers_ ABSL_GUARDED_BY(feed_mu_) = 0;
 };
 
 }  // namespace covtrack::ingestion
