@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs covtrack's three services on this machine, on their embedded defaults: SQLite files in
 # ./var, aggregation's cache in a local redis-server when one is installed (otherwise the
-# in-process cache). Logs go to ./var/log/<service>.log.
+# in-process cache), with a password and a cache key made once in ./var/secrets. Logs go to
+# ./var/log/<service>.log.
 #
 #   deploy/local/run.sh start    build if needed, start redis (if installed) and the services
 #   deploy/local/run.sh stop     SIGTERM each service (they drain for up to 20 s), stop redis
@@ -44,6 +45,18 @@ alive() {
 
 redis_wanted() { [ "${COVTRACK_LOCAL_NO_REDIS:-0}" != 1 ] && command -v redis-server >/dev/null; }
 
+# Redis's password and the key aggregation signs cache entries with: random, made once, kept in
+# $VAR/secrets (mode 0600), read by the programs from files (never on a command line).
+make_secrets() {
+  mkdir -p "$VAR/secrets"
+  chmod 700 "$VAR/secrets"
+  local name
+  for name in redis-password cache-key; do
+    [ -s "$VAR/secrets/$name" ] && continue
+    (umask 077 && head -c 48 /dev/urandom | base64 -w0 >"$VAR/secrets/$name")
+  done
+}
+
 start_redis() {
   if ! redis_wanted; then
     echo "redis: not used (in-process cache)"
@@ -58,16 +71,22 @@ start_redis() {
     exit 1
   fi
   mkdir -p "$VAR/redis"
+  make_secrets
   local var
   var=$(cd "$VAR" && pwd)
-  # A cache only: no snapshots, no append-only file.
-  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-    --dir "$var/redis" --pidfile "$var/run/redis.pid" --logfile "$var/log/redis.log"
+  # A cache only: no snapshots, no append-only file. The password goes in on stdin (a
+  # configuration file "-"), not on the command line; redis-cli reads REDISCLI_AUTH.
+  printf 'requirepass %s\n' "$(cat "$VAR/secrets/redis-password")" |
+    redis-server - --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+      --daemonize yes --dir "$var/redis" --pidfile "$var/run/redis.pid" \
+      --logfile "$var/log/redis.log"
+  export REDISCLI_AUTH
+  REDISCLI_AUTH=$(cat "$VAR/secrets/redis-password")
   for _ in $(seq 100); do
-    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
     sleep 0.1
   done
-  redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || {
+  [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] || {
     echo "redis: did not start, see $VAR/log/redis.log" >&2
     exit 1
   }
@@ -79,9 +98,12 @@ flags_for() {
   case $1 in
     ingestion) echo "$listen --store=sqlite:$VAR/ingestion.db" ;;
     aggregation)
-      local redis=""
-      redis_wanted && redis=127.0.0.1:$REDIS_PORT
-      echo "$listen --ingestion_addr=127.0.0.1:${PORT[ingestion]} --redis=$redis" ;;
+      local redis="--redis="
+      if redis_wanted; then
+        redis="--redis=127.0.0.1:$REDIS_PORT --redis_password_file=$VAR/secrets/redis-password"
+        redis="$redis --cache_key_file=$VAR/secrets/cache-key"
+      fi
+      echo "$listen --ingestion_addr=127.0.0.1:${PORT[ingestion]} $redis" ;;
     targets)
       echo "$listen --store=sqlite:$VAR/targets.db --aggregation_addr=127.0.0.1:${PORT[aggregation]}" \
         "--ingestion_addr=127.0.0.1:${PORT[ingestion]}" ;;
@@ -168,7 +190,8 @@ stop() {
     fi
   done
   if running_pid redis "redis-server" >/dev/null; then
-    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    REDISCLI_AUTH=$(cat "$VAR/secrets/redis-password" 2>/dev/null) \
+      redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     echo "redis: stopped"
   fi
 }

@@ -7,9 +7,12 @@ every container has both probes, requests and limits, and a locked-down security
 RuntimeDefault seccomp, no service-account token); that each covtrack program gets the
 environment variables for the flags it needs and only variables that name one of its flags;
 that its ports (grpc, health, metrics), probes, Service, scrape annotations, TLS and
-access-policy files, peers and NetworkPolicies agree; and each overlay's rules (dev: in-cluster
-PostgreSQL and Redis, one replica; prod: external stores, two or more replicas, a
-PodDisruptionBudget and a HorizontalPodAutoscaler per service). With built programs, also checks
+access-policy files, peers and NetworkPolicies agree; that aggregation's Redis password and
+cache key are files of a mounted Secret; and each overlay's rules (dev: in-cluster PostgreSQL
+and Redis, one replica; prod: external stores, two or more replicas, a PodDisruptionBudget and
+a HorizontalPodAutoscaler per service, NetworkPolicies under which only aggregation may reach
+Redis and only ingestion, targets and the migrations PostgreSQL, and a Job per store that runs
+its program with --migrate_only on the Deployment's store). With built programs, also checks
 that the Dockerfile's runtime stage installs a package for every shared library they link, and
 that deploy/README.md documents every flag.
 
@@ -34,7 +37,9 @@ COMMON = {"listen", "health_listen", "metrics_listen", "tls_cert", "tls_key", "t
 PROGRAMS = {
     # program: (Dockerfile target, gRPC port, flags it must be given in Kubernetes)
     "covtrack-ingestion": ("ingestion", 50051, COMMON | {"store"}),
-    "covtrack-aggregation": ("aggregation", 50052, COMMON | {"ingestion_addr", "redis"}),
+    "covtrack-aggregation": ("aggregation", 50052, COMMON | {"ingestion_addr", "redis",
+                                                             "redis_password_file",
+                                                             "cache_key_file"}),
     "covtrack-targets": ("targets", 50053, COMMON | {"store", "aggregation_addr",
                                                          "ingestion_addr"}),
 }
@@ -128,6 +133,10 @@ def workloads(objects):
             if kind in ("Deployment", "StatefulSet")}
 
 
+def jobs(objects):
+    return {name: obj for (kind, name), obj in objects.items() if kind == "Job"}
+
+
 def service_for(address, objects, where):
     """The workload a HOST:PORT address reaches through a Service of the overlay, or None
     when HOST names no Service (an external server)."""
@@ -149,20 +158,60 @@ def service_for(address, objects, where):
     return None
 
 
-def network_allows(source, target, objects):
-    """Whether the NetworkPolicies that select target's pods let source's pods in."""
-    policies = [obj for (kind, _), obj in objects.items() if kind == "NetworkPolicy" and
-                selects(obj["spec"]["podSelector"].get("matchLabels", {}), pod_labels(target))]
-    return not policies or any(
-        selects(peer.get("podSelector", {}).get("matchLabels", {}), pod_labels(source))
-        for policy in policies for rule in policy["spec"].get("ingress", [])
-        for peer in rule.get("from", []))
+def policies_for(workload, objects, policy_type):
+    """The NetworkPolicies that select the workload's pods for Ingress or Egress."""
+    return [obj for (kind, _), obj in objects.items() if kind == "NetworkPolicy" and
+            policy_type in obj["spec"].get("policyTypes", ["Ingress"]) and
+            selects(obj["spec"]["podSelector"].get("matchLabels", {}), pod_labels(workload))]
 
 
-def check_container(where, workload, container, objects):
-    """What every container needs: probes, requests and limits, a locked-down context."""
+def port_matches(rule, port, target):
+    """Whether a rule's ports admit PORT (a number), naming ports of TARGET's containers."""
+    if not rule.get("ports"):
+        return True
+    named = {}
+    if target is not None:
+        for c in target["spec"]["template"]["spec"]["containers"]:
+            named.update({p.get("name"): p.get("containerPort") for p in c.get("ports", [])})
+    return any(p.get("port") in (port, None) or named.get(p.get("port")) == port
+               for p in rule["ports"])
+
+
+def network_allows(source, target, objects, port=None):
+    """Whether the NetworkPolicies let source's pods reach target's (a workload), on PORT when
+    given: target's ingress rules must admit source, and source's egress rules target."""
+    ingress = policies_for(target, objects, "Ingress")
+    admitted = not ingress or any(
+        (not rule.get("from") or any(
+            "podSelector" in peer and "namespaceSelector" not in peer and
+            selects(peer["podSelector"].get("matchLabels", {}), pod_labels(source))
+            for peer in rule["from"])) and (port is None or port_matches(rule, port, target))
+        for policy in ingress for rule in policy["spec"].get("ingress", []))
+    egress = policies_for(source, objects, "Egress")
+    sent = not egress or any(
+        (not rule.get("to") or any(
+            "podSelector" in peer and "namespaceSelector" not in peer and
+            selects(peer["podSelector"].get("matchLabels", {}), pod_labels(target))
+            for peer in rule["to"])) and (port is None or port_matches(rule, port, target))
+        for policy in egress for rule in policy["spec"].get("egress", []))
+    return admitted and sent
+
+
+def egress_outside(source, objects, port):
+    """Whether source's pods may open connections to PORT outside the cluster (an ipBlock, or
+    anywhere when no egress policy selects them)."""
+    egress = policies_for(source, objects, "Egress")
+    return not egress or any(
+        (not rule.get("to") or any("ipBlock" in peer for peer in rule["to"])) and
+        port_matches(rule, port, None)
+        for policy in egress for rule in policy["spec"].get("egress", []))
+
+
+def check_container(where, workload, container, objects, probes=True):
+    """What every container needs: probes (not a Job's), requests and limits, a locked-down
+    context."""
     pod = workload["spec"]["template"]["spec"]
-    for probe in ("readinessProbe", "livenessProbe"):
+    for probe in ("readinessProbe", "livenessProbe") if probes else ():
         if probe not in container:
             fail(where, f"no {probe}")
     resources = container.get("resources", {})
@@ -293,7 +342,8 @@ def check_program(where, program, overlay, name, deployment, container, objects,
         fail(where, f"needs a Service {name} with a port named grpc, {port} -> grpc")
 
     # TLS files from a Secret; the access policy from a ConfigMap, and it names the callers.
-    for flag in ("tls_cert", "tls_key", "tls_client_ca", "tls_server_ca"):
+    for flag in ("tls_cert", "tls_key", "tls_client_ca", "tls_server_ca", "redis_password_file",
+                 "cache_key_file"):
         value = env.get(f"COVTRACK_{flag.upper()}")
         if isinstance(value, str):
             mounted_file(where, value, pod, container, objects, "Secret")
@@ -309,7 +359,8 @@ def check_program(where, program, overlay, name, deployment, container, objects,
             reached = service_for(env[var], objects, where)
             if reached != upstream:
                 fail(where, f"{var}={env[var]} does not reach {upstream}")
-            elif not network_allows(deployment, objects[("Deployment", upstream)], objects):
+            elif not network_allows(deployment, objects[("Deployment", upstream)], objects,
+                                    int(str(env[var]).rsplit(":", 1)[1])):
                 fail(where, f"a NetworkPolicy keeps {upstream} from being reached ({var})")
     check_stores(where, overlay, program, deployment, env, objects)
     return env
@@ -412,6 +463,81 @@ def check_overlay(root, overlay, program_flags, dockerfile_targets):
         for backing in ("covtrack-postgres", "covtrack-redis"):
             if ("Service", backing) not in objects:
                 fail(overlay, f"dev needs the in-cluster {backing} Service")
+    if overlay == "prod":
+        check_prod_network(objects, seen)
+        check_migrate_jobs(objects, seen, program_flags)
+
+
+def check_prod_network(objects, seen):
+    """External PostgreSQL and Redis: only the pods that use them may open connections to
+    them (egress NetworkPolicies), Redis from aggregation alone."""
+    if not any(k == "NetworkPolicy" for k, _ in objects):
+        fail("prod", "no NetworkPolicy: every pod could reach Redis and PostgreSQL")
+        return
+    users = {5432: {"covtrack-ingestion", "covtrack-targets"}, 6379: {"covtrack-aggregation"}}
+    every = dict(seen)
+    every.update({name: job for name, job in jobs(objects).items()})
+    for name, obj in sorted(every.items()):
+        for port, allowed in users.items():
+            migrate = pod_labels(obj).get("app.kubernetes.io/component") == "migrate"
+            may = name in allowed or (migrate and port == 5432)
+            if may and not egress_outside(obj, objects, port):
+                fail(f"prod/{name}", f"NetworkPolicies keep it from its server on port {port}")
+            if not may and egress_outside(obj, objects, port):
+                fail(f"prod/{name}", f"NetworkPolicies let it reach port {port} outside the "
+                     "cluster (only " + ", ".join(sorted(allowed)) + " may)")
+
+
+def check_migrate_jobs(objects, seen, program_flags):
+    """One Job per store-owning program, running it with --migrate_only on the Deployment's
+    store with the Deployment's credentials, locked down like every container."""
+    by_program = {}
+    for name, job in sorted(jobs(objects).items()):
+        pod = job["spec"]["template"]["spec"]
+        where = f"prod/{name}"
+        if pod.get("restartPolicy") not in ("Never", "OnFailure"):
+            fail(where, "a Job's restartPolicy must be Never or OnFailure")
+        if "backoffLimit" not in job["spec"]:
+            fail(where, "set backoffLimit: a migration that keeps failing must stop")
+        for container in pod["containers"]:
+            cwhere = f"{where}/{container['name']}"
+            check_container(cwhere, job, container, objects, probes=False)
+            image = container["image"].rsplit("/", 1)[-1].split(":")[0]
+            program = next((p for p, (t, _, _) in PROGRAMS.items() if image == f"covtrack-{t}"),
+                           None)
+            if program is None:
+                fail(cwhere, f"image {container['image']} runs no covtrack program")
+                continue
+            if "--migrate_only" not in container.get("args", []) + container.get("command", []):
+                fail(cwhere, f"should run {program} --migrate_only")
+                continue
+            if program in program_flags and "migrate_only" not in own_flags(
+                    program_flags[program]):
+                fail(cwhere, f"{program} defines no --migrate_only")
+            by_program[program] = (cwhere, container, job)
+    for program in ("covtrack-ingestion", "covtrack-targets"):
+        if program not in by_program:
+            fail("prod", f"no Job runs {program} --migrate_only before the Deployments roll")
+            continue
+        cwhere, container, job = by_program[program]
+        env = effective_env(container, objects, cwhere)
+        deployment = seen.get(program)
+        if deployment is None:
+            continue
+        served = effective_env(deployment["spec"]["template"]["spec"]["containers"][0], objects,
+                               f"prod/{program}")
+        store = env.get("COVTRACK_STORE")
+        if isinstance(store, dict) and "configMapKeyRef" in store:
+            ref = store["configMapKeyRef"]
+            store = objects.get(("ConfigMap", ref["name"]), {}).get("data", {}).get(ref["key"])
+        if store != served.get("COVTRACK_STORE"):
+            fail(cwhere, f"migrates {store!r}, not the Deployment's {served.get('COVTRACK_STORE')!r}")
+        for var in ("PGPASSWORD", "PGSSLROOTCERT"):
+            if env.get(var) != served.get(var):
+                fail(cwhere, f"{var} differs from the Deployment's")
+        pod = job["spec"]["template"]["spec"]
+        if isinstance(env.get("PGSSLROOTCERT"), str):
+            mounted_file(cwhere, env["PGSSLROOTCERT"], pod, container, objects, "Secret")
 
 
 def dockerfile_stages(root):
