@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "common/domain.h"
 
 namespace covtrack::targets {
 namespace {
@@ -12,6 +13,9 @@ namespace {
 // Comparisons of computed rates with targets tolerate the rounding of floating-point division
 // (89.0 computed as 88.99999999999999 is 89.0).
 constexpr double kEpsilon = 1e-9;
+// The largest target value compared: far above any stored one (1e9 people), far below where
+// converting it to int64 could overflow.
+constexpr double kMaxComparableTarget = 1e15;
 
 bool IsCoverageTarget(const v1::Target& target) {
   return target.kind() == v1::TARGET_KIND_COVERAGE_PERCENT;
@@ -37,10 +41,20 @@ std::optional<double> TargetValueOf(const v1::SchemeCoverage& coverage, const v1
   return static_cast<double>(*people);
 }
 
+// Counts a unit can hold (common/domain.h). The source checks what aggregation answers
+// (coverage_source.h, CheckFigures); the arithmetic checks again, so that no input can make
+// the differences and conversions below overflow.
+bool FiguresInRange(const v1::SchemeCoverage& c) {
+  auto in_range = [](int64_t n) { return n >= 0 && n <= kMaxPeople; };
+  return in_range(c.participants()) &&
+         (!c.has_in_province_participants() || in_range(c.in_province_participants())) &&
+         (!c.has_denominator() || in_range(c.denominator()));
+}
+
 const MonthFigure* FindMonth(const std::vector<MonthFigure>& history, Month month) {
   for (const MonthFigure& figure : history) {
     if (figure.month == month) {
-      return &figure;
+      return FiguresInRange(figure.coverage) ? &figure : nullptr;
     }
   }
   return nullptr;
@@ -104,6 +118,18 @@ v1::SchemeAchievement EvaluateScheme(const SchemeInputs& in) {
             : std::string("no figures reported for the period"));
     return finish(in.target.has_value() ? v1::ACHIEVEMENT_STATUS_NO_DATA
                                         : v1::ACHIEVEMENT_STATUS_NO_TARGET);
+  }
+  if (!FiguresInRange(in.current)) {
+    notes.insert(notes.begin(), absl::StrCat("the figures are beyond any unit's (at most ",
+                                             kMaxPeople, " people): not compared"));
+    return finish(v1::ACHIEVEMENT_STATUS_NO_DATA);
+  }
+  // A target is at most 1e9 people or 100 % when stored (request_validation.cc); one read
+  // otherwise is not compared either.
+  if (in.target.has_value() && !(std::isfinite(in.target->value()) && in.target->value() >= 0 &&
+                                 in.target->value() <= kMaxComparableTarget)) {
+    notes.insert(notes.begin(), "the target is not a number of people or a percentage");
+    return finish(v1::ACHIEVEMENT_STATUS_NO_DATA);
   }
   const std::optional<int64_t> people = BasisParticipants(in.current, basis);
   if (!people.has_value()) {

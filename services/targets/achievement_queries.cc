@@ -11,6 +11,7 @@
 #include "services/targets/achievement.h"
 #include "services/targets/report.h"
 #include "services/targets/target_service.h"
+#include "services/targets/upstream.h"
 
 namespace covtrack::targets {
 namespace {
@@ -104,6 +105,7 @@ absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
   achievement.set_period(period.ToString());
   achievement.set_as_of_month(coverage.as_of_month());
   for (v1::Scheme scheme : schemes) {
+    RETURN_IF_ERROR(Upstream::StopIfCallEnded("while evaluating the schemes"));
     const v1::SchemeCoverage* current = FindScheme(coverage, scheme);
     v1::SchemeCoverage empty;
     empty.set_scheme(scheme);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "common/status/status.h"
 #include "services/targets/achievement.h"
 #include "services/targets/target_service.h"
+#include "services/targets/upstream.h"
 
 namespace covtrack::targets {
 namespace {
@@ -30,6 +32,17 @@ v1::Scheme BaseScheme(const v1::AllocateTargetRequest& request) {
     default:
       return request.scheme();
   }
+}
+
+// A base is a count of people a unit can hold (common/domain.h): figures read from aggregation
+// are not trusted to be (issue 13 saw a base total below zero).
+absl::Status BaseInRange(const std::string& code, absl::string_view what, int64_t base) {
+  if (base < 0 || base > kMaxPeople) {
+    return absl::FailedPreconditionError(absl::StrCat("unit ", code, "'s ", what, " of ", base,
+                                                      " is not a count a unit can hold (0 to ",
+                                                      kMaxPeople, "): cannot allocate by it"));
+  }
+  return absl::OkStatus();
 }
 
 // Each unit's base for the split, in the order of `units`; FAILED_PRECONDITION naming the first
@@ -53,6 +66,7 @@ absl::StatusOr<std::vector<int64_t>> AllocationBases(const v1::AllocateTargetReq
             parent_target.basis() == v1::TARGET_BASIS_IN_PROVINCE ? " (in-province split)" : "",
             " for ", base_year, ": cannot allocate by last year's participants"));
       }
+      RETURN_IF_ERROR(BaseInRange(code, "participants", *people));
       bases.push_back(*people);
     } else {
       if (c == nullptr || !c->has_denominator()) {
@@ -61,6 +75,10 @@ absl::StatusOr<std::vector<int64_t>> AllocationBases(const v1::AllocateTargetReq
             request.method() == v1::ALLOCATION_METHOD_POPULATION ? "population" : "labour force",
             " for ", base_year, ": cannot allocate by it"));
       }
+      RETURN_IF_ERROR(BaseInRange(
+          code,
+          request.method() == v1::ALLOCATION_METHOD_POPULATION ? "population" : "labour force",
+          c->denominator()));
       bases.push_back(c->denominator());
     }
   }
@@ -79,9 +97,15 @@ absl::StatusOr<v1::AllocateTargetResponse> Split(const v1::AllocateTargetRequest
                         absl::StrCat("allocating ", request.parent_code(),
                                      "'s target: ", parts.status().message()));
   }
+  // Each base is a count of at most kMaxPeople (AllocationBases), so the sum overflows only for
+  // an impossible number of units; it is checked all the same.
   int64_t base_total = 0;
   for (int64_t b : bases) {
-    base_total += b;
+    if (__builtin_add_overflow(base_total, b, &base_total)) {
+      return absl::FailedPreconditionError(absl::StrCat("allocating ", request.parent_code(),
+                                                        "'s target: the units' bases add up past ",
+                                                        std::numeric_limits<int64_t>::max()));
+    }
   }
   v1::AllocateTargetResponse response;
   *response.mutable_parent_target() = parent_target;
@@ -104,7 +128,11 @@ absl::StatusOr<v1::AllocateTargetResponse> Split(const v1::AllocateTargetRequest
                                                      : request.assigned_by());
     t->set_decision_ref(request.decision_ref().empty() ? parent_target.decision_ref()
                                                        : request.decision_ref());
-    allocated += (*parts)[i];
+    // The parts add up to the parent's target (at most 1e9, request_validation.cc).
+    if (__builtin_add_overflow(allocated, (*parts)[i], &allocated)) {
+      return absl::InternalError(
+          absl::StrCat("allocating ", request.parent_code(), "'s target: the parts overflow"));
+    }
   }
   response.set_allocated_total(allocated);
   return response;
@@ -131,6 +159,9 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
     }
   }
 
+  // The parent and every part must be units of the target's year (ingestion's versions).
+  ReformReads reads(units_.get(), store_.get());
+  RETURN_IF_ERROR(RequireUnitInYear(reads, request.parent_code(), request.year(), "parent_code"));
   ASSIGN_OR_RETURN(const std::optional<v1::Target> parent,
                    CurrentTarget(request.parent_code(), request.scheme(), request.year()));
   if (!parent.has_value()) {
@@ -164,9 +195,9 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
   // Each part is for the unit of the base year's end. Where a reform during the target's year
   // ended that unit and its code names another unit at the year's end, the part is stored with
   // unit_as_of naming it (its last day in the year), never under the code's new holder.
-  ReformReads reads(units_.get(), store_.get());
   std::vector<access::UnitRef> part_units;
   for (v1::AllocationPart& part : *response.mutable_parts()) {
+    RETURN_IF_ERROR(Upstream::StopIfCallEnded("while checking the parts of the allocation"));
     const v1::AdminUnit& unit = part.unit();
     v1::Target* target = part.mutable_target();
     if (!ValidOn(unit, YearEnd(request.year()))) {
@@ -180,6 +211,10 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
       ASSIGN_OR_RETURN(*target->mutable_unit_as_of(),
                        NormalizeUnitAsOf(reads, unit.code(), day, request.year()));
     }
+    // The units under the parent come from aggregation; the part is stored only for a unit
+    // ingestion knows in the target's year, as SetTarget's target is.
+    RETURN_IF_ERROR(RequireUnitInYear(reads, unit.code(), request.year(),
+                                      absl::StrCat("part for ", unit.code())));
     part_units.push_back(target->unit_as_of().empty()
                              ? access::UnitRef::InYear(unit.code(), request.year())
                              : access::UnitRef::OnDay(unit.code(), target->unit_as_of()));

@@ -1,9 +1,9 @@
 #include "services/targets/coverage_source.h"
 
-#include <chrono>
-
 #include "absl/strings/str_cat.h"
-#include "common/server.h"
+#include "common/domain.h"
+#include "common/status/status.h"
+#include "services/targets/upstream.h"
 
 namespace covtrack::targets {
 namespace {
@@ -13,12 +13,66 @@ constexpr int kListPageSize = 500;
 // A runaway paging loop (a server that keeps answering the same token) ends here.
 constexpr int kMaxListPages = 1000;
 
+// A count of people read from aggregation: 0 ≤ n ≤ kMaxPeople. A change between two such
+// counts: |n| ≤ kMaxPeople.
+bool CountInRange(int64_t n) { return n >= 0 && n <= kMaxPeople; }
+bool ChangeInRange(int64_t n) { return n >= -kMaxPeople && n <= kMaxPeople; }
+
+absl::Status FigureOutOfRange(const v1::Coverage& coverage, const v1::SchemeCoverage& scheme,
+                              absl::string_view field, int64_t value) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the aggregation service gave unit ", CutText(coverage.unit().code(), kMaxUnitCodeLength),
+      " a ", SchemeName(scheme.scheme()), " ", field, " of ", value,
+      ", beyond any unit's (at most ", kMaxPeople, "): the figures must be corrected"));
+}
+
+absl::Status CheckComparison(const v1::Coverage& coverage, const v1::SchemeCoverage& scheme,
+                             const v1::Comparison& comparison) {
+  if (comparison.has_participants_change() && !ChangeInRange(comparison.participants_change())) {
+    return FigureOutOfRange(coverage, scheme, "participants change",
+                            comparison.participants_change());
+  }
+  if (!CountInRange(comparison.participants())) {
+    return FigureOutOfRange(coverage, scheme, "earlier participants", comparison.participants());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSchemeFigures(const v1::Coverage& coverage, const v1::SchemeCoverage& s) {
+  if (!CountInRange(s.participants())) {
+    return FigureOutOfRange(coverage, s, "participants count", s.participants());
+  }
+  if (s.has_in_province_participants() && !CountInRange(s.in_province_participants())) {
+    return FigureOutOfRange(coverage, s, "in-province participants count",
+                            s.in_province_participants());
+  }
+  if (s.has_denominator() && !CountInRange(s.denominator())) {
+    return FigureOutOfRange(coverage, s,
+                            DenominatorFor(s.scheme()) == v1::DENOMINATOR_KIND_POPULATION
+                                ? "population"
+                                : "labour force",
+                            s.denominator());
+  }
+  RETURN_IF_ERROR(CheckComparison(coverage, s, s.same_period_last_year()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckFigures(const v1::Coverage& coverage) {
+  for (const v1::SchemeCoverage& s : coverage.schemes()) {
+    RETURN_IF_ERROR(CheckSchemeFigures(coverage, s));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
 class AggregationCoverageSource : public CoverageSource {
  public:
   AggregationCoverageSource(std::shared_ptr<grpc::Channel> channel, std::string address,
                             absl::Duration deadline)
-      : address_(std::move(address)),
-        deadline_(deadline),
+      : upstream_{"aggregation", std::move(address), deadline},
         stub_(v1::AggregationService::NewStub(channel)) {}
 
   absl::StatusOr<v1::Coverage> GetCoverage(absl::string_view unit_code, absl::string_view period,
@@ -33,9 +87,11 @@ class AggregationCoverageSource : public CoverageSource {
     }
     v1::Coverage response;
     grpc::ClientContext context;
-    SetDeadline(context);
-    return Check(stub_->GetCoverage(&context, request, &response), "GetCoverage", unit_code,
-                 response);
+    upstream_.Prepare(context);
+    RETURN_IF_ERROR(upstream_.Check(stub_->GetCoverage(&context, request, &response), "GetCoverage",
+                                    unit_code));
+    RETURN_IF_ERROR(CheckFigures(response));
+    return response;
   }
 
   absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(
@@ -51,24 +107,23 @@ class AggregationCoverageSource : public CoverageSource {
     request.set_order_by(v1::COVERAGE_ORDER_CODE);
     request.set_page_size(kListPageSize);
     for (int page = 0; page < kMaxListPages; ++page) {
+      RETURN_IF_ERROR(Upstream::StopIfCallEnded("while listing the units' figures"));
       v1::ListCoverageResponse response;
       grpc::ClientContext context;
-      SetDeadline(context);
-      absl::StatusOr<v1::ListCoverageResponse> checked = Check(
-          stub_->ListCoverage(&context, request, &response), "ListCoverage", parent_code, response);
-      if (!checked.ok()) {
-        return checked.status();
-      }
-      for (v1::Coverage& coverage : *checked->mutable_coverages()) {
+      upstream_.Prepare(context);
+      RETURN_IF_ERROR(upstream_.Check(stub_->ListCoverage(&context, request, &response),
+                                      "ListCoverage", parent_code));
+      for (v1::Coverage& coverage : *response.mutable_coverages()) {
+        RETURN_IF_ERROR(CheckFigures(coverage));
         all.push_back(std::move(coverage));
       }
-      if (checked->next_page_token().empty()) {
+      if (response.next_page_token().empty()) {
         return all;
       }
-      request.set_page_token(checked->next_page_token());
+      request.set_page_token(response.next_page_token());
     }
-    return absl::InternalError(
-        absl::StrCat("aggregation service at ", address_, ": ListCoverage did not finish paging"));
+    return absl::UnavailableError(
+        absl::StrCat("aggregation service: ListCoverage ", parent_code, " did not finish paging"));
   }
 
   absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
@@ -82,35 +137,19 @@ class AggregationCoverageSource : public CoverageSource {
     request.set_to_month(to.ToString());
     v1::CoverageSeries response;
     grpc::ClientContext context;
-    SetDeadline(context);
-    return Check(stub_->GetCoverageSeries(&context, request, &response), "GetCoverageSeries",
-                 unit_code, response);
+    upstream_.Prepare(context);
+    RETURN_IF_ERROR(upstream_.Check(stub_->GetCoverageSeries(&context, request, &response),
+                                    "GetCoverageSeries", unit_code));
+    v1::Coverage unit;
+    *unit.mutable_unit() = response.unit();
+    for (const v1::SchemeCoverageAtMonth& month : response.months()) {
+      RETURN_IF_ERROR(CheckSchemeFigures(unit, month.coverage()));
+    }
+    return response;
   }
 
  private:
-  void SetDeadline(grpc::ClientContext& context) const {
-    context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(deadline_));
-  }
-
-  template <typename T>
-  absl::StatusOr<T> Check(const grpc::Status& status, absl::string_view method,
-                          absl::string_view unit_code, T& response) const {
-    if (status.ok()) {
-      return std::move(response);
-    }
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      return absl::UnavailableError(absl::StrCat(
-          "aggregation service at ", address_, " is unavailable (", method, " ", unit_code, ": ",
-          status.error_message(), "); no figures can be given without it"));
-    }
-    absl::Status converted = FromGrpcStatus(status);
-    return absl::Status(converted.code(), absl::StrCat("aggregation service: ", method, " ",
-                                                       unit_code, ": ", status.error_message()));
-  }
-
-  const std::string address_;
-  const absl::Duration deadline_;
+  const Upstream upstream_;
   std::unique_ptr<v1::AggregationService::Stub> stub_;
 };
 

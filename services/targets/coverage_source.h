@@ -44,10 +44,18 @@ class CoverageSource {
 // The figures of `scheme` in `coverage`, or nullptr when the unit has none for it.
 const v1::SchemeCoverage* FindScheme(const v1::Coverage& coverage, v1::Scheme scheme);
 
-// The aggregation service over gRPC. Every call carries `deadline`. A call that cannot reach
-// the service (UNAVAILABLE, DEADLINE_EXCEEDED) is UNAVAILABLE with a message naming the
-// address; other errors (NOT_FOUND, INVALID_ARGUMENT) keep their code and message.
-// `channel` (common/client.h) leads to `address`, which the messages name.
+// FAILED_PRECONDITION naming the unit, scheme and field when a count or denominator of
+// `coverage` is not one a country can hold (0..kMaxPeople, common/domain.h; a change within
+// ±kMaxPeople). The figures read from aggregation are not trusted: counts up to INT64_MAX once
+// made sums wrap to plausible numbers (issue 13), and with every figure bounded no sum the
+// service makes of them can overflow.
+absl::Status CheckFigures(const v1::Coverage& coverage);
+
+// The aggregation service over gRPC, every answer passed through CheckFigures. Each call gets
+// at most `deadline`, and never more than the served call has left (upstream.h); paging stops
+// when the served call ends. Errors name the service and the call, never `address` (which
+// `channel`, common/client.h, leads to) or the service's own message about a failure: those go
+// to the log (upstream.h, Upstream::Check).
 std::unique_ptr<CoverageSource> NewAggregationCoverageSource(std::shared_ptr<grpc::Channel> channel,
                                                              std::string address,
                                                              absl::Duration deadline);

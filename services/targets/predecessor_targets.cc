@@ -11,8 +11,10 @@
 #include "common/domain.h"
 #include "common/hierarchy/hierarchy.h"
 #include "common/status/status.h"
+#include "common/text.h"
 #include "services/targets/reexpression.h"
 #include "services/targets/target_service.h"
+#include "services/targets/upstream.h"
 
 namespace covtrack::targets {
 namespace {
@@ -79,6 +81,31 @@ absl::StatusOr<bool> TargetServiceImpl::IsYearHolder(ReformReads& reads, const v
   ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, reads.Versions(unit.code()));
   const v1::AdminUnit* holder = YearlyFigureHolder(*versions, year);
   return holder != nullptr && SameVersion(*holder, unit);
+}
+
+absl::Status TargetServiceImpl::RequireUnitInYear(ReformReads& reads, const std::string& code,
+                                                  int year, absl::string_view field) {
+  if (code == kNationCode) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, reads.Versions(code));
+  if (YearlyFigureHolder(*versions, year) != nullptr) {
+    return absl::OkStatus();
+  }
+  // Say when the code did name a unit, so that a target for an abolished unit reads as such.
+  std::string when;
+  for (const v1::AdminUnit& v : *versions) {
+    absl::StrAppend(
+        &when, when.empty() ? " (the code named units valid " : ", ",
+        v.valid_from().empty() ? "from the start" : absl::StrCat("from ", v.valid_from()),
+        v.valid_to().empty() ? "" : absl::StrCat(" until ", v.valid_to()));
+    if (when.size() > 200) {
+      absl::StrAppend(&when, ", …");
+      break;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat(field, ": no unit ", code, " exists in ", year,
+                                          when.empty() ? "" : absl::StrCat(when, ")")));
 }
 
 absl::StatusOr<std::string> TargetServiceImpl::NormalizeUnitAsOf(ReformReads& reads,
@@ -187,7 +214,9 @@ absl::StatusOr<bool> TargetServiceImpl::CollectPredecessorTargets(
       }
     }
     note = absl::StrCat("the predecessor ", predecessor->code(),
-                        predecessor->name().empty() ? "" : absl::StrCat(" ", predecessor->name()),
+                        predecessor->name().empty()
+                            ? ""
+                            : absl::StrCat(" ", CutText(predecessor->name(), kMaxNameBytes)),
                         " has no ", SchemeName(scheme), " target for ", year);
     return true;
   }

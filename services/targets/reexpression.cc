@@ -8,15 +8,15 @@
 #include "absl/time/civil_time.h"
 #include "common/domain.h"
 #include "common/hierarchy/hierarchy.h"
+#include "common/text.h"
+#include "services/targets/request_validation.h"
 
 namespace covtrack::targets {
 namespace {
 
-// As Target.assigned_by and decision_ref: at most 200 bytes.
-constexpr size_t kMaxTextLength = 200;
-
 // The distinct non-empty values, in the order first seen, joined by "; "; values that would
-// take the text past kMaxTextLength are left out and "…" says so.
+// take the text past kMaxNameBytes (the bound of Target.assigned_by and decision_ref) are left
+// out and "…" says so.
 std::string JoinDistinct(const std::vector<std::string>& values) {
   std::vector<std::string> distinct;
   for (const std::string& v : values) {
@@ -28,7 +28,7 @@ std::string JoinDistinct(const std::vector<std::string>& values) {
   std::string out;
   for (const std::string& v : distinct) {
     const size_t added = (out.empty() ? 0 : 2) + v.size();
-    if (out.size() + added + kMore.size() > kMaxTextLength) {
+    if (out.size() + added + kMore.size() > kMaxNameBytes) {
       absl::StrAppend(&out, out.empty() ? "…" : kMore);
       break;
     }
@@ -93,6 +93,15 @@ ReexpressedTarget ReexpressTarget(const std::string& unit_code, const std::strin
                               " is not in (0, 1]: no target re-expressed from it");
       return out;
     }
+    // Stored targets were bounded when written; one read otherwise makes no sum.
+    const double v = p.target.value();
+    if (!(std::isfinite(v) && v >= 0 &&
+          v <= (first.kind() == v1::TARGET_KIND_COVERAGE_PERCENT ? 100.0
+                                                                 : kMaxParticipantsTarget))) {
+      out.note = absl::StrCat("the target of ", p.unit.code(),
+                              " is out of range: no target re-expressed from it");
+      return out;
+    }
     assigned_by.push_back(p.target.assigned_by());
     decision_ref.push_back(p.target.decision_ref());
   }
@@ -108,9 +117,12 @@ ReexpressedTarget ReexpressTarget(const std::string& unit_code, const std::strin
     bool all_of_year = true;
     bool all_of_year_before = true;
     for (const PredecessorTarget& p : predecessors) {
-      all_of_year = all_of_year && p.denominator.has_value() && *p.denominator > 0;
-      all_of_year_before = all_of_year_before && p.denominator_year_before.has_value() &&
-                           *p.denominator_year_before > 0;
+      // A denominator beyond any unit's (common/domain.h) is as good as unknown.
+      auto known = [](const std::optional<int64_t>& d) {
+        return d.has_value() && *d > 0 && *d <= kMaxPeople;
+      };
+      all_of_year = all_of_year && known(p.denominator);
+      all_of_year_before = all_of_year_before && known(p.denominator_year_before);
     }
     if (!all_of_year && !all_of_year_before) {
       out.note = absl::StrCat(

@@ -8,7 +8,9 @@
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
 #include "common/period.h"
+#include "common/text.h"
 #include "services/targets/achievement.h"
+#include "services/targets/upstream.h"
 #include "services/targets/vi_format.h"
 
 namespace covtrack::targets {
@@ -120,9 +122,12 @@ std::string UnitNameInSentence(const std::string& name) {
 }
 
 std::string WriteReportVi(const v1::Achievement& achievement) {
-  const std::string unit = achievement.unit().name().empty()
-                               ? achievement.unit().code()
-                               : UnitNameInSentence(achievement.unit().name());
+  // The name comes from another service: cut to a name's bound, so that the report stays a
+  // few hundred bytes whatever it was given.
+  const std::string unit =
+      achievement.unit().name().empty()
+          ? CutText(achievement.unit().code(), kMaxUnitCodeLength)
+          : UnitNameInSentence(CutText(achievement.unit().name(), kMaxNameBytes));
   absl::StatusOr<Month> as_of = Month::Parse(achievement.as_of_month());
   std::map<v1::Scheme, const v1::SchemeAchievement*> by_scheme;
   for (const v1::SchemeAchievement& s : achievement.schemes()) {

@@ -8,18 +8,28 @@
 #include "common/domain.h"
 #include "common/period.h"
 #include "common/status/status.h"
+#include "common/text.h"
 
 namespace covtrack::targets {
 namespace {
 
 constexpr int kMinYear = 2000;
 constexpr int kMaxYear = 2100;
-constexpr double kMaxParticipantsTarget = 1e9;  // more than the country's population
-constexpr size_t kMaxTextLength = 200;
+// "YYYY-MM-DD"; a period is at most "YYYY-H1" or "YYYY-MM".
+constexpr size_t kMaxDateBytes = 10;
+constexpr size_t kMaxPeriodBytes = 7;
+// A page token names a key of a few short parts and a fingerprint (common/paging); tokens the
+// service makes are under 200 bytes.
+constexpr size_t kMaxPageTokenBytes = 512;
+
+absl::Status ValidatePageToken(const std::string& token) {
+  return CheckText("page_token", token, kMaxPageTokenBytes);
+}
 
 }  // namespace
 
 absl::Status ValidateUnitCode(const std::string& code, absl::string_view field) {
+  RETURN_IF_ERROR(CheckText(field, code, kMaxUnitCodeLength));
   const bool digits = !code.empty() && std::all_of(code.begin(), code.end(), [](char c) {
     return absl::ascii_isdigit(static_cast<unsigned char>(c));
   });
@@ -27,10 +37,8 @@ absl::Status ValidateUnitCode(const std::string& code, absl::string_view field) 
       (digits && (code.size() == 2 || code.size() == 3 || code.size() == 5))) {
     return absl::OkStatus();
   }
-  // A code is short; one that is not is cut, never echoed whole.
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, " must be \"VN\" or a 2-, 3- or 5-digit unit code, got \"",
-                   code.substr(0, 16), code.size() > 16 ? "…" : "", "\""));
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, " must be \"VN\" or a 2-, 3- or 5-digit unit code, got ", QuoteInput(code, 16)));
 }
 
 absl::Status ValidateScheme(v1::Scheme scheme, absl::string_view field) {
@@ -60,23 +68,19 @@ absl::Status ValidateLevel(v1::AdminLevel level, absl::string_view field) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateText(const std::string& text, absl::string_view field, bool required) {
+absl::Status ValidateText(const std::string& text, absl::string_view field, bool required,
+                          size_t max_bytes) {
   if (required && text.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   }
-  if (text.size() > kMaxTextLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " is longer than ", kMaxTextLength, " bytes"));
-  }
-  return absl::OkStatus();
+  return CheckText(field, text, max_bytes);
 }
 
 absl::Status ValidateDate(const std::string& date, absl::string_view field) {
-  if (absl::Status s = covtrack::ValidateDate(date); !s.ok()) {
+  if (!TextProblem(date, kMaxDateBytes).empty() || !covtrack::ValidateDate(date).ok()) {
     // A date is short; one that is not is cut, never echoed whole.
-    return absl::InvalidArgumentError(absl::StrCat(field, " must be a date \"YYYY-MM-DD\", got \"",
-                                                   date.substr(0, 16), date.size() > 16 ? "…" : "",
-                                                   "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must be a date \"YYYY-MM-DD\", got ", QuoteInput(date, 16)));
   }
   return absl::OkStatus();
 }
@@ -85,8 +89,11 @@ absl::Status ValidatePeriod(const std::string& period, absl::string_view field) 
   if (period.empty()) {
     return absl::OkStatus();
   }
-  if (absl::StatusOr<Period> parsed = Period::Parse(period); !parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": ", parsed.status().message()));
+  // Period::Parse's message quotes the whole text: a long or binary one is never parsed.
+  if (!TextProblem(period, kMaxPeriodBytes).empty() || !Period::Parse(period).ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": malformed period ", QuoteInput(period, 16),
+                     ": want YYYY, YYYY-H1..H2, YYYY-Q1..Q4 or YYYY-MM"));
   }
   return absl::OkStatus();
 }
@@ -95,8 +102,12 @@ absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& in) {
   v1::Target t = in;
   t.clear_update_time();
   t.set_revision(0);
-  const std::string record = absl::StrCat(" (target ", t.unit_code().substr(0, 16), "/",
-                                          SchemeName(t.scheme()), "/", t.year(), ")");
+  // The record names the code as sent only when it is one; anything else is quoted, cut.
+  const std::string code = ValidateUnitCode(t.unit_code(), "").ok()
+                               ? t.unit_code()
+                               : QuoteInput(t.unit_code(), kMaxUnitCodeLength);
+  const std::string record =
+      absl::StrCat(" (target ", code, "/", SchemeName(t.scheme()), "/", t.year(), ")");
   auto with_record = [&](absl::Status s) {
     return absl::Status(s.code(), absl::StrCat(s.message(), record));
   };
@@ -143,20 +154,22 @@ absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& in) {
     if (t.unit_as_of().substr(0, 4) != absl::StrCat(t.year())) {
       return with_record(absl::InvalidArgumentError(
           absl::StrCat("target.unit_as_of must be a date inside the target's year ", t.year(),
-                       ", got ", t.unit_as_of())));
+                       ", got ", QuoteInput(t.unit_as_of(), 16))));
     }
   }
-  if (absl::Status s = ValidateText(t.assigned_by(), "target.assigned_by", false); !s.ok()) {
+  if (absl::Status s = ValidateText(t.assigned_by(), "target.assigned_by", false, kMaxNameBytes);
+      !s.ok()) {
     return with_record(s);
   }
-  if (absl::Status s = ValidateText(t.decision_ref(), "target.decision_ref", false); !s.ok()) {
+  if (absl::Status s = ValidateText(t.decision_ref(), "target.decision_ref", false, kMaxNameBytes);
+      !s.ok()) {
     return with_record(s);
   }
   return t;
 }
 
 absl::Status ValidateRequest(const v1::SetTargetRequest& request) {
-  RETURN_IF_ERROR(ValidateText(request.request_id(), "request_id", true));
+  RETURN_IF_ERROR(ValidateText(request.request_id(), "request_id", true, kMaxRequestIdBytes));
   if (!request.has_target()) {
     return absl::InvalidArgumentError("target is required");
   }
@@ -164,6 +177,7 @@ absl::Status ValidateRequest(const v1::SetTargetRequest& request) {
 }
 
 absl::Status ValidateRequest(const v1::ListTargetsRequest& request) {
+  RETURN_IF_ERROR(ValidatePageToken(request.page_token()));
   if (!request.unit_code().empty() && !request.parent_code().empty()) {
     return absl::InvalidArgumentError("set at most one of unit_code and parent_code");
   }
@@ -200,6 +214,7 @@ absl::Status ValidateRequest(const v1::GetAchievementRequest& request) {
 }
 
 absl::Status ValidateRequest(const v1::ListLaggingUnitsRequest& request) {
+  RETURN_IF_ERROR(ValidatePageToken(request.page_token()));
   RETURN_IF_ERROR(ValidateUnitCode(request.parent_code(), "parent_code"));
   RETURN_IF_ERROR(ValidateLevel(request.level(), "level"));
   RETURN_IF_ERROR(ValidateScheme(request.scheme(), "scheme"));
@@ -222,9 +237,10 @@ absl::Status ValidateRequest(const v1::AllocateTargetRequest& request) {
         "ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS");
   }
   // A preview stores nothing, so it needs no request id.
-  RETURN_IF_ERROR(ValidateText(request.request_id(), "request_id", !request.preview()));
-  RETURN_IF_ERROR(ValidateText(request.assigned_by(), "assigned_by", false));
-  return ValidateText(request.decision_ref(), "decision_ref", false);
+  RETURN_IF_ERROR(
+      ValidateText(request.request_id(), "request_id", !request.preview(), kMaxRequestIdBytes));
+  RETURN_IF_ERROR(ValidateText(request.assigned_by(), "assigned_by", false, kMaxNameBytes));
+  return ValidateText(request.decision_ref(), "decision_ref", false, kMaxNameBytes);
 }
 
 absl::Status ValidateRequest(const v1::ValidateAllocationRequest& request) {

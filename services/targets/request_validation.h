@@ -3,7 +3,8 @@
 // What a request to the target service must satisfy before anything is read or written: one
 // function per request message (the handlers call ValidateRequest first, tests call it alone),
 // built from checks of single fields. Every error is INVALID_ARGUMENT and names the field (and
-// the record, for a target).
+// the record, for a target). Every string field is bounded, free of NUL bytes and valid UTF-8
+// (common/text.h), and an error quotes at most a short prefix of what was sent (QuoteInput).
 
 #include <string>
 
@@ -11,9 +12,13 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/paging/paging.h"
+#include "common/text.h"
 #include "covtrack/v1/target_service.pb.h"
 
 namespace covtrack::targets {
+
+// The largest participants target: more than the country's population.
+inline constexpr double kMaxParticipantsTarget = 1e9;
 
 // Page sizes of the two List methods (target_service.proto).
 inline constexpr PageSizeLimits kTargetsPage{100, 1000};
@@ -42,8 +47,10 @@ absl::Status ValidateScheme(v1::Scheme scheme, absl::string_view field);
 absl::Status ValidateYear(int year, absl::string_view field);
 // A known level, or ADMIN_LEVEL_UNSPECIFIED.
 absl::Status ValidateLevel(v1::AdminLevel level, absl::string_view field);
-// At most 200 bytes; not empty when `required`.
-absl::Status ValidateText(const std::string& text, absl::string_view field, bool required);
+// Text common/text.h accepts (at most `max_bytes` bytes, no NUL byte, valid UTF-8); not empty
+// when `required`.
+absl::Status ValidateText(const std::string& text, absl::string_view field, bool required,
+                          size_t max_bytes = kMaxNameBytes);
 // A calendar date "YYYY-MM-DD" (common/period.h ValidateDate).
 absl::Status ValidateDate(const std::string& date, absl::string_view field);
 // Empty (the current year) or a period Period::Parse reads ("2024", "2024-H1", "2024-03", ...).

@@ -16,6 +16,7 @@
 #include "services/targets/achievement.h"
 #include "services/targets/request_validation.h"
 #include "services/targets/target_service.h"
+#include "services/targets/upstream.h"
 
 namespace covtrack::targets {
 namespace {
@@ -113,6 +114,8 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
   std::vector<v1::LaggingUnit> lagging;
   int with_target = 0;
   for (const v1::Coverage& unit : units) {
+    // Each unit may call ingestion and aggregation: none for a caller who has gone.
+    RETURN_IF_ERROR(Upstream::StopIfCallEnded("while evaluating the units"));
     if (!target_of.count(unit.unit().code())) {
       // No target stored under the code: the store need not be asked again for it.
       reads.SetStored(unit.unit().code(), period.year(), {});

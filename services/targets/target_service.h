@@ -164,6 +164,11 @@ class TargetServiceImpl final : public v1::TargetService::Service {
   // predecessor_targets.cc
   // True when `unit` holds its code's yearly figures (and targets) for `year`.
   absl::StatusOr<bool> IsYearHolder(ReformReads& reads, const v1::AdminUnit& unit, int year);
+  // NOT_FOUND "FIELD: no unit CODE exists in YEAR" when no version of `code` (as ingestion
+  // keeps them) is valid on any day of `year`: a target, or a part of an allocation, is only
+  // stored for a unit that existed in its year ("VN" always does).
+  absl::Status RequireUnitInYear(ReformReads& reads, const std::string& code, int year,
+                                 absl::string_view field);
   // Target.unit_as_of as stored: "" when it names the year's holder of `code`;
   // INVALID_ARGUMENT naming target.unit_as_of when no unit holds the code on that date.
   absl::StatusOr<std::string> NormalizeUnitAsOf(ReformReads& reads, const std::string& code,

@@ -12,8 +12,10 @@ namespace covtrack::targets {
 
 absl::StatusOr<v1::Target> TargetServiceImpl::StoreTarget(const v1::SetTargetRequest& request) {
   ASSIGN_OR_RETURN(v1::Target target, NormalizeTarget(request.target()));
-  // Which unit the date names needs the hierarchy (ingestion): only asked when one is given.
+  // Whether the unit existed in the target's year, and which unit a date names, are asked of
+  // ingestion's unit versions.
   ReformReads reads(units_.get(), store_.get());
+  RETURN_IF_ERROR(RequireUnitInYear(reads, target.unit_code(), target.year(), "target.unit_code"));
   ASSIGN_OR_RETURN(
       *target.mutable_unit_as_of(),
       NormalizeUnitAsOf(reads, target.unit_code(), target.unit_as_of(), target.year()));

@@ -30,9 +30,10 @@ class UnitSource {
   virtual absl::StatusOr<std::vector<v1::CrosswalkLink>> LinksInto(const std::string& code) = 0;
 };
 
-// The ingestion service over gRPC (`channel` leads to `address`, which errors name). Every call
-// carries `deadline`. A call that cannot reach the service is UNAVAILABLE; other errors keep
-// their code.
+// The ingestion service over gRPC (`channel` leads to `address`, which only the log names).
+// Each call gets at most `deadline`, and never more than the served call has left; paging
+// stops when the served call ends. A call that cannot reach the service is UNAVAILABLE; other
+// errors keep their code (upstream.h, Upstream::Check).
 std::unique_ptr<UnitSource> NewIngestionUnitSource(std::shared_ptr<grpc::Channel> channel,
                                                    std::string address, absl::Duration deadline);
 

@@ -1,7 +1,9 @@
 #include "services/targets/achievement.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <numeric>
 
 namespace covtrack::targets {
@@ -50,6 +52,28 @@ SchemeInputs AtYearEnd(std::optional<v1::Target> target, v1::SchemeCoverage curr
   in.current = std::move(current);
   in.as_of = Month{2023, 12};
   return in;
+}
+
+// Issue 13: counts up to INT64_MAX made differences wrap to plausible figures. A count no unit
+// can hold (common/domain.h kMaxPeople) is not compared, and a month holding one is no trend.
+TEST(EvaluateSchemeTest, CountsBeyondAnyUnitAreNoData) {
+  const int64_t huge = std::numeric_limits<int64_t>::max();
+  v1::SchemeAchievement a = EvaluateScheme(AtYearEnd(ParticipantsTarget(11136), Figure(huge)));
+  EXPECT_EQ(a.status(), v1::ACHIEVEMENT_STATUS_NO_DATA);
+  EXPECT_THAT(a.note(), ::testing::HasSubstr("beyond any unit"));
+  a = EvaluateScheme(AtYearEnd(CoverageTarget(90), Figure(1000, std::nullopt, huge)));
+  EXPECT_EQ(a.status(), v1::ACHIEVEMENT_STATUS_NO_DATA);
+
+  // June's 6,000 against an earlier month of -INT64_MAX: that month is no trend.
+  SchemeInputs in = AtYearEnd(ParticipantsTarget(20000), Figure(6000));
+  in.as_of = Month{2024, 6};
+  in.current.set_as_of_month("2024-06");
+  v1::SchemeCoverage wrong = Figure(-huge);
+  wrong.set_as_of_month("2024-05");
+  in.history.push_back({Month{2024, 5}, wrong});
+  a = EvaluateScheme(in);
+  EXPECT_EQ(a.projected_year_end_participants(), 6000);
+  EXPECT_EQ(a.status(), v1::ACHIEVEMENT_STATUS_AT_RISK);  // from the projection only
 }
 
 // DOMAIN.md: Mai Sơn 2023, compulsory SI: 11,661 / 11,136 people = 104.7% of plan.

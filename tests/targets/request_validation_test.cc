@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "common/text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -230,6 +231,81 @@ TEST(ValidateRequestTest, ValidateAllocation) {
   EXPECT_THAT(ValidateRequest(request), IsOk());
   request.set_year(0);
   EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("year")));
+}
+
+// Issue 13: every string field is bounded, free of NUL bytes and valid UTF-8 (common/text.h),
+// and an error quotes at most a short prefix of what was sent.
+TEST(ValidateRequestTest, EveryStringFieldIsCheckedAsText) {
+  const std::string huge(1 << 20, '7');
+  const std::string nul("82\0", 3);
+  const std::string invalid = "\xC3\x28";
+  auto refused = [](const absl::Status& status, const std::string& field) {
+    EXPECT_THAT(status,
+                StatusIs(kInvalid, AllOf(HasSubstr(field), Not(HasSubstr(std::string(50, '7'))))));
+    EXPECT_LT(status.message().size(), 300u) << field;
+  };
+  for (const std::string& bad : {huge, nul, invalid}) {
+    v1::SetTargetRequest set;
+    *set.mutable_target() = GoodTarget();
+    set.set_request_id(bad);
+    refused(ValidateRequest(set), "request_id");
+    set.set_request_id("r1");
+    set.mutable_target()->set_unit_code(bad);
+    refused(ValidateRequest(set), "target.unit_code");
+    *set.mutable_target() = GoodTarget();
+    set.mutable_target()->set_assigned_by(bad);
+    refused(ValidateRequest(set), "target.assigned_by");
+    *set.mutable_target() = GoodTarget();
+    set.mutable_target()->set_decision_ref(bad);
+    refused(ValidateRequest(set), "target.decision_ref");
+    *set.mutable_target() = GoodTarget();
+    set.mutable_target()->set_unit_as_of(bad);
+    refused(ValidateRequest(set), "target.unit_as_of");
+
+    v1::ListTargetsRequest list;
+    list.set_page_token(bad == nul || bad == invalid ? bad : std::string(1000, '7'));
+    refused(ValidateRequest(list), "page_token");
+    list.clear_page_token();
+    list.set_parent_code(bad);
+    list.set_year(2023);
+    refused(ValidateRequest(list), "parent_code");
+
+    v1::GetAchievementRequest achievement;
+    achievement.set_unit_code("82");
+    achievement.set_period(bad);
+    refused(ValidateRequest(achievement), "period");
+    achievement.clear_period();
+    achievement.set_territory_date(bad);
+    refused(ValidateRequest(achievement), "territory_date");
+
+    v1::ListLaggingUnitsRequest lagging;
+    lagging.set_parent_code("VN");
+    lagging.set_scheme(v1::SCHEME_HEALTH);
+    lagging.set_page_token(bad == nul || bad == invalid ? bad : std::string(1000, '7'));
+    refused(ValidateRequest(lagging), "page_token");
+
+    v1::AllocateTargetRequest allocate;
+    allocate.set_parent_code("01");
+    allocate.set_scheme(v1::SCHEME_HEALTH);
+    allocate.set_year(2023);
+    allocate.set_method(v1::ALLOCATION_METHOD_POPULATION);
+    allocate.set_request_id(bad);
+    refused(ValidateRequest(allocate), "request_id");
+    allocate.set_request_id("a1");
+    allocate.set_decision_ref(bad);
+    refused(ValidateRequest(allocate), "decision_ref");
+
+    v1::GetReportRequest report;
+    report.set_unit_code(bad);
+    refused(ValidateRequest(report), "unit_code");
+  }
+  // A request id as long as common/text.h allows, and one byte more.
+  v1::SetTargetRequest set;
+  *set.mutable_target() = GoodTarget();
+  set.set_request_id(std::string(kMaxRequestIdBytes, 'r'));
+  EXPECT_THAT(ValidateRequest(set), IsOk());
+  set.set_request_id(std::string(kMaxRequestIdBytes + 1, 'r'));
+  EXPECT_THAT(ValidateRequest(set), StatusIs(kInvalid, HasSubstr("request_id")));
 }
 
 }  // namespace
