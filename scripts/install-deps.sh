@@ -17,6 +17,7 @@ packages=(
   nodejs
   iproute2 util-linux openssl  # tests/deploy runs pods in network namespaces (ip, unshare, setpriv)
   python3-grpcio python3-protobuf  # tests/clients: a Python client generated from proto/
+  buildah mmdebstrap  # tests/deploy: deploy.images builds the images without a Docker engine
 )
 missing=()
 for p in "${packages[@]}"; do
