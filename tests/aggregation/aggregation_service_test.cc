@@ -327,8 +327,8 @@ TEST_P(AggregationServiceTest, ListCoveragePagesAndSorts) {
   grpc::ClientContext bad;
   EXPECT_THAT(agg_->stub().ListCoverage(&bad, request, &response),
               StatusIs(grpc::StatusCode::INVALID_ARGUMENT));
-  // A token is not secret: one forged for this list with an offset near INT64_MAX is an empty
-  // last page, not an overflow.
+  // A token is not secret: one forged for this list with an offset near INT64_MAX is refused
+  // (common/paging bounds every number a token holds), never an overflow or a silent empty page.
   request.set_page_token("");
   absl::StatusOr<aggregation::CoverageListQuery> query =
       aggregation::ValidateListCoverageRequest(request);
@@ -336,9 +336,9 @@ TEST_P(AggregationServiceTest, ListCoveragePagesAndSorts) {
   request.set_page_token(query->page.TokenAtOffset(std::numeric_limits<int64_t>::max() - 1));
   v1::ListCoverageResponse beyond;
   grpc::ClientContext forged;
-  ASSERT_THAT(agg_->stub().ListCoverage(&forged, request, &beyond), IsOk());
-  EXPECT_EQ(beyond.coverages_size(), 0);
-  EXPECT_EQ(beyond.next_page_token(), "");
+  grpc::Status refused = agg_->stub().ListCoverage(&forged, request, &beyond);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("page_token"));
 }
 
 TEST_P(AggregationServiceTest, SeriesMonthByMonth) {

@@ -54,7 +54,10 @@ CSV
 coverage=$("$covctl" coverage 01 2025 --schemes=health --format=json)
 grep -q '"participants": "1234"' <<<"$coverage" || { echo "FAIL: coverage: $coverage"; exit 1; }
 if command -v redis-server >/dev/null; then
-  # The answer was cached in the Redis run.sh started (bounded wait for the write).
+  # The answer was cached in the Redis run.sh started (bounded wait for the write); that Redis
+  # asks for the password run.sh made.
+  export REDISCLI_AUTH
+  REDISCLI_AUTH=$(cat "$work/var/secrets/redis-password")
   for _ in $(seq 50); do
     [ "$(redis-cli -p "$COVTRACK_LOCAL_REDIS_PORT" dbsize)" -gt 0 ] && break
     sleep 0.1
