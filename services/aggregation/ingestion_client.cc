@@ -22,7 +22,12 @@ absl::Status Cancelled(absl::string_view method) {
 
 absl::Status Annotate(const grpc::Status& status, absl::string_view method) {
   absl::Status s = FromGrpcStatus(status);
-  return absl::Status(s.code(), absl::StrCat("ingestion ", method, ": ", s.message()));
+  // Ingestion refusing for lack of room is not this caller's doing: to them this service is
+  // unavailable for a moment (their retry policy retries UNAVAILABLE), and the message keeps
+  // ingestion's "retry after N ms".
+  absl::StatusCode code =
+      s.code() == absl::StatusCode::kResourceExhausted ? absl::StatusCode::kUnavailable : s.code();
+  return absl::Status(code, absl::StrCat("ingestion ", method, ": ", s.message()));
 }
 }  // namespace
 

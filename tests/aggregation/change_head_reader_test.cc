@@ -34,6 +34,10 @@ class FakeIngestion final : public v1::IngestionService::Service {
     if (failing.load()) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "store restarting");
     }
+    if (busy.load()) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "server busy: 64 calls in progress, its limit; retry after 1000 ms");
+    }
     head->set_seq(this->head.load());
     std::this_thread::sleep_for(latency);
     return grpc::Status::OK;
@@ -41,6 +45,7 @@ class FakeIngestion final : public v1::IngestionService::Service {
 
   std::atomic<int64_t> head{0};
   std::atomic<bool> failing{false};
+  std::atomic<bool> busy{false};
   std::atomic<int> calls{0};
   std::chrono::milliseconds latency{0};
 };
@@ -134,6 +139,14 @@ TEST_F(ChangeHeadReaderTest, AFailedLookupIsReportedAndTheNextOneTriesAgain) {
   ASSERT_THAT(head, IsOk());
   EXPECT_EQ(*head, 12);
   EXPECT_EQ(reader_->rpc_count(), 2);
+}
+
+// Ingestion refusing for lack of room is not aggregation's caller's doing: they see
+// UNAVAILABLE (which their retry policy retries) with ingestion's delay, not RESOURCE_EXHAUSTED.
+TEST_F(ChangeHeadReaderTest, IngestionOutOfRoomIsUnavailableToTheCaller) {
+  ingestion_.busy = true;
+  EXPECT_THAT(client_->GetChangeHead(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("retry after 1000 ms")));
 }
 
 }  // namespace
