@@ -143,6 +143,51 @@ class AdmissionInterceptorFactory : public grpc::experimental::ServerInterceptor
   const std::string message_;
 };
 
+// What a caller is told when its request could not be parsed.
+constexpr char kUnparsableRequest[] =
+    "the request could not be parsed: a string field that is not valid UTF-8, or a malformed "
+    "message";
+
+// Protobuf refuses a proto3 string field that is not valid UTF-8 while parsing, before any
+// handler runs, and gRPC then answers INTERNAL with protobuf's (for proto3, empty) initialization
+// error (grpc::GenericDeserialize). That is the caller's mistake, not a failure of the service:
+// INVALID_ARGUMENT, saying so. Recognised narrowly: the synchronous server hands the interceptors
+// a null request at POST_RECV_MESSAGE when the unary request could not be parsed, and the call
+// then ends INTERNAL without a handler having run.
+class RequestParseInterceptor : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      unparsable_ = true;
+    }
+    if (unparsable_ && methods->QueryInterceptionHookPoint(
+                           grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      if (methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
+        methods->ModifySendStatus(
+            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kUnparsableRequest));
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  bool unparsable_ = false;
+};
+
+class RequestParseInterceptorFactory
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    if (info->type() != grpc::experimental::ServerRpcInfo::Type::UNARY) {
+      return nullptr;  // only unary requests are parsed before the handler runs
+    }
+    return new RequestParseInterceptor();
+  }
+};
+
 // Collects the full names of the services a server registered, as gRPC derived them from the
 // methods' paths ("/covtrack.v1.IngestionService/SubmitReport"), so that health can answer
 // for each without a list of names to keep in step.
@@ -301,13 +346,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // The request context first, so that everything after it (metrics, handlers) logs under
   // the request id.
-  // The admission interceptor before the metrics one, so that the metrics record the refusal
-  // as the caller sees it.
+  // The admission and request parse interceptors before the metrics one, so that the metrics
+  // record the refusal as the caller sees it.
   auto calls = std::make_shared<CallRegistry>();
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(NewRequestContextInterceptorFactory());
   interceptors.push_back(std::make_unique<CallRegistryFactory>(calls));
   interceptors.push_back(std::make_unique<AdmissionInterceptorFactory>(options));
+  interceptors.push_back(std::make_unique<RequestParseInterceptorFactory>());
   interceptors.push_back(metrics::NewRpcMetricsInterceptorFactory(&metrics::Registry::Global()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (grpc::Service* service : services) {
@@ -351,6 +397,10 @@ int Server::metrics_port() const {
   return metrics_server_ == nullptr ? 0 : metrics_server_->port();
 }
 
+void Server::OnShutdown(std::function<void(absl::Duration grace)> callback) {
+  on_shutdown_.push_back(std::move(callback));
+}
+
 void Server::Shutdown() {
   if (shut_down_.exchange(true)) {
     return;
@@ -364,6 +414,9 @@ void Server::Shutdown() {
   // gRPC cancels the calls still running at the deadline but then waits for their handlers to
   // return, however long that takes. The backstop keeps the promise of a bounded drain.
   const absl::Time deadline = absl::Now() + options_.shutdown_grace;
+  for (const auto& callback : on_shutdown_) {
+    callback(options_.shutdown_grace);
+  }
   absl::Notification drained;
   std::thread backstop([this, deadline, &drained] {
     if (drained.WaitForNotificationWithDeadline(deadline + options_.shutdown_backstop)) {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,8 +75,15 @@ class Server {
   int health_port() const { return health_port_; }  // 0 without one
   int metrics_port() const;                         // 0 without one
 
-  // Graceful shutdown: health reports NOT_SERVING (for "" and every service name), new calls
-  // are refused, in-flight calls get until the grace deadline to finish, then are cancelled.
+  // Called by Shutdown() with the grace, after health reports NOT_SERVING and before gRPC stops
+  // taking calls: a service's chance to end long calls in a way its callers can act on (the
+  // ingestion service ends WatchChanges streams and stops uploads between messages, saying
+  // where to resume). Register before RunUntilSignal(); called in the order registered.
+  void OnShutdown(std::function<void(absl::Duration grace)> callback);
+
+  // Graceful shutdown: health reports NOT_SERVING (for "" and every service name), the
+  // OnShutdown callbacks run, new calls are refused, in-flight calls get until the grace
+  // deadline to finish, then are cancelled.
   // Handlers still running shutdown_backstop after that end the process (std::_Exit(1)), after
   // a log line naming them. Idempotent.
   void Shutdown();
@@ -97,6 +105,7 @@ class Server {
   std::vector<std::string> health_names_;
   std::shared_ptr<CallRegistry> calls_;  // in flight, for the backstop's log line
   std::atomic<bool> shut_down_{false};
+  std::vector<std::function<void(absl::Duration)>> on_shutdown_;
 };
 
 // The peer identity of a call, as the audit trail records it: the client certificate's common

@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
     covtrack::log::Error("cannot start", {{"error", std::string(server.status().message())}});
     return 1;
   }
+  // On SIGTERM uploads stop between messages, telling the client where to resume.
+  (*server)->OnShutdown([&service](absl::Duration grace) { (*service)->BeginDrain(grace); });
   (*server)->RunUntilSignal();
   return 0;
 }

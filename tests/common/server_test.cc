@@ -1,7 +1,8 @@
 // The server bootstrap on its own: a free port is read back, a port in use is refused rather
 // than shared, the health-only port answers probes (for "" and each service's name), /metrics
 // counts RPCs, calls past --max_concurrent_calls are refused at once while health keeps
-// answering, and a drain ends within grace + backstop whatever a handler does.
+// answering, shutdown callbacks run before the drain waits, and a drain ends within grace +
+// backstop whatever a handler does.
 #include "common/server.h"
 
 #include <grpcpp/health_check_service_interface.h>
@@ -210,6 +211,36 @@ TEST(ServerTest, HealthAnswersForEachServiceByName) {
   caller.join();
   stopper.join();
   EXPECT_THAT(held, IsOk());  // the call admitted before the drain finished
+}
+
+// Shutdown runs the OnShutdown callbacks with the grace once health says NOT_SERVING and before
+// it waits for the calls in flight, so that a service can end its long calls (ingestion's
+// BeginDrain); here the callback releases the held call and the drain ends with it.
+TEST(ServerTest, ShutdownCallbacksRunAfterHealthAndBeforeTheDrain) {
+  HeldService ingestion;
+  ServerOptions options;
+  options.shutdown_grace = absl::Seconds(30);
+  std::unique_ptr<Server> server = Server::Start(options, {&ingestion}).value();
+  absl::Duration grace;
+  grpc::health::v1::HealthCheckResponse::ServingStatus health_then =
+      grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  server->OnShutdown([&](absl::Duration given) {
+    grace = given;
+    grpc::Status status;
+    health_then = Health(server->port(), &status, v1::IngestionService::service_full_name());
+    ingestion.Release();
+  });
+  grpc::Status held;
+  std::thread caller([&] {
+    grpc::ClientContext context;
+    held = CallHead(server->address(), context);
+  });
+  ingestion.WaitEntered(1);
+  server->Shutdown();
+  caller.join();
+  EXPECT_EQ(grace, absl::Seconds(30));
+  EXPECT_EQ(health_then, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_THAT(held, IsOk());  // released by the callback, not cancelled at the grace deadline
 }
 
 // Past --max_concurrent_calls a call is refused at once, with a retry delay and a count, while
