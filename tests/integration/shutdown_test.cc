@@ -279,13 +279,11 @@ TEST(IngestionProcessTest, SigtermStopsAnUploadBetweenMessagesAndItResumesThere)
   EXPECT_EQ(state.status(), HealthCheckResponse::NOT_SERVING);
   watch_context.TryCancel();
   // Past half the grace (4 s) and well before its end (8 s): the upload has stopped taking
-  // messages, and the next one is refused rather than committed.
+  // messages, and the next one is refused rather than committed. One message only: a client
+  // still writing when the drained server closes its connection may see the reset ("Broken
+  // pipe") before the status (covctl resumes either way, see the next test).
   absl::SleepFor(absl::Seconds(5));
-  for (int i = kBeforeSigterm; i < kMessages; ++i) {
-    if (!upload->Write(message(i))) {
-      break;
-    }
-  }
+  ASSERT_TRUE(upload->Write(message(kBeforeSigterm)));
   upload->WritesDone();
   grpc::Status status = upload->Finish();
   ASSERT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
@@ -370,7 +368,7 @@ TEST(IngestionProcessTest, CovctlResumesAnUploadAcrossARestart) {
   ASSERT_TRUE(started) << "the upload never started";
   EXPECT_EQ(exit_code, 0);
   EXPECT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_THAT(run.err, HasSubstr("batches are committed. Resuming from batch"));
+  EXPECT_THAT(run.err, HasSubstr(" batches are committed. Resuming from batch "));
   EXPECT_THAT(run.err, Not(HasSubstr("Run the same command again")));
 
   auto again = v1::IngestionService::NewStub(Connect(listen));

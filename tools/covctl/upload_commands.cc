@@ -98,10 +98,12 @@ int Commands::StreamUpload(const std::string& path, std::vector<v1::SubmitReport
     std::unique_ptr<grpc::ClientWriter<v1::SubmitReportRequest>> writer =
         stub->StreamReports(&context, &summary);
     size_t sent_rows = done_rows;
+    bool reached = false;  // a message of this call was sent: the service was there
     for (size_t i = first; i < messages.size(); ++i) {
       if (!writer->Write(messages[i])) {
         break;  // the server ended the call; Finish() says why
       }
+      reached = true;
       sent_rows += rows_in[i];
       progress.Update(sent_rows);
     }
@@ -134,23 +136,31 @@ int Commands::StreamUpload(const std::string& path, std::vector<v1::SubmitReport
     if (committed.has_value()) {
       committed_total = first + *committed;
     }
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && committed.has_value()) {
-      for (size_t i = first; i < first + *committed; ++i) {
+    // Resumable: the service stopped the upload saying how far it got, or the connection was
+    // lost after this call reached the service (a drained server closing its connections can
+    // reset them before the client reads the status). Batches sent again that were committed
+    // are recognised by their request ids, so resuming from what is known is safe.
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        (committed.has_value() || reached)) {
+      for (size_t i = first; i < first + committed.value_or(0); ++i) {
         total.set_messages_committed(total.messages_committed() + 1);
         total.set_records_accepted(total.records_accepted() + messages[i].records_size());
         total.set_denominators_accepted(total.denominators_accepted() +
                                         messages[i].denominators_size());
         done_rows += rows_in[i];
       }
-      first += *committed;
-      if (*committed > 0) {
+      first += committed.value_or(0);
+      if (committed.value_or(0) > 0) {
         resumes = 0;
         delay = kFirstResumeDelay;
       }
       if (resumes < kMaxResumes) {
         ++resumes;
         progress.Finish();
-        err_ << path << ": the service stopped the upload (" << status.error_message() << "); "
+        err_ << path << ": "
+             << (committed.has_value() ? "the service stopped the upload ("
+                                       : "the connection was lost during the upload (")
+             << status.error_message() << "); " << (committed.has_value() ? "" : "at least ")
              << first << " of " << messages.size() << " batches are committed. Resuming from batch "
              << first << " in " << absl::FormatDuration(delay) << " (attempt " << resumes << " of "
              << kMaxResumes << ")\n";
