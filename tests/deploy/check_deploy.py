@@ -631,15 +631,19 @@ def packages_of(paths):
 
 
 def check_readme(root, program_flags):
-    """Each flag is in the table of its program, or of every service when common/ defines it."""
+    """Each flag is in the table of its program, or of every service when every service has it
+    (common/server_flags.cc); flags common/ defines for some programs only (the store's, in
+    common/sql/store_flags.cc) are in each of those programs' tables."""
     text = open(os.path.join(root, "deploy", "README.md")).read()
     sections = dict(re.findall(r"^\*\*([^*\n]+)\*\*[^\n]*\n(.*?)(?=^\*\*|^## |^### |\Z)", text,
                                flags=re.M | re.S))
+    services = [flags for program, flags in program_flags.items() if program != "covctl"]
+    shared = set.intersection(*(set(flags) for flags in services)) if services else set()
     for program, flags_by_file in sorted(program_flags.items()):
         for path, names in sorted(flags_by_file.items()):
             if "absl/" in path:
                 continue
-            heading = "every covtrack service" if "common/" in path else program
+            heading = "every covtrack service" if "common/" in path and path in shared else program
             table = "\n".join(line for line in sections.get(heading, "").splitlines()
                               if line.startswith("|"))
             for flag in sorted(names):
