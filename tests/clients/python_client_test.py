@@ -214,7 +214,8 @@ class Services:
     def start(self):
         self.ingestion.start()
         self.aggregation.start(["--ingestion_addr=" + self.ingestion.address])
-        self.targets.start(["--aggregation_addr=" + self.aggregation.address])
+        self.targets.start(["--aggregation_addr=" + self.aggregation.address,
+                            "--ingestion_addr=" + self.ingestion.address])
 
     def stop(self):
         """Stops the callers first; returns {name: exit code}."""
