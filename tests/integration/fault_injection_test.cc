@@ -999,7 +999,7 @@ TEST_F(FaultInjectionTest, IngestionStoppedDuringBulkUploadResumesWithoutDuplica
                     << 4 * (13 - Dataset::kFirstMonth);
     }
   }
-  for (const std::string& code : {"82", "14"}) {
+  for (std::string code : {"82", "14"}) {
     v1::Coverage coverage;
     grpc::Status status = GetCoverage(code, "2023-H2", &coverage);
     ASSERT_THAT(status, IsOk());
