@@ -22,27 +22,15 @@ v1::AdminUnit UnitFromRow(const sql::Row& r) {
   return u;
 }
 
-absl::StatusOr<std::vector<v1::AdminUnit>> ReadUnitVersions(sql::Session& session,
-                                                            const std::string& code) {
-  ASSIGN_OR_RETURN(
-      std::vector<sql::Row> rows,
-      session.Query(absl::StrCat("SELECT ", kUnitColumns,
-                                 " FROM admin_units WHERE code = $1 ORDER BY valid_from"),
-                    {code}));
-  std::vector<v1::AdminUnit> versions;
-  versions.reserve(rows.size());
-  for (const sql::Row& row : rows) {
-    versions.push_back(UnitFromRow(row));
-  }
-  return versions;
-}
-
-absl::StatusOr<std::vector<v1::AdminUnit>> ReadChildVersions(sql::Session& session,
+namespace {
+// The unit versions `condition` ($1 = code) selects, in `order`.
+absl::StatusOr<std::vector<v1::AdminUnit>> ReadVersionsWhere(sql::Session& session,
+                                                             absl::string_view condition,
+                                                             absl::string_view order,
                                                              const std::string& code) {
   ASSIGN_OR_RETURN(std::vector<sql::Row> rows,
-                   session.Query(absl::StrCat("SELECT ", kUnitColumns,
-                                              " FROM admin_units WHERE parent_code = $1 "
-                                              "ORDER BY code, valid_from"),
+                   session.Query(absl::StrCat("SELECT ", kUnitColumns, " FROM admin_units WHERE ",
+                                              condition, " ORDER BY ", order),
                                  {code}));
   std::vector<v1::AdminUnit> versions;
   versions.reserve(rows.size());
@@ -50,6 +38,17 @@ absl::StatusOr<std::vector<v1::AdminUnit>> ReadChildVersions(sql::Session& sessi
     versions.push_back(UnitFromRow(row));
   }
   return versions;
+}
+}  // namespace
+
+absl::StatusOr<std::vector<v1::AdminUnit>> ReadUnitVersions(sql::Session& session,
+                                                            const std::string& code) {
+  return ReadVersionsWhere(session, "code = $1", "valid_from", code);
+}
+
+absl::StatusOr<std::vector<v1::AdminUnit>> ReadChildVersions(sql::Session& session,
+                                                             const std::string& code) {
+  return ReadVersionsWhere(session, "parent_code = $1", "code, valid_from", code);
 }
 
 }  // namespace covtrack::ingestion
