@@ -31,6 +31,11 @@ absl::Status CheckText(absl::string_view field, absl::string_view value, size_t 
 // never echoes a whole input (a 1 MB field would not fit in the reply's metadata).
 std::string QuoteInput(absl::string_view value, size_t max_chars = 40);
 
+// `text` cut to at most `max_bytes` bytes at a UTF-8 sequence boundary, "…" added when cut;
+// invalid sequences and control bytes dropped. For text read from another service that goes
+// into an answer (unit names in a report, another service's message).
+std::string CutText(absl::string_view text, size_t max_bytes);
+
 // The length of the valid UTF-8 sequence (1–4 bytes) at text[i], or 0 when it is invalid
 // (overlong forms, surrogates and code points above U+10FFFF are invalid).
 size_t Utf8SequenceLength(absl::string_view text, size_t i);

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
 #include "common/status/status.h"
+#include "common/text.h"
 #include "services/targets/upstream.h"
 
 namespace covtrack::targets {

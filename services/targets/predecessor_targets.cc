@@ -14,7 +14,6 @@
 #include "common/text.h"
 #include "services/targets/reexpression.h"
 #include "services/targets/target_service.h"
-#include "services/targets/upstream.h"
 
 namespace covtrack::targets {
 namespace {

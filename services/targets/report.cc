@@ -10,7 +10,6 @@
 #include "common/period.h"
 #include "common/text.h"
 #include "services/targets/achievement.h"
-#include "services/targets/upstream.h"
 #include "services/targets/vi_format.h"
 
 namespace covtrack::targets {

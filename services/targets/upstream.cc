@@ -70,37 +70,4 @@ absl::Status Upstream::StopIfCallEnded(absl::string_view what) {
   return CallEnded(what);
 }
 
-std::string CutText(absl::string_view text, size_t max_bytes) {
-  constexpr absl::string_view kCut = "…";
-  std::string out;
-  for (size_t i = 0; i < text.size();) {
-    const size_t length = Utf8SequenceLength(text, i);
-    if (length == 0) {
-      ++i;
-      continue;
-    }
-    if (length == 1 && (static_cast<unsigned char>(text[i]) < 0x20 || text[i] == 0x7F)) {
-      ++i;
-      continue;
-    }
-    if (out.size() + length > max_bytes) {
-      // Room for the mark: drop whole sequences from the end until it fits.
-      while (!out.empty() && out.size() + kCut.size() > max_bytes) {
-        size_t start = out.size() - 1;
-        while (start > 0 && (static_cast<unsigned char>(out[start]) & 0xC0) == 0x80) {
-          --start;
-        }
-        out.resize(start);
-      }
-      if (out.size() + kCut.size() <= max_bytes) {
-        absl::StrAppend(&out, kCut);
-      }
-      return out;
-    }
-    out.append(text.data() + i, length);
-    i += length;
-  }
-  return out;
-}
-
 }  // namespace covtrack::targets

@@ -44,9 +44,4 @@ struct Upstream {
   static absl::Status StopIfCallEnded(absl::string_view what);
 };
 
-// `text` cut to at most `max_bytes` bytes at a UTF-8 sequence boundary, "…" added when cut;
-// invalid sequences and control bytes dropped. For text read from another service that goes
-// into an answer (unit names in a report, another service's message).
-std::string CutText(absl::string_view text, size_t max_bytes);
-
 }  // namespace covtrack::targets
