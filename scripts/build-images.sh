@@ -14,8 +14,11 @@
 #                      is already there (default: build-images/debian-12.tar in the repository,
 #                      which Dockerfile.dockerignore keeps out of the build context).
 #   --tag TAG          tag of the four images (default: latest): localhost/covtrack-ingestion:TAG...
-#   --context DIR      the sources to build (default: this repository's work tree, as it is);
-#                      e.g. a `git archive` of a release tag unpacked into DIR.
+#   --context DIR      the sources to build, e.g. a `git archive` of a release tag unpacked into
+#                      DIR (default: a snapshot of this repository's work tree taken at start:
+#                      its tracked files and untracked ones git does not ignore, as they are).
+#                      A snapshot, because the four builds must see the same context to share
+#                      the build stage's cached layers, whatever is edited meanwhile.
 # Needs root, buildah and mmdebstrap (Debian: apt-get install buildah mmdebstrap).
 # The build stage is shared: the first image compiles the project, the other three reuse its
 # cached layers (--layers), so the project compiles once.
@@ -25,7 +28,7 @@ root_dir="$(cd "$(dirname "$0")/.." && pwd)"
 storage=()
 base_tar=$root_dir/build-images/debian-12.tar
 tag=latest
-context=$root_dir
+context=
 while (($#)); do
   case $1 in
     --root | --runroot)
@@ -75,6 +78,19 @@ fi
 bah() { buildah --storage-driver vfs "${storage[@]}" "$@"; }
 
 started=$SECONDS
+if [ -z "$context" ] && ! git -C "$root_dir" rev-parse --git-dir >/dev/null 2>&1; then
+  say "context: $root_dir is not a git work tree; building it as it is"
+  context=$root_dir
+fi
+if [ -z "$context" ]; then
+  context=$(mktemp -d "${TMPDIR:-/tmp}/covtrack-context.XXXXXX")
+  trap 'rm -rf "$context"' EXIT
+  say "context: snapshot of $root_dir's files into $context"
+  # Outside the repository: nothing the build writes (storage, base tar) can enter it.
+  (cd "$root_dir" && git ls-files -z --cached --others --exclude-standard |
+    tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$context" ||
+    fail "could not copy the sources into $context"
+fi
 # FROM debian:12 must resolve to a local image: --pull=never below. An existing debian:12 (for
 # example one pulled where a registry is reachable) is used as it is.
 if bah inspect --type image docker.io/library/debian:12 >/dev/null 2>&1; then
