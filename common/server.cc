@@ -376,9 +376,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       return health.status();
     }
     result->health_server_ = *std::move(health);
-    SetHealth(*result->health_server_, result->health_names_, true);
   }
-  SetHealth(*result->server_, result->health_names_, true);
+  result->SetHealthLocked(options.serving_at_start);
   log::Info("serving", {{"listen", options.listen},
                         {"port", std::to_string(port)},
                         {"health_port", std::to_string(result->health_port_)},
@@ -397,6 +396,20 @@ int Server::metrics_port() const {
   return metrics_server_ == nullptr ? 0 : metrics_server_->port();
 }
 
+void Server::SetServing(bool serving) {
+  absl::MutexLock lock(&health_mu_);
+  if (!shut_down_.load()) {
+    SetHealthLocked(serving);
+  }
+}
+
+void Server::SetHealthLocked(bool serving) {
+  SetHealth(*server_, health_names_, serving);
+  if (health_server_ != nullptr) {
+    SetHealth(*health_server_, health_names_, serving);
+  }
+}
+
 void Server::OnShutdown(std::function<void(absl::Duration grace)> callback) {
   on_shutdown_.push_back(std::move(callback));
 }
@@ -407,9 +420,9 @@ void Server::Shutdown() {
   }
   log::Info("shutting down", {{"grace", absl::FormatDuration(options_.shutdown_grace)}});
   // Health first, so load balancers stop sending new calls while in-flight ones finish.
-  SetHealth(*server_, health_names_, false);
-  if (health_server_ != nullptr) {
-    SetHealth(*health_server_, health_names_, false);
+  {
+    absl::MutexLock lock(&health_mu_);  // after a SetServing(true) in progress, never before
+    SetHealthLocked(false);
   }
   // gRPC cancels the calls still running at the deadline but then waits for their handlers to
   // return, however long that takes. The backstop keeps the promise of a bounded drain.

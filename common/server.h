@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/status/status.h"
 
@@ -61,6 +62,10 @@ struct ServerOptions {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  // Whether health answers SERVING once the server starts. A service that must load before it
+  // can answer (the aggregation replica's snapshot) starts with false and calls SetServing(true)
+  // when ready, so a probe never sees SERVING before then.
+  bool serving_at_start = true;
 };
 
 class Server {
@@ -81,6 +86,10 @@ class Server {
   // where to resume). Register before RunUntilSignal(); called in the order registered.
   void OnShutdown(std::function<void(absl::Duration grace)> callback);
 
+  // Health for "" and every service name, on the service port and --health_listen. Ignored
+  // once Shutdown() has begun (a draining server never reports SERVING again).
+  void SetServing(bool serving);
+
   // Graceful shutdown: health reports NOT_SERVING (for "" and every service name), the
   // OnShutdown callbacks run, new calls are refused, in-flight calls get until the grace
   // deadline to finish, then are cancelled.
@@ -96,6 +105,7 @@ class Server {
 
  private:
   Server(ServerOptions options, std::unique_ptr<grpc::Server> server, int port);
+  void SetHealthLocked(bool serving);  // both servers; health_mu_ held (or not yet shared)
   ServerOptions options_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> health_server_;                 // --health_listen
@@ -105,6 +115,7 @@ class Server {
   std::vector<std::string> health_names_;
   std::shared_ptr<CallRegistry> calls_;  // in flight, for the backstop's log line
   std::atomic<bool> shut_down_{false};
+  absl::Mutex health_mu_;  // SetServing against Shutdown
   std::vector<std::function<void(absl::Duration)>> on_shutdown_;
 };
 

@@ -39,6 +39,10 @@
 namespace covtrack::aggregation {
 
 struct AggregationOptions {
+  // What a read without Freshness.consistency gets (common.proto): APPLIED answers from the
+  // changes this replica has applied; FULL first learns ingestion's head (read-your-writes for
+  // callers that cannot carry a token).
+  v1::Consistency default_consistency = v1::CONSISTENCY_APPLIED;
   std::string ingestion_addr = "127.0.0.1:50051";
   ChannelOptions ingestion_channel;  // TLS to ingestion (common/client.h); default plaintext
   // Empty: every caller may read (common/access/authorizer.h). Every RPC here reads.

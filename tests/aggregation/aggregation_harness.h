@@ -21,7 +21,8 @@ inline constexpr char kTestCacheKey[] = "covtrack tests' cache key, not a secret
 class AggregationHarness {
  public:
   // Aborts the test binary with a message if the service cannot start (a broken test setup).
-  // With Redis, entries are signed with kTestCacheKey.
+  // With Redis, entries are signed with kTestCacheKey. Reads without a token are
+  // CONSISTENCY_FULL (read-your-writes, as the tests written before tokens expect).
   static std::unique_ptr<AggregationHarness> Start(std::string ingestion_addr,
                                                    std::string redis_addr = "");
   // With every option chosen by the caller.
