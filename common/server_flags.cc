@@ -1,10 +1,14 @@
 #include "common/server_flags.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -56,9 +60,43 @@ namespace {
   std::exit(2);
 }
 
+// `--help` (or -h): every flag of this program, sorted, and exit 0. Abseil's own --help lists
+// only the flags of a file named after the program (none here: they live in main.cc and
+// common/) and exits 1; --helpfull still gives Abseil's full listing.
+void PrintHelpIfAsked(int argc, char** argv, absl::string_view service) {
+  bool asked = false;
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--") {
+      break;
+    }
+    asked |= arg == "--help" || arg == "-help" || arg == "-h";
+  }
+  if (!asked) {
+    return;
+  }
+  std::vector<const absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!absl::StrContains(flag->Filename(), "absl/")) {  // Abseil's own (--flagfile, ...)
+      flags.push_back(flag);
+    }
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
+  std::cout << "usage: covtrack-" << service << " [--FLAG=VALUE]...\n"
+            << "Each flag may also be given as the environment variable COVTRACK_<FLAG> (e.g. "
+               "COVTRACK_LOG_LEVEL); the command line wins. deploy/README.md describes them.\n\n";
+  for (const absl::CommandLineFlag* flag : flags) {
+    std::cout << "  --" << flag->Name() << " (default: \"" << flag->DefaultValue() << "\")\n"
+              << "      " << flag->Help() << "\n";
+  }
+  std::exit(0);
+}
+
 }  // namespace
 
 ProcessConfig InitServerProcess(int argc, char** argv, absl::string_view service) {
+  PrintHelpIfAsked(argc, argv, service);
   ParseFlagsWithEnvironment(argc, argv);
   // Debian builds Abseil without NDEBUG, which leaves Mutex deadlock detection on: a global
   // lock-order graph updated on every lock, a few percent of a busy server's time.

@@ -72,7 +72,9 @@ def flags_of(binary):
     for line in (result.stdout + result.stderr).splitlines():
         m = re.match(r"\s*Flags from (\S+):", line)
         if m:
-            current = m.group(1)
+            # The source path as the compiler saw it ("../../common/server_flags.cc" under
+            # ccache's base_dir, "/src/common/..." in an image): from the repository's folders.
+            current = re.sub(r"^.*?(?=\b(common|services|tools)/)", "", m.group(1))
             continue
         m = re.match(r"\s+-{1,2}(\w+) \(", line)
         if m and current:
@@ -80,6 +82,24 @@ def flags_of(binary):
     if not flags:
         fail(binary, "--helpfull listed no flags")
     return flags
+
+
+def check_help(program, binary, flags_by_file):
+    """A service's --help exits 0 and lists every flag of its own (a newcomer's first command;
+    Abseil's --help would list none of them, from main.cc, and exit 1)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVTRACK_")}
+    result = subprocess.run([binary, "--help"], capture_output=True, text=True, env=env,
+                            timeout=30)
+    if result.returncode != 0:
+        fail(program, f"--help exited {result.returncode}")
+    if program == "covctl":
+        if "usage: covctl" not in result.stdout:
+            fail(program, "--help printed no usage")
+        return
+    listed = set(re.findall(r"^  --(\w+) \(default", result.stdout, re.M))
+    missing = sorted(own_flags(flags_by_file) - listed)
+    if missing:
+        fail(program, f"--help does not list {', '.join('--' + f for f in missing)}")
 
 
 def own_flags(flags_by_file):
@@ -656,6 +676,8 @@ def main():
     root = sys.argv[1]
     binaries = dict(arg.split("=", 1) for arg in sys.argv[2:])
     program_flags = {p: flags_of(b) for p, b in binaries.items() if p in PROGRAMS}
+    for program, flags_by_file in program_flags.items():
+        check_help(program, binaries[program], flags_by_file)
     for program in PROGRAMS:
         if program not in binaries:
             print(f"note: {program} is not built; its flags are not checked against manifests")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy.images: scripts/build-images.sh builds the four images into a buildah storage of this
-# test's own; each program then starts INSIDE its image: first with --helpfull (it loads every
+# test's own; each program then starts INSIDE its image: first with --help (it loads every
 # shared library it links and lists its own flags), then the three services together, serving
 # plaintext gRPC on loopback (the host's network) with their SQLite stores in a temporary folder,
 # until the gRPC health check answers SERVING on the service port and on --health_listen and
@@ -70,26 +70,26 @@ in_image() {
 mkdir -p "$tmp/data"
 chown 65532:65532 "$tmp/data"
 
-# The ENTRYPOINT of each image is its program; --helpfull lists the program's own flags (absl's
-# --help lists only those of a file named after the program, and exits 1 as --helpfull does).
+# The ENTRYPOINT of each image is its program; --help lists the program's flags (or covctl's
+# commands) and exits 0, after the dynamic loader has found every shared library it links.
 for name in ingestion aggregation targets covctl; do
   case $name in
     covctl) want="usage: covctl" ;;
-    *) want="--listen (HOST:PORT to serve gRPC on)" ;;
+    *) want="--listen (default:" ;;
   esac
   entrypoint=$(bah inspect --format '{{json .OCIv1.Config.Entrypoint}}' --type image "$(image_of "$name")")
   [ "$entrypoint" = "[\"$(binary_of "$name")\"]" ] ||
     { echo "FAIL: $name: ENTRYPOINT is $entrypoint"; exit 1; }
   set +e
-  out=$(in_image "$name" "$(binary_of "$name")" --helpfull 2>&1)
+  out=$(in_image "$name" "$(binary_of "$name")" --help 2>&1)
   rc=$?
   set -e
-  if [ $rc -gt 1 ] || ! grep -qF -- "$want" <<<"$out"; then
-    echo "FAIL: $name --helpfull in its image: exit $rc, no '$want' in:"
+  if [ $rc -ne 0 ] || ! grep -qF -- "$want" <<<"$out"; then
+    echo "FAIL: $name --help in its image: exit $rc, no '$want' in:"
     head -20 <<<"$out"
     exit 1
   fi
-  say "$name: --helpfull in its image lists its flags"
+  say "$name: --help in its image lists its flags"
 done
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

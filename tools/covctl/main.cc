@@ -14,6 +14,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tools/covctl/commands.h"
 
@@ -97,6 +98,15 @@ bool ApplyEnvironment() {
 
 int main(int argc, char** argv) {
   namespace cc = covtrack::covctl;
+  // `covctl --help`: the commands and common flags, exit 0 (Abseil's own --help exits 1 and
+  // adds nothing here: --helpfull lists every flag).
+  for (int i = 1; i < argc && absl::string_view(argv[i]) != "--"; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-help" || arg == "-h") {
+      std::cout << cc::Usage();
+      return 0;
+    }
+  }
   absl::SetProgramUsageMessage(cc::Usage());
   if (!ApplyEnvironment()) {
     return cc::kExitUsage;
