@@ -50,8 +50,8 @@ std::optional<int64_t> ParseCanonicalNumber(absl::string_view digits, int64_t ma
 
 absl::Status TokenForOtherFilters() {
   return absl::InvalidArgumentError(
-      "page_token: was made for a request with other filters; keep every field except page_size "
-      "and page_token the same between pages, or start again without a page_token");
+      "page_token: was made for a request with other filters; keep every field except page_size, "
+      "page_token and freshness the same between pages, or start again without a page_token");
 }
 
 // FNV-1a, 64 bits: stable across processes and builds (absl::Hash is not), so a token survives
@@ -134,7 +134,9 @@ std::string FilterFingerprint(const Message& request, absl::string_view scope) {
   std::unique_ptr<Message> filters(request.New());
   filters->CopyFrom(request);
   const google::protobuf::Reflection* reflection = filters->GetReflection();
-  for (const char* name : {"page_size", "page_token"}) {
+  // freshness (common.proto) says how current a page must be, not which items it lists: each
+  // later page asks for at least the seq the page before it reflected.
+  for (const char* name : {"page_size", "page_token", "freshness"}) {
     if (const FieldDescriptor* field = filters->GetDescriptor()->FindFieldByName(name)) {
       reflection->ClearField(filters.get(), field);
     }

@@ -38,7 +38,7 @@ absl::StatusOr<int> ResolvePageSize(int requested, PageSizeLimits limits,
                                     absl::string_view field = "page_size");
 
 // The filters of a List request: a stable fingerprint (the same across processes and restarts)
-// of every field of `request` except page_size and page_token, and of `scope`.
+// of every field of `request` except page_size, page_token and freshness, and of `scope`.
 std::string FilterFingerprint(const google::protobuf::Message& request, absl::string_view scope);
 
 // The INVALID_ARGUMENT for a token that does not decode, or whose position the method cannot

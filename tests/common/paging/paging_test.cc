@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "covtrack/v1/aggregation_service.pb.h"
 #include "covtrack/v1/target_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -219,7 +220,21 @@ TEST(PageRequestTest, ForgedPartLengthsAreMalformed) {
   }
 }
 
-TEST(FilterFingerprintTest, IgnoresOnlyPageSizeAndPageToken) {
+// A later page asks for at least the seq the page before it reflected (common.proto,
+// Freshness): its token must still be accepted.
+TEST(FilterFingerprintTest, IgnoresFreshness) {
+  v1::ListCoverageRequest a;
+  a.set_parent_code("VN");
+  a.set_period("2024");
+  v1::ListCoverageRequest b = a;
+  b.mutable_freshness()->set_at_least_seq(42);
+  b.mutable_freshness()->set_consistency(v1::CONSISTENCY_FULL);
+  EXPECT_EQ(FilterFingerprint(a, ""), FilterFingerprint(b, ""));
+  b.set_period("2023");
+  EXPECT_NE(FilterFingerprint(a, ""), FilterFingerprint(b, ""));
+}
+
+TEST(FilterFingerprintTest, IgnoresPageSizeAndPageTokenNotFilters) {
   v1::ListTargetsRequest a = TargetsOf("815", 2023);
   v1::ListTargetsRequest b = a;
   b.set_page_size(7);
