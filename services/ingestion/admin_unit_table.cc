@@ -1,5 +1,7 @@
 #include "services/ingestion/admin_unit_table.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status/status.h"
 
@@ -9,16 +11,16 @@ std::string StoredValidTo(const std::string& valid_to) {
   return valid_to.empty() ? kOpenEnd : valid_to;
 }
 
-v1::AdminUnit UnitFromRow(const sql::Row& r) {
+v1::AdminUnit UnitFromRow(const sql::Row& r, size_t first) {
   v1::AdminUnit u;
-  u.set_code(r.Text(0));
-  u.set_valid_from(r.Text(1));
-  const std::string valid_to = r.Text(2);
+  u.set_code(r.Text(first));
+  u.set_valid_from(r.Text(first + 1));
+  const std::string valid_to = r.Text(first + 2);
   u.set_valid_to(valid_to == kOpenEnd ? "" : valid_to);
-  u.set_name(r.Text(3));
-  u.set_level(static_cast<v1::AdminLevel>(r.Int(4)));
-  u.set_type(r.Text(5));
-  u.set_parent_code(r.Text(6));
+  u.set_name(r.Text(first + 3));
+  u.set_level(static_cast<v1::AdminLevel>(r.Int(first + 4)));
+  u.set_type(r.Text(first + 5));
+  u.set_parent_code(r.Text(first + 6));
   return u;
 }
 
@@ -49,6 +51,31 @@ absl::StatusOr<std::vector<v1::AdminUnit>> ReadUnitVersions(sql::Session& sessio
 absl::StatusOr<std::vector<v1::AdminUnit>> ReadChildVersions(sql::Session& session,
                                                              const std::string& code) {
   return ReadVersionsWhere(session, "parent_code = $1", "code, valid_from", code);
+}
+
+absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& session,
+                                              const std::vector<std::string>& codes) {
+  VersionsByCode versions;
+  std::string in;
+  for (size_t k = 0; k < kCodesPerLookup; ++k) {
+    absl::StrAppend(&in, k == 0 ? "$" : ", $", k + 1);
+  }
+  const std::string query =
+      absl::StrCat("SELECT ", kUnitColumns, " FROM admin_units WHERE code IN (", in,
+                   ") ORDER BY code, valid_from");
+  for (size_t first = 0; first < codes.size(); first += kCodesPerLookup) {
+    sql::Params params;
+    params.reserve(kCodesPerLookup);
+    for (size_t k = 0; k < kCodesPerLookup; ++k) {
+      params.push_back(codes[std::min(first + k, codes.size() - 1)]);
+    }
+    ASSIGN_OR_RETURN(const std::vector<sql::Row> rows, session.Query(query, params));
+    for (const sql::Row& row : rows) {
+      v1::AdminUnit unit = UnitFromRow(row);
+      versions[unit.code()].push_back(std::move(unit));
+    }
+  }
+  return versions;
 }
 
 }  // namespace covtrack::ingestion

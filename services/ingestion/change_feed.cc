@@ -1,10 +1,16 @@
 #include "services/ingestion/change_feed.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/call_context.h"
 #include "common/status/status.h"
 #include "common/time/timestamp.h"
+#include "services/ingestion/admin_unit_table.h"
+#include "services/ingestion/batched_sql.h"
 #include "services/ingestion/crosswalk_table.h"
 
 namespace covtrack::ingestion {
@@ -37,94 +43,190 @@ absl::Status ChangeWriter::Publish(sql::Session& session, const std::string& req
                    "commit_time_us) VALUES ($1, $2, $3, $4, $5)",
                    {seq(), request_id, sender.source, sender.peer, absl::ToUnixMicros(absl::Now())})
           .status());
+  sql::Params items;
+  items.reserve(4 * items_.size());
   for (const auto& [kind, unit, period] : items_) {
-    RETURN_IF_ERROR(session
-                        .Execute("INSERT INTO change_items (seq, kind, unit_code, period) "
-                                 "VALUES ($1, $2, $3, $4)",
-                                 {seq(), kind, unit, period})
-                        .status());
+    items.insert(items.end(), {seq(), kind, unit, period});
   }
+  RETURN_IF_ERROR(InsertInBatches(session,
+                                  "INSERT INTO change_items (seq, kind, unit_code, period)", "", 4,
+                                  items)
+                      .status());
   return session.Execute("UPDATE change_counter SET last_seq = $1 WHERE id = 1", {seq()}).status();
 }
+
+namespace {
+
+// The page's changes are consecutive, so a row's change is found by its seq's offset from the
+// first.
+absl::StatusOr<v1::Change*> ChangeAt(v1::ListChangesResponse& page, int64_t seq,
+                                     absl::string_view what) {
+  const int64_t index = seq - page.changes(0).seq();
+  if (index < 0 || index >= page.changes_size() || page.changes(index).seq() != seq) {
+    return absl::InternalError(absl::StrCat(what, " at seq ", seq, " has no change"));
+  }
+  return page.mutable_changes(static_cast<int>(index));
+}
+
+// The last seq of a page that starts at changes[0]: the changes up to the one that would take
+// the page past kMaxEntriesPerPage, the first one always. `entries` holds (seq, count) rows.
+int64_t PageEnd(const std::vector<sql::Row>& changes, const std::vector<sql::Row>& entries) {
+  std::map<int64_t, int64_t> per_change;
+  for (const sql::Row& row : entries) {
+    per_change[row.Int(0)] += row.Int(1);
+  }
+  int64_t in_page = 0;
+  for (size_t k = 0; k < changes.size(); ++k) {
+    const int64_t seq = changes[k].Int(0);
+    if (auto it = per_change.find(seq); it != per_change.end()) {
+      in_page += it->second;
+    }
+    if (k > 0 && in_page > kMaxEntriesPerPage) {
+      return changes[k - 1].Int(0);
+    }
+  }
+  return changes.back().Int(0);
+}
+
+}  // namespace
 
 absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64_t after_seq,
                                                     int page_size) {
   v1::ListChangesResponse response;
   ASSIGN_OR_RETURN(const int64_t head, ReadChangeHead(session));
   response.set_head_seq(head);
+  // Every query below reads a seq range through a primary key or an index that starts with
+  // the seq (change_items, crosswalk_revisions_seq), or joins the revisions and units on their
+  // primary keys from change_items, so a page costs the same few queries whatever it holds.
   ASSIGN_OR_RETURN(
-      std::vector<sql::Row> changes,
+      const std::vector<sql::Row> changes,
       session.Query(
           "SELECT seq, request_id, commit_time_us FROM changes WHERE seq > $1 ORDER BY seq "
           "LIMIT $2",
           {after_seq, int64_t{page_size}}));
+  if (changes.empty()) {
+    return response;
+  }
+  ASSIGN_OR_RETURN(
+      const std::vector<sql::Row> entries,
+      session.Query("SELECT seq, COUNT(*) FROM change_items WHERE seq > $1 AND seq <= $2 "
+                    "GROUP BY seq UNION ALL "
+                    "SELECT change_seq, COUNT(*) FROM crosswalk_revisions "
+                    "WHERE change_seq > $1 AND change_seq <= $2 GROUP BY change_seq",
+                    {after_seq, changes.back().Int(0)}));
+  const int64_t last = PageEnd(changes, entries);
+  const sql::Params range = {after_seq, last};
   for (const sql::Row& c : changes) {
-    if (CurrentCallCancelled()) {  // one query per change: stop when the caller has gone
-      return absl::CancelledError(
-          "change feed read cancelled by the caller (or past its deadline)");
+    if (c.Int(0) > last) {
+      break;
     }
     v1::Change* change = response.add_changes();
     change->set_seq(c.Int(0));
     change->set_request_id(c.Text(1));
     *change->mutable_commit_time() = ToProtoTimestamp(absl::FromUnixMicros(c.Int(2)));
-    ASSIGN_OR_RETURN(
-        std::vector<sql::Row> items,
-        session.Query("SELECT kind, unit_code, period FROM change_items WHERE seq = $1",
-                      {c.Int(0)}));
-    for (const sql::Row& item : items) {
-      switch (item.Int(0)) {
-        case kParticipationChange: {
-          v1::Change::UnitMonth* m = change->add_participation();
-          m->set_unit_code(item.Text(1));
-          m->set_month(item.Text(2));
-          break;
-        }
-        case kDenominatorChange: {
-          v1::Change::UnitYear* y = change->add_denominators();
-          y->set_unit_code(item.Text(1));
-          y->set_year(static_cast<int32_t>(item.Int(2)));
-          break;
-        }
-        default:
-          change->add_admin_unit_codes(item.Text(1));
+  }
+
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> items,
+                   session.Query("SELECT seq, kind, unit_code, period FROM change_items "
+                                 "WHERE seq > $1 AND seq <= $2 ORDER BY seq, kind, unit_code, "
+                                 "period",
+                                 range));
+  for (const sql::Row& item : items) {
+    ASSIGN_OR_RETURN(v1::Change* const change, ChangeAt(response, item.Int(0), "change item"));
+    switch (item.Int(1)) {
+      case kParticipationChange: {
+        v1::Change::UnitMonth* m = change->add_participation();
+        m->set_unit_code(item.Text(2));
+        m->set_month(item.Text(3));
+        break;
       }
+      case kDenominatorChange: {
+        int32_t year = 0;
+        if (!absl::SimpleAtoi(item.Text(3), &year)) {
+          return absl::InternalError(
+              absl::StrCat("change item at seq ", item.Int(0), " has no year"));
+        }
+        v1::Change::UnitYear* y = change->add_denominators();
+        y->set_unit_code(item.Text(2));
+        y->set_year(year);
+        break;
+      }
+      default:
+        change->add_admin_unit_codes(item.Text(2));
     }
   }
-  if (changes.empty()) {
-    return response;
-  }
-  // The page's crosswalk links in one read: a change that imported a whole reform map carries
-  // thousands of them.
+
+  // A write stores a revision for each value it changed, at its seq, and an item for each
+  // unit-month and unit-year it changed: the revisions at the item's seq are the values. Each
+  // item looks its revisions up by the primary key's (unit_code, month): "change_seq + 0"
+  // keeps SQLite from the (unit_code, change_seq) index, which would read every revision of
+  // the unit in the page's seq range for each of its months (a backfill of ten years of one
+  // unit: 120 items x 480 rows).
   ASSIGN_OR_RETURN(
-      std::vector<sql::Row> links,
+      const std::vector<sql::Row> records,
+      session.Query(
+          "SELECT i.seq, r.unit_code, r.month, r.scheme, r.participants, r.in_province "
+          "FROM change_items i JOIN participation_revisions r ON r.unit_code = i.unit_code "
+          "AND r.month = i.period AND r.change_seq + 0 = i.seq "
+          "WHERE i.seq > $1 AND i.seq <= $2 AND i.kind = 1 "
+          "ORDER BY i.seq, r.unit_code, r.month, r.scheme",
+          range));
+  for (const sql::Row& row : records) {
+    ASSIGN_OR_RETURN(v1::Change* const change,
+                     ChangeAt(response, row.Int(0), "participation revision"));
+    v1::ParticipationRecord* r = change->add_records();
+    r->set_unit_code(row.Text(1));
+    r->set_month(row.Text(2));
+    r->set_scheme(static_cast<v1::Scheme>(row.Int(3)));
+    r->set_participants(row.Int(4));
+    if (!row.IsNull(5)) {
+      r->set_in_province_participants(row.Int(5));
+    }
+  }
+  ASSIGN_OR_RETURN(
+      const std::vector<sql::Row> denominators,
+      session.Query("SELECT i.seq, r.unit_code, r.year, r.kind, r.value "
+                    "FROM change_items i JOIN denominator_revisions r "
+                    "ON r.unit_code = i.unit_code AND r.year = CAST(i.period AS INTEGER) "
+                    "AND r.change_seq = i.seq "
+                    "WHERE i.seq > $1 AND i.seq <= $2 AND i.kind = 2 "
+                    "ORDER BY i.seq, r.unit_code, r.year, r.kind",
+                    range));
+  for (const sql::Row& row : denominators) {
+    ASSIGN_OR_RETURN(v1::Change* const change,
+                     ChangeAt(response, row.Int(0), "denominator revision"));
+    v1::DenominatorRecord* d = change->add_denominator_values();
+    d->set_unit_code(row.Text(1));
+    d->set_year(static_cast<int32_t>(row.Int(2)));
+    d->set_kind(static_cast<v1::DenominatorKind>(row.Int(3)));
+    d->set_value(row.Int(4));
+  }
+  // Units keep no revisions: each change carries every version of its codes as stored now,
+  // which a follower applying changes in order replaces them with.
+  ASSIGN_OR_RETURN(
+      const std::vector<sql::Row> units,
+      // kUnitColumns' names are admin_units' alone (change_items has unit_code, not code).
+      session.Query(absl::StrCat("SELECT i.seq, ", kUnitColumns,
+                                 " FROM change_items i JOIN admin_units u ON u.code = i.unit_code "
+                                 "WHERE i.seq > $1 AND i.seq <= $2 AND i.kind = 3 "
+                                 "ORDER BY i.seq, u.code, u.valid_from"),
+                    range));
+  for (const sql::Row& row : units) {
+    ASSIGN_OR_RETURN(v1::Change* const change, ChangeAt(response, row.Int(0), "unit"));
+    *change->add_units() = UnitFromRow(row, 1);
+  }
+  ASSIGN_OR_RETURN(
+      const std::vector<sql::Row> links,
       session.Query(absl::StrCat("SELECT change_seq, ", kLinkColumns,
                                  " FROM crosswalk_revisions WHERE change_seq > $1 AND "
                                  "change_seq <= $2 ORDER BY change_seq, effective_date, "
                                  "from_code, to_code"),
-                    {after_seq, changes.back().Int(0)}));
-  int next = 0;  // changes are in seq order, and so are the links
+                    range));
   for (const sql::Row& link : links) {
-    while (next < response.changes_size() && response.changes(next).seq() != link.Int(0)) {
-      ++next;
-    }
-    if (next == response.changes_size()) {
-      return absl::InternalError(
-          absl::StrCat("crosswalk revision at seq ", link.Int(0), " has no change"));
-    }
-    *response.mutable_changes(next)->add_crosswalk_links() = LinkFromRow(link, 1);
+    ASSIGN_OR_RETURN(v1::Change* const change,
+                     ChangeAt(response, link.Int(0), "crosswalk revision"));
+    *change->add_crosswalk_links() = LinkFromRow(link, 1);
   }
-  // Bound the page's crosswalk links (each import carries up to 20,000): the page ends before
-  // the change that would take it past kMaxCrosswalkLinksPerPage, the first change always
-  // whole. Readers page on by after_seq, so a shorter page only means another call.
-  int64_t links_in_page = 0;
-  int keep = 0;
-  for (; keep < response.changes_size(); ++keep) {
-    links_in_page += response.changes(keep).crosswalk_links_size();
-    if (keep > 0 && links_in_page > kMaxCrosswalkLinksPerPage) {
-      break;
-    }
-  }
-  response.mutable_changes()->DeleteSubrange(keep, response.changes_size() - keep);
   return response;
 }
 

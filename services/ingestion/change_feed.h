@@ -55,14 +55,21 @@ class ChangeWriter {
   bool crosswalk_changed_ = false;
 };
 
-// The most crosswalk links a page of changes carries, beyond its first change: an import of a
-// whole reform map puts ~10,000 links (~0.5 MB) on one change, and a page of many such changes
-// would pass gRPC's 4 MB message limit.
-inline constexpr int64_t kMaxCrosswalkLinksPerPage = 10000;
+// The most entries a page of changes carries beyond its first change: change_items rows (a
+// unit-month with at most four records, ~250 bytes; a unit-year with at most two values; a
+// unit code with its versions, ~450 bytes each) plus crosswalk links (~60 bytes). 10,000 keep
+// a page near 3 MB at most, under the 4 MB a gRPC client receives by default, where a page
+// without a bound would grow to page_size whole reports. One change is always whole: the
+// largest ingestion accepts (max_items_per_request = 100,000 records, ~20 MB) fits the 64 MB
+// limit (common/server.h) a follower sets on its channel.
+inline constexpr int64_t kMaxEntriesPerPage = 10000;
 
-// Up to `page_size` changes after `after_seq`, oldest first, with the head they were read at;
-// each with the crosswalk links it wrote, as crosswalk_revisions holds them. Fewer when the
-// crosswalk links would pass kMaxCrosswalkLinksPerPage.
+// Up to `page_size` changes after `after_seq`, oldest first, consecutive, with the head they
+// were read at; each with what it wrote (ingestion_service.proto, Change): its items, the
+// participation and denominator revisions stored at its seq, every stored version of the unit
+// codes it touched and the crosswalk links it wrote. Fewer when the page's entries would pass
+// kMaxEntriesPerPage (the first change is always whole). A fixed number of queries per page,
+// whatever its size.
 absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64_t after_seq,
                                                     int page_size);
 

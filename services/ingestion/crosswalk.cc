@@ -9,57 +9,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/status/status.h"
 #include "services/ingestion/admin_unit_table.h"
+#include "services/ingestion/batched_sql.h"
 #include "services/ingestion/crosswalk_check.h"
 #include "services/ingestion/crosswalk_table.h"
 #include "services/ingestion/ingestion_store.h"
 
 namespace covtrack::ingestion {
 namespace {
-
-// Codes per version lookup. Every lookup has exactly this many parameters (the last code
-// repeated), so that one prepared statement serves them all.
-constexpr size_t kCodesPerLookup = 256;
-// Rows per multi-row INSERT, at most: batches are powers of two up to this, so that a handful
-// of prepared statements serve any number of rows.
-constexpr size_t kMaxRowsPerInsert = 128;
-
-// "($1, $2, $3), ($4, $5, $6)" for `rows` rows of `columns` parameters.
-std::string Placeholders(size_t rows, size_t columns) {
-  std::string text;
-  for (size_t r = 0; r < rows; ++r) {
-    absl::StrAppend(&text, r == 0 ? "(" : ", (");
-    for (size_t c = 0; c < columns; ++c) {
-      absl::StrAppend(&text, c == 0 ? "$" : ", $", r * columns + c + 1);
-    }
-    absl::StrAppend(&text, ")");
-  }
-  return text;
-}
-
-// Every version of each of `codes`.
-absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& s,
-                                              const std::vector<std::string>& codes) {
-  VersionsByCode versions;
-  std::string in;
-  for (size_t k = 0; k < kCodesPerLookup; ++k) {
-    absl::StrAppend(&in, k == 0 ? "$" : ", $", k + 1);
-  }
-  const std::string query =
-      absl::StrCat("SELECT ", kUnitColumns, " FROM admin_units WHERE code IN (", in,
-                   ") ORDER BY code, valid_from");
-  for (size_t first = 0; first < codes.size(); first += kCodesPerLookup) {
-    sql::Params params;
-    for (size_t k = 0; k < kCodesPerLookup; ++k) {
-      params.push_back(codes[std::min(first + k, codes.size() - 1)]);
-    }
-    ASSIGN_OR_RETURN(const std::vector<sql::Row> rows, s.Query(query, params));
-    for (const sql::Row& row : rows) {
-      v1::AdminUnit unit = UnitFromRow(row);
-      versions[unit.code()].push_back(std::move(unit));
-    }
-  }
-  return versions;
-}
 
 absl::StatusOr<std::vector<v1::CrosswalkLink>> ReadAllLinks(sql::Session& s) {
   ASSIGN_OR_RETURN(const std::vector<sql::Row> rows,
@@ -72,29 +28,16 @@ absl::StatusOr<std::vector<v1::CrosswalkLink>> ReadAllLinks(sql::Session& s) {
   return links;
 }
 
-// Runs "<head> VALUES (...), (...) <tail>" over `links`, each row LinkParams plus `seq`.
-absl::Status InsertInBatches(sql::Session& s, const std::string& head, const std::string& tail,
-                             const std::vector<const v1::CrosswalkLink*>& links, int64_t seq) {
-  constexpr size_t kColumns = kLinkColumnCount + 1;
-  size_t done = 0;
-  while (done < links.size()) {
-    size_t rows = kMaxRowsPerInsert;
-    while (rows > links.size() - done) {
-      rows /= 2;
-    }
-    sql::Params params;
-    params.reserve(rows * kColumns);
-    for (size_t r = 0; r < rows; ++r) {
-      sql::Params row = LinkParams(*links[done + r]);
-      params.insert(params.end(), row.begin(), row.end());
-      params.emplace_back(seq);
-    }
-    RETURN_IF_ERROR(
-        s.Execute(absl::StrCat(head, " VALUES ", Placeholders(rows, kColumns), tail), params)
-            .status());
-    done += rows;
+// The changed links' rows: LinkParams plus `seq`.
+sql::Params LinkRows(const std::vector<const v1::CrosswalkLink*>& links, int64_t seq) {
+  sql::Params values;
+  values.reserve(links.size() * (kLinkColumnCount + 1));
+  for (const v1::CrosswalkLink* link : links) {
+    sql::Params row = LinkParams(*link);
+    values.insert(values.end(), row.begin(), row.end());
+    values.emplace_back(seq);
   }
-  return absl::OkStatus();
+  return values;
 }
 
 }  // namespace
@@ -132,16 +75,21 @@ absl::StatusOr<v1::ImportCrosswalkResponse> IngestionStore::ImportCrosswalk(
           }
         }
         const std::string columns = absl::StrCat("(", kLinkColumns, ", change_seq)");
-        RETURN_IF_ERROR(InsertInBatches(
-            s, absl::StrCat("INSERT INTO crosswalk_links ", columns),
-            " ON CONFLICT (from_code, to_code, effective_date) DO UPDATE SET "
-            "from_valid_from = excluded.from_valid_from, to_valid_from = excluded.to_valid_from, "
-            "population_share = excluded.population_share, "
-            "labor_force_share = excluded.labor_force_share, change_seq = excluded.change_seq",
-            changed, changes.seq()));
+        const sql::Params rows = LinkRows(changed, changes.seq());
+        RETURN_IF_ERROR(
+            InsertInBatches(s, absl::StrCat("INSERT INTO crosswalk_links ", columns),
+                            " ON CONFLICT (from_code, to_code, effective_date) DO UPDATE SET "
+                            "from_valid_from = excluded.from_valid_from, "
+                            "to_valid_from = excluded.to_valid_from, "
+                            "population_share = excluded.population_share, "
+                            "labor_force_share = excluded.labor_force_share, "
+                            "change_seq = excluded.change_seq",
+                            kLinkColumnCount + 1, rows)
+                .status());
         RETURN_IF_ERROR(InsertInBatches(s,
                                         absl::StrCat("INSERT INTO crosswalk_revisions ", columns),
-                                        "", changed, changes.seq()));
+                                        "", kLinkColumnCount + 1, rows)
+                            .status());
         if (!changed.empty()) {
           changes.TouchCrosswalk();
         }

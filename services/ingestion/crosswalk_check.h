@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "covtrack/v1/ingestion_service.pb.h"
+#include "services/ingestion/admin_unit_table.h"
 
 namespace covtrack::ingestion {
 
@@ -22,9 +22,6 @@ inline constexpr double kShareTolerance = 1e-9;
 // reformed this many times over is not a real history). The search walks each unit version
 // once, so a path reached midway from an earlier start is not walked again from its head.
 inline constexpr int kMaxChainLength = 1000;
-
-// Every version of each code, ordered by valid_from; a code no unit ever held may be absent.
-using VersionsByCode = absl::flat_hash_map<std::string, std::vector<v1::AdminUnit>>;
 
 // The links of `request`, in its order, each resolved to its versions (from_valid_from and
 // to_valid_from set), once every check passes against `versions` (holding at least the
