@@ -77,8 +77,9 @@ for name in ingestion aggregation targets covctl; do
     covctl) want="usage: covctl" ;;
     *) want="--listen (default:" ;;
   esac
-  entrypoint=$(bah inspect --format '{{json .OCIv1.Config.Entrypoint}}' --type image "$(image_of "$name")")
-  [ "$entrypoint" = "[\"$(binary_of "$name")\"]" ] ||
+  # buildah 1.28's templates have no `json`: a list prints as [a b].
+  entrypoint=$(bah inspect --format '{{.OCIv1.Config.Entrypoint}}' --type image "$(image_of "$name")")
+  [ "$entrypoint" = "[$(binary_of "$name")]" ] ||
     { echo "FAIL: $name: ENTRYPOINT is $entrypoint"; exit 1; }
   set +e
   out=$(in_image "$name" "$(binary_of "$name")" --help 2>&1)
@@ -165,7 +166,9 @@ fi
 
 # SIGTERM to each program (inside buildah's chroot, a child of buildah run) by its process id.
 for name in targets aggregation ingestion; do
-  program=$(pgrep -g "${pid[$name]}" -x "covtrack-$name" || true)
+  # By its command line (a name of 16 characters or more is cut in the kernel's comm, which
+  # pgrep -x reads), its own port making it unique; buildah's command line starts otherwise.
+  program=$(pgrep -f -- "^$(binary_of "$name") --listen=127.0.0.1:${grpc[$name]} " || true)
   if [ -z "$program" ]; then
     echo "FAIL: $name is not running in its image"
     failed=1
