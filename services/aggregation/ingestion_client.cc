@@ -107,11 +107,10 @@ absl::StatusOr<std::vector<v1::CrosswalkLink>> IngestionClient::ListAllCrosswalk
   return links;
 }
 
-absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::string& root,
-                                                                    const std::string& as_of,
-                                                                    const std::string& from_month,
-                                                                    const std::string& to_month,
-                                                                    int from_year, int to_year) {
+absl::StatusOr<int64_t> IngestionClient::ExportData(
+    const std::string& root, const std::string& as_of, const std::string& from_month,
+    const std::string& to_month, int from_year, int to_year,
+    const std::function<void(const v1::ExportDataResponse&)>& sink) {
   grpc::ClientContext context;
   SetCallDeadline(context, options_.export_deadline);
   v1::ExportDataRequest request;
@@ -123,7 +122,7 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::s
   request.set_to_year(to_year);
   std::unique_ptr<grpc::ClientReader<v1::ExportDataResponse>> reader =
       stub_->ExportData(&context, request);
-  Export result;
+  int64_t snapshot_seq = 0;
   v1::ExportDataResponse chunk;
   bool cancelled = false;
   while (reader->Read(&chunk)) {
@@ -133,13 +132,8 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::s
       context.TryCancel();
       break;
     }
-    result.snapshot_seq = chunk.snapshot_seq();
-    for (const v1::ParticipationRecord& r : chunk.records()) {
-      result.data.AddRecord(r);
-    }
-    for (const v1::DenominatorRecord& d : chunk.denominators()) {
-      result.data.AddDenominator(d);
-    }
+    snapshot_seq = chunk.snapshot_seq();
+    sink(chunk);
   }
   grpc::Status status = reader->Finish();
   if (cancelled) {
@@ -148,7 +142,27 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::s
   if (!status.ok()) {
     return Annotate(status, "ExportData");
   }
-  return result;
+  return snapshot_seq;
+}
+
+absl::Status IngestionClient::WatchChanges(
+    int64_t after_seq, grpc::ClientContext& context,
+    const std::function<bool(const v1::Change&)>& on_change) {
+  v1::WatchChangesRequest request;
+  request.set_after_seq(after_seq);
+  std::unique_ptr<grpc::ClientReader<v1::Change>> reader = stub_->WatchChanges(&context, request);
+  v1::Change change;
+  while (reader->Read(&change)) {
+    if (!on_change(change)) {
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    return Annotate(status, "WatchChanges");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace covtrack::aggregation
