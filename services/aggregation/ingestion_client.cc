@@ -34,6 +34,10 @@ absl::Status Annotate(const grpc::Status& status, absl::string_view method) {
 absl::StatusOr<int64_t> IngestionClient::GetChangeHead() {
   grpc::ClientContext context;
   SetCallDeadline(context, options_.call_deadline);
+  // The follower retries a lost ingestion in a loop, which stretches the channel's reconnect
+  // backoff: a call that failed fast would fail for seconds after ingestion is back. Waiting
+  // for the channel (within the deadline) answers as soon as it reconnects.
+  context.set_wait_for_ready(true);
   v1::ChangeHead head;
   grpc::Status status = stub_->GetChangeHead(&context, v1::GetChangeHeadRequest(), &head);
   if (!status.ok()) {
@@ -46,6 +50,7 @@ absl::StatusOr<v1::ListChangesResponse> IngestionClient::ListChanges(int64_t aft
                                                                      int page_size) {
   grpc::ClientContext context;
   SetCallDeadline(context, options_.call_deadline);
+  context.set_wait_for_ready(true);  // as in GetChangeHead
   v1::ListChangesRequest request;
   request.set_after_seq(after_seq);
   request.set_page_size(page_size);
@@ -148,6 +153,7 @@ absl::StatusOr<int64_t> IngestionClient::ExportData(
 absl::Status IngestionClient::WatchChanges(
     int64_t after_seq, grpc::ClientContext& context,
     const std::function<bool(const v1::Change&)>& on_change) {
+  context.set_wait_for_ready(true);  // as in GetChangeHead
   v1::WatchChangesRequest request;
   request.set_after_seq(after_seq);
   std::unique_ptr<grpc::ClientReader<v1::Change>> reader = stub_->WatchChanges(&context, request);
