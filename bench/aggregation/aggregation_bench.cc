@@ -53,6 +53,8 @@ ABSL_FLAG(int, year, 2023, "the year of data (every month) and the period asked 
 ABSL_FLAG(std::string, province, "01", "the province asked for in the warm phase");
 ABSL_FLAG(int, cold_provinces, 10, "provinces asked once each in the cold phase");
 ABSL_FLAG(int, reform_year, 2024, "the pre-reform year whose December the reform phase lists");
+ABSL_FLAG(int, visible_writes, 200, "writes timed from acknowledgement to visible on two replicas");
+ABSL_FLAG(std::string, visible_commune, "00001", "the commune those writes go to");
 ABSL_FLAG(int, cold_rounds, 3, "fresh replicas of each kind in the reform phase's cold part");
 
 namespace covtrack {
@@ -238,7 +240,12 @@ void Run() {
     // The Redis cache signs its entries; any key of 32 bytes or more will do for a benchmark.
     options.cache_key = "covtrack-aggregation-bench-cache-signing-key";
     options.stats_log_interval = absl::ZeroDuration();
+    Clock::time_point t0 = Clock::now();
     auto service = Must(aggregation::AggregationServiceImpl::Create(options), "aggregation");
+    if (!service->WaitUntilLoaded(absl::Minutes(10))) {
+      Die("the replica did not load its snapshot within 10 minutes");
+    }
+    std::cout << absl::StrFormat("a replica loaded its snapshot in %.2f s\n", Since(t0));
     if (!redis.empty()) {
       for (int i = 0; i < 500 && !service->stats().cache.available; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -260,19 +267,8 @@ void Run() {
     client_args.SetMaxReceiveMessageSize(64 << 20);
     auto stub = v1::AggregationService::NewStub(grpc::CreateCustomChannel(
         server->address(), grpc::InsecureChannelCredentials(), client_args));
-    // The first call of a fresh replica loads the hierarchy (all unit versions); time it apart.
+    // Loaded (start_aggregation waits), and this rollup never asked: cold.
     Clock::time_point t0 = Clock::now();
-    {
-      v1::GetCoverageRequest request;
-      request.set_unit_code("VN");
-      request.set_period("1999");
-      request.set_previous_year_ends(1);
-      v1::Coverage response;
-      grpc::ClientContext context;
-      MustOk(stub->GetCoverage(&context, request, &response), "first call");
-    }
-    const double first_call = Since(t0);
-    t0 = Clock::now();
     v1::ListCoverageRequest request;
     request.set_parent_code("VN");
     request.set_level(v1::ADMIN_LEVEL_PROVINCE);
@@ -296,10 +292,9 @@ void Run() {
       }
     }
     std::cout << absl::StrFormat(
-        "national ListCoverage of every province (%d provinces, all schemes), cold: %.3f s "
-        "(then warm: %.4f s; a fresh replica's first call, loading the hierarchy: %.3f s); "
-        "national health participants %d\n",
-        response.coverages_size(), cold_list, warm_list, first_call, health);
+        "national ListCoverage of every province (%d provinces, all schemes), cold: %.2f ms "
+        "(then warm: %.2f ms); national health participants %d\n",
+        response.coverages_size(), 1000 * cold_list, 1000 * warm_list, health);
     server->Shutdown();
   }
 
@@ -325,7 +320,6 @@ void Run() {
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     MustOk(health_stub->Check(&context, request, &response), "Health/Check");
   };
-  get("VN");  // loads the hierarchy; not timed
 
   // Cold GetCoverage: provinces never asked on this instance (5 rollups each: the period, the
   // same period last year and three year ends).
@@ -344,8 +338,8 @@ void Run() {
     cold_sum += c;
   }
   std::cout << absl::StrFormat(
-      "cold GetCoverage of a province (%d provinces, one at a time): mean %.1f ms, median %.1f ms, "
-      "max %.1f ms\n",
+      "cold GetCoverage of a province (%d provinces, one at a time): mean %.2f ms, median %.2f "
+      "ms, max %.2f ms\n",
       cold_n, 1000 * cold_sum / cold_n, 1000 * cold[cold_n / 2], 1000 * cold.back());
 
   // Warm GetCoverage against the empty unary RPC.
@@ -366,15 +360,6 @@ void Run() {
           concurrency, round, province, period, warm, empty, warm / empty,
           redis.empty() ? "in-process" : "redis " + redis);
     }
-    // For context: what one GetChangeHead costs on ingestion at the same concurrency (every
-    // warm answer waits for one, shared with the calls that arrived meanwhile).
-    const double heads = Throughput(concurrency, seconds, [&] {
-      v1::ChangeHead head;
-      grpc::ClientContext context;
-      MustOk(ingest->GetChangeHead(&context, v1::GetChangeHeadRequest(), &head), "head");
-    });
-    std::cout << absl::StrFormat("concurrency %d: ingestion GetChangeHead alone %.0f calls/s\n",
-                                 concurrency, heads);
     const aggregation::AggregationStats after = service->stats();
     std::sort(ratios.begin(), ratios.end());
     std::cout << absl::StrFormat(
@@ -384,6 +369,61 @@ void Run() {
         after.entries_served - before.entries_served,
         after.entries_computed - before.entries_computed, after.head_lookups - before.head_lookups,
         calls);
+  }
+
+  // Write -> visible without a token on two replicas: the time from a write's acknowledgement
+  // until both replicas answer it (APPLIED reads of the commune's own rollup, polled).
+  {
+    auto second = start_aggregation(run_id + "-second");
+    auto second_server = Must(Server::Start(ServerOptions{}, {second.get()}), "serve second");
+    auto second_stub = v1::AggregationService::NewStub(
+        grpc::CreateChannel(second_server->address(), grpc::InsecureChannelCredentials()));
+    const std::string commune = absl::GetFlag(FLAGS_visible_commune);
+    auto health_on = [&](v1::AggregationService::Stub& s) {
+      v1::GetCoverageRequest request;
+      request.set_unit_code(commune);
+      request.set_period(absl::StrCat(year, "-12"));
+      request.set_previous_year_ends(1);
+      request.add_schemes(v1::SCHEME_HEALTH);
+      v1::Coverage response;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      MustOk(s.GetCoverage(&context, request, &response), "GetCoverage " + commune);
+      return response.schemes(0).participants();
+    };
+    std::vector<double> visible;
+    for (int i = 1; i <= absl::GetFlag(FLAGS_visible_writes); ++i) {
+      v1::SubmitReportRequest request;
+      request.set_request_id(absl::StrCat(run_id, "-visible-", i));
+      request.set_source("bench");
+      v1::ParticipationRecord* r = request.add_records();
+      r->set_unit_code(commune);
+      r->set_month(absl::StrCat(year, "-12"));
+      r->set_scheme(v1::SCHEME_HEALTH);
+      r->set_participants(1000000 + i);
+      v1::SubmitReportResponse response;
+      grpc::ClientContext context;
+      MustOk(ingest->SubmitReport(&context, request, &response), "SubmitReport");
+      const Clock::time_point acked = Clock::now();
+      bool first_seen = false;
+      bool second_seen = false;
+      while (!(first_seen && second_seen)) {
+        first_seen = first_seen || health_on(*stub) == 1000000 + i;
+        second_seen = second_seen || health_on(*second_stub) == 1000000 + i;
+        if (Since(acked) > 10) {
+          Die("a write was not visible on both replicas within 10 s");
+        }
+      }
+      visible.push_back(Since(acked));
+    }
+    std::sort(visible.begin(), visible.end());
+    std::cout << absl::StrFormat(
+        "write -> visible without a token on two replicas (%d writes, one at a time): p50 %.2f "
+        "ms, p99 %.2f ms, max %.2f ms\n",
+        visible.size(), 1000 * visible[visible.size() / 2],
+        1000 * visible[std::min(visible.size() - 1, visible.size() * 99 / 100)],
+        1000 * visible.back());
+    second_server->Shutdown();
   }
   server->Shutdown();
 

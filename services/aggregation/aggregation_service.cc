@@ -180,8 +180,9 @@ AggregationServiceImpl::AggregationServiceImpl(const AggregationOptions& options
       heads_(ingestion_),
       log_(options.change_log_pairs) {
   RegisterMetrics();
-  log::Info("aggregation service ready",
+  log::Info("aggregation service started; loading the snapshot",
             {{"ingestion", options_.ingestion_addr}, {"cache", cache_->description()}});
+  follower_ = std::thread([this] { FollowLoop(); });
   if (options_.stats_log_interval > absl::ZeroDuration()) {
     stats_thread_ = std::thread([this] { StatsLoop(); });
   }
@@ -194,6 +195,12 @@ AggregationServiceImpl::~AggregationServiceImpl() {
   {
     absl::MutexLock lock(&stop_mu_);
     stopping_ = true;
+    if (watch_ != nullptr) {
+      watch_->TryCancel();
+    }
+  }
+  if (follower_.joinable()) {
+    follower_.join();
   }
   if (stats_thread_.joinable()) {
     stats_thread_.join();
@@ -231,23 +238,57 @@ void AggregationServiceImpl::RegisterMetrics() {
           "Rollups answered from a cache (this replica's or the shared one)",
           [this] { return entries_served_.load(); });
   counter("covtrack_aggregation_rollups_computed_total",
-          "Rollups computed from an ingestion export", [this] { return entries_computed_.load(); });
+          "Rollups computed from the replica's memory",
+          [this] { return entries_computed_.load(); });
   counter("covtrack_aggregation_rollups_stale_total",
           "Cached rollups refused because a later change touched them",
           [this] { return entries_stale_.load(); });
-  counter("covtrack_aggregation_exports_total", "ExportData calls to ingestion",
+  counter("covtrack_aggregation_exports_total",
+          "ExportData calls to ingestion (snapshot loads; reads back of changes without values)",
           [this] { return exports_.load(); });
-  // Read at scrape time: ingestion's head now, less the change this replica has applied. A
-  // request catches up before it answers, so a lag here is work the next request will do;
-  // NaN while ingestion cannot be reached.
+  counter("covtrack_aggregation_snapshot_loads_total",
+          "Snapshots loaded (at start, and after a gap in the feed or a rewritten history)",
+          [this] { return snapshot_loads_.load(); });
+  counter("covtrack_aggregation_changes_applied_total", "Changes of the feed applied",
+          [this] { return changes_applied_.load(); });
+  gauge("covtrack_aggregation_loaded", "1 once the replica has loaded its snapshot", [this] {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return loaded_ ? 1 : 0;
+  });
+  gauge("covtrack_aggregation_applied_seq", "The newest change this replica has applied", [this] {
+    absl::ReaderMutexLock lock(&state_mu_);
+    return static_cast<double>(applied_seq_);
+  });
+  gauge("covtrack_aggregation_apply_delay_ms",
+        "How long after its commit the newest applied change was applied, in milliseconds", [this] {
+          absl::ReaderMutexLock lock(&state_mu_);
+          return absl::ToDoubleMilliseconds(apply_delay_);
+        });
+  // Read at scrape time: ingestion's head now, less the change this replica has applied; NaN
+  // while ingestion cannot be reached (scrapes only: reads never ask for the head but FULL).
   gauge("covtrack_change_feed_lag",
         "Changes in ingestion's feed this replica has not applied yet (read at scrape)", [this] {
           absl::StatusOr<int64_t> head = heads_.Get();
           if (!head.ok()) {
             return std::numeric_limits<double>::quiet_NaN();
           }
-          absl::MutexLock lock(&feed_mu_);
-          return static_cast<double>(std::max<int64_t>(0, *head - log_.seen()));
+          absl::ReaderMutexLock lock(&state_mu_);
+          return static_cast<double>(std::max<int64_t>(0, *head - applied_seq_));
+        });
+  // The time behind: 0 when nothing is pending, else how old the newest applied change is.
+  gauge("covtrack_aggregation_lag_ms",
+        "0 when the replica has applied ingestion's head (read at scrape), else the age of the "
+        "newest change it has applied, in milliseconds",
+        [this] {
+          absl::StatusOr<int64_t> head = heads_.Get();
+          if (!head.ok()) {
+            return std::numeric_limits<double>::quiet_NaN();
+          }
+          absl::ReaderMutexLock lock(&state_mu_);
+          if (*head <= applied_seq_ || applied_commit_time_ == absl::InfinitePast()) {
+            return 0.0;
+          }
+          return absl::ToDoubleMilliseconds(absl::Now() - applied_commit_time_);
         });
 }
 
@@ -260,9 +301,13 @@ AggregationStats AggregationServiceImpl::stats() const {
   s.entries_computed = entries_computed_.load();
   s.exports = exports_.load();
   s.head_lookups = heads_.rpc_count();
-  s.feed_resets = feed_resets_.load();
+  s.snapshot_loads = snapshot_loads_.load();
+  s.changes_applied = changes_applied_.load();
   s.hierarchy_loads = hierarchy_loads_.load();
   s.crosswalk_loads = crosswalk_loads_.load();
+  absl::ReaderMutexLock lock(&state_mu_);
+  s.applied_seq = applied_seq_;
+  s.loaded = loaded_;
   return s;
 }
 
@@ -290,6 +335,9 @@ void AggregationServiceImpl::StatsLoop() {
         {"entries_stale", absl::StrCat(s.entries_stale)},
         {"entries_computed", absl::StrCat(s.entries_computed)},
         {"head_lookups", absl::StrCat(s.head_lookups)},
+        {"applied_seq", absl::StrCat(s.applied_seq)},
+        {"changes_applied", absl::StrCat(s.changes_applied)},
+        {"snapshot_loads", absl::StrCat(s.snapshot_loads)},
     };
     std::string line;
     for (const auto& [k, v] : fields) {
@@ -309,7 +357,13 @@ grpc::Status AggregationServiceImpl::GetCoverage(grpc::ServerContext* context,
                                                  v1::Coverage* response) {
   COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
   absl::StatusOr<CoverageQuery> query = ValidateCoverageRequest(*request);
-  return Answer(query.ok() ? CoverageWithComparisons(*query) : query.status(), response);
+  if (!query.ok()) {
+    return ToGrpcStatus(query.status());
+  }
+  return Answer(
+      Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
+                                 state_mu_) { return CoverageWithComparisons(*query, to_share); }),
+      response);
 }
 
 grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
@@ -317,7 +371,12 @@ grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
                                                   v1::ListCoverageResponse* response) {
   COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
   absl::StatusOr<CoverageListQuery> query = ValidateListCoverageRequest(*request);
-  return Answer(query.ok() ? CoverageList(*query) : query.status(), response);
+  if (!query.ok()) {
+    return ToGrpcStatus(query.status());
+  }
+  return Answer(Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
+                                           state_mu_) { return CoverageList(*query, to_share); }),
+                response);
 }
 
 grpc::Status AggregationServiceImpl::GetCoverageSeries(grpc::ServerContext* context,
@@ -325,13 +384,17 @@ grpc::Status AggregationServiceImpl::GetCoverageSeries(grpc::ServerContext* cont
                                                        v1::CoverageSeries* response) {
   COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
   absl::StatusOr<SeriesQuery> query = ValidateSeriesRequest(*request);
-  return Answer(query.ok() ? Series(*query) : query.status(), response);
+  if (!query.ok()) {
+    return ToGrpcStatus(query.status());
+  }
+  return Answer(Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
+                                           state_mu_) { return Series(*query, to_share); }),
+                response);
 }
 
 absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
-    const CoverageQuery& query) {
-  ASSIGN_OR_RETURN(View view, Refresh());
-  const Hierarchy& hierarchy = *view.hierarchy;
+    const CoverageQuery& query, ToShare& to_share) {
+  const Hierarchy& hierarchy = *hierarchy_;
   const std::string& code = query.unit_code;
   const std::string end = query.period.last_month().LastDay();
   const std::string territory = query.territory_date.empty() ? end : query.territory_date;
@@ -353,7 +416,7 @@ absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
   std::vector<std::optional<size_t>> own_rollups;
   for (size_t i = 0; i < periods.size(); ++i) {
     // The period asked must be answerable; a comparison that is not is ABSENT with the reason.
-    ASSIGN_OR_RETURN(Planned plan, Plan(hierarchy, *view.crosswalk, *unit, periods[i], territory,
+    ASSIGN_OR_RETURN(Planned plan, Plan(hierarchy, *crosswalk_, *unit, periods[i], territory,
                                         /*forward_failure_is_absent=*/i > 0, wants));
     const v1::AdminUnit* then = hierarchy.UnitAt(code, periods[i].last_month().LastDay());
     std::optional<size_t> own;
@@ -364,9 +427,10 @@ absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
     then_units.push_back(then);
     own_rollups.push_back(own);
   }
-  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(view, wants.wants()));
+  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(wants.wants(), to_share));
   ASSIGN_OR_RETURN(v1::Coverage coverage, Combine(*unit, planned[0], rollups));
   coverage.set_territory_date(territory);
+  coverage.set_reflects_seq(applied_seq_);
   if (planned[0].how.kind != v1::REEXPRESSION_KIND_SAME_UNIT) {
     for (v1::Predecessor& p : Predecessors(planned[0].how)) {
       *coverage.add_predecessors() = std::move(p);
@@ -432,10 +496,9 @@ absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
 }
 
 absl::StatusOr<v1::ListCoverageResponse> AggregationServiceImpl::CoverageList(
-    const CoverageListQuery& query) {
+    const CoverageListQuery& query, ToShare& to_share) {
   ASSIGN_OR_RETURN(const int64_t offset, query.page.Offset());
-  ASSIGN_OR_RETURN(View view, Refresh());
-  const Hierarchy& hierarchy = *view.hierarchy;
+  const Hierarchy& hierarchy = *hierarchy_;
   const std::string end = query.period.last_month().LastDay();
   const std::string territory = query.territory_date.empty() ? end : query.territory_date;
   const v1::AdminUnit* parent_unit = hierarchy.UnitAt(query.parent_code, territory);
@@ -455,11 +518,11 @@ absl::StatusOr<v1::ListCoverageResponse> AggregationServiceImpl::CoverageList(
   WantSet wants;
   std::vector<Planned> planned;
   for (const v1::AdminUnit* u : units) {
-    ASSIGN_OR_RETURN(Planned plan, Plan(hierarchy, *view.crosswalk, *u, query.period, territory,
+    ASSIGN_OR_RETURN(Planned plan, Plan(hierarchy, *crosswalk_, *u, query.period, territory,
                                         /*forward_failure_is_absent=*/true, wants));
     planned.push_back(std::move(plan));
   }
-  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(view, wants.wants()));
+  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(wants.wants(), to_share));
   std::vector<v1::Coverage> list;
   for (size_t i = 0; i < units.size(); ++i) {
     ASSIGN_OR_RETURN(v1::Coverage coverage, Combine(*units[i], planned[i], rollups));
@@ -476,6 +539,7 @@ absl::StatusOr<v1::ListCoverageResponse> AggregationServiceImpl::CoverageList(
                                               ? std::vector<v1::Scheme>{}
                                               : std::vector<v1::Scheme>{query.scheme};
   v1::ListCoverageResponse response;
+  response.set_reflects_seq(applied_seq_);
   // A token's offset is not secret: one past the list (or forged near INT64_MAX) is an empty
   // page, never an overflow.
   const int64_t total = static_cast<int64_t>(list.size());
@@ -491,9 +555,9 @@ absl::StatusOr<v1::ListCoverageResponse> AggregationServiceImpl::CoverageList(
   return response;
 }
 
-absl::StatusOr<v1::CoverageSeries> AggregationServiceImpl::Series(const SeriesQuery& query) {
-  ASSIGN_OR_RETURN(View view, Refresh());
-  const Hierarchy& hierarchy = *view.hierarchy;
+absl::StatusOr<v1::CoverageSeries> AggregationServiceImpl::Series(const SeriesQuery& query,
+                                                                  ToShare& to_share) {
+  const Hierarchy& hierarchy = *hierarchy_;
   const std::string& code = query.unit_code;
   const std::string territory =
       query.territory_date.empty() ? query.to.LastDay() : query.territory_date;
@@ -509,12 +573,13 @@ absl::StatusOr<v1::CoverageSeries> AggregationServiceImpl::Series(const SeriesQu
   std::vector<Planned> planned;
   for (Month m = query.from; m <= query.to; m = m.Next()) {
     ASSIGN_OR_RETURN(Period month, Period::Parse(m.ToString()));
-    ASSIGN_OR_RETURN(Planned plan, Plan(hierarchy, *view.crosswalk, *unit, month, territory,
+    ASSIGN_OR_RETURN(Planned plan, Plan(hierarchy, *crosswalk_, *unit, month, territory,
                                         /*forward_failure_is_absent=*/true, wants));
     planned.push_back(std::move(plan));
   }
-  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(view, wants.wants()));
+  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(wants.wants(), to_share));
   v1::CoverageSeries series;
+  series.set_reflects_seq(applied_seq_);
   *series.mutable_unit() = *unit;
   series.set_scheme(query.scheme);
   for (const Planned& plan : planned) {

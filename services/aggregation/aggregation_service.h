@@ -1,19 +1,22 @@
 #pragma once
 
-// The aggregation service: coverage by administrative level, rolled up from ingestion's data
-// (read only over gRPC), cached in Redis or in process, with read-your-writes across replicas.
+// The aggregation service: coverage by administrative level, as a live view of ingestion's data
+// (read only over gRPC), with rolled-up answers memoised per replica and mirrored to Redis.
 //
-// Serving an answer: (1) learn ingestion's change head with a lookup that started after the
-// request arrived (ChangeHeadReader, shared by concurrent requests); (2) catch the in-memory
-// change log up to that head with ListChanges; (3) serve each cached rollup only if the log
-// proves no change after the entry's snapshot touched its territory, months, denominators or
-// the hierarchy; (4) compute the rest from one ExportData snapshot and cache them, tagged with
-// that snapshot's seq; (5) where the reader's territory (territory_date) was covered by other
-// units in the period, combine the rollups of those units through the crosswalk
-// (reexpression.h). See docs/aggregation.md.
+// A replica loads a consistent snapshot at start (ExportData of the whole country, every unit
+// version, the crosswalk), then follows WatchChanges in a background thread, applying each
+// change's values to its in-memory state (live_view.cc). Reads never call ingestion, except
+// CONSISTENCY_FULL, which learns ingestion's head first: a read (1) waits until the replica has
+// applied the seq it needs (its token, or the head), (2) takes the state's reader lock once, so
+// the whole answer reflects one applied seq, (3) serves each rollup from this replica's memo or
+// the shared cache where the change log proves it current, else computes it from memory, and
+// (4) where the reader's territory (territory_date) was covered by other units in the period,
+// combines the rollups of those units through the crosswalk (reexpression.h).
+// See docs/aggregation.md.
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,11 +33,13 @@
 #include "common/hierarchy/crosswalk.h"
 #include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
+#include "common/status/status.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
 #include "services/aggregation/change_head_reader.h"
 #include "services/aggregation/change_log.h"
 #include "services/aggregation/coverage_requests.h"
 #include "services/aggregation/ingestion_client.h"
+#include "services/aggregation/rollup.h"
 
 namespace covtrack::aggregation {
 
@@ -55,18 +60,21 @@ struct AggregationOptions {
   // Prefix of every cache key. Replicas reading the same ingestion store share it; a different
   // store (whose change sequence numbers mean something else) needs another one.
   std::string cache_namespace = "covtrack";
-  absl::Duration ingestion_deadline = absl::Seconds(5);    // unary calls to ingestion
-  absl::Duration export_deadline = absl::Seconds(120);     // ExportData streams
+  absl::Duration ingestion_deadline = absl::Seconds(5);  // unary calls to ingestion
+  absl::Duration export_deadline = absl::Seconds(120);   // the snapshot export at load
+  // The longest a read waits for its replica to apply the seq it needs (its token, or with
+  // CONSISTENCY_FULL ingestion's head), within the call's own deadline; then UNAVAILABLE.
+  absl::Duration freshness_wait = absl::Seconds(10);
+  // A replica that applies a change this long after it was committed logs it (at most every
+  // 10 s): it is falling behind the writes.
+  absl::Duration lag_log_threshold = absl::Seconds(1);
   absl::Duration redis_timeout = absl::Milliseconds(200);  // per Redis command
   absl::Duration cache_ttl = absl::Hours(24);
   size_t in_process_cache_entries = 200000;
   // Decoded entries kept by each replica in front of the shared cache (verified the same way).
   size_t local_entries = 50000;
-  // Changes kept in memory to verify cache entries (pairs touched); see ChangeLog.
+  // Changes kept in memory to verify memoised and shared entries (pairs touched); see ChangeLog.
   size_t change_log_pairs = 500000;
-  // A replica further behind than this many changes forgets the feed and starts afresh
-  // (older entries are recomputed) rather than reading the backlog.
-  int64_t max_catch_up_changes = 100000;
   // How often the cache counters are logged (when they changed); zero: never.
   absl::Duration stats_log_interval = absl::Seconds(60);
 };
@@ -76,12 +84,16 @@ struct AggregationStats {
   int64_t entries_served = 0;    // rollups answered from a cache (local or shared)
   int64_t local_hits = 0;        // of those, from this replica's decoded entries
   int64_t entries_stale = 0;     // cached rollups refused (a later change touched them)
-  int64_t entries_computed = 0;  // rollups computed from an export
-  int64_t exports = 0;           // ExportData calls
-  int64_t head_lookups = 0;      // GetChangeHead RPCs (shared by concurrent requests)
-  int64_t feed_resets = 0;       // times the change log was started afresh
-  int64_t hierarchy_loads = 0;
-  int64_t crosswalk_loads = 0;
+  int64_t entries_computed = 0;  // rollups computed from the replica's memory
+  int64_t exports = 0;           // ExportData calls (snapshot loads, and reads back of a change
+                                 // that came without its values)
+  int64_t head_lookups = 0;      // GetChangeHead RPCs (shared by concurrent FULL reads)
+  int64_t snapshot_loads = 0;    // snapshots loaded (at start, and after a gap or a rewrite)
+  int64_t changes_applied = 0;
+  int64_t hierarchy_loads = 0;  // hierarchies built (at load, and when units changed)
+  int64_t crosswalk_loads = 0;  // crosswalks built (at load, and when links changed)
+  int64_t applied_seq = 0;      // the newest change applied
+  bool loaded = false;
 };
 
 // One rolled-up answer: a unit's coverage for a period (without comparisons), for the code as
@@ -94,10 +106,17 @@ struct Want {
 class AggregationServiceImpl : public v1::AggregationService::Service {
  public:
   // INVALID_ARGUMENT for bad options (an empty ingestion address, a malformed Redis address).
-  // Does not contact ingestion or Redis: both may come up later.
+  // Starts loading the snapshot in the background; ingestion and Redis may come up later
+  // (the load is retried with backoff). Reads answer UNAVAILABLE until it is loaded.
   static absl::StatusOr<std::unique_ptr<AggregationServiceImpl>> Create(
       const AggregationOptions& options);
   ~AggregationServiceImpl() override;
+
+  // Calls `loaded` once the first snapshot is loaded (at once if it is already): the server
+  // turns its health to SERVING there (common/server.h, serving_at_start = false).
+  void OnLoaded(std::function<void()> loaded);
+  // Whether the first snapshot was loaded within `timeout` (tests and benchmarks).
+  bool WaitUntilLoaded(absl::Duration timeout);
 
   grpc::Status GetCoverage(grpc::ServerContext* context, const v1::GetCoverageRequest* request,
                            v1::Coverage* response) override;
@@ -113,38 +132,73 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   AggregationServiceImpl(const AggregationOptions& options, std::unique_ptr<cache::Cache> cache,
                          std::shared_ptr<grpc::Channel> ingestion_channel);
 
-  // What a request reads: the hierarchy, the crosswalk and the seq up to which both are known
-  // to be current.
-  struct View {
-    std::shared_ptr<const Hierarchy> hierarchy;
-    std::shared_ptr<const Crosswalk> crosswalk;
-    int64_t hierarchy_seq = 0;
-  };
-  // Learns the head and brings the change log (and the hierarchy) up to it.
-  absl::StatusOr<View> Refresh();
-  // Brings the log up to `seq`; starts it afresh when ingestion's feed went backwards.
-  absl::Status CatchUpTo(int64_t seq, bool feed_went_backwards);
-  absl::Status CatchUpLocked(int64_t seq, bool feed_went_backwards)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(feed_mu_);
-  View CurrentView() const;
-  // Reads the crosswalk from ingestion (after the change that made it current was learned).
-  absl::Status LoadCrosswalkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(feed_mu_);
+  // ---- The live view (live_view.cc) ----
+  // Loads snapshots and follows the feed until the service is destroyed.
+  void FollowLoop();
+  // Loads a consistent snapshot and installs it (everything held before is dropped).
+  absl::Status LoadSnapshot();
+  enum class FollowEnd { kRetry, kReload, kStopping };
+  // Follows WatchChanges from the applied seq until the stream ends or the feed cannot be
+  // followed any more (a gap, a rewritten history: kReload).
+  // `*connected`: the feed was reached (the retry backoff starts again).
+  FollowEnd Follow(absl::Status* why, bool* connected);
+  // Applies one change (seq = applied + 1): its values, read back where the feed left them out.
+  absl::Status Apply(const v1::Change& change);
+  // The values of a change that names pairs without them (an ingestion older than issue 10).
+  absl::Status ReadBack(const v1::Change& change, std::vector<v1::ParticipationRecord>* records,
+                        std::vector<v1::DenominatorRecord>* denominators);
+  bool Stopping();
 
-  // The rollups wanted, from the cache where still valid, otherwise computed: one export per
-  // period, of the subtree of the lowest common ancestor (on the period's end) of the codes
-  // wanted for it. A code that names no unit at the period's end gives nullptr.
+  // ---- Reads ----
   using CoveragePtr = std::shared_ptr<const v1::Coverage>;
-  absl::StatusOr<std::vector<CoveragePtr>> Rollups(View& view, const std::vector<Want>& wants);
-  // Computes the rollups of `codes` for `period` from one export of `root`; sets `*snapshot_seq`
-  // and `*fingerprint`, the feed's history at it (ChangeLog::FingerprintAt).
-  absl::StatusOr<std::vector<std::optional<v1::Coverage>>> Compute(
-      View& view, const std::vector<std::string>& codes, const Period& period,
-      const std::string& root, int64_t* snapshot_seq, std::optional<uint64_t>* fingerprint);
+  // Memoised rollups (decoded entries), in front of the shared cache.
+  struct LocalEntry {
+    // The entry equals the rollup at this seq (re-tagged on each verification, so the next
+    // one reads only the changes after it). Memoised entries are dropped on every reload.
+    mutable std::atomic<int64_t> verified_seq{0};
+    CoveragePtr coverage;
+    // False while the shared cache has not taken it (it was down): offered again on use.
+    mutable std::atomic<bool> shared{false};
+  };
+  // Waits until the state reflects what `freshness` asks and returns with the reader lock on
+  // state_mu_ held (and released on error): everything an answer reads is then at one seq.
+  absl::Status LockFresh(const FreshnessQuery& freshness);
 
-  // The answers, for requests already validated (coverage_requests.h).
-  absl::StatusOr<v1::Coverage> CoverageWithComparisons(const CoverageQuery& query);
-  absl::StatusOr<v1::ListCoverageResponse> CoverageList(const CoverageListQuery& query);
-  absl::StatusOr<v1::CoverageSeries> Series(const SeriesQuery& query);
+  // What an answer offers the shared cache once it has released the reader lock (Redis may
+  // be slow; the follower must not wait on it): encoded entries, and the memo's to mark shared.
+  struct ToShare {
+    std::vector<std::pair<std::string, std::string>> entries;
+    std::vector<std::shared_ptr<const LocalEntry>> remembered;
+  };
+  void Share(const ToShare& to_share);
+  // The rollups wanted, from the memo or the shared cache where still valid, otherwise
+  // computed from memory. A code that names no unit at the period's end gives nullptr.
+  absl::StatusOr<std::vector<CoveragePtr>> Rollups(const std::vector<Want>& wants,
+                                                   ToShare& to_share)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+
+  // Answers a read: waits for freshness (LockFresh), runs `answer` under the reader lock, then
+  // offers the shared cache what it computed.
+  template <typename Answer>
+  auto Read(const FreshnessQuery& freshness, Answer answer)
+      -> decltype(answer(std::declval<ToShare&>())) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    ToShare to_share;
+    RETURN_IF_ERROR(LockFresh(freshness));
+    auto result = answer(to_share);
+    state_mu_.ReaderUnlock();
+    Share(to_share);
+    return result;
+  }
+
+  // The answers, for requests already validated (coverage_requests.h), under the reader lock.
+  absl::StatusOr<v1::Coverage> CoverageWithComparisons(const CoverageQuery& query,
+                                                       ToShare& to_share)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  absl::StatusOr<v1::ListCoverageResponse> CoverageList(const CoverageListQuery& query,
+                                                        ToShare& to_share)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  absl::StatusOr<v1::CoverageSeries> Series(const SeriesQuery& query, ToShare& to_share)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
 
   void StatsLoop();
   // Cache, rollup and change-feed figures for /metrics (common/metrics), read at scrape.
@@ -157,26 +211,28 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   IngestionClient ingestion_;
   ChangeHeadReader heads_;
 
-  // Catching up with the feed is single-flight: one request reads ListChanges, the others wait
-  // and find the log current.
-  mutable absl::Mutex feed_mu_;
-  ChangeLog log_ ABSL_GUARDED_BY(feed_mu_);
-  std::shared_ptr<const Hierarchy> hierarchy_ ABSL_GUARDED_BY(feed_mu_);
-  int64_t hierarchy_seq_ ABSL_GUARDED_BY(feed_mu_) = 0;
-  // Units changed but reloading them failed: reload before answering again.
-  bool hierarchy_outdated_ ABSL_GUARDED_BY(feed_mu_) = false;
-  // Read with the hierarchy, and again whenever a change carries crosswalk links.
-  std::shared_ptr<const Crosswalk> crosswalk_ ABSL_GUARDED_BY(feed_mu_);
-  bool crosswalk_outdated_ ABSL_GUARDED_BY(feed_mu_) = false;
+  // The state every answer reads, changed by the follower only (writer lock, short steps).
+  mutable absl::Mutex state_mu_;
+  bool loaded_ ABSL_GUARDED_BY(state_mu_) = false;
+  int64_t applied_seq_ ABSL_GUARDED_BY(state_mu_) = 0;
+  CoverageData data_ ABSL_GUARDED_BY(state_mu_);
+  std::shared_ptr<const Hierarchy> hierarchy_ ABSL_GUARDED_BY(state_mu_);
+  std::shared_ptr<const Crosswalk> crosswalk_ ABSL_GUARDED_BY(state_mu_);
+  // The applied changes, reduced to what they touched: validates memoised and shared entries.
+  ChangeLog log_ ABSL_GUARDED_BY(state_mu_);
+  std::string load_progress_ ABSL_GUARDED_BY(state_mu_) = "loading: not started";
+  std::vector<std::function<void()>> on_loaded_ ABSL_GUARDED_BY(state_mu_);
+  // The commit time of the newest change applied, and how long after it was applied.
+  absl::Time applied_commit_time_ ABSL_GUARDED_BY(state_mu_) = absl::InfinitePast();
+  absl::Duration apply_delay_ ABSL_GUARDED_BY(state_mu_) = absl::ZeroDuration();
 
-  // Decoded entries, in front of the shared cache.
-  struct LocalEntry {
-    int64_t seq = 0;
-    uint64_t fingerprint = 0;  // of the feed's history at seq (ChangeLog::FingerprintAt)
-    CoveragePtr coverage;
-    // False while the shared cache has not taken it (it was down): offered again on use.
-    mutable std::atomic<bool> shared{false};
-  };
+  // The follower's own copies, which it rebuilds the hierarchy and crosswalk from.
+  std::vector<v1::AdminUnit> units_;
+  std::vector<v1::CrosswalkLink> links_;
+  std::thread follower_;
+  absl::Time last_lag_log_ = absl::InfinitePast();
+
+  // Memoised rollups (LocalEntry), in front of the shared cache.
   absl::Mutex local_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<const LocalEntry>> local_
       ABSL_GUARDED_BY(local_mu_);
@@ -186,12 +242,14 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   std::atomic<int64_t> entries_stale_{0};
   std::atomic<int64_t> entries_computed_{0};
   std::atomic<int64_t> exports_{0};
-  std::atomic<int64_t> feed_resets_{0};
+  std::atomic<int64_t> snapshot_loads_{0};
+  std::atomic<int64_t> changes_applied_{0};
   std::atomic<int64_t> hierarchy_loads_{0};
   std::atomic<int64_t> crosswalk_loads_{0};
 
   absl::Mutex stop_mu_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  grpc::ClientContext* watch_ ABSL_GUARDED_BY(stop_mu_) = nullptr;  // cancelled on stop
   std::thread stats_thread_;
 };
 

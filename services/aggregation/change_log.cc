@@ -67,12 +67,6 @@ bool ChangeLog::Append(const v1::Change& change) {
   return true;
 }
 
-void ChangeLog::AdvanceTo(int64_t seq) {
-  if (initialized_ && seq > seen_) {
-    seen_ = seq;
-  }
-}
-
 std::deque<ChangeLog::Touch>::const_iterator ChangeLog::After(int64_t seq) const {
   return std::upper_bound(changes_.begin(), changes_.end(), seq,
                           [](int64_t s, const Touch& t) { return s < t.seq; });
@@ -82,17 +76,12 @@ std::optional<uint64_t> ChangeLog::FingerprintAt(int64_t seq) const {
   if (!initialized_ || seq < covered_from_ || seq > seen_) {
     return std::nullopt;
   }
-  // The history up to `seq` is named by its newest change (a seq reached by AdvanceTo has no
-  // change of its own).
+  // The history up to `seq` is named by its newest change.
   auto it = After(seq);
   if (it == changes_.begin()) {
     return covered_from_fingerprint_;
   }
   return std::prev(it)->fingerprint;
-}
-
-int64_t ChangeLog::newest_seq() const {
-  return changes_.empty() ? covered_from_ : changes_.back().seq;
 }
 
 bool ChangeLog::Touched(int64_t entry_seq, uint64_t entry_fingerprint, const Hierarchy& hierarchy,
@@ -119,21 +108,6 @@ bool ChangeLog::Touched(int64_t entry_seq, uint64_t entry_fingerprint, const Hie
       if (year == period.year() && hierarchy.InSubtree(unit, code, date)) {
         return true;
       }
-    }
-  }
-  return false;
-}
-
-bool ChangeLog::AdminChangedBetween(int64_t from, int64_t to) const {
-  if (from >= to) {
-    return false;
-  }
-  if (from < covered_from_) {
-    return true;  // cannot tell
-  }
-  for (auto it = After(from); it != changes_.end() && it->seq <= to; ++it) {
-    if (it->admin) {
-      return true;
     }
   }
   return false;

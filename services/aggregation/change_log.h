@@ -10,7 +10,7 @@
 //
 // The fingerprint is what tells one history from another: a store restored from a backup
 // numbers its new changes from where the backup ended, so a seq alone may name a change the
-// restored store never had. Pure data, no RPCs: the service feeds it from ListChanges.
+// restored store never had. Pure data, no RPCs: the replica appends each change it applies.
 
 #include <cstdint>
 #include <deque>
@@ -43,15 +43,11 @@ class ChangeLog {
 
   // Adds the next change; its seq must be above seen(). Returns false (and ignores it) if not.
   bool Append(const v1::Change& change);
-  // Records that every change <= seq has been appended (a ListChanges page that ended there).
-  void AdvanceTo(int64_t seq);
 
   bool initialized() const { return initialized_; }
   // The fingerprint of the feed's history up to `seq` (in [covered_from, seen]): that of the
   // newest change <= seq this log holds, or covered_from's; nullopt when unknown.
   std::optional<uint64_t> FingerprintAt(int64_t seq) const;
-  // The newest change held (or covered_from's): the one a catch-up checks is still in the feed.
-  int64_t newest_seq() const;
   int64_t covered_from() const { return covered_from_; }
   int64_t seen() const { return seen_; }
 
@@ -63,8 +59,6 @@ class ChangeLog {
   // comes from another history of the feed (or was forged): true as well.
   bool Touched(int64_t entry_seq, uint64_t entry_fingerprint, const Hierarchy& hierarchy,
                absl::string_view code, const Period& period) const;
-  // Whether a change in (from, to] changed administrative units.
-  bool AdminChangedBetween(int64_t from, int64_t to) const;
 
  private:
   struct Touch {

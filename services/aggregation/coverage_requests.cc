@@ -60,6 +60,23 @@ absl::Status CheckTerritoryDate(const std::string& text) {
 
 }  // namespace
 
+absl::StatusOr<FreshnessQuery> ValidateFreshness(const v1::Freshness& freshness) {
+  if (freshness.at_least_seq() < 0) {
+    return Invalid("freshness.at_least_seq",
+                   absl::StrCat(freshness.at_least_seq(), " is negative (0: no token)"));
+  }
+  switch (freshness.consistency()) {
+    case v1::CONSISTENCY_UNSPECIFIED:
+    case v1::CONSISTENCY_APPLIED:
+    case v1::CONSISTENCY_FULL:
+      break;
+    default:
+      return Invalid("freshness.consistency",
+                     absl::StrCat("unknown consistency ", freshness.consistency()));
+  }
+  return FreshnessQuery{freshness.at_least_seq(), freshness.consistency()};
+}
+
 absl::StatusOr<CoverageQuery> ValidateCoverageRequest(const v1::GetCoverageRequest& request) {
   RETURN_IF_ERROR(RequireUnitCode(request.unit_code()));
   ASSIGN_OR_RETURN(Period period, ParsePeriod(request.period()));
@@ -77,9 +94,11 @@ absl::StatusOr<CoverageQuery> ValidateCoverageRequest(const v1::GetCoverageReque
                    absl::StrCat(year_ends, " is outside 0..", kMaxPreviousYearEnds));
   }
   RETURN_IF_ERROR(CheckTerritoryDate(request.territory_date()));
-  return CoverageQuery{request.unit_code(), period, std::move(schemes),
-                       year_ends == 0 ? kDefaultPreviousYearEnds : year_ends,
-                       request.territory_date()};
+  ASSIGN_OR_RETURN(FreshnessQuery freshness, ValidateFreshness(request.freshness()));
+  return CoverageQuery{
+      request.unit_code(),      period,
+      std::move(schemes),       year_ends == 0 ? kDefaultPreviousYearEnds : year_ends,
+      request.territory_date(), freshness};
 }
 
 absl::StatusOr<CoverageListQuery> ValidateListCoverageRequest(
@@ -102,10 +121,15 @@ absl::StatusOr<CoverageListQuery> ValidateListCoverageRequest(
   }
   // An empty parent_code and "VN" are the same list: the token is bound to the parent meant.
   RETURN_IF_ERROR(CheckTerritoryDate(request.territory_date()));
-  ASSIGN_OR_RETURN(PageRequest page, PageRequest::Read(request, kCoveragePageSizes, parent));
+  ASSIGN_OR_RETURN(FreshnessQuery freshness, ValidateFreshness(request.freshness()));
+  // The token is bound to the list, not to its freshness: the next page is asked with the
+  // previous page's reflects_seq as its token (aggregation_service.proto).
+  v1::ListCoverageRequest list = request;
+  list.clear_freshness();
+  ASSIGN_OR_RETURN(PageRequest page, PageRequest::Read(list, kCoveragePageSizes, parent));
   return CoverageListQuery{
-      parent,          request.level(),         period, request.scheme(), request.order_by(),
-      std::move(page), request.territory_date()};
+      parent,          request.level(),          period,   request.scheme(), request.order_by(),
+      std::move(page), request.territory_date(), freshness};
 }
 
 absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesRequest& request) {
@@ -122,7 +146,9 @@ absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesReq
     return Invalid("to_month", absl::StrCat("at most ", kMaxSeriesMonths, " months per series"));
   }
   RETURN_IF_ERROR(CheckTerritoryDate(request.territory_date()));
-  return SeriesQuery{request.unit_code(), request.scheme(), from, to, request.territory_date()};
+  ASSIGN_OR_RETURN(FreshnessQuery freshness, ValidateFreshness(request.freshness()));
+  return SeriesQuery{request.unit_code(),      request.scheme(), from, to,
+                     request.territory_date(), freshness};
 }
 
 }  // namespace covtrack::aggregation

@@ -4,6 +4,7 @@
 // returns the request's meaning in domain types, or INVALID_ARGUMENT. No I/O; tested alone
 // (tests/aggregation/coverage_requests_test.cc).
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,15 @@
 
 namespace covtrack::aggregation {
 
+// How fresh an answer must be (common.proto, Freshness): at least `at_least_seq` (0: no token),
+// and with CONSISTENCY_FULL every change acknowledged before the call. UNSPECIFIED is resolved
+// by the service (AggregationOptions::default_consistency).
+struct FreshnessQuery {
+  int64_t at_least_seq = 0;
+  v1::Consistency consistency = v1::CONSISTENCY_UNSPECIFIED;
+};
+absl::StatusOr<FreshnessQuery> ValidateFreshness(const v1::Freshness& freshness);
+
 // GetCoverage: a unit's coverage for a period with its comparisons.
 struct CoverageQuery {
   std::string unit_code;
@@ -22,6 +32,7 @@ struct CoverageQuery {
   std::vector<v1::Scheme> schemes;  // empty: all five
   int previous_year_ends = 0;       // 1..10 (0 in the request means 3)
   std::string territory_date;       // "YYYY-MM-DD"; empty: the period's last day
+  FreshnessQuery freshness;
 };
 absl::StatusOr<CoverageQuery> ValidateCoverageRequest(const v1::GetCoverageRequest& request);
 
@@ -34,6 +45,7 @@ struct CoverageListQuery {
   v1::CoverageOrder order = v1::COVERAGE_ORDER_UNSPECIFIED;
   PageRequest page;
   std::string territory_date;  // "YYYY-MM-DD"; empty: the period's last day
+  FreshnessQuery freshness;
 };
 absl::StatusOr<CoverageListQuery> ValidateListCoverageRequest(
     const v1::ListCoverageRequest& request);
@@ -45,6 +57,7 @@ struct SeriesQuery {
   Month from;
   Month to;
   std::string territory_date;  // "YYYY-MM-DD"; empty: the last day of `to`
+  FreshnessQuery freshness;
 };
 absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesRequest& request);
 

@@ -34,6 +34,10 @@ absl::Status Annotate(const grpc::Status& status, absl::string_view method) {
 absl::StatusOr<int64_t> IngestionClient::GetChangeHead() {
   grpc::ClientContext context;
   SetCallDeadline(context, options_.call_deadline);
+  // The follower retries a lost ingestion in a loop, which stretches the channel's reconnect
+  // backoff: a call that failed fast would fail for seconds after ingestion is back. Waiting
+  // for the channel (within the deadline) answers as soon as it reconnects.
+  context.set_wait_for_ready(true);
   v1::ChangeHead head;
   grpc::Status status = stub_->GetChangeHead(&context, v1::GetChangeHeadRequest(), &head);
   if (!status.ok()) {
@@ -46,6 +50,7 @@ absl::StatusOr<v1::ListChangesResponse> IngestionClient::ListChanges(int64_t aft
                                                                      int page_size) {
   grpc::ClientContext context;
   SetCallDeadline(context, options_.call_deadline);
+  context.set_wait_for_ready(true);  // as in GetChangeHead
   v1::ListChangesRequest request;
   request.set_after_seq(after_seq);
   request.set_page_size(page_size);
@@ -107,11 +112,10 @@ absl::StatusOr<std::vector<v1::CrosswalkLink>> IngestionClient::ListAllCrosswalk
   return links;
 }
 
-absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::string& root,
-                                                                    const std::string& as_of,
-                                                                    const std::string& from_month,
-                                                                    const std::string& to_month,
-                                                                    int from_year, int to_year) {
+absl::StatusOr<int64_t> IngestionClient::ExportData(
+    const std::string& root, const std::string& as_of, const std::string& from_month,
+    const std::string& to_month, int from_year, int to_year,
+    const std::function<void(const v1::ExportDataResponse&)>& sink) {
   grpc::ClientContext context;
   SetCallDeadline(context, options_.export_deadline);
   v1::ExportDataRequest request;
@@ -123,7 +127,7 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::s
   request.set_to_year(to_year);
   std::unique_ptr<grpc::ClientReader<v1::ExportDataResponse>> reader =
       stub_->ExportData(&context, request);
-  Export result;
+  int64_t snapshot_seq = 0;
   v1::ExportDataResponse chunk;
   bool cancelled = false;
   while (reader->Read(&chunk)) {
@@ -133,13 +137,8 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::s
       context.TryCancel();
       break;
     }
-    result.snapshot_seq = chunk.snapshot_seq();
-    for (const v1::ParticipationRecord& r : chunk.records()) {
-      result.data.AddRecord(r);
-    }
-    for (const v1::DenominatorRecord& d : chunk.denominators()) {
-      result.data.AddDenominator(d);
-    }
+    snapshot_seq = chunk.snapshot_seq();
+    sink(chunk);
   }
   grpc::Status status = reader->Finish();
   if (cancelled) {
@@ -148,7 +147,28 @@ absl::StatusOr<IngestionClient::Export> IngestionClient::ExportData(const std::s
   if (!status.ok()) {
     return Annotate(status, "ExportData");
   }
-  return result;
+  return snapshot_seq;
+}
+
+absl::Status IngestionClient::WatchChanges(
+    int64_t after_seq, grpc::ClientContext& context,
+    const std::function<bool(const v1::Change&)>& on_change) {
+  context.set_wait_for_ready(true);  // as in GetChangeHead
+  v1::WatchChangesRequest request;
+  request.set_after_seq(after_seq);
+  std::unique_ptr<grpc::ClientReader<v1::Change>> reader = stub_->WatchChanges(&context, request);
+  v1::Change change;
+  while (reader->Read(&change)) {
+    if (!on_change(change)) {
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    return Annotate(status, "WatchChanges");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace covtrack::aggregation

@@ -1,14 +1,16 @@
 #pragma once
 
 // The aggregation service's only way to ingestion's data: one channel, one stub, a deadline on
-// every call (its budget below, never past the deadline of the call being served: SetCallDeadline
-// in common/client.h), and listings and exports that stop between pages and chunks when the
-// call being served is cancelled (CANCELLED). ChangeHeadReader (change_head_reader.h) shares
-// GetChangeHead among concurrent requests.
+// every unary call and export (its budget below, never past the deadline of the call being
+// served: SetCallDeadline in common/client.h), and listings and exports that stop between pages
+// and chunks when the call being served is cancelled (CANCELLED). The replica's follower
+// (live_view.cc) loads its snapshot and follows the feed through it; ChangeHeadReader
+// (change_head_reader.h) shares GetChangeHead among concurrent CONSISTENCY_FULL reads.
 
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,13 +18,13 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
-#include "services/aggregation/rollup.h"
 
 namespace covtrack::aggregation {
 
 struct IngestionClientOptions {
-  absl::Duration call_deadline = absl::Seconds(5);      // unary calls
-  absl::Duration export_deadline = absl::Seconds(120);  // a national export streams ~10^6 rows
+  absl::Duration call_deadline = absl::Seconds(5);  // unary calls
+  // The snapshot a replica loads at start: the whole country, every month (~5 * 10^6 rows).
+  absl::Duration export_deadline = absl::Seconds(120);
 };
 
 class IngestionClient {
@@ -38,14 +40,17 @@ class IngestionClient {
   // Every crosswalk link (every page).
   absl::StatusOr<std::vector<v1::CrosswalkLink>> ListAllCrosswalkLinks();
 
-  struct Export {
-    CoverageData data;
-    int64_t snapshot_seq = 0;
-  };
-  // The subtree of `root` as of `as_of`, months [from, to], denominators of years [from, to].
-  absl::StatusOr<Export> ExportData(const std::string& root, const std::string& as_of,
-                                    const std::string& from_month, const std::string& to_month,
-                                    int from_year, int to_year);
+  // The subtree of `root` as of `as_of`, months [from, to], denominators of years [from, to],
+  // chunk by chunk into `sink`; returns the seq the whole export is consistent with.
+  absl::StatusOr<int64_t> ExportData(
+      const std::string& root, const std::string& as_of, const std::string& from_month,
+      const std::string& to_month, int from_year, int to_year,
+      const std::function<void(const v1::ExportDataResponse&)>& sink);
+  // Follows the feed after `after_seq` on a stream without deadline: `on_change` gets each
+  // change as it commits, until it returns false or the stream ends (ingestion restarting,
+  // `context` cancelled from another thread). The stream's end status.
+  absl::Status WatchChanges(int64_t after_seq, grpc::ClientContext& context,
+                            const std::function<bool(const v1::Change&)>& on_change);
 
  private:
   IngestionClientOptions options_;

@@ -30,7 +30,13 @@ ABSL_FLAG(std::string, cache_namespace, "covtrack",
 ABSL_FLAG(absl::Duration, ingestion_deadline, absl::Seconds(5),
           "deadline of each unary call to ingestion");
 ABSL_FLAG(absl::Duration, export_deadline, absl::Seconds(120),
-          "deadline of each ExportData stream from ingestion");
+          "deadline of the snapshot export a replica loads at start (the whole country)");
+ABSL_FLAG(std::string, default_consistency, "applied",
+          "what a read without Freshness.consistency gets: applied (at once, from the changes "
+          "this replica has applied) or full (every change acknowledged before the call)");
+ABSL_FLAG(absl::Duration, freshness_wait, absl::Seconds(10),
+          "the longest a read waits for this replica to apply the seq it needs (within the "
+          "call's deadline); then UNAVAILABLE");
 ABSL_FLAG(absl::Duration, redis_timeout, absl::Milliseconds(200),
           "timeout of each Redis command; a slower Redis is treated as down");
 ABSL_FLAG(absl::Duration, cache_ttl, absl::Hours(24), "how long a cached rollup is kept");
@@ -66,6 +72,20 @@ int main(int argc, char** argv) {
   options.cache_namespace = absl::GetFlag(FLAGS_cache_namespace);
   options.ingestion_deadline = absl::GetFlag(FLAGS_ingestion_deadline);
   options.export_deadline = absl::GetFlag(FLAGS_export_deadline);
+  const std::string consistency = absl::GetFlag(FLAGS_default_consistency);
+  if (consistency == "applied") {
+    options.default_consistency = covtrack::v1::CONSISTENCY_APPLIED;
+  } else if (consistency == "full") {
+    options.default_consistency = covtrack::v1::CONSISTENCY_FULL;
+  } else {
+    std::cerr << "covtrack-aggregation: --default_consistency: want applied or full\n";
+    return 1;
+  }
+  options.freshness_wait = absl::GetFlag(FLAGS_freshness_wait);
+  if (options.freshness_wait <= absl::ZeroDuration()) {
+    std::cerr << "covtrack-aggregation: --freshness_wait: must be positive\n";
+    return 1;
+  }
   options.redis_timeout = absl::GetFlag(FLAGS_redis_timeout);
   options.cache_ttl = absl::GetFlag(FLAGS_cache_ttl);
   options.stats_log_interval = absl::GetFlag(FLAGS_stats_log_interval);
@@ -74,12 +94,16 @@ int main(int argc, char** argv) {
     std::cerr << "covtrack-aggregation: " << service.status().message() << "\n";
     return 1;
   }
+  // NOT_SERVING on health until the snapshot is loaded (reads answer UNAVAILABLE meanwhile).
+  config.server.serving_at_start = false;
   auto server = covtrack::Server::Start(config.server, {service->get()});
   if (!server.ok()) {
     std::cerr << "covtrack-aggregation: cannot serve on " << config.server.listen << ": "
               << server.status().message() << " (check --listen)\n";
     return 1;
   }
+  covtrack::Server* serving = server->get();
+  (*service)->OnLoaded([serving] { serving->SetServing(true); });
   (*server)->RunUntilSignal();
   return 0;
 }

@@ -128,12 +128,16 @@ class Rollup {
     }
     const int from = std::max(first_, node.stock_months.first);
     const int to = std::min(last_, node.stock_months.last);
-    for (auto it = figures->rbegin(); it != figures->rend(); ++it) {
-      if (it->month_index <= to) {
-        return it->month_index >= from ? &*it : nullptr;
-      }
+    // Figures are sorted by month (a replica holds every month of every year): the latest at or
+    // before `to` by binary search.
+    auto after = std::upper_bound(
+        figures->begin(), figures->end(), to,
+        [](int month_index, const CoverageData::Figure& f) { return month_index < f.month_index; });
+    if (after == figures->begin()) {
+      return nullptr;
     }
-    return nullptr;
+    const CoverageData::Figure& latest = *std::prev(after);
+    return latest.month_index >= from ? &latest : nullptr;
   }
 
   SchemeFigure Figure(int index, v1::Scheme scheme, std::vector<SchemeFigure>& out) {

@@ -44,12 +44,22 @@ std::unique_ptr<AggregationHarness> AggregationHarness::Start(
   server_options.service_name = "aggregation";
   server_options.listen = "127.0.0.1:0";
   server_options.shutdown_grace = absl::Seconds(2);
+  // As in main.cc: NOT_SERVING until the replica has loaded its snapshot.
+  server_options.serving_at_start = false;
   auto server = Server::Start(server_options, {harness->service_.get()});
   if (!server.ok()) {
     std::cerr << "AggregationHarness: " << server.status() << "\n";
     std::abort();
   }
   harness->server_ = std::move(*server);
+  Server* serving = harness->server_.get();
+  harness->service_->OnLoaded([serving] { serving->SetServing(true); });
+  // The tests read at once: they start once the replica has loaded (an ingestion that cannot
+  // be reached is a test of its own, with a service of its own).
+  if (!harness->service_->WaitUntilLoaded(absl::Seconds(60))) {
+    std::cerr << "AggregationHarness: the replica did not load its snapshot within 60 s\n";
+    std::abort();
+  }
   harness->address_ = harness->server_->address();
   harness->stub_ = v1::AggregationService::NewStub(
       grpc::CreateChannel(harness->address_, grpc::InsecureChannelCredentials()));

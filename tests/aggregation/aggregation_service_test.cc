@@ -494,6 +494,8 @@ class AggregationRedisOutageTest : public ::testing::Test {
     options.redis_timeout = absl::Milliseconds(100);
     options.stats_log_interval = absl::ZeroDuration();
     options.cache_namespace = "outage-test";
+    options.default_consistency = v1::CONSISTENCY_FULL;  // reads right after writes
+    options.default_consistency = v1::CONSISTENCY_FULL;  // reads right after writes
     agg_ = AggregationHarness::Start(options);
     ASSERT_TRUE(Eventually([&] { return agg_->service().stats().cache.available; }));
   }
@@ -559,6 +561,7 @@ TEST_F(AggregationRedisOutageTest, StaleEntryWrittenBackIsNeverServed) {
   options.cache_key = kTestCacheKey;
   options.stats_log_interval = absl::ZeroDuration();
   options.cache_namespace = "outage-test";
+  options.default_consistency = v1::CONSISTENCY_FULL;  // reads right after writes
   std::unique_ptr<AggregationHarness> other = AggregationHarness::Start(options);
   ASSERT_TRUE(Eventually([&] { return other->service().stats().cache.available; }));
   EXPECT_EQ(Health(*other, "102", "2023"), 0);
@@ -609,6 +612,8 @@ TEST_F(AggregationRedisOutageTest, ForgedEntryIsNeverServed) {
     options.cache_key = kTestCacheKey;
     options.stats_log_interval = absl::ZeroDuration();
     options.cache_namespace = "outage-test";
+    options.default_consistency = v1::CONSISTENCY_FULL;  // reads right after writes
+    options.default_consistency = v1::CONSISTENCY_FULL;  // reads right after writes
     std::unique_ptr<AggregationHarness> other = AggregationHarness::Start(options);
     ASSERT_TRUE(Eventually([&] { return other->service().stats().cache.available; }));
     EXPECT_EQ(Health(*other, "10", "2023"), 41);

@@ -75,9 +75,7 @@ TEST(ChangeLogTest, EntryIsStaleOnlyWhenAChangeTouchedWhatItDependsOn) {
   units.add_admin_unit_codes("99999");
   ASSERT_TRUE(log.Append(units));
   EXPECT_TRUE(Touched(log, 12, h, "101", P("2022")));  // a hierarchy change touches everything
-  EXPECT_TRUE(log.AdminChangedBetween(12, 13));
-  EXPECT_FALSE(log.AdminChangedBetween(10, 12));
-  EXPECT_FALSE(log.Append(units));  // not after seen()
+  EXPECT_FALSE(log.Append(units));                     // not after seen()
 }
 
 TEST(ChangeLogTest, ForgettingOldChangesMakesOlderEntriesStale) {
@@ -108,24 +106,6 @@ TEST(ChangeLogTest, AppendBeforeResetIsRefused) {
   EXPECT_EQ(log.seen(), 1);
 }
 
-TEST(ChangeLogTest, AdvanceToMovesSeenForwardOnly) {
-  Hierarchy h(SmallTree());
-  ChangeLog log(1000);
-  log.AdvanceTo(7);  // not initialised: ignored
-  EXPECT_EQ(log.seen(), 0);
-  log.Reset(5, kAnchor);
-  log.AdvanceTo(9);  // a page of the feed that ended at 9 with no change for us
-  EXPECT_EQ(log.seen(), 9);
-  log.AdvanceTo(8);
-  EXPECT_EQ(log.seen(), 9);
-  // A change at or below seen() was already accounted for.
-  EXPECT_FALSE(log.Append(ParticipationChange(9, "10201", "2023-12")));
-  EXPECT_TRUE(log.Append(ParticipationChange(10, "10201", "2023-12")));
-  // An entry computed at 9 is stale for the district the change touched, not for the other.
-  EXPECT_TRUE(Touched(log, 9, h, "102", P("2023")));
-  EXPECT_FALSE(Touched(log, 9, h, "101", P("2023")));
-}
-
 TEST(ChangeLogTest, AMalformedMonthTouchesEverything) {
   Hierarchy h(SmallTree());
   ChangeLog log(1000);
@@ -133,7 +113,6 @@ TEST(ChangeLogTest, AMalformedMonthTouchesEverything) {
   ASSERT_TRUE(log.Append(ParticipationChange(1, "10201", "2023-13")));
   // Its period cannot be known, so no entry computed before it can be proven untouched.
   EXPECT_TRUE(Touched(log, 0, h, "101", P("2020")));
-  EXPECT_TRUE(log.AdminChangedBetween(0, 1));
   EXPECT_FALSE(Touched(log, 1, h, "101", P("2020")));
 }
 
@@ -147,18 +126,6 @@ TEST(ChangeLogTest, ResetForgetsEveryChange) {
   EXPECT_EQ(log.seen(), 20);
   EXPECT_TRUE(Touched(log, 19, h, "101", P("2023")));  // older than what the log covers
   EXPECT_FALSE(Touched(log, 20, h, "102", P("2023")));
-}
-
-TEST(ChangeLogTest, AdminChangesBeforeTheLogCannotBeRuledOut) {
-  ChangeLog log(2);
-  log.Reset(0, kAnchor);
-  for (int seq = 1; seq <= 4; ++seq) {
-    ASSERT_TRUE(log.Append(ParticipationChange(seq, "10201", "2023-12")));
-  }
-  ASSERT_GT(log.covered_from(), 0);
-  EXPECT_TRUE(log.AdminChangedBetween(0, 4));  // cannot tell
-  EXPECT_FALSE(log.AdminChangedBetween(log.covered_from(), 4));
-  EXPECT_FALSE(log.AdminChangedBetween(4, 4));
 }
 
 // Issue 13's probe: after ingestion's store was restored from a backup, its new changes reuse
@@ -197,8 +164,6 @@ TEST(ChangeLogTest, EntriesFromAnotherHistoryOfTheFeedAreStale) {
   EXPECT_TRUE(after.Touched(8, old_at_8, h, "101", P("2023")));   // computed on the lost history
   EXPECT_FALSE(after.Touched(3, old_at_3, h, "101", P("2023")));  // before the backup: shared
   EXPECT_EQ(after.FingerprintAt(3), old_at_3);
-  after.AdvanceTo(12);  // a seq without a change of its own: named by the newest before it
-  EXPECT_EQ(after.FingerprintAt(12), after.FingerprintAt(10));
   after.Reset(12, std::nullopt);  // the change at the reset point could not be read
   EXPECT_TRUE(after.Touched(12, 0, h, "101", P("2023")));
   EXPECT_EQ(ChangeLog::Fingerprint(change(5, "r5", 1005)),

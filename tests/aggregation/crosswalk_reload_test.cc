@@ -1,14 +1,17 @@
-// The aggregation service reloads the crosswalk when a change on the feed carries links, also
-// when catching up failed half-way: against a fake ingestion service on loopback whose
-// ListChanges fails on demand (the real one cannot be made to fail between two pages).
+// The aggregation service takes the crosswalk from a change on the feed that carries links, also
+// when following the feed failed half-way: against a fake ingestion service on loopback whose
+// ListChanges and WatchChanges fail on demand (the real one cannot be made to fail so).
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -42,6 +45,32 @@ class FakeIngestion final : public v1::IngestionService::Service {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "store restarting");
       }
       *response->add_changes() = changes_[request->after_seq()];
+    }
+    return grpc::Status::OK;
+  }
+
+  // The changes after after_seq as they come (polled), failing like ListChanges.
+  grpc::Status WatchChanges(grpc::ServerContext* context, const v1::WatchChangesRequest* request,
+                            grpc::ServerWriter<v1::Change>* writer) override {
+    int64_t sent = request->after_seq();
+    while (!context->IsCancelled()) {
+      std::vector<v1::Change> next;
+      {
+        absl::MutexLock lock(&mu_);
+        if (fail_list_changes_) {
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE, "store restarting");
+        }
+        for (int64_t seq = sent + 1; seq <= static_cast<int64_t>(changes_.size()); ++seq) {
+          next.push_back(changes_[seq - 1]);
+        }
+      }
+      for (const v1::Change& change : next) {
+        if (!writer->Write(change)) {
+          return grpc::Status::OK;
+        }
+        sent = change.seq();
+      }
+      absl::SleepFor(absl::Milliseconds(5));
     }
     return grpc::Status::OK;
   }
@@ -125,29 +154,33 @@ TEST(CrosswalkReloadTest, LinksSeenBeforeACatchUpFailedAreLoadedByTheNextRequest
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   ASSERT_NE(server, nullptr);
   auto agg = AggregationHarness::Start(absl::StrCat("127.0.0.1:", port));
-  auto read = [&](v1::Coverage* coverage) {
+  auto read = [&](v1::Coverage* coverage, absl::Duration timeout = absl::Seconds(30)) {
     v1::GetCoverageRequest request;
     request.set_unit_code("20");
     request.set_period("2024");
     request.set_territory_date(kReform);
     grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     return agg->stub().GetCoverage(&context, request, coverage);
   };
   v1::Coverage coverage;
   ASSERT_THAT(read(&coverage), IsOk());  // starts following the feed: no crosswalk yet
   EXPECT_EQ(coverage.schemes(2).reexpression().kind(), v1::REEXPRESSION_KIND_ABSENT);
 
-  // Two changes: the first carries the links, and the page after it fails.
+  // The feed fails; two changes come, the first carrying the links. A read that needs them
+  // (FULL, as the harness reads) cannot be answered before its deadline.
+  ingestion.FailListChanges(true);
   ingestion.Change({Whole("20"), Whole("21")});
   ingestion.Change({});
-  ingestion.FailListChanges(true);
-  EXPECT_THAT(read(&coverage), StatusIs(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_THAT(read(&coverage, absl::Seconds(1)), StatusIs(grpc::StatusCode::UNAVAILABLE));
+  // The feed is back: the replica follows it again and combines with the links.
   ingestion.FailListChanges(false);
   ASSERT_THAT(read(&coverage), IsOk());
   const v1::SchemeCoverage& health = coverage.schemes(2);
   EXPECT_EQ(health.scheme(), v1::SCHEME_HEALTH);
   EXPECT_EQ(health.reexpression().kind(), v1::REEXPRESSION_KIND_EXACT);
   EXPECT_EQ(health.participants(), 150);
+  agg.reset();  // ends its WatchChanges stream, which the fake's shutdown would wait for
   server->Shutdown();
 }
 

@@ -500,13 +500,16 @@ absl::Status CovtrackProcesses::StartIngestion() {
 }
 
 absl::Status CovtrackProcesses::StartAggregation() {
-  std::vector<std::string> argv = {options_.binaries.aggregation,
-                                   "--listen=" + aggregation_address_,
-                                   "--ingestion_addr=" + ingestion_address_,
-                                   "--redis=" + options_.redis,
-                                   "--cache_namespace=" + options_.cache_namespace,
-                                   "--shutdown_grace=" + options_.shutdown_grace,
-                                   "--stats_log_interval=1s"};
+  std::vector<std::string> argv = {
+      options_.binaries.aggregation, "--listen=" + aggregation_address_,
+      "--ingestion_addr=" + ingestion_address_, "--redis=" + options_.redis,
+      "--cache_namespace=" + options_.cache_namespace,
+      "--shutdown_grace=" + options_.shutdown_grace, "--stats_log_interval=1s",
+      // Tests written before tokens write, then read without one:
+      // read-your-writes. A test of APPLIED reads passes
+      // --default_consistency=applied in aggregation_flags
+      // (given after these: the last one counts).
+      "--default_consistency=full"};
   // Secrets reach aggregation as files (as from a Kubernetes Secret), never on the command line.
   auto write = [&](const std::string& name, const std::string& content) -> absl::Status {
     const std::string path = absl::StrCat(options_.dir, "/", name);
