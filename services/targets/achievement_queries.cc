@@ -44,8 +44,9 @@ absl::StatusOr<Period> TargetServiceImpl::ResolvePeriod(const std::string& perio
 }
 
 absl::StatusOr<v1::SchemeAchievement> TargetServiceImpl::Evaluate(
-    const std::string& unit_code, v1::Scheme scheme, const v1::SchemeCoverage& current,
-    const std::string& as_of_month, const UnitTarget& target, const std::string& territory_date) {
+    CoverageReads& figures, const std::string& unit_code, v1::Scheme scheme,
+    const v1::SchemeCoverage& current, const std::string& as_of_month, const UnitTarget& target,
+    const std::string& territory_date) {
   SchemeInputs inputs;
   inputs.scheme = scheme;
   inputs.target = target.target;
@@ -79,7 +80,7 @@ absl::StatusOr<v1::SchemeAchievement> TargetServiceImpl::Evaluate(
   const Month from{inputs.as_of->year - 1, 12};
   ASSIGN_OR_RETURN(
       const v1::CoverageSeries series,
-      source_->GetCoverageSeries(unit_code, scheme, from, *inputs.as_of, territory_date));
+      figures.GetCoverageSeries(unit_code, scheme, from, *inputs.as_of, territory_date));
   for (const v1::SchemeCoverageAtMonth& month : series.months()) {
     absl::StatusOr<Month> parsed = Month::Parse(month.month());
     if (parsed.ok()) {
@@ -96,9 +97,10 @@ absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
   // Every read names the territory: the request's date, else the period's end.
   const std::string territory_date =
       request.territory_date().empty() ? period.last_month().LastDay() : request.territory_date();
+  CoverageReads figures(source_.get(), request.freshness());
   ASSIGN_OR_RETURN(
       const v1::Coverage coverage,
-      source_->GetCoverage(request.unit_code(), period.ToString(), schemes, territory_date));
+      figures.GetCoverage(request.unit_code(), period.ToString(), schemes, territory_date));
   ReformReads reads(units_.get(), store_.get());
   v1::Achievement achievement;
   *achievement.mutable_unit() = coverage.unit();
@@ -109,12 +111,14 @@ absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
     const v1::SchemeCoverage* current = FindScheme(coverage, scheme);
     v1::SchemeCoverage empty;
     empty.set_scheme(scheme);
-    ASSIGN_OR_RETURN(const UnitTarget target,
-                     TargetFor(reads, coverage.unit(), territory_date, scheme, period.year()));
-    ASSIGN_OR_RETURN(*achievement.add_schemes(),
-                     Evaluate(request.unit_code(), scheme, current != nullptr ? *current : empty,
-                              coverage.as_of_month(), target, territory_date));
+    ASSIGN_OR_RETURN(const UnitTarget target, TargetFor(reads, figures, coverage.unit(),
+                                                        territory_date, scheme, period.year()));
+    ASSIGN_OR_RETURN(
+        *achievement.add_schemes(),
+        Evaluate(figures, request.unit_code(), scheme, current != nullptr ? *current : empty,
+                 coverage.as_of_month(), target, territory_date));
   }
+  achievement.set_reflects_seq(figures.reflects_seq());
   return achievement;
 }
 
@@ -123,7 +127,9 @@ absl::StatusOr<v1::Report> TargetServiceImpl::ReportOf(const v1::GetReportReques
   achievement_request.set_unit_code(request.unit_code());
   achievement_request.set_period(request.period());
   achievement_request.set_territory_date(request.territory_date());
+  *achievement_request.mutable_freshness() = request.freshness();
   ASSIGN_OR_RETURN(v1::Achievement achievement, AchievementOf(achievement_request));
+  // The report's figures say the seq they reflect: Report.achievement.reflects_seq.
   v1::Report report;
   report.set_text(WriteReportVi(achievement));
   *report.mutable_achievement() = std::move(achievement);

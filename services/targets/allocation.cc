@@ -143,8 +143,11 @@ absl::StatusOr<v1::AllocateTargetResponse> Split(const v1::AllocateTargetRequest
 absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
     const v1::AllocateTargetRequest& request,
     const std::function<absl::Status(const std::vector<access::UnitRef>&)>& authorize) {
+  // A retry is the same request whatever token it carries: freshness says how fresh the bases
+  // must be, not what is stored.
   v1::AllocateTargetRequest without_id = request;
   without_id.clear_request_id();
+  without_id.clear_freshness();
   const std::string content = absl::StrCat("AllocateTarget\n", without_id.SerializeAsString());
   if (!request.preview()) {
     // A retry is answered from the store, even when the aggregation service is down.
@@ -178,10 +181,11 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
 
   // The bases, from the base year (the year before the target's year).
   const int base_year = request.year() - 1;
+  CoverageReads figures(source_.get(), request.freshness());
   ASSIGN_OR_RETURN(
       std::vector<v1::Coverage> units,
-      source_->ListCoverage(request.parent_code(), request.level(), absl::StrCat(base_year),
-                            BaseScheme(request), YearEnd(base_year)));
+      figures.ListCoverage(request.parent_code(), request.level(), absl::StrCat(base_year),
+                           BaseScheme(request), YearEnd(base_year)));
   std::sort(units.begin(), units.end(), [](const v1::Coverage& a, const v1::Coverage& b) {
     return a.unit().code() < b.unit().code();
   });
@@ -192,6 +196,7 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
                                                       " at the requested level in ", base_year));
   }
   ASSIGN_OR_RETURN(v1::AllocateTargetResponse response, Split(request, *parent, units, bases));
+  response.set_reflects_seq(figures.reflects_seq());
   // Each part is for the unit of the base year's end. Where a reform during the target's year
   // ended that unit and its code names another unit at the year's end, the part is stored with
   // unit_as_of naming it (its last day in the year), never under the code's new holder.
@@ -252,13 +257,14 @@ absl::StatusOr<v1::ValidateAllocationResponse> TargetServiceImpl::CheckAllocatio
     const v1::ValidateAllocationRequest& request) {
   ASSIGN_OR_RETURN(const std::optional<v1::Target> parent,
                    CurrentTarget(request.parent_code(), request.scheme(), request.year()));
+  // ValidateAllocationRequest asks no freshness: the units come as the replica has them.
   ASSIGN_OR_RETURN(
-      const std::vector<v1::Coverage> units,
+      const CoverageList units,
       source_->ListCoverage(request.parent_code(), request.level(), absl::StrCat(request.year()),
-                            request.scheme(), YearEnd(request.year())));
+                            request.scheme(), YearEnd(request.year()), v1::Freshness()));
   ASSIGN_OR_RETURN(const auto target_of, TargetsByUnit(request.scheme(), request.year()));
   std::vector<std::string> codes;
-  for (const v1::Coverage& unit : units) {
+  for (const v1::Coverage& unit : units.coverages) {
     codes.push_back(unit.unit().code());
   }
   std::sort(codes.begin(), codes.end());

@@ -1,5 +1,8 @@
 #include "services/targets/coverage_source.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
 #include "common/status/status.h"
@@ -78,11 +81,13 @@ class AggregationCoverageSource : public CoverageSource {
 
   absl::StatusOr<v1::Coverage> GetCoverage(absl::string_view unit_code, absl::string_view period,
                                            const std::vector<v1::Scheme>& schemes,
-                                           absl::string_view territory_date) override {
+                                           absl::string_view territory_date,
+                                           const v1::Freshness& freshness) override {
     v1::GetCoverageRequest request;
     request.set_unit_code(std::string(unit_code));
     request.set_period(std::string(period));
     request.set_territory_date(std::string(territory_date));
+    *request.mutable_freshness() = freshness;
     for (v1::Scheme scheme : schemes) {
       request.add_schemes(scheme);
     }
@@ -95,11 +100,13 @@ class AggregationCoverageSource : public CoverageSource {
     return response;
   }
 
-  absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(
-      absl::string_view parent_code, v1::AdminLevel level, absl::string_view period,
-      v1::Scheme scheme, absl::string_view territory_date) override {
-    std::vector<v1::Coverage> all;
+  absl::StatusOr<CoverageList> ListCoverage(absl::string_view parent_code, v1::AdminLevel level,
+                                            absl::string_view period, v1::Scheme scheme,
+                                            absl::string_view territory_date,
+                                            const v1::Freshness& freshness) override {
+    CoverageList all;
     v1::ListCoverageRequest request;
+    *request.mutable_freshness() = freshness;
     request.set_parent_code(std::string(parent_code));
     request.set_territory_date(std::string(territory_date));
     request.set_level(level);
@@ -116,12 +123,19 @@ class AggregationCoverageSource : public CoverageSource {
                                       "ListCoverage", parent_code));
       for (v1::Coverage& coverage : *response.mutable_coverages()) {
         RETURN_IF_ERROR(CheckFigures(coverage));
-        all.push_back(std::move(coverage));
+        all.coverages.push_back(std::move(coverage));
       }
+      all.reflects_seq =
+          page == 0 ? response.reflects_seq() : std::min(all.reflects_seq, response.reflects_seq());
       if (response.next_page_token().empty()) {
         return all;
       }
       request.set_page_token(response.next_page_token());
+      // No page older than the one before it (aggregation_service.proto); the consistency asked
+      // stays as the caller gave it.
+      if (response.reflects_seq() > request.freshness().at_least_seq()) {
+        request.mutable_freshness()->set_at_least_seq(response.reflects_seq());
+      }
     }
     return absl::UnavailableError(
         absl::StrCat("aggregation service: ListCoverage ", parent_code, " did not finish paging"));
@@ -129,10 +143,12 @@ class AggregationCoverageSource : public CoverageSource {
 
   absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
                                                        v1::Scheme scheme, Month from, Month to,
-                                                       absl::string_view territory_date) override {
+                                                       absl::string_view territory_date,
+                                                       const v1::Freshness& freshness) override {
     v1::GetCoverageSeriesRequest request;
     request.set_unit_code(std::string(unit_code));
     request.set_territory_date(std::string(territory_date));
+    *request.mutable_freshness() = freshness;
     request.set_scheme(scheme);
     request.set_from_month(from.ToString());
     request.set_to_month(to.ToString());
@@ -163,6 +179,35 @@ const v1::SchemeCoverage* FindScheme(const v1::Coverage& coverage, v1::Scheme sc
     }
   }
   return nullptr;
+}
+
+absl::StatusOr<v1::Coverage> CoverageReads::GetCoverage(absl::string_view unit_code,
+                                                        absl::string_view period,
+                                                        const std::vector<v1::Scheme>& schemes,
+                                                        absl::string_view territory_date) {
+  ASSIGN_OR_RETURN(v1::Coverage coverage,
+                   source_->GetCoverage(unit_code, period, schemes, territory_date, freshness_));
+  Reflects(coverage.reflects_seq());
+  return coverage;
+}
+
+absl::StatusOr<std::vector<v1::Coverage>> CoverageReads::ListCoverage(
+    absl::string_view parent_code, v1::AdminLevel level, absl::string_view period,
+    v1::Scheme scheme, absl::string_view territory_date) {
+  ASSIGN_OR_RETURN(CoverageList list, source_->ListCoverage(parent_code, level, period, scheme,
+                                                            territory_date, freshness_));
+  Reflects(list.reflects_seq);
+  return std::move(list.coverages);
+}
+
+absl::StatusOr<v1::CoverageSeries> CoverageReads::GetCoverageSeries(
+    absl::string_view unit_code, v1::Scheme scheme, Month from, Month to,
+    absl::string_view territory_date) {
+  ASSIGN_OR_RETURN(
+      v1::CoverageSeries series,
+      source_->GetCoverageSeries(unit_code, scheme, from, to, territory_date, freshness_));
+  Reflects(series.reflects_seq());
+  return series;
 }
 
 std::unique_ptr<CoverageSource> NewAggregationCoverageSource(std::shared_ptr<grpc::Channel> channel,

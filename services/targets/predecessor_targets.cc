@@ -223,7 +223,8 @@ absl::StatusOr<bool> TargetServiceImpl::CollectPredecessorTargets(
 }
 
 absl::StatusOr<std::optional<int64_t>> TargetServiceImpl::PredecessorDenominator(
-    const v1::AdminUnit& unit, v1::Scheme scheme, int year, bool year_before) {
+    CoverageReads& figures, const v1::AdminUnit& unit, v1::Scheme scheme, int year,
+    bool year_before) {
   // The unit is read on its last day inside the target's year, as a month that ends inside its
   // validity (a stock month of the version).
   const std::string day = LastDayInYear(unit, year);
@@ -242,7 +243,7 @@ absl::StatusOr<std::optional<int64_t>> TargetServiceImpl::PredecessorDenominator
   }
   const std::string period = year_before ? absl::StrCat(year - 1) : month->ToString();
   absl::StatusOr<v1::Coverage> coverage =
-      source_->GetCoverage(unit.code(), period, {scheme}, month->LastDay());
+      figures.GetCoverage(unit.code(), period, {scheme}, month->LastDay());
   if (!coverage.ok()) {
     // Without aggregation nothing is computed; a unit it cannot read has no denominator.
     if (absl::IsUnavailable(coverage.status())) {
@@ -250,14 +251,14 @@ absl::StatusOr<std::optional<int64_t>> TargetServiceImpl::PredecessorDenominator
     }
     return std::nullopt;
   }
-  const v1::SchemeCoverage* figures = FindScheme(*coverage, scheme);
-  if (figures == nullptr || !figures->has_denominator() || figures->denominator() <= 0) {
+  const v1::SchemeCoverage* of_scheme = FindScheme(*coverage, scheme);
+  if (of_scheme == nullptr || !of_scheme->has_denominator() || of_scheme->denominator() <= 0) {
     return std::nullopt;
   }
-  return figures->denominator();
+  return of_scheme->denominator();
 }
 
-absl::StatusOr<UnitTarget> TargetServiceImpl::TargetFor(ReformReads& reads,
+absl::StatusOr<UnitTarget> TargetServiceImpl::TargetFor(ReformReads& reads, CoverageReads& figures,
                                                         const v1::AdminUnit& unit,
                                                         const std::string& territory_date,
                                                         v1::Scheme scheme, int year) {
@@ -291,13 +292,13 @@ absl::StatusOr<UnitTarget> TargetServiceImpl::TargetFor(ReformReads& reads,
       predecessors.front().target.kind() == v1::TARGET_KIND_COVERAGE_PERCENT) {
     bool all_of_year = true;
     for (PredecessorTarget& p : predecessors) {
-      ASSIGN_OR_RETURN(p.denominator, PredecessorDenominator(p.unit, scheme, year, false));
+      ASSIGN_OR_RETURN(p.denominator, PredecessorDenominator(figures, p.unit, scheme, year, false));
       all_of_year = all_of_year && p.denominator.has_value();
     }
     if (!all_of_year) {
       for (PredecessorTarget& p : predecessors) {
         ASSIGN_OR_RETURN(p.denominator_year_before,
-                         PredecessorDenominator(p.unit, scheme, year, true));
+                         PredecessorDenominator(figures, p.unit, scheme, year, true));
       }
     }
   }

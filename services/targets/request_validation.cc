@@ -98,6 +98,22 @@ absl::Status ValidatePeriod(const std::string& period, absl::string_view field) 
   return absl::OkStatus();
 }
 
+absl::Status ValidateFreshness(const v1::Freshness& freshness, absl::string_view field) {
+  if (freshness.at_least_seq() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".at_least_seq must be a change seq a write answered, or 0 for none; got ",
+        freshness.at_least_seq()));
+  }
+  if (!v1::Consistency_IsValid(freshness.consistency())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field,
+                     ".consistency is not a known consistency (CONSISTENCY_UNSPECIFIED, "
+                     "CONSISTENCY_APPLIED or CONSISTENCY_FULL): ",
+                     static_cast<int>(freshness.consistency())));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& in) {
   v1::Target t = in;
   t.clear_update_time();
@@ -210,7 +226,7 @@ absl::Status ValidateRequest(const v1::GetAchievementRequest& request) {
     RETURN_IF_ERROR(ValidateScheme(static_cast<v1::Scheme>(request.schemes(i)),
                                    absl::StrCat("schemes[", i, "]")));
   }
-  return absl::OkStatus();
+  return ValidateFreshness(request.freshness(), "freshness");
 }
 
 absl::Status ValidateRequest(const v1::ListLaggingUnitsRequest& request) {
@@ -222,6 +238,7 @@ absl::Status ValidateRequest(const v1::ListLaggingUnitsRequest& request) {
   if (!request.territory_date().empty()) {
     RETURN_IF_ERROR(ValidateDate(request.territory_date(), "territory_date"));
   }
+  RETURN_IF_ERROR(ValidateFreshness(request.freshness(), "freshness"));
   return ResolvePageSize(request.page_size(), kLaggingUnitsPage).status();
 }
 
@@ -240,7 +257,8 @@ absl::Status ValidateRequest(const v1::AllocateTargetRequest& request) {
   RETURN_IF_ERROR(
       ValidateText(request.request_id(), "request_id", !request.preview(), kMaxRequestIdBytes));
   RETURN_IF_ERROR(ValidateText(request.assigned_by(), "assigned_by", false, kMaxNameBytes));
-  return ValidateText(request.decision_ref(), "decision_ref", false, kMaxNameBytes);
+  RETURN_IF_ERROR(ValidateText(request.decision_ref(), "decision_ref", false, kMaxNameBytes));
+  return ValidateFreshness(request.freshness(), "freshness");
 }
 
 absl::Status ValidateRequest(const v1::ValidateAllocationRequest& request) {
@@ -256,7 +274,7 @@ absl::Status ValidateRequest(const v1::GetReportRequest& request) {
   if (!request.territory_date().empty()) {
     RETURN_IF_ERROR(ValidateDate(request.territory_date(), "territory_date"));
   }
-  return absl::OkStatus();
+  return ValidateFreshness(request.freshness(), "freshness");
 }
 
 }  // namespace covtrack::targets

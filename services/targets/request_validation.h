@@ -55,5 +55,8 @@ absl::Status ValidateText(const std::string& text, absl::string_view field, bool
 absl::Status ValidateDate(const std::string& date, absl::string_view field);
 // Empty (the current year) or a period Period::Parse reads ("2024", "2024-H1", "2024-03", ...).
 absl::Status ValidatePeriod(const std::string& period, absl::string_view field);
+// common.proto's Freshness: at_least_seq >= 0 (0: no token) and a known consistency; the
+// errors name `field`.at_least_seq or `field`.consistency.
+absl::Status ValidateFreshness(const v1::Freshness& freshness, absl::string_view field);
 
 }  // namespace covtrack::targets

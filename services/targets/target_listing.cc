@@ -62,14 +62,15 @@ absl::StatusOr<v1::ListTargetsResponse> TargetServiceImpl::TargetsPage(
     ASSIGN_OR_RETURN(targets, store_->List(query));
   } else {
     // The units under the parent come from the aggregation service's hierarchy for the year.
+    // ListTargetsRequest asks no freshness: the units come as the replica has them.
     ASSIGN_OR_RETURN(
-        const std::vector<v1::Coverage> children,
+        const CoverageList children,
         source_->ListCoverage(
             request.parent_code(), v1::ADMIN_LEVEL_UNSPECIFIED, absl::StrCat(request.year()),
             request.scheme() == v1::SCHEME_UNSPECIFIED ? v1::SCHEME_HEALTH : request.scheme(),
-            YearEnd(request.year())));
+            YearEnd(request.year()), v1::Freshness()));
     std::set<std::string> codes;
-    for (const v1::Coverage& c : children) {
+    for (const v1::Coverage& c : children.coverages) {
       codes.insert(c.unit().code());
     }
     ASSIGN_OR_RETURN(std::vector<v1::Target> listed, store_->List(query));
@@ -95,8 +96,12 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
   ASSIGN_OR_RETURN(const Period period, ResolvePeriod(request.period()));
   // The token is bound to the period it was made for even when the request leaves the period to
   // the clock: a list paged across New Year's Eve does not mix two years.
+  // Freshness is no filter: a client asks the pages after the first at least as fresh as the
+  // first (its reflects_seq), with the first page's token.
+  v1::ListLaggingUnitsRequest filters = request;
+  filters.clear_freshness();
   ASSIGN_OR_RETURN(const PageRequest page,
-                   PageRequest::Read(request, kLaggingUnitsPage, period.ToString()));
+                   PageRequest::Read(filters, kLaggingUnitsPage, period.ToString()));
   ASSIGN_OR_RETURN(const int64_t offset, page.Offset());
 
   // The parent and its units on the territory date (default the period's end); each unit's
@@ -104,9 +109,10 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
   const std::string territory_date =
       request.territory_date().empty() ? period.last_month().LastDay() : request.territory_date();
   ASSIGN_OR_RETURN(auto target_of, TargetsByUnit(request.scheme(), period.year()));
+  CoverageReads figures(source_.get(), request.freshness());
   ASSIGN_OR_RETURN(const std::vector<v1::Coverage> units,
-                   source_->ListCoverage(request.parent_code(), request.level(), period.ToString(),
-                                         request.scheme(), territory_date));
+                   figures.ListCoverage(request.parent_code(), request.level(), period.ToString(),
+                                        request.scheme(), territory_date));
   ReformReads reads(units_.get(), store_.get());
   for (auto& [code, targets] : target_of) {
     reads.SetStored(code, period.year(), std::move(targets));
@@ -120,7 +126,7 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
       // No target stored under the code: the store need not be asked again for it.
       reads.SetStored(unit.unit().code(), period.year(), {});
     }
-    ASSIGN_OR_RETURN(const UnitTarget target, TargetFor(reads, unit.unit(), territory_date,
+    ASSIGN_OR_RETURN(const UnitTarget target, TargetFor(reads, figures, unit.unit(), territory_date,
                                                         request.scheme(), period.year()));
     if (!target.target.has_value()) {
       continue;
@@ -129,10 +135,10 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
     const v1::SchemeCoverage* current = FindScheme(unit, request.scheme());
     v1::SchemeCoverage empty;
     empty.set_scheme(request.scheme());
-    ASSIGN_OR_RETURN(
-        v1::SchemeAchievement evaluated,
-        Evaluate(unit.unit().code(), request.scheme(), current != nullptr ? *current : empty,
-                 unit.as_of_month(), target, territory_date));
+    ASSIGN_OR_RETURN(v1::SchemeAchievement evaluated,
+                     Evaluate(figures, unit.unit().code(), request.scheme(),
+                              current != nullptr ? *current : empty, unit.as_of_month(), target,
+                              territory_date));
     if (LaggingRank(evaluated.status()) > 2) {
       continue;
     }
@@ -151,6 +157,7 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
   v1::ListLaggingUnitsResponse response;
   response.set_total_size(static_cast<int32_t>(lagging.size()));
   response.set_units_with_target(with_target);
+  response.set_reflects_seq(figures.reflects_seq());
   const size_t begin = std::min(lagging.size(), static_cast<size_t>(offset));
   const size_t end = std::min(lagging.size(), begin + static_cast<size_t>(page.size()));
   for (size_t i = begin; i < end; ++i) {

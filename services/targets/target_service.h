@@ -146,9 +146,10 @@ class TargetServiceImpl final : public v1::TargetService::Service {
   absl::StatusOr<Period> ResolvePeriod(const std::string& period) const;
 
   // Evaluates one scheme of one unit against `target` (its own or re-expressed), fetching the
-  // month-by-month history from the aggregation service, in the territory of `territory_date`,
-  // only when the status during the year needs it.
-  absl::StatusOr<v1::SchemeAchievement> Evaluate(const std::string& unit_code, v1::Scheme scheme,
+  // month-by-month history through `figures`, in the territory of `territory_date`, only when
+  // the status during the year needs it.
+  absl::StatusOr<v1::SchemeAchievement> Evaluate(CoverageReads& figures,
+                                                 const std::string& unit_code, v1::Scheme scheme,
                                                  const v1::SchemeCoverage& current,
                                                  const std::string& as_of_month,
                                                  const UnitTarget& target,
@@ -178,10 +179,10 @@ class TargetServiceImpl final : public v1::TargetService::Service {
   absl::StatusOr<std::optional<v1::Target>> OwnTarget(ReformReads& reads, const v1::AdminUnit& unit,
                                                       v1::Scheme scheme, int year);
   // The unit's own target, else one re-expressed from its predecessors' (the unit being the
-  // one valid on `territory_date`).
-  absl::StatusOr<UnitTarget> TargetFor(ReformReads& reads, const v1::AdminUnit& unit,
-                                       const std::string& territory_date, v1::Scheme scheme,
-                                       int year);
+  // one valid on `territory_date`; their denominators read through `figures`).
+  absl::StatusOr<UnitTarget> TargetFor(ReformReads& reads, CoverageReads& figures,
+                                       const v1::AdminUnit& unit, const std::string& territory_date,
+                                       v1::Scheme scheme, int year);
   // Appends the targets of the predecessors of `unit` (chains composed, `share` so far) to
   // `out`; false when no crosswalk link leads into the unit. `note` says why when one of them
   // cannot give a target.
@@ -191,7 +192,8 @@ class TargetServiceImpl final : public v1::TargetService::Service {
                                                  std::string& note);
   // A predecessor's denominator of `year` (or of the year before), read from aggregation in
   // its own territory; absent when unknown.
-  absl::StatusOr<std::optional<int64_t>> PredecessorDenominator(const v1::AdminUnit& unit,
+  absl::StatusOr<std::optional<int64_t>> PredecessorDenominator(CoverageReads& figures,
+                                                                const v1::AdminUnit& unit,
                                                                 v1::Scheme scheme, int year,
                                                                 bool year_before);
 

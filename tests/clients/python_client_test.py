@@ -333,12 +333,16 @@ class PythonClientTest(unittest.TestCase):
             timeout=CALL_TIMEOUT)
         self.assertEqual((preliminary.records_accepted, preliminary.records_changed), (1, 1))
         self.assertGreater(preliminary.change_seq, imported.change_seq)
+        # Read-your-writes: the read carries the write's change_seq as its token
+        # (proto/covtrack/v1/README.md), and the answer says the seq it reflects.
         coverage = self.aggregation.GetCoverage(
             aggregation_service_pb2.GetCoverageRequest(
-                unit_code="815", period="2023", schemes=[common_pb2.SCHEME_HEALTH]),
+                unit_code="815", period="2023", schemes=[common_pb2.SCHEME_HEALTH],
+                freshness=common_pb2.Freshness(at_least_seq=preliminary.change_seq)),
             timeout=CALL_TIMEOUT)
         self.assertEqual(scheme_of(coverage, common_pb2.SCHEME_HEALTH).participants,
                          preliminary_value)
+        self.assertGreaterEqual(coverage.reflects_seq, preliminary.change_seq)
 
         records = [common_pb2.ParticipationRecord(unit_code=code, month=MONTH, scheme=scheme,
                                                   participants=figures[scheme][i])
@@ -364,6 +368,8 @@ class PythonClientTest(unittest.TestCase):
         replayed = self.ingestion.SubmitReport(report_request, timeout=CALL_TIMEOUT)
         self.assertTrue(replayed.replayed)
         self.assertEqual(replayed.change_seq, submitted.change_seq)
+        # Every figure read below carries the last write's token.
+        written = common_pb2.Freshness(at_least_seq=submitted.change_seq)
 
         # The audit trail keeps both values of the revised figure, oldest first, with who sent
         # them.
@@ -395,7 +401,8 @@ class PythonClientTest(unittest.TestCase):
         # The caller's x-request-id names the request in every service's log, and comes back
         # in the response's initial metadata.
         coverage, call = self.aggregation.GetCoverage.with_call(
-            aggregation_service_pb2.GetCoverageRequest(unit_code="815", period="2023"),
+            aggregation_service_pb2.GetCoverageRequest(unit_code="815", period="2023",
+                                                       freshness=written),
             timeout=CALL_TIMEOUT, metadata=[("x-request-id", "py-client-coverage-815")])
         self.assertIn(("x-request-id", "py-client-coverage-815"), call.initial_metadata())
         self.assertEqual(coverage.unit.name, "Thành phố Mỹ Tho")
@@ -442,7 +449,8 @@ class PythonClientTest(unittest.TestCase):
         # One commune: its own figures. The province (one district here): the district's.
         commune = self.aggregation.GetCoverage(
             aggregation_service_pb2.GetCoverageRequest(
-                unit_code=codes[5], period=MONTH, schemes=[common_pb2.SCHEME_HEALTH]),
+                unit_code=codes[5], period=MONTH, schemes=[common_pb2.SCHEME_HEALTH],
+                freshness=written),
             timeout=CALL_TIMEOUT)
         s = scheme_of(commune, common_pb2.SCHEME_HEALTH)
         self.assertEqual((s.participants, s.denominator),
@@ -452,7 +460,8 @@ class PythonClientTest(unittest.TestCase):
                                / figures["population"][5], places=9)
         province = self.aggregation.GetCoverage(
             aggregation_service_pb2.GetCoverageRequest(
-                unit_code="82", period="2023-Q4", schemes=[common_pb2.SCHEME_SOCIAL]),
+                unit_code="82", period="2023-Q4", schemes=[common_pb2.SCHEME_SOCIAL],
+                freshness=written),
             timeout=CALL_TIMEOUT)
         self.assertEqual(scheme_of(province, common_pb2.SCHEME_SOCIAL).participants,
                          COMPULSORY + VOLUNTARY)
@@ -462,8 +471,9 @@ class PythonClientTest(unittest.TestCase):
             aggregation_service_pb2.ListCoverageRequest(
                 parent_code="815", period="2023", scheme=common_pb2.SCHEME_HEALTH,
                 order_by=aggregation_service_pb2.COVERAGE_ORDER_COVERAGE_ASCENDING,
-                page_size=100),
+                page_size=100, freshness=written),
             timeout=CALL_TIMEOUT)
+        self.assertGreaterEqual(listed.reflects_seq, submitted.change_seq)
         self.assertEqual(sorted(c.unit.code for c in listed.coverages), codes)
         self.assertEqual(listed.next_page_token, "")
         health = [scheme_of(c, common_pb2.SCHEME_HEALTH) for c in listed.coverages]
@@ -494,9 +504,12 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(set_target(common_pb2.SCHEME_HEALTH, 89.0, "py-my-tho-health-2023")
                          .revision, 1)
 
+        # The target service passes the token on to aggregation.
         achievement = self.targets.GetAchievement(
-            target_service_pb2.GetAchievementRequest(unit_code="815", period="2023"),
+            target_service_pb2.GetAchievementRequest(unit_code="815", period="2023",
+                                                     freshness=written),
             timeout=CALL_TIMEOUT)
+        self.assertGreaterEqual(achievement.reflects_seq, submitted.change_seq)
         self.assertEqual(achievement.as_of_month, MONTH)
         health = scheme_of(achievement, common_pb2.SCHEME_HEALTH)
         self.assertEqual(health.status, target_service_pb2.ACHIEVEMENT_STATUS_MET)
@@ -513,7 +526,8 @@ class PythonClientTest(unittest.TestCase):
                          target_service_pb2.ACHIEVEMENT_STATUS_NO_TARGET)
 
         report = self.targets.GetReport(
-            target_service_pb2.GetReportRequest(unit_code="815", period="2023"),
+            target_service_pb2.GetReportRequest(unit_code="815", period="2023",
+                                                freshness=written),
             timeout=CALL_TIMEOUT)
         self.assertEqual(report.text, MY_THO_REPORT)
 
@@ -524,7 +538,8 @@ class PythonClientTest(unittest.TestCase):
                          .revision, 2)
         achievement = self.targets.GetAchievement(
             target_service_pb2.GetAchievementRequest(
-                unit_code="815", period="2023", schemes=[common_pb2.SCHEME_HEALTH]),
+                unit_code="815", period="2023", schemes=[common_pb2.SCHEME_HEALTH],
+                freshness=written),
             timeout=CALL_TIMEOUT)
         health = scheme_of(achievement, common_pb2.SCHEME_HEALTH)
         self.assertEqual(health.status, target_service_pb2.ACHIEVEMENT_STATUS_BEHIND)

@@ -6,10 +6,13 @@
 // several versions (valid_from/valid_to), each read on the territory date (default the
 // period's end). The real services are used by the integration tests.
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -62,6 +65,14 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
 
   // The territory dates the reads named, in order.
   const std::vector<std::string>& territory_dates() const { return territory_dates_; }
+  // The freshness each read passed on, in order (as territory_dates).
+  const std::vector<v1::Freshness>& freshnesses() const { return freshnesses_; }
+  // The reflects_seq of the answers of the reads from now on, in order; the last one answers
+  // every read after it (none set: 0, as an aggregation service that does not say).
+  void set_reflects_seqs(std::vector<int64_t> seqs) {
+    reflects_seqs_ = std::move(seqs);
+    answered_ = 0;
+  }
   int links_calls() const { return links_calls_; }
 
   absl::StatusOr<std::vector<v1::AdminUnit>> Versions(const std::string& code) override {
@@ -114,11 +125,12 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
 
   absl::StatusOr<v1::Coverage> GetCoverage(absl::string_view unit_code, absl::string_view period,
                                            const std::vector<v1::Scheme>& schemes,
-                                           absl::string_view territory_date) override {
+                                           absl::string_view territory_date,
+                                           const v1::Freshness& freshness) override {
     if (unavailable_) {
       return Unavailable();
     }
-    territory_dates_.push_back(std::string(territory_date));
+    Record(territory_date, freshness);
     absl::StatusOr<Period> p = Period::Parse(period);
     if (!p.ok()) {
       return p.status();
@@ -129,43 +141,49 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
     if (unit == nullptr) {
       return absl::NotFoundError(absl::StrCat("unit ", unit_code, " not found"));
     }
-    return CoverageOf(*unit, *p, schemes);
+    v1::Coverage coverage = CoverageOf(*unit, *p, schemes);
+    coverage.set_reflects_seq(NextSeq());
+    return coverage;
   }
 
-  absl::StatusOr<std::vector<v1::Coverage>> ListCoverage(
-      absl::string_view parent_code, v1::AdminLevel level, absl::string_view period,
-      v1::Scheme scheme, absl::string_view territory_date) override {
+  absl::StatusOr<CoverageList> ListCoverage(absl::string_view parent_code, v1::AdminLevel level,
+                                            absl::string_view period, v1::Scheme scheme,
+                                            absl::string_view territory_date,
+                                            const v1::Freshness& freshness) override {
     if (unavailable_) {
       return Unavailable();
     }
-    territory_dates_.push_back(std::string(territory_date));
+    Record(territory_date, freshness);
     absl::StatusOr<Period> p = Period::Parse(period);
     if (!p.ok()) {
       return p.status();
     }
     const std::string day =
         territory_date.empty() ? p->last_month().LastDay() : std::string(territory_date);
-    std::vector<v1::Coverage> out;
+    CoverageList out;
     for (const auto& [code, versions] : units_) {
       const v1::AdminUnit* unit = VersionOn(versions, day);
       if (unit != nullptr && unit->parent_code() == parent_code &&
           (level == v1::ADMIN_LEVEL_UNSPECIFIED || level == unit->level())) {
-        out.push_back(CoverageOf(*unit, *p, {scheme}));
+        out.coverages.push_back(CoverageOf(*unit, *p, {scheme}));
       }
     }
+    out.reflects_seq = NextSeq();
     return out;
   }
 
   absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
                                                        v1::Scheme scheme, Month from, Month to,
-                                                       absl::string_view territory_date) override {
+                                                       absl::string_view territory_date,
+                                                       const v1::Freshness& freshness) override {
     if (unavailable_) {
       return Unavailable();
     }
-    territory_dates_.push_back(std::string(territory_date));
+    Record(territory_date, freshness);
     ++series_calls_;
     v1::CoverageSeries series;
     series.set_scheme(scheme);
+    series.set_reflects_seq(NextSeq());
     for (Month m = from; m <= to; m = m.Next()) {
       auto it = figures_.find({std::string(unit_code), m, scheme});
       v1::SchemeCoverageAtMonth* at = series.add_months();
@@ -189,6 +207,20 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
              std::make_tuple(o.code, o.month.Index(), static_cast<int>(o.scheme));
     }
   };
+
+  void Record(absl::string_view territory_date, const v1::Freshness& freshness) {
+    territory_dates_.push_back(std::string(territory_date));
+    freshnesses_.push_back(freshness);
+  }
+
+  int64_t NextSeq() {
+    if (reflects_seqs_.empty()) {
+      return 0;
+    }
+    const int64_t seq = reflects_seqs_[std::min(answered_, reflects_seqs_.size() - 1)];
+    ++answered_;
+    return seq;
+  }
 
   static absl::Status Unavailable() {
     return absl::UnavailableError("aggregation service at fake is unavailable");
@@ -254,6 +286,9 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
   // (code, valid_from of the version, year, scheme) -> denominator.
   std::map<std::tuple<std::string, std::string, int, int>, int64_t> denominators_;
   std::vector<std::string> territory_dates_;
+  std::vector<v1::Freshness> freshnesses_;
+  std::vector<int64_t> reflects_seqs_;
+  size_t answered_ = 0;
   bool unavailable_ = false;
   int series_calls_ = 0;
   int links_calls_ = 0;

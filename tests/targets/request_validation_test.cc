@@ -3,7 +3,10 @@
 
 #include "services/targets/request_validation.h"
 
+#include <cstdint>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "common/text.h"
 #include "gmock/gmock.h"
@@ -231,6 +234,55 @@ TEST(ValidateRequestTest, ValidateAllocation) {
   EXPECT_THAT(ValidateRequest(request), IsOk());
   request.set_year(0);
   EXPECT_THAT(ValidateRequest(request), StatusIs(kInvalid, HasSubstr("year")));
+}
+
+// Issue 10: the four reads that take a token refuse a negative one and an unknown consistency,
+// naming the field; 0 (no token) and every known consistency pass.
+TEST(ValidateRequestTest, FreshnessOfTheFourReads) {
+  v1::GetAchievementRequest achievement;
+  achievement.set_unit_code("82");
+  v1::ListLaggingUnitsRequest lagging;
+  lagging.set_parent_code("82");
+  lagging.set_scheme(v1::SCHEME_HEALTH);
+  v1::AllocateTargetRequest allocate;
+  allocate.set_parent_code("82");
+  allocate.set_scheme(v1::SCHEME_HEALTH);
+  allocate.set_year(2025);
+  allocate.set_method(v1::ALLOCATION_METHOD_POPULATION);
+  allocate.set_preview(true);
+  v1::GetReportRequest report;
+  report.set_unit_code("82");
+  auto check = [&](const v1::Freshness& freshness) {
+    *achievement.mutable_freshness() = freshness;
+    *lagging.mutable_freshness() = freshness;
+    *allocate.mutable_freshness() = freshness;
+    *report.mutable_freshness() = freshness;
+    return std::vector<absl::Status>{ValidateRequest(achievement), ValidateRequest(lagging),
+                                     ValidateRequest(allocate), ValidateRequest(report)};
+  };
+  v1::Freshness freshness;
+  for (const v1::Consistency consistency :
+       {v1::CONSISTENCY_UNSPECIFIED, v1::CONSISTENCY_APPLIED, v1::CONSISTENCY_FULL}) {
+    for (const int64_t seq : {int64_t{0}, int64_t{1}, std::numeric_limits<int64_t>::max()}) {
+      freshness.set_consistency(consistency);
+      freshness.set_at_least_seq(seq);
+      for (const absl::Status& status : check(freshness)) {
+        EXPECT_THAT(status, IsOk()) << consistency << " " << seq;
+      }
+    }
+  }
+  freshness.set_consistency(v1::CONSISTENCY_APPLIED);
+  for (const int64_t seq : {int64_t{-1}, std::numeric_limits<int64_t>::min()}) {
+    freshness.set_at_least_seq(seq);
+    for (const absl::Status& status : check(freshness)) {
+      EXPECT_THAT(status, StatusIs(kInvalid, HasSubstr("freshness.at_least_seq"))) << seq;
+    }
+  }
+  freshness.set_at_least_seq(7);
+  freshness.set_consistency(static_cast<v1::Consistency>(3));
+  for (const absl::Status& status : check(freshness)) {
+    EXPECT_THAT(status, StatusIs(kInvalid, HasSubstr("freshness.consistency")));
+  }
 }
 
 // Issue 13: every string field is bounded, free of NUL bytes and valid UTF-8 (common/text.h),

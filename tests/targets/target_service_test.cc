@@ -457,6 +457,28 @@ TEST_P(AllocationTest, StoredAllocationIsIdempotentAndValidates) {
   EXPECT_TRUE(absl::StrContains(v->problems(0), "difference 10")) << v->problems(0);
 }
 
+// Issue 10: AllocateTarget reads the bases with the caller's freshness and answers their
+// reflects_seq (stored with the allocation); a retry carrying another token is the same request.
+TEST_P(AllocationTest, BasesAreReadWithTheTokenAndARetryMayCarryAnother) {
+  v1::AllocateTargetRequest request = Request(v1::ALLOCATION_METHOD_POPULATION, false);
+  request.mutable_freshness()->set_at_least_seq(12);
+  request.mutable_freshness()->set_consistency(v1::CONSISTENCY_APPLIED);
+  source_->set_reflects_seqs({15});
+  absl::StatusOr<v1::AllocateTargetResponse> r = AllocateTarget(request);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_TRUE(r->stored());
+  EXPECT_EQ(r->reflects_seq(), 15);
+  ASSERT_FALSE(source_->freshnesses().empty());
+  EXPECT_EQ(source_->freshnesses().back().at_least_seq(), 12);
+  EXPECT_EQ(source_->freshnesses().back().consistency(), v1::CONSISTENCY_APPLIED);
+
+  source_->set_unavailable(true);
+  request.mutable_freshness()->set_at_least_seq(99);
+  absl::StatusOr<v1::AllocateTargetResponse> again = AllocateTarget(request);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->SerializeAsString(), r->SerializeAsString());
+}
+
 TEST_P(AllocationTest, MissingBaseOrRateTargetIsRefused) {
   source_->AddUnit("004", "Quận 004", v1::ADMIN_LEVEL_DISTRICT, "01");  // no 2022 figures
   EXPECT_THAT(AllocateTarget(Request(v1::ALLOCATION_METHOD_POPULATION, true)),
@@ -515,6 +537,39 @@ TEST_P(TargetServiceTest, LaggingUnitsWorstFirstAndPaged) {
   request.clear_page_token();
   request.set_scheme(v1::SCHEME_UNSPECIFIED);
   EXPECT_THAT(ListLaggingUnits(request), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// Issue 10: ListLaggingUnits passes the caller's freshness to aggregation and answers its
+// reflects_seq; a later page may ask to be at least as fresh as the first (its reflects_seq)
+// with the first page's token: freshness is no filter.
+TEST_P(TargetServiceTest, LaggingUnitsCarryTheTokenAndPageWithAFresherOne) {
+  source_->AddUnit("01", "Thành phố Hà Nội", v1::ADMIN_LEVEL_PROVINCE, "VN");
+  for (const std::string code : {"001", "002", "003"}) {
+    source_->AddUnit(code, "Quận " + code, v1::ADMIN_LEVEL_DISTRICT, "01");
+    source_->Set(code, "2023-12", v1::SCHEME_HEALTH, 900);
+    Set(MakeTarget(code, v1::SCHEME_HEALTH, 2023, v1::TARGET_KIND_PARTICIPANTS, 1000), "t" + code);
+  }
+  source_->set_reflects_seqs({70});
+  v1::ListLaggingUnitsRequest request;
+  request.set_parent_code("01");
+  request.set_period("2023");
+  request.set_scheme(v1::SCHEME_HEALTH);
+  request.set_page_size(2);
+  request.mutable_freshness()->set_at_least_seq(64);
+  absl::StatusOr<v1::ListLaggingUnitsResponse> first = ListLaggingUnits(request);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->units_size(), 2);
+  EXPECT_EQ(first->reflects_seq(), 70);
+  ASSERT_FALSE(source_->freshnesses().empty());
+  EXPECT_EQ(source_->freshnesses().back().at_least_seq(), 64);
+
+  request.set_page_token(first->next_page_token());
+  request.mutable_freshness()->set_at_least_seq(first->reflects_seq());
+  absl::StatusOr<v1::ListLaggingUnitsResponse> second = ListLaggingUnits(request);
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->units_size(), 1);
+  EXPECT_EQ(second->reflects_seq(), 70);
+  EXPECT_EQ(source_->freshnesses().back().at_least_seq(), 70);
 }
 
 // AIP-158: a negative page size is refused, and a page token only continues the list it came
@@ -798,6 +853,59 @@ TEST_P(ReformTargetsTest, NewUnitsTargetsAreReexpressedFromThePredecessors) {
             report->text().rfind("theo địa giới hành chính mới"));
   EXPECT_THAT(report->text(),
               HasSubstr("(chỉ tiêu giao cho các đơn vị trước sắp xếp: 1.250 người)"));
+}
+
+// Issue 10: GetAchievement and GetReport pass the caller's freshness, unchanged, to every
+// aggregation read they make (the unit's figures and its predecessors' denominators here), and
+// answer the smallest reflects_seq of those reads.
+TEST_P(ReformTargetsTest, EveryReadCarriesTheCallersFreshnessAndTheAnswerTheOldestSeq) {
+  SetOldTargets();
+  v1::Freshness freshness;
+  freshness.set_at_least_seq(41);
+  freshness.set_consistency(v1::CONSISTENCY_FULL);
+  source_->set_reflects_seqs({50, 44, 47});
+  v1::GetAchievementRequest request;
+  request.set_unit_code("80");
+  request.set_period("2025");
+  *request.mutable_freshness() = freshness;
+  absl::StatusOr<v1::Achievement> a = GetAchievement(request);
+  ASSERT_THAT(a, IsOk());
+  ASSERT_GE(source_->freshnesses().size(), 3u) << "the unit's figures and two denominators";
+  for (const v1::Freshness& passed : source_->freshnesses()) {
+    EXPECT_EQ(passed.at_least_seq(), 41);
+    EXPECT_EQ(passed.consistency(), v1::CONSISTENCY_FULL);
+  }
+  EXPECT_EQ(a->reflects_seq(), 44);
+
+  const size_t before = source_->freshnesses().size();
+  source_->set_reflects_seqs({60, 58});
+  freshness.set_at_least_seq(55);
+  freshness.set_consistency(v1::CONSISTENCY_APPLIED);
+  v1::GetReportRequest report_request;
+  report_request.set_unit_code("80");
+  report_request.set_period("2025");
+  *report_request.mutable_freshness() = freshness;
+  absl::StatusOr<v1::Report> report = GetReport(report_request);
+  ASSERT_THAT(report, IsOk());
+  ASSERT_GT(source_->freshnesses().size(), before + 1);
+  for (size_t i = before; i < source_->freshnesses().size(); ++i) {
+    EXPECT_EQ(source_->freshnesses()[i].at_least_seq(), 55) << i;
+    EXPECT_EQ(source_->freshnesses()[i].consistency(), v1::CONSISTENCY_APPLIED) << i;
+  }
+  EXPECT_EQ(report->achievement().reflects_seq(), 58);
+
+  // Without a token every read asks for the server's default, as before.
+  const size_t untokened = source_->freshnesses().size();
+  request.clear_freshness();
+  ASSERT_THAT(GetAchievement(request), IsOk());
+  for (size_t i = untokened; i < source_->freshnesses().size(); ++i) {
+    EXPECT_EQ(source_->freshnesses()[i].at_least_seq(), 0) << i;
+    EXPECT_EQ(source_->freshnesses()[i].consistency(), v1::CONSISTENCY_UNSPECIFIED) << i;
+  }
+
+  request.mutable_freshness()->set_at_least_seq(-1);
+  EXPECT_THAT(GetAchievement(request),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("freshness.at_least_seq")));
 }
 
 TEST_P(ReformTargetsTest, ATargetOnTheNewUnitWins) {

@@ -43,7 +43,7 @@ class TargetsIntegrationTest : public ::testing::Test {
     ingestion_ = IngestionHarness::Start();
     ASSERT_TRUE(fixtures::LoadFixture(ingestion_->stub(), fixtures::MyTho2023()).ok());
     ASSERT_TRUE(fixtures::LoadFixture(ingestion_->stub(), fixtures::MaiSon2023()).ok());
-    aggregation_ = AggregationHarness::Start(ingestion_->address());
+    aggregation_ = StartAggregation();
 
     TargetOptions options;
     options.store_url = covtrack::testing::SqliteStoreUrl();
@@ -69,6 +69,11 @@ class TargetsIntegrationTest : public ::testing::Test {
     if (server_ != nullptr) {
       server_->Shutdown();
     }
+  }
+
+  // The harness's default: reads without a token are fully consistent (read-your-writes).
+  virtual std::unique_ptr<AggregationHarness> StartAggregation() {
+    return AggregationHarness::Start(ingestion_->address());
   }
 
   v1::Target Set(const v1::Target& target, const std::string& request_id) {
@@ -405,6 +410,197 @@ TEST_F(TargetsIntegrationTest, StatusDuringTheYearFromTheClock) {
   status = stub_->GetAchievement(&context2, request, &a);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(a.schemes(0).status(), v1::ACHIEVEMENT_STATUS_ON_TRACK);
+}
+
+// Issue 10: a client that writes to ingestion and then reads through the target service
+// carries its write's change_seq as freshness.at_least_seq. The aggregation replica here answers
+// reads without a token from what it has applied (CONSISTENCY_APPLIED, the deployed default),
+// so only the token promises that the read sees the write.
+class TargetsTokenIntegrationTest : public TargetsIntegrationTest {
+ protected:
+  std::unique_ptr<AggregationHarness> StartAggregation() override {
+    aggregation::AggregationOptions options;
+    options.ingestion_addr = ingestion_->address();
+    options.default_consistency = v1::CONSISTENCY_APPLIED;
+    options.stats_log_interval = absl::ZeroDuration();
+    return AggregationHarness::Start(options);
+  }
+
+  // Mai Sơn's first commune with a compulsory figure at the end of 2023, and that figure.
+  void SetUp() override {
+    TargetsIntegrationTest::SetUp();
+    for (const v1::ParticipationRecord& r : fixtures::MaiSon2023().records) {
+      if (r.scheme() == v1::SCHEME_COMPULSORY_SOCIAL && r.month() == "2023-12") {
+        commune_ = r;
+        break;
+      }
+    }
+    ASSERT_FALSE(commune_.unit_code().empty());
+  }
+
+  // Adds `more` people to the commune's compulsory figure of December 2023; the write's token.
+  v1::Freshness Correct(int64_t more, const std::string& request_id) {
+    v1::ParticipationRecord record = commune_;
+    record.set_participants(commune_.participants() + more);
+    const v1::SubmitReportResponse written =
+        covtrack::testing::Submit(ingestion_->stub(), {record}, {}, request_id);
+    EXPECT_GT(written.change_seq(), 0);
+    v1::Freshness token;
+    token.set_at_least_seq(written.change_seq());
+    return token;
+  }
+
+  grpc::Status AchievementWith(const v1::Freshness& token, v1::Achievement* out) {
+    v1::GetAchievementRequest request;
+    request.set_unit_code(fixtures::mai_son_2023::kDistrictCode);
+    request.set_period("2023");
+    request.add_schemes(v1::SCHEME_COMPULSORY_SOCIAL);
+    *request.mutable_freshness() = token;
+    grpc::ClientContext context;
+    return stub_->GetAchievement(&context, request, out);
+  }
+
+  grpc::Status ReportWith(const v1::Freshness& token, v1::Report* out) {
+    v1::GetReportRequest request;
+    request.set_unit_code(fixtures::mai_son_2023::kDistrictCode);
+    request.set_period("2023");
+    *request.mutable_freshness() = token;
+    grpc::ClientContext context;
+    return stub_->GetReport(&context, request, out);
+  }
+
+  // The communes of Mai Sơn behind their compulsory target at the end of 2023 (one page).
+  grpc::Status LaggingWith(const v1::Freshness& token, v1::ListLaggingUnitsResponse* out) {
+    v1::ListLaggingUnitsRequest request;
+    request.set_parent_code(fixtures::mai_son_2023::kDistrictCode);
+    request.set_period("2023");
+    request.set_scheme(v1::SCHEME_COMPULSORY_SOCIAL);
+    request.set_page_size(500);
+    *request.mutable_freshness() = token;
+    grpc::ClientContext context;
+    return stub_->ListLaggingUnits(&context, request, out);
+  }
+
+  // A preview of Mai Sơn's 2024 compulsory target split by the communes' 2023 participants.
+  grpc::Status AllocationWith(const v1::Freshness& token, v1::AllocateTargetResponse* out) {
+    v1::AllocateTargetRequest request;
+    request.set_parent_code(fixtures::mai_son_2023::kDistrictCode);
+    request.set_scheme(v1::SCHEME_COMPULSORY_SOCIAL);
+    request.set_year(2024);
+    request.set_method(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS);
+    request.set_preview(true);
+    *request.mutable_freshness() = token;
+    grpc::ClientContext context;
+    return stub_->AllocateTarget(&context, request, out);
+  }
+
+  // The commune's figure in an answer: its lagging entry, or its allocation base.
+  int64_t LaggingActual(const v1::ListLaggingUnitsResponse& lagging) {
+    for (const v1::LaggingUnit& unit : lagging.units()) {
+      if (unit.unit().code() == commune_.unit_code()) {
+        return unit.achievement().actual_participants();
+      }
+    }
+    ADD_FAILURE() << "commune " << commune_.unit_code() << " is not listed as lagging";
+    return -1;
+  }
+  int64_t AllocationBase(const v1::AllocateTargetResponse& allocation) {
+    for (const v1::AllocationPart& part : allocation.parts()) {
+      if (part.unit().code() == commune_.unit_code()) {
+        return part.base();
+      }
+    }
+    ADD_FAILURE() << "commune " << commune_.unit_code() << " has no part";
+    return -1;
+  }
+
+  void SetTargets() {
+    // Mai Sơn behind its target, the commune behind its own whatever the corrections add.
+    Set(MakeTarget(fixtures::mai_son_2023::kDistrictCode, v1::SCHEME_COMPULSORY_SOCIAL, 2023,
+                   v1::TARGET_KIND_PARTICIPANTS, 20000),
+        "token-district");
+    Set(MakeTarget(commune_.unit_code(), v1::SCHEME_COMPULSORY_SOCIAL, 2023,
+                   v1::TARGET_KIND_PARTICIPANTS,
+                   static_cast<double>(commune_.participants() + 5000)),
+        "token-commune");
+    Set(MakeTarget(fixtures::mai_son_2023::kDistrictCode, v1::SCHEME_COMPULSORY_SOCIAL, 2024,
+                   v1::TARGET_KIND_PARTICIPANTS, 12000),
+        "token-district-2024");
+  }
+
+  v1::ParticipationRecord commune_;
+};
+
+// Every read right after a write, carrying the write's token, has the write in its figures.
+TEST_F(TargetsTokenIntegrationTest, ReadsCarryingAWritesTokenSeeTheWrite) {
+  SetTargets();
+  const v1::Freshness first = Correct(1000, "token-correction-1");
+  v1::Achievement achievement;
+  grpc::Status status = AchievementWith(first, &achievement);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(achievement.schemes_size(), 1);
+  EXPECT_EQ(achievement.schemes(0).actual_participants(),
+            fixtures::mai_son_2023::kCompulsory + 1000);
+
+  const v1::Freshness second = Correct(2000, "token-correction-2");
+  v1::Report report;
+  status = ReportWith(second, &report);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  bool found = false;
+  for (const v1::SchemeAchievement& s : report.achievement().schemes()) {
+    if (s.scheme() == v1::SCHEME_COMPULSORY_SOCIAL) {
+      found = true;
+      EXPECT_EQ(s.actual_participants(), fixtures::mai_son_2023::kCompulsory + 2000);
+    }
+  }
+  EXPECT_TRUE(found);
+
+  const v1::Freshness third = Correct(3000, "token-correction-3");
+  v1::ListLaggingUnitsResponse lagging;
+  status = LaggingWith(third, &lagging);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(LaggingActual(lagging), commune_.participants() + 3000);
+
+  const v1::Freshness fourth = Correct(4000, "token-correction-4");
+  v1::AllocateTargetResponse allocation;
+  status = AllocationWith(fourth, &allocation);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(AllocationBase(allocation), commune_.participants() + 4000);
+  EXPECT_EQ(allocation.allocated_total(), 12000);
+}
+
+// Every answer says the seq its figures reflect: at least the token it was given, which a
+// client may pass on to its next read. Needs the aggregation service to fill reflects_seq
+// (issue 10, part 2).
+TEST_F(TargetsTokenIntegrationTest, AnswersSayASeqAtLeastTheirToken) {
+  SetTargets();
+  const v1::Freshness token = Correct(1000, "token-reflects");
+  v1::Achievement achievement;
+  grpc::Status status = AchievementWith(token, &achievement);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(achievement.reflects_seq(), token.at_least_seq());
+  v1::Report report;
+  status = ReportWith(token, &report);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(report.achievement().reflects_seq(), token.at_least_seq());
+  v1::ListLaggingUnitsResponse lagging;
+  status = LaggingWith(token, &lagging);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(lagging.reflects_seq(), token.at_least_seq());
+  v1::AllocateTargetResponse allocation;
+  status = AllocationWith(token, &allocation);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(allocation.reflects_seq(), token.at_least_seq());
+
+  // A reflects_seq passed on as the next read's token is honoured like a write's.
+  v1::Freshness passed_on;
+  passed_on.set_at_least_seq(achievement.reflects_seq());
+  v1::Achievement next;
+  status = AchievementWith(passed_on, &next);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(next.reflects_seq(), achievement.reflects_seq());
+  ASSERT_EQ(next.schemes_size(), 1);
+  EXPECT_EQ(next.schemes(0).actual_participants(), fixtures::mai_son_2023::kCompulsory + 1000);
 }
 
 TEST_F(TargetsIntegrationTest, AggregationDownIsUnavailable) {

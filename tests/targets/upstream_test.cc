@@ -17,11 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/server.h"
+#include "common/status/status.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "covtrack/v1/target_service.grpc.pb.h"
@@ -110,13 +112,15 @@ class StubIngestion final : public v1::IngestionService::Service {
   std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
 };
 
-// Figures set by the test: one unit's coverage, and the children ListCoverage gives.
+// Figures set by the test: one unit's coverage, and the children ListCoverage gives (in one
+// page, or one child a page when the test set each page's reflects_seq). Every request is kept.
 class StubAggregation final : public v1::AggregationService::Service {
  public:
   grpc::Status GetCoverage(grpc::ServerContext* context, const v1::GetCoverageRequest* request,
                            v1::Coverage* response) override {
     deadlines.Record(*context);
     absl::MutexLock lock(&mu_);
+    coverage_requests_.push_back(*request);
     if (failure_.has_value()) {
       return *failure_;
     }
@@ -124,12 +128,28 @@ class StubAggregation final : public v1::AggregationService::Service {
     *response->mutable_unit() = Unit(request->unit_code(), v1::ADMIN_LEVEL_PROVINCE);
     return grpc::Status::OK;
   }
-  grpc::Status ListCoverage(grpc::ServerContext* context, const v1::ListCoverageRequest*,
+  grpc::Status ListCoverage(grpc::ServerContext* context, const v1::ListCoverageRequest* request,
                             v1::ListCoverageResponse* response) override {
     deadlines.Record(*context);
     absl::MutexLock lock(&mu_);
-    for (const v1::Coverage& c : children_) {
-      *response->add_coverages() = c;
+    list_requests_.push_back(*request);
+    if (page_seqs_.empty()) {
+      for (const v1::Coverage& c : children_) {
+        *response->add_coverages() = c;
+      }
+      return grpc::Status::OK;
+    }
+    size_t page = 0;
+    if (!request->page_token().empty() && !absl::SimpleAtoi(request->page_token(), &page)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_token");
+    }
+    if (page >= children_.size() || page >= page_seqs_.size()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_token past the end");
+    }
+    *response->add_coverages() = children_[page];
+    response->set_reflects_seq(page_seqs_[page]);
+    if (page + 1 < children_.size()) {
+      response->set_next_page_token(absl::StrCat(page + 1));
     }
     return grpc::Status::OK;
   }
@@ -137,9 +157,34 @@ class StubAggregation final : public v1::AggregationService::Service {
                                  const v1::GetCoverageSeriesRequest* request,
                                  v1::CoverageSeries* response) override {
     deadlines.Record(*context);
+    absl::MutexLock lock(&mu_);
+    series_requests_.push_back(*request);
     *response->mutable_unit() = Unit(request->unit_code(), v1::ADMIN_LEVEL_PROVINCE);
     response->set_scheme(request->scheme());
+    response->set_reflects_seq(series_seq_);
     return grpc::Status::OK;
+  }
+
+  // The children one a page, page i answering reflects_seq page_seqs[i].
+  void SetPages(std::vector<int64_t> page_seqs) {
+    absl::MutexLock lock(&mu_);
+    page_seqs_ = std::move(page_seqs);
+  }
+  void SetSeriesSeq(int64_t seq) {
+    absl::MutexLock lock(&mu_);
+    series_seq_ = seq;
+  }
+  std::vector<v1::GetCoverageRequest> coverage_requests() {
+    absl::MutexLock lock(&mu_);
+    return coverage_requests_;
+  }
+  std::vector<v1::ListCoverageRequest> list_requests() {
+    absl::MutexLock lock(&mu_);
+    return list_requests_;
+  }
+  std::vector<v1::GetCoverageSeriesRequest> series_requests() {
+    absl::MutexLock lock(&mu_);
+    return series_requests_;
   }
 
   void SetCoverage(v1::Coverage coverage) {
@@ -162,7 +207,24 @@ class StubAggregation final : public v1::AggregationService::Service {
   v1::Coverage coverage_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Coverage> children_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> failure_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> page_seqs_ ABSL_GUARDED_BY(mu_);
+  int64_t series_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<v1::GetCoverageRequest> coverage_requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ListCoverageRequest> list_requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::GetCoverageSeriesRequest> series_requests_ ABSL_GUARDED_BY(mu_);
 };
+
+v1::Freshness Token(int64_t at_least_seq, v1::Consistency consistency) {
+  v1::Freshness freshness;
+  freshness.set_at_least_seq(at_least_seq);
+  freshness.set_consistency(consistency);
+  return freshness;
+}
+
+MATCHER_P(FreshnessIs, expected, "") {
+  return arg.at_least_seq() == expected.at_least_seq() &&
+         arg.consistency() == expected.consistency();
+}
 
 v1::SchemeCoverage Health(int64_t participants, int64_t denominator, const std::string& month) {
   v1::SchemeCoverage c;
@@ -309,6 +371,66 @@ TEST_F(UpstreamTest, FiguresNoCountryHoldsAreRefusedNotSummed) {
   const grpc::Status read = GetAchievement("82", absl::Now() + absl::Seconds(20), &answer);
   EXPECT_EQ(read.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << read.error_message();
   EXPECT_THAT(read.error_message(), HasSubstr("participants"));
+}
+
+// Issue 10: the token a caller gives reaches aggregation on every call the served call makes,
+// as given; a list's pages after the first ask to be at least as fresh as the page before
+// (aggregation_service.proto); the answer says the oldest seq of the answers it combined.
+TEST_F(UpstreamTest, TheCallersTokenReachesAggregationAndTheAnswerSaysWhatItReflects) {
+  ASSERT_THAT(SetTarget("82", 2026, 1000), IsOk());
+  std::vector<v1::Coverage> children;
+  for (const std::string code : {"82001", "82002"}) {
+    v1::Coverage c;
+    *c.mutable_unit() = Unit(code, v1::ADMIN_LEVEL_COMMUNE);
+    *c.add_schemes() = Health(1000, 5000, "2025-12");
+    children.push_back(c);
+  }
+  aggregation_.SetChildren(children);
+  aggregation_.SetPages({120, 130});
+  v1::AllocateTargetRequest allocate;
+  allocate.set_parent_code("82");
+  allocate.set_scheme(v1::SCHEME_HEALTH);
+  allocate.set_year(2026);
+  allocate.set_level(v1::ADMIN_LEVEL_COMMUNE);
+  allocate.set_method(v1::ALLOCATION_METHOD_POPULATION);
+  allocate.set_preview(true);
+  *allocate.mutable_freshness() = Token(100, v1::CONSISTENCY_FULL);
+  v1::AllocateTargetResponse allocation;
+  grpc::ClientContext allocate_context;
+  ASSERT_THAT(FromGrpcStatus(targets_->AllocateTarget(&allocate_context, allocate, &allocation)),
+              IsOk());
+  EXPECT_EQ(allocation.parts_size(), 2);
+  EXPECT_EQ(allocation.reflects_seq(), 120) << "the first page's, the older";
+  const std::vector<v1::ListCoverageRequest> pages = aggregation_.list_requests();
+  ASSERT_EQ(pages.size(), 2u);
+  EXPECT_THAT(pages[0].freshness(), FreshnessIs(Token(100, v1::CONSISTENCY_FULL)));
+  EXPECT_THAT(pages[1].freshness(), FreshnessIs(Token(120, v1::CONSISTENCY_FULL)));
+  EXPECT_EQ(pages[1].page_token(), "1");
+
+  // Behind the target in June: the unit's figures, then the months since December.
+  ASSERT_THAT(SetTarget("82", 2025, 900), IsOk());
+  v1::Coverage coverage;
+  *coverage.add_schemes() = Health(500, 1000, "2025-06");
+  coverage.set_as_of_month("2025-06");
+  coverage.set_reflects_seq(140);
+  aggregation_.SetCoverage(coverage);
+  aggregation_.SetSeriesSeq(135);
+  v1::GetAchievementRequest request;
+  request.set_unit_code("82");
+  request.set_period("2025");
+  request.add_schemes(v1::SCHEME_HEALTH);
+  *request.mutable_freshness() = Token(100, v1::CONSISTENCY_APPLIED);
+  v1::Achievement achievement;
+  grpc::ClientContext achievement_context;
+  ASSERT_THAT(FromGrpcStatus(targets_->GetAchievement(&achievement_context, request, &achievement)),
+              IsOk());
+  EXPECT_EQ(achievement.reflects_seq(), 135) << "the older of the two answers";
+  ASSERT_EQ(aggregation_.coverage_requests().size(), 1u);
+  EXPECT_THAT(aggregation_.coverage_requests()[0].freshness(),
+              FreshnessIs(Token(100, v1::CONSISTENCY_APPLIED)));
+  ASSERT_EQ(aggregation_.series_requests().size(), 1u);
+  EXPECT_THAT(aggregation_.series_requests()[0].freshness(),
+              FreshnessIs(Token(100, v1::CONSISTENCY_APPLIED)));
 }
 
 TEST_F(UpstreamTest, FailuresNameTheServiceNeverItsAddressOrRawMessage) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -133,6 +134,26 @@ absl::Status CheckTerritoryDate(const std::string& text) {
         absl::StrCat("--territory_date \"", text, "\" is not a date (YYYY-MM-DD)"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Freshness> ParseFreshness(int64_t at_least_seq, const std::string& consistency) {
+  if (at_least_seq < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--at_least_seq must be a change seq a write printed (0: none), got ", at_least_seq));
+  }
+  static const std::map<std::string, v1::Consistency> kConsistencies = {
+      {"", v1::CONSISTENCY_UNSPECIFIED},
+      {"applied", v1::CONSISTENCY_APPLIED},
+      {"full", v1::CONSISTENCY_FULL}};
+  auto it = kConsistencies.find(consistency);
+  if (it == kConsistencies.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--consistency \"", consistency, "\" is not one of applied, full"));
+  }
+  v1::Freshness freshness;
+  freshness.set_at_least_seq(at_least_seq);
+  freshness.set_consistency(it->second);
+  return freshness;
 }
 
 std::shared_ptr<grpc::Channel> Commands::Channel(const std::string& address) {

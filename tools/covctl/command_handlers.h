@@ -66,6 +66,8 @@ absl::StatusOr<int> ParseYear(const std::string& text);
 absl::Status CheckPeriod(const std::string& text);
 // --territory_date: empty, or a date.
 absl::Status CheckTerritoryDate(const std::string& text);
+// --at_least_seq (>= 0) and --consistency ("", applied, full) as a request's freshness.
+absl::StatusOr<v1::Freshness> ParseFreshness(int64_t at_least_seq, const std::string& consistency);
 
 // Returns from a handler with exit code 2 when a command-line value is bad.
 #define COVCTL_ASSIGN_OR_USAGE(lhs, expr)  \

@@ -84,6 +84,8 @@ std::string Usage() {
       "--timeout 30s, --batch_size 5000.\n"
       "  Read commands (coverage, coverage list/series, targets achievement/lagging, report) take\n"
       "  --territory_date YYYY-MM-DD: figures in the territory of the units valid on that date.\n"
+      "  They and targets allocate take --at_least_seq N (figures including every change up to\n"
+      "  N: a write's change_seq, e.g. ingest's last_change_seq) and --consistency applied|full.\n"
       "  Environment: COVTRACK_SERVER, COVTRACK_AGGREGATION_SERVER, COVTRACK_TARGETS_SERVER, "
       "COVTRACK_FORMAT, COVTRACK_TIMEOUT.\n"
       "Exit codes: 0 ok, 1 rejected (bad rows or refused by the server), 2 usage, "

@@ -4,6 +4,7 @@
 // handler. Handlers call the services over gRPC with a deadline on every call, print results on
 // `out` in the chosen format, and messages, bad rows and progress on `err`.
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ struct Options {
   std::string effective_date, from, to;
   // Read commands: the date whose territory the figures are in (empty: the period's end).
   std::string territory_date;
+  // Read commands of figures: how fresh they must be (common.proto, Freshness). at_least_seq: a
+  // write's change_seq (0: no token); consistency: "", "applied" or "full".
+  int64_t at_least_seq = 0;
+  std::string consistency;
   // Targets set: the date on which UNIT names the unit the target is for (Target.unit_as_of).
   std::string unit_as_of;
   int previous_year_ends = 0;

@@ -1,5 +1,6 @@
 // covctl coverage, coverage list and coverage series: figures from the aggregation service.
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -13,10 +14,12 @@ int Commands::Coverage(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
   COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(schemes, ParseSchemeList(options_.schemes));
+  COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::GetCoverageRequest request;
   request.set_unit_code(args[0]);
   request.set_period(args[1]);
   request.set_territory_date(options_.territory_date);
+  *request.mutable_freshness() = freshness;
   for (v1::Scheme scheme : schemes) {
     request.add_schemes(scheme);
   }
@@ -46,10 +49,12 @@ int Commands::CoverageList(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(options_.scheme, "--scheme"));
+  COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::ListCoverageRequest request;
   request.set_parent_code(args[0]);
   request.set_period(args[1]);
   request.set_territory_date(options_.territory_date);
+  *request.mutable_freshness() = freshness;
   request.set_level(level);
   request.set_scheme(scheme);
   static const std::map<std::string, v1::CoverageOrder> kOrders = {
@@ -68,6 +73,7 @@ int Commands::CoverageList(const std::vector<std::string>& args) {
   request.set_page_size(500);
   auto stub = Aggregation();
   v1::ListCoverageResponse all;
+  bool first = true;
   do {
     grpc::ClientContext context;
     SetDeadline(context);
@@ -77,7 +83,15 @@ int Commands::CoverageList(const std::vector<std::string>& args) {
       return RpcFailed(status, "coverage list", options_.aggregation_server);
     }
     all.mutable_coverages()->MergeFrom(page.coverages());
+    // The list reflects what every page does: the oldest page's seq.
+    all.set_reflects_seq(first ? page.reflects_seq()
+                               : std::min(all.reflects_seq(), page.reflects_seq()));
+    first = false;
     request.set_page_token(page.next_page_token());
+    // No page older than the one before it (aggregation_service.proto, ListCoverageRequest).
+    if (page.reflects_seq() > request.freshness().at_least_seq()) {
+      request.mutable_freshness()->set_at_least_seq(page.reflects_seq());
+    }
   } while (!request.page_token().empty());
   std::vector<v1::Coverage> coverages(all.coverages().begin(), all.coverages().end());
   Emit(
@@ -89,6 +103,7 @@ int Commands::CoverageList(const std::vector<std::string>& args) {
 int Commands::CoverageSeries(const std::vector<std::string>& args) {
   COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(args[1], "SCHEME", /*required=*/true));
   COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
+  COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   for (const std::string& month : {args[2], args[3]}) {
     if (!Month::Parse(month).ok()) {
       return UsageFailed(
@@ -101,6 +116,7 @@ int Commands::CoverageSeries(const std::vector<std::string>& args) {
   request.set_from_month(args[2]);
   request.set_to_month(args[3]);
   request.set_territory_date(options_.territory_date);
+  *request.mutable_freshness() = freshness;
   auto stub = Aggregation();
   grpc::ClientContext context;
   SetDeadline(context);

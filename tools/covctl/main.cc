@@ -39,6 +39,14 @@ ABSL_FLAG(std::string, to, "", "crosswalk list: only links to this (new) code");
 ABSL_FLAG(std::string, territory_date, "",
           "coverage, achievement, lagging, report: figures in the territory of the units valid on "
           "this date (YYYY-MM-DD; default: the period's last day)");
+ABSL_FLAG(int64_t, at_least_seq, 0,
+          "coverage, achievement, lagging, report, targets allocate: answer from figures that "
+          "include every change up to this seq (a write's change_seq, e.g. ingest's "
+          "last_change_seq; 0: none)");
+ABSL_FLAG(std::string, consistency, "",
+          "coverage, achievement, lagging, report, targets allocate: applied (what the replica "
+          "has applied, at once) or full (everything acknowledged before the call); default: "
+          "the aggregation service's");
 ABSL_FLAG(std::string, unit_as_of, "",
           "targets set: the target is for the unit the code names on this date (YYYY-MM-DD), e.g. "
           "2025-06-30 for a province the 2025 reform merged");
@@ -142,6 +150,8 @@ int main(int argc, char** argv) {
   options.from = absl::GetFlag(FLAGS_from);
   options.to = absl::GetFlag(FLAGS_to);
   options.territory_date = absl::GetFlag(FLAGS_territory_date);
+  options.at_least_seq = absl::GetFlag(FLAGS_at_least_seq);
+  options.consistency = absl::GetFlag(FLAGS_consistency);
   options.unit_as_of = absl::GetFlag(FLAGS_unit_as_of);
   options.scheme = absl::GetFlag(FLAGS_scheme);
   options.schemes = absl::GetFlag(FLAGS_schemes);

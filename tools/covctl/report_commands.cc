@@ -9,10 +9,12 @@ int Commands::Achievement(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
   COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(schemes, ParseSchemeList(options_.schemes));
+  COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::GetAchievementRequest request;
   request.set_unit_code(args[0]);
   request.set_period(args[1]);
   request.set_territory_date(options_.territory_date);
+  *request.mutable_freshness() = freshness;
   for (v1::Scheme scheme : schemes) {
     request.add_schemes(scheme);
   }
@@ -34,10 +36,12 @@ int Commands::Achievement(const std::vector<std::string>& args) {
 int Commands::Report(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
   COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
+  COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::GetReportRequest request;
   request.set_unit_code(args[0]);
   request.set_period(args[1]);
   request.set_territory_date(options_.territory_date);
+  *request.mutable_freshness() = freshness;
   auto stub = Targets();
   grpc::ClientContext context;
   SetDeadline(context);

@@ -1,5 +1,7 @@
 // covctl targets set/list/import/allocate/lagging/validate: the target service's targets.
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
@@ -133,6 +135,7 @@ int Commands::TargetsAllocate(const std::vector<std::string>& args) {
   COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(args[1], "SCHEME", /*required=*/true));
   COVCTL_ASSIGN_OR_USAGE(year, ParseYear(args[2]));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
+  COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::AllocateTargetRequest request;
   request.set_parent_code(args[0]);
   request.set_scheme(scheme);
@@ -148,6 +151,9 @@ int Commands::TargetsAllocate(const std::vector<std::string>& args) {
             ? BatchRequestId(UploadId(request.SerializeAsString(), "allocate"), 0)
             : options_.request_id);
   }
+  // After the request id: the same allocation run again with another token is the same
+  // request (the service leaves freshness out of what a request id must match).
+  *request.mutable_freshness() = freshness;
   auto stub = Targets();
   grpc::ClientContext context;
   SetDeadline(context);
@@ -172,10 +178,12 @@ int Commands::TargetsLagging(const std::vector<std::string>& args) {
   COVCTL_ASSIGN_OR_USAGE(scheme,
                          ParseOptionalScheme(options_.scheme, "--scheme", /*required=*/true));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
+  COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::ListLaggingUnitsRequest request;
   request.set_parent_code(args[0]);
   request.set_period(args[1]);
   request.set_territory_date(options_.territory_date);
+  *request.mutable_freshness() = freshness;
   request.set_scheme(scheme);
   request.set_level(level);
   request.set_page_size(500);
@@ -192,7 +200,14 @@ int Commands::TargetsLagging(const std::vector<std::string>& args) {
     all.mutable_units()->MergeFrom(page.units());
     all.set_total_size(page.total_size());
     all.set_units_with_target(page.units_with_target());
+    // As coverage list: the oldest page's seq, and no page older than the one before it.
+    all.set_reflects_seq(request.page_token().empty()
+                             ? page.reflects_seq()
+                             : std::min(all.reflects_seq(), page.reflects_seq()));
     request.set_page_token(page.next_page_token());
+    if (page.reflects_seq() > request.freshness().at_least_seq()) {
+      request.mutable_freshness()->set_at_least_seq(page.reflects_seq());
+    }
   } while (!request.page_token().empty());
   Emit(
       all, [&](bool people) { return LaggingTable(all, people); },
