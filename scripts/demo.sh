@@ -174,7 +174,9 @@ fi
 
 if $have_aggregation; then
   section "Coverage, rolled up from the communes (stocks at the period's last month)"
-  covctl coverage 82 2024 --previous_year_ends=1
+  # The replica follows ingestion's change feed; --consistency=full makes this first read wait
+  # until it has applied every upload above (a read after it on the same replica is never older).
+  covctl coverage 82 2024 --previous_year_ends=1 --consistency=full
   covctl coverage 815 2024-H1 --schemes=health,social --previous_year_ends=1
   covctl coverage list 82 2024 --level=district --scheme=health --order=coverage_asc
   covctl coverage series 815 health 2024-06 2024-12

@@ -87,6 +87,9 @@ class AccessTest : public ::testing::Test {
     aggregation_options.ingestion_channel = Upstream("aggregation");
     aggregation_options.access_policy = *policy;
     aggregation_options.stats_log_interval = absl::ZeroDuration();
+    // The tests write and then read without a token: FULL keeps read-your-writes (and waits for
+    // the replica's load).
+    aggregation_options.default_consistency = v1::CONSISTENCY_FULL;
     auto aggregation = aggregation::AggregationServiceImpl::Create(aggregation_options);
     ASSERT_THAT(aggregation, IsOk());
     aggregation_ = Serve("aggregation", std::move(*aggregation));
