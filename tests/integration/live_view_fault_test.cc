@@ -11,9 +11,12 @@
 // Every answer is checked once the load is over against the history the writer recorded: a
 // read that reflects seq R must equal the sum of the values written up to R (an independent
 // computation), and R must be at least the token the read was given (for a FULL read: every
-// write acknowledged before it was sent). Failed reads are allowed only while a process is down
-// and only as UNAVAILABLE or DEADLINE_EXCEEDED; a last sweep after the faults must answer
-// every question on both replicas, right. Waits are bounded; no assertion depends on timing.
+// write acknowledged before it was sent). A read of the load may fail only as UNAVAILABLE or
+// DEADLINE_EXCEEDED (a process down, a token not applied within the call's deadline); a last
+// sweep after the faults must answer every question on both replicas, right. Ports are taken
+// below the kernel's ephemeral range (QuietLoopbackPort), so that tests running in parallel
+// and these processes' own connections never take a port a service listens on or is restarted
+// on. Waits are bounded; no assertion depends on timing.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
