@@ -1,7 +1,7 @@
 #include "common/server.h"
 
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/impl/server_initializer.h>
@@ -66,10 +66,12 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
 
 // The plaintext health-only server of --health_listen.
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartHealthServer(const std::string& listen,
-                                                                int* port) {
+                                                                HealthService* health, int* port) {
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
+  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+  builder.RegisterService(health);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || *port == 0) {
     return absl::UnavailableError(
@@ -222,14 +224,6 @@ class ServiceNamesOption : public grpc::ServerBuilderOption {
   std::vector<std::string>* names_;
 };
 
-void SetHealth(grpc::Server& server, const std::vector<std::string>& names, bool serving) {
-  grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
-  health->SetServingStatus(serving);  // "" and every name set before
-  for (const std::string& name : names) {
-    health->SetServingStatus(name, serving);
-  }
-}
-
 }  // namespace
 
 // The calls a server is handling, so that a drain that cannot finish can say which they are.
@@ -297,7 +291,6 @@ class CallRegistryFactory : public grpc::experimental::ServerInterceptorFactoryI
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
                                                       const std::vector<grpc::Service*>& services) {
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
@@ -359,6 +352,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   for (grpc::Service* service : services) {
     builder.RegisterService(service);
   }
+  // Health is common/health_service.h's, NOT_SERVING until SetHealthLocked; gRPC's default
+  // service (off here whatever grpc::EnableDefaultHealthCheckService says) answers SERVING
+  // from the start, before the server can say it is not.
+  auto health = std::make_unique<HealthService>();
+  builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+  builder.RegisterService(health.get());
   std::vector<std::string> names;
   builder.SetOption(std::make_unique<ServiceNamesOption>(&names));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -366,16 +365,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     return absl::UnavailableError(absl::StrCat("cannot listen on \"", options.listen,
                                                "\": is the address valid and the port free?"));
   }
-  std::unique_ptr<Server> result(new Server(options, std::move(server), port));
+  std::unique_ptr<Server> result(new Server(options, std::move(health), std::move(server), port));
   result->metrics_server_ = std::move(metrics_server);
+  result->health_->SetServiceNames(names);
   result->health_names_ = std::move(names);
   result->calls_ = std::move(calls);
   if (!options.health_listen.empty()) {
-    auto health = StartHealthServer(options.health_listen, &result->health_port_);
-    if (!health.ok()) {
-      return health.status();
+    result->health_only_ = std::make_unique<HealthService>();
+    result->health_only_->SetServiceNames(result->health_names_);
+    auto health_server =
+        StartHealthServer(options.health_listen, result->health_only_.get(), &result->health_port_);
+    if (!health_server.ok()) {
+      return health_server.status();
     }
-    result->health_server_ = *std::move(health);
+    result->health_server_ = *std::move(health_server);
   }
   result->SetHealthLocked(options.serving_at_start);
   log::Info("serving", {{"listen", options.listen},
@@ -385,8 +388,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return result;
 }
 
-Server::Server(ServerOptions options, std::unique_ptr<grpc::Server> server, int port)
-    : options_(std::move(options)), server_(std::move(server)), port_(port) {}
+Server::Server(ServerOptions options, std::unique_ptr<HealthService> health,
+               std::unique_ptr<grpc::Server> server, int port)
+    : options_(std::move(options)),
+      health_(std::move(health)),
+      server_(std::move(server)),
+      port_(port) {}
 
 Server::~Server() { Shutdown(); }
 
@@ -404,9 +411,9 @@ void Server::SetServing(bool serving) {
 }
 
 void Server::SetHealthLocked(bool serving) {
-  SetHealth(*server_, health_names_, serving);
-  if (health_server_ != nullptr) {
-    SetHealth(*health_server_, health_names_, serving);
+  health_->SetServing(serving);
+  if (health_only_ != nullptr) {
+    health_only_->SetServing(serving);
   }
 }
 
@@ -422,7 +429,12 @@ void Server::Shutdown() {
   // Health first, so load balancers stop sending new calls while in-flight ones finish.
   {
     absl::MutexLock lock(&health_mu_);  // after a SetServing(true) in progress, never before
-    SetHealthLocked(false);
+    // NOT_SERVING for good; each Watch stream is sent it and then ends, so that no watcher
+    // holds the drain below until its deadline.
+    health_->Shutdown();
+    if (health_only_ != nullptr) {
+      health_only_->Shutdown();
+    }
   }
   // gRPC cancels the calls still running at the deadline but then waits for their handlers to
   // return, however long that takes. The backstop keeps the promise of a bounded drain.

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/health_service.h"
 #include "common/status/status.h"
 
 namespace covtrack {
@@ -104,9 +105,14 @@ class Server {
   void RunUntilSignal();
 
  private:
-  Server(ServerOptions options, std::unique_ptr<grpc::Server> server, int port);
+  Server(ServerOptions options, std::unique_ptr<HealthService> health,
+         std::unique_ptr<grpc::Server> server, int port);
   void SetHealthLocked(bool serving);  // both servers; health_mu_ held (or not yet shared)
   ServerOptions options_;
+  // grpc.health.v1 of the service port and of --health_listen (one each: a callback service
+  // belongs to one server). Declared before the servers, so that they outlive them.
+  std::unique_ptr<HealthService> health_;
+  std::unique_ptr<HealthService> health_only_;  // null without --health_listen
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> health_server_;                 // --health_listen
   std::unique_ptr<metrics::MetricsHttpServer> metrics_server_;  // --metrics_listen

@@ -5,7 +5,6 @@
 // backstop whatever a handler does.
 #include "common/server.h"
 
-#include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <unistd.h>
