@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -24,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -81,16 +83,49 @@ std::string Tail(const std::string& path, size_t max_lines) {
 
 }  // namespace
 
-int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+// Binds a socket to 127.0.0.1:port (0: any port the kernel picks), closes it, and answers the
+// port bound, or 0 when it could not bind.
+int BindAndRelease(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  address.sin_port = htons(port);
+  int bound = 0;
   socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    bound = ntohs(address.sin_port);
+  }
   close(fd);
-  return ntohs(address.sin_port);
+  return bound;
+}
+
+}  // namespace
+
+int FreeLoopbackPort() {
+  // Below the kernel's ephemeral range: a port the kernel picks (bind to port 0) lies inside
+  // it, where any outgoing connection of any process, these tests' own included, may take it
+  // before the service listens or while it restarts ("No address added", seen under load).
+  int ephemeral_low = 32768;
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> ephemeral_low;
+  constexpr int kFirst = 10000;
+  static absl::Mutex random_mu(absl::kConstInit);
+  static std::mt19937 random(std::random_device{}());
+  for (int attempt = 0; attempt < 1000 && ephemeral_low > kFirst; ++attempt) {
+    int port;
+    {
+      absl::MutexLock lock(&random_mu);
+      port = kFirst + static_cast<int>(random() % (ephemeral_low - kFirst));
+    }
+    if (BindAndRelease(port) == port) {
+      return port;
+    }
+  }
+  return BindAndRelease(0);  // no room below the range: the kernel's pick
 }
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(

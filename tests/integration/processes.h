@@ -21,7 +21,8 @@
 
 namespace covtrack::testing {
 
-// A TCP port on 127.0.0.1 that nothing listens on right now.
+// A TCP port on 127.0.0.1 that nothing listens on right now, below the kernel's ephemeral
+// range where it can (so that no outgoing connection takes it before a service listens on it).
 int FreeLoopbackPort();
 
 // One child process; its stdout and stderr are appended to a log file.
