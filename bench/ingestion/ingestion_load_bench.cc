@@ -17,10 +17,11 @@
 // and reused: a SQLite file DIR/ten_years.db (copied for each round) and a PostgreSQL database
 // covtrack_ten_years on the --postgres server (each round's store is created from it as a
 // template). The month must come after 2024, so that it adds rows as it does into an empty
-// store. Delete the file / DROP DATABASE covtrack_ten_years after a schema change.
+// store. A base made by an older schema is migrated once, when the benchmark starts.
 #include <grpcpp/grpcpp.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -152,6 +153,17 @@ void BuildHistory(const std::string& url, const sampledata::SampleData& sample) 
   }
 }
 
+// Brings a history base to this binary's schema (once after a schema change; then a no-op).
+void Migrate(const std::string& url) {
+  auto db = sql::Database::Open(url);
+  if (!db.ok()) {
+    Die(std::string(db.status().message()));
+  }
+  if (auto store = ingestion::IngestionStore::Create(db->get()); !store.ok()) {
+    Die(std::string(store.status().message()));
+  }
+}
+
 // DIR/ten_years.db, built when missing (into a temporary name first, so that an interrupted
 // build is never taken for a whole one).
 std::string SqliteHistory(const std::string& dir, const sampledata::SampleData& sample) {
@@ -165,6 +177,7 @@ std::string SqliteHistory(const std::string& dir, const sampledata::SampleData& 
     BuildHistory(absl::StrCat("sqlite:", partial), sample);  // closed: the WAL is checkpointed
     std::filesystem::rename(partial, path);
   }
+  Migrate(absl::StrCat("sqlite:", path));  // closed: the WAL is checkpointed
   return path;
 }
 
@@ -179,12 +192,66 @@ std::string PostgresHistory(const std::string& admin_url, const sampledata::Samp
     BuildHistory(NewPostgresDatabase(admin_url, partial), sample);
     Admin(admin_url, absl::StrCat("ALTER DATABASE ", partial, " RENAME TO ", name));
   }
+  Migrate(DatabaseUrl(admin_url, name));
   return name;
 }
 
 // The system: a real ingestion service on loopback, a client streaming the month in batches.
+// Every timed load starts with nothing of the previous steps left to write back: on a slow disk,
+// the write-back of a fresh 700 MB copy of the history, behind the load's own fsyncs, had cost
+// the load most of its time.
+void Quiesce() { sync(); }
+
+// After a load into ten years of history, the reads the issue bounds, through the same service:
+// ExportData of everything (what a replica loads at start), and ListRevisions of one commune
+// (the median of 21 calls). Printed, not compared: they have no baseline.
+void TimeReads(v1::IngestionService::Stub& stub, const std::string& store,
+               const std::string& unit) {
+  Clock::time_point start = Clock::now();
+  grpc::ClientContext context;
+  v1::ExportDataRequest request;  // every month and year the store holds
+  request.set_from_month(absl::StrCat(kHistoryFirstYear, "-01"));
+  request.set_to_month("9999-12");
+  request.set_from_year(kHistoryFirstYear);
+  request.set_to_year(9999);
+  auto reader = stub.ExportData(&context, request);
+  v1::ExportDataResponse chunk;
+  int64_t rows = 0;
+  while (reader->Read(&chunk)) {
+    rows += chunk.records_size() + chunk.denominators_size();
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    Die(status.error_message());
+  }
+  const double export_seconds = Seconds(start);
+  std::vector<double> ms;
+  int revisions = 0;
+  for (int i = 0; i < 21; ++i) {
+    v1::ListRevisionsRequest list;
+    list.set_unit_code(unit);
+    list.set_page_size(1000);
+    v1::ListRevisionsResponse response;
+    grpc::ClientContext call;
+    Clock::time_point begin = Clock::now();
+    if (grpc::Status listed = stub.ListRevisions(&call, list, &response); !listed.ok()) {
+      Die(listed.error_message());
+    }
+    ms.push_back(Seconds(begin) * 1000);
+    revisions = response.revisions_size();
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf(
+      "%-10s ten years: ExportData of everything %lld rows in %.1f s (%.0f rows/s); "
+      "ListRevisions of commune %s (%d revisions) median %.2f ms\n",
+      store.c_str(), static_cast<long long>(rows), export_seconds, rows / export_seconds,
+      unit.c_str(), revisions, ms[ms.size() / 2]);
+  std::fflush(stdout);
+}
+
 double LoadThroughService(const std::string& store_url, const std::vector<v1::AdminUnit>& units,
-                          const std::vector<v1::ParticipationRecord>& records, int batch) {
+                          const std::vector<v1::ParticipationRecord>& records, int batch,
+                          const std::string& time_reads_as = "") {
   ingestion::IngestionOptions options;
   options.store_url = store_url;
   auto service = ingestion::IngestionServiceImpl::Create(options);
@@ -212,6 +279,7 @@ double LoadThroughService(const std::string& store_url, const std::vector<v1::Ad
       Die(status.error_message());
     }
   }
+  Quiesce();
   Clock::time_point start = Clock::now();
   grpc::ClientContext context;
   v1::StreamReportsResponse summary;
@@ -232,6 +300,9 @@ double LoadThroughService(const std::string& store_url, const std::vector<v1::Ad
     Die(absl::StrCat("load failed: ", status.error_message(), " changed ",
                      summary.records_changed()));
   }
+  if (!time_reads_as.empty()) {
+    TimeReads(*stub, time_reads_as, records.front().unit_code());
+  }
   return seconds;
 }
 
@@ -247,6 +318,7 @@ double LoadSqliteBaseline(const std::string& path,
   sqlite3_open(path.c_str(), &db);
   sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr, nullptr);
   sqlite3_exec(db, kBaselineTable, nullptr, nullptr, nullptr);
+  Quiesce();
   Clock::time_point start = Clock::now();
   sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
   sqlite3_stmt* insert = nullptr;
@@ -273,6 +345,7 @@ double LoadPostgresBaseline(const std::string& url,
                             const std::vector<v1::ParticipationRecord>& records) {
   PGconn* conn = PQconnectdb(url.c_str());
   PQclear(PQexec(conn, kBaselineTable));
+  Quiesce();
   Clock::time_point start = Clock::now();
   PQclear(PQexec(conn, "BEGIN"));
   PQclear(PQprepare(conn, "insert", "INSERT INTO participation VALUES ($1, $2, $3, $4, $5)", 0,
@@ -370,7 +443,8 @@ int main(int argc, char** argv) {
     if (with_history) {
       std::filesystem::copy_file(sqlite_history, absl::StrCat(dir, "/history.db"));
       history.push_back(LoadThroughService(absl::StrCat("sqlite:", dir, "/history.db"),
-                                           (*sample)->units(), *records, batch));
+                                           (*sample)->units(), *records, batch,
+                                           round == 0 ? "sqlite" : ""));
     }
     baseline.push_back(LoadSqliteBaseline(absl::StrCat(dir, "/baseline.db"), *records));
   }
@@ -391,9 +465,11 @@ int main(int argc, char** argv) {
           LoadThroughService(NewPostgresDatabase(postgres, absl::StrCat("bench_store_", round)),
                              (*sample)->units(), *records, batch));
       if (with_history) {
-        history.push_back(LoadThroughService(
-            NewPostgresDatabase(postgres, absl::StrCat("bench_history_", round), template_name),
-            (*sample)->units(), *records, batch));
+        const std::string url =
+            NewPostgresDatabase(postgres, absl::StrCat("bench_history_", round), template_name);
+        Admin(postgres, "CHECKPOINT");  // the copy written out before the load (see Quiesce)
+        history.push_back(LoadThroughService(url, (*sample)->units(), *records, batch,
+                                             round == 0 ? "postgresql" : ""));
       }
       baseline.push_back(LoadPostgresBaseline(
           NewPostgresDatabase(postgres, absl::StrCat("bench_baseline_", round)), *records));
