@@ -205,15 +205,15 @@ void Quiesce() { sync(); }
 // After a load into ten years of history, the reads the issue bounds, through the same service:
 // ExportData of everything (what a replica loads at start), and ListRevisions of one commune
 // (the median of 21 calls). Printed, not compared: they have no baseline.
-void TimeReads(v1::IngestionService::Stub& stub, const std::string& store,
-               const std::string& unit) {
+void TimeReads(v1::IngestionService::Stub& stub, const std::string& store, const std::string& unit,
+               Month last) {
   Clock::time_point start = Clock::now();
   grpc::ClientContext context;
   v1::ExportDataRequest request;  // every month and year the store holds
   request.set_from_month(absl::StrCat(kHistoryFirstYear, "-01"));
-  request.set_to_month("9999-12");
+  request.set_to_month(last.ToString());
   request.set_from_year(kHistoryFirstYear);
-  request.set_to_year(9999);
+  request.set_to_year(last.year);
   auto reader = stub.ExportData(&context, request);
   v1::ExportDataResponse chunk;
   int64_t rows = 0;
@@ -301,7 +301,8 @@ double LoadThroughService(const std::string& store_url, const std::vector<v1::Ad
                      summary.records_changed()));
   }
   if (!time_reads_as.empty()) {
-    TimeReads(*stub, time_reads_as, records.front().unit_code());
+    TimeReads(*stub, time_reads_as, records.front().unit_code(),
+              *Month::Parse(records.front().month()));
   }
   return seconds;
 }
