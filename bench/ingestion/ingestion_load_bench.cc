@@ -5,12 +5,23 @@
 // and the baseline alternate, so both see the same machine noise), and the median ratio.
 //
 //   build/bench/ingestion/ingestion_load_bench [--month=2024-12] [--rounds=3] [--postgres=URL]
+//       [--history=DIR --month=2025-01]
 //
 // --postgres is an admin URL of a running server (scripts/test-servers.sh start prints one);
 // the benchmark creates its own databases there. Without it only SQLite is measured.
+//
+// --history adds a third load each round: the same month into a store that already holds ten
+// years of national history (2015-2024: every commune, four schemes, 4,824,960 records, and the
+// denominators of every year), so that the ratio history / empty shows whether a write's cost
+// grows with what the store holds. Generating that history takes minutes, so it is built once
+// and reused: a SQLite file DIR/ten_years.db (copied for each round) and a PostgreSQL database
+// covtrack_ten_years on the --postgres server (each round's store is created from it as a
+// template). The month must come after 2024, so that it adds rows as it does into an empty
+// store. A base made by an older schema is migrated once, when the benchmark starts.
 #include <grpcpp/grpcpp.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,13 +33,18 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "common/server.h"
+#include "common/sql/database.h"
 #include "services/ingestion/ingestion_service.h"
+#include "services/ingestion/ingestion_store.h"
 #include "tools/sampledata/sample_data.h"
 
 ABSL_FLAG(std::string, month, "2024-12", "the national month to load");
 ABSL_FLAG(int, rounds, 3, "how many times to run the system and the baseline");
 ABSL_FLAG(int, batch, 5000, "records per StreamReports message");
 ABSL_FLAG(std::string, postgres, "", "admin URL of a PostgreSQL server; empty: SQLite only");
+ABSL_FLAG(std::string, history, "",
+          "folder of the ten-year SQLite base (built there once when missing); empty: no load "
+          "into ten years of history");
 
 namespace covtrack {
 namespace {
@@ -44,21 +60,198 @@ double Seconds(Clock::time_point since) {
   std::exit(1);
 }
 
-// A new empty database on the server; returns its URL.
-std::string NewPostgresDatabase(const std::string& admin_url, const std::string& name) {
+std::string DatabaseUrl(const std::string& admin_url, const std::string& name) {
+  return absl::StrCat(admin_url.substr(0, admin_url.rfind('/') + 1), name);
+}
+
+// Runs one statement as the admin; the rows of a query's first column.
+std::vector<std::string> Admin(const std::string& admin_url, const std::string& sql) {
   PGconn* conn = PQconnectdb(admin_url.c_str());
   if (PQstatus(conn) != CONNECTION_OK) {
     Die(absl::StrCat("cannot connect to ", admin_url));
   }
-  PQclear(PQexec(conn, absl::StrCat("DROP DATABASE IF EXISTS ", name).c_str()));
-  PQclear(PQexec(conn, absl::StrCat("CREATE DATABASE ", name).c_str()));
+  PGresult* result = PQexec(conn, sql.c_str());
+  if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK) {
+    Die(absl::StrCat(sql, ": ", PQerrorMessage(conn)));
+  }
+  std::vector<std::string> rows;
+  for (int i = 0; i < PQntuples(result); ++i) {
+    rows.push_back(PQgetvalue(result, i, 0));
+  }
+  PQclear(result);
   PQfinish(conn);
-  return absl::StrCat(admin_url.substr(0, admin_url.rfind('/') + 1), name);
+  return rows;
+}
+
+// A new database on the server, empty or a copy of `template_name`; returns its URL.
+std::string NewPostgresDatabase(const std::string& admin_url, const std::string& name,
+                                const std::string& template_name = "") {
+  Admin(admin_url, absl::StrCat("DROP DATABASE IF EXISTS ", name));
+  Admin(admin_url, absl::StrCat("CREATE DATABASE ", name,
+                                template_name.empty() ? "" : " TEMPLATE " + template_name));
+  return DatabaseUrl(admin_url, name);
+}
+
+constexpr int kHistoryFirstYear = 2015;
+constexpr int kHistoryLastYear = 2024;
+
+// Writes ten years of national history into the store at `url` straight through IngestionStore
+// (no gRPC: only the result matters here): the catalogue, then one report per month, then one
+// per year of denominators.
+void BuildHistory(const std::string& url, const sampledata::SampleData& sample) {
+  Clock::time_point start = Clock::now();
+  auto db = sql::Database::Open(url);
+  if (!db.ok()) {
+    Die(std::string(db.status().message()));
+  }
+  auto store = ingestion::IngestionStore::Create(db->get());
+  if (!store.ok()) {
+    Die(std::string(store.status().message()));
+  }
+  const ingestion::Sender sender{"bench", "bench"};
+  v1::ImportAdminUnitsRequest catalogue;
+  catalogue.set_request_id("catalogue");
+  for (const auto& u : sample.units()) {
+    *catalogue.add_units() = u;
+  }
+  if (auto imported = (*store)->ImportAdminUnits(catalogue, sender); !imported.ok()) {
+    Die(std::string(imported.status().message()));
+  }
+  int64_t records = 0;
+  for (int year = kHistoryFirstYear; year <= kHistoryLastYear; ++year) {
+    for (int m = 1; m <= 12; ++m) {
+      const Month month{year, m};
+      auto rows = sample.Records({"VN"}, month, month);
+      if (!rows.ok()) {
+        Die(std::string(rows.status().message()));
+      }
+      v1::SubmitReportRequest report;
+      report.set_request_id(absl::StrCat("history-", month.ToString()));
+      for (auto& r : *rows) {
+        *report.add_records() = std::move(r);
+      }
+      if (auto done = (*store)->SubmitReport(report, sender); !done.ok()) {
+        Die(std::string(done.status().message()));
+      }
+      records += report.records_size();
+    }
+    auto denominators = sample.Denominators({"VN"}, year, year);
+    if (!denominators.ok()) {
+      Die(std::string(denominators.status().message()));
+    }
+    v1::SubmitReportRequest report;
+    report.set_request_id(absl::StrCat("history-denominators-", year));
+    for (auto& d : *denominators) {
+      *report.add_denominators() = std::move(d);
+    }
+    if (auto done = (*store)->SubmitReport(report, sender); !done.ok()) {
+      Die(std::string(done.status().message()));
+    }
+    std::printf("  history: %d written (%lld records so far, %.0f s)\n", year,
+                static_cast<long long>(records), Seconds(start));
+    std::fflush(stdout);
+  }
+}
+
+// Brings a history base to this binary's schema (once after a schema change; then a no-op).
+void Migrate(const std::string& url) {
+  auto db = sql::Database::Open(url);
+  if (!db.ok()) {
+    Die(std::string(db.status().message()));
+  }
+  if (auto store = ingestion::IngestionStore::Create(db->get()); !store.ok()) {
+    Die(std::string(store.status().message()));
+  }
+}
+
+// DIR/ten_years.db, built when missing (into a temporary name first, so that an interrupted
+// build is never taken for a whole one).
+std::string SqliteHistory(const std::string& dir, const sampledata::SampleData& sample) {
+  const std::string path = absl::StrCat(dir, "/ten_years.db");
+  if (!std::filesystem::exists(path)) {
+    const std::string partial = absl::StrCat(dir, "/ten_years.partial.db");
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(partial + suffix);
+    }
+    std::printf("building ten years of national history into %s (once)\n", path.c_str());
+    BuildHistory(absl::StrCat("sqlite:", partial), sample);  // closed: the WAL is checkpointed
+    std::filesystem::rename(partial, path);
+  }
+  Migrate(absl::StrCat("sqlite:", path));  // closed: the WAL is checkpointed
+  return path;
+}
+
+// The database covtrack_ten_years on the server, built when missing (as
+// covtrack_ten_years_partial, renamed when whole).
+std::string PostgresHistory(const std::string& admin_url, const sampledata::SampleData& sample) {
+  const std::string name = "covtrack_ten_years";
+  if (Admin(admin_url, absl::StrCat("SELECT datname FROM pg_database WHERE datname = '", name, "'"))
+          .empty()) {
+    std::printf("building ten years of national history into PostgreSQL %s (once)\n", name.c_str());
+    const std::string partial = name + "_partial";
+    BuildHistory(NewPostgresDatabase(admin_url, partial), sample);
+    Admin(admin_url, absl::StrCat("ALTER DATABASE ", partial, " RENAME TO ", name));
+  }
+  Migrate(DatabaseUrl(admin_url, name));
+  return name;
 }
 
 // The system: a real ingestion service on loopback, a client streaming the month in batches.
+// Every timed load starts with nothing of the previous steps left to write back: on a slow disk,
+// the write-back of a fresh 700 MB copy of the history, behind the load's own fsyncs, had cost
+// the load most of its time.
+void Quiesce() { sync(); }
+
+// After a load into ten years of history, the reads the issue bounds, through the same service:
+// ExportData of everything (what a replica loads at start), and ListRevisions of one commune
+// (the median of 21 calls). Printed, not compared: they have no baseline.
+void TimeReads(v1::IngestionService::Stub& stub, const std::string& store, const std::string& unit,
+               Month last) {
+  Clock::time_point start = Clock::now();
+  grpc::ClientContext context;
+  v1::ExportDataRequest request;  // every month and year the store holds
+  request.set_from_month(absl::StrCat(kHistoryFirstYear, "-01"));
+  request.set_to_month(last.ToString());
+  request.set_from_year(kHistoryFirstYear);
+  request.set_to_year(last.year);
+  auto reader = stub.ExportData(&context, request);
+  v1::ExportDataResponse chunk;
+  int64_t rows = 0;
+  while (reader->Read(&chunk)) {
+    rows += chunk.records_size() + chunk.denominators_size();
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    Die(status.error_message());
+  }
+  const double export_seconds = Seconds(start);
+  std::vector<double> ms;
+  int revisions = 0;
+  for (int i = 0; i < 21; ++i) {
+    v1::ListRevisionsRequest list;
+    list.set_unit_code(unit);
+    list.set_page_size(1000);
+    v1::ListRevisionsResponse response;
+    grpc::ClientContext call;
+    Clock::time_point begin = Clock::now();
+    if (grpc::Status listed = stub.ListRevisions(&call, list, &response); !listed.ok()) {
+      Die(listed.error_message());
+    }
+    ms.push_back(Seconds(begin) * 1000);
+    revisions = response.revisions_size();
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf(
+      "%-10s ten years: ExportData of everything %lld rows in %.1f s (%.0f rows/s); "
+      "ListRevisions of commune %s (%d revisions) median %.2f ms\n",
+      store.c_str(), static_cast<long long>(rows), export_seconds, rows / export_seconds,
+      unit.c_str(), revisions, ms[ms.size() / 2]);
+  std::fflush(stdout);
+}
+
 double LoadThroughService(const std::string& store_url, const std::vector<v1::AdminUnit>& units,
-                          const std::vector<v1::ParticipationRecord>& records, int batch) {
+                          const std::vector<v1::ParticipationRecord>& records, int batch,
+                          const std::string& time_reads_as = "") {
   ingestion::IngestionOptions options;
   options.store_url = store_url;
   auto service = ingestion::IngestionServiceImpl::Create(options);
@@ -86,6 +279,7 @@ double LoadThroughService(const std::string& store_url, const std::vector<v1::Ad
       Die(status.error_message());
     }
   }
+  Quiesce();
   Clock::time_point start = Clock::now();
   grpc::ClientContext context;
   v1::StreamReportsResponse summary;
@@ -106,6 +300,10 @@ double LoadThroughService(const std::string& store_url, const std::vector<v1::Ad
     Die(absl::StrCat("load failed: ", status.error_message(), " changed ",
                      summary.records_changed()));
   }
+  if (!time_reads_as.empty()) {
+    TimeReads(*stub, time_reads_as, records.front().unit_code(),
+              *Month::Parse(records.front().month()));
+  }
   return seconds;
 }
 
@@ -121,6 +319,7 @@ double LoadSqliteBaseline(const std::string& path,
   sqlite3_open(path.c_str(), &db);
   sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr, nullptr);
   sqlite3_exec(db, kBaselineTable, nullptr, nullptr, nullptr);
+  Quiesce();
   Clock::time_point start = Clock::now();
   sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
   sqlite3_stmt* insert = nullptr;
@@ -147,6 +346,7 @@ double LoadPostgresBaseline(const std::string& url,
                             const std::vector<v1::ParticipationRecord>& records) {
   PGconn* conn = PQconnectdb(url.c_str());
   PQclear(PQexec(conn, kBaselineTable));
+  Quiesce();
   Clock::time_point start = Clock::now();
   PQclear(PQexec(conn, "BEGIN"));
   PQclear(PQprepare(conn, "insert", "INSERT INTO participation VALUES ($1, $2, $3, $4, $5)", 0,
@@ -167,6 +367,26 @@ double LoadPostgresBaseline(const std::string& url,
   double seconds = Seconds(start);
   PQfinish(conn);
   return seconds;
+}
+
+// With history: for each round the three rates and the two ratios the issue asks for.
+void ReportHistory(const std::string& store, const std::vector<double>& empty,
+                   const std::vector<double>& history, const std::vector<double>& baseline,
+                   size_t rows) {
+  std::vector<double> to_empty, to_baseline;
+  for (size_t i = 0; i < history.size(); ++i) {
+    to_empty.push_back(empty[i] / history[i]);
+    to_baseline.push_back(baseline[i] / history[i]);
+    std::printf(
+        "%-10s round %zu: into ten years %9.0f records/s   into empty %9.0f   baseline %9.0f   "
+        "ten years / empty %.3f   ten years / baseline %.3f\n",
+        store.c_str(), i + 1, rows / history[i], rows / empty[i], rows / baseline[i],
+        to_empty.back(), to_baseline.back());
+  }
+  std::sort(to_empty.begin(), to_empty.end());
+  std::sort(to_baseline.begin(), to_baseline.end());
+  std::printf("%-10s median ratios: ten years / empty %.3f, ten years / baseline %.3f\n",
+              store.c_str(), to_empty[to_empty.size() / 2], to_baseline[to_baseline.size() / 2]);
 }
 
 void Report(const std::string& store, const std::vector<double>& system,
@@ -206,31 +426,59 @@ int main(int argc, char** argv) {
   std::printf("one national month %s: %zu records (%zu units in the catalogue)\n",
               month->ToString().c_str(), records->size(), (*sample)->units().size());
   const int rounds = absl::GetFlag(FLAGS_rounds);
+  const int batch = absl::GetFlag(FLAGS_batch);
+  const std::string history_dir = absl::GetFlag(FLAGS_history);
+  const bool with_history = !history_dir.empty();
+  if (with_history && month->year <= kHistoryLastYear) {
+    Die(absl::StrCat("--month must come after the history (", kHistoryLastYear, ")"));
+  }
   const std::string dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
                                        "/covtrack-ingestion-bench-", getpid());
-  std::vector<double> system, baseline;
+  const std::string sqlite_history = with_history ? SqliteHistory(history_dir, **sample) : "";
+  std::vector<double> system, history, baseline;
   for (int round = 0; round < rounds; ++round) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     system.push_back(LoadThroughService(absl::StrCat("sqlite:", dir, "/store.db"),
-                                        (*sample)->units(), *records, absl::GetFlag(FLAGS_batch)));
+                                        (*sample)->units(), *records, batch));
+    if (with_history) {
+      std::filesystem::copy_file(sqlite_history, absl::StrCat(dir, "/history.db"));
+      history.push_back(LoadThroughService(absl::StrCat("sqlite:", dir, "/history.db"),
+                                           (*sample)->units(), *records, batch,
+                                           round == 0 ? "sqlite" : ""));
+    }
     baseline.push_back(LoadSqliteBaseline(absl::StrCat(dir, "/baseline.db"), *records));
   }
   std::filesystem::remove_all(dir);
   Report("sqlite", system, baseline, records->size());
+  if (with_history) {
+    ReportHistory("sqlite", system, history, baseline, records->size());
+  }
 
   const std::string postgres = absl::GetFlag(FLAGS_postgres);
   if (!postgres.empty()) {
+    const std::string template_name = with_history ? PostgresHistory(postgres, **sample) : "";
     system.clear();
+    history.clear();
     baseline.clear();
     for (int round = 0; round < rounds; ++round) {
       system.push_back(
           LoadThroughService(NewPostgresDatabase(postgres, absl::StrCat("bench_store_", round)),
-                             (*sample)->units(), *records, absl::GetFlag(FLAGS_batch)));
+                             (*sample)->units(), *records, batch));
+      if (with_history) {
+        const std::string url =
+            NewPostgresDatabase(postgres, absl::StrCat("bench_history_", round), template_name);
+        Admin(postgres, "CHECKPOINT");  // the copy written out before the load (see Quiesce)
+        history.push_back(LoadThroughService(url, (*sample)->units(), *records, batch,
+                                             round == 0 ? "postgresql" : ""));
+      }
       baseline.push_back(LoadPostgresBaseline(
           NewPostgresDatabase(postgres, absl::StrCat("bench_baseline_", round)), *records));
     }
     Report("postgresql", system, baseline, records->size());
+    if (with_history) {
+      ReportHistory("postgresql", system, history, baseline, records->size());
+    }
   }
   return 0;
 }

@@ -1,11 +1,13 @@
 #include "services/ingestion/change_feed.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/status/status.h"
 #include "common/time/timestamp.h"
@@ -30,6 +32,55 @@ absl::StatusOr<int64_t> ReadChangeHead(sql::Session& session) {
   ASSIGN_OR_RETURN(std::vector<sql::Row> rows,
                    session.Query("SELECT last_seq FROM change_counter WHERE id = 1", {}));
   return rows.empty() ? 0 : rows[0].Int(0);
+}
+
+absl::Status ValidateFeedRetention(const FeedRetention& retention) {
+  if (retention.keep_for < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("feed retention: keep_for must not be negative");
+  }
+  if (retention.keep_newest < 1) {
+    return absl::InvalidArgumentError(
+        "feed retention: keep_newest must be at least 1 (the head change is always kept)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PruneFeed(sql::Session& session, int64_t head, const FeedRetention& retention,
+                       absl::Time now) {
+  if (retention.keep_for == absl::InfiniteDuration() || head - retention.keep_newest < 1) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> counter,
+                   session.Query("SELECT pruned_through FROM change_counter WHERE id = 1", {}));
+  if (counter.size() != 1) {
+    return absl::InternalError("change_counter row is missing");
+  }
+  const int64_t pruned = counter[0].Int(0);
+  // The oldest changes not pruned yet, of those the count bound lets go, through the primary
+  // key: a bounded read whatever the feed's length.
+  ASSIGN_OR_RETURN(
+      const std::vector<sql::Row> oldest,
+      session.Query("SELECT seq, commit_time_us FROM changes WHERE seq > $1 AND seq <= $2 "
+                    "ORDER BY seq LIMIT $3",
+                    {pruned, head - retention.keep_newest, kMaxChangesPrunedPerWrite}));
+  // Stops at the first change young enough to keep: the feed's start only moves forward, and
+  // what follows it stays whole even if a clock step made a later change look older.
+  const int64_t cutoff_us = absl::ToUnixMicros(now - retention.keep_for);
+  int64_t through = pruned;
+  for (const sql::Row& change : oldest) {
+    if (change.Int(1) >= cutoff_us) {
+      break;
+    }
+    through = change.Int(0);
+  }
+  if (through == pruned) {
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(
+      session.Execute("DELETE FROM change_items WHERE seq > $1 AND seq <= $2", {pruned, through})
+          .status());
+  return session.Execute("UPDATE change_counter SET pruned_through = $1 WHERE id = 1", {through})
+      .status();
 }
 
 absl::Status ChangeWriter::Publish(sql::Session& session, const std::string& request_id,
@@ -68,6 +119,14 @@ absl::StatusOr<v1::Change*> ChangeAt(v1::ListChangesResponse& page, int64_t seq,
   return page.mutable_changes(static_cast<int>(index));
 }
 
+// `query` over a live table (`{table}` in it) UNION ALL the same over its revision table, in
+// `order`: the values changes wrote, whether still current or overwritten since (schema.h).
+std::string LiveAndRevised(absl::string_view query, absl::string_view live,
+                           absl::string_view revised, absl::string_view order) {
+  return absl::StrCat(absl::StrReplaceAll(query, {{"{table}", live}}), " UNION ALL ",
+                      absl::StrReplaceAll(query, {{"{table}", revised}}), " ORDER BY ", order);
+}
+
 // The last seq of a page that starts at changes[0]: the changes up to the one that would take
 // the page past kMaxEntriesPerPage, the first one always. `entries` holds (seq, count) rows.
 int64_t PageEnd(const std::vector<sql::Row>& changes, const std::vector<sql::Row>& entries) {
@@ -93,8 +152,16 @@ int64_t PageEnd(const std::vector<sql::Row>& changes, const std::vector<sql::Row
 absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64_t after_seq,
                                                     int page_size) {
   v1::ListChangesResponse response;
-  ASSIGN_OR_RETURN(const int64_t head, ReadChangeHead(session));
-  response.set_head_seq(head);
+  ASSIGN_OR_RETURN(
+      const std::vector<sql::Row> counter,
+      session.Query("SELECT last_seq, pruned_through FROM change_counter WHERE id = 1", {}));
+  if (counter.size() != 1) {
+    return absl::InternalError("change_counter row is missing");
+  }
+  response.set_head_seq(counter[0].Int(0));
+  // Changes through pruned_through have lost their items: a page never starts among them, so a
+  // reader from before the window sees the gap (the first seq past the one it asked for).
+  after_seq = std::max(after_seq, counter[0].Int(1));
   // Every query below reads a seq range through a primary key or an index that starts with
   // the seq (change_items, crosswalk_revisions_seq), or joins the revisions and units on their
   // primary keys from change_items, so a page costs the same few queries whatever it holds.
@@ -156,21 +223,19 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
     }
   }
 
-  // A write stores a revision for each value it changed, at its seq, and an item for each
-  // unit-month and unit-year it changed: the revisions at the item's seq are the values. Each
-  // item looks its revisions up by the primary key's (unit_code, month): "change_seq + 0"
-  // keeps SQLite from the (unit_code, change_seq) index, which would read every revision of
-  // the unit in the page's seq range for each of its months (a backfill of ten years of one
-  // unit: 120 items x 480 rows).
+  // A write stores an item for each unit-month and unit-year it changed, and the values it
+  // wrote carry its seq as change_seq: in the live table while they are current, in the
+  // revision table once overwritten (schema.h). Each item looks its values up in both by their
+  // primary keys' (unit_code, month) or (unit_code, year).
   ASSIGN_OR_RETURN(
       const std::vector<sql::Row> records,
-      session.Query(
-          "SELECT i.seq, r.unit_code, r.month, r.scheme, r.participants, r.in_province "
-          "FROM change_items i JOIN participation_revisions r ON r.unit_code = i.unit_code "
-          "AND r.month = i.period AND r.change_seq + 0 = i.seq "
-          "WHERE i.seq > $1 AND i.seq <= $2 AND i.kind = 1 "
-          "ORDER BY i.seq, r.unit_code, r.month, r.scheme",
-          range));
+      session.Query(LiveAndRevised("SELECT i.seq, r.unit_code, r.month, r.scheme, "
+                                   "r.participants, r.in_province FROM change_items i "
+                                   "JOIN {table} r ON r.unit_code = i.unit_code "
+                                   "AND r.month = i.period AND r.change_seq = i.seq "
+                                   "WHERE i.seq > $1 AND i.seq <= $2 AND i.kind = $3",
+                                   "participation", "participation_revisions", "1, 2, 3, 4"),
+                    {after_seq, last, int64_t{kParticipationChange}}));
   for (const sql::Row& row : records) {
     ASSIGN_OR_RETURN(v1::Change* const change,
                      ChangeAt(response, row.Int(0), "participation revision"));
@@ -185,13 +250,14 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
   }
   ASSIGN_OR_RETURN(
       const std::vector<sql::Row> denominators,
-      session.Query("SELECT i.seq, r.unit_code, r.year, r.kind, r.value "
-                    "FROM change_items i JOIN denominator_revisions r "
-                    "ON r.unit_code = i.unit_code AND r.year = CAST(i.period AS INTEGER) "
-                    "AND r.change_seq = i.seq "
-                    "WHERE i.seq > $1 AND i.seq <= $2 AND i.kind = 2 "
-                    "ORDER BY i.seq, r.unit_code, r.year, r.kind",
-                    range));
+      session.Query(LiveAndRevised("SELECT i.seq, r.unit_code, r.year, r.kind, r.value "
+                                   "FROM change_items i JOIN {table} r "
+                                   "ON r.unit_code = i.unit_code "
+                                   "AND r.year = CAST(i.period AS INTEGER) "
+                                   "AND r.change_seq = i.seq "
+                                   "WHERE i.seq > $1 AND i.seq <= $2 AND i.kind = $3",
+                                   "denominators", "denominator_revisions", "1, 2, 3, 4"),
+                    {after_seq, last, int64_t{kDenominatorChange}}));
   for (const sql::Row& row : denominators) {
     ASSIGN_OR_RETURN(v1::Change* const change,
                      ChangeAt(response, row.Int(0), "denominator revision"));
@@ -208,9 +274,9 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
       // kUnitColumns' names are admin_units' alone (change_items has unit_code, not code).
       session.Query(absl::StrCat("SELECT i.seq, ", kUnitColumns,
                                  " FROM change_items i JOIN admin_units u ON u.code = i.unit_code "
-                                 "WHERE i.seq > $1 AND i.seq <= $2 AND i.kind = 3 "
+                                 "WHERE i.seq > $1 AND i.seq <= $2 AND i.kind = $3 "
                                  "ORDER BY i.seq, u.code, u.valid_from"),
-                    range));
+                    {after_seq, last, int64_t{kUnitChange}}));
   for (const sql::Row& row : units) {
     ASSIGN_OR_RETURN(v1::Change* const change, ChangeAt(response, row.Int(0), "unit"));
     *change->add_units() = UnitFromRow(row, 1);

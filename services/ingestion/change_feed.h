@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/sql/database.h"
 #include "covtrack/v1/ingestion_service.pb.h"
 
@@ -24,6 +25,26 @@ struct Sender {
 
 // change_items.kind.
 enum ChangeKind : int64_t { kParticipationChange = 1, kDenominatorChange = 2, kUnitChange = 3 };
+
+// Which changes the feed keeps whole. A change is pruned when it is older than `keep_for` AND
+// is not among the `keep_newest` newest: either bound alone keeps a follower that is briefly
+// behind (a restart, a deploy) on the feed, and a follower behind both reloads its snapshot
+// (one ExportData of everything: seconds, see README).
+struct FeedRetention {
+  // absl::InfiniteDuration(): nothing is ever pruned (the behaviour before issue 15).
+  absl::Duration keep_for = absl::Hours(24 * 30);
+  // At least 1: the head change is always kept, since a follower reads it to recognise the
+  // history it follows (aggregation's fingerprint of its applied change).
+  int64_t keep_newest = 10000;
+};
+
+// INVALID_ARGUMENT naming the field when `retention` cannot be applied.
+absl::Status ValidateFeedRetention(const FeedRetention& retention);
+
+// The most changes one write prunes. Pruning runs inside each write, after it published, so it
+// is paced by the writes that make the feed grow: a write adds one change and may prune up to
+// this many, and its cost stays bounded (a change holds at most max_items_per_request items).
+inline constexpr int64_t kMaxChangesPrunedPerWrite = 4;
 
 // Takes the writers' lock (the change counter's row) and returns the newest sequence.
 absl::StatusOr<int64_t> LockChangeHead(sql::Session& session);
@@ -64,12 +85,18 @@ class ChangeWriter {
 // limit (common/server.h) a follower sets on its channel.
 inline constexpr int64_t kMaxEntriesPerPage = 10000;
 
-// Up to `page_size` changes after `after_seq`, oldest first, consecutive, with the head they
-// were read at; each with what it wrote (ingestion_service.proto, Change): its items, the
-// participation and denominator revisions stored at its seq, every stored version of the unit
-// codes it touched and the crosswalk links it wrote. Fewer when the page's entries would pass
-// kMaxEntriesPerPage (the first change is always whole). A fixed number of queries per page,
-// whatever its size.
+// Inside a write holding the writers' lock, with `head` the newest seq once the write commits:
+// drops the items of the oldest changes outside `retention` (at most kMaxChangesPrunedPerWrite
+// changes) and moves the feed's start (change_counter.pruned_through) past them.
+absl::Status PruneFeed(sql::Session& session, int64_t head, const FeedRetention& retention,
+                       absl::Time now);
+
+// Up to `page_size` changes after `after_seq` (after the pruned ones, when `after_seq` is older
+// than the retained window), oldest first, consecutive, with the head they were read at; each with
+// what it wrote (ingestion_service.proto, Change): its items, the participation and denominator
+// revisions stored at its seq, every stored version of the unit codes it touched and the crosswalk
+// links it wrote. Fewer when the page's entries would pass kMaxEntriesPerPage (the first change is
+// always whole). A fixed number of queries per page, whatever its size.
 absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64_t after_seq,
                                                     int page_size);
 

@@ -101,7 +101,8 @@ std::vector<access::UnitRef> UnitsOf(const v1::SubmitReportRequest& request) {
 absl::StatusOr<std::unique_ptr<IngestionServiceImpl>> IngestionServiceImpl::Create(
     const IngestionOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<sql::Database> db, sql::Database::Open(options.store_url));
-  ASSIGN_OR_RETURN(std::unique_ptr<IngestionStore> store, IngestionStore::Create(db.get()));
+  ASSIGN_OR_RETURN(std::unique_ptr<IngestionStore> store,
+                   IngestionStore::Create(db.get(), options.feed_retention));
   return std::unique_ptr<IngestionServiceImpl>(
       new IngestionServiceImpl(options, std::move(db), std::move(store)));
 }

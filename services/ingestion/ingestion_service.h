@@ -25,6 +25,8 @@ struct IngestionOptions {
   absl::Duration watch_poll_interval = absl::Seconds(1);
   // Empty: every caller may do everything (common/access/authorizer.h).
   std::optional<access::AccessPolicy> access_policy;
+  // How long the change feed keeps each change whole (change_feed.h).
+  FeedRetention feed_retention;
 };
 
 // The gRPC face of IngestionStore. Every handler reads the same way: authorize (common/access)

@@ -1,14 +1,17 @@
 #include "services/ingestion/ingestion_store.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status/status.h"
 #include "services/ingestion/schema.h"
 
 namespace covtrack::ingestion {
 
-absl::StatusOr<std::unique_ptr<IngestionStore>> IngestionStore::Create(sql::Database* db) {
+absl::StatusOr<std::unique_ptr<IngestionStore>> IngestionStore::Create(
+    sql::Database* db, const FeedRetention& retention) {
+  RETURN_IF_ERROR(ValidateFeedRetention(retention));
   RETURN_IF_ERROR(db->Migrate("ingestion", IngestionMigrations()));
-  return std::unique_ptr<IngestionStore>(new IngestionStore(db));
+  return std::unique_ptr<IngestionStore>(new IngestionStore(db, retention));
 }
 
 template <typename Response>
@@ -25,6 +28,7 @@ absl::StatusOr<Response> IngestionStore::WriteOnce(
           ChangeWriter changes(head);
           ASSIGN_OR_RETURN(response, write(s, changes));
           RETURN_IF_ERROR(changes.Publish(s, request_id, sender));
+          RETURN_IF_ERROR(PruneFeed(s, changes.visible_seq(), retention_, absl::Now()));
           response.set_change_seq(changes.visible_seq());
           return response.SerializeAsString();
         }));

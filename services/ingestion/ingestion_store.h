@@ -30,8 +30,10 @@ namespace covtrack::ingestion {
 
 class IngestionStore {
  public:
-  // Opens `db` (not owned; must outlive the store) and applies pending migrations.
-  static absl::StatusOr<std::unique_ptr<IngestionStore>> Create(sql::Database* db);
+  // Opens `db` (not owned; must outlive the store) and applies pending migrations. Each write
+  // prunes the change feed by `retention` (change_feed.h).
+  static absl::StatusOr<std::unique_ptr<IngestionStore>> Create(
+      sql::Database* db, const FeedRetention& retention = FeedRetention());
 
   absl::StatusOr<v1::ImportAdminUnitsResponse> ImportAdminUnits(
       const v1::ImportAdminUnitsRequest& request, const Sender& sender);
@@ -58,18 +60,21 @@ class IngestionStore {
                           const std::function<bool(const v1::ExportDataResponse&)>& sink);
 
  private:
-  explicit IngestionStore(sql::Database* db) : db_(db), ledger_("requests", "request_hash") {}
+  IngestionStore(sql::Database* db, const FeedRetention& retention)
+      : db_(db), retention_(retention), ledger_("requests", "request_hash") {}
 
   // One write transaction: the writers' lock (the change head), then `write` once per
   // request_id, what it touched published on the change feed and change_seq set to where the
-  // write is visible. A retry of the same request gets the stored answer with `replayed` set
-  // and writes nothing; the same id with another request is ALREADY_EXISTS.
+  // write is visible, and the feed pruned by the retention rule. A retry of the same request gets
+  // the stored answer with `replayed` set and writes nothing; the same id with another request is
+  // ALREADY_EXISTS.
   template <typename Response>
   absl::StatusOr<Response> WriteOnce(
       const std::string& request_id, const google::protobuf::Message& request, const Sender& sender,
       const std::function<absl::StatusOr<Response>(sql::Session&, ChangeWriter&)>& write);
 
   sql::Database* db_;
+  const FeedRetention retention_;
   sql::RequestLedger ledger_;
 };
 

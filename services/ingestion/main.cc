@@ -20,6 +20,12 @@ ABSL_FLAG(int, max_records_per_request, 100000,
           "records plus denominators in one report, or units in one import (a national month "
           "is about 40,000)");
 
+ABSL_FLAG(absl::Duration, feed_retention, absl::Hours(24 * 30),
+          "how long the change feed keeps each change whole (what it touched), e.g. 720h; a "
+          "follower behind the retained window reloads its snapshot; inf keeps everything");
+ABSL_FLAG(int64_t, feed_retention_min_changes, 10000,
+          "the newest changes the feed keeps whatever their age (at least 1)");
+
 int main(int argc, char** argv) {
   covtrack::ProcessConfig config = covtrack::InitServerProcess(argc, argv, "ingestion");
   config.server.listen = absl::GetFlag(FLAGS_listen);
@@ -43,6 +49,8 @@ int main(int argc, char** argv) {
   options.store_url = store_url;
   options.limits.max_items_per_request = absl::GetFlag(FLAGS_max_records_per_request);
   options.access_policy = std::move(config.access_policy);
+  options.feed_retention.keep_for = absl::GetFlag(FLAGS_feed_retention);
+  options.feed_retention.keep_newest = absl::GetFlag(FLAGS_feed_retention_min_changes);
   auto service = covtrack::ingestion::IngestionServiceImpl::Create(options);
   if (!service.ok()) {
     covtrack::log::Error("cannot open the store",

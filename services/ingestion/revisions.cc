@@ -9,7 +9,9 @@ namespace covtrack::ingestion {
 
 absl::StatusOr<v1::ListRevisionsResponse> IngestionStore::ListRevisions(
     const v1::ListRevisionsRequest& request, const PageRequest& page) {
-  // Revisions only ever append with a higher change_seq, so offsets in this order are stable.
+  // Every value a figure has had: the overwritten ones in the revision tables, the current one in
+  // the live table (schema.h). Values only ever add with a higher change_seq (an overwritten
+  // value moves, keeping its own), so offsets in this order are stable.
   ASSIGN_OR_RETURN(const int64_t offset, page.Offset());
   const int page_size = page.size();
   // Denominator and crosswalk revisions have neither month nor scheme: listed when neither is
@@ -28,10 +30,23 @@ absl::StatusOr<v1::ListRevisionsResponse> IngestionStore::ListRevisions(
                 "WHERE r.unit_code = $1 AND ($2 = '' OR r.month = $2) "
                 "AND ($3 = 0 OR r.scheme = $3) "
                 "UNION ALL "
+                "SELECT 1, r.month, r.scheme, r.participants, r.in_province, r.change_seq, "
+                "c.request_id, c.source, c.peer, c.commit_time_us, NULL, NULL, NULL, NULL, "
+                "NULL, NULL, NULL "
+                "FROM participation r JOIN changes c ON c.seq = r.change_seq "
+                "WHERE r.unit_code = $1 AND ($2 = '' OR r.month = $2) "
+                "AND ($3 = 0 OR r.scheme = $3) "
+                "UNION ALL "
                 "SELECT 2, CAST(r.year AS TEXT), r.kind, r.value, NULL, r.change_seq, "
                 "c.request_id, c.source, c.peer, c.commit_time_us, NULL, NULL, NULL, NULL, "
                 "NULL, NULL, NULL "
                 "FROM denominator_revisions r JOIN changes c ON c.seq = r.change_seq "
+                "WHERE r.unit_code = $1 AND $4 = 1 "
+                "UNION ALL "
+                "SELECT 2, CAST(r.year AS TEXT), r.kind, r.value, NULL, r.change_seq, "
+                "c.request_id, c.source, c.peer, c.commit_time_us, NULL, NULL, NULL, NULL, "
+                "NULL, NULL, NULL "
+                "FROM denominators r JOIN changes c ON c.seq = r.change_seq "
                 "WHERE r.unit_code = $1 AND $4 = 1 "
                 "UNION ALL "
                 "SELECT 3, r.effective_date, 0, 0, NULL, r.change_seq, c.request_id, c.source, "

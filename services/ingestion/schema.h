@@ -11,8 +11,12 @@ namespace covtrack::ingestion {
 //
 // - change_counter holds the newest change-feed sequence. Every write transaction locks its one
 //   row first, so writers are serialised and sequence numbers follow commit order.
-// - participation / denominators hold the current value of each key; *_revisions hold every
-//   value each key has had (the first one included), tied to the change that wrote it.
+// - participation / denominators hold the current value of each key, tied (change_seq) to the
+//   change that wrote it; *_revisions hold the values each key had before (migration 3: until
+//   then they held the current one too), each tied to the change that wrote it. Every value a
+//   key has had is its revisions plus its current row; a write moves the value it overwrites
+//   into the revisions, so that a new key (a new month of figures, the bulk of every load)
+//   costs one row in one table, not two.
 // - Dates are "YYYY-MM-DD" text. An open valid_from is '' and an open valid_to is '9999-12-31',
 //   so that interval tests are plain string comparisons.
 // - requests is the request-id ledger (common/sql/request_ledger.h), its fingerprint column
@@ -22,6 +26,12 @@ namespace covtrack::ingestion {
 //   resolved to on import; a NULL share is not known yet. crosswalk_revisions holds every form
 //   each link has had, tied to the change that wrote it; the change feed reads a change's links
 //   from there (by change_seq), so they need no change_items rows.
+// - Migration 3 also drops participation_revisions_seq (unit_code, change_seq): no query used
+//   it (ListRevisions reads a unit's revisions through the primary key), and every write paid
+//   for it.
+// - change_counter.pruned_through (migration 3) is the last seq whose change_items the feed's
+//   retention rule (change_feed.h, FeedRetention) has deleted: the feed starts after it. The
+//   changes rows and every revision are kept (the audit trail).
 inline const std::vector<sql::Migration>& IngestionMigrations() {
   static const std::vector<sql::Migration> kMigrations = {
       {1, R"sql(
@@ -112,6 +122,18 @@ CREATE TABLE crosswalk_revisions (
   PRIMARY KEY (from_code, to_code, effective_date, change_seq));
 CREATE INDEX crosswalk_revisions_to ON crosswalk_revisions (to_code, change_seq);
 CREATE INDEX crosswalk_revisions_seq ON crosswalk_revisions (change_seq);
+)sql"},
+      {3, R"sql(
+ALTER TABLE change_counter ADD COLUMN pruned_through BIGINT NOT NULL DEFAULT 0;
+DELETE FROM participation_revisions WHERE EXISTS (
+  SELECT 1 FROM participation p WHERE p.unit_code = participation_revisions.unit_code
+  AND p.month = participation_revisions.month AND p.scheme = participation_revisions.scheme
+  AND p.change_seq = participation_revisions.change_seq);
+DELETE FROM denominator_revisions WHERE EXISTS (
+  SELECT 1 FROM denominators d WHERE d.unit_code = denominator_revisions.unit_code
+  AND d.year = denominator_revisions.year AND d.kind = denominator_revisions.kind
+  AND d.change_seq = denominator_revisions.change_seq);
+DROP INDEX participation_revisions_seq;
 )sql"},
   };
   return kMigrations;

@@ -1,5 +1,5 @@
 // IngestionStore::SubmitReport: participation records and denominators, all or nothing, each
-// changed value with its revision in the audit trail. A national month is ~40,000 records, so
+// value they overwrite kept in the audit trail (schema.h). A national month is ~40,000 records, so
 // the checks read the units in a few batched queries and the writes are multi-row statements
 // (batched_sql.h), not a round trip per record.
 #include <algorithm>
@@ -14,12 +14,10 @@
 namespace covtrack::ingestion {
 namespace {
 
-sql::Value NullableInt(const sql::Row& row, size_t i) {
-  return row.IsNull(i) ? sql::Value(std::monostate{}) : sql::Value(row.Int(i));
-}
-
 // Writes the records whose value differs from the stored one (a repeated value is no change),
-// each with its revision, and returns the (unit, month) of each one written.
+// the values they replace into the audit trail, and returns the (unit, month) of each one
+// written. A new key writes no revision: its current row is its first value, so a national month
+// of new figures writes each record once.
 absl::StatusOr<std::vector<sql::Row>> WriteRecords(
     sql::Session& s, const google::protobuf::RepeatedPtrField<v1::ParticipationRecord>& records,
     int64_t seq) {
@@ -33,31 +31,30 @@ absl::StatusOr<std::vector<sql::Row>> WriteRecords(
                                           : sql::Value(std::monostate{}),
          seq});
   }
-  // The upsert returns the rows it inserted or changed, not those its WHERE left alone.
-  ASSIGN_OR_RETURN(
-      const std::vector<sql::Row> written,
+  RETURN_IF_ERROR(
       InsertInBatches(s,
-                      "INSERT INTO participation (unit_code, month, scheme, participants, "
-                      "in_province, change_seq)",
-                      " ON CONFLICT (unit_code, month, scheme) DO UPDATE SET "
-                      "participants = excluded.participants, in_province = excluded.in_province, "
-                      "change_seq = excluded.change_seq "
-                      "WHERE participation.participants <> excluded.participants "
-                      "OR participation.in_province IS DISTINCT FROM excluded.in_province "
-                      "RETURNING unit_code, month, scheme, participants, in_province",
-                      6, values));
-  sql::Params revisions;
-  revisions.reserve(6 * written.size());
-  for (const sql::Row& w : written) {
-    revisions.insert(revisions.end(),
-                     {w.Text(0), w.Text(1), w.Int(2), seq, w.Int(3), NullableInt(w, 4)});
-  }
-  RETURN_IF_ERROR(InsertInBatches(s,
-                                  "INSERT INTO participation_revisions (unit_code, month, "
-                                  "scheme, change_seq, participants, in_province)",
-                                  "", 6, revisions)
-                      .status());
-  return written;
+                      "INSERT INTO participation_revisions (unit_code, month, scheme, change_seq, "
+                      "participants, in_province) "
+                      "SELECT p.unit_code, p.month, p.scheme, p.change_seq, p.participants, "
+                      "p.in_province FROM participation p JOIN (",
+                      ") v ON p.unit_code = v.column1 AND p.month = v.column2 "
+                      "AND p.scheme = CAST(v.column3 AS INTEGER) "
+                      "WHERE p.participants <> CAST(v.column4 AS BIGINT) "
+                      "OR p.in_province IS DISTINCT FROM CAST(v.column5 AS BIGINT)",
+                      6, values)
+          .status());
+  // The upsert returns the rows it inserted or changed, not those its WHERE left alone.
+  return InsertInBatches(
+      s,
+      "INSERT INTO participation (unit_code, month, scheme, participants, "
+      "in_province, change_seq)",
+      " ON CONFLICT (unit_code, month, scheme) DO UPDATE SET "
+      "participants = excluded.participants, in_province = excluded.in_province, "
+      "change_seq = excluded.change_seq "
+      "WHERE participation.participants <> excluded.participants "
+      "OR participation.in_province IS DISTINCT FROM excluded.in_province "
+      "RETURNING unit_code, month",
+      6, values);
 }
 
 // The same for denominators; returns the (unit, year) of each one written.
@@ -70,26 +67,23 @@ absl::StatusOr<std::vector<sql::Row>> WriteDenominators(
     values.insert(values.end(),
                   {d.unit_code(), int64_t{d.year()}, int64_t{d.kind()}, int64_t{d.value()}, seq});
   }
-  ASSIGN_OR_RETURN(const std::vector<sql::Row> written,
-                   InsertInBatches(s,
-                                   "INSERT INTO denominators (unit_code, year, kind, value, "
-                                   "change_seq)",
-                                   " ON CONFLICT (unit_code, year, kind) DO UPDATE SET "
-                                   "value = excluded.value, change_seq = excluded.change_seq "
-                                   "WHERE denominators.value <> excluded.value "
-                                   "RETURNING unit_code, year, kind, value",
-                                   5, values));
-  sql::Params revisions;
-  revisions.reserve(5 * written.size());
-  for (const sql::Row& w : written) {
-    revisions.insert(revisions.end(), {w.Text(0), w.Int(1), w.Int(2), seq, w.Int(3)});
-  }
   RETURN_IF_ERROR(InsertInBatches(s,
                                   "INSERT INTO denominator_revisions (unit_code, year, kind, "
-                                  "change_seq, value)",
-                                  "", 5, revisions)
+                                  "change_seq, value) "
+                                  "SELECT d.unit_code, d.year, d.kind, d.change_seq, d.value "
+                                  "FROM denominators d JOIN (",
+                                  ") v ON d.unit_code = v.column1 "
+                                  "AND d.year = CAST(v.column2 AS INTEGER) "
+                                  "AND d.kind = CAST(v.column3 AS INTEGER) "
+                                  "WHERE d.value <> CAST(v.column4 AS BIGINT)",
+                                  5, values)
                       .status());
-  return written;
+  return InsertInBatches(s, "INSERT INTO denominators (unit_code, year, kind, value, change_seq)",
+                         " ON CONFLICT (unit_code, year, kind) DO UPDATE SET "
+                         "value = excluded.value, change_seq = excluded.change_seq "
+                         "WHERE denominators.value <> excluded.value "
+                         "RETURNING unit_code, year",
+                         5, values);
 }
 
 }  // namespace
