@@ -404,8 +404,7 @@ TEST(RollupTest, ComparisonsAreInPointsAndPeriodsAreTheRightOnes) {
 // read both ways), a province appearing, and periods before, across and after the changes.
 TEST(RollupTest, TreeIndexGivesTheHierarchysAnswers) {
   const std::vector<v1::AdminUnit> units = {
-      Unit("10", v1::ADMIN_LEVEL_PROVINCE, ""),
-      Unit("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
+      Unit("10", v1::ADMIN_LEVEL_PROVINCE, ""), Unit("101", v1::ADMIN_LEVEL_DISTRICT, "10"),
       Unit("102", v1::ADMIN_LEVEL_DISTRICT, "10", "", "2023-07-01"),
       Unit("10101", v1::ADMIN_LEVEL_COMMUNE, "101"),
       Unit("10102", v1::ADMIN_LEVEL_COMMUNE, "101", "", "2023-07-01"),
@@ -415,10 +414,12 @@ TEST(RollupTest, TreeIndexGivesTheHierarchysAnswers) {
       Unit("20", v1::ADMIN_LEVEL_PROVINCE, "", "2023-07-01"),
       Unit("201", v1::ADMIN_LEVEL_DISTRICT, "20", "2023-07-01"),
       Unit("20101", v1::ADMIN_LEVEL_COMMUNE, "201", "2023-07-01", "2024-03-15"),
-      Unit("20102", v1::ADMIN_LEVEL_COMMUNE, "201", "2023-07-01")};
+      Unit("20102", v1::ADMIN_LEVEL_COMMUNE, "201", "2023-07-01"),
+      // Valid from a period's last day and up to, not including, another's.
+      Unit("20103", v1::ADMIN_LEVEL_COMMUNE, "201", "2023-09-30", "2024-02-29")};
   CoverageData data;
   int64_t n = 0;
-  for (const char* code : {"10", "101", "10101", "10102", "10201", "20101", "20102"}) {
+  for (const char* code : {"10", "101", "10101", "10102", "10201", "20101", "20102", "20103"}) {
     for (const char* month : {"2022-12", "2023-05", "2023-06", "2023-07", "2023-12", "2024-02"}) {
       for (v1::Scheme scheme : kReportedSchemes) {
         ++n;
@@ -444,8 +445,8 @@ TEST(RollupTest, TreeIndexGivesTheHierarchysAnswers) {
   auto hierarchy = std::make_shared<const Hierarchy>(units);
   const TreeIndex tree(hierarchy, units);
   int compared = 0;
-  for (const char* code :
-       {"VN", "", "10", "101", "102", "10101", "10102", "10201", "20", "201", "20101", "99"}) {
+  for (const char* code : {"VN", "", "10", "101", "102", "10101", "10102", "10201", "20", "201",
+                           "20101", "20103", "99"}) {
     for (const char* period : {"2022", "2023", "2023-H1", "2023-H2", "2023-06", "2023-07",
                                "2023-Q3", "2024", "2024-02", "2024-03", "2024-Q1"}) {
       absl::StatusOr<v1::Coverage> want = RollupCoverage(*hierarchy, data, code, P(period));
