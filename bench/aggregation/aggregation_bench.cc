@@ -14,24 +14,34 @@
 //
 //   build/bench/aggregation/aggregation_bench [--redis=HOST:PORT] [--concurrency=1,16]
 //       [--seconds=3] [--rounds=3] [--year=2023] [--province=01] [--reform_year=2024]
+//   build/bench/aggregation/aggregation_bench --country_months=120 --country_store=FILE.db
+//       --aggregation_binary=build/services/aggregation/covtrack-aggregation  (see RunCountry)
 //
 // Data: every commune, four schemes, every month of --year and December of the three years
 // before and of --reform_year (tools/sampledata), loaded through a real ingestion service
 // (SQLite in a temp folder), and the reform's crosswalk (data/vn-admin-units/merge_map_2025.csv:
 // an old unit on one row went whole, on several its shares are unknown).
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -56,6 +66,14 @@ ABSL_FLAG(int, reform_year, 2024, "the pre-reform year whose December the reform
 ABSL_FLAG(int, visible_writes, 200, "writes timed from acknowledgement to visible on two replicas");
 ABSL_FLAG(std::string, visible_commune, "00001", "the commune those writes go to");
 ABSL_FLAG(int, cold_rounds, 3, "fresh replicas of each kind in the reform phase's cold part");
+ABSL_FLAG(int, country_months, 0,
+          "instead of the phases above: the whole country over this many months ending December "
+          "of --year (120: about 4.8 M records), a replica's load time, memory and cold national "
+          "rollups");
+ABSL_FLAG(std::string, country_store, "",
+          "SQLite file the country data is generated into once and reused from");
+ABSL_FLAG(std::string, aggregation_binary, "",
+          "covtrack-aggregation, started as the replica the country mode measures");
 
 namespace covtrack {
 namespace {
@@ -539,6 +557,201 @@ void Run() {
   std::filesystem::remove_all(dir);
 }
 
+// The whole country over --country_months months ending December of --year (about 40,000
+// records a month: 4.8 M for 120), plus every year's denominators, in a SQLite store kept at
+// --country_store (generated once through ingestion, which takes minutes; reused while its
+// ".complete" marker is there). A replica runs as a process of its own (--aggregation_binary),
+// so that its memory is its own: the time from its start until health says SERVING (the
+// snapshot loaded), its resident memory then (VmRSS, and the peak VmHWM), and the national
+// rollups it has never been asked, cold: ListCoverage of every province and GetCoverage of the
+// nation (five rollups: the year, the year before and three year ends); then both warm.
+void RunCountry() {
+  const int year = absl::GetFlag(FLAGS_year);
+  const int months = absl::GetFlag(FLAGS_country_months);
+  const std::string store = absl::GetFlag(FLAGS_country_store);
+  const std::string binary = absl::GetFlag(FLAGS_aggregation_binary);
+  if (store.empty() || binary.empty()) {
+    Die("--country_months needs --country_store and --aggregation_binary");
+  }
+  const Month last{year, 12};
+  Month first = last;
+  for (int i = 1; i < months; ++i) {
+    first = first.Previous();
+  }
+  const std::string marker = store + ".complete";
+  const bool reuse = std::filesystem::exists(marker);
+  if (!reuse) {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(store + suffix);
+    }
+  }
+  ingestion::IngestionOptions ingestion_options;
+  ingestion_options.store_url = absl::StrCat("sqlite:", store);
+  auto ingestion = Must(ingestion::IngestionServiceImpl::Create(ingestion_options), "ingestion");
+  auto ingestion_server = Must(Server::Start(ServerOptions{}, {ingestion.get()}), "serve");
+  if (!reuse) {
+    Clock::time_point start = Clock::now();
+    auto sample = Must(sampledata::SampleData::Load(), "sample data");
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(64 << 20);
+    auto ingest = v1::IngestionService::NewStub(grpc::CreateCustomChannel(
+        ingestion_server->address(), grpc::InsecureChannelCredentials(), args));
+    {
+      v1::ImportAdminUnitsRequest request;
+      request.set_request_id("catalogue");
+      for (const auto& u : sample->units()) {
+        *request.add_units() = u;
+      }
+      v1::ImportAdminUnitsResponse response;
+      grpc::ClientContext context;
+      MustOk(ingest->ImportAdminUnits(&context, request, &response), "import units");
+    }
+    int64_t written = 0;
+    auto submit = [&](const std::string& id, const std::vector<v1::ParticipationRecord>& records,
+                      const std::vector<v1::DenominatorRecord>& denominators) {
+      grpc::ClientContext context;
+      v1::StreamReportsResponse summary;
+      auto writer = ingest->StreamReports(&context, &summary);
+      constexpr size_t kBatch = 5000;
+      for (size_t i = 0; i < denominators.size(); i += kBatch) {
+        v1::SubmitReportRequest request;
+        request.set_request_id(absl::StrCat(id, "-denominators-", i));
+        request.set_source("bench");
+        for (size_t j = i; j < std::min(denominators.size(), i + kBatch); ++j) {
+          *request.add_denominators() = denominators[j];
+        }
+        writer->Write(request);
+      }
+      for (size_t i = 0; i < records.size(); i += kBatch) {
+        v1::SubmitReportRequest request;
+        request.set_request_id(absl::StrCat(id, "-", i));
+        request.set_source("bench");
+        for (size_t j = i; j < std::min(records.size(), i + kBatch); ++j) {
+          *request.add_records() = records[j];
+        }
+        writer->Write(request);
+      }
+      writer->WritesDone();
+      MustOk(writer->Finish(), "load " + id);
+      written += static_cast<int64_t>(records.size() + denominators.size());
+    };
+    submit("country-denominators", {},
+           Must(sample->Denominators({"VN"}, first.year, last.year), "denominators"));
+    // A month at a time: 4.8 M records would not fit in memory as messages all at once.
+    for (Month m = first; m <= last; m = m.Next()) {
+      submit(absl::StrCat("country-", m.ToString()), Must(sample->Records({"VN"}, m, m), "records"),
+             {});
+      std::cout << absl::StrFormat("generated up to %s: %d rows in %.0f s\n", m.ToString(), written,
+                                   Since(start))
+                << std::flush;
+    }
+    std::ofstream(marker) << written << " rows, " << first.ToString() << ".." << last.ToString()
+                          << "\n";
+    std::cout << absl::StrFormat("data: %d rows generated into %s in %.0f s\n", written, store,
+                                 Since(start));
+  } else {
+    std::cout << "data: reusing " << store << " (" << std::ifstream(marker).rdbuf() << ")\n";
+  }
+
+  // The replica, a process of its own on a port the kernel chose for a moment.
+  int port = 0;
+  {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      Die("cannot find a free port");
+    }
+    port = ntohs(address.sin_port);
+    close(fd);
+  }
+  const std::string listen = absl::StrCat("127.0.0.1:", port);
+  std::vector<std::string> args = {binary,
+                                   "--listen=" + listen,
+                                   "--ingestion_addr=" + ingestion_server->address(),
+                                   "--export_deadline=600s",
+                                   "--stats_log_interval=0s",
+                                   "--log_level=warn"};
+  std::vector<char*> argv;
+  for (std::string& a : args) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  const Clock::time_point spawned = Clock::now();
+  pid_t pid = 0;
+  if (posix_spawn(&pid, binary.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+    Die("cannot start " + binary);
+  }
+  auto memory = [pid](const std::string& field) {
+    std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+    for (std::string line; std::getline(status, line);) {
+      if (absl::StartsWith(line, field + ":")) {
+        int64_t kb = 0;
+        std::vector<std::string> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+        if (parts.size() >= 2 && absl::SimpleAtoi(parts[1], &kb)) {
+          return static_cast<double>(kb) / 1024;
+        }
+      }
+    }
+    return -1.0;
+  };
+  grpc::ChannelArguments client_args;
+  client_args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(listen, grpc::InsecureChannelCredentials(), client_args);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  while (true) {
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    if (health->Check(&context, request, &response).ok() &&
+        response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      break;
+    }
+    if (Since(spawned) > 900 || waitpid(pid, nullptr, WNOHANG) == pid) {
+      Die("the replica did not load its snapshot (or ended)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double load = Since(spawned);
+  std::cout << absl::StrFormat(
+      "country: a replica process started and loaded %d months in %.1f s; VmRSS %.0f MB, peak "
+      "VmHWM %.0f MB\n",
+      months, load, memory("VmRSS"), memory("VmHWM"));
+  auto stub = v1::AggregationService::NewStub(channel);
+  for (int round = 0; round < 2; ++round) {
+    Clock::time_point t0 = Clock::now();
+    v1::ListCoverageRequest request;
+    request.set_parent_code("VN");
+    request.set_level(v1::ADMIN_LEVEL_PROVINCE);
+    request.set_period(absl::StrCat(year));
+    request.set_page_size(1000);
+    v1::ListCoverageResponse response;
+    grpc::ClientContext context;
+    MustOk(stub->ListCoverage(&context, request, &response), "national list");
+    const double list = Since(t0);
+    t0 = Clock::now();
+    v1::GetCoverageRequest nation;
+    nation.set_unit_code("VN");
+    nation.set_period(absl::StrCat(year));
+    v1::Coverage coverage;
+    grpc::ClientContext context2;
+    MustOk(stub->GetCoverage(&context2, nation, &coverage), "national coverage");
+    std::cout << absl::StrFormat(
+        "country, %s: ListCoverage of %d provinces for %d %.2f ms; GetCoverage(VN, %d) with its "
+        "comparisons %.2f ms\n",
+        round == 0 ? "cold" : "warm", response.coverages_size(), year, 1000 * list, year,
+        1000 * Since(t0));
+  }
+  std::cout << absl::StrFormat("country: VmRSS %.0f MB after the reads\n", memory("VmRSS"));
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  ingestion_server->Shutdown();
+}
+
 }  // namespace
 }  // namespace covtrack
 
@@ -547,6 +760,10 @@ int main(int argc, char** argv) {
   // Debian builds Abseil without NDEBUG, which leaves Mutex deadlock detection on: a global
   // lock-order graph updated on every lock, a few percent of a busy server's time.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  covtrack::Run();
+  if (absl::GetFlag(FLAGS_country_months) > 0) {
+    covtrack::RunCountry();
+  } else {
+    covtrack::Run();
+  }
   return 0;
 }

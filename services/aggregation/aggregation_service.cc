@@ -394,6 +394,14 @@ grpc::Status AggregationServiceImpl::GetCoverageSeries(grpc::ServerContext* cont
 
 absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
     const CoverageQuery& query, ToShare& to_share) {
+  std::string key = absl::StrCat(query.unit_code, "|", query.period.ToString(), "|",
+                                 query.previous_year_ends, "|", query.territory_date, "|");
+  for (v1::Scheme scheme : query.schemes) {
+    absl::StrAppend(&key, static_cast<int>(scheme), ",");
+  }
+  if (std::optional<v1::Coverage> kept = KeptAnswer(key); kept.has_value()) {
+    return *std::move(kept);
+  }
   const Hierarchy& hierarchy = *hierarchy_;
   const std::string& code = query.unit_code;
   const std::string end = query.period.last_month().LastDay();
@@ -427,7 +435,8 @@ absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
     then_units.push_back(then);
     own_rollups.push_back(own);
   }
-  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(wants.wants(), to_share));
+  std::vector<std::shared_ptr<const LocalEntry>> used;
+  ASSIGN_OR_RETURN(std::vector<CoveragePtr> rollups, Rollups(wants.wants(), to_share, &used));
   ASSIGN_OR_RETURN(v1::Coverage coverage, Combine(*unit, planned[0], rollups));
   coverage.set_territory_date(territory);
   coverage.set_reflects_seq(applied_seq_);
@@ -492,6 +501,13 @@ absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
     }
   }
   SelectSchemes(query.schemes, &coverage);
+  auto kept = std::make_shared<AnswerEntry>();
+  kept->verified_seq = applied_seq_;
+  kept->generation = generation_;
+  kept->wants = wants.wants();
+  kept->rollups = std::move(used);
+  kept->coverage = coverage;
+  KeepAnswer(key, std::move(kept));
   return coverage;
 }
 

@@ -73,6 +73,8 @@ struct AggregationOptions {
   size_t in_process_cache_entries = 200000;
   // Decoded entries kept by each replica in front of the shared cache (verified the same way).
   size_t local_entries = 50000;
+  // Finished GetCoverage answers kept by each replica (a few KB each), verified the same way.
+  size_t answer_entries = 10000;
   // Changes kept in memory to verify memoised and shared entries (pairs touched); see ChangeLog.
   size_t change_log_pairs = 500000;
   // How often the cache counters are logged (when they changed); zero: never.
@@ -173,9 +175,28 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   void Share(const ToShare& to_share);
   // The rollups wanted, from the memo or the shared cache where still valid, otherwise
   // computed from memory. A code that names no unit at the period's end gives nullptr.
-  absl::StatusOr<std::vector<CoveragePtr>> Rollups(const std::vector<Want>& wants,
-                                                   ToShare& to_share)
+  // `used` (if given) receives the memo's entry behind each answer (nullptr where none).
+  absl::StatusOr<std::vector<CoveragePtr>> Rollups(
+      const std::vector<Want>& wants, ToShare& to_share,
+      std::vector<std::shared_ptr<const LocalEntry>>* used = nullptr)
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+
+  // A finished GetCoverage answer (comparisons included), kept by request so that a warm read
+  // is a lookup and a copy. It is served exactly when its rollups would all be served from the
+  // memo: the change log proves each current (as for a LocalEntry), the hierarchy and crosswalk
+  // it was planned on are still held (generation_), and the shared cache has taken each rollup
+  // (otherwise the read goes through the memo, which offers it again).
+  struct AnswerEntry {
+    mutable std::atomic<int64_t> verified_seq{0};
+    uint64_t generation = 0;
+    std::vector<Want> wants;
+    std::vector<std::shared_ptr<const LocalEntry>> rollups;
+    v1::Coverage coverage;  // reflects_seq is set per read
+  };
+  // The answer kept for `key` if it may be served at the applied seq.
+  std::optional<v1::Coverage> KeptAnswer(const std::string& key)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  void KeepAnswer(const std::string& key, std::shared_ptr<const AnswerEntry> entry);
 
   // Answers a read: waits for freshness (LockFresh), runs `answer` under the reader lock, then
   // offers the shared cache what it computed.
@@ -217,6 +238,10 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   int64_t applied_seq_ ABSL_GUARDED_BY(state_mu_) = 0;
   CoverageData data_ ABSL_GUARDED_BY(state_mu_);
   std::shared_ptr<const Hierarchy> hierarchy_ ABSL_GUARDED_BY(state_mu_);
+  // The same hierarchy laid out for rollups (rollup.h), replaced with it.
+  std::shared_ptr<const TreeIndex> tree_ ABSL_GUARDED_BY(state_mu_);
+  // Counts replacements of the hierarchy and the crosswalk (kept answers depend on both).
+  uint64_t generation_ ABSL_GUARDED_BY(state_mu_) = 0;
   std::shared_ptr<const Crosswalk> crosswalk_ ABSL_GUARDED_BY(state_mu_);
   // The applied changes, reduced to what they touched: validates memoised and shared entries.
   ChangeLog log_ ABSL_GUARDED_BY(state_mu_);
@@ -236,6 +261,9 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   absl::Mutex local_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<const LocalEntry>> local_
       ABSL_GUARDED_BY(local_mu_);
+  absl::Mutex answers_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const AnswerEntry>> answers_
+      ABSL_GUARDED_BY(answers_mu_);
 
   std::atomic<int64_t> entries_served_{0};
   std::atomic<int64_t> local_hits_{0};

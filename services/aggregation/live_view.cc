@@ -138,13 +138,16 @@ absl::Status AggregationServiceImpl::LoadSnapshot() {
   // feed applies again: applying a change is idempotent).
   ASSIGN_OR_RETURN(units_, ingestion_.ListAllUnits());
   ASSIGN_OR_RETURN(links_, ingestion_.ListAllCrosswalkLinks());
+  data.ShrinkToFit();
   auto hierarchy = std::make_shared<const Hierarchy>(units_);
+  auto tree = std::make_shared<const TreeIndex>(hierarchy, units_);
   auto crosswalk = std::make_shared<const Crosswalk>(links_);
   std::vector<std::function<void()>> callbacks;
   {
     absl::MutexLock lock(&state_mu_);
     data_ = std::move(data);
     hierarchy_ = std::move(hierarchy);
+    tree_ = std::move(tree);
     crosswalk_ = std::move(crosswalk);
     applied_seq_ = seq;
     applied_commit_time_ = absl::InfinitePast();
@@ -155,8 +158,11 @@ absl::Status AggregationServiceImpl::LoadSnapshot() {
     on_loaded_.clear();
     // Nothing memoised before is trusted (the feed may have been rewritten); cleared under the
     // writer lock, so no read sees the new log with an old entry.
+    ++generation_;
     absl::MutexLock local_lock(&local_mu_);
     local_.clear();
+    absl::MutexLock answers_lock(&answers_mu_);
+    answers_.clear();
   }
   ++snapshot_loads_;
   ++hierarchy_loads_;
@@ -313,6 +319,7 @@ absl::Status AggregationServiceImpl::Apply(const v1::Change& change) {
     RETURN_IF_ERROR(ReadBack(change, &read_records, &read_denominators));
   }
   std::shared_ptr<const Hierarchy> hierarchy;
+  std::shared_ptr<const TreeIndex> tree;
   if (change.admin_unit_codes_size() > 0) {
     if (change.units_size() == 0) {
       // Values left out (an older ingestion): every unit, read back.
@@ -329,6 +336,7 @@ absl::Status AggregationServiceImpl::Apply(const v1::Change& change) {
       }
     }
     hierarchy = std::make_shared<const Hierarchy>(units_);
+    tree = std::make_shared<const TreeIndex>(hierarchy, units_);
     ++hierarchy_loads_;
   }
   std::shared_ptr<const Crosswalk> crosswalk;
@@ -370,9 +378,12 @@ absl::Status AggregationServiceImpl::Apply(const v1::Change& change) {
     }
     if (hierarchy != nullptr) {
       hierarchy_ = std::move(hierarchy);
+      tree_ = std::move(tree);
+      ++generation_;
     }
     if (crosswalk != nullptr) {
       crosswalk_ = std::move(crosswalk);
+      ++generation_;
     }
     log_.Append(change);
     applied_seq_ = change.seq();

@@ -2,24 +2,57 @@
 
 #include <algorithm>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
 
 namespace covtrack::aggregation {
 namespace {
 
-std::string DenominatorKey(absl::string_view code, int year) {
-  return absl::StrCat(code, "|", year);
-}
-
-// One unit of the territory being rolled up.
+// One unit of the territory being rolled up. The nodes are in preorder: a node's subtree is
+// [index, index + size), its first child at index + 1, each next one past the last's subtree.
 struct Node {
   const v1::AdminUnit* unit = nullptr;
-  std::vector<int> children;  // indexes into the node vector
-  int leaves = 0;             // leaf units beneath (1 for a leaf)
+  int version = -1;  // in the TreeIndex; -1 when read from a Hierarchy
+  int data = -1;     // CoverageData::IdOf the code
+  int size = 1;      // nodes in its subtree, itself included
+  int leaves = 1;    // leaf units beneath (1 for a leaf)
   // The months whose stock belongs to this unit version (common/hierarchy StockMonths).
   MonthRange stock_months;
 };
+
+// Finishes the node at `index` once its subtree has been appended: its size and leaves.
+void CloseNode(std::vector<Node>& nodes, int index) {
+  Node& node = nodes[index];
+  node.size = static_cast<int>(nodes.size()) - index;
+  if (node.size == 1) {
+    node.leaves = 1;
+    return;
+  }
+  int leaves = 0;
+  for (int c = index + 1; c < index + node.size; c += nodes[c].size) {
+    leaves += nodes[c].leaves;
+  }
+  node.leaves = leaves;
+}
+
+// The subtree of `unit` on `date` read from a Hierarchy (the form without a TreeIndex).
+void BuildFromHierarchy(const Hierarchy& hierarchy, const CoverageData& data,
+                        const v1::AdminUnit* unit, const std::string& date, int depth,
+                        std::vector<Node>& nodes) {
+  const int index = static_cast<int>(nodes.size());
+  Node node;
+  node.unit = unit;
+  node.data = data.IdOf(unit->code());
+  node.stock_months = StockMonths(*unit);
+  nodes.push_back(node);
+  if (depth < kMaxHierarchyDepth) {
+    for (const v1::AdminUnit* child : hierarchy.ChildrenAt(unit->code(), date)) {
+      BuildFromHierarchy(hierarchy, data, child, date, depth + 1, nodes);
+    }
+  }
+  CloseNode(nodes, index);
+}
 
 // The rolled-up figure of one node for one scheme.
 struct SchemeFigure {
@@ -40,23 +73,21 @@ struct DenominatorFigure {
 
 class Rollup {
  public:
-  Rollup(const Hierarchy& hierarchy, const CoverageData& data, const Period& period)
-      : hierarchy_(hierarchy),
-        data_(data),
+  // `nodes`: the subtree rolled up, in preorder (root first); `holds_year_figure`: whether a
+  // node's unit version holds the period year's yearly figures (YearlyFigureHolder).
+  Rollup(const CoverageData& data, const Period& period, std::vector<Node> nodes,
+         absl::FunctionRef<bool(const Node&)> holds_year_figure)
+      : data_(data),
         period_(period),
-        date_(period.last_month().LastDay()),
         first_(period.first_month().Index()),
-        last_(period.last_month().Index()) {}
+        last_(period.last_month().Index()),
+        nodes_(std::move(nodes)),
+        holds_year_figure_(holds_year_figure) {}
 
-  absl::StatusOr<v1::Coverage> Run(absl::string_view unit_code) {
-    const v1::AdminUnit* unit = hierarchy_.UnitAt(unit_code, date_);
-    if (unit == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("unit_code \"", unit_code, "\" names no administrative unit on ", date_));
-    }
-    Build(unit);
+  absl::StatusOr<v1::Coverage> Run() {
+    FindRows();
     v1::Coverage coverage;
-    *coverage.mutable_unit() = *unit;
+    *coverage.mutable_unit() = *nodes_[0].unit;
     coverage.set_period(period_.ToString());
     std::array<v1::SchemeCoverage, 6> by_scheme;  // index = Scheme value
     std::array<std::vector<SchemeFigure>, 6> figures;
@@ -81,6 +112,7 @@ class Rollup {
  private:
   // A figure as exported, trusted only inside [0, kMaxPeople]: ingestion bounds what it
   // stores, but a count out of range here must give an error rather than a plausible rollup.
+  // (Stored counts out of range are CoverageData::kOutOfRange, negative like any other.)
   int64_t Checked(int64_t value, absl::string_view code, absl::string_view what) {
     if ((value < 0 || value > kMaxPeople) && fault_.ok()) {
       fault_ = absl::InternalError(
@@ -101,63 +133,59 @@ class Rollup {
     }
   }
 
-  // Builds the node tree beneath `unit` as of the period's end, root at index 0.
-  int Build(const v1::AdminUnit* unit) {
-    const int index = static_cast<int>(nodes_.size());
-    nodes_.push_back(Node{});
-    nodes_[index].unit = unit;
-    nodes_[index].stock_months = StockMonths(*unit);
-    std::vector<int> children;
-    for (const v1::AdminUnit* child : hierarchy_.ChildrenAt(unit->code(), date_)) {
-      children.push_back(Build(child));
+  // Per node, its rows inside the period and inside its validity: [first, last) into
+  // data_.Rows (rows are sorted by month: two binary searches per node, shared by the schemes).
+  void FindRows() {
+    rows_.resize(nodes_.size());
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      const Node& node = nodes_[i];
+      const absl::Span<const CoverageData::Row> rows = data_.Rows(node.data);
+      const int from = std::max(first_, node.stock_months.first);
+      const int to = std::min(last_, node.stock_months.last);
+      auto month_below = [](const CoverageData::Row& r, int m) { return r.month_index < m; };
+      auto begin = std::lower_bound(rows.begin(), rows.end(), from, month_below);
+      auto end = std::lower_bound(begin, rows.end(), to + 1, month_below);
+      rows_[i] = {rows.data(), static_cast<int>(begin - rows.begin()),
+                  static_cast<int>(end - rows.begin())};
     }
-    int leaves = 0;
-    for (int c : children) {
-      leaves += nodes_[c].leaves;
-    }
-    nodes_[index].children = std::move(children);
-    nodes_[index].leaves = nodes_[index].children.empty() ? 1 : leaves;
-    return index;
   }
 
-  // The unit's own latest figure inside the period and inside its validity.
-  const CoverageData::Figure* OwnLatest(const Node& node, v1::Scheme scheme) const {
-    const std::vector<CoverageData::Figure>* figures = data_.Figures(node.unit->code(), scheme);
-    if (figures == nullptr) {
-      return nullptr;
+  // The unit's own latest figure for `scheme` inside the period and inside its validity.
+  struct Own {
+    int month_index = -1;
+    int32_t participants = 0;
+    int32_t in_province = CoverageData::kNoSplit;
+  };
+  std::optional<Own> OwnLatest(int index, v1::Scheme scheme) const {
+    const NodeRows& r = rows_[index];
+    for (int i = r.end - 1; i >= r.begin; --i) {
+      const CoverageData::Row& row = r.rows[i];
+      if (row.participants[scheme - 1] != CoverageData::kNoFigure) {
+        return Own{row.month_index, row.participants[scheme - 1], row.in_province[scheme - 1]};
+      }
     }
-    const int from = std::max(first_, node.stock_months.first);
-    const int to = std::min(last_, node.stock_months.last);
-    // Figures are sorted by month (a replica holds every month of every year): the latest at or
-    // before `to` by binary search.
-    auto after = std::upper_bound(
-        figures->begin(), figures->end(), to,
-        [](int month_index, const CoverageData::Figure& f) { return month_index < f.month_index; });
-    if (after == figures->begin()) {
-      return nullptr;
-    }
-    const CoverageData::Figure& latest = *std::prev(after);
-    return latest.month_index >= from ? &latest : nullptr;
+    return std::nullopt;
   }
 
   SchemeFigure Figure(int index, v1::Scheme scheme, std::vector<SchemeFigure>& out) {
     const Node& node = nodes_[index];
     SchemeFigure figure;
     int children_latest = -1;
-    for (int c : node.children) {
+    for (int c = index + 1; c < index + node.size; c += nodes_[c].size) {
       out[c] = Figure(c, scheme, out);
       children_latest = std::max(children_latest, out[c].latest);
     }
-    const CoverageData::Figure* own = OwnLatest(node, scheme);
-    if (own != nullptr && own->month_index >= children_latest) {
+    const std::optional<Own> own = OwnLatest(index, scheme);
+    if (own.has_value() && own->month_index >= children_latest) {
       figure.latest = own->month_index;
       figure.from_own = true;
       figure.participants = Checked(own->participants, node.unit->code(), "participants");
-      if (own->in_province.has_value()) {
+      const bool split = own->in_province != CoverageData::kNoSplit;
+      if (split) {
         figure.in_province =
-            Checked(*own->in_province, node.unit->code(), "in-province participants");
+            Checked(own->in_province, node.unit->code(), "in-province participants");
       }
-      figure.missing_in_province = own->in_province.has_value() ? 0 : 1;
+      figure.missing_in_province = split ? 0 : 1;
       return figure;
     }
     figure.latest = children_latest;
@@ -166,7 +194,7 @@ class Rollup {
     }
     bool split_complete = true;
     int64_t in_province = 0;
-    for (int c : node.children) {
+    for (int c = index + 1; c < index + node.size; c += nodes_[c].size) {
       const SchemeFigure& child = out[c];
       if (child.latest < 0) {
         continue;  // nothing reported beneath: contributes zero and lacks no split
@@ -195,7 +223,7 @@ class Rollup {
       return figure.latest == as_of && figure.missing_part == 0 ? nodes_[index].leaves : 0;
     }
     int reporting = 0;
-    for (int c : nodes_[index].children) {
+    for (int c = index + 1; c < index + nodes_[index].size; c += nodes_[c].size) {
       reporting += Reporting(c, as_of, figures);
     }
     return reporting;
@@ -203,21 +231,20 @@ class Rollup {
 
   DenominatorFigure Denominator(int index, v1::DenominatorKind kind) {
     const Node& node = nodes_[index];
-    std::optional<int64_t> own = data_.Denominator(node.unit->code(), period_.year(), kind);
+    std::optional<int64_t> own = data_.Denominator(node.data, period_.year(), kind);
     // A yearly figure belongs to its holder (common/hierarchy YearlyFigureHolder): a code
     // reused by another unit later in the year does not lend this unit its figure.
-    if (own.has_value() &&
-        hierarchy_.YearlyFigureHolder(node.unit->code(), period_.year()) != node.unit) {
+    if (own.has_value() && !holds_year_figure_(node)) {
       own.reset();
     }
     if (own.has_value()) {
       return {Checked(*own, node.unit->code(), "denominator"), 0};
     }
-    if (node.children.empty()) {
+    if (node.size == 1) {
       return {0, 1};
     }
     DenominatorFigure sum;
-    for (int c : node.children) {
+    for (int c = index + 1; c < index + node.size; c += nodes_[c].size) {
       DenominatorFigure child = Denominator(c, kind);
       Add(sum.value, child.value, "denominator");
       sum.missing += child.missing;
@@ -310,7 +337,7 @@ class Rollup {
     }
     bool split_complete = true;
     int64_t in_province = 0;
-    for (int child : nodes_[index].children) {
+    for (int child = index + 1; child < index + nodes_[index].size; child += nodes_[child].size) {
       out[child] = SocialFigure(child, compulsory, voluntary, out);
       const SchemeFigure& f = out[child];
       if (f.latest < 0) {
@@ -359,18 +386,97 @@ class Rollup {
     return sc;
   }
 
-  const Hierarchy& hierarchy_;
   const CoverageData& data_;
   const Period period_;
-  const std::string date_;
   const int first_;
   const int last_;
-  std::vector<Node> nodes_;
+  const std::vector<Node> nodes_;
+  const absl::FunctionRef<bool(const Node&)> holds_year_figure_;
+  struct NodeRows {
+    const CoverageData::Row* rows = nullptr;
+    int begin = 0;  // [begin, end): the rows inside the period and the node's validity
+    int end = 0;
+  };
+  std::vector<NodeRows> rows_;
   std::array<std::optional<DenominatorFigure>, 3> denominators_;
   absl::Status fault_;  // the first figure out of range or sum that overflowed
 };
 
 }  // namespace
+
+// Reads a TreeIndex for rollups (its friend).
+class RollupTree {
+ public:
+  // The subtree of `code` on `date` in preorder; empty when the code names no unit then.
+  static std::vector<Node> Build(const TreeIndex& tree, const CoverageData& data,
+                                 absl::string_view code, absl::string_view date) {
+    std::vector<Node> nodes;
+    const int rank = tree.Rank(date);
+    int root = -1;
+    if (code.empty() || code == kNationCode) {
+      root = tree.VersionAt(tree.nation_code_, rank);
+    } else if (auto it = tree.code_ids_.find(code); it != tree.code_ids_.end()) {
+      root = tree.VersionAt(it->second, rank);
+    }
+    if (root >= 0) {
+      Add(tree, data, root, rank, 0, nodes);
+    }
+    return nodes;
+  }
+
+  static int Rank(const TreeIndex& tree, absl::string_view date) { return tree.Rank(date); }
+
+  // YearlyFigureHolder(code, year) == the node's version, read through the ranks where it can
+  // be: `year_end` is the rank of the year's 31 December.
+  static bool HoldsYearFigure(const TreeIndex& tree, const Node& node, int year, int year_end) {
+    const TreeIndex::Version& v = tree.versions_[node.version];
+    const int holder = tree.VersionAt(v.code, year_end);
+    if (holder >= 0) {
+      return holder == node.version;
+    }
+    // No version holds the code on 31 December (it ended within the year): the rule's second
+    // part, rare enough to ask the hierarchy itself.
+    return tree.hierarchy().YearlyFigureHolder(node.unit->code(), year) == node.unit;
+  }
+
+ private:
+  static void Add(const TreeIndex& tree, const CoverageData& data, int version, int rank, int depth,
+                  std::vector<Node>& nodes) {
+    const TreeIndex::Version& v = tree.versions_[version];
+    const int index = static_cast<int>(nodes.size());
+    Node node;
+    node.unit = v.unit;
+    node.version = version;
+    node.data = data.IdOf(v.unit->code());
+    node.stock_months = v.stock_months;
+    nodes.push_back(node);
+    if (depth < kMaxHierarchyDepth) {
+      for (int child : tree.children_of_[v.code]) {
+        if (TreeIndex::ValidAt(tree.versions_[child], rank)) {
+          Add(tree, data, child, rank, depth + 1, nodes);
+        }
+      }
+    }
+    CloseNode(nodes, index);
+  }
+};
+
+namespace {
+
+// A stored count: the value, or kOutOfRange outside [0, kMaxPeople].
+int32_t StoredCount(int64_t value) {
+  return value < 0 || value > kMaxPeople ? CoverageData::kOutOfRange : static_cast<int32_t>(value);
+}
+
+}  // namespace
+
+CoverageData::PerUnit& CoverageData::Unit(absl::string_view code) {
+  auto [it, added] = ids_.try_emplace(code, static_cast<int>(units_.size()));
+  if (added) {
+    units_.emplace_back();
+  }
+  return units_[it->second];
+}
 
 void CoverageData::AddRecord(const v1::ParticipationRecord& record) {
   if (!IsReportedScheme(record.scheme())) {
@@ -380,21 +486,24 @@ void CoverageData::AddRecord(const v1::ParticipationRecord& record) {
   if (!month.ok()) {
     return;
   }
-  Figure figure;
-  figure.month_index = month->Index();
-  figure.participants = record.participants();
-  if (record.has_in_province_participants()) {
-    figure.in_province = record.in_province_participants();
+  const int month_index = month->Index();
+  std::vector<Row>& rows = Unit(record.unit_code()).rows;
+  // A snapshot comes month after month for each unit: the last row or a new one at the end
+  // is the common case.
+  auto it = rows.end();
+  if (!rows.empty() && rows.back().month_index >= month_index) {
+    it = std::lower_bound(rows.begin(), rows.end(), month_index,
+                          [](const Row& r, int m) { return r.month_index < m; });
   }
-  std::vector<Figure>& figures = figures_[record.unit_code()][record.scheme()];
-  auto it = std::lower_bound(
-      figures.begin(), figures.end(), figure.month_index,
-      [](const Figure& f, int month_index) { return f.month_index < month_index; });
-  if (it != figures.end() && it->month_index == figure.month_index) {
-    *it = figure;
-  } else {
-    figures.insert(it, figure);
+  if (it == rows.end() || it->month_index != month_index) {
+    it = rows.insert(it, Row{});
+    it->month_index = month_index;
   }
+  const int s = record.scheme() - 1;
+  it->participants[s] = StoredCount(record.participants());
+  it->in_province[s] = record.has_in_province_participants()
+                           ? StoredCount(record.in_province_participants())
+                           : kNoSplit;
 }
 
 void CoverageData::AddDenominator(const v1::DenominatorRecord& record) {
@@ -402,30 +511,166 @@ void CoverageData::AddDenominator(const v1::DenominatorRecord& record) {
       record.kind() != v1::DENOMINATOR_KIND_LABOR_FORCE) {
     return;
   }
-  denominators_[DenominatorKey(record.unit_code(), record.year())][record.kind()] = record.value();
-}
-
-const std::vector<CoverageData::Figure>* CoverageData::Figures(absl::string_view code,
-                                                               v1::Scheme scheme) const {
-  auto it = figures_.find(code);
-  if (it == figures_.end() || !IsReportedScheme(scheme)) {
-    return nullptr;
+  std::vector<Yearly>& years = Unit(record.unit_code()).denominators;
+  auto it = std::lower_bound(years.begin(), years.end(), record.year(),
+                             [](const Yearly& y, int year) { return y.year < year; });
+  if (it == years.end() || it->year != record.year()) {
+    it = years.insert(it, Yearly{record.year(), {}});
   }
-  return &it->second[scheme];
+  it->value[record.kind()] = record.value();
 }
 
-std::optional<int64_t> CoverageData::Denominator(absl::string_view code, int year,
-                                                 v1::DenominatorKind kind) const {
-  auto it = denominators_.find(DenominatorKey(code, year));
-  if (it == denominators_.end() || kind < 1 || kind > 2) {
+void CoverageData::ShrinkToFit() {
+  units_.shrink_to_fit();
+  for (PerUnit& unit : units_) {
+    unit.rows.shrink_to_fit();
+    unit.denominators.shrink_to_fit();
+  }
+}
+
+int CoverageData::IdOf(absl::string_view code) const {
+  auto it = ids_.find(code);
+  return it == ids_.end() ? -1 : it->second;
+}
+
+absl::Span<const CoverageData::Row> CoverageData::Rows(int id) const {
+  if (id < 0) {
+    return {};
+  }
+  return units_[id].rows;
+}
+
+std::optional<int64_t> CoverageData::Denominator(int id, int year, v1::DenominatorKind kind) const {
+  if (id < 0 || kind < 1 || kind > 2) {
     return std::nullopt;
   }
-  return it->second[kind];
+  const std::vector<Yearly>& years = units_[id].denominators;
+  auto it = std::lower_bound(years.begin(), years.end(), year,
+                             [](const Yearly& y, int year) { return y.year < year; });
+  if (it == years.end() || it->year != year) {
+    return std::nullopt;
+  }
+  return it->value[kind];
 }
+
+TreeIndex::TreeIndex(std::shared_ptr<const Hierarchy> hierarchy,
+                     absl::Span<const v1::AdminUnit> units)
+    : hierarchy_(std::move(hierarchy)) {
+  auto code_id = [this](const std::string& code) {
+    auto [it, added] = code_ids_.try_emplace(code, static_cast<int>(versions_of_.size()));
+    if (added) {
+      versions_of_.emplace_back();
+      children_of_.emplace_back();
+    }
+    return it->second;
+  };
+  nation_code_ = code_id(std::string(kNationCode));
+  // The versions as the hierarchy holds them (pointers into it), each code once.
+  std::vector<const v1::AdminUnit*> held;
+  for (const v1::AdminUnit& u : units) {
+    if (u.code() == kNationCode || code_ids_.contains(u.code())) {
+      continue;
+    }
+    code_id(u.code());
+    for (const v1::AdminUnit& v : hierarchy_->VersionsOf(u.code())) {
+      held.push_back(&v);
+    }
+  }
+  held.push_back(hierarchy_->UnitAt(kNationCode, ""));
+  for (const v1::AdminUnit* v : held) {
+    for (const std::string* date : {&v->valid_from(), &v->valid_to()}) {
+      if (!date->empty()) {
+        dates_.push_back(*date);
+      }
+    }
+  }
+  std::sort(dates_.begin(), dates_.end());
+  dates_.erase(std::unique(dates_.begin(), dates_.end()), dates_.end());
+  auto position = [this](const std::string& date) {
+    return static_cast<int>(std::lower_bound(dates_.begin(), dates_.end(), date) - dates_.begin());
+  };
+  versions_.reserve(held.size());
+  for (const v1::AdminUnit* v : held) {
+    Version version;
+    version.unit = v;
+    version.code = code_id(v->code());
+    // `from` and `to` are the positions of valid_from and valid_to in dates_; as Rank(date)
+    // counts the dates <= date: valid_from <= date <=> from < Rank(date), and
+    // date < valid_to <=> Rank(date) <= to.
+    if (!v->valid_from().empty()) {
+      version.from = position(v->valid_from());
+    }
+    if (!v->valid_to().empty()) {
+      version.to = position(v->valid_to());
+    }
+    version.stock_months = StockMonths(*v);
+    const int index = static_cast<int>(versions_.size());
+    versions_.push_back(version);
+    versions_of_[version.code].push_back(index);
+    if (v->code() != kNationCode) {
+      children_of_[code_id(ParentCodeOf(*v))].push_back(index);
+    }
+  }
+  // As Hierarchy::ChildrenAt lists them: by code, then valid_from. (versions_of_ keeps the
+  // hierarchy's order, by valid_from, since VersionsOf gave them so.)
+  for (std::vector<int>& children : children_of_) {
+    std::sort(children.begin(), children.end(), [this](int a, int b) {
+      const v1::AdminUnit& x = *versions_[a].unit;
+      const v1::AdminUnit& y = *versions_[b].unit;
+      return x.code() != y.code() ? x.code() < y.code() : x.valid_from() < y.valid_from();
+    });
+  }
+}
+
+int TreeIndex::Rank(absl::string_view date) const {
+  return static_cast<int>(std::upper_bound(dates_.begin(), dates_.end(), date) - dates_.begin());
+}
+
+int TreeIndex::VersionAt(int code, int rank) const {
+  for (int v : versions_of_[code]) {
+    if (ValidAt(versions_[v], rank)) {
+      return v;
+    }
+  }
+  return -1;
+}
+
+namespace {
+
+absl::Status NoUnit(absl::string_view unit_code, absl::string_view date) {
+  return absl::NotFoundError(
+      absl::StrCat("unit_code \"", unit_code, "\" names no administrative unit on ", date));
+}
+
+}  // namespace
 
 absl::StatusOr<v1::Coverage> RollupCoverage(const Hierarchy& hierarchy, const CoverageData& data,
                                             absl::string_view unit_code, const Period& period) {
-  return Rollup(hierarchy, data, period).Run(unit_code);
+  const std::string date = period.last_month().LastDay();
+  const v1::AdminUnit* unit = hierarchy.UnitAt(unit_code, date);
+  if (unit == nullptr) {
+    return NoUnit(unit_code, date);
+  }
+  std::vector<Node> nodes;
+  BuildFromHierarchy(hierarchy, data, unit, date, 0, nodes);
+  auto holds = [&](const Node& node) {
+    return hierarchy.YearlyFigureHolder(node.unit->code(), period.year()) == node.unit;
+  };
+  return Rollup(data, period, std::move(nodes), holds).Run();
+}
+
+absl::StatusOr<v1::Coverage> RollupCoverage(const TreeIndex& tree, const CoverageData& data,
+                                            absl::string_view unit_code, const Period& period) {
+  const std::string date = period.last_month().LastDay();
+  std::vector<Node> nodes = RollupTree::Build(tree, data, unit_code, date);
+  if (nodes.empty()) {
+    return NoUnit(unit_code, date);
+  }
+  const int year_end = RollupTree::Rank(tree, YearEnd(period.year()));
+  auto holds = [&](const Node& node) {
+    return RollupTree::HoldsYearFigure(tree, node, period.year(), year_end);
+  };
+  return Rollup(data, period, std::move(nodes), holds).Run();
 }
 
 std::vector<Period> ComparisonPeriods(const Period& period, int previous_year_ends) {

@@ -14,6 +14,8 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
 #include "covtrack/v1/aggregation_service.pb.h"
@@ -28,34 +31,101 @@
 
 namespace covtrack::aggregation {
 
-// Figures for some territory and months, as exported by ingestion.
+// Figures for some territory and months, as exported by ingestion, laid out for rollups: each
+// code has a dense id, and per id one row per month (the four reported schemes side by side,
+// sorted by month: a rollup finds a unit's month once for every scheme, in one place) and the
+// denominators sorted by year. A month of a unit takes 36 bytes, so the whole country over ten
+// years of months (4.8 M records: 1.2 M rows) fits in about 45 MB.
 class CoverageData {
  public:
-  struct Figure {
-    int month_index = 0;  // Month::Index()
-    int64_t participants = 0;
-    std::optional<int64_t> in_province;
+  // A count as stored: a value inside [0, kMaxPeople] (common/domain.h), or one of these.
+  static constexpr int32_t kNoSplit = -1;  // in_province: the figure has no split
+  // Outside [0, kMaxPeople]: kept so that a rollup reading it gives an error rather than a
+  // plausible figure (ingestion bounds what it stores; this is defence in depth).
+  static constexpr int32_t kOutOfRange = std::numeric_limits<int32_t>::min();
+  // participants: the scheme has no figure for the month.
+  static constexpr int32_t kNoFigure = std::numeric_limits<int32_t>::min() + 1;
+
+  // One month of a unit; index = Scheme value - 1 (the reported schemes).
+  struct Row {
+    int32_t month_index = 0;  // Month::Index()
+    std::array<int32_t, 4> participants = {kNoFigure, kNoFigure, kNoFigure, kNoFigure};
+    std::array<int32_t, 4> in_province = {kNoSplit, kNoSplit, kNoSplit, kNoSplit};
   };
 
   // Later additions for the same (unit, month, scheme) replace earlier ones.
   void AddRecord(const v1::ParticipationRecord& record);
   void AddDenominator(const v1::DenominatorRecord& record);
+  // Gives back the room vectors grew into while loading (a snapshot is added once, then only
+  // changed a little at a time).
+  void ShrinkToFit();
 
-  // The unit's figures for a reported scheme, ordered by month.
-  const std::vector<Figure>* Figures(absl::string_view code, v1::Scheme scheme) const;
-  std::optional<int64_t> Denominator(absl::string_view code, int year,
-                                     v1::DenominatorKind kind) const;
+  // The dense id of `code`; -1 when nothing was ever added for it.
+  int IdOf(absl::string_view code) const;
+  // The unit's months with any figure, ordered by month (empty for id -1).
+  absl::Span<const Row> Rows(int id) const;
+  std::optional<int64_t> Denominator(int id, int year, v1::DenominatorKind kind) const;
 
  private:
-  // code -> figures per scheme (index = Scheme value, 1..4).
-  absl::flat_hash_map<std::string, std::array<std::vector<Figure>, 5>> figures_;
-  // "code|year" -> value per kind (index = DenominatorKind value, 1..2).
-  absl::flat_hash_map<std::string, std::array<std::optional<int64_t>, 3>> denominators_;
+  struct Yearly {
+    int year = 0;
+    std::array<std::optional<int64_t>, 3> value;  // index = DenominatorKind value, 1..2
+  };
+  struct PerUnit {
+    std::vector<Row> rows;             // ordered by month
+    std::vector<Yearly> denominators;  // ordered by year
+  };
+  PerUnit& Unit(absl::string_view code);
+
+  absl::flat_hash_map<std::string, int> ids_;
+  std::vector<PerUnit> units_;
+};
+
+// The hierarchy laid out for rollups, built once per hierarchy (the follower builds it when
+// units change, before taking its writer lock): every version with its dates as ranks among all
+// the dates the versions name (so validity is two integer comparisons in exactly the text order
+// ValidOn uses), each code's versions, and each code's children ordered by code, so that the
+// subtree of any unit on any date is read without a string or an allocation per node.
+class TreeIndex {
+ public:
+  // `units`: every version `hierarchy` was built from (the index points into `hierarchy`).
+  TreeIndex(std::shared_ptr<const Hierarchy> hierarchy, absl::Span<const v1::AdminUnit> units);
+  TreeIndex(const TreeIndex&) = delete;
+  TreeIndex& operator=(const TreeIndex&) = delete;
+
+  const Hierarchy& hierarchy() const { return *hierarchy_; }
+
+ private:
+  friend class RollupTree;
+  struct Version {
+    const v1::AdminUnit* unit = nullptr;
+    int code = 0;      // code id
+    int from = -1;     // position of valid_from in dates_; -1: open
+    int to = 1 << 30;  // position of valid_to in dates_; open: above every rank
+    MonthRange stock_months;
+  };
+  // How many of the dates named are <= `date`: a version is valid on `date` exactly when
+  // from < rank <= to (valid_from <= date < valid_to as text).
+  int Rank(absl::string_view date) const;
+  static bool ValidAt(const Version& v, int rank) { return v.from < rank && rank <= v.to; }
+  // The version of code id `code` valid at `rank` (the first, as VersionOn); -1 when none.
+  int VersionAt(int code, int rank) const;
+
+  std::shared_ptr<const Hierarchy> hierarchy_;
+  std::vector<std::string> dates_;  // every valid_from and valid_to named, sorted, distinct
+  std::vector<Version> versions_;
+  absl::flat_hash_map<std::string, int> code_ids_;
+  std::vector<std::vector<int>> versions_of_;  // code id -> versions, ordered by valid_from
+  std::vector<std::vector<int>> children_of_;  // code id -> versions beneath, ordered by code
+  int nation_code_ = 0;
 };
 
 // The coverage of `unit_code` for `period`, all five schemes in kAllSchemes order, without
-// comparisons. NOT_FOUND when the code names no unit on the period's last day.
+// comparisons. NOT_FOUND when the code names no unit on the period's last day. Both forms give
+// the same answer; the TreeIndex one (the service's) reads the tree without strings.
 absl::StatusOr<v1::Coverage> RollupCoverage(const Hierarchy& hierarchy, const CoverageData& data,
+                                            absl::string_view unit_code, const Period& period);
+absl::StatusOr<v1::Coverage> RollupCoverage(const TreeIndex& tree, const CoverageData& data,
                                             absl::string_view unit_code, const Period& period);
 
 // The periods a GetCoverage answer compares with: the same period a year earlier, then the ends

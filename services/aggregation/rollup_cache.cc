@@ -107,7 +107,8 @@ absl::Status AggregationServiceImpl::LockFresh(const FreshnessQuery& freshness)
 }
 
 absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServiceImpl::Rollups(
-    const std::vector<Want>& wants, ToShare& to_share) {
+    const std::vector<Want>& wants, ToShare& to_share,
+    std::vector<std::shared_ptr<const LocalEntry>>* used) {
   const int64_t applied = applied_seq_;
   // The feed's history at `applied`: unknown only when the snapshot's own change could not be
   // named, and then nothing is offered to the shared cache (its entries must say their history).
@@ -118,6 +119,9 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
     keys.push_back(CacheKey(options_.cache_namespace, w.code, w.period));
   }
   std::vector<CoveragePtr> results(wants.size());
+  if (used != nullptr) {
+    used->assign(wants.size(), nullptr);
+  }
   // 1. This replica's memo; 2. the shared cache for the rest; 3. computed from memory. The
   // first two are verified against the change log in the same way.
   std::vector<std::shared_ptr<const LocalEntry>> local(wants.size());
@@ -146,6 +150,9 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
       }
       if (current) {
         results[i] = entry->coverage;
+        if (used != nullptr) {
+          (*used)[i] = local[i];
+        }
         ++entries_served_;
         ++local_hits_;
         if (!entry->shared.load(std::memory_order_relaxed) && fingerprint.has_value() &&
@@ -182,6 +189,9 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
         entry->shared = true;
         entry->coverage = std::move(coverage);
         results[i] = entry->coverage;
+        if (used != nullptr) {
+          (*used)[i] = entry;
+        }
         to_remember.push_back({keys[i], std::move(entry)});
         ++entries_served_;
         continue;
@@ -189,7 +199,7 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
       ++entries_stale_;
     }
     absl::StatusOr<v1::Coverage> computed =
-        RollupCoverage(*hierarchy_, data_, wants[i].code, wants[i].period);
+        RollupCoverage(*tree_, data_, wants[i].code, wants[i].period);
     if (absl::IsNotFound(computed.status())) {
       continue;  // the code names no unit at the period's end
     }
@@ -197,6 +207,9 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
     ++entries_computed_;
     entry->coverage = std::make_shared<const v1::Coverage>(*std::move(computed));
     results[i] = entry->coverage;
+    if (used != nullptr) {
+      (*used)[i] = entry;
+    }
     if (fingerprint.has_value()) {
       to_share.entries.push_back({keys[i], EncodeEntry(applied, *fingerprint, *entry->coverage)});
       to_share.remembered.push_back(entry);
@@ -213,6 +226,63 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
     }
   }
   return results;
+}
+
+std::optional<v1::Coverage> AggregationServiceImpl::KeptAnswer(const std::string& key) {
+  std::shared_ptr<const AnswerEntry> entry;
+  {
+    absl::ReaderMutexLock lock(&answers_mu_);
+    auto it = answers_.find(key);
+    if (it == answers_.end()) {
+      return std::nullopt;
+    }
+    entry = it->second;
+  }
+  if (entry->generation != generation_) {
+    return std::nullopt;
+  }
+  const int64_t applied = applied_seq_;
+  const int64_t verified = entry->verified_seq.load(std::memory_order_acquire);
+  if (verified != applied) {
+    // The same proof as for each rollup in the memo (Rollups), for all of them.
+    const std::optional<uint64_t> at = log_.FingerprintAt(verified);
+    if (!at.has_value()) {
+      return std::nullopt;
+    }
+    for (const Want& w : entry->wants) {
+      if (log_.Touched(verified, *at, *hierarchy_, w.code, w.period)) {
+        return std::nullopt;
+      }
+    }
+    entry->verified_seq.store(applied, std::memory_order_release);
+  }
+  int64_t served = 0;
+  bool offer = false;
+  for (const std::shared_ptr<const LocalEntry>& rollup : entry->rollups) {
+    if (rollup != nullptr) {
+      ++served;
+      offer = offer || !rollup->shared.load(std::memory_order_relaxed);
+    }
+  }
+  // A rollup the shared cache has not taken (it was down) goes through the memo, which offers
+  // it again: the shared cache fills up again after an outage.
+  if (offer && cache_->stats().available && log_.FingerprintAt(applied).has_value()) {
+    return std::nullopt;
+  }
+  entries_served_ += served;
+  local_hits_ += served;
+  v1::Coverage coverage = entry->coverage;
+  coverage.set_reflects_seq(applied);
+  return coverage;
+}
+
+void AggregationServiceImpl::KeepAnswer(const std::string& key,
+                                        std::shared_ptr<const AnswerEntry> entry) {
+  absl::MutexLock lock(&answers_mu_);
+  if (answers_.size() >= options_.answer_entries) {
+    answers_.clear();  // crude but bounded, as the memo
+  }
+  answers_[key] = std::move(entry);
 }
 
 void AggregationServiceImpl::Share(const ToShare& to_share) {

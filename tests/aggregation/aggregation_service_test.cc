@@ -275,6 +275,33 @@ TEST_P(AggregationServiceTest, HierarchyChangeBetweenPeriods) {
   EXPECT_EQ(Health(*agg_, "201", "2024"), 100);
 }
 
+// A warm GetCoverage is a kept answer, comparisons included: a write to a month only a
+// comparison reads (last year's December) must reach the next answer, on the same replica.
+TEST_P(AggregationServiceTest, AKeptAnswerFollowsAWriteToAComparedPeriod) {
+  LoadSmallTree(ingestion_->stub());
+  Submit(ingestion_->stub(),
+         {Record("10101", "2023-12", v1::SCHEME_HEALTH, 100),
+          Record("10101", "2022-12", v1::SCHEME_HEALTH, 80)},
+         {}, "a");
+  for (int i = 0; i < 2; ++i) {
+    const v1::Coverage c = MustGet(*agg_, "10", "2023");
+    const auto& h = Scheme(c, v1::SCHEME_HEALTH);
+    EXPECT_EQ(h.same_period_last_year().participants(), 80);
+    EXPECT_EQ(h.previous_year_ends(0).participants(), 80);
+  }
+  const int64_t served = agg_->service().stats().entries_served;
+  EXPECT_GE(served, 4);  // the second answer: 2023 and the ends of 2022, 2021 and 2020
+  Submit(ingestion_->stub(), {Record("10102", "2022-12", v1::SCHEME_HEALTH, 10)}, {}, "b");
+  const v1::Coverage c = MustGet(*agg_, "10", "2023");
+  const auto& h = Scheme(c, v1::SCHEME_HEALTH);
+  EXPECT_EQ(h.participants(), 100);
+  EXPECT_EQ(h.same_period_last_year().participants(), 90);
+  EXPECT_EQ(h.same_period_last_year().participants_change(), 10);
+  EXPECT_EQ(h.previous_year_ends(0).participants(), 90);
+  // Only the comparisons' rollups were computed again; the year itself was still current.
+  EXPECT_GT(agg_->service().stats().entries_served, served);
+}
+
 TEST_P(AggregationServiceTest, ListCoveragePagesAndSorts) {
   ASSERT_TRUE(fixtures::LoadFixture(ingestion_->stub(), fixtures::MyTho2023()).ok());
   v1::ListCoverageRequest request;
