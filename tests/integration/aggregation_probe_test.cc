@@ -8,7 +8,6 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
 #include <filesystem>
@@ -18,9 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
@@ -57,27 +54,6 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   return condition();
-}
-
-// The value of one series of a Prometheus text page ("name{labels}" exactly), or nullopt.
-std::optional<double> MetricValue(int port, const std::string& series) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(5);
-  httplib::Result result = client.Get("/metrics");
-  if (!result || result->status != 200) {
-    return std::nullopt;
-  }
-  for (absl::string_view line : absl::StrSplit(result->body, '\n')) {
-    if (line.size() > series.size() + 1 && line.substr(0, series.size()) == series &&
-        line[series.size()] == ' ') {
-      double value = 0;
-      if (absl::SimpleAtod(line.substr(series.size() + 1), &value)) {
-        return value;
-      }
-    }
-  }
-  return 0;  // a labelled gauge not reported yet
 }
 
 // Province 10 > districts 101, 102 > communes 10101, 10102 (in 101), 10201 (in 102).
@@ -231,7 +207,7 @@ TEST_F(AggregationProbeTest, AbandonedCallsStopWorkingAndHonestCallsAreAnswered)
   ASSERT_NO_FATAL_FAILURE(Import());
   ASSERT_NO_FATAL_FAILURE(Submit("10101", "2023-12", 100, "a"));
   const std::string exports = "covtrack_aggregation_exports_total";
-  const std::optional<double> exports_before = MetricValue(aggregation_metrics_, exports);
+  const std::optional<double> exports_before = testing::MetricValue(aggregation_metrics_, exports);
   ASSERT_TRUE(exports_before.has_value());
   constexpr int kCalls = 600;
   BurstOfAbandonedSeries(kCalls);
@@ -243,17 +219,18 @@ TEST_F(AggregationProbeTest, AbandonedCallsStopWorkingAndHonestCallsAreAnswered)
       "covtrack_rpc_in_flight{method=\"/covtrack.v1.IngestionService/ExportData\"}";
   EXPECT_TRUE(WaitFor(
       [&] {
-        return MetricValue(aggregation_metrics_, series_in_flight) == 0.0 &&
-               MetricValue(ingestion_metrics_, exports_in_flight) == 0.0;
+        return testing::MetricValue(aggregation_metrics_, series_in_flight) == 0.0 &&
+               testing::MetricValue(ingestion_metrics_, exports_in_flight) == 0.0;
       },
       absl::Seconds(20)))
       << "series calls still running: "
-      << MetricValue(aggregation_metrics_, series_in_flight).value_or(-1)
+      << testing::MetricValue(aggregation_metrics_, series_in_flight).value_or(-1)
       << ", exports still running: "
-      << MetricValue(ingestion_metrics_, exports_in_flight).value_or(-1);
+      << testing::MetricValue(ingestion_metrics_, exports_in_flight).value_or(-1);
   // What the abandoned calls cost: each series of 120 months is up to 120 exports when its
   // handler carries on without its caller; one that stops costs at most the export under way.
-  EXPECT_LE(MetricValue(aggregation_metrics_, exports).value_or(1e9) - *exports_before, kCalls)
+  EXPECT_LE(testing::MetricValue(aggregation_metrics_, exports).value_or(1e9) - *exports_before,
+            kCalls)
       << "exports made for callers who had gone";
   EXPECT_EQ(Health("101", "2023", absl::Seconds(20)), 100);
 }
@@ -354,7 +331,8 @@ TEST_F(AggregationProbeTest, AForgedRedisEntryIsNeverServed) {
   EXPECT_EQ(Health("10", "2023"), 100);
   ASSERT_NO_FATAL_FAILURE(Submit("10102", "2023-12", 5, "b"));
   EXPECT_EQ(Health("10", "2023"), 105);
-  EXPECT_GE(MetricValue(aggregation_metrics_, "covtrack_cache_rejected_total").value_or(0), 1);
+  EXPECT_GE(testing::MetricValue(aggregation_metrics_, "covtrack_cache_rejected_total").value_or(0),
+            1);
   // The genuine entries aggregation wrote are read back (the cache still works).
   EXPECT_GE(redis_->KeyCount(), 1);
 }

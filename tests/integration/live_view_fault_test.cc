@@ -18,7 +18,6 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -35,9 +34,7 @@
 #include <tuple>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/period.h"
@@ -206,25 +203,9 @@ class Service {
     return absl::OkStatus();
   }
 
-  // The value of an unlabelled series on /metrics, or nullopt.
+  // testing::MetricValue of this process's /metrics.
   std::optional<double> Metric(const std::string& series) const {
-    httplib::Client client("127.0.0.1", metrics_port_);
-    client.set_connection_timeout(2);
-    client.set_read_timeout(5);
-    httplib::Result result = client.Get("/metrics");
-    if (!result || result->status != 200) {
-      return std::nullopt;
-    }
-    for (absl::string_view line : absl::StrSplit(result->body, '\n')) {
-      if (line.size() > series.size() + 1 && line.substr(0, series.size()) == series &&
-          line[series.size()] == ' ') {
-        double value = 0;
-        if (absl::SimpleAtod(line.substr(series.size() + 1), &value)) {
-          return value;
-        }
-      }
-    }
-    return std::nullopt;
+    return testing::MetricValue(metrics_port_, series);
   }
 
   // The last lines of its log.
@@ -488,7 +469,13 @@ class LiveViewFaultTest : public ::testing::Test {
       auto stub = v1::AggregationService::NewStub(FreshChannel(replicas_[r]->address()));
       for (const auto& [code, period] : Questions()) {
         for (bool full : {false, true}) {
-          Answer a{static_cast<int>(r), code, period, head, full, head};
+          Answer a;
+          a.replica = static_cast<int>(r);
+          a.code = code;
+          a.period = period;
+          a.token = head;
+          a.full = full;
+          a.acked = head;
           Ask(stub.get(), &a);
           EXPECT_EQ(a.code_returned, grpc::StatusCode::OK)
               << replicas_[r]->name() << " " << code << " " << period << ": " << a.message;
@@ -596,7 +583,9 @@ TEST_F(LiveViewFaultTest, ReplicaKilledUnderLoadIsNotServingUntilLoadedThenRight
       kWait));
   EXPECT_EQ(first_health, HealthCheckResponse::NOT_SERVING);
   auto stub = v1::AggregationService::NewStub(FreshChannel(a.address()));
-  Answer read{0, "10", "2023", 0, false, 0};
+  Answer read;
+  read.code = "10";
+  read.period = "2023";
   EXPECT_TRUE(Eventually(
       [&] {
         Ask(stub.get(), &read);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <hiredis/hiredis.h>
+#include <httplib.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -126,6 +127,26 @@ int FreeLoopbackPort() {
     }
   }
   return BindAndRelease(0);  // no room below the range: the kernel's pick
+}
+
+std::optional<double> MetricValue(int port, const std::string& series) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  httplib::Result result = client.Get("/metrics");
+  if (!result || result->status != 200) {
+    return std::nullopt;
+  }
+  for (absl::string_view line : absl::StrSplit(result->body, '\n')) {
+    if (line.size() > series.size() + 1 && line.substr(0, series.size()) == series &&
+        line[series.size()] == ' ') {
+      double value = 0;
+      if (absl::SimpleAtod(line.substr(series.size() + 1), &value)) {
+        return value;
+      }
+    }
+  }
+  return 0;  // a labelled gauge not reported yet
 }
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(

@@ -25,6 +25,11 @@ namespace covtrack::testing {
 // range where it can (so that no outgoing connection takes it before a service listens on it).
 int FreeLoopbackPort();
 
+// The value of one series ("name{labels}" exactly, or an unlabelled name) on the Prometheus page
+// at http://127.0.0.1:port/metrics; 0 when the page lacks it (a series not reported yet), nullopt
+// when the page is unreachable.
+std::optional<double> MetricValue(int port, const std::string& series);
+
 // One child process; its stdout and stderr are appended to a log file.
 class ChildProcess {
  public:
