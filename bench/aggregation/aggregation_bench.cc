@@ -128,6 +128,25 @@ double Throughput(int threads, int seconds, Call call) {
   return static_cast<double>(calls.load()) / Since(start);
 }
 
+// A stub of the ingestion server (messages up to 64 MiB: a national month in one report) after
+// importing the whole unit catalogue through it.
+std::unique_ptr<v1::IngestionService::Stub> ConnectAndImportCatalogue(
+    const Server& server, const sampledata::SampleData& sample) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(64 << 20);
+  auto ingest = v1::IngestionService::NewStub(
+      grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args));
+  v1::ImportAdminUnitsRequest request;
+  request.set_request_id("catalogue");
+  for (const auto& u : sample.units()) {
+    *request.add_units() = u;
+  }
+  v1::ImportAdminUnitsResponse response;
+  grpc::ClientContext context;
+  MustOk(ingest->ImportAdminUnits(&context, request, &response), "import units");
+  return ingest;
+}
+
 void Run() {
   const int year = absl::GetFlag(FLAGS_year);
   std::vector<int> concurrencies;
@@ -152,20 +171,7 @@ void Run() {
   ingestion_options.store_url = absl::StrCat("sqlite:", dir, "/ingestion.db");
   auto ingestion = Must(ingestion::IngestionServiceImpl::Create(ingestion_options), "ingestion");
   auto ingestion_server = Must(Server::Start(ServerOptions{}, {ingestion.get()}), "serve");
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(64 << 20);
-  auto ingest = v1::IngestionService::NewStub(grpc::CreateCustomChannel(
-      ingestion_server->address(), grpc::InsecureChannelCredentials(), args));
-  {
-    v1::ImportAdminUnitsRequest request;
-    request.set_request_id("catalogue");
-    for (const auto& u : sample->units()) {
-      *request.add_units() = u;
-    }
-    v1::ImportAdminUnitsResponse response;
-    grpc::ClientContext context;
-    MustOk(ingest->ImportAdminUnits(&context, request, &response), "import units");
-  }
+  auto ingest = ConnectAndImportCatalogue(*ingestion_server, *sample);
   std::vector<v1::ParticipationRecord> records =
       Must(sample->Records({"VN"}, Month{year, 1}, Month{year, 12}), "records");
   const int reform_year = absl::GetFlag(FLAGS_reform_year);
@@ -592,20 +598,7 @@ void RunCountry() {
   if (!reuse) {
     Clock::time_point start = Clock::now();
     auto sample = Must(sampledata::SampleData::Load(), "sample data");
-    grpc::ChannelArguments args;
-    args.SetMaxSendMessageSize(64 << 20);
-    auto ingest = v1::IngestionService::NewStub(grpc::CreateCustomChannel(
-        ingestion_server->address(), grpc::InsecureChannelCredentials(), args));
-    {
-      v1::ImportAdminUnitsRequest request;
-      request.set_request_id("catalogue");
-      for (const auto& u : sample->units()) {
-        *request.add_units() = u;
-      }
-      v1::ImportAdminUnitsResponse response;
-      grpc::ClientContext context;
-      MustOk(ingest->ImportAdminUnits(&context, request, &response), "import units");
-    }
+    auto ingest = ConnectAndImportCatalogue(*ingestion_server, *sample);
     int64_t written = 0;
     auto submit = [&](const std::string& id, const std::vector<v1::ParticipationRecord>& records,
                       const std::vector<v1::DenominatorRecord>& denominators) {
