@@ -131,7 +131,9 @@ absl::StatusOr<v1::Report> TargetServiceImpl::ReportOf(const v1::GetReportReques
   ASSIGN_OR_RETURN(v1::Achievement achievement, AchievementOf(achievement_request));
   // The report's figures say the seq they reflect: Report.achievement.reflects_seq.
   v1::Report report;
-  report.set_text(WriteReportVi(achievement));
+  report.set_text(WriteReportVi(achievement, request.has_percent_decimals()
+                                                 ? request.percent_decimals()
+                                                 : kDefaultPercentDecimals));
   *report.mutable_achievement() = std::move(achievement);
   return report;
 }

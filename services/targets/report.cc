@@ -38,30 +38,34 @@ bool ComparableChange(const v1::Comparison& c) {
          c.reexpression().kind() != v1::REEXPRESSION_KIND_ABSENT;
 }
 
-// "đạt 104,7% kế hoạch (chỉ tiêu 11.136 người)" or "vượt 0,9% chỉ tiêu (chỉ tiêu 89,0%)".
-std::string TargetClause(const v1::SchemeAchievement& s) {
+// "đạt 104,7% kế hoạch (chỉ tiêu 11.136 người)" or "vượt 0,9% chỉ tiêu (chỉ tiêu 89,0%)",
+// percentages to `decimals` decimals.
+std::string TargetClause(const v1::SchemeAchievement& s, int decimals) {
   const v1::Target& t = s.target();
   const bool in_province = t.basis() == v1::TARGET_BASIS_IN_PROVINCE;
   const absl::string_view named = s.target_reexpressed() ? kPredecessorsTarget : "chỉ tiêu ";
   if (t.kind() == v1::TARGET_KIND_COVERAGE_PERCENT) {
-    const std::string target =
-        absl::StrCat(named, FormatPercentVi(t.value()), in_province ? " tham gia tại tỉnh" : "");
-    // Points are written to one decimal, as the reports do; a gap that rounds to 0,0 is "đạt".
-    const double points = std::round(s.points_vs_target() * 10.0) / 10.0;
+    const std::string target = absl::StrCat(named, FormatPercentVi(t.value(), decimals),
+                                            in_province ? " tham gia tại tỉnh" : "");
+    // Points are written to the decimals asked for; a gap that rounds to zero at that precision
+    // (0,0 at one decimal) is "đạt".
+    const double scale = std::pow(10.0, decimals);
+    const double points = std::round(s.points_vs_target() * scale) / scale;
     if (points > 0) {
-      return absl::StrCat("vượt ", FormatPercentVi(points), " chỉ tiêu (", target, ")");
+      return absl::StrCat("vượt ", FormatPercentVi(points, decimals), " chỉ tiêu (", target, ")");
     }
     if (points < 0) {
-      return absl::StrCat("thấp hơn chỉ tiêu ", FormatPercentVi(-points), " (", target, ")");
+      return absl::StrCat("thấp hơn chỉ tiêu ", FormatPercentVi(-points, decimals), " (", target,
+                          ")");
     }
     return absl::StrCat("đạt chỉ tiêu (", target, ")");
   }
-  return absl::StrCat("đạt ", FormatPercentVi(s.achievement_percent()), " kế hoạch (", named,
-                      People(static_cast<int64_t>(std::llround(t.value()))),
+  return absl::StrCat("đạt ", FormatPercentVi(s.achievement_percent(), decimals), " kế hoạch (",
+                      named, People(static_cast<int64_t>(std::llround(t.value()))),
                       in_province ? " tham gia tại tỉnh" : "", ")");
 }
 
-std::string SchemeClause(const v1::SchemeAchievement& s) {
+std::string SchemeClause(const v1::SchemeAchievement& s, int decimals) {
   const v1::SchemeCoverage& c = s.coverage();
   std::vector<std::string> parts;
   parts.push_back(
@@ -74,10 +78,10 @@ std::string SchemeClause(const v1::SchemeAchievement& s) {
   }
   if (c.has_coverage_percent()) {
     if (DenominatorFor(s.scheme()) == v1::DENOMINATOR_KIND_POPULATION) {
-      parts.push_back(
-          absl::StrCat("đạt tỷ lệ bao phủ ", FormatPercentVi(c.coverage_percent()), " dân số"));
+      parts.push_back(absl::StrCat("đạt tỷ lệ bao phủ ",
+                                   FormatPercentVi(c.coverage_percent(), decimals), " dân số"));
     } else {
-      parts.push_back(absl::StrCat("bằng ", FormatPercentVi(c.coverage_percent()),
+      parts.push_back(absl::StrCat("bằng ", FormatPercentVi(c.coverage_percent(), decimals),
                                    " lực lượng lao động trong độ tuổi"));
     }
   }
@@ -96,7 +100,7 @@ std::string SchemeClause(const v1::SchemeAchievement& s) {
     }
   }
   if (has_target && s.status() != v1::ACHIEVEMENT_STATUS_NO_DATA) {
-    parts.push_back(TargetClause(s));
+    parts.push_back(TargetClause(s, decimals));
   }
   return absl::StrJoin(parts, ", ");
 }
@@ -120,7 +124,7 @@ std::string UnitNameInSentence(const std::string& name) {
   return out;
 }
 
-std::string WriteReportVi(const v1::Achievement& achievement) {
+std::string WriteReportVi(const v1::Achievement& achievement, int percent_decimals) {
   // The name comes from another service: cut to a name's bound, so that the report stays a
   // few hundred bytes whatever it was given.
   const std::string unit =
@@ -141,7 +145,7 @@ std::string WriteReportVi(const v1::Achievement& achievement) {
   for (v1::Scheme scheme : kReportOrder) {
     if (auto it = by_scheme.find(scheme); it != by_scheme.end()) {
       const v1::SchemeAchievement& s = *it->second;
-      clauses.push_back(SchemeClause(s));
+      clauses.push_back(SchemeClause(s, percent_decimals));
       // What the clause used: the figure, the change against last year, the target.
       const v1::Comparison& last_year = s.coverage().same_period_last_year();
       reexpressed = reexpressed || Reexpressed(s.coverage().reexpression()) ||

@@ -10,7 +10,13 @@
 
 namespace covtrack::targets {
 
-std::string WriteReportVi(const v1::Achievement& achievement);
+// Decimals of the percentages a report writes unless its caller asks otherwise
+// (GetReportRequest.percent_decimals), and the most it may ask for.
+inline constexpr int kDefaultPercentDecimals = 1;
+inline constexpr int kMaxPercentDecimals = 3;
+
+std::string WriteReportVi(const v1::Achievement& achievement,
+                          int percent_decimals = kDefaultPercentDecimals);
 
 // How a report names a unit inside a sentence: "Thành phố Mỹ Tho" -> "thành phố Mỹ Tho".
 std::string UnitNameInSentence(const std::string& name);

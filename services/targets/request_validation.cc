@@ -9,6 +9,7 @@
 #include "common/period.h"
 #include "common/status/status.h"
 #include "common/text.h"
+#include "services/targets/report.h"
 
 namespace covtrack::targets {
 namespace {
@@ -273,6 +274,12 @@ absl::Status ValidateRequest(const v1::GetReportRequest& request) {
   RETURN_IF_ERROR(ValidatePeriod(request.period(), "period"));
   if (!request.territory_date().empty()) {
     RETURN_IF_ERROR(ValidateDate(request.territory_date(), "territory_date"));
+  }
+  if (request.has_percent_decimals() &&
+      (request.percent_decimals() < 0 || request.percent_decimals() > kMaxPercentDecimals)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("percent_decimals: must be 0 to ", kMaxPercentDecimals,
+                     " (unset: ", kDefaultPercentDecimals, "), got ", request.percent_decimals()));
   }
   return ValidateFreshness(request.freshness(), "freshness");
 }

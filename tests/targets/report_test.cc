@@ -72,6 +72,28 @@ TEST(WriteReportViTest, MyTho2023) {
             "vượt 0,9% chỉ tiêu (chỉ tiêu 89,0%).");
 }
 
+// The caller chooses the precision of every percentage (GetReportRequest.percent_decimals); the
+// points against a target are rounded at that precision too, so 0,04 points is "đạt" at one
+// decimal and "vượt 0,04%" at two.
+TEST(WriteReportViTest, PercentagesAtTheDecimalsAsked) {
+  v1::Achievement a;
+  a.mutable_unit()->set_name("Thành phố Mỹ Tho");
+  a.set_period("2023");
+  a.set_as_of_month("2023-12");
+  // 207,717 / 230,875 = 89.9694…%: 0.0394 points above a 89.93% target.
+  Add(a, v1::SCHEME_HEALTH, MakeTarget(v1::SCHEME_HEALTH, v1::TARGET_KIND_COVERAGE_PERCENT, 89.93),
+      Figure(v1::SCHEME_HEALTH, 207717, std::nullopt, 230875));
+  EXPECT_EQ(WriteReportVi(a, 1),
+            "Tính đến 31/12/2023, thành phố Mỹ Tho có 207.717 người tham gia BHYT, "
+            "đạt tỷ lệ bao phủ 90,0% dân số, đạt chỉ tiêu (chỉ tiêu 89,9%).");
+  EXPECT_EQ(WriteReportVi(a, 2),
+            "Tính đến 31/12/2023, thành phố Mỹ Tho có 207.717 người tham gia BHYT, "
+            "đạt tỷ lệ bao phủ 89,97% dân số, vượt 0,04% chỉ tiêu (chỉ tiêu 89,93%).");
+  EXPECT_EQ(WriteReportVi(a, 0),
+            "Tính đến 31/12/2023, thành phố Mỹ Tho có 207.717 người tham gia BHYT, "
+            "đạt tỷ lệ bao phủ 90% dân số, đạt chỉ tiêu (chỉ tiêu 90%).");
+}
+
 TEST(WriteReportViTest, MaiSon2023InProvinceBasisAndComparison) {
   v1::Achievement a;
   a.mutable_unit()->set_name("Huyện Mai Sơn");

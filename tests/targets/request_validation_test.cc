@@ -351,6 +351,20 @@ TEST(ValidateRequestTest, EveryStringFieldIsCheckedAsText) {
     report.set_unit_code(bad);
     refused(ValidateRequest(report), "unit_code");
   }
+  // Percentages in a report: 0 to 3 decimals; unset is the default.
+  v1::GetReportRequest report;
+  report.set_unit_code("01");
+  report.set_period("2023");
+  EXPECT_THAT(ValidateRequest(report), IsOk());
+  for (int decimals : {0, 3}) {
+    report.set_percent_decimals(decimals);
+    EXPECT_THAT(ValidateRequest(report), IsOk()) << decimals;
+  }
+  for (int decimals : {-1, 4, 1'000'000}) {
+    report.set_percent_decimals(decimals);
+    EXPECT_THAT(ValidateRequest(report), StatusIs(kInvalid, HasSubstr("percent_decimals")))
+        << decimals;
+  }
   // A request id as long as common/text.h allows, and one byte more.
   v1::SetTargetRequest set;
   *set.mutable_target() = GoodTarget();

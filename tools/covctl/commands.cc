@@ -60,7 +60,7 @@ const std::vector<CommandSpec>& CommandTable() {
       {{"targets", "achievement"}, "UNIT PERIOD", 2, 2, &Commands::Achievement,
        "actual figures against the year's targets [--schemes a,b]"},
       {{"report"}, "UNIT PERIOD", 2, 2, &Commands::Report,
-       "the review paragraph in Vietnamese, with the achievement table"},
+       "the review paragraph in Vietnamese, with the achievement table [--percent_decimals 1]"},
   };
   // clang-format on
   return *kCommands;

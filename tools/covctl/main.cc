@@ -58,6 +58,9 @@ ABSL_FLAG(std::string, order, "code",
           "coverage list: code, coverage_asc, coverage_desc, participants");
 ABSL_FLAG(int, previous_year_ends, 0,
           "coverage: how many earlier year ends to compare with (0: 3)");
+ABSL_FLAG(int, percent_decimals, 1,
+          "report: decimals of the percentages in the paragraph, 0 to 3 (published reviews "
+          "print 1 or 2)");
 ABSL_FLAG(int, year, 0, "targets list: only this year");
 ABSL_FLAG(std::string, kind, "participants", "targets set: participants or coverage_percent");
 ABSL_FLAG(std::string, basis, "", "targets set: all (default) or in_province");
@@ -150,6 +153,7 @@ int main(int argc, char** argv) {
   options.from = absl::GetFlag(FLAGS_from);
   options.to = absl::GetFlag(FLAGS_to);
   options.territory_date = absl::GetFlag(FLAGS_territory_date);
+  options.percent_decimals = absl::GetFlag(FLAGS_percent_decimals);
   options.at_least_seq = absl::GetFlag(FLAGS_at_least_seq);
   options.consistency = absl::GetFlag(FLAGS_consistency);
   options.unit_as_of = absl::GetFlag(FLAGS_unit_as_of);

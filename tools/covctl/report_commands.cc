@@ -42,6 +42,7 @@ int Commands::Report(const std::vector<std::string>& args) {
   request.set_period(args[1]);
   request.set_territory_date(options_.territory_date);
   *request.mutable_freshness() = freshness;
+  request.set_percent_decimals(options_.percent_decimals);
   auto stub = Targets();
   grpc::ClientContext context;
   SetDeadline(context);
