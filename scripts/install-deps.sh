@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(
   cmake g++ make pkg-config
+  lld  # the linker CMakeLists.txt prefers: about three times as fast as GNU ld here
   ninja-build clang-format-14  # .ci/run: the sanitizer build trees and the formatting check
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libhiredis-dev libsqlite3-dev libpq-dev libssl-dev libspdlog-dev libfmt-dev

@@ -184,8 +184,8 @@ Answers RecordAnswers(v1::IngestionService::Stub& ingestion,
         request, std::bind(&v1::IngestionService::Stub::ListChanges, &ingestion, _1, _2, _3));
   }
   // ---- aggregation ----
-  for (const std::string& unit : {"82", "815", "14", "125"}) {
-    for (const std::string& period : {"2023", "2023-12", "2023-Q4"}) {
+  for (const char* unit : {"82", "815", "14", "125"}) {
+    for (const char* period : {"2023", "2023-12", "2023-Q4"}) {
       v1::GetCoverageRequest request;
       request.set_unit_code(unit);
       request.set_period(period);
@@ -212,18 +212,19 @@ Answers RecordAnswers(v1::IngestionService::Stub& ingestion,
         AllPages<v1::ListTargetsRequest, v1::ListTargetsResponse>(
             request, std::bind(&v1::TargetService::Stub::ListTargets, &targets, _1, _2, _3));
   }
-  for (const std::string& unit : {"815", "125"}) {
+  for (const char* unit : {"815", "125"}) {
     v1::GetAchievementRequest achievement;
     achievement.set_unit_code(unit);
     achievement.set_period("2023");
-    answers["targets GetAchievement " + unit + " 2023"] =
+    answers[absl::StrCat("targets GetAchievement ", unit, " 2023")] =
         One<v1::GetAchievementRequest, v1::Achievement>(
             achievement, std::bind(&v1::TargetService::Stub::GetAchievement, &targets, _1, _2, _3));
     v1::GetReportRequest report;
     report.set_unit_code(unit);
     report.set_period("2023");
-    answers["targets GetReport " + unit + " 2023"] = One<v1::GetReportRequest, v1::Report>(
-        report, std::bind(&v1::TargetService::Stub::GetReport, &targets, _1, _2, _3));
+    answers[absl::StrCat("targets GetReport ", unit, " 2023")] =
+        One<v1::GetReportRequest, v1::Report>(
+            report, std::bind(&v1::TargetService::Stub::GetReport, &targets, _1, _2, _3));
   }
   return answers;
 }

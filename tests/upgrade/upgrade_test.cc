@@ -10,8 +10,8 @@
 // Regenerating the fixtures (at each release, before its first new migration lands), from the
 // build folder, with the test servers' environment (scripts/test-servers.sh) and the sqlite3
 // shell installed:
-//   tests/upgrade/upgrade_test --gtest_also_run_disabled_tests \
-//       --gtest_filter='*DISABLED_MakeFixtures*'
+//   tests/upgrade/upgrade_test --gtest_also_run_disabled_tests
+//     --gtest_filter='*DISABLED_MakeFixtures*'
 // writes tests/upgrade/fixtures/{ingestion,targets}.{sqlite,postgresql}.sql in the source tree.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
