@@ -138,7 +138,7 @@ absl::Status IngestionStore::ExportData(
         batch.emplace_back(i < end ? codes[i] : std::string());
       }
       // Rows by unit: records in (month, scheme) order, denominators in the query's.
-      absl::flat_hash_map<std::string, std::vector<v1::ParticipationRecord>> records_of;
+      absl::flat_hash_map<std::string, std::vector<Row>> records_of;
       absl::flat_hash_map<std::string, std::vector<Row>> denominators_of;
       if (with_records) {
         sql::Params params;
@@ -149,24 +149,20 @@ absl::Status IngestionStore::ExportData(
           params.emplace_back(request.from_month());
           params.emplace_back(request.to_month());
         }
-        ASSIGN_OR_RETURN(const std::vector<Row> rows, s.Query(records_sql, params));
-        for (const Row& r : rows) {
-          v1::ParticipationRecord p;
-          p.set_unit_code(r.Text(0));
-          p.set_month(r.Text(1));
-          p.set_scheme(static_cast<v1::Scheme>(r.Int(2)));
-          p.set_participants(r.Int(3));
-          if (!r.IsNull(4)) {
-            p.set_in_province_participants(r.Int(4));
-          }
-          records_of[p.unit_code()].push_back(std::move(p));
+        ASSIGN_OR_RETURN(std::vector<Row> rows, s.Query(records_sql, params));
+        for (Row& r : rows) {
+          records_of[r.Text(0)].push_back(std::move(r));
         }
+        // In practice they come in that order already (months as the enumeration finds them,
+        // each month's rows in key order), so the check is all most exports pay.
+        auto before = [](const Row& a, const Row& b) {
+          const std::string month_a = a.Text(1), month_b = b.Text(1);
+          return month_a != month_b ? month_a < month_b : a.Int(2) < b.Int(2);
+        };
         for (auto& [code, records] : records_of) {
-          std::sort(records.begin(), records.end(),
-                    [](const v1::ParticipationRecord& a, const v1::ParticipationRecord& b) {
-                      return a.month() != b.month() ? a.month() < b.month()
-                                                    : a.scheme() < b.scheme();
-                    });
+          if (!std::is_sorted(records.begin(), records.end(), before)) {
+            std::sort(records.begin(), records.end(), before);
+          }
         }
       }
       if (with_denominators) {
@@ -183,8 +179,15 @@ absl::Status IngestionStore::ExportData(
       for (size_t i = begin; i < end; ++i) {
         const std::string& code = codes[i];
         if (auto it = records_of.find(code); it != records_of.end()) {
-          for (v1::ParticipationRecord& p : it->second) {
-            *chunk.add_records() = std::move(p);
+          for (const Row& r : it->second) {
+            v1::ParticipationRecord* p = chunk.add_records();
+            p->set_unit_code(code);
+            p->set_month(r.Text(1));
+            p->set_scheme(static_cast<v1::Scheme>(r.Int(2)));
+            p->set_participants(r.Int(3));
+            if (!r.IsNull(4)) {
+              p->set_in_province_participants(r.Int(4));
+            }
           }
         }
         if (auto it = denominators_of.find(code); it != denominators_of.end()) {
