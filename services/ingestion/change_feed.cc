@@ -226,7 +226,8 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
   // A write stores an item for each unit-month and unit-year it changed, and the values it
   // wrote carry its seq as change_seq: in the live table while they are current, in the
   // revision table once overwritten (schema.h). Each item looks its values up in both by their
-  // primary keys' (unit_code, month) or (unit_code, year).
+  // primary keys' (month, unit_code) (unit_code first in participation_revisions) or
+  // (unit_code, year).
   ASSIGN_OR_RETURN(
       const std::vector<sql::Row> records,
       session.Query(LiveAndRevised("SELECT i.seq, r.unit_code, r.month, r.scheme, "

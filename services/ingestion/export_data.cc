@@ -11,6 +11,7 @@
 #include "common/status/status.h"
 #include "common/text.h"
 #include "services/ingestion/ingestion_store.h"
+#include "services/ingestion/schema.h"
 
 namespace covtrack::ingestion {
 
@@ -42,13 +43,18 @@ absl::Status IngestionStore::ExportData(
       for (const Row& r : rows) {
         children[r.Text(1)].push_back(r.Text(0));
         all.insert(r.Text(0));
+        // The whole country in the store's own order of codes (the query's), each code once:
+        // its batches below are read as ranges of codes, which must hold exactly the codes
+        // between their ends in the order the store compares them (PostgreSQL's collation).
+        if (whole_country && (codes.empty() || codes.back() != r.Text(0))) {
+          codes.push_back(r.Text(0));
+        }
       }
-      if (whole_country) {
-        codes.assign(all.begin(), all.end());
-      } else if (all.count(request.root_code()) == 0) {
+      if (!whole_country && all.count(request.root_code()) == 0) {
         return absl::NotFoundError(absl::StrCat("root_code: unit ", QuoteInput(request.root_code()),
                                                 " does not exist on ", request.as_of()));
-      } else {
+      }
+      if (!whole_country) {
         // Each code once, and no deeper than a real hierarchy goes: imports refuse a cycle on
         // any date, but a store written before that check (or by hand) may hold one, and a
         // walk without these bounds grew memory without end on it.
@@ -93,16 +99,31 @@ absl::Status IngestionStore::ExportData(
     // per unit (a national export covers some 14,000 units; on PostgreSQL each query is a
     // round trip). The statement text is the same for every batch (a short last batch is
     // padded with "", which is no unit's code), so it is prepared once per connection.
+    // Participation is keyed by month first (schema.h, migration 4), so a batch's records are
+    // read month by month (kParticipationMonths): for the whole country, whose batches are runs
+    // of adjacent codes, one range of codes per month (ten years: some 17,000 probes in all;
+    // with as_of, the rows of codes in a range but not valid then are read and left out);
+    // for a subtree, whose codes need not be adjacent, one probe per month and unit. Either
+    // way they come in no useful order (sorting them in SQL cost PostgreSQL more than the
+    // reads, comparing text by its collation), and each unit's are sorted here.
     constexpr size_t kUnitsPerQuery = 100;
     std::string in_list;
     for (size_t i = 1; i <= kUnitsPerQuery; ++i) {
       absl::StrAppend(&in_list, i == 1 ? "" : ", ", "$", i);
     }
-    const std::string records_sql = absl::StrCat(
-        "SELECT unit_code, month, scheme, participants, in_province FROM participation "
-        "WHERE unit_code IN (",
-        in_list, ") AND month >= $", kUnitsPerQuery + 1, " AND month <= $", kUnitsPerQuery + 2,
-        " ORDER BY unit_code, month, scheme");
+    const std::string records_sql =
+        whole_country
+            ? absl::StrCat(kParticipationMonths,
+                           "SELECT r.unit_code, r.month, r.scheme, r.participants, r.in_province "
+                           "FROM participation_months m JOIN participation r "
+                           "ON r.month = m.month WHERE m.month >= $1 AND m.month <= $2 "
+                           "AND r.unit_code >= $3 AND r.unit_code <= $4")
+            : absl::StrCat(kParticipationMonths,
+                           "SELECT r.unit_code, r.month, r.scheme, r.participants, r.in_province "
+                           "FROM participation_months m JOIN participation r "
+                           "ON r.month = m.month WHERE m.month >= $",
+                           kUnitsPerQuery + 1, " AND m.month <= $", kUnitsPerQuery + 2,
+                           " AND r.unit_code IN (", in_list, ")");
     const std::string denominators_sql =
         absl::StrCat("SELECT unit_code, year, kind, value FROM denominators WHERE unit_code IN (",
                      in_list, ") AND year >= $", kUnitsPerQuery + 1, " AND year <= $",
@@ -116,16 +137,32 @@ absl::Status IngestionStore::ExportData(
       for (size_t i = begin; i < begin + kUnitsPerQuery; ++i) {
         batch.emplace_back(i < end ? codes[i] : std::string());
       }
-      // Rows by unit, each unit's rows in the order the query gave them.
+      // Rows by unit: records in (month, scheme) order, denominators in the query's.
       absl::flat_hash_map<std::string, std::vector<Row>> records_of;
       absl::flat_hash_map<std::string, std::vector<Row>> denominators_of;
       if (with_records) {
-        sql::Params params = batch;
-        params.emplace_back(request.from_month());
-        params.emplace_back(request.to_month());
+        sql::Params params;
+        if (whole_country) {
+          params = {request.from_month(), request.to_month(), codes[begin], codes[end - 1]};
+        } else {
+          params = batch;
+          params.emplace_back(request.from_month());
+          params.emplace_back(request.to_month());
+        }
         ASSIGN_OR_RETURN(std::vector<Row> rows, s.Query(records_sql, params));
         for (Row& r : rows) {
           records_of[r.Text(0)].push_back(std::move(r));
+        }
+        // In practice they come in that order already (months as the enumeration finds them,
+        // each month's rows in key order), so the check is all most exports pay.
+        auto before = [](const Row& a, const Row& b) {
+          const std::string month_a = a.Text(1), month_b = b.Text(1);
+          return month_a != month_b ? month_a < month_b : a.Int(2) < b.Int(2);
+        };
+        for (auto& [code, records] : records_of) {
+          if (!std::is_sorted(records.begin(), records.end(), before)) {
+            std::sort(records.begin(), records.end(), before);
+          }
         }
       }
       if (with_denominators) {

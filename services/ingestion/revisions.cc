@@ -1,17 +1,20 @@
 // IngestionStore::ListRevisions: the audit trail of one unit, every value each of its figures
 // and each crosswalk link from or to it has had, with who sent it and when.
+#include "absl/strings/str_cat.h"
 #include "common/status/status.h"
 #include "common/time/timestamp.h"
 #include "services/ingestion/crosswalk_table.h"
 #include "services/ingestion/ingestion_store.h"
+#include "services/ingestion/schema.h"
 
 namespace covtrack::ingestion {
 
 absl::StatusOr<v1::ListRevisionsResponse> IngestionStore::ListRevisions(
     const v1::ListRevisionsRequest& request, const PageRequest& page) {
   // Every value a figure has had: the overwritten ones in the revision tables, the current one in
-  // the live table (schema.h). Values only ever add with a higher change_seq (an overwritten
-  // value moves, keeping its own), so offsets in this order are stable.
+  // the live table (schema.h), which is keyed by month first: its rows of the unit are read
+  // month by month (kParticipationMonths). Values only ever add with a higher change_seq (an
+  // overwritten value moves, keeping its own), so offsets in this order are stable.
   ASSIGN_OR_RETURN(const int64_t offset, page.Offset());
   const int page_size = page.size();
   // Denominator and crosswalk revisions have neither month nor scheme: listed when neither is
@@ -21,7 +24,10 @@ absl::StatusOr<v1::ListRevisionsResponse> IngestionStore::ListRevisions(
   RETURN_IF_ERROR(db_->Read([&](sql::Session& s) -> absl::Status {
     ASSIGN_OR_RETURN(
         const std::vector<sql::Row> rows,
-        s.Query("SELECT 1 AS kind, r.month AS period, r.scheme AS sub, r.participants, "
+        s.Query(
+            absl::StrCat(
+                kParticipationMonths,
+                "SELECT 1 AS kind, r.month AS period, r.scheme AS sub, r.participants, "
                 "r.in_province, r.change_seq, c.request_id, c.source, c.peer, c.commit_time_us, "
                 "CAST(NULL AS TEXT) AS from_code, CAST(NULL AS TEXT) AS to_code, "
                 "CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), "
@@ -33,8 +39,9 @@ absl::StatusOr<v1::ListRevisionsResponse> IngestionStore::ListRevisions(
                 "SELECT 1, r.month, r.scheme, r.participants, r.in_province, r.change_seq, "
                 "c.request_id, c.source, c.peer, c.commit_time_us, NULL, NULL, NULL, NULL, "
                 "NULL, NULL, NULL "
-                "FROM participation r JOIN changes c ON c.seq = r.change_seq "
-                "WHERE r.unit_code = $1 AND ($2 = '' OR r.month = $2) "
+                "FROM participation_months m JOIN participation r ON r.month = m.month "
+                "JOIN changes c ON c.seq = r.change_seq "
+                "WHERE r.unit_code = $1 AND ($2 = '' OR m.month = $2) "
                 "AND ($3 = 0 OR r.scheme = $3) "
                 "UNION ALL "
                 "SELECT 2, CAST(r.year AS TEXT), r.kind, r.value, NULL, r.change_seq, "
@@ -54,9 +61,9 @@ absl::StatusOr<v1::ListRevisionsResponse> IngestionStore::ListRevisions(
                 "r.from_valid_from, r.to_valid_from, r.population_share, r.labor_force_share "
                 "FROM crosswalk_revisions r JOIN changes c ON c.seq = r.change_seq "
                 "WHERE (r.from_code = $1 OR r.to_code = $1) AND $4 = 1 "
-                "ORDER BY 6, 1, 2, 3, 11, 12 LIMIT $5 OFFSET $6",
-                {request.unit_code(), request.month(), int64_t{request.scheme()},
-                 int64_t{with_others}, int64_t{page_size + 1}, offset}));
+                "ORDER BY 6, 1, 2, 3, 11, 12 LIMIT $5 OFFSET $6"),
+            {request.unit_code(), request.month(), int64_t{request.scheme()}, int64_t{with_others},
+             int64_t{page_size + 1}, offset}));
     for (size_t i = 0; i < rows.size() && i < static_cast<size_t>(page_size); ++i) {
       const sql::Row& r = rows[i];
       v1::Revision* revision = response.add_revisions();

@@ -32,6 +32,19 @@ namespace covtrack::ingestion {
 // - change_counter.pruned_through (migration 3) is the last seq whose change_items the feed's
 //   retention rule (change_feed.h, FeedRetention) has deleted: the feed starts after it. The
 //   changes rows and every revision are kept (the audit trail).
+// - Migration 4 keys participation by (month, unit_code, scheme): month first. Keyed by unit
+//   first, one national month (~40,000 rows, ~10,000 communes) landed on ~10,000 different
+//   pages of the key's index at ten years of history (a page per commune), so a month's write
+//   cost grew with the history (SQLite, a plain INSERT of one month's rows: 2.9 s; into the
+//   same ten years keyed month first: 0.18 s); month first, a new month's rows are appended at
+//   the index's end, whatever the history. Reads by unit enumerate the stored months instead
+//   (kParticipationMonths, one index probe a month). The revision tables keep the unit first:
+//   they grow only by corrections, and are read by unit. Migration 4 rebuilds the table, every
+//   row copied in the new key's order in the migration's one transaction, under the writers'
+//   lock (writes wait). At ten years of national history (4.8 M rows) it took 26-47 s on
+//   SQLite and 32-38 s on PostgreSQL (2-core VM, other builds running, load 5-9). The store
+//   does not grow: SQLite reuses the old table's pages (341 MB after VACUUM INTO, as before),
+//   PostgreSQL drops its files.
 inline const std::vector<sql::Migration>& IngestionMigrations() {
   static const std::vector<sql::Migration> kMigrations = {
       {1, R"sql(
@@ -135,8 +148,37 @@ DELETE FROM denominator_revisions WHERE EXISTS (
   AND d.change_seq = denominator_revisions.change_seq);
 DROP INDEX participation_revisions_seq;
 )sql"},
+      {4, R"sql(
+-- The writers' lock first (every write takes it before anything else): on PostgreSQL a write
+-- could otherwise commit into the old table while it is copied, and be dropped with it.
+UPDATE change_counter SET last_seq = last_seq WHERE id = 1;
+CREATE TABLE participation_by_month (
+  unit_code TEXT NOT NULL,
+  month TEXT NOT NULL,
+  scheme INTEGER NOT NULL,
+  participants BIGINT NOT NULL,
+  in_province BIGINT,
+  change_seq BIGINT NOT NULL,
+  PRIMARY KEY (month, unit_code, scheme));
+INSERT INTO participation_by_month (unit_code, month, scheme, participants, in_province,
+  change_seq)
+  SELECT unit_code, month, scheme, participants, in_province, change_seq FROM participation
+  ORDER BY month, unit_code, scheme;
+DROP TABLE participation;
+ALTER TABLE participation_by_month RENAME TO participation;
+)sql"},
   };
   return kMigrations;
 }
+
+// The months that hold participation rows, as the table participation_months (month), for a
+// statement to begin with: one index probe per month (the smallest month after the last one
+// found), so that a read by unit can probe (month, unit_code) month by month rather than scan
+// the table (migration 4 put the month first). Its last row is NULL, which joins nothing.
+inline constexpr char kParticipationMonths[] =
+    "WITH RECURSIVE participation_months (month) AS ("
+    "SELECT MIN(month) FROM participation UNION ALL "
+    "SELECT (SELECT MIN(p.month) FROM participation p WHERE p.month > m.month) "
+    "FROM participation_months m WHERE m.month IS NOT NULL) ";
 
 }  // namespace covtrack::ingestion
