@@ -183,6 +183,7 @@ AggregationServiceImpl::AggregationServiceImpl(const AggregationOptions& options
   log::Info("aggregation service started; loading the snapshot",
             {{"ingestion", options_.ingestion_addr}, {"cache", cache_->description()}});
   follower_ = std::thread([this] { FollowLoop(); });
+  sharer_ = std::thread([this] { ShareLoop(); });
   if (options_.stats_log_interval > absl::ZeroDuration()) {
     stats_thread_ = std::thread([this] { StatsLoop(); });
   }
@@ -201,6 +202,14 @@ AggregationServiceImpl::~AggregationServiceImpl() {
   }
   if (follower_.joinable()) {
     follower_.join();
+  }
+  {
+    // Entries still queued are given up: the shared cache is best effort.
+    absl::MutexLock lock(&share_mu_);
+    share_stopping_ = true;
+  }
+  if (sharer_.joinable()) {
+    sharer_.join();
   }
   if (stats_thread_.joinable()) {
     stats_thread_.join();

@@ -130,6 +130,11 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
 
   AggregationStats stats() const;
 
+  // Whether every entry queued for the shared cache before this call has been written (or
+  // given up) within `timeout`. Answers never wait for it; tests and benchmarks that read Redis
+  // right after an answer do.
+  bool WaitShared(absl::Duration timeout);
+
  private:
   AggregationServiceImpl(const AggregationOptions& options, std::unique_ptr<cache::Cache> cache,
                          std::shared_ptr<grpc::Channel> ingestion_channel);
@@ -159,20 +164,26 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
     // one reads only the changes after it). Memoised entries are dropped on every reload.
     mutable std::atomic<int64_t> verified_seq{0};
     CoveragePtr coverage;
-    // False while the shared cache has not taken it (it was down): offered again on use.
+    // True once offered to the shared cache (queued for it, or taken); false again when the
+    // write failed or was dropped (Redis down, queue full): offered again on its next use.
     mutable std::atomic<bool> shared{false};
   };
   // Waits until the state reflects what `freshness` asks and returns with the reader lock on
   // state_mu_ held (and released on error): everything an answer reads is then at one seq.
   absl::Status LockFresh(const FreshnessQuery& freshness);
 
-  // What an answer offers the shared cache once it has released the reader lock (Redis may
-  // be slow; the follower must not wait on it): encoded entries, and the memo's to mark shared.
+  // What an answer offers the shared cache (encoded entries, and the memo's behind them,
+  // already marked shared). Handed to the sharer thread once the reader lock is released: the
+  // answer never waits on Redis, and neither does the follower.
   struct ToShare {
     std::vector<std::pair<std::string, std::string>> entries;
     std::vector<std::shared_ptr<const LocalEntry>> remembered;
   };
-  void Share(const ToShare& to_share);
+  // Queues `to_share` for the sharer (or, when the queue is full, gives the entries up: their
+  // memo entries are marked unshared and offered again on their next use).
+  void Share(ToShare to_share);
+  // Writes what answers queued, many answers' entries in one MSET (ShareLoop runs it).
+  void ShareLoop();
   // The rollups wanted, from the memo or the shared cache where still valid, otherwise
   // computed from memory. A code that names no unit at the period's end gives nullptr.
   // `used` (if given) receives the memo's entry behind each answer (nullptr where none).
@@ -207,7 +218,7 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
     RETURN_IF_ERROR(LockFresh(freshness));
     auto result = answer(to_share);
     state_mu_.ReaderUnlock();
-    Share(to_share);
+    Share(std::move(to_share));
     return result;
   }
 
@@ -274,6 +285,14 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   std::atomic<int64_t> changes_applied_{0};
   std::atomic<int64_t> hierarchy_loads_{0};
   std::atomic<int64_t> crosswalk_loads_{0};
+
+  // The sharer's queue: answers' entries waiting for one MSET (bounded by kMaxQueuedShares).
+  absl::Mutex share_mu_;
+  std::vector<ToShare> share_queue_ ABSL_GUARDED_BY(share_mu_);
+  size_t share_queued_entries_ ABSL_GUARDED_BY(share_mu_) = 0;
+  bool share_busy_ ABSL_GUARDED_BY(share_mu_) = false;  // a MSET is under way
+  bool share_stopping_ ABSL_GUARDED_BY(share_mu_) = false;
+  std::thread sharer_;
 
   absl::Mutex stop_mu_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;

@@ -155,8 +155,9 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
         }
         ++entries_served_;
         ++local_hits_;
+        // exchange: offered by one answer only, however many use it before the write lands.
         if (!entry->shared.load(std::memory_order_relaxed) && fingerprint.has_value() &&
-            cache_->stats().available) {
+            cache_->stats().available && !entry->shared.exchange(true)) {
           to_share.entries.push_back(
               {keys[i], EncodeEntry(applied, *fingerprint, *entry->coverage)});
           to_share.remembered.push_back(local[i]);
@@ -211,6 +212,7 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
       (*used)[i] = entry;
     }
     if (fingerprint.has_value()) {
+      entry->shared = true;  // before another answer can find it in the memo
       to_share.entries.push_back({keys[i], EncodeEntry(applied, *fingerprint, *entry->coverage)});
       to_share.remembered.push_back(entry);
     }
@@ -285,13 +287,67 @@ void AggregationServiceImpl::KeepAnswer(const std::string& key,
   answers_[key] = std::move(entry);
 }
 
-void AggregationServiceImpl::Share(const ToShare& to_share) {
-  if (to_share.entries.empty() || !cache_->MultiSet(to_share.entries, options_.cache_ttl)) {
+// Entries queued for the shared cache at most (a few KB each): beyond, an answer's entries are
+// given up rather than held, and offered again on their next use.
+constexpr size_t kMaxQueuedShares = 20000;
+
+void AggregationServiceImpl::Share(ToShare to_share) {
+  if (to_share.entries.empty()) {
     return;
   }
-  for (const std::shared_ptr<const LocalEntry>& entry : to_share.remembered) {
-    entry->shared = true;
+  {
+    absl::MutexLock lock(&share_mu_);
+    if (!share_stopping_ && share_queued_entries_ + to_share.entries.size() <= kMaxQueuedShares) {
+      share_queued_entries_ += to_share.entries.size();
+      share_queue_.push_back(std::move(to_share));
+      return;
+    }
   }
+  for (const std::shared_ptr<const LocalEntry>& entry : to_share.remembered) {
+    entry->shared = false;
+  }
+}
+
+void AggregationServiceImpl::ShareLoop() {
+  while (true) {
+    std::vector<ToShare> batch;
+    {
+      absl::MutexLock lock(&share_mu_);
+      share_busy_ = false;
+      auto work = [this]() ABSL_SHARED_LOCKS_REQUIRED(share_mu_) {
+        return share_stopping_ || !share_queue_.empty();
+      };
+      share_mu_.Await(absl::Condition(&work));
+      if (share_stopping_) {
+        return;
+      }
+      batch.swap(share_queue_);
+      share_queued_entries_ = 0;
+      share_busy_ = true;
+    }
+    // One MSET for every answer queued meanwhile: under load, fewer round trips than answers.
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (ToShare& t : batch) {
+      for (auto& e : t.entries) {
+        entries.push_back(std::move(e));
+      }
+    }
+    if (!cache_->MultiSet(entries, options_.cache_ttl)) {
+      for (const ToShare& t : batch) {
+        for (const std::shared_ptr<const LocalEntry>& entry : t.remembered) {
+          entry->shared = false;
+        }
+      }
+    }
+  }
+}
+
+bool AggregationServiceImpl::WaitShared(absl::Duration timeout) {
+  absl::MutexLock lock(&share_mu_);
+  auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(share_mu_) {
+    return share_queue_.empty() && !share_busy_;
+  };
+  return share_mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
 }
 
 }  // namespace covtrack::aggregation

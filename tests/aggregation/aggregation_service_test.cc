@@ -1,17 +1,27 @@
 // The aggregation service end to end: a real ingestion service in-process (SQLite), the real
 // aggregation service over gRPC on loopback, and a real Redis (the test server, or one of the
 // test's own that it kills, restarts and flushes).
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <set>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -558,15 +568,18 @@ TEST_F(AggregationRedisOutageTest, KilledAndRestartedMidTest) {
   EXPECT_EQ(Health(*agg_, "10", "2023"), 12);
   EXPECT_GT(agg_->service().stats().entries_served, back.entries_served);
   EXPECT_EQ(agg_->service().stats().entries_computed, back.entries_computed);
+  ASSERT_TRUE(agg_->service().WaitShared(absl::Seconds(10)));  // written after the answers
   EXPECT_NE(RedisCommand(redis_->address(), "DBSIZE"), std::optional<std::string>("0"));
 }
 
 TEST_F(AggregationRedisOutageTest, FlushedMidTest) {
   Submit(ingestion_->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 21)}, {}, "a");
   EXPECT_EQ(Health(*agg_, "10", "2023"), 21);
+  ASSERT_TRUE(agg_->service().WaitShared(absl::Seconds(10)));  // flushed after the write lands
   ASSERT_EQ(RedisCommand(redis_->address(), "FLUSHALL"), std::optional<std::string>("OK"));
   EXPECT_EQ(Health(*agg_, "10", "2023"), 21);
   Submit(ingestion_->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 22)}, {}, "b");
+  ASSERT_TRUE(agg_->service().WaitShared(absl::Seconds(10)));
   ASSERT_EQ(RedisCommand(redis_->address(), "FLUSHALL"), std::optional<std::string>("OK"));
   EXPECT_EQ(Health(*agg_, "10", "2023"), 22);
   const aggregation::AggregationStats refilled = agg_->service().stats();
@@ -594,11 +607,13 @@ TEST_F(AggregationRedisOutageTest, StaleEntryWrittenBackIsNeverServed) {
   EXPECT_EQ(Health(*other, "102", "2023"), 0);
 
   const std::string key = "outage-test:agg:v3:10:2023";
+  ASSERT_TRUE(agg_->service().WaitShared(absl::Seconds(10)));  // written after the answer
   std::optional<std::string> old_entry = RedisCommand(redis_->address(), "GET " + key);
   ASSERT_TRUE(old_entry.has_value() && !old_entry->empty());
   Submit(ingestion_->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 32)}, {}, "b");
   EXPECT_EQ(Health(*agg_, "10", "2023"), 32);
-  // Put the old entry back, as a lagging replica would.
+  // Put the old entry back, as a lagging replica would (after this replica's own write).
+  ASSERT_TRUE(agg_->service().WaitShared(absl::Seconds(10)));
   redisContext* c = redisConnect("127.0.0.1", std::stoi(redis_->address().substr(10)));
   ASSERT_NE(c, nullptr);
   auto* reply = static_cast<redisReply*>(
@@ -625,6 +640,9 @@ TEST_F(AggregationRedisOutageTest, ForgedEntryIsNeverServed) {
   const std::string payload = forged.SerializeAsString();
   for (const std::string& tag : {std::string("9223372036854775807:0000000000000000|"),
                                  std::string("9223372036854775807|")}) {
+    // The forged entry must not be overwritten by this replica's own write of the key, queued
+    // by its last answer.
+    ASSERT_TRUE(agg_->service().WaitShared(absl::Seconds(10)));
     const std::string value = tag + payload;
     redisContext* c = redisConnect("127.0.0.1", std::stoi(redis_->address().substr(10)));
     ASSERT_NE(c, nullptr);
@@ -654,6 +672,183 @@ TEST_F(AggregationRedisOutageTest, ForgedEntryIsNeverServed) {
     Submit(ingestion_->stub(), {Record("10102", "2023-12", v1::SCHEME_HEALTH, 0)}, {},
            absl::StrCat("undo-", tag.size()));
   }
+}
+
+// A Redis that takes connections and answers PING (its health check) and MGET (all misses), but
+// never answers anything else: a server stalled in the middle of the replica's write of entries.
+class StalledRedis {
+ public:
+  StalledRedis() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (listener_ < 0 || bind(listener_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        listen(listener_, 16) != 0 ||
+        getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { Accept(); });
+  }
+  // Closes every connection (a stalled write then fails at once) and stops listening.
+  ~StalledRedis() { Stop(); }
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) {
+        return;
+      }
+      stopping_ = true;
+      for (int fd : connections_) {
+        shutdown(fd, SHUT_RDWR);
+      }
+    }
+    if (acceptor_.joinable()) {
+      acceptor_.join();
+    }
+    for (std::thread& t : servers_) {
+      t.join();
+    }
+    close(listener_);
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  int writes_seen() {
+    absl::MutexLock lock(&mu_);
+    return writes_seen_;
+  }
+
+ private:
+  bool Stopping() {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  }
+  void Accept() {
+    while (!Stopping()) {
+      pollfd p{listener_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) {
+        continue;
+      }
+      const int fd = accept(listener_, nullptr, nullptr);
+      if (fd < 0) {
+        continue;
+      }
+      absl::MutexLock lock(&mu_);
+      if (stopping_) {
+        close(fd);  // accepted after Stop shut the others down
+        return;
+      }
+      connections_.push_back(fd);
+      servers_.emplace_back([this, fd] { Serve(fd); });
+    }
+  }
+  // Reads RESP commands ("*N\r\n" then N "$len\r\n<bytes>\r\n") and answers PING and MGET.
+  void Serve(int fd) {
+    std::string in;
+    char buf[4096];
+    while (true) {
+      const ssize_t n = read(fd, buf, sizeof(buf));
+      if (n <= 0) {
+        break;
+      }
+      in.append(buf, static_cast<size_t>(n));
+      std::vector<std::string> args;
+      while (ParseCommand(in, &args)) {
+        const std::string name = absl::AsciiStrToUpper(args.empty() ? "" : args[0]);
+        std::string reply;
+        if (name == "PING") {
+          reply = "+PONG\r\n";
+        } else if (name == "MGET") {
+          reply = absl::StrCat("*", args.size() - 1, "\r\n");
+          for (size_t i = 1; i < args.size(); ++i) {
+            absl::StrAppend(&reply, "$-1\r\n");
+          }
+        } else {
+          absl::MutexLock lock(&mu_);
+          ++writes_seen_;
+          continue;  // stalled: no answer, ever
+        }
+        if (write(fd, reply.data(), reply.size()) != static_cast<ssize_t>(reply.size())) {
+          break;
+        }
+      }
+    }
+    close(fd);
+  }
+  // Takes one whole command off the front of `in` into `args`; false while it is incomplete.
+  static bool ParseCommand(std::string& in, std::vector<std::string>* args) {
+    args->clear();
+    size_t pos = 0;
+    auto line = [&](std::string* out) {
+      const size_t end = in.find("\r\n", pos);
+      if (end == std::string::npos) {
+        return false;
+      }
+      *out = in.substr(pos, end - pos);
+      pos = end + 2;
+      return true;
+    };
+    std::string header;
+    int count = 0;
+    if (!line(&header) || header.empty() || header[0] != '*' ||
+        !absl::SimpleAtoi(header.substr(1), &count)) {
+      return false;
+    }
+    for (int i = 0; i < count; ++i) {
+      std::string size_line;
+      size_t size = 0;
+      if (!line(&size_line) || size_line.empty() || !absl::SimpleAtoi(size_line.substr(1), &size) ||
+          in.size() < pos + size + 2) {
+        return false;
+      }
+      args->push_back(in.substr(pos, size));
+      pos += size + 2;
+    }
+    in.erase(0, pos);
+    return true;
+  }
+
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread acceptor_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int writes_seen_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int> connections_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> servers_;  // joined in Stop, after the acceptor
+};
+
+// Answers never wait on the shared cache: the entries an answer computed are written to Redis
+// after it, by the replica's sharer. With a Redis that stalls on that write (and a command
+// timeout far beyond the call's deadline), answers still come, right, at once.
+TEST(AggregationSharerTest, AnswersDoNotWaitForTheSharedCachesWrite) {
+  StalledRedis redis;
+  std::unique_ptr<IngestionHarness> ingestion = IngestionHarness::Start();
+  LoadSmallTree(ingestion->stub());
+  Submit(ingestion->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 5)}, {}, "a");
+  aggregation::AggregationOptions options;
+  options.ingestion_addr = ingestion->address();
+  options.redis_addr = redis.address();
+  options.cache_key = kTestCacheKey;
+  options.redis_timeout = absl::Seconds(120);  // beyond Get's 30 s deadline
+  options.stats_log_interval = absl::ZeroDuration();
+  options.cache_namespace = "sharer-test";
+  options.default_consistency = v1::CONSISTENCY_FULL;
+  std::unique_ptr<AggregationHarness> agg = AggregationHarness::Start(options);
+  ASSERT_TRUE(Eventually([&] { return agg->service().stats().cache.available; }));
+  EXPECT_EQ(Health(*agg, "10", "2023"), 5);
+  EXPECT_EQ(Health(*agg, "101", "2023"), 5);
+  Submit(ingestion->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 6)}, {}, "b");
+  EXPECT_EQ(Health(*agg, "10", "2023"), 6);
+  // The write did reach Redis, and is still waiting there.
+  EXPECT_TRUE(Eventually([&] { return redis.writes_seen() > 0; }));
+  EXPECT_FALSE(agg->service().WaitShared(absl::Milliseconds(200)));
+  // Redis gone: the stalled write fails, and the queue drains (the entries are offered again
+  // on their next use).
+  redis.Stop();
+  EXPECT_TRUE(agg->service().WaitShared(absl::Seconds(10)));
+  EXPECT_EQ(Health(*agg, "10", "2023"), 6);
 }
 
 // With Redis but no key to sign entries with, aggregation does not start: the message says

@@ -619,16 +619,19 @@ TEST_F(LiveViewFaultTest, RedisKilledFlushedStaleAndForeignEntriesAnswersStayRig
   StartLoad();
   Progress(/*writes=*/30, /*answers=*/100);
 
-  // Genuine entries as the replicas wrote them now: stale once the writes go on.
+  // Genuine entries as the replicas wrote them now: stale once the writes go on. (Replicas
+  // write entries after their answers: read until some have landed.)
   std::map<std::string, std::string> captured;
-  for (const auto& [code, period] : Questions()) {
-    const std::string key = absl::StrCat(kNamespace, ":agg:v3:", code, ":", period);
-    std::optional<std::string> value = redis_->Command("GET " + key);
-    if (value.has_value() && !value->empty()) {
-      captured[key] = *value;
+  EXPECT_TRUE(Eventually([&] {
+    for (const auto& [code, period] : Questions()) {
+      const std::string key = absl::StrCat(kNamespace, ":agg:v3:", code, ":", period);
+      std::optional<std::string> value = redis_->Command("GET " + key);
+      if (value.has_value() && !value->empty()) {
+        captured[key] = *value;
+      }
     }
-  }
-  EXPECT_FALSE(captured.empty()) << "the replicas wrote no entry to Redis";
+    return !captured.empty();
+  })) << "the replicas wrote no entry to Redis";
 
   redis_->Kill();
   Progress(/*writes=*/20, /*answers=*/50);
