@@ -227,12 +227,13 @@ absl::Status ValidateSubmitReport(const v1::SubmitReportRequest& request,
       int64_t{request.records_size()} + request.denominators_size() + request.measures_size();
   if (items > limits.max_items_per_request) {
     return absl::InvalidArgumentError(
-        absl::StrCat("request too large: ", items, " records, denominators and measures, at most ",
-                     limits.max_items_per_request, " per request; split it or use StreamReports"));
+        absl::StrCat("request too large: ", items, " records and denominators, at most ",
+                     limits.max_items_per_request,
+                     " per request (measures count among them); split it or use StreamReports"));
   }
   if (items == 0) {
     return absl::InvalidArgumentError(
-        "records: the request has no records, no denominators and no measures");
+        "records: the request has no records and no denominators (and no measures)");
   }
   std::map<std::tuple<std::string, std::string, int>, int> seen_records;
   for (int i = 0; i < request.records_size(); ++i) {
