@@ -22,7 +22,7 @@
 #include "tools/sampledata/sample_measures.h"
 
 ABSL_FLAG(std::string, out_dir, ".",
-          "folder to write units.csv, participation.csv, denominators.csv");
+          "folder to write units.csv, participation.csv, denominators.csv, measures.csv");
 ABSL_FLAG(
     std::string, provinces, "",
     "comma-separated unit codes whose subtrees get data (e.g. 82,14); empty: the whole country");
