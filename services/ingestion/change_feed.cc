@@ -14,6 +14,7 @@
 #include "services/ingestion/admin_unit_table.h"
 #include "services/ingestion/batched_sql.h"
 #include "services/ingestion/crosswalk_table.h"
+#include "services/ingestion/measure_table.h"
 
 namespace covtrack::ingestion {
 
@@ -176,10 +177,12 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
   }
   ASSIGN_OR_RETURN(
       const std::vector<sql::Row> entries,
-      session.Query("SELECT seq, COUNT(*) FROM change_items WHERE seq > $1 AND seq <= $2 "
-                    "GROUP BY seq UNION ALL "
-                    "SELECT change_seq, COUNT(*) FROM crosswalk_revisions "
-                    "WHERE change_seq > $1 AND change_seq <= $2 GROUP BY change_seq",
+      session.Query(absl::StrCat("SELECT seq, SUM(CASE WHEN kind = ", kMeasureChange, " THEN ",
+                                 kEntriesPerMeasureMonth,
+                                 " ELSE 1 END) FROM change_items "
+                                 "WHERE seq > $1 AND seq <= $2 GROUP BY seq UNION ALL "
+                                 "SELECT change_seq, COUNT(*) FROM crosswalk_revisions "
+                                 "WHERE change_seq > $1 AND change_seq <= $2 GROUP BY change_seq"),
                     {after_seq, changes.back().Int(0)}));
   const int64_t last = PageEnd(changes, entries);
   const sql::Params range = {after_seq, last};
@@ -216,6 +219,12 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
         v1::Change::UnitYear* y = change->add_denominators();
         y->set_unit_code(item.Text(2));
         y->set_year(year);
+        break;
+      }
+      case kMeasureChange: {
+        v1::Change::UnitMonth* m = change->add_measure_months();
+        m->set_unit_code(item.Text(2));
+        m->set_month(item.Text(3));
         break;
       }
       default:
@@ -267,6 +276,11 @@ absl::StatusOr<v1::ListChangesResponse> ReadChanges(sql::Session& session, int64
     d->set_year(static_cast<int32_t>(row.Int(2)));
     d->set_kind(static_cast<v1::DenominatorKind>(row.Int(3)));
     d->set_value(row.Int(4));
+  }
+  ASSIGN_OR_RETURN(const auto measures, ReadMeasuresOfChanges(session, after_seq, last));
+  for (const auto& [seq, value] : measures) {
+    ASSIGN_OR_RETURN(v1::Change* const change, ChangeAt(response, seq, "measure revision"));
+    *change->add_measure_values() = value;
   }
   // Units keep no revisions: each change carries every version of its codes as stored now,
   // which a follower applying changes in order replaces them with.

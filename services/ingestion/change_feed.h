@@ -24,7 +24,12 @@ struct Sender {
 };
 
 // change_items.kind.
-enum ChangeKind : int64_t { kParticipationChange = 1, kDenominatorChange = 2, kUnitChange = 3 };
+enum ChangeKind : int64_t {
+  kParticipationChange = 1,
+  kDenominatorChange = 2,
+  kUnitChange = 3,
+  kMeasureChange = 4,  // period: the month; measure_table.h
+};
 
 // Which changes the feed keeps whole. A change is pruned when it is older than `keep_for` AND
 // is not among the `keep_newest` newest: either bound alone keeps a follower that is briefly
@@ -78,12 +83,14 @@ class ChangeWriter {
 
 // The most entries a page of changes carries beyond its first change: change_items rows (a
 // unit-month with at most four records, ~250 bytes; a unit-year with at most two values; a
-// unit code with its versions, ~450 bytes each) plus crosswalk links (~60 bytes). 10,000 keep
+// unit code with its versions, ~450 bytes each; a unit-month of measures, up to 28 values of
+// ~35 bytes, counts as kEntriesPerMeasureMonth) plus crosswalk links (~60 bytes). 10,000 keep
 // a page near 3 MB at most, under the 4 MB a gRPC client receives by default, where a page
 // without a bound would grow to page_size whole reports. One change is always whole: the
 // largest ingestion accepts (max_items_per_request = 100,000 records, ~20 MB) fits the 64 MB
 // limit (common/server.h) a follower sets on its channel.
 inline constexpr int64_t kMaxEntriesPerPage = 10000;
+inline constexpr int64_t kEntriesPerMeasureMonth = 4;
 
 // Inside a write holding the writers' lock, with `head` the newest seq once the write commits:
 // drops the items of the oldest changes outside `retention` (at most kMaxChangesPrunedPerWrite

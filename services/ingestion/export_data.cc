@@ -11,6 +11,7 @@
 #include "common/status/status.h"
 #include "common/text.h"
 #include "services/ingestion/ingestion_store.h"
+#include "services/ingestion/measure_table.h"
 #include "services/ingestion/schema.h"
 
 namespace covtrack::ingestion {
@@ -83,16 +84,18 @@ absl::Status IngestionStore::ExportData(
     chunk.set_snapshot_seq(snapshot_seq);
     bool sent_any = false;
     auto flush = [&](bool last) -> bool {
-      if (!last && chunk.records_size() + chunk.denominators_size() < kChunk) {
+      const int rows = chunk.records_size() + chunk.denominators_size() + chunk.measures_size();
+      if (!last && rows < kChunk) {
         return true;
       }
-      if (last && sent_any && chunk.records_size() == 0 && chunk.denominators_size() == 0) {
+      if (last && sent_any && rows == 0) {
         return true;
       }
       bool more = sink(chunk);
       sent_any = true;
       chunk.clear_records();
       chunk.clear_denominators();
+      chunk.clear_measures();
       return more;
     };
     // The subtree's rows, read kUnitsPerQuery units at a time: one round trip per batch, not
@@ -202,6 +205,22 @@ absl::Status IngestionStore::ExportData(
         if (!flush(false)) {
           return absl::OkStatus();
         }
+      }
+    }
+    if (request.include_measures()) {
+      // After every unit's records, in the measures' own (month-first) order: one pass along
+      // their primary key, filtered by the subtree.
+      const std::set<std::string> subtree(codes.begin(), codes.end());
+      bool more = true;
+      RETURN_IF_ERROR(ReadMeasuresOfMonths(s, request.from_month(), request.to_month(),
+                                           whole_country ? nullptr : &subtree,
+                                           [&](v1::MeasureRecord m) {
+                                             *chunk.add_measures() = std::move(m);
+                                             more = flush(false);
+                                             return more;
+                                           }));
+      if (!more) {
+        return absl::OkStatus();
       }
     }
     flush(true);

@@ -36,25 +36,28 @@ constexpr int kMaxConcurrentFeedReads = 4;
 struct IngestionMetrics {
   metrics::Counter& records = metrics::Registry::Global().AddCounter(
       "covtrack_ingestion_records_total",
-      "Participation records and denominators in committed reports (replays not counted)",
+      "Participation records, denominators and measures in committed reports (replays not "
+      "counted)",
       {"kind"});
   metrics::Counter& rejected = metrics::Registry::Global().AddCounter(
       "covtrack_ingestion_rejected_requests_total",
       "Report and import requests refused, by status code", {"code"});
   metrics::Counter& rejected_records = metrics::Registry::Global().AddCounter(
       "covtrack_ingestion_rejected_records_total",
-      "Records and denominators in refused reports (none of them was written)", {});
+      "Records, denominators and measures in refused reports (none of them was written)", {});
 
   void Committed(const v1::SubmitReportResponse& response) {
     if (!response.replayed()) {
       records.Add({"participation"}, response.records_accepted());
       records.Add({"denominator"}, response.denominators_accepted());
+      records.Add({"measure"}, response.measures_accepted());
     }
   }
   void Rejected(absl::StatusCode code, const v1::SubmitReportRequest* request) {
     rejected.Add({absl::StatusCodeToString(code)});
     if (request != nullptr) {
-      rejected_records.Add({}, request->records_size() + request->denominators_size());
+      rejected_records.Add(
+          {}, request->records_size() + request->denominators_size() + request->measures_size());
     }
   }
 };
@@ -86,6 +89,13 @@ std::vector<access::UnitRef> UnitsOf(const v1::SubmitReportRequest& request) {
     std::string day = month.ok() ? month->LastDay() : "";
     if (seen.insert({r.unit_code(), day}).second) {
       refs.push_back(access::UnitRef::OnDay(r.unit_code(), day));
+    }
+  }
+  for (const v1::MeasureRecord& m : request.measures()) {
+    absl::StatusOr<Month> month = Month::Parse(m.month());
+    std::string day = month.ok() ? month->LastDay() : "";
+    if (seen.insert({m.unit_code(), day}).second) {
+      refs.push_back(access::UnitRef::OnDay(m.unit_code(), day));
     }
   }
   for (const v1::DenominatorRecord& d : request.denominators()) {
@@ -271,12 +281,14 @@ grpc::Status IngestionServiceImpl::StreamReports(
     response->set_records_accepted(response->records_accepted() + result->records_accepted());
     response->set_denominators_accepted(response->denominators_accepted() +
                                         result->denominators_accepted());
+    response->set_measures_accepted(response->measures_accepted() + result->measures_accepted());
     if (result->replayed()) {
       response->set_messages_replayed(response->messages_replayed() + 1);
     } else {
       response->set_records_changed(response->records_changed() + result->records_changed());
       response->set_denominators_changed(response->denominators_changed() +
                                          result->denominators_changed());
+      response->set_measures_changed(response->measures_changed() + result->measures_changed());
     }
     response->set_last_change_seq(result->change_seq());
     response->set_last_request_id(request.request_id());

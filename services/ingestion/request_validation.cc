@@ -10,9 +10,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
+#include "common/measures.h"
 #include "common/period.h"
 #include "common/status/status.h"
 #include "common/text.h"
+#include "services/ingestion/measure_checks.h"
 
 namespace covtrack::ingestion {
 namespace {
@@ -221,14 +223,17 @@ absl::Status ValidateSubmitReport(const v1::SubmitReportRequest& request,
                                   const RequestLimits& limits) {
   RETURN_IF_ERROR(ValidateRequestId(request.request_id()));
   RETURN_IF_ERROR(CheckText("source", request.source(), kMaxSourceBytes));
-  const int items = request.records_size() + request.denominators_size();
+  const int64_t items =
+      int64_t{request.records_size()} + request.denominators_size() + request.measures_size();
   if (items > limits.max_items_per_request) {
     return absl::InvalidArgumentError(
         absl::StrCat("request too large: ", items, " records and denominators, at most ",
-                     limits.max_items_per_request, " per request; split it or use StreamReports"));
+                     limits.max_items_per_request,
+                     " per request (measures count among them); split it or use StreamReports"));
   }
   if (items == 0) {
-    return absl::InvalidArgumentError("records: the request has no records and no denominators");
+    return absl::InvalidArgumentError(
+        "records: the request has no records and no denominators (and no measures)");
   }
   std::map<std::tuple<std::string, std::string, int>, int> seen_records;
   for (int i = 0; i < request.records_size(); ++i) {
@@ -254,7 +259,7 @@ absl::Status ValidateSubmitReport(const v1::SubmitReportRequest& request,
           absl::StrCat("duplicates denominators[", it->second, "] (same unit, year and kind)"));
     }
   }
-  return absl::OkStatus();
+  return ValidateMeasureRecords(request.measures());
 }
 
 absl::Status ValidateImportAdminUnits(const v1::ImportAdminUnitsRequest& request,
@@ -304,6 +309,18 @@ absl::Status ValidateListRevisions(const v1::ListRevisionsRequest& request) {
   if (request.scheme() != v1::SCHEME_UNSPECIFIED && !IsReportedScheme(request.scheme())) {
     return absl::InvalidArgumentError("scheme: must be one of the four reported schemes");
   }
+  if (request.measure() != v1::MEASURE_UNSPECIFIED) {
+    const MeasureInfo* info = FindMeasure(request.measure());
+    if (info == nullptr || info->source != MeasureSource::kMeasureRecord) {
+      return absl::InvalidArgumentError(
+          "measure: must be a reported measure other than MEASURE_PARTICIPANTS (whose revisions "
+          "are listed without it)");
+    }
+    if (request.month().empty()) {
+      return absl::InvalidArgumentError(
+          "month: required with measure (measures are found through their month)");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -317,7 +334,7 @@ absl::Status ValidateExportData(const v1::ExportDataRequest& request) {
   } else if (!whole_country) {
     return absl::InvalidArgumentError("as_of: required to read the subtree of a unit");
   }
-  if (!request.from_month().empty() || !request.to_month().empty()) {
+  if (!request.from_month().empty() || !request.to_month().empty() || request.include_measures()) {
     RETURN_IF_ERROR(InField("from_month", MonthProblem(request.from_month())));
     RETURN_IF_ERROR(InField("to_month", MonthProblem(request.to_month())));
   }

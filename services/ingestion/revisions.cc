@@ -5,6 +5,7 @@
 #include "common/time/timestamp.h"
 #include "services/ingestion/crosswalk_table.h"
 #include "services/ingestion/ingestion_store.h"
+#include "services/ingestion/measure_table.h"
 #include "services/ingestion/schema.h"
 
 namespace covtrack::ingestion {
@@ -21,6 +22,16 @@ absl::StatusOr<v1::ListRevisionsResponse> IngestionStore::ListRevisions(
   // asked for.
   const bool with_others = request.month().empty() && request.scheme() == v1::SCHEME_UNSPECIFIED;
   v1::ListRevisionsResponse response;
+  if (request.measure() != v1::MEASURE_UNSPECIFIED) {
+    bool more = false;
+    RETURN_IF_ERROR(db_->Read([&](sql::Session& s) {
+      return ListMeasureRevisions(s, request, offset, page_size, response, more);
+    }));
+    if (more) {
+      response.set_next_page_token(page.TokenAtOffset(offset + page_size));
+    }
+    return response;
+  }
   RETURN_IF_ERROR(db_->Read([&](sql::Session& s) -> absl::Status {
     ASSIGN_OR_RETURN(
         const std::vector<sql::Row> rows,

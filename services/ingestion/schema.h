@@ -29,6 +29,11 @@ namespace covtrack::ingestion {
 // - Migration 3 also drops participation_revisions_seq (unit_code, change_seq): no query used
 //   it (ListRevisions reads a unit's revisions through the primary key), and every write paid
 //   for it.
+// - measure_values / measure_revisions (migration 5; services/ingestion/measure_table.h) hold
+//   the measures of issue 11 (common/measures.h) the way participation holds counts: the current
+//   value and the overwritten ones. Their keys lead with the month: a load writes a month of
+//   many units, and every read reaches them through a month. change_items kind 4 names a
+//   (unit_code, month) whose measures a change wrote.
 // - change_counter.pruned_through (migration 3) is the last seq whose change_items the feed's
 //   retention rule (change_feed.h, FeedRetention) has deleted: the feed starts after it. The
 //   changes rows and every revision are kept (the audit trail).
@@ -166,6 +171,26 @@ INSERT INTO participation_by_month (unit_code, month, scheme, participants, in_p
   ORDER BY month, unit_code, scheme;
 DROP TABLE participation;
 ALTER TABLE participation_by_month RENAME TO participation;
+)sql"},
+      {5, R"sql(
+CREATE TABLE measure_values (
+  month TEXT NOT NULL,
+  unit_code TEXT NOT NULL,
+  measure INTEGER NOT NULL,
+  scheme INTEGER NOT NULL,
+  payer_group INTEGER NOT NULL,
+  value BIGINT NOT NULL,
+  change_seq BIGINT NOT NULL,
+  PRIMARY KEY (month, unit_code, measure, scheme, payer_group));
+CREATE TABLE measure_revisions (
+  month TEXT NOT NULL,
+  unit_code TEXT NOT NULL,
+  measure INTEGER NOT NULL,
+  scheme INTEGER NOT NULL,
+  payer_group INTEGER NOT NULL,
+  change_seq BIGINT NOT NULL,
+  value BIGINT NOT NULL,
+  PRIMARY KEY (month, unit_code, measure, scheme, payer_group, change_seq));
 )sql"},
   };
   return kMigrations;

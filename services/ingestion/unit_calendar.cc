@@ -138,6 +138,20 @@ absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCal
                                      " (valid ", DescribeVersions(*versions), ")"));
     }
   }
+  for (int i = 0; i < request.measures_size(); ++i) {
+    const v1::MeasureRecord& m = request.measures(i);
+    ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, calendar.Versions(m.unit_code()));
+    if (versions->empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("measures[", i, "].unit_code: unknown unit ", Quoted(m.unit_code())));
+    }
+    ASSIGN_OR_RETURN(const Month month, Month::Parse(m.month()));
+    if (VersionOn(*versions, month.LastDay()) == nullptr) {
+      return FieldError("measures", i, "month",
+                        absl::StrCat("unit \"", m.unit_code(), "\" does not exist at the end of ",
+                                     m.month(), " (valid ", DescribeVersions(*versions), ")"));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -40,7 +40,8 @@ class UnitCalendar {
   absl::flat_hash_map<std::string, std::vector<v1::AdminUnit>> cache_;
 };
 
-// Every record's unit holds its code on the last day of its month, and every denominator's
+// Every record's and measure's unit holds its code on the last day of its month, and every
+// denominator's
 // code has a holder in its year: the unit holding it on 31 December, else the last that held
 // it during the year (common/hierarchy, YearlyFigureHolder). NOT_FOUND for a code no unit
 // ever held; INVALID_ARGUMENT naming the record otherwise. `request` has passed

@@ -5,7 +5,7 @@
 // the three output formats, CSV reading, and the ways a command fails (usage, rejected, failed).
 // The handlers are defined in a file per command group:
 //   unit_commands.cc      units import, units list
-//   upload_commands.cc    ingest, denominators import (streamed in batches)
+//   upload_commands.cc    ingest, denominators import, measures import (streamed in batches)
 //   revision_commands.cc  revisions
 //   crosswalk_commands.cc crosswalk import, crosswalk list
 //   coverage_commands.cc  coverage, coverage list, coverage series
@@ -90,6 +90,7 @@ class Commands {
   int UnitsList(const std::vector<std::string>& args);
   int Ingest(const std::vector<std::string>& args);
   int DenominatorsImport(const std::vector<std::string>& args);
+  int MeasuresImport(const std::vector<std::string>& args);
   int Revisions(const std::vector<std::string>& args);
   int CrosswalkImport(const std::vector<std::string>& args);
   int CrosswalkList(const std::vector<std::string>& args);

@@ -33,6 +33,9 @@ const std::vector<CommandSpec>& CommandTable() {
        "upload participants (unit_code,month,scheme,participants[,in_province_participants]) [--source]"},
       {{"denominators", "import"}, "FILE.csv", 1, 1, &Commands::DenominatorsImport,
        "upload population / labour force (unit_code,year,kind,value)"},
+      {{"measures", "import"}, "FILE.csv", 1, 1, &Commands::MeasuresImport,
+       "upload measures (unit_code,month,measure,scheme,payer_group,value; docs/measures.md) "
+       "[--source]"},
       {{"crosswalk", "import"}, "FILE.csv", 1, 1, &Commands::CrosswalkImport,
        "import crosswalk links (old_code,new_code[,effective_date,population_share,labor_force_share,kind]) [--effective_date --source]"},
       {{"crosswalk", "list"}, "", 0, 0, &Commands::CrosswalkList,

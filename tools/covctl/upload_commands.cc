@@ -1,6 +1,6 @@
-// covctl ingest and covctl denominators import: a CSV checked row by row (nothing is sent if one
-// row is bad), then streamed to ingestion in batches whose request ids derive from the file's
-// content, so that running the same command again resumes without counting twice.
+// covctl ingest, denominators import and measures import: a CSV checked row by row (nothing is sent
+// if one row is bad), then streamed to ingestion in batches whose request ids derive from the
+// file's content, so that running the same command again resumes without counting twice.
 
 #include <algorithm>
 #include <numeric>
@@ -127,6 +127,8 @@ int Commands::StreamUpload(const std::string& path, std::vector<v1::SubmitReport
       total.set_denominators_accepted(total.denominators_accepted() +
                                       summary.denominators_accepted());
       total.set_denominators_changed(total.denominators_changed() + summary.denominators_changed());
+      total.set_measures_accepted(total.measures_accepted() + summary.measures_accepted());
+      total.set_measures_changed(total.measures_changed() + summary.measures_changed());
       total.set_last_change_seq(summary.last_change_seq());
       total.set_last_request_id(summary.last_request_id());
       break;
@@ -147,6 +149,7 @@ int Commands::StreamUpload(const std::string& path, std::vector<v1::SubmitReport
         total.set_records_accepted(total.records_accepted() + messages[i].records_size());
         total.set_denominators_accepted(total.denominators_accepted() +
                                         messages[i].denominators_size());
+        total.set_measures_accepted(total.measures_accepted() + messages[i].measures_size());
         done_rows += rows_in[i];
       }
       first += committed.value_or(0);
@@ -204,6 +207,11 @@ int Commands::Ingest(const std::vector<std::string>& args) {
 int Commands::DenominatorsImport(const std::vector<std::string>& args) {
   return UploadRows(args[0], "denominators", "denominators", &sampledata::ParseDenominatorRows,
                     &v1::SubmitReportRequest::add_denominators);
+}
+
+int Commands::MeasuresImport(const std::vector<std::string>& args) {
+  return UploadRows(args[0], "measures", "measures", &sampledata::ParseMeasureRows,
+                    &v1::SubmitReportRequest::add_measures);
 }
 
 }  // namespace covtrack::covctl

@@ -523,6 +523,19 @@ Table AllocationTable(const v1::AllocateTargetResponse& allocation, bool people)
 }
 
 Table UploadSummaryTable(const v1::StreamReportsResponse& summary, bool people) {
+  // Measures' columns only for an upload that carried measures: the other uploads read as before.
+  if (summary.measures_accepted() > 0) {
+    Table table({{"messages", kR},
+                 {"replayed", kR},
+                 {"measures_accepted", kR},
+                 {"measures_changed", kR},
+                 {"last_change_seq", kR}});
+    table.AddRow(
+        {absl::StrCat(summary.messages_committed()), absl::StrCat(summary.messages_replayed()),
+         Count(summary.measures_accepted(), people), Count(summary.measures_changed(), people),
+         absl::StrCat(summary.last_change_seq())});
+    return table;
+  }
   Table table({{"messages", kR},
                {"replayed", kR},
                {"records_accepted", kR},

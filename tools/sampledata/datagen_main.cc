@@ -19,9 +19,10 @@
 #include "tools/sampledata/csv.h"
 #include "tools/sampledata/record_csv.h"
 #include "tools/sampledata/sample_data.h"
+#include "tools/sampledata/sample_measures.h"
 
 ABSL_FLAG(std::string, out_dir, ".",
-          "folder to write units.csv, participation.csv, denominators.csv");
+          "folder to write units.csv, participation.csv, denominators.csv, measures.csv");
 ABSL_FLAG(
     std::string, provinces, "",
     "comma-separated unit codes whose subtrees get data (e.g. 82,14); empty: the whole country");
@@ -99,7 +100,9 @@ int main(int argc, char** argv) {
       WriteCsv(dir + "/participation.csv", sd::ParticipationCsvHeader(), *records,
                sd::ParticipationCsvFields) &&
       WriteCsv(dir + "/denominators.csv", sd::DenominatorCsvHeader(), *denominators,
-               sd::DenominatorCsvFields);
+               sd::DenominatorCsvFields) &&
+      WriteCsv(dir + "/measures.csv", sd::MeasureCsvHeader(), sd::SampleMeasures(*records),
+               sd::MeasureCsvFields);
   std::cerr << "generated in " << absl::FormatDuration(absl::Now() - start) << "\n";
   return ok ? 0 : 1;
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
+#include "common/measures.h"
 #include "common/period.h"
 
 namespace covtrack::sampledata {
@@ -357,6 +358,103 @@ std::vector<std::string> UnitCsvFields(const v1::AdminUnit& unit) {
           unit.parent_code(), unit.valid_from(), unit.valid_to()};
 }
 
+ParsedRows<v1::MeasureRecord> ParseMeasureRows(const CsvTable& table) {
+  ParsedRows<v1::MeasureRecord> parsed;
+  Columns columns;
+  if (!columns.Resolve(table.header,
+                       {"unit_code", "month", "measure", "scheme", "payer_group", "value"}, {},
+                       parsed.errors)) {
+    return parsed;
+  }
+  std::map<std::tuple<std::string, std::string, int, int, int>, int> first_line;
+  for (const CsvRow& row : table.rows) {
+    std::vector<std::string> problems;
+    if (auto width = columns.CheckWidth(row)) {
+      problems.push_back(*width);
+      Report(row, problems, parsed.errors);
+      continue;
+    }
+    v1::MeasureRecord record;
+    record.set_unit_code(columns.Get(row, "unit_code"));
+    CheckCode("unit_code", record.unit_code(), /*required=*/true, problems);
+    std::string month_text = columns.Get(row, "month");
+    absl::StatusOr<Month> month = Month::Parse(month_text);
+    if (!month.ok()) {
+      problems.push_back(absl::StrCat("month ", Quoted(month_text), " is not a month (YYYY-MM)"));
+    } else {
+      record.set_month(month->ToString());
+    }
+    const std::string measure_text = columns.Get(row, "measure");
+    absl::StatusOr<v1::Measure> measure = ParseMeasure(measure_text);
+    const MeasureInfo* info = measure.ok() ? FindMeasure(*measure) : nullptr;
+    if (info == nullptr || info->source != MeasureSource::kMeasureRecord) {
+      problems.push_back(
+          absl::StrCat("measure ", Quoted(measure_text),
+                       info == nullptr ? " is not a measure (docs/measures.md lists them)"
+                                       : " is not reported in a measures file (participants: the "
+                                         "participation file; a derived measure: never)"));
+    } else {
+      record.set_measure(*measure);
+    }
+    const std::string scheme_text = columns.Get(row, "scheme");
+    if (!scheme_text.empty()) {
+      absl::StatusOr<v1::Scheme> scheme = ParseScheme(scheme_text);
+      if (!scheme.ok()) {
+        problems.push_back(absl::StrCat("scheme ", Quoted(scheme_text), " is not a scheme"));
+      } else {
+        record.set_scheme(*scheme);
+      }
+    }
+    const std::string group_text = columns.Get(row, "payer_group");
+    absl::StatusOr<v1::PayerGroup> group = ParsePayerGroup(group_text);
+    if (!group.ok()) {
+      problems.push_back(absl::StrCat("payer_group ", Quoted(group_text),
+                                      " is not one of employer_employee, social_insurance_fund, "
+                                      "state_budget, state_budget_supported, household"));
+    } else {
+      record.set_payer_group(*group);
+    }
+    if (info != nullptr && problems.empty()) {
+      std::string field;
+      if (std::string problem =
+              MeasureKeyProblem(*info, record.scheme(), record.payer_group(), &field);
+          !problem.empty()) {
+        problems.push_back(absl::StrCat(field, ": ", problem));
+      }
+    }
+    std::optional<int64_t> value = ParseCount("value", columns.Get(row, "value"), problems);
+    if (value.has_value()) {
+      if (*value < 0) {
+        problems.push_back(absl::StrCat("value ", *value, " is negative"));
+      } else if (info != nullptr && *value > info->bound) {
+        problems.push_back(
+            absl::StrCat("value ", *value, " is above ", info->name, "'s bound ", info->bound));
+      }
+      record.set_value(*value);
+    }
+    if (problems.empty()) {
+      auto [it, inserted] = first_line.emplace(
+          std::make_tuple(record.unit_code(), record.month(), static_cast<int>(record.measure()),
+                          static_cast<int>(record.scheme()),
+                          static_cast<int>(record.payer_group())),
+          row.line);
+      if (!inserted) {
+        problems.push_back(absl::StrCat("unit ", record.unit_code(), " ", record.month(), " ",
+                                        info->name, " ", SchemeName(record.scheme()), " ",
+                                        PayerGroupName(record.payer_group()),
+                                        " is already on line ", it->second));
+      }
+    }
+    if (!problems.empty()) {
+      Report(row, problems, parsed.errors);
+      continue;
+    }
+    parsed.items.push_back(std::move(record));
+    parsed.lines.push_back(row.line);
+  }
+  return parsed;
+}
+
 std::vector<std::string> ParticipationCsvHeader() {
   return {"unit_code", "month", "scheme", "participants", "in_province_participants"};
 }
@@ -372,6 +470,19 @@ std::vector<std::string> DenominatorCsvHeader() { return {"unit_code", "year", "
 
 std::vector<std::string> DenominatorCsvFields(const v1::DenominatorRecord& record) {
   return {record.unit_code(), absl::StrCat(record.year()), DenominatorKindName(record.kind()),
+          absl::StrCat(record.value())};
+}
+
+std::vector<std::string> MeasureCsvHeader() {
+  return {"unit_code", "month", "measure", "scheme", "payer_group", "value"};
+}
+
+std::vector<std::string> MeasureCsvFields(const v1::MeasureRecord& record) {
+  return {record.unit_code(),
+          record.month(),
+          MeasureName(record.measure()),
+          record.scheme() == v1::SCHEME_UNSPECIFIED ? "" : SchemeName(record.scheme()),
+          PayerGroupName(record.payer_group()),
           absl::StrCat(record.value())};
 }
 

@@ -5,6 +5,7 @@
 //   units:          code,name,level,type,parent_code[,valid_from,valid_to]
 //   participation:  unit_code,month,scheme,participants[,in_province_participants]
 //   denominators:   unit_code,year,kind,value
+//   measures:       unit_code,month,measure,scheme,payer_group,value (docs/measures.md)
 //
 // Columns are found by name (any order); unknown columns are an error. Every row is checked,
 // and every problem of every row is reported with the row's line number, so a person can fix
@@ -48,11 +49,20 @@ ParsedRows<v1::ParticipationRecord> ParseParticipationRows(const CsvTable& table
 // row for the same (unit_code, year, kind).
 ParsedRows<v1::DenominatorRecord> ParseDenominatorRows(const CsvTable& table);
 
+// Checks each row by the measure registry (common/measures.h) as the ingestion service would:
+// the measure's name, its scheme and payer group (names as SchemeName and PayerGroupName; empty
+// where the measure has none), a value from 0 to the measure's bound, and a second row for the
+// same key. Parts within wholes (payer groups within a total, overdue within owed) need what is
+// stored, so the service checks them.
+ParsedRows<v1::MeasureRecord> ParseMeasureRows(const CsvTable& table);
+
 std::vector<std::string> UnitCsvHeader();  // with valid_from and valid_to
 std::vector<std::string> UnitCsvFields(const v1::AdminUnit& unit);
 std::vector<std::string> ParticipationCsvHeader();
 std::vector<std::string> ParticipationCsvFields(const v1::ParticipationRecord& record);
 std::vector<std::string> DenominatorCsvHeader();
 std::vector<std::string> DenominatorCsvFields(const v1::DenominatorRecord& record);
+std::vector<std::string> MeasureCsvHeader();
+std::vector<std::string> MeasureCsvFields(const v1::MeasureRecord& record);
 
 }  // namespace covtrack::sampledata
