@@ -140,6 +140,10 @@ covctl crosswalk import "$MERGE_MAP" --effective_date=2025-07-01 \
   --source="Nghị quyết 202/2025/QH15 và các nghị quyết sắp xếp đơn vị hành chính cấp xã"
 covctl denominators import "$DEMO_DIR/data/denominators.csv" --source="Cục Thống kê (sample)"
 covctl ingest "$DEMO_DIR/data/participation.csv" --source="BHXH tỉnh (sample)"
+# The figures beside participants (docs/measures.md): distinct participants, new and lost
+# participants, health participants by payer group, arrears. Stored, audited and on the change
+# feed; aggregation and targets do not answer them yet (issue 11).
+covctl measures import "$DEMO_DIR/data/measures.csv" --source="BHXH tỉnh (sample)"
 covctl denominators import "$DEMO_DIR/data/country-2024-12/denominators.csv" \
   --source="Cục Thống kê (sample)"
 covctl ingest "$DEMO_DIR/data/country-2024-12/participation.csv" --source="BHXH tỉnh (sample)"
@@ -202,6 +206,8 @@ if $have_targets; then
   covctl targets allocate 82 compulsory_social 2024 --level=district --method=labor_force
   covctl targets lagging 82 2024-08 --scheme=compulsory_social --level=district
   covctl report 82 2024
+  # Some reviews print percentages with two decimals.
+  covctl report 82 2024 --percent_decimals=2
   section "A 2025 target set on old 82 Tiền Giang before the merger counts for the new 82"
   covctl targets set 82 health 2025 93 --kind=coverage_percent --unit_as_of=2025-06-30 \
     --assigned_by="Thủ tướng Chính phủ" --decision_ref="Quyết định số 546/QĐ-TTg"
