@@ -78,11 +78,8 @@ struct Model {
 class ChangeValuesTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    url_ = testing::SqliteStoreUrl();
-    if (GetParam() == "postgresql") {
-      url_ = testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(url_, "PostgreSQL");
-    }
+    url_ = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url_, "PostgreSQL");
     harness_ = IngestionHarness::Start(*url_);
     testing::ImportUnits(
         stub(),

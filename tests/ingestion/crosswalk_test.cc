@@ -129,11 +129,8 @@ const ReformMap& LoadReformMap() {
 class CrosswalkTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::optional<std::string> url = testing::SqliteStoreUrl();
-    if (GetParam() == "postgresql") {
-      url = testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
-    }
+    std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
     harness_ = IngestionHarness::Start(*url);
   }
 

@@ -32,11 +32,8 @@ const ingestion::Sender kSender{"test-peer", "test"};
 class FeedRetentionTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    url_ = testing::SqliteStoreUrl();
-    if (GetParam() == "postgresql") {
-      url_ = testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(url_, "PostgreSQL");
-    }
+    url_ = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url_, "PostgreSQL");
   }
 
   // A store on the test's database under `retention` (opened again by each call).

@@ -42,11 +42,8 @@ constexpr size_t kShortMessage = 1000;
 class HardeningTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::optional<std::string> url = testing::SqliteStoreUrl();
-    if (GetParam() == "postgresql") {
-      url = testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
-    }
+    std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
     url_ = *url;
     harness_ = IngestionHarness::Start(*url);
     testing::ImportUnits(stub(),

@@ -26,11 +26,8 @@ using v1::ADMIN_LEVEL_PROVINCE;
 class IngestionServiceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::optional<std::string> url = testing::SqliteStoreUrl();
-    if (GetParam() == "postgresql") {
-      url = testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
-    }
+    std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
     harness_ = IngestionHarness::Start(*url);
     // Tiền Giang before the 2025 reform, with Mỹ Tho (815) and two of its communes; Đồng Tháp
     // (new 82) after it, with a new commune.

@@ -47,11 +47,8 @@ v1::MeasureRecord Measure(const std::string& unit, const std::string& month, v1:
 class MeasuresTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::optional<std::string> url = testing::SqliteStoreUrl();
-    if (GetParam() == "postgresql") {
-      url = testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
-    }
+    std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
     harness_ = IngestionHarness::Start(*url);
     testing::ImportUnits(stub(),
                          {Unit("82", ADMIN_LEVEL_PROVINCE, "", "", kReformDate, "Tỉnh Tiền Giang"),

@@ -192,11 +192,8 @@ class ExplainingDatabase : public sql::Database {
 class QueryPlansTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::optional<std::string> url = testing::SqliteStoreUrl();
-    if (GetParam() == "postgresql") {
-      url = testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
-    }
+    std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
     auto db = sql::Database::Open(*url);
     ASSERT_THAT(db.status(), IsOk());
     db_ = std::make_unique<ExplainingDatabase>(std::move(*db), GetParam() == "postgresql");

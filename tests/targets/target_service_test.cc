@@ -50,13 +50,9 @@ class TargetServiceTest : public ::testing::TestWithParam<std::string> {
     source_->AddUnit("82", "Tỉnh Tiền Giang", v1::ADMIN_LEVEL_PROVINCE, "VN");
     source_->AddUnit("815", "Thành phố Mỹ Tho", v1::ADMIN_LEVEL_DISTRICT, "82");
     TargetOptions options;
-    if (GetParam() == "sqlite") {
-      options.store_url = covtrack::testing::SqliteStoreUrl();
-    } else {
-      std::optional<std::string> pg = covtrack::testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(pg, "PostgreSQL");
-      options.store_url = *pg;
-    }
+    std::optional<std::string> url = covtrack::testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
+    options.store_url = *url;
     options.clock = [this] { return now_; };
     options.coverage_source = source_;
     options.unit_source = source_;

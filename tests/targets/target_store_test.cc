@@ -14,8 +14,7 @@
 namespace covtrack::targets {
 namespace {
 
-using ::covtrack::testing::NewPostgresDatabase;
-using ::covtrack::testing::SqliteStoreUrl;
+using ::covtrack::testing::NewStoreUrl;
 
 v1::Target MakeTarget(const std::string& unit, v1::Scheme scheme, int year, double value) {
   v1::Target t;
@@ -58,16 +57,10 @@ constexpr char kMigration1[] =
 class TargetStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::string url;
-    if (GetParam() == "sqlite") {
-      url = SqliteStoreUrl();
-    } else {
-      std::optional<std::string> pg = NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(pg, "PostgreSQL");
-      url = *pg;
-    }
+    std::optional<std::string> url = NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
     absl::StatusOr<std::unique_ptr<TargetStore>> store =
-        TargetStore::Open(url, [this] { return now_; });
+        TargetStore::Open(*url, [this] { return now_; });
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
   }
@@ -183,12 +176,9 @@ TEST_P(TargetStoreTest, FailedWriteStoresNothingAndFreesTheRequestId) {
 // A store written before the request ledger was shared (common/sql/request_ledger.h) kept each
 // request's content itself; a retry of such a request is still recognised after the upgrade.
 TEST_P(TargetStoreTest, ARequestAnsweredBeforeTheSharedLedgerIsStillReplayed) {
-  std::string url = SqliteStoreUrl();
-  if (GetParam() == "postgresql") {
-    std::optional<std::string> pg = NewPostgresDatabase();
-    COVTRACK_REQUIRE_SERVER(pg, "PostgreSQL");
-    url = *pg;
-  }
+  std::optional<std::string> store_url = NewStoreUrl(GetParam());
+  COVTRACK_REQUIRE_SERVER(store_url, "PostgreSQL");
+  const std::string url = *store_url;
   const v1::Target target = MakeTarget("125", v1::SCHEME_HEALTH, 2023, 147000);
   v1::Target answered = target;
   answered.set_revision(1);
@@ -234,12 +224,9 @@ TEST_P(TargetStoreTest, ARequestAnsweredBeforeTheSharedLedgerIsStillReplayed) {
 // "" (the code's holder of the year): they read as before and their next revision follows on;
 // a target of the same code, scheme and year for an earlier unit (unit_as_of) is another target.
 TEST_P(TargetStoreTest, TargetsStoredBeforeUnitAsOfKeepTheirIdentity) {
-  std::string url = SqliteStoreUrl();
-  if (GetParam() == "postgresql") {
-    std::optional<std::string> pg = NewPostgresDatabase();
-    COVTRACK_REQUIRE_SERVER(pg, "PostgreSQL");
-    url = *pg;
-  }
+  std::optional<std::string> store_url = NewStoreUrl(GetParam());
+  COVTRACK_REQUIRE_SERVER(store_url, "PostgreSQL");
+  const std::string url = *store_url;
   {
     absl::StatusOr<std::unique_ptr<sql::Database>> db = sql::Database::Open(url);
     ASSERT_TRUE(db.ok()) << db.status();

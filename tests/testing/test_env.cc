@@ -34,6 +34,10 @@ std::string TempDir() {
 
 std::string SqliteStoreUrl() { return absl::StrCat("sqlite:", TempDir(), "/store.db"); }
 
+std::optional<std::string> NewStoreUrl(const std::string& engine) {
+  return engine == "postgresql" ? NewPostgresDatabase() : SqliteStoreUrl();
+}
+
 std::optional<std::string> NewPostgresDatabase() {
   std::string admin_url =
       Env("COVTRACK_TEST_POSTGRES_URL");  // e.g. postgresql://postgres@127.0.0.1:5440/postgres

@@ -19,6 +19,10 @@ std::string SqliteStoreUrl();
 // server is configured (COVTRACK_TEST_POSTGRES_URL unset).
 std::optional<std::string> NewPostgresDatabase();
 
+// A new, empty store on the engine a parameterized test names: "sqlite" (always there) or
+// "postgresql" (NewPostgresDatabase: nullopt without a server; COVTRACK_REQUIRE_SERVER then).
+std::optional<std::string> NewStoreUrl(const std::string& engine);
+
 // "127.0.0.1:PORT" of the test Redis server (COVTRACK_TEST_REDIS), or nullopt.
 std::optional<std::string> RedisAddress();
 

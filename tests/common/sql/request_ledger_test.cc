@@ -41,11 +41,8 @@ TEST(RequestFingerprintTest, OfAMessageIsStableAndTellsContentApart) {
 class RequestLedgerTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::optional<std::string> url = testing::SqliteStoreUrl();
-    if (GetParam() == "postgresql") {
-      url = testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
-    }
+    std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
     absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(*url);
     ASSERT_THAT(db, IsOk());
     db_ = std::move(*db);

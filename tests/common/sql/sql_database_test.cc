@@ -33,11 +33,8 @@ using ::testing::Not;
 class DatabaseTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::optional<std::string> url = testing::SqliteStoreUrl();
-    if (GetParam() == "postgresql") {
-      url = testing::NewPostgresDatabase();
-      COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
-    }
+    std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
     absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(*url);
     ASSERT_THAT(db, IsOk());
     db_ = std::move(*db);
@@ -263,10 +260,8 @@ TEST_P(DatabaseTest, ASchemaNewerThanTheBinaryKnowsIsRefusedNamingBothVersions) 
 // More transactions at once than the pool holds: the excess waits, then fails UNAVAILABLE
 // naming the pool; the connections all come back; the next transaction gets one.
 TEST_P(DatabaseTest, ThePoolBoundsConnectionsAndTheExcessFailsCleanlyAfterItsWait) {
-  std::optional<std::string> url = testing::SqliteStoreUrl();
-  if (GetParam() == "postgresql") {
-    url = testing::NewPostgresDatabase();
-  }
+  std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+  COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
   constexpr int kBound = 4;
   constexpr int kCalls = 12;
   absl::StatusOr<std::unique_ptr<Database>> bounded =
@@ -345,10 +340,8 @@ TEST_P(DatabaseTest, ThePoolBoundsConnectionsAndTheExcessFailsCleanlyAfterItsWai
 }
 
 TEST_P(DatabaseTest, ATransactionWaitsForAConnectionToComeFree) {
-  std::optional<std::string> url = testing::SqliteStoreUrl();
-  if (GetParam() == "postgresql") {
-    url = testing::NewPostgresDatabase();
-  }
+  std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+  COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
   absl::StatusOr<std::unique_ptr<Database>> bounded =
       Database::Open(*url, StoreOptions{1, absl::Seconds(60)});
   ASSERT_THAT(bounded, IsOk());
