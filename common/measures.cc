@@ -87,6 +87,19 @@ std::string MeasureName(v1::Measure measure) {
   return info == nullptr ? "" : std::string(info->name);
 }
 
+v1::MeasureRecord MakeMeasureRecord(const std::string& unit_code, const std::string& month,
+                                    v1::Measure measure, int64_t value, v1::Scheme scheme,
+                                    v1::PayerGroup group) {
+  v1::MeasureRecord m;
+  m.set_unit_code(unit_code);
+  m.set_month(month);
+  m.set_measure(measure);
+  m.set_scheme(scheme);
+  m.set_payer_group(group);
+  m.set_value(value);
+  return m;
+}
+
 std::string PayerGroupName(v1::PayerGroup group) {
   const int index = static_cast<int>(group);
   return index >= 0 && index < static_cast<int>(kPayerGroupNames.size())

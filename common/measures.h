@@ -97,4 +97,10 @@ absl::StatusOr<v1::PayerGroup> ParsePayerGroup(absl::string_view name);
 std::string MeasureKeyProblem(const MeasureInfo& info, v1::Scheme scheme, v1::PayerGroup group,
                               std::string* field);
 
+// A MeasureRecord with its key and value (sample data and tests build them).
+v1::MeasureRecord MakeMeasureRecord(const std::string& unit_code, const std::string& month,
+                                    v1::Measure measure, int64_t value,
+                                    v1::Scheme scheme = v1::SCHEME_UNSPECIFIED,
+                                    v1::PayerGroup group = v1::PAYER_GROUP_UNSPECIFIED);
+
 }  // namespace covtrack

@@ -31,19 +31,6 @@ using v1::ADMIN_LEVEL_PROVINCE;
 
 constexpr char kReformDate[] = "2025-07-01";
 
-v1::MeasureRecord Measure(const std::string& unit, const std::string& month, v1::Measure measure,
-                          int64_t value, v1::Scheme scheme = v1::SCHEME_UNSPECIFIED,
-                          v1::PayerGroup group = v1::PAYER_GROUP_UNSPECIFIED) {
-  v1::MeasureRecord m;
-  m.set_unit_code(unit);
-  m.set_month(month);
-  m.set_measure(measure);
-  m.set_scheme(scheme);
-  m.set_payer_group(group);
-  m.set_value(value);
-  return m;
-}
-
 class MeasuresTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -109,18 +96,19 @@ class MeasuresTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(MeasuresTest, StoresEveryReportedMeasureAndExportsIt) {
   const std::vector<v1::MeasureRecord> measures = {
-      Measure("28249", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 9100),
-      Measure("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 120, v1::SCHEME_HEALTH),
-      Measure("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 80, v1::SCHEME_HEALTH,
-              v1::PAYER_GROUP_HOUSEHOLD),
-      Measure("28249", "2024-12", v1::MEASURE_LOST_PARTICIPANTS, 40, v1::SCHEME_COMPULSORY_SOCIAL),
-      Measure("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 3000, v1::SCHEME_HEALTH,
-              v1::PAYER_GROUP_STATE_BUDGET),
-      Measure("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 5'000'000'000),
-      Measure("28249", "2024-12", v1::MEASURE_ARREARS_OVERDUE_3M_VND, 1'200'000'000),
-      Measure("28249", "2024-12", v1::MEASURE_EMPLOYERS_OWING, 17),
-      Measure("28249", "2024-12", v1::MEASURE_CONTRIBUTIONS_DUE_VND, kMaxVnd),
-      Measure("28252", "2024-11", v1::MEASURE_DISTINCT_PARTICIPANTS, 7000)};
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 9100),
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 120, v1::SCHEME_HEALTH),
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 80, v1::SCHEME_HEALTH,
+                        v1::PAYER_GROUP_HOUSEHOLD),
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_LOST_PARTICIPANTS, 40,
+                        v1::SCHEME_COMPULSORY_SOCIAL),
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 3000, v1::SCHEME_HEALTH,
+                        v1::PAYER_GROUP_STATE_BUDGET),
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 5'000'000'000),
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_ARREARS_OVERDUE_3M_VND, 1'200'000'000),
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_EMPLOYERS_OWING, 17),
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_CONTRIBUTIONS_DUE_VND, kMaxVnd),
+      MakeMeasureRecord("28252", "2024-11", v1::MEASURE_DISTINCT_PARTICIPANTS, 7000)};
   v1::SubmitReportResponse response;
   ASSERT_THAT(
       Submit("m-1", measures, {Record("28249", "2024-12", v1::SCHEME_HEALTH, 8000)}, &response),
@@ -139,7 +127,7 @@ TEST_P(MeasuresTest, StoresEveryReportedMeasureAndExportsIt) {
 
 TEST_P(MeasuresTest, ARetryCountsOnceAndARepeatedValueChangesNothing) {
   const std::vector<v1::MeasureRecord> measures = {
-      Measure("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 120, v1::SCHEME_HEALTH)};
+      MakeMeasureRecord("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 120, v1::SCHEME_HEALTH)};
   v1::SubmitReportResponse first;
   ASSERT_THAT(Submit("m-1", measures, {}, &first), IsOk());
   v1::SubmitReportResponse retry;
@@ -147,8 +135,8 @@ TEST_P(MeasuresTest, ARetryCountsOnceAndARepeatedValueChangesNothing) {
   EXPECT_TRUE(retry.replayed());
   EXPECT_EQ(retry.change_seq(), first.change_seq());
   // The same id with other content is another request.
-  EXPECT_THAT(Submit("m-1", {Measure("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 121,
-                                     v1::SCHEME_HEALTH)}),
+  EXPECT_THAT(Submit("m-1", {MakeMeasureRecord("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS,
+                                               121, v1::SCHEME_HEALTH)}),
               StatusIs(grpc::StatusCode::ALREADY_EXISTS));
   v1::SubmitReportResponse again;
   ASSERT_THAT(Submit("m-2", measures, {}, &again), IsOk());
@@ -175,81 +163,89 @@ struct BadInput {
 
 TEST_P(MeasuresTest, RefusesBadInputWholeNamingRecordAndField) {
   const v1::MeasureRecord good =
-      Measure("28252", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 5000);
+      MakeMeasureRecord("28252", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 5000);
   const std::string huge(100000, 'x');
   const std::vector<BadInput> cases = {
       {"payer groups above the health total in the request",
        {good,
-        Measure("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 600, v1::SCHEME_HEALTH,
-                v1::PAYER_GROUP_HOUSEHOLD),
-        Measure("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 500, v1::SCHEME_HEALTH,
-                v1::PAYER_GROUP_STATE_BUDGET)},
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 600, v1::SCHEME_HEALTH,
+                          v1::PAYER_GROUP_HOUSEHOLD),
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 500, v1::SCHEME_HEALTH,
+                          v1::PAYER_GROUP_STATE_BUDGET)},
        {Record("28249", "2024-12", v1::SCHEME_HEALTH, 1000)},
        "records[0].participants"},
       {"flow payer groups above the flow's total",
-       {good, Measure("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 10, v1::SCHEME_HEALTH),
-        Measure("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 11, v1::SCHEME_HEALTH,
-                v1::PAYER_GROUP_HOUSEHOLD)},
+       {good,
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 10, v1::SCHEME_HEALTH),
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 11, v1::SCHEME_HEALTH,
+                          v1::PAYER_GROUP_HOUSEHOLD)},
        {},
        "measures[1].value"},
       {"negative flow",
-       {good, Measure("28249", "2024-12", v1::MEASURE_LOST_PARTICIPANTS, -3, v1::SCHEME_HEALTH)},
+       {good, MakeMeasureRecord("28249", "2024-12", v1::MEASURE_LOST_PARTICIPANTS, -3,
+                                v1::SCHEME_HEALTH)},
        {},
        "measures[1].value"},
       {"overdue above owed",
-       {good, Measure("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 100),
-        Measure("28249", "2024-12", v1::MEASURE_ARREARS_OVERDUE_3M_VND, 101)},
+       {good, MakeMeasureRecord("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 100),
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_ARREARS_OVERDUE_3M_VND, 101)},
        {},
        "measures[1].value"},
       {"VND beyond the bound",
-       {good, Measure("28249", "2024-12", v1::MEASURE_CONTRIBUTIONS_DUE_VND, kMaxVnd + 1)},
+       {good,
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_CONTRIBUTIONS_DUE_VND, kMaxVnd + 1)},
        {},
        "measures[1].value"},
       {"people beyond the bound",
-       {good, Measure("28249", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, kMaxPeople + 1)},
+       {good,
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, kMaxPeople + 1)},
        {},
        "measures[1].value"},
       {"unit not existing at the month (after the reform)",
-       {good, Measure("28249", "2025-08", v1::MEASURE_DISTINCT_PARTICIPANTS, 1)},
+       {good, MakeMeasureRecord("28249", "2025-08", v1::MEASURE_DISTINCT_PARTICIPANTS, 1)},
        {},
        "measures[1].month"},
       {"unknown unit",
-       {good, Measure("99999", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 1)},
+       {good, MakeMeasureRecord("99999", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 1)},
        {},
        "measures[1].unit_code",
        grpc::StatusCode::NOT_FOUND},
       {"scheme missing",
-       {good, Measure("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 1)},
+       {good, MakeMeasureRecord("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 1)},
        {},
        "measures[1].scheme"},
       {"scheme where the measure has none",
-       {good, Measure("28249", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 1, v1::SCHEME_HEALTH)},
+       {good, MakeMeasureRecord("28249", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 1,
+                                v1::SCHEME_HEALTH)},
        {},
        "measures[1].scheme"},
       {"derived scheme",
-       {good, Measure("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 1, v1::SCHEME_SOCIAL)},
+       {good,
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 1, v1::SCHEME_SOCIAL)},
        {},
        "measures[1].scheme"},
       {"payer group on a non-health scheme",
-       {good, Measure("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 1, v1::SCHEME_UNEMPLOYMENT,
-                      v1::PAYER_GROUP_HOUSEHOLD)},
+       {good, MakeMeasureRecord("28249", "2024-12", v1::MEASURE_NEW_PARTICIPANTS, 1,
+                                v1::SCHEME_UNEMPLOYMENT, v1::PAYER_GROUP_HOUSEHOLD)},
        {},
        "measures[1].payer_group"},
       {"payer group missing for health by payer",
-       {good, Measure("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 1, v1::SCHEME_HEALTH)},
+       {good,
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 1, v1::SCHEME_HEALTH)},
        {},
        "measures[1].payer_group"},
       {"participants sent as a measure",
-       {good, Measure("28249", "2024-12", v1::MEASURE_PARTICIPANTS, 1, v1::SCHEME_HEALTH)},
+       {good,
+        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_PARTICIPANTS, 1, v1::SCHEME_HEALTH)},
        {},
        "measures[1].measure"},
       {"derived measure",
-       {good, Measure("28249", "2024-12", v1::MEASURE_ARREARS_RATIO, 2)},
+       {good, MakeMeasureRecord("28249", "2024-12", v1::MEASURE_ARREARS_RATIO, 2)},
        {},
        "measures[1].measure"},
       {"duplicate", {good, good}, {}, "measures[1].measure"},
       {"huge unit code",
-       {good, Measure(huge, "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 1)},
+       {good, MakeMeasureRecord(huge, "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 1)},
        {},
        "measures[1].unit_code"},
   };
@@ -267,34 +263,39 @@ TEST_P(MeasuresTest, RefusesBadInputWholeNamingRecordAndField) {
 
 TEST_P(MeasuresTest, WholesAreCheckedAgainstWhatIsStored) {
   ASSERT_THAT(Submit("total", {}, {Record("28249", "2024-12", v1::SCHEME_HEALTH, 1000)}), IsOk());
-  ASSERT_THAT(Submit("groups", {Measure("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 600,
-                                        v1::SCHEME_HEALTH, v1::PAYER_GROUP_HOUSEHOLD),
-                                Measure("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 1000)}),
-              IsOk());
+  ASSERT_THAT(
+      Submit("groups", {MakeMeasureRecord("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 600,
+                                          v1::SCHEME_HEALTH, v1::PAYER_GROUP_HOUSEHOLD),
+                        MakeMeasureRecord("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 1000)}),
+      IsOk());
   // A stored group plus a new one above the stored total.
-  EXPECT_THAT(Submit("more", {Measure("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 401,
-                                      v1::SCHEME_HEALTH, v1::PAYER_GROUP_STATE_BUDGET)}),
-              StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("measures[0].value")));
+  EXPECT_THAT(
+      Submit("more", {MakeMeasureRecord("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 401,
+                                        v1::SCHEME_HEALTH, v1::PAYER_GROUP_STATE_BUDGET)}),
+      StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("measures[0].value")));
   // A total lowered below the stored groups.
   EXPECT_THAT(Submit("lower", {}, {Record("28249", "2024-12", v1::SCHEME_HEALTH, 599)}),
               StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("records[0].participants")));
   // Overdue above the stored amount owed.
-  EXPECT_THAT(
-      Submit("overdue", {Measure("28249", "2024-12", v1::MEASURE_ARREARS_OVERDUE_3M_VND, 1001)}),
-      StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("measures[0].value")));
+  EXPECT_THAT(Submit("overdue", {MakeMeasureRecord("28249", "2024-12",
+                                                   v1::MEASURE_ARREARS_OVERDUE_3M_VND, 1001)}),
+              StatusIs(grpc::StatusCode::INVALID_ARGUMENT, HasSubstr("measures[0].value")));
   // Within the whole: accepted.
-  EXPECT_THAT(Submit("fits", {Measure("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 400,
-                                      v1::SCHEME_HEALTH, v1::PAYER_GROUP_STATE_BUDGET)}),
-              IsOk());
+  EXPECT_THAT(
+      Submit("fits", {MakeMeasureRecord("28249", "2024-12", v1::MEASURE_HEALTH_BY_PAYER, 400,
+                                        v1::SCHEME_HEALTH, v1::PAYER_GROUP_STATE_BUDGET)}),
+      IsOk());
 }
 
 TEST_P(MeasuresTest, FeedAndRevisionsCarryTheValues) {
-  ASSERT_THAT(Submit("a", {Measure("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 1000),
-                           Measure("28249", "2024-12", v1::MEASURE_EMPLOYERS_OWING, 3)}),
-              IsOk());
+  ASSERT_THAT(
+      Submit("a", {MakeMeasureRecord("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 1000),
+                   MakeMeasureRecord("28249", "2024-12", v1::MEASURE_EMPLOYERS_OWING, 3)}),
+      IsOk());
   v1::SubmitReportResponse second;
   ASSERT_THAT(
-      Submit("b", {Measure("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 1500)}, {}, &second),
+      Submit("b", {MakeMeasureRecord("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 1500)}, {},
+             &second),
       IsOk());
   EXPECT_EQ(second.measures_changed(), 1);
 

@@ -33,19 +33,6 @@ int64_t Jitter(const std::string& unit, const std::string& month, int salt, int6
   return low + static_cast<int64_t>(hash % static_cast<uint64_t>(high - low + 1));
 }
 
-v1::MeasureRecord Make(const std::string& unit, const std::string& month, v1::Measure measure,
-                       int64_t value, v1::Scheme scheme = v1::SCHEME_UNSPECIFIED,
-                       v1::PayerGroup group = v1::PAYER_GROUP_UNSPECIFIED) {
-  v1::MeasureRecord m;
-  m.set_unit_code(unit);
-  m.set_month(month);
-  m.set_measure(measure);
-  m.set_scheme(scheme);
-  m.set_payer_group(group);
-  m.set_value(value);
-  return m;
-}
-
 // Per mille of the health total for the first four payer groups; households get the rest.
 constexpr std::array<int64_t, 4> kPayerPerMille = {200, 40, 400, 160};
 
@@ -77,18 +64,18 @@ std::vector<v1::MeasureRecord> SampleMeasures(const std::vector<v1::Participatio
     for (const auto& [scheme, value] : s) {
       sum += value;
     }
-    out.push_back(
-        Make(unit, month, v1::MEASURE_DISTINCT_PARTICIPANTS, std::min(sum, health + social / 50)));
+    out.push_back(MakeMeasureRecord(unit, month, v1::MEASURE_DISTINCT_PARTICIPANTS,
+                                    std::min(sum, health + social / 50)));
     if (s.count(v1::SCHEME_HEALTH) > 0) {
       int64_t assigned = 0;
       for (size_t g = 0; g < kPayerPerMille.size(); ++g) {
         const int64_t part = health * kPayerPerMille[g] / 1000;
         assigned += part;
-        out.push_back(Make(unit, month, v1::MEASURE_HEALTH_BY_PAYER, part, v1::SCHEME_HEALTH,
-                           kPayerGroups[g]));
+        out.push_back(MakeMeasureRecord(unit, month, v1::MEASURE_HEALTH_BY_PAYER, part,
+                                        v1::SCHEME_HEALTH, kPayerGroups[g]));
       }
-      out.push_back(Make(unit, month, v1::MEASURE_HEALTH_BY_PAYER, health - assigned,
-                         v1::SCHEME_HEALTH, kPayerGroups.back()));
+      out.push_back(MakeMeasureRecord(unit, month, v1::MEASURE_HEALTH_BY_PAYER, health - assigned,
+                                      v1::SCHEME_HEALTH, kPayerGroups.back()));
     }
     // Across the 2025 reform a reused code names another unit: its flows start afresh.
     if (month == kReformDate.substr(0, 7)) {
@@ -107,22 +94,22 @@ std::vector<v1::MeasureRecord> SampleMeasures(const std::vector<v1::Participatio
           lost -= gained;
           gained = 0;
         }
-        out.push_back(Make(unit, month, v1::MEASURE_NEW_PARTICIPANTS, gained,
-                           static_cast<v1::Scheme>(scheme)));
-        out.push_back(Make(unit, month, v1::MEASURE_LOST_PARTICIPANTS, lost,
-                           static_cast<v1::Scheme>(scheme)));
+        out.push_back(MakeMeasureRecord(unit, month, v1::MEASURE_NEW_PARTICIPANTS, gained,
+                                        static_cast<v1::Scheme>(scheme)));
+        out.push_back(MakeMeasureRecord(unit, month, v1::MEASURE_LOST_PARTICIPANTS, lost,
+                                        static_cast<v1::Scheme>(scheme)));
       }
     }
     const int64_t due = std::min(kMaxVnd, stock(v1::SCHEME_COMPULSORY_SOCIAL) * 2'200'000 +
                                               stock(v1::SCHEME_VOLUNTARY_SOCIAL) * 400'000);
     const int64_t owed = std::min(kMaxVnd, due * 12 / 1000 * Jitter(unit, month, 10, 10, 40));
-    out.push_back(Make(unit, month, v1::MEASURE_CONTRIBUTIONS_DUE_VND, due));
-    out.push_back(Make(unit, month, v1::MEASURE_ARREARS_OWED_VND, owed));
-    out.push_back(Make(unit, month, v1::MEASURE_ARREARS_OVERDUE_3M_VND,
-                       owed / 100 * Jitter(unit, month, 11, 30, 60)));
-    out.push_back(
-        Make(unit, month, v1::MEASURE_EMPLOYERS_OWING,
-             stock(v1::SCHEME_COMPULSORY_SOCIAL) * Jitter(unit, month, 12, 80, 120) / 25'000));
+    out.push_back(MakeMeasureRecord(unit, month, v1::MEASURE_CONTRIBUTIONS_DUE_VND, due));
+    out.push_back(MakeMeasureRecord(unit, month, v1::MEASURE_ARREARS_OWED_VND, owed));
+    out.push_back(MakeMeasureRecord(unit, month, v1::MEASURE_ARREARS_OVERDUE_3M_VND,
+                                    owed / 100 * Jitter(unit, month, 11, 30, 60)));
+    out.push_back(MakeMeasureRecord(
+        unit, month, v1::MEASURE_EMPLOYERS_OWING,
+        stock(v1::SCHEME_COMPULSORY_SOCIAL) * Jitter(unit, month, 12, 80, 120) / 25'000));
     previous[unit] = s;
   }
   return out;
