@@ -103,6 +103,16 @@ void CheckCode(const std::string& column, const std::string& value, bool require
   }
 }
 
+// The month column as "YYYY-MM"; empty (with a problem added) when it is not a month.
+std::string ParseMonth(const std::string& value, std::vector<std::string>& problems) {
+  absl::StatusOr<Month> month = Month::Parse(value);
+  if (!month.ok()) {
+    problems.push_back(absl::StrCat("month ", Quoted(value), " is not a month (YYYY-MM)"));
+    return "";
+  }
+  return month->ToString();
+}
+
 // Parses a whole number; nullopt (with a problem added) when it is not one.
 std::optional<int64_t> ParseCount(const std::string& column, const std::string& value,
                                   std::vector<std::string>& problems) {
@@ -229,13 +239,7 @@ ParsedRows<v1::ParticipationRecord> ParseParticipationRows(const CsvTable& table
     v1::ParticipationRecord record;
     record.set_unit_code(columns.Get(row, "unit_code"));
     CheckCode("unit_code", record.unit_code(), /*required=*/true, problems);
-    std::string month_text = columns.Get(row, "month");
-    absl::StatusOr<Month> month = Month::Parse(month_text);
-    if (!month.ok()) {
-      problems.push_back(absl::StrCat("month ", Quoted(month_text), " is not a month (YYYY-MM)"));
-    } else {
-      record.set_month(month->ToString());
-    }
+    record.set_month(ParseMonth(columns.Get(row, "month"), problems));
     std::string scheme_text = columns.Get(row, "scheme");
     absl::StatusOr<v1::Scheme> scheme = ParseScheme(scheme_text);
     if (!scheme.ok() || !IsReportedScheme(*scheme)) {
@@ -377,13 +381,7 @@ ParsedRows<v1::MeasureRecord> ParseMeasureRows(const CsvTable& table) {
     v1::MeasureRecord record;
     record.set_unit_code(columns.Get(row, "unit_code"));
     CheckCode("unit_code", record.unit_code(), /*required=*/true, problems);
-    std::string month_text = columns.Get(row, "month");
-    absl::StatusOr<Month> month = Month::Parse(month_text);
-    if (!month.ok()) {
-      problems.push_back(absl::StrCat("month ", Quoted(month_text), " is not a month (YYYY-MM)"));
-    } else {
-      record.set_month(month->ToString());
-    }
+    record.set_month(ParseMonth(columns.Get(row, "month"), problems));
     const std::string measure_text = columns.Get(row, "measure");
     absl::StatusOr<v1::Measure> measure = ParseMeasure(measure_text);
     const MeasureInfo* info = measure.ok() ? FindMeasure(*measure) : nullptr;
