@@ -110,20 +110,31 @@ absl::StatusOr<std::vector<v1::AdminUnit>> UnitCalendar::Children(const std::str
   return children_(code);
 }
 
+namespace {
+
+// A monthly figure of `list`[i] names a unit that exists at the end of its month.
+absl::Status CheckUnitAtMonthEnd(UnitCalendar& calendar, absl::string_view list, int i,
+                                 const std::string& unit_code, const std::string& month_text) {
+  ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, calendar.Versions(unit_code));
+  if (versions->empty()) {
+    return absl::NotFoundError(
+        absl::StrCat(list, "[", i, "].unit_code: unknown unit ", Quoted(unit_code)));
+  }
+  ASSIGN_OR_RETURN(const Month month, Month::Parse(month_text));
+  if (VersionOn(*versions, month.LastDay()) == nullptr) {
+    return FieldError(list, i, "month",
+                      absl::StrCat("unit \"", unit_code, "\" does not exist at the end of ",
+                                   month_text, " (valid ", DescribeVersions(*versions), ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCalendar& calendar) {
   for (int i = 0; i < request.records_size(); ++i) {
     const v1::ParticipationRecord& r = request.records(i);
-    ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, calendar.Versions(r.unit_code()));
-    if (versions->empty()) {
-      return absl::NotFoundError(
-          absl::StrCat("records[", i, "].unit_code: unknown unit ", Quoted(r.unit_code())));
-    }
-    ASSIGN_OR_RETURN(const Month month, Month::Parse(r.month()));
-    if (VersionOn(*versions, month.LastDay()) == nullptr) {
-      return FieldError("records", i, "month",
-                        absl::StrCat("unit \"", r.unit_code(), "\" does not exist at the end of ",
-                                     r.month(), " (valid ", DescribeVersions(*versions), ")"));
-    }
+    RETURN_IF_ERROR(CheckUnitAtMonthEnd(calendar, "records", i, r.unit_code(), r.month()));
   }
   for (int i = 0; i < request.denominators_size(); ++i) {
     const v1::DenominatorRecord& d = request.denominators(i);
@@ -140,17 +151,7 @@ absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCal
   }
   for (int i = 0; i < request.measures_size(); ++i) {
     const v1::MeasureRecord& m = request.measures(i);
-    ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, calendar.Versions(m.unit_code()));
-    if (versions->empty()) {
-      return absl::NotFoundError(
-          absl::StrCat("measures[", i, "].unit_code: unknown unit ", Quoted(m.unit_code())));
-    }
-    ASSIGN_OR_RETURN(const Month month, Month::Parse(m.month()));
-    if (VersionOn(*versions, month.LastDay()) == nullptr) {
-      return FieldError("measures", i, "month",
-                        absl::StrCat("unit \"", m.unit_code(), "\" does not exist at the end of ",
-                                     m.month(), " (valid ", DescribeVersions(*versions), ")"));
-    }
+    RETURN_IF_ERROR(CheckUnitAtMonthEnd(calendar, "measures", i, m.unit_code(), m.month()));
   }
   return absl::OkStatus();
 }
