@@ -6,6 +6,7 @@
 // The handlers are defined in a file per command group:
 //   unit_commands.cc      units import, units list
 //   upload_commands.cc    ingest, denominators import, measures import (streamed in batches)
+//   export_commands.cc    export
 //   revision_commands.cc  revisions
 //   crosswalk_commands.cc crosswalk import, crosswalk list
 //   coverage_commands.cc  coverage, coverage list, coverage series
@@ -91,6 +92,7 @@ class Commands {
   int Ingest(const std::vector<std::string>& args);
   int DenominatorsImport(const std::vector<std::string>& args);
   int MeasuresImport(const std::vector<std::string>& args);
+  int Export(const std::vector<std::string>& args);
   int Revisions(const std::vector<std::string>& args);
   int CrosswalkImport(const std::vector<std::string>& args);
   int CrosswalkList(const std::vector<std::string>& args);

@@ -36,6 +36,9 @@ const std::vector<CommandSpec>& CommandTable() {
       {{"measures", "import"}, "FILE.csv", 1, 1, &Commands::MeasuresImport,
        "upload measures (unit_code,month,measure,scheme,payer_group,value; docs/measures.md) "
        "[--source]"},
+      {{"export"}, "DIR FROM_MONTH TO_MONTH", 3, 3, &Commands::Export,
+       "write participation.csv, denominators.csv and measures.csv of the months (and their years) "
+       "into DIR, as the import commands read them [--parent P --as_of YYYY-MM-DD]"},
       {{"crosswalk", "import"}, "FILE.csv", 1, 1, &Commands::CrosswalkImport,
        "import crosswalk links (old_code,new_code[,effective_date,population_share,labor_force_share,kind]) [--effective_date --source]"},
       {{"crosswalk", "list"}, "", 0, 0, &Commands::CrosswalkList,

@@ -28,9 +28,12 @@ ABSL_FLAG(int, batch_size, 5000, "rows per message when uploading a file");
 ABSL_FLAG(std::string, source, "covctl", "who prepared the data, kept in the audit trail");
 ABSL_FLAG(std::string, valid_from, "", "units import: validity start for files without the column");
 ABSL_FLAG(std::string, valid_to, "", "units import: validity end for files without the column");
-ABSL_FLAG(std::string, parent, "", "units list / targets list: parent unit code");
+ABSL_FLAG(std::string, parent, "",
+          "units list / targets list: parent unit code; export: the subtree's root");
 ABSL_FLAG(std::string, level, "", "province, district or commune");
-ABSL_FLAG(std::string, as_of, "", "units list: only units valid on this date (YYYY-MM-DD)");
+ABSL_FLAG(std::string, as_of, "",
+          "units list: only units valid on this date; export: the date of --parent's subtree "
+          "(YYYY-MM-DD)");
 ABSL_FLAG(std::string, code, "", "units list: only this code; crosswalk list: links from or to it");
 ABSL_FLAG(std::string, effective_date, "",
           "crosswalk import: effective date for rows without one; crosswalk list: only this date");
