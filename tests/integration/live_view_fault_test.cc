@@ -1,4 +1,5 @@
-// Faults against the live view (issue 10) on real processes: one ingestion (SQLite) and two
+// Faults against the live view (issue 10) on real processes: one ingestion (on SQLite, and again
+// on PostgreSQL: the feed and the snapshot come from either store) and two
 // aggregation replicas that load its snapshot and follow its feed, under a load of writes and
 // reads that goes on through every fault:
 //   a. ingestion killed and restarted while both replicas follow: they reconnect and resume
@@ -242,9 +243,11 @@ std::optional<HealthCheckResponse::ServingStatus> HealthOf(const std::string& ad
   return response.status();
 }
 
-class LiveViewFaultTest : public ::testing::Test {
+class LiveViewFaultTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    store_url_ = testing::NewStoreUrl(GetParam());
+    COVTRACK_REQUIRE_SERVER(store_url_, "PostgreSQL");
     dir_ = testing::TempDir();
     std::ofstream(dir_ + "/cache.key") << "live view fault tests' cache key (not a secret)";
   }
@@ -267,13 +270,12 @@ class LiveViewFaultTest : public ::testing::Test {
 
   Service* replica(size_t i) { return i < replicas_.size() ? replicas_[i].get() : nullptr; }
 
-  // Ingestion on SQLite with the units and a first value of every leaf and month; two
+  // Ingestion on the test's store with the units and a first value of every leaf and month; two
   // replicas (on `redis`, when not empty) loaded.
   void StartSystem(const std::string& redis = "") {
     ingestion_ = std::make_unique<Service>(
         dir_, "ingestion",
-        std::vector<std::string>{COVTRACK_INGESTION_BINARY,
-                                 absl::StrCat("--store=sqlite:", dir_, "/ingestion.db")});
+        std::vector<std::string>{COVTRACK_INGESTION_BINARY, absl::StrCat("--store=", *store_url_)});
     ASSERT_THAT(ingestion_->Start(), IsOk());
     auto ingestion = v1::IngestionService::NewStub(FreshChannel(ingestion_->address()));
     {
@@ -520,6 +522,7 @@ class LiveViewFaultTest : public ::testing::Test {
               << " attempts failed while a process was down)\n";
   }
 
+  std::optional<std::string> store_url_;  // the ingestion store, on the engine of the parameter
   std::string dir_;
   History history_;
   std::unique_ptr<testing::RedisServer> redis_;
@@ -538,7 +541,7 @@ class LiveViewFaultTest : public ::testing::Test {
 
 // ---- a. ingestion killed and restarted while both replicas follow ----
 
-TEST_F(LiveViewFaultTest, IngestionRestartedWhileReplicasFollowTheyResumeAndStayRight) {
+TEST_P(LiveViewFaultTest, IngestionRestartedWhileReplicasFollowTheyResumeAndStayRight) {
   ASSERT_NO_FATAL_FAILURE(StartSystem());
   StartLoad();
   Progress(/*writes=*/50, /*answers=*/100);
@@ -559,7 +562,7 @@ TEST_F(LiveViewFaultTest, IngestionRestartedWhileReplicasFollowTheyResumeAndStay
 
 // ---- b. a replica killed under load and restarted ----
 
-TEST_F(LiveViewFaultTest, ReplicaKilledUnderLoadIsNotServingUntilLoadedThenRight) {
+TEST_P(LiveViewFaultTest, ReplicaKilledUnderLoadIsNotServingUntilLoadedThenRight) {
   ASSERT_NO_FATAL_FAILURE(StartSystem());
   StartLoad();
   Progress(/*writes=*/30, /*answers=*/100);
@@ -609,7 +612,7 @@ TEST_F(LiveViewFaultTest, ReplicaKilledUnderLoadIsNotServingUntilLoadedThenRight
 
 // ---- c. Redis killed, restarted empty, flushed, fed stale and foreign entries ----
 
-TEST_F(LiveViewFaultTest, RedisKilledFlushedStaleAndForeignEntriesAnswersStayRight) {
+TEST_P(LiveViewFaultTest, RedisKilledFlushedStaleAndForeignEntriesAnswersStayRight) {
   std::optional<std::string> redis_bin = testing::RedisServerBinary();
   COVTRACK_REQUIRE_SERVER(redis_bin, "redis-server");
   auto redis = testing::RedisServer::Start(*redis_bin, dir_ + "/redis");
@@ -665,6 +668,9 @@ TEST_F(LiveViewFaultTest, RedisKilledFlushedStaleAndForeignEntriesAnswersStayRig
   Progress(/*writes=*/20, /*answers=*/100);
   SweepAndCheck();
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, LiveViewFaultTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace covtrack
