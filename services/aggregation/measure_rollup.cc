@@ -130,6 +130,9 @@ class MeasureRollup {
     const int k = MeasureKeyIndex(key.measure, key.scheme, key.group);
     MeasureFigure figure;
     figure.expected_units = nodes_[0].leaves;
+    if (!data_.HasMeasureKey(k)) {
+      return figure;  // nobody reported it, ever: absent
+    }
     if (info.rule == MeasureRule::kLast) {
       std::vector<StockNode> stocks(nodes_.size());
       for (int i = static_cast<int>(nodes_.size()) - 1; i >= 0; --i) {

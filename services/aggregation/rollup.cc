@@ -528,6 +528,10 @@ void CoverageData::AddMeasure(const v1::MeasureRecord& record) {
                                  [](const MeasureSeries& s, int k) { return s.key < k; });
   if (series == all.end() || series->key != key) {
     series = all.insert(series, MeasureSeries{key, {}});
+    if (key >= static_cast<int>(series_per_key_.size())) {
+      series_per_key_.resize(key + 1, 0);
+    }
+    ++series_per_key_[key];
   }
   std::vector<MeasureCell>& cells = series->cells;
   // A snapshot comes month after month: appending is the common case.

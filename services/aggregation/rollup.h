@@ -81,6 +81,11 @@ class CoverageData {
   std::optional<int64_t> Denominator(int id, int year, v1::DenominatorKind kind) const;
   // The unit's values of measure key `key`, ordered by month (empty when none).
   absl::Span<const MeasureCell> Measure(int id, int key) const;
+  // Whether any unit holds a value of measure key `key` (a rollup of a key nobody reports is
+  // absent without walking the tree).
+  bool HasMeasureKey(int key) const {
+    return key >= 0 && key < static_cast<int>(series_per_key_.size()) && series_per_key_[key] > 0;
+  }
   // Bytes held by measure values (cells and series), for the benchmark's memory figure.
   size_t MeasureBytes() const;
 
@@ -100,6 +105,7 @@ class CoverageData {
 
   absl::flat_hash_map<std::string, int> ids_;
   std::vector<PerUnit> units_;
+  std::vector<int> series_per_key_;  // index = measure key: units holding a series of it
 };
 
 // The hierarchy laid out for rollups, built once per hierarchy (the follower builds it when
