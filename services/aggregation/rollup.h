@@ -53,11 +53,17 @@ class CoverageData {
     std::array<int32_t, 4> in_province = {kNoSplit, kNoSplit, kNoSplit, kNoSplit};
   };
 
-  // One month of one measure series (measure_rollup.h MeasureKeyIndex) of a unit.
+  // One month of one measure series (measure_rollup.h MeasureKeyIndex) of a unit: 12 bytes, not
+  // 16 (the value aligned to 4, which x86-64 and arm64 read as fast): a quarter less memory per
+  // value, where the whole country holds 1.2 M values per key over ten years. Fields are only
+  // read and written by value, never through a pointer to a member.
+#pragma pack(push, 4)
   struct MeasureCell {
     int32_t month_index = 0;  // Month::Index()
     int64_t value = 0;        // as exported; a rollup checks it against the measure's bound
   };
+#pragma pack(pop)
+  static_assert(sizeof(MeasureCell) == 12);
   // A unit's values of one (measure, scheme, payer group), ordered by month.
   struct MeasureSeries {
     int key = 0;  // MeasureKeyIndex
