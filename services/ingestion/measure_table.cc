@@ -33,6 +33,17 @@ std::string LiveAndRevised(absl::string_view query, absl::string_view order) {
                       order);
 }
 
+// "5" (MEASURE_HEALTH_BY_PAYER): the measures whose whole is the health participation total.
+std::string PartsOfHealthTotal() {
+  std::string list;
+  for (const MeasureInfo& info : AllMeasures()) {
+    if (info.whole == v1::MEASURE_PARTICIPANTS) {
+      absl::StrAppend(&list, list.empty() ? "" : ", ", static_cast<int>(info.measure));
+    }
+  }
+  return list;
+}
+
 MeasureKey HealthTotalKey(const std::string& unit, const std::string& month) {
   return {unit, month, v1::MEASURE_PARTICIPANTS, v1::SCHEME_HEALTH, v1::PAYER_GROUP_UNSPECIFIED};
 }
@@ -47,15 +58,13 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
   for (const v1::MeasureRecord& m : request.measures()) {
     measure_months.emplace(m.month(), m.unit_code());
   }
-  std::set<std::pair<std::string, std::string>> all_months = measure_months;
   std::set<std::pair<std::string, std::string>> health_sent;
   for (const v1::ParticipationRecord& r : request.records()) {
     if (r.scheme() == v1::SCHEME_HEALTH) {
-      all_months.emplace(r.month(), r.unit_code());
       health_sent.emplace(r.month(), r.unit_code());
     }
   }
-  if (all_months.empty()) {
+  if (measure_months.empty() && health_sent.empty()) {
     return after;
   }
   if (measure_months.empty()) {
@@ -67,16 +76,30 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
       return after;
     }
   }
-  sql::Params pairs;
-  for (const auto& [month, unit] : all_months) {
-    pairs.insert(pairs.end(), {month, unit});
+  // Every stored value of the unit-months the request sends measures for; of those it sends
+  // only a health total for, only the parts of that total (the payer groups): the unit-month's
+  // other values neither change nor take the request's part, so no check of them can fail on
+  // it (CheckPartsWithinWholes), and a national month of health records reads half the rows.
+  sql::Params all_of, parts_of;
+  for (const auto& [month, unit] : measure_months) {
+    all_of.insert(all_of.end(), {month, unit});
   }
+  for (const auto& [month, unit] : health_sent) {
+    if (measure_months.count({month, unit}) == 0) {
+      parts_of.insert(parts_of.end(), {month, unit});
+    }
+  }
+  const std::string select =
+      absl::StrCat("SELECT m.", absl::StrReplaceAll(kColumns, {{", ", ", m."}}),
+                   " FROM measure_values m JOIN (");
+  constexpr char kOnPair[] = ") v ON m.month = v.column1 AND m.unit_code = v.column2";
+  ASSIGN_OR_RETURN(std::vector<sql::Row> stored, InsertInBatches(s, select, kOnPair, 2, all_of));
   ASSIGN_OR_RETURN(
-      const std::vector<sql::Row> stored,
-      InsertInBatches(s,
-                      absl::StrCat("SELECT m.", absl::StrReplaceAll(kColumns, {{", ", ", m."}}),
-                                   " FROM measure_values m JOIN ("),
-                      ") v ON m.month = v.column1 AND m.unit_code = v.column2", 2, pairs));
+      const std::vector<sql::Row> stored_parts,
+      InsertInBatches(s, select,
+                      absl::StrCat(kOnPair, " WHERE m.measure IN (", PartsOfHealthTotal(), ")"), 2,
+                      parts_of));
+  stored.insert(stored.end(), stored_parts.begin(), stored_parts.end());
   for (const sql::Row& row : stored) {
     after.values[KeyOf(RecordFromRow(row, 0))] = row.Int(5);
   }
