@@ -33,6 +33,23 @@ std::string LiveAndRevised(absl::string_view query, absl::string_view order) {
                       order);
 }
 
+// The condition on a measure_values row `m` of being a part of a unit-month's health total, as
+// CheckPartsWithinWholes sums them (common/measures.h, MeasureInfo::whole): today the payer
+// groups of health_by_payer, "m.scheme = 3 AND ((m.measure = 5 AND m.payer_group <> 0))".
+std::string PartOfHealthTotal() {
+  std::string parts;
+  for (const MeasureInfo& info : AllMeasures()) {
+    if (info.whole == v1::MEASURE_PARTICIPANTS) {
+      absl::StrAppend(&parts, parts.empty() ? "" : " OR ",
+                      "(m.measure = ", static_cast<int>(info.measure), " AND m.payer_group ",
+                      info.parts_by_payer_group ? "<> " : "= ",
+                      static_cast<int>(v1::PAYER_GROUP_UNSPECIFIED), ")");
+    }
+  }
+  return absl::StrCat("m.scheme = ", static_cast<int>(v1::SCHEME_HEALTH), " AND (",
+                      parts.empty() ? "FALSE" : parts, ")");
+}
+
 MeasureKey HealthTotalKey(const std::string& unit, const std::string& month) {
   return {unit, month, v1::MEASURE_PARTICIPANTS, v1::SCHEME_HEALTH, v1::PAYER_GROUP_UNSPECIFIED};
 }
@@ -47,15 +64,13 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
   for (const v1::MeasureRecord& m : request.measures()) {
     measure_months.emplace(m.month(), m.unit_code());
   }
-  std::set<std::pair<std::string, std::string>> all_months = measure_months;
   std::set<std::pair<std::string, std::string>> health_sent;
   for (const v1::ParticipationRecord& r : request.records()) {
     if (r.scheme() == v1::SCHEME_HEALTH) {
-      all_months.emplace(r.month(), r.unit_code());
       health_sent.emplace(r.month(), r.unit_code());
     }
   }
-  if (all_months.empty()) {
+  if (measure_months.empty() && health_sent.empty()) {
     return after;
   }
   if (measure_months.empty()) {
@@ -67,18 +82,48 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
       return after;
     }
   }
-  sql::Params pairs;
-  for (const auto& [month, unit] : all_months) {
-    pairs.insert(pairs.end(), {month, unit});
+  // Every stored value of the unit-months the request sends measures for. Of those it sends
+  // only a health total for, a check can fail only where the stored parts of that total add up
+  // to more than the new one (the unit-month's other values neither change nor take the
+  // request's part: CheckPartsWithinWholes leaves them); the database sums them and names those
+  // unit-months, whose parts alone are then read, so that a national month of health records
+  // moves no stored row out of the database unless it is refused.
+  sql::Params all_of, totals_sent;
+  for (const auto& [month, unit] : measure_months) {
+    all_of.insert(all_of.end(), {month, unit});
   }
+  for (const v1::ParticipationRecord& r : request.records()) {
+    if (r.scheme() == v1::SCHEME_HEALTH && measure_months.count({r.month(), r.unit_code()}) == 0) {
+      totals_sent.insert(totals_sent.end(), {r.month(), r.unit_code(), int64_t{r.participants()}});
+    }
+  }
+  const std::string part_of_total = PartOfHealthTotal();
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> over,
+                   InsertInBatches(s, "SELECT v.column1, v.column2 FROM measure_values m JOIN (",
+                                   absl::StrCat(") v ON m.month = v.column1 AND m.unit_code = "
+                                                "v.column2 WHERE ",
+                                                part_of_total,
+                                                " GROUP BY v.column1, v.column2, v.column3 "
+                                                "HAVING SUM(m.value) > CAST(v.column3 AS BIGINT)"),
+                                   3, totals_sent));
+  sql::Params parts_of;
+  for (const sql::Row& row : over) {
+    parts_of.insert(parts_of.end(), {row.Text(0), row.Text(1)});
+  }
+  const std::string select =
+      absl::StrCat("SELECT m.", absl::StrReplaceAll(kColumns, {{", ", ", m."}}),
+                   " FROM measure_values m JOIN (");
+  constexpr char kOnPair[] = ") v ON m.month = v.column1 AND m.unit_code = v.column2";
+  ASSIGN_OR_RETURN(std::vector<sql::Row> stored, InsertInBatches(s, select, kOnPair, 2, all_of));
   ASSIGN_OR_RETURN(
-      const std::vector<sql::Row> stored,
-      InsertInBatches(s,
-                      absl::StrCat("SELECT m.", absl::StrReplaceAll(kColumns, {{", ", ", m."}}),
-                                   " FROM measure_values m JOIN ("),
-                      ") v ON m.month = v.column1 AND m.unit_code = v.column2", 2, pairs));
+      const std::vector<sql::Row> stored_parts,
+      InsertInBatches(s, select, absl::StrCat(kOnPair, " WHERE ", part_of_total), 2, parts_of));
+  stored.insert(stored.end(), stored_parts.begin(), stored_parts.end());
   for (const sql::Row& row : stored) {
-    after.values[KeyOf(RecordFromRow(row, 0))] = row.Int(5);
+    // The key straight from the row (kColumns' order), without a MeasureRecord between.
+    after.values.emplace(MeasureKey{row.Text(0), row.Text(1), static_cast<int>(row.Int(2)),
+                                    static_cast<int>(row.Int(3)), static_cast<int>(row.Int(4))},
+                         row.Int(5));
   }
   sql::Params totals;
   for (const auto& [month, unit] : measure_months) {

@@ -22,7 +22,9 @@
 namespace covtrack::ingestion {
 
 // The values CheckPartsWithinWholes reads for `request`: every stored measure and health total
-// of the unit-months its measures and health records name, with the request's written over them.
+// of the unit-months its measures name, and of those it sends only a health total for, the
+// stored parts of that total where they add up to more than the new one (no other can fail
+// there), with the request's written over them.
 absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
                                                       const v1::SubmitReportRequest& request);
 

@@ -3,6 +3,8 @@
 // the checks read the units in a few batched queries and the writes are multi-row statements
 // (batched_sql.h), not a round trip per record.
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status.h"
@@ -15,6 +17,39 @@
 namespace covtrack::ingestion {
 namespace {
 
+// Whether any stored participation row could share a key with `records`: for each month they
+// name and each batch of its unit codes, one probe of the month-first key over the codes from
+// the batch's least to its greatest. The database takes both (in the collation its index is
+// ordered by, which on PostgreSQL need not be the bytes' order). A report of a new month's
+// figures (the bulk case: a message covers a run of codes the store holds no row of yet) then
+// skips the revision statement, whose probe per record would find nothing.
+absl::StatusOr<bool> AnyStoredInRange(
+    sql::Session& s, const google::protobuf::RepeatedPtrField<v1::ParticipationRecord>& records) {
+  std::map<std::string, std::set<std::string>> codes_by_month;
+  for (const v1::ParticipationRecord& r : records) {
+    codes_by_month[r.month()].insert(r.unit_code());
+  }
+  for (const auto& [month, codes] : codes_by_month) {
+    sql::Params pairs;
+    pairs.reserve(2 * codes.size());
+    for (const std::string& code : codes) {
+      pairs.insert(pairs.end(), {month, code});
+    }
+    ASSIGN_OR_RETURN(
+        const std::vector<sql::Row> any,
+        InsertInBatches(s,
+                        "SELECT 1 FROM participation p JOIN (SELECT MIN(CAST(column1 AS TEXT)) m, "
+                        "MIN(CAST(column2 AS TEXT)) lo, MAX(CAST(column2 AS TEXT)) hi FROM (",
+                        ") v) r ON p.month = r.m AND p.unit_code >= r.lo AND p.unit_code <= r.hi "
+                        "LIMIT 1",
+                        2, pairs));
+    if (!any.empty()) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Writes the records whose value differs from the stored one (a repeated value is no change),
 // the values they replace into the audit trail, and returns the (unit, month) of each one
 // written. A new key writes no revision: its current row is its first value, so a national month
@@ -22,6 +57,7 @@ namespace {
 absl::StatusOr<std::vector<sql::Row>> WriteRecords(
     sql::Session& s, const google::protobuf::RepeatedPtrField<v1::ParticipationRecord>& records,
     int64_t seq) {
+  ASSIGN_OR_RETURN(const bool may_replace, AnyStoredInRange(s, records));
   sql::Params values;
   values.reserve(6 * records.size());
   for (const v1::ParticipationRecord& r : records) {
@@ -32,18 +68,21 @@ absl::StatusOr<std::vector<sql::Row>> WriteRecords(
                                           : sql::Value(std::monostate{}),
          seq});
   }
-  RETURN_IF_ERROR(
-      InsertInBatches(s,
-                      "INSERT INTO participation_revisions (unit_code, month, scheme, change_seq, "
-                      "participants, in_province) "
-                      "SELECT p.unit_code, p.month, p.scheme, p.change_seq, p.participants, "
-                      "p.in_province FROM participation p JOIN (",
-                      ") v ON p.unit_code = v.column1 AND p.month = v.column2 "
-                      "AND p.scheme = CAST(v.column3 AS INTEGER) "
-                      "WHERE p.participants <> CAST(v.column4 AS BIGINT) "
-                      "OR p.in_province IS DISTINCT FROM CAST(v.column5 AS BIGINT)",
-                      6, values)
-          .status());
+  if (may_replace) {
+    RETURN_IF_ERROR(
+        InsertInBatches(
+            s,
+            "INSERT INTO participation_revisions (unit_code, month, scheme, change_seq, "
+            "participants, in_province) "
+            "SELECT p.unit_code, p.month, p.scheme, p.change_seq, p.participants, "
+            "p.in_province FROM participation p JOIN (",
+            ") v ON p.unit_code = v.column1 AND p.month = v.column2 "
+            "AND p.scheme = CAST(v.column3 AS INTEGER) "
+            "WHERE p.participants <> CAST(v.column4 AS BIGINT) "
+            "OR p.in_province IS DISTINCT FROM CAST(v.column5 AS BIGINT)",
+            6, values)
+            .status());
+  }
   // The upsert returns the rows it inserted or changed, not those its WHERE left alone.
   return InsertInBatches(
       s,

@@ -182,6 +182,30 @@ TEST_P(IngestionServiceTest, ACorrectionReplacesTheValueAndKeepsTheAuditTrail) {
   EXPECT_EQ(records[0].participants(), 15120);
 }
 
+// A report of new keys skips the revision statement when the store holds nothing in the range of
+// its codes (submit_report.cc): one that also corrects a stored key keeps the replaced value.
+TEST_P(IngestionServiceTest, ACorrectionAmongNewKeysKeepsTheReplacedValue) {
+  ASSERT_THAT(Submit(Report("first", {Record("28252", "2023-12", v1::SCHEME_HEALTH, 900)})),
+              IsOk());
+  v1::SubmitReportResponse response;
+  ASSERT_THAT(Submit(Report("mixed", {Record("28249", "2023-12", v1::SCHEME_HEALTH, 1000),
+                                      Record("28252", "2023-12", v1::SCHEME_HEALTH, 950),
+                                      Record("28252", "2023-12", v1::SCHEME_UNEMPLOYMENT, 400)}),
+                     &response),
+              IsOk());
+  EXPECT_EQ(response.records_changed(), 3);
+  std::vector<v1::Revision> revisions = Revisions("28252", "2023-12");
+  ASSERT_EQ(revisions.size(), 3u);
+  std::vector<std::pair<int, int64_t>> values;  // (scheme, participants) in the order listed
+  for (const v1::Revision& r : revisions) {
+    values.emplace_back(r.participation().scheme(), r.participation().participants());
+  }
+  EXPECT_THAT(values, ::testing::UnorderedElementsAre(std::pair<int, int64_t>{3, 900},
+                                                      std::pair<int, int64_t>{3, 950},
+                                                      std::pair<int, int64_t>{4, 400}));
+  EXPECT_EQ(Revisions("28249", "2023-12").size(), 1u);
+}
+
 struct Rejection {
   std::string name;
   v1::SubmitReportRequest request;
