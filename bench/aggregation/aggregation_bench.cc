@@ -16,6 +16,7 @@
 //       [--seconds=3] [--rounds=3] [--year=2023] [--province=01] [--reform_year=2024]
 //   build/bench/aggregation/aggregation_bench --country_months=120 --country_store=FILE.db
 //       --aggregation_binary=build/services/aggregation/covtrack-aggregation  (see RunCountry)
+//   build/bench/aggregation/aggregation_bench --measure_months=120  (see RunMeasureMemory)
 //
 // Data: every commune, four schemes, every month of --year and December of the three years
 // before and of --reform_year (tools/sampledata), loaded through a real ingestion service
@@ -47,9 +48,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "common/measures.h"
 #include "common/server.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/aggregation/aggregation_service.h"
+#include "services/aggregation/measure_rollup.h"
 #include "services/ingestion/ingestion_service.h"
 #include "tools/sampledata/csv.h"
 #include "tools/sampledata/sample_data.h"
@@ -57,6 +60,10 @@
 ABSL_FLAG(std::string, redis, "", "HOST:PORT of Redis; empty: the in-process cache");
 ABSL_FLAG(std::string, concurrency, "1,16",
           "client threads issuing calls at once; a comma-separated list measures each");
+ABSL_FLAG(int, measure_months, 0,
+          "if set: the memory of one measure key for every commune over this many months ending "
+          "December of --year, held as a replica holds it, and a national rollup of it against "
+          "one of participants over the same units (RunMeasureMemory); nothing else is run");
 ABSL_FLAG(int, seconds, 3, "length of each measured phase");
 ABSL_FLAG(int, rounds, 3, "warm rounds (system and baseline alternate)");
 ABSL_FLAG(int, year, 2023, "the year of data (every month) and the period asked for");
@@ -745,6 +752,63 @@ void RunCountry() {
   ingestion_server->Shutdown();
 }
 
+// The memory a replica holds per measure key (one (measure, scheme, payer group) series) for the
+// whole country: every commune of the pre-reform catalogue reporting it every month of
+// --measure_months, added to CoverageData exactly as a snapshot load does, measured as the bytes
+// of its vectors (CoverageData::MeasureBytes: the cells and per-unit series, not the allocator's
+// overhead). Then the national rollup of that key for --year (LAST) against the national rollup
+// of participants (one scheme reported by the same communes in the same months), side by side.
+void RunMeasureMemory() {
+  const int year = absl::GetFlag(FLAGS_year);
+  const int months = absl::GetFlag(FLAGS_measure_months);
+  auto sample = Must(sampledata::SampleData::Load(), "sample data");
+  const Month last{year, 12};
+  const std::vector<std::string> leaves = Must(sample->Leaves({"VN"}, last), "leaves");
+  Month first = last;
+  for (int i = 1; i < months; ++i) {
+    first = first.Previous();
+  }
+  aggregation::CoverageData data;
+  for (Month m = first; m <= last; m = m.Next()) {
+    for (const std::string& code : leaves) {
+      data.AddMeasure(
+          MakeMeasureRecord(code, m.ToString(), v1::MEASURE_DISTINCT_PARTICIPANTS, 1000 + m.month));
+      v1::ParticipationRecord r;
+      r.set_unit_code(code);
+      r.set_month(m.ToString());
+      r.set_scheme(v1::SCHEME_HEALTH);
+      r.set_participants(1000 + m.month);
+      data.AddRecord(r);
+    }
+  }
+  data.ShrinkToFit();
+  const double bytes = static_cast<double>(data.MeasureBytes());
+  std::cout << absl::StrFormat(
+      "measure memory: one key, %d communes x %d months = %d values: %.1f MB (%.1f bytes a "
+      "value); a measure with all 9 keys (new participants: 4 schemes + 5 health payer groups) "
+      "%.0f MB\n",
+      leaves.size(), months, leaves.size() * months, bytes / 1e6,
+      bytes / static_cast<double>(leaves.size() * months), 9 * bytes / 1e6);
+  auto hierarchy = std::make_shared<const Hierarchy>(sample->units());
+  const aggregation::TreeIndex tree(hierarchy, sample->units());
+  const Period period = Period::ForYear(year);
+  std::vector<bool> wanted(aggregation::MeasureKeys().size(), false);
+  wanted[aggregation::MeasureKeyIndex(v1::MEASURE_DISTINCT_PARTICIPANTS, v1::SCHEME_UNSPECIFIED,
+                                      v1::PAYER_GROUP_UNSPECIFIED)] = true;
+  for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
+    Clock::time_point t0 = Clock::now();
+    Must(aggregation::RollupCoverage(tree, data, "VN", period), "participants rollup");
+    const double participants_ms = 1000 * Since(t0);
+    t0 = Clock::now();
+    Must(aggregation::RollupMeasures(tree, data, "VN", period, wanted), "measure rollup");
+    const double measure_ms = 1000 * Since(t0);
+    std::cout << absl::StrFormat(
+        "national rollup for %d, round %d: participants (4 schemes + social) %.1f ms, one "
+        "measure key %.1f ms, ratio %.2f\n",
+        year, round + 1, participants_ms, measure_ms, measure_ms / participants_ms);
+  }
+}
+
 }  // namespace
 }  // namespace covtrack
 
@@ -753,7 +817,9 @@ int main(int argc, char** argv) {
   // Debian builds Abseil without NDEBUG, which leaves Mutex deadlock detection on: a global
   // lock-order graph updated on every lock, a few percent of a busy server's time.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  if (absl::GetFlag(FLAGS_country_months) > 0) {
+  if (absl::GetFlag(FLAGS_measure_months) > 0) {
+    covtrack::RunMeasureMemory();
+  } else if (absl::GetFlag(FLAGS_country_months) > 0) {
     covtrack::RunCountry();
   } else {
     covtrack::Run();

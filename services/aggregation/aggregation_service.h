@@ -39,6 +39,7 @@
 #include "services/aggregation/change_log.h"
 #include "services/aggregation/coverage_requests.h"
 #include "services/aggregation/ingestion_client.h"
+#include "services/aggregation/measure_rollup.h"
 #include "services/aggregation/rollup.h"
 
 namespace covtrack::aggregation {
@@ -127,6 +128,10 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   grpc::Status GetCoverageSeries(grpc::ServerContext* context,
                                  const v1::GetCoverageSeriesRequest* request,
                                  v1::CoverageSeries* response) override;
+  grpc::Status GetMeasures(grpc::ServerContext* context, const v1::GetMeasuresRequest* request,
+                           v1::MeasureSummary* response) override;
+  grpc::Status ListMeasures(grpc::ServerContext* context, const v1::ListMeasuresRequest* request,
+                            v1::ListMeasuresResponse* response) override;
 
   AggregationStats stats() const;
 
@@ -230,6 +235,23 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
                                                         ToShare& to_share)
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   absl::StatusOr<v1::CoverageSeries> Series(const SeriesQuery& query, ToShare& to_share)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+
+  // ---- Measures (measure_reads.cc): computed from memory on every read, not memoised ----
+  // A unit's measures for a period (`unit` named by its code at the period's end), with the
+  // figures of every key computed (to order a list by one not asked for); comparisons with
+  // `previous_year_ends` year ends when `compare`.
+  struct MeasureAnswer {
+    v1::MeasureSummary summary;
+    std::vector<MeasureFigure> figures;  // per MeasureKeys() entry
+  };
+  absl::StatusOr<MeasureAnswer> Measures(const v1::AdminUnit& unit, const Period& period,
+                                         const std::vector<v1::Measure>& measures,
+                                         const std::optional<MeasureKey>& also, bool compare)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  absl::StatusOr<v1::MeasureSummary> MeasuresOfUnit(const MeasuresQuery& query)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  absl::StatusOr<v1::ListMeasuresResponse> MeasureList(const MeasureListQuery& query)
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
 
   void StatsLoop();

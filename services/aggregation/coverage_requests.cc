@@ -1,9 +1,11 @@
 #include "services/aggregation/coverage_requests.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
+#include "common/measures.h"
 #include "common/status/status.h"
 
 namespace covtrack::aggregation {
@@ -56,6 +58,28 @@ absl::Status CheckTerritoryDate(const std::string& text) {
                                          : absl::StrCat("\"", text, "\" is not YYYY-MM-DD"));
   }
   return absl::OkStatus();
+}
+
+// GetMeasuresRequest.measures and ListMeasuresRequest.measures: measures of the registry, each
+// once; MEASURE_PARTICIPANTS is GetCoverage's.
+absl::StatusOr<std::vector<v1::Measure>> ReadMeasures(
+    const google::protobuf::RepeatedField<int>& measures) {
+  std::vector<v1::Measure> read;
+  for (int i = 0; i < measures.size(); ++i) {
+    const std::string field = absl::StrCat("measures[", i, "]");
+    const MeasureInfo* info = FindMeasure(static_cast<v1::Measure>(measures[i]));
+    if (info == nullptr) {
+      return Invalid(field, absl::StrCat("unknown measure ", measures[i]));
+    }
+    if (info->source == MeasureSource::kParticipationRecord) {
+      return Invalid(field, absl::StrCat(info->name, " is answered by GetCoverage"));
+    }
+    if (std::find(read.begin(), read.end(), info->measure) != read.end()) {
+      return Invalid(field, absl::StrCat(info->name, " is asked twice"));
+    }
+    read.push_back(info->measure);
+  }
+  return read;
 }
 
 }  // namespace
@@ -149,6 +173,59 @@ absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesReq
   ASSIGN_OR_RETURN(FreshnessQuery freshness, ValidateFreshness(request.freshness()));
   return SeriesQuery{request.unit_code(),      request.scheme(), from, to,
                      request.territory_date(), freshness};
+}
+
+}  // namespace covtrack::aggregation
+
+namespace covtrack::aggregation {
+
+absl::StatusOr<MeasuresQuery> ValidateMeasuresRequest(const v1::GetMeasuresRequest& request) {
+  RETURN_IF_ERROR(RequireUnitCode(request.unit_code()));
+  ASSIGN_OR_RETURN(Period period, ParsePeriod(request.period()));
+  ASSIGN_OR_RETURN(std::vector<v1::Measure> measures, ReadMeasures(request.measures()));
+  ASSIGN_OR_RETURN(FreshnessQuery freshness, ValidateFreshness(request.freshness()));
+  return MeasuresQuery{request.unit_code(), period, std::move(measures), freshness};
+}
+
+absl::StatusOr<MeasureListQuery> ValidateListMeasuresRequest(
+    const v1::ListMeasuresRequest& request) {
+  const std::string parent =
+      request.parent_code().empty() ? std::string(kNationCode) : request.parent_code();
+  if (parent.size() > kMaxUnitCodeLength) {
+    return Invalid("parent_code", absl::StrCat("longer than ", kMaxUnitCodeLength, " characters"));
+  }
+  ASSIGN_OR_RETURN(Period period, ParsePeriod(request.period()));
+  if (request.level() < v1::ADMIN_LEVEL_UNSPECIFIED || request.level() > v1::ADMIN_LEVEL_COMMUNE) {
+    return Invalid("level", absl::StrCat("unknown level ", request.level()));
+  }
+  ASSIGN_OR_RETURN(std::vector<v1::Measure> measures, ReadMeasures(request.measures()));
+  const v1::MeasureOrder& order = request.order_by();
+  if (order.measure() != v1::MEASURE_UNSPECIFIED) {
+    const MeasureInfo* info = FindMeasure(order.measure());
+    if (info == nullptr) {
+      return Invalid("order_by.measure", absl::StrCat("unknown measure ", order.measure()));
+    }
+    if (info->source == MeasureSource::kParticipationRecord) {
+      return Invalid("order_by.measure", absl::StrCat(info->name, " is ordered by ListCoverage"));
+    }
+    std::string field;
+    const std::string problem =
+        MeasureKeyProblem(*info, order.scheme(), order.payer_group(), &field);
+    if (!problem.empty()) {
+      return Invalid(absl::StrCat("order_by.", field), problem);
+    }
+  } else if (order.scheme() != v1::SCHEME_UNSPECIFIED ||
+             order.payer_group() != v1::PAYER_GROUP_UNSPECIFIED) {
+    return Invalid("order_by.measure", "required with order_by.scheme or order_by.payer_group");
+  }
+  ASSIGN_OR_RETURN(FreshnessQuery freshness, ValidateFreshness(request.freshness()));
+  // As ListCoverage: the token is bound to the list (an empty parent and "VN" alike), not to
+  // its freshness.
+  v1::ListMeasuresRequest list = request;
+  list.clear_freshness();
+  ASSIGN_OR_RETURN(PageRequest page, PageRequest::Read(list, kCoveragePageSizes, parent));
+  return MeasureListQuery{parent, request.level(), period,   std::move(measures),
+                          order,  std::move(page), freshness};
 }
 
 }  // namespace covtrack::aggregation

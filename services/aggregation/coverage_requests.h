@@ -61,4 +61,26 @@ struct SeriesQuery {
 };
 absl::StatusOr<SeriesQuery> ValidateSeriesRequest(const v1::GetCoverageSeriesRequest& request);
 
+// GetMeasures: the measures of one unit and period (the registry's keys, rollup by rule).
+struct MeasuresQuery {
+  std::string unit_code;
+  Period period;
+  std::vector<v1::Measure> measures;  // empty: every measure but participants
+  FreshnessQuery freshness;
+};
+absl::StatusOr<MeasuresQuery> ValidateMeasuresRequest(const v1::GetMeasuresRequest& request);
+
+// ListMeasures: the units at a level under a parent, ordered by one measure's figure, one page.
+struct MeasureListQuery {
+  std::string parent_code;  // "VN" for an empty parent_code
+  v1::AdminLevel level = v1::ADMIN_LEVEL_UNSPECIFIED;
+  Period period;
+  std::vector<v1::Measure> measures;  // empty: every measure but participants
+  v1::MeasureOrder order;             // measure UNSPECIFIED: by code
+  PageRequest page;
+  FreshnessQuery freshness;
+};
+absl::StatusOr<MeasureListQuery> ValidateListMeasuresRequest(
+    const v1::ListMeasuresRequest& request);
+
 }  // namespace covtrack::aggregation

@@ -114,7 +114,7 @@ absl::StatusOr<std::vector<v1::CrosswalkLink>> IngestionClient::ListAllCrosswalk
 
 absl::StatusOr<int64_t> IngestionClient::ExportData(
     const std::string& root, const std::string& as_of, const std::string& from_month,
-    const std::string& to_month, int from_year, int to_year,
+    const std::string& to_month, int from_year, int to_year, bool include_measures,
     const std::function<void(const v1::ExportDataResponse&)>& sink) {
   grpc::ClientContext context;
   SetCallDeadline(context, options_.export_deadline);
@@ -125,6 +125,7 @@ absl::StatusOr<int64_t> IngestionClient::ExportData(
   request.set_to_month(to_month);
   request.set_from_year(from_year);
   request.set_to_year(to_year);
+  request.set_include_measures(include_measures);
   std::unique_ptr<grpc::ClientReader<v1::ExportDataResponse>> reader =
       stub_->ExportData(&context, request);
   int64_t snapshot_seq = 0;

@@ -40,11 +40,12 @@ class IngestionClient {
   // Every crosswalk link (every page).
   absl::StatusOr<std::vector<v1::CrosswalkLink>> ListAllCrosswalkLinks();
 
-  // The subtree of `root` as of `as_of`, months [from, to], denominators of years [from, to],
-  // chunk by chunk into `sink`; returns the seq the whole export is consistent with.
+  // The subtree of `root` as of `as_of`, months [from, to], denominators of years [from, to]
+  // and, with `include_measures`, the measures of those months, chunk by chunk into `sink`;
+  // returns the seq the whole export is consistent with.
   absl::StatusOr<int64_t> ExportData(
       const std::string& root, const std::string& as_of, const std::string& from_month,
-      const std::string& to_month, int from_year, int to_year,
+      const std::string& to_month, int from_year, int to_year, bool include_measures,
       const std::function<void(const v1::ExportDataResponse&)>& sink);
   // Follows the feed after `after_seq` on a stream without deadline: `on_change` gets each
   // change as it commits, until it returns false or the stream ends (ingestion restarting,

@@ -113,14 +113,18 @@ absl::Status AggregationServiceImpl::LoadSnapshot() {
   ASSIGN_OR_RETURN(
       const int64_t seq,
       ingestion_.ExportData("", "", kFirstMonth, kLastMonth, kFirstYear, kLastYear,
-                            [&](const v1::ExportDataResponse& chunk) {
+                            /*include_measures=*/true, [&](const v1::ExportDataResponse& chunk) {
                               for (const v1::ParticipationRecord& r : chunk.records()) {
                                 data.AddRecord(r);
                               }
                               for (const v1::DenominatorRecord& d : chunk.denominators()) {
                                 data.AddDenominator(d);
                               }
-                              rows += chunk.records_size() + chunk.denominators_size();
+                              for (const v1::MeasureRecord& m : chunk.measures()) {
+                                data.AddMeasure(m);
+                              }
+                              rows += chunk.records_size() + chunk.denominators_size() +
+                                      chunk.measures_size();
                               absl::MutexLock lock(&state_mu_);
                               load_progress_ = absl::StrCat(
                                   "loading: ", rows, " rows of ingestion's snapshot read so far");
@@ -290,7 +294,7 @@ absl::Status AggregationServiceImpl::ReadBack(const v1::Change& change,
   ASSIGN_OR_RETURN(
       const int64_t seq,
       ingestion_.ExportData("", "", from_month, to_month, from_year, to_year,
-                            [&](const v1::ExportDataResponse& chunk) {
+                            /*include_measures=*/false, [&](const v1::ExportDataResponse& chunk) {
                               for (const v1::ParticipationRecord& r : chunk.records()) {
                                 if (months.contains({r.unit_code(), r.month()})) {
                                   records->push_back(r);
@@ -375,6 +379,11 @@ absl::Status AggregationServiceImpl::Apply(const v1::Change& change) {
     }
     for (const v1::DenominatorRecord& d : read_denominators) {
       data_.AddDenominator(d);
+    }
+    // Ingestion fills every measure value a change stored (measures came after issue 10's
+    // values on the feed: nothing to read back).
+    for (const v1::MeasureRecord& m : change.measure_values()) {
+      data_.AddMeasure(m);
     }
     if (hierarchy != nullptr) {
       hierarchy_ = std::move(hierarchy);

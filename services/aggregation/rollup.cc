@@ -5,21 +5,12 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
+#include "services/aggregation/measure_rollup.h"
 
 namespace covtrack::aggregation {
 namespace {
 
-// One unit of the territory being rolled up. The nodes are in preorder: a node's subtree is
-// [index, index + size), its first child at index + 1, each next one past the last's subtree.
-struct Node {
-  const v1::AdminUnit* unit = nullptr;
-  int version = -1;  // in the TreeIndex; -1 when read from a Hierarchy
-  int data = -1;     // CoverageData::IdOf the code
-  int size = 1;      // nodes in its subtree, itself included
-  int leaves = 1;    // leaf units beneath (1 for a leaf)
-  // The months whose stock belongs to this unit version (common/hierarchy StockMonths).
-  MonthRange stock_months;
-};
+using Node = RollupNode;
 
 // Finishes the node at `index` once its subtree has been appended: its size and leaves.
 void CloseNode(std::vector<Node>& nodes, int index) {
@@ -470,6 +461,11 @@ int32_t StoredCount(int64_t value) {
 
 }  // namespace
 
+std::vector<RollupNode> SubtreeAt(const TreeIndex& tree, const CoverageData& data,
+                                  absl::string_view unit_code, absl::string_view date) {
+  return RollupTree::Build(tree, data, unit_code, date);
+}
+
 CoverageData::PerUnit& CoverageData::Unit(absl::string_view code) {
   auto [it, added] = ids_.try_emplace(code, static_cast<int>(units_.size()));
   if (added) {
@@ -520,12 +516,70 @@ void CoverageData::AddDenominator(const v1::DenominatorRecord& record) {
   it->value[record.kind()] = record.value();
 }
 
+void CoverageData::AddMeasure(const v1::MeasureRecord& record) {
+  const int key = MeasureKeyIndex(record.measure(), record.scheme(), record.payer_group());
+  absl::StatusOr<Month> month = Month::Parse(record.month());
+  if (key < 0 || !month.ok()) {
+    return;
+  }
+  const int month_index = month->Index();
+  std::vector<MeasureSeries>& all = Unit(record.unit_code()).measures;
+  auto series = std::lower_bound(all.begin(), all.end(), key,
+                                 [](const MeasureSeries& s, int k) { return s.key < k; });
+  if (series == all.end() || series->key != key) {
+    series = all.insert(series, MeasureSeries{key, {}});
+    if (key >= static_cast<int>(series_per_key_.size())) {
+      series_per_key_.resize(key + 1, 0);
+    }
+    ++series_per_key_[key];
+  }
+  std::vector<MeasureCell>& cells = series->cells;
+  // A snapshot comes month after month: appending is the common case.
+  auto it = cells.end();
+  if (!cells.empty() && cells.back().month_index >= month_index) {
+    it = std::lower_bound(cells.begin(), cells.end(), month_index,
+                          [](const MeasureCell& c, int m) { return c.month_index < m; });
+  }
+  if (it == cells.end() || it->month_index != month_index) {
+    it = cells.insert(it, MeasureCell{month_index, 0});
+  }
+  it->value = record.value();
+}
+
 void CoverageData::ShrinkToFit() {
   units_.shrink_to_fit();
   for (PerUnit& unit : units_) {
     unit.rows.shrink_to_fit();
     unit.denominators.shrink_to_fit();
+    unit.measures.shrink_to_fit();
+    for (MeasureSeries& series : unit.measures) {
+      series.cells.shrink_to_fit();
+    }
   }
+}
+
+absl::Span<const CoverageData::MeasureCell> CoverageData::Measure(int id, int key) const {
+  if (id < 0) {
+    return {};
+  }
+  const std::vector<MeasureSeries>& all = units_[id].measures;
+  auto series = std::lower_bound(all.begin(), all.end(), key,
+                                 [](const MeasureSeries& s, int k) { return s.key < k; });
+  if (series == all.end() || series->key != key) {
+    return {};
+  }
+  return series->cells;
+}
+
+size_t CoverageData::MeasureBytes() const {
+  size_t bytes = 0;
+  for (const PerUnit& unit : units_) {
+    bytes += unit.measures.capacity() * sizeof(MeasureSeries);
+    for (const MeasureSeries& series : unit.measures) {
+      bytes += series.cells.capacity() * sizeof(MeasureCell);
+    }
+  }
+  return bytes;
 }
 
 int CoverageData::IdOf(absl::string_view code) const {

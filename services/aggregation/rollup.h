@@ -53,9 +53,23 @@ class CoverageData {
     std::array<int32_t, 4> in_province = {kNoSplit, kNoSplit, kNoSplit, kNoSplit};
   };
 
+  // One month of one measure series (measure_rollup.h MeasureKeyIndex) of a unit.
+  struct MeasureCell {
+    int32_t month_index = 0;  // Month::Index()
+    int64_t value = 0;        // as exported; a rollup checks it against the measure's bound
+  };
+  // A unit's values of one (measure, scheme, payer group), ordered by month.
+  struct MeasureSeries {
+    int key = 0;  // MeasureKeyIndex
+    std::vector<MeasureCell> cells;
+  };
+
   // Later additions for the same (unit, month, scheme) replace earlier ones.
   void AddRecord(const v1::ParticipationRecord& record);
   void AddDenominator(const v1::DenominatorRecord& record);
+  // Later additions for the same (unit, month, measure, scheme, payer group) replace earlier
+  // ones. A key the registry does not know (an ingestion newer than this replica) is skipped.
+  void AddMeasure(const v1::MeasureRecord& record);
   // Gives back the room vectors grew into while loading (a snapshot is added once, then only
   // changed a little at a time).
   void ShrinkToFit();
@@ -65,6 +79,15 @@ class CoverageData {
   // The unit's months with any figure, ordered by month (empty for id -1).
   absl::Span<const Row> Rows(int id) const;
   std::optional<int64_t> Denominator(int id, int year, v1::DenominatorKind kind) const;
+  // The unit's values of measure key `key`, ordered by month (empty when none).
+  absl::Span<const MeasureCell> Measure(int id, int key) const;
+  // Whether any unit holds a value of measure key `key` (a rollup of a key nobody reports is
+  // absent without walking the tree).
+  bool HasMeasureKey(int key) const {
+    return key >= 0 && key < static_cast<int>(series_per_key_.size()) && series_per_key_[key] > 0;
+  }
+  // Bytes held by measure values (cells and series), for the benchmark's memory figure.
+  size_t MeasureBytes() const;
 
  private:
   struct Yearly {
@@ -74,11 +97,15 @@ class CoverageData {
   struct PerUnit {
     std::vector<Row> rows;             // ordered by month
     std::vector<Yearly> denominators;  // ordered by year
+    // Ordered by key: a unit has at most one series per key (28 keys), each month after month,
+    // so a snapshot (month after month) appends and a rollup finds a key's period in one place.
+    std::vector<MeasureSeries> measures;
   };
   PerUnit& Unit(absl::string_view code);
 
   absl::flat_hash_map<std::string, int> ids_;
   std::vector<PerUnit> units_;
+  std::vector<int> series_per_key_;  // index = measure key: units holding a series of it
 };
 
 // The hierarchy laid out for rollups, built once per hierarchy (the follower builds it when
@@ -119,6 +146,23 @@ class TreeIndex {
   std::vector<std::vector<int>> children_of_;  // code id -> versions beneath, ordered by code
   int nation_code_ = 0;
 };
+
+// One unit of a subtree being rolled up. The nodes are in preorder: a node's subtree is
+// [index, index + size), its first child at index + 1, each next one past the last's subtree.
+struct RollupNode {
+  const v1::AdminUnit* unit = nullptr;
+  int version = -1;  // in the TreeIndex; -1 when read from a Hierarchy
+  int data = -1;     // CoverageData::IdOf the code
+  int size = 1;      // nodes in its subtree, itself included
+  int leaves = 1;    // leaf units beneath (1 for a leaf)
+  // The months whose stock belongs to this unit version (common/hierarchy StockMonths).
+  MonthRange stock_months;
+};
+
+// The subtree of `unit_code` ("VN" or empty: the nation) on `date`, in preorder, as every rollup
+// reads it; empty when the code names no unit then.
+std::vector<RollupNode> SubtreeAt(const TreeIndex& tree, const CoverageData& data,
+                                  absl::string_view unit_code, absl::string_view date);
 
 // The coverage of `unit_code` for `period`, all five schemes in kAllSchemes order, without
 // comparisons. NOT_FOUND when the code names no unit on the period's last day. Both forms give

@@ -9,6 +9,7 @@
 //   revision_commands.cc  revisions
 //   crosswalk_commands.cc crosswalk import, crosswalk list
 //   coverage_commands.cc  coverage, coverage list, coverage series
+//   measure_view_commands.cc  measures show, measures list
 //   target_commands.cc    targets set/list/import/allocate/lagging/validate
 //   report_commands.cc    targets achievement, report
 
@@ -97,6 +98,8 @@ class Commands {
   int Coverage(const std::vector<std::string>& args);
   int CoverageList(const std::vector<std::string>& args);
   int CoverageSeries(const std::vector<std::string>& args);
+  int MeasuresShow(const std::vector<std::string>& args);
+  int MeasuresList(const std::vector<std::string>& args);
   int TargetsSet(const std::vector<std::string>& args);
   int TargetsList(const std::vector<std::string>& args);
   int TargetsImport(const std::vector<std::string>& args);

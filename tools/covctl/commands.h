@@ -47,6 +47,8 @@ struct Options {
   // Targets set: the date on which UNIT names the unit the target is for (Target.unit_as_of).
   std::string unit_as_of;
   int previous_year_ends = 0;
+  std::string order_by;     // measures list: MEASURE[:SCHEME[:PAYER_GROUP]]
+  bool descending = false;  // measures list: largest first (the worst arrears ratio first)
   // Report: decimals of the paragraph's percentages (GetReportRequest.percent_decimals).
   int percent_decimals = 1;
   int year = 0;

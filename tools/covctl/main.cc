@@ -56,6 +56,10 @@ ABSL_FLAG(std::string, scheme, "",
 ABSL_FLAG(std::string, schemes, "", "comma-separated schemes (default: all five)");
 ABSL_FLAG(std::string, order, "code",
           "coverage list: code, coverage_asc, coverage_desc, participants");
+ABSL_FLAG(std::string, order_by, "",
+          "measures list: MEASURE[:SCHEME[:PAYER_GROUP]] to order by, e.g. arrears_ratio or "
+          "new_participants:health:household");
+ABSL_FLAG(bool, descending, false, "measures list: largest first (worst arrears ratio first)");
 ABSL_FLAG(int, previous_year_ends, 0,
           "coverage: how many earlier year ends to compare with (0: 3)");
 ABSL_FLAG(int, percent_decimals, 1,
@@ -166,6 +170,8 @@ int main(int argc, char** argv) {
   options.schemes = absl::GetFlag(FLAGS_schemes);
   options.order = absl::GetFlag(FLAGS_order);
   options.previous_year_ends = absl::GetFlag(FLAGS_previous_year_ends);
+  options.order_by = absl::GetFlag(FLAGS_order_by);
+  options.descending = absl::GetFlag(FLAGS_descending);
   options.year = absl::GetFlag(FLAGS_year);
   options.kind = absl::GetFlag(FLAGS_kind);
   options.basis = absl::GetFlag(FLAGS_basis);
