@@ -127,6 +127,12 @@ absl::StatusOr<std::vector<v1::MeasureAchievement>> TargetServiceImpl::EvaluateM
   std::set<v1::Measure> measures;
   for (const v1::Target& t : targets) {
     measures.insert(t.measure());
+    // A ratio over several periods is made from its parts' sums, so the parts are asked for
+    // by name (whether an answer brings them with the ratio or not).
+    if (const MeasureInfo* info = FindMeasure(t.measure()); info->rule == MeasureRule::kRatio) {
+      measures.insert(info->numerator);
+      measures.insert(info->denominator);
+    }
   }
   std::vector<v1::MeasureAchievement> out;
   if (targets.empty()) {
