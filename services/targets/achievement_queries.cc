@@ -2,6 +2,8 @@
 // aggregation service, against its targets, evaluated by achievement.h and written up by
 // report.h.
 
+#include <algorithm>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -9,6 +11,7 @@
 #include "common/domain.h"
 #include "common/status/status.h"
 #include "services/targets/achievement.h"
+#include "services/targets/measure_achievement.h"
 #include "services/targets/report.h"
 #include "services/targets/target_service.h"
 #include "services/targets/upstream.h"
@@ -90,6 +93,103 @@ absl::StatusOr<v1::SchemeAchievement> TargetServiceImpl::Evaluate(
   return finish(EvaluateScheme(inputs));
 }
 
+absl::StatusOr<std::vector<v1::Target>> TargetServiceImpl::MeasureTargets(
+    const std::string& unit_code, int year) {
+  ASSIGN_OR_RETURN(const std::vector<v1::Target> stored,
+                   store_->CurrentTargets(unit_code, year, std::nullopt));
+  std::vector<v1::Target> targets;
+  for (const v1::Target& t : stored) {
+    if (t.measure() != v1::MEASURE_UNSPECIFIED && t.unit_as_of().empty() &&
+        FindMeasure(t.measure()) != nullptr) {
+      targets.push_back(t);
+    }
+  }
+  return targets;
+}
+
+absl::StatusOr<std::optional<v1::Target>> TargetServiceImpl::CurrentMeasureTarget(
+    const std::string& unit_code, v1::Measure measure, v1::Scheme scheme, v1::PayerGroup group,
+    int year) {
+  ASSIGN_OR_RETURN(const std::vector<v1::Target> targets,
+                   store_->CurrentTargets(unit_code, year, measure));
+  for (const v1::Target& t : targets) {
+    if (t.scheme() == scheme && t.payer_group() == group && t.unit_as_of().empty()) {
+      return t;
+    }
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::vector<v1::MeasureAchievement>> TargetServiceImpl::EvaluateMeasures(
+    CoverageReads& figures, const std::string& unit_code, const Period& period,
+    const std::vector<v1::Target>& targets) {
+  const int year = period.year();
+  std::set<v1::Measure> measures;
+  for (const v1::Target& t : targets) {
+    measures.insert(t.measure());
+    // A ratio over several periods is made from its parts' sums, so the parts are asked for
+    // by name (whether an answer brings them with the ratio or not).
+    if (const MeasureInfo* info = FindMeasure(t.measure()); info->rule == MeasureRule::kRatio) {
+      measures.insert(info->numerator);
+      measures.insert(info->denominator);
+    }
+  }
+  std::vector<v1::MeasureAchievement> out;
+  if (targets.empty()) {
+    return out;
+  }
+  // The year to date through the period's end, in as few periods as make it up; one read of
+  // each for every measure with a target.
+  const std::vector<v1::Measure> asked(measures.begin(), measures.end());
+  std::vector<v1::MeasureSummary> pieces;
+  for (const std::string& piece : YearToDatePeriods(year, period.last_month().month)) {
+    RETURN_IF_ERROR(Upstream::StopIfCallEnded("while reading the measures"));
+    absl::StatusOr<v1::MeasureSummary> read = figures.GetMeasures(unit_code, piece, asked);
+    // An aggregation service older than the measures (a rolling upgrade) has no figure for
+    // them: each target is NO_DATA saying so, and the rest of the answer stands.
+    if (read.status().code() == absl::StatusCode::kUnimplemented) {
+      for (const v1::Target& t : targets) {
+        MeasureInputs inputs;
+        inputs.target = t;
+        v1::MeasureAchievement result = EvaluateMeasure(inputs);
+        result.set_note("the aggregation service does not serve measures (GetMeasures)");
+        out.push_back(std::move(result));
+      }
+      return out;
+    }
+    RETURN_IF_ERROR(read.status());
+    pieces.push_back(std::move(*read));
+  }
+  // The year before, read once when a stock or ratio during the year needs its baseline.
+  std::optional<std::vector<v1::MeasureSummary>> year_before;
+  for (const v1::Target& t : targets) {
+    const MeasureInfo& info = *FindMeasure(t.measure());
+    MeasureInputs inputs;
+    inputs.target = t;
+    ASSIGN_OR_RETURN(inputs.actual, MeasureOverPeriods(info, t.scheme(), t.payer_group(), pieces));
+    // m is the latest month with a figure: a year still running is read at its last report.
+    absl::StatusOr<Month> as_of = Month::Parse(inputs.actual.as_of_month);
+    inputs.month = as_of.ok() && as_of->year == year ? as_of->month : period.last_month().month;
+    v1::MeasureAchievement result = EvaluateMeasure(inputs);
+    const bool needs_baseline = inputs.month < 12 && info.rule != MeasureRule::kSum &&
+                                result.status() != v1::ACHIEVEMENT_STATUS_MET &&
+                                result.status() != v1::ACHIEVEMENT_STATUS_NO_DATA;
+    if (needs_baseline) {
+      if (!year_before.has_value()) {
+        ASSIGN_OR_RETURN(v1::MeasureSummary before,
+                         figures.GetMeasures(unit_code, absl::StrCat(year - 1), asked));
+        year_before.emplace().push_back(std::move(before));
+      }
+      ASSIGN_OR_RETURN(const MeasureFigure baseline,
+                       MeasureOverPeriods(info, t.scheme(), t.payer_group(), *year_before));
+      inputs.baseline = baseline.value;
+      result = EvaluateMeasure(inputs);
+    }
+    out.push_back(std::move(result));
+  }
+  return out;
+}
+
 absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
     const v1::GetAchievementRequest& request) {
   ASSIGN_OR_RETURN(const Period period, ResolvePeriod(request.period()));
@@ -118,6 +218,13 @@ absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
         Evaluate(figures, request.unit_code(), scheme, current != nullptr ? *current : empty,
                  coverage.as_of_month(), target, territory_date));
   }
+  ASSIGN_OR_RETURN(const std::vector<v1::Target> measure_targets,
+                   MeasureTargets(coverage.unit().code(), period.year()));
+  ASSIGN_OR_RETURN(const std::vector<v1::MeasureAchievement> measures,
+                   EvaluateMeasures(figures, request.unit_code(), period, measure_targets));
+  for (const v1::MeasureAchievement& m : measures) {
+    *achievement.add_measures() = m;
+  }
   achievement.set_reflects_seq(figures.reflects_seq());
   return achievement;
 }
@@ -129,11 +236,26 @@ absl::StatusOr<v1::Report> TargetServiceImpl::ReportOf(const v1::GetReportReques
   achievement_request.set_territory_date(request.territory_date());
   *achievement_request.mutable_freshness() = request.freshness();
   ASSIGN_OR_RETURN(v1::Achievement achievement, AchievementOf(achievement_request));
+  // The measures the paragraph carries, for the period the achievement was read for.
+  CoverageReads figures(source_.get(), request.freshness());
+  absl::StatusOr<v1::MeasureSummary> measures = figures.GetMeasures(
+      request.unit_code(), achievement.period(),
+      {v1::MEASURE_DISTINCT_PARTICIPANTS, v1::MEASURE_NEW_PARTICIPANTS, v1::MEASURE_ARREARS_RATIO});
+  // An aggregation service older than the measures (a rolling upgrade) does not know the call:
+  // the paragraph is written from the participants alone, as before. Any other failure fails
+  // the report, as a failed participants read does.
+  if (!measures.ok() && measures.status().code() != absl::StatusCode::kUnimplemented) {
+    return measures.status();
+  }
+  if (measures.ok()) {
+    achievement.set_reflects_seq(std::min(achievement.reflects_seq(), figures.reflects_seq()));
+  }
   // The report's figures say the seq they reflect: Report.achievement.reflects_seq.
   v1::Report report;
-  report.set_text(WriteReportVi(achievement, request.has_percent_decimals()
-                                                 ? request.percent_decimals()
-                                                 : kDefaultPercentDecimals));
+  report.set_text(WriteReportVi(
+      achievement,
+      request.has_percent_decimals() ? request.percent_decimals() : kDefaultPercentDecimals,
+      measures.ok() ? &*measures : nullptr));
   *report.mutable_achievement() = std::move(achievement);
   return report;
 }

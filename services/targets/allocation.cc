@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "common/domain.h"
 #include "common/hierarchy/hierarchy.h"
 #include "common/log.h"
+#include "common/measures.h"
 #include "common/status/status.h"
 #include "services/targets/achievement.h"
 #include "services/targets/target_service.h"
@@ -85,6 +87,44 @@ absl::StatusOr<std::vector<int64_t>> AllocationBases(const v1::AllocateTargetReq
   return bases;
 }
 
+// A part's target: the parent's keys for the unit, with `value`.
+v1::Target PartTarget(const v1::AllocateTargetRequest& request, const v1::Target& parent_target,
+                      const v1::AdminUnit& unit, double value) {
+  v1::Target t;
+  t.set_unit_code(unit.code());
+  t.set_scheme(request.scheme());
+  t.set_year(request.year());
+  t.set_measure(parent_target.measure());
+  t.set_payer_group(parent_target.payer_group());
+  // A measure's target is in the measure's unit: no kind or basis (Target.measure).
+  if (parent_target.measure() == v1::MEASURE_UNSPECIFIED) {
+    t.set_kind(v1::TARGET_KIND_PARTICIPANTS);
+    t.set_basis(parent_target.basis());
+  }
+  t.set_value(value);
+  t.set_assigned_by(request.assigned_by().empty() ? parent_target.assigned_by()
+                                                  : request.assigned_by());
+  t.set_decision_ref(request.decision_ref().empty() ? parent_target.decision_ref()
+                                                    : request.decision_ref());
+  return t;
+}
+
+// A ratio's ceiling is inherited, not split: every unit gets the parent's value (AllocateTarget
+// Request.measure); no base is read.
+v1::AllocateTargetResponse Inherit(const v1::AllocateTargetRequest& request,
+                                   const v1::Target& parent_target,
+                                   const std::vector<v1::Coverage>& units) {
+  v1::AllocateTargetResponse response;
+  *response.mutable_parent_target() = parent_target;
+  for (const v1::Coverage& unit : units) {
+    v1::AllocationPart* part = response.add_parts();
+    *part->mutable_unit() = unit.unit();
+    *part->mutable_target() =
+        PartTarget(request, parent_target, unit.unit(), parent_target.value());
+  }
+  return response;
+}
+
 // The response of a split, before anything is stored.
 absl::StatusOr<v1::AllocateTargetResponse> Split(const v1::AllocateTargetRequest& request,
                                                  const v1::Target& parent_target,
@@ -117,18 +157,9 @@ absl::StatusOr<v1::AllocateTargetResponse> Split(const v1::AllocateTargetRequest
     part->set_base(bases[i]);
     part->set_share_percent(static_cast<double>(bases[i]) * 100.0 /
                             static_cast<double>(base_total));
-    v1::Target* t = part->mutable_target();
-    t->set_unit_code(units[i].unit().code());
-    t->set_scheme(request.scheme());
-    t->set_year(request.year());
-    t->set_kind(v1::TARGET_KIND_PARTICIPANTS);
-    t->set_value(static_cast<double>((*parts)[i]));
-    t->set_basis(parent_target.basis());
-    t->set_assigned_by(request.assigned_by().empty() ? parent_target.assigned_by()
-                                                     : request.assigned_by());
-    t->set_decision_ref(request.decision_ref().empty() ? parent_target.decision_ref()
-                                                       : request.decision_ref());
-    // The parts add up to the parent's target (at most 1e9, request_validation.cc).
+    *part->mutable_target() =
+        PartTarget(request, parent_target, units[i].unit(), static_cast<double>((*parts)[i]));
+    // The parts add up to the parent's target (at most 9e15, request_validation.h).
     if (__builtin_add_overflow(allocated, (*parts)[i], &allocated)) {
       return absl::InternalError(
           absl::StrCat("allocating ", request.parent_code(), "'s target: the parts overflow"));
@@ -165,14 +196,31 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
   // The parent and every part must be units of the target's year (ingestion's versions).
   ReformReads reads(units_.get(), store_.get());
   RETURN_IF_ERROR(RequireUnitInYear(reads, request.parent_code(), request.year(), "parent_code"));
-  ASSIGN_OR_RETURN(const std::optional<v1::Target> parent,
-                   CurrentTarget(request.parent_code(), request.scheme(), request.year()));
-  if (!parent.has_value()) {
-    return absl::NotFoundError(absl::StrCat("no target for parent_code ", request.parent_code(),
-                                            ", scheme ", SchemeName(request.scheme()), ", year ",
-                                            request.year(), ": set the parent's target first"));
+  const v1::Measure measure =
+      request.measure() == v1::MEASURE_PARTICIPANTS ? v1::MEASURE_UNSPECIFIED : request.measure();
+  std::optional<v1::Target> parent;
+  if (measure == v1::MEASURE_UNSPECIFIED) {
+    ASSIGN_OR_RETURN(parent,
+                     CurrentTarget(request.parent_code(), request.scheme(), request.year()));
+  } else {
+    ASSIGN_OR_RETURN(parent, CurrentMeasureTarget(request.parent_code(), measure, request.scheme(),
+                                                  request.payer_group(), request.year()));
   }
-  if (parent->kind() != v1::TARGET_KIND_PARTICIPANTS) {
+  if (!parent.has_value()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no target for parent_code ", request.parent_code(),
+        measure == v1::MEASURE_UNSPECIFIED ? "" : absl::StrCat(", measure ", MeasureName(measure)),
+        ", scheme ", SchemeName(request.scheme()), ", year ", request.year(),
+        ": set the parent's target first"));
+  }
+  const bool inherited = measure == v1::MEASURE_ARREARS_RATIO;
+  if (measure != v1::MEASURE_UNSPECIFIED && !inherited &&
+      request.method() == v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("method: last year's participants are no base for a target on ",
+                     MeasureName(measure), "; split it by population or labour force"));
+  }
+  if (measure == v1::MEASURE_UNSPECIFIED && parent->kind() != v1::TARGET_KIND_PARTICIPANTS) {
     return absl::FailedPreconditionError(
         absl::StrCat("the target of ", request.parent_code(),
                      " is a coverage rate; only participants "
@@ -182,20 +230,25 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
   // The bases, from the base year (the year before the target's year).
   const int base_year = request.year() - 1;
   CoverageReads figures(source_.get(), request.freshness());
-  ASSIGN_OR_RETURN(
-      std::vector<v1::Coverage> units,
-      figures.ListCoverage(request.parent_code(), request.level(), absl::StrCat(base_year),
-                           BaseScheme(request), YearEnd(base_year)));
+  ASSIGN_OR_RETURN(std::vector<v1::Coverage> units,
+                   figures.ListCoverage(
+                       request.parent_code(), request.level(), absl::StrCat(base_year),
+                       inherited ? v1::SCHEME_HEALTH : BaseScheme(request), YearEnd(base_year)));
   std::sort(units.begin(), units.end(), [](const v1::Coverage& a, const v1::Coverage& b) {
     return a.unit().code() < b.unit().code();
   });
-  ASSIGN_OR_RETURN(const std::vector<int64_t> bases,
-                   AllocationBases(request, *parent, units, base_year));
   if (units.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("no units under ", request.parent_code(),
                                                       " at the requested level in ", base_year));
   }
-  ASSIGN_OR_RETURN(v1::AllocateTargetResponse response, Split(request, *parent, units, bases));
+  v1::AllocateTargetResponse response;
+  if (inherited) {
+    response = Inherit(request, *parent, units);
+  } else {
+    ASSIGN_OR_RETURN(const std::vector<int64_t> bases,
+                     AllocationBases(request, *parent, units, base_year));
+    ASSIGN_OR_RETURN(response, Split(request, *parent, units, bases));
+  }
   response.set_reflects_seq(figures.reflects_seq());
   // Each part is for the unit of the base year's end. Where a reform during the target's year
   // ended that unit and its code names another unit at the year's end, the part is stored with
@@ -255,14 +308,36 @@ absl::StatusOr<v1::AllocateTargetResponse> TargetServiceImpl::SplitParentTarget(
 
 absl::StatusOr<v1::ValidateAllocationResponse> TargetServiceImpl::CheckAllocation(
     const v1::ValidateAllocationRequest& request) {
-  ASSIGN_OR_RETURN(const std::optional<v1::Target> parent,
-                   CurrentTarget(request.parent_code(), request.scheme(), request.year()));
+  const v1::Measure measure =
+      request.measure() == v1::MEASURE_PARTICIPANTS ? v1::MEASURE_UNSPECIFIED : request.measure();
+  const bool participants = measure == v1::MEASURE_UNSPECIFIED;
+  // A ratio's ceiling is inherited, not split: each unit's must be no looser than the parent's.
+  const bool inherited = measure == v1::MEASURE_ARREARS_RATIO;
+  std::optional<v1::Target> parent;
+  std::map<std::string, std::vector<v1::Target>> target_of;
+  if (participants) {
+    ASSIGN_OR_RETURN(parent,
+                     CurrentTarget(request.parent_code(), request.scheme(), request.year()));
+    ASSIGN_OR_RETURN(target_of, TargetsByUnit(request.scheme(), request.year()));
+  } else {
+    ASSIGN_OR_RETURN(parent, CurrentMeasureTarget(request.parent_code(), measure, request.scheme(),
+                                                  request.payer_group(), request.year()));
+    TargetQuery query;
+    query.year = request.year();
+    query.measure = measure;
+    ASSIGN_OR_RETURN(std::vector<v1::Target> stored, store_->List(query));
+    for (v1::Target& t : stored) {
+      if (t.scheme() == request.scheme() && t.payer_group() == request.payer_group()) {
+        target_of[t.unit_code()].push_back(std::move(t));
+      }
+    }
+  }
   // ValidateAllocationRequest asks no freshness: the units come as the replica has them.
   ASSIGN_OR_RETURN(
       const CoverageList units,
       source_->ListCoverage(request.parent_code(), request.level(), absl::StrCat(request.year()),
-                            request.scheme(), YearEnd(request.year()), v1::Freshness()));
-  ASSIGN_OR_RETURN(const auto target_of, TargetsByUnit(request.scheme(), request.year()));
+                            participants ? request.scheme() : v1::SCHEME_HEALTH,
+                            YearEnd(request.year()), v1::Freshness()));
   std::vector<std::string> codes;
   for (const v1::Coverage& unit : units.coverages) {
     codes.push_back(unit.unit().code());
@@ -288,8 +363,17 @@ absl::StatusOr<v1::ValidateAllocationResponse> TargetServiceImpl::CheckAllocatio
     }
     const v1::Target& child = *found;
     *response.add_child_targets() = child;
-    if (parent.has_value() && (child.kind() != parent->kind() || child.basis() != parent->basis() ||
-                               child.kind() != v1::TARGET_KIND_PARTICIPANTS)) {
+    if (inherited) {
+      if (parent.has_value() && child.value() > parent->value()) {
+        response.add_problems(absl::StrCat("unit ", code, "'s ceiling of ", child.value(),
+                                           "% is above the parent's ceiling of ", parent->value(),
+                                           "%"));
+      }
+      continue;
+    }
+    if (participants && parent.has_value() &&
+        (child.kind() != parent->kind() || child.basis() != parent->basis() ||
+         child.kind() != v1::TARGET_KIND_PARTICIPANTS)) {
       response.add_mismatched_units(code);
       response.add_problems(absl::StrCat("unit ", code,
                                          "'s target is not a participants target on the "
@@ -301,18 +385,21 @@ absl::StatusOr<v1::ValidateAllocationResponse> TargetServiceImpl::CheckAllocatio
   response.set_children_total(total);
   if (!parent.has_value()) {
     response.add_problems(absl::StrCat("parent ", request.parent_code(), " has no target for ",
+                                       participants ? "" : absl::StrCat(MeasureName(measure), " "),
                                        SchemeName(request.scheme()), " in ", request.year()));
     response.set_consistent(false);
     return response;
   }
   *response.mutable_parent_target() = *parent;
-  if (parent->kind() != v1::TARGET_KIND_PARTICIPANTS) {
+  if (participants && parent->kind() != v1::TARGET_KIND_PARTICIPANTS) {
     response.add_problems(absl::StrCat("parent ", request.parent_code(),
                                        "'s target is a coverage rate; rates do not add up"));
     response.set_consistent(false);
     return response;
   }
-  response.set_difference(total - parent->value());
+  if (!inherited) {
+    response.set_difference(total - parent->value());
+  }
   if (response.difference() != 0) {
     response.add_problems(absl::StrCat(
         "the units' targets add up to ", static_cast<int64_t>(std::llround(total)),

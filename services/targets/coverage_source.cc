@@ -1,10 +1,12 @@
 #include "services/targets/coverage_source.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
+#include "common/measures.h"
 #include "common/status/status.h"
 #include "common/text.h"
 #include "services/targets/upstream.h"
@@ -66,6 +68,32 @@ absl::Status CheckSchemeFigures(const v1::Coverage& coverage, const v1::SchemeCo
 absl::Status CheckFigures(const v1::Coverage& coverage) {
   for (const v1::SchemeCoverage& s : coverage.schemes()) {
     RETURN_IF_ERROR(CheckSchemeFigures(coverage, s));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMeasureFigures(const v1::MeasureSummary& summary) {
+  auto refuse = [&](const v1::MeasureValue& v, absl::string_view field) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the aggregation service gave unit ", CutText(summary.unit().code(), kMaxUnitCodeLength),
+        " a ", MeasureName(v.measure()), " ", field,
+        " below 0 or not a number: the figures must be corrected"));
+  };
+  auto bad_percent = [](double p) { return !std::isfinite(p) || p < 0; };
+  for (const v1::MeasureValue& v : summary.values()) {
+    if (v.has_value() && v.value() < 0) {
+      return refuse(v, "value");
+    }
+    if (v.has_percent() && bad_percent(v.percent())) {
+      return refuse(v, "percent");
+    }
+    const v1::MeasureComparison& last_year = v.same_period_last_year();
+    if (last_year.has_value() && last_year.value() < 0) {
+      return refuse(v, "value a year earlier");
+    }
+    if (last_year.has_percent() && bad_percent(last_year.percent())) {
+      return refuse(v, "percent a year earlier");
+    }
   }
   return absl::OkStatus();
 }
@@ -165,6 +193,26 @@ class AggregationCoverageSource : public CoverageSource {
     return response;
   }
 
+  absl::StatusOr<v1::MeasureSummary> GetMeasures(absl::string_view unit_code,
+                                                 absl::string_view period,
+                                                 const std::vector<v1::Measure>& measures,
+                                                 const v1::Freshness& freshness) override {
+    v1::GetMeasuresRequest request;
+    request.set_unit_code(std::string(unit_code));
+    request.set_period(std::string(period));
+    *request.mutable_freshness() = freshness;
+    for (v1::Measure measure : measures) {
+      request.add_measures(measure);
+    }
+    v1::MeasureSummary response;
+    grpc::ClientContext context;
+    upstream_.Prepare(context);
+    RETURN_IF_ERROR(upstream_.Check(stub_->GetMeasures(&context, request, &response), "GetMeasures",
+                                    unit_code));
+    RETURN_IF_ERROR(CheckMeasureFigures(response));
+    return response;
+  }
+
  private:
   const Upstream upstream_;
   std::unique_ptr<v1::AggregationService::Stub> stub_;
@@ -208,6 +256,15 @@ absl::StatusOr<v1::CoverageSeries> CoverageReads::GetCoverageSeries(
       source_->GetCoverageSeries(unit_code, scheme, from, to, territory_date, freshness_));
   Reflects(series.reflects_seq());
   return series;
+}
+
+absl::StatusOr<v1::MeasureSummary> CoverageReads::GetMeasures(
+    absl::string_view unit_code, absl::string_view period,
+    const std::vector<v1::Measure>& measures) {
+  ASSIGN_OR_RETURN(v1::MeasureSummary summary,
+                   source_->GetMeasures(unit_code, period, measures, freshness_));
+  Reflects(summary.reflects_seq());
+  return summary;
 }
 
 std::unique_ptr<CoverageSource> NewAggregationCoverageSource(std::shared_ptr<grpc::Channel> channel,

@@ -58,6 +58,14 @@ class CoverageSource {
                                                                Month to,
                                                                absl::string_view territory_date,
                                                                const v1::Freshness& freshness) = 0;
+
+  // The measures beyond participants (aggregation_service.proto GetMeasures) of one unit and
+  // period; empty `measures`: every measure with a figure. Measures are read in the territory of
+  // the period's end (the contract takes no territory_date).
+  virtual absl::StatusOr<v1::MeasureSummary> GetMeasures(absl::string_view unit_code,
+                                                         absl::string_view period,
+                                                         const std::vector<v1::Measure>& measures,
+                                                         const v1::Freshness& freshness) = 0;
 };
 
 // The aggregation reads of one served call (GetAchievement, ListLaggingUnits, AllocateTarget,
@@ -82,6 +90,9 @@ class CoverageReads {
   absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
                                                        v1::Scheme scheme, Month from, Month to,
                                                        absl::string_view territory_date);
+  absl::StatusOr<v1::MeasureSummary> GetMeasures(absl::string_view unit_code,
+                                                 absl::string_view period,
+                                                 const std::vector<v1::Measure>& measures);
 
   // The smallest reflects_seq of the answers read so far; 0 before any (or when an answer did
   // not say, as an aggregation service older than the field does not).
@@ -106,6 +117,11 @@ const v1::SchemeCoverage* FindScheme(const v1::Coverage& coverage, v1::Scheme sc
 // made sums wrap to plausible numbers (issue 13), and with every figure bounded no sum the
 // service makes of them can overflow.
 absl::Status CheckFigures(const v1::Coverage& coverage);
+
+// FAILED_PRECONDITION naming the unit, measure and field when a value of `summary` is negative or
+// a percent is not a finite number >= 0: the values are summed (checked) and compared, never
+// trusted.
+absl::Status CheckMeasureFigures(const v1::MeasureSummary& summary);
 
 // The aggregation service over gRPC, every answer passed through CheckFigures. Each call gets
 // at most `deadline`, and never more than the served call has left (upstream.h); paging stops

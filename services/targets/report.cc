@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
+#include "common/measures.h"
 #include "common/period.h"
 #include "common/text.h"
 #include "services/targets/achievement.h"
@@ -105,6 +106,103 @@ std::string SchemeClause(const v1::SchemeAchievement& s, int decimals) {
   return absl::StrJoin(parts, ", ");
 }
 
+const v1::MeasureValue* FindMeasureValue(const v1::MeasureSummary* summary, v1::Measure measure,
+                                         v1::Scheme scheme) {
+  if (summary == nullptr) {
+    return nullptr;
+  }
+  for (const v1::MeasureValue& v : summary->values()) {
+    if (v.measure() == measure && v.scheme() == scheme &&
+        v.payer_group() == v1::PAYER_GROUP_UNSPECIFIED && (v.has_value() || v.has_percent())) {
+      return &v;
+    }
+  }
+  return nullptr;
+}
+
+// The target on (measure, scheme) that was compared (status neither NO_TARGET nor NO_DATA).
+const v1::MeasureAchievement* FindMeasureTarget(const v1::Achievement& achievement,
+                                                v1::Measure measure, v1::Scheme scheme) {
+  for (const v1::MeasureAchievement& m : achievement.measures()) {
+    if (m.measure() == measure && m.scheme() == scheme &&
+        m.payer_group() == v1::PAYER_GROUP_UNSPECIFIED &&
+        m.status() != v1::ACHIEVEMENT_STATUS_NO_DATA && m.has_percent_of_target()) {
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
+// "đạt 101,2% kế hoạch (chỉ tiêu 250.000 người)": a floor of people.
+std::string PeopleTargetClause(const v1::MeasureAchievement& m, int decimals) {
+  return absl::StrCat("đạt ", FormatPercentVi(m.percent_of_target(), decimals),
+                      " kế hoạch (chỉ tiêu ",
+                      People(static_cast<int64_t>(std::llround(m.target().value()))), ")");
+}
+
+// "Trong năm 2023", "Trong tháng 8/2023", "Từ tháng 1 đến tháng 6/2023".
+std::string PeriodPhrase(const Period& period) {
+  if (period.kind() == Period::Kind::kYear) {
+    return absl::StrCat("Trong năm ", period.year());
+  }
+  const Month first = period.first_month();
+  const Month last = period.last_month();
+  if (first == last) {
+    return absl::StrCat("Trong tháng ", last.month, "/", last.year);
+  }
+  return absl::StrCat("Từ tháng ", first.month, " đến tháng ", last.month, "/", last.year);
+}
+
+// "phát triển mới 12.400 người tham gia BHYT, tăng 1.100 người so với cùng kỳ năm 2022": the
+// period's sum, compared when the same period a year earlier had a figure. Its target is
+// written only for a period from January, whose sum is the year to date it was compared on.
+std::string NewParticipantsClause(const v1::Achievement& achievement, const v1::MeasureValue& v,
+                                  bool from_january, int decimals) {
+  std::vector<std::string> parts;
+  parts.push_back(absl::StrCat("phát triển mới ", People(v.value()), " tham gia ",
+                               SchemeVietnamese(v.scheme())));
+  const v1::MeasureComparison& before = v.same_period_last_year();
+  if (before.has_value() && before.has_value_change()) {
+    const int64_t change = before.value_change();
+    const std::string when = absl::StrCat("so với cùng kỳ năm ", before.period().substr(0, 4));
+    if (change > 0) {
+      parts.push_back(absl::StrCat("tăng ", People(change), " ", when));
+    } else if (change < 0) {
+      parts.push_back(absl::StrCat("giảm ", People(-change), " ", when));
+    } else {
+      parts.push_back(absl::StrCat("bằng ", when));
+    }
+  }
+  if (const v1::MeasureAchievement* target =
+          FindMeasureTarget(achievement, v1::MEASURE_NEW_PARTICIPANTS, v.scheme());
+      target != nullptr && from_january) {
+    parts.push_back(PeopleTargetClause(*target, decimals));
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
+// "tỷ lệ nợ 1,8%, dưới mức trần 2,1%": the period's ratio against the ceiling, compared at the
+// decimals written (a gap that rounds to zero is "bằng mức trần").
+std::string ArrearsClause(const v1::Achievement& achievement, const v1::MeasureValue& v,
+                          int decimals) {
+  const MeasureInfo* info = FindMeasure(v1::MEASURE_ARREARS_RATIO);
+  std::string clause = absl::StrCat(info->vietnamese, " ", FormatPercentVi(v.percent(), decimals));
+  for (const v1::MeasureAchievement& m : achievement.measures()) {
+    if (m.measure() != v1::MEASURE_ARREARS_RATIO) {
+      continue;
+    }
+    const double ceiling = m.target().value();
+    const double scale = std::pow(10.0, decimals);
+    const double points =
+        std::round(v.percent() * scale) / scale - std::round(ceiling * scale) / scale;
+    const absl::string_view where =
+        points < 0 ? "dưới mức trần " : (points > 0 ? "vượt mức trần " : "bằng mức trần ");
+    absl::StrAppend(&clause, ", ", where, FormatPercentVi(ceiling, decimals));
+    break;
+  }
+  return clause;
+}
+
 }  // namespace
 
 std::string UnitNameInSentence(const std::string& name) {
@@ -124,7 +222,8 @@ std::string UnitNameInSentence(const std::string& name) {
   return out;
 }
 
-std::string WriteReportVi(const v1::Achievement& achievement, int percent_decimals) {
+std::string WriteReportVi(const v1::Achievement& achievement, int percent_decimals,
+                          const v1::MeasureSummary* measures) {
   // The name comes from another service: cut to a name's bound, so that the report stays a
   // few hundred bytes whatever it was given.
   const std::string unit =
@@ -141,6 +240,19 @@ std::string WriteReportVi(const v1::Achievement& achievement, int percent_decima
   // BHXH as a whole has a figure only where both of its parts do (aggregation_service.proto), so
   // a report never states it from one part.
   std::vector<std::string> clauses;
+  // Số người tham gia BHXH, BHYT, BHTN first, as the reviews open.
+  if (const v1::MeasureValue* distinct =
+          FindMeasureValue(measures, v1::MEASURE_DISTINCT_PARTICIPANTS, v1::SCHEME_UNSPECIFIED);
+      distinct != nullptr && distinct->has_value()) {
+    std::string clause = absl::StrCat(FormatCountVi(distinct->value()), " ",
+                                      FindMeasure(v1::MEASURE_DISTINCT_PARTICIPANTS)->vietnamese);
+    if (const v1::MeasureAchievement* target = FindMeasureTarget(
+            achievement, v1::MEASURE_DISTINCT_PARTICIPANTS, v1::SCHEME_UNSPECIFIED);
+        target != nullptr) {
+      absl::StrAppend(&clause, ", ", PeopleTargetClause(*target, percent_decimals));
+    }
+    clauses.push_back(std::move(clause));
+  }
   bool reexpressed = false;
   for (v1::Scheme scheme : kReportOrder) {
     if (auto it = by_scheme.find(scheme); it != by_scheme.end()) {
@@ -154,12 +266,36 @@ std::string WriteReportVi(const v1::Achievement& achievement, int percent_decima
                      s.status() != v1::ACHIEVEMENT_STATUS_NO_DATA);
     }
   }
+  // The period's flows and the arrears ratio, in a sentence of their own.
+  std::vector<std::string> period_clauses;
+  absl::StatusOr<Period> period = Period::Parse(achievement.period());
+  if (period.ok()) {
+    const bool from_january = period->first_month().month == 1;
+    for (v1::Scheme scheme : kReportOrder) {
+      if (const v1::MeasureValue* v =
+              FindMeasureValue(measures, v1::MEASURE_NEW_PARTICIPANTS, scheme);
+          v != nullptr && v->has_value()) {
+        period_clauses.push_back(
+            NewParticipantsClause(achievement, *v, from_january, percent_decimals));
+      }
+    }
+    if (const v1::MeasureValue* v =
+            FindMeasureValue(measures, v1::MEASURE_ARREARS_RATIO, v1::SCHEME_UNSPECIFIED);
+        v != nullptr && v->has_percent()) {
+      period_clauses.push_back(ArrearsClause(achievement, *v, percent_decimals));
+    }
+  }
+  const std::string period_sentence = period_clauses.empty()
+                                          ? ""
+                                          : absl::StrCat(" ", PeriodPhrase(*period), ", ",
+                                                         absl::StrJoin(period_clauses, "; "), ".");
   if (!as_of.ok() || clauses.empty()) {
-    return absl::StrCat("Kỳ ", achievement.period(), ", ", unit, " chưa có số liệu.");
+    return absl::StrCat("Kỳ ", achievement.period(), ", ", unit, " chưa có số liệu.",
+                        period_sentence);
   }
   return absl::StrCat("Tính đến ", FormatMonthEndVi(*as_of), ", ", unit,
                       reexpressed ? absl::StrCat(" (", kNewBoundaries, ")") : "", " có ",
-                      absl::StrJoin(clauses, "; "), ".");
+                      absl::StrJoin(clauses, "; "), ".", period_sentence);
 }
 
 }  // namespace covtrack::targets

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
+#include "common/measures.h"
 #include "common/period.h"
 #include "common/status/status.h"
 #include "common/text.h"
@@ -25,6 +26,111 @@ constexpr size_t kMaxPageTokenBytes = 512;
 
 absl::Status ValidatePageToken(const std::string& token) {
   return CheckText("page_token", token, kMaxPageTokenBytes);
+}
+
+// The kind, basis and value of a participants target (the basis UNSPECIFIED becomes ALL).
+absl::Status ValidateParticipantsTarget(v1::Target& t) {
+  if (t.payer_group() != v1::PAYER_GROUP_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "target.payer_group is not allowed for a participants target (a payer group's "
+        "participants are target.measure MEASURE_HEALTH_BY_PAYER)");
+  }
+  if (!v1::TargetKind_IsValid(t.kind()) || t.kind() == v1::TARGET_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "target.kind is required: TARGET_KIND_PARTICIPANTS or TARGET_KIND_COVERAGE_PERCENT");
+  }
+  if (!v1::TargetBasis_IsValid(t.basis())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target.basis is not a known basis: ", static_cast<int>(t.basis())));
+  }
+  if (t.basis() == v1::TARGET_BASIS_UNSPECIFIED) {
+    t.set_basis(v1::TARGET_BASIS_ALL_PARTICIPANTS);
+  }
+  const double v = t.value();
+  if (!std::isfinite(v) || v < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("target.value must be a number >= 0, got ", v));
+  }
+  if (t.kind() == v1::TARGET_KIND_COVERAGE_PERCENT && v > 100) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target.value of a coverage target is a percentage, 0–100, got ", v));
+  }
+  if (t.kind() == v1::TARGET_KIND_PARTICIPANTS &&
+      (v > kMaxParticipantsTarget || v != std::floor(v))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target.value of a participants target is a whole number of people, 0–1e9, got ", v));
+  }
+  return absl::OkStatus();
+}
+
+// A target on another measure: its keys as the registry allows them (common/measures.h), no
+// kind or basis (the value is in the measure's unit), and a value within that unit's bounds.
+absl::Status ValidateMeasureTarget(const MeasureInfo& info, const v1::Target& t) {
+  std::string field;
+  if (const std::string problem = MeasureKeyProblem(info, t.scheme(), t.payer_group(), &field);
+      !problem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("target.", field, ": ", problem));
+  }
+  if (t.kind() != v1::TARGET_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target.kind must be unset for a target on ", info.name,
+                     ": its value is in the measure's unit (kinds are participants targets')"));
+  }
+  if (t.basis() != v1::TARGET_BASIS_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat("target.basis must be unset for a target on ",
+                                                   info.name, ": the basis is participants'"));
+  }
+  const double v = t.value();
+  if (!std::isfinite(v) || v < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("target.value must be a number >= 0, got ", v));
+  }
+  switch (info.unit) {
+    case MeasureUnit::kPercent:
+      if (v > 100) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("target.value of ", info.name, " is a percentage, 0–100, got ", v));
+      }
+      break;
+    case MeasureUnit::kVnd:
+      if (v > kMaxVndTarget || v != std::floor(v)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "target.value of ", info.name, " is a whole number of VND, 0–9e15, got ", v));
+      }
+      break;
+    case MeasureUnit::kPeople:
+    case MeasureUnit::kEmployers:
+      if (v > kMaxParticipantsTarget || v != std::floor(v)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "target.value of ", info.name, " is a whole number of ",
+            info.unit == MeasureUnit::kPeople ? "people" : "employers", ", 0–1e9, got ", v));
+      }
+      break;
+  }
+  return absl::OkStatus();
+}
+
+// The (measure, scheme, payer_group) of a request naming targets: participants of a scheme
+// (measure unspecified or participants, no payer group), or another measure's keys as the
+// registry allows them.
+absl::Status ValidateTargetKeys(v1::Measure measure, v1::Scheme scheme, v1::PayerGroup group) {
+  if (measure == v1::MEASURE_UNSPECIFIED || measure == v1::MEASURE_PARTICIPANTS) {
+    RETURN_IF_ERROR(ValidateScheme(scheme, "scheme"));
+    if (group != v1::PAYER_GROUP_UNSPECIFIED) {
+      return absl::InvalidArgumentError(
+          "payer_group is not allowed with participants (MEASURE_HEALTH_BY_PAYER has them)");
+    }
+    return absl::OkStatus();
+  }
+  const MeasureInfo* info = FindMeasure(measure);
+  if (info == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("measure is not a known measure: ", static_cast<int>(measure)));
+  }
+  std::string field;
+  if (const std::string problem = MeasureKeyProblem(*info, scheme, group, &field);
+      !problem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -119,48 +225,49 @@ absl::StatusOr<v1::Target> NormalizeTarget(const v1::Target& in) {
   v1::Target t = in;
   t.clear_update_time();
   t.set_revision(0);
+  // Participants are kept as MEASURE_UNSPECIFIED, as every target set before Target.measure.
+  if (t.measure() == v1::MEASURE_PARTICIPANTS) {
+    t.set_measure(v1::MEASURE_UNSPECIFIED);
+  }
+  const MeasureInfo* info =
+      t.measure() == v1::MEASURE_UNSPECIFIED ? nullptr : FindMeasure(t.measure());
   // The record names the code as sent only when it is one; anything else is quoted, cut.
   const std::string code = ValidateUnitCode(t.unit_code(), "").ok()
                                ? t.unit_code()
                                : QuoteInput(t.unit_code(), kMaxUnitCodeLength);
-  const std::string record =
-      absl::StrCat(" (target ", code, "/", SchemeName(t.scheme()), "/", t.year(), ")");
+  std::string record = absl::StrCat(" (target ", code, "/");
+  if (info != nullptr) {
+    absl::StrAppend(&record, info->name, "/");
+  }
+  if (info == nullptr || t.scheme() != v1::SCHEME_UNSPECIFIED) {
+    absl::StrAppend(&record, SchemeName(t.scheme()), "/");
+  }
+  if (!PayerGroupName(t.payer_group()).empty()) {
+    absl::StrAppend(&record, PayerGroupName(t.payer_group()), "/");
+  }
+  absl::StrAppend(&record, t.year(), ")");
   auto with_record = [&](absl::Status s) {
     return absl::Status(s.code(), absl::StrCat(s.message(), record));
   };
   if (absl::Status s = ValidateUnitCode(t.unit_code(), "target.unit_code"); !s.ok()) {
     return with_record(s);
   }
-  if (absl::Status s = ValidateScheme(t.scheme(), "target.scheme"); !s.ok()) {
-    return with_record(s);
+  if (t.measure() != v1::MEASURE_UNSPECIFIED && info == nullptr) {
+    return with_record(absl::InvalidArgumentError(
+        absl::StrCat("target.measure is not a known measure: ", static_cast<int>(t.measure()))));
+  }
+  if (info == nullptr) {
+    if (absl::Status s = ValidateScheme(t.scheme(), "target.scheme"); !s.ok()) {
+      return with_record(s);
+    }
   }
   if (absl::Status s = ValidateYear(t.year(), "target.year"); !s.ok()) {
     return with_record(s);
   }
-  if (!v1::TargetKind_IsValid(t.kind()) || t.kind() == v1::TARGET_KIND_UNSPECIFIED) {
-    return with_record(absl::InvalidArgumentError(
-        "target.kind is required: TARGET_KIND_PARTICIPANTS or TARGET_KIND_COVERAGE_PERCENT"));
-  }
-  if (!v1::TargetBasis_IsValid(t.basis())) {
-    return with_record(absl::InvalidArgumentError(
-        absl::StrCat("target.basis is not a known basis: ", static_cast<int>(t.basis()))));
-  }
-  if (t.basis() == v1::TARGET_BASIS_UNSPECIFIED) {
-    t.set_basis(v1::TARGET_BASIS_ALL_PARTICIPANTS);
-  }
-  const double v = t.value();
-  if (!std::isfinite(v) || v < 0) {
-    return with_record(
-        absl::InvalidArgumentError(absl::StrCat("target.value must be a number >= 0, got ", v)));
-  }
-  if (t.kind() == v1::TARGET_KIND_COVERAGE_PERCENT && v > 100) {
-    return with_record(absl::InvalidArgumentError(
-        absl::StrCat("target.value of a coverage target is a percentage, 0–100, got ", v)));
-  }
-  if (t.kind() == v1::TARGET_KIND_PARTICIPANTS &&
-      (v > kMaxParticipantsTarget || v != std::floor(v))) {
-    return with_record(absl::InvalidArgumentError(absl::StrCat(
-        "target.value of a participants target is a whole number of people, 0–1e9, got ", v)));
+  if (absl::Status s =
+          info != nullptr ? ValidateMeasureTarget(*info, t) : ValidateParticipantsTarget(t);
+      !s.ok()) {
+    return with_record(s);
   }
   if (!t.unit_as_of().empty()) {
     // Which unit the date names is the service's question (it needs the hierarchy); here only
@@ -234,7 +341,7 @@ absl::Status ValidateRequest(const v1::ListLaggingUnitsRequest& request) {
   RETURN_IF_ERROR(ValidatePageToken(request.page_token()));
   RETURN_IF_ERROR(ValidateUnitCode(request.parent_code(), "parent_code"));
   RETURN_IF_ERROR(ValidateLevel(request.level(), "level"));
-  RETURN_IF_ERROR(ValidateScheme(request.scheme(), "scheme"));
+  RETURN_IF_ERROR(ValidateTargetKeys(request.measure(), request.scheme(), request.payer_group()));
   RETURN_IF_ERROR(ValidatePeriod(request.period(), "period"));
   if (!request.territory_date().empty()) {
     RETURN_IF_ERROR(ValidateDate(request.territory_date(), "territory_date"));
@@ -245,11 +352,13 @@ absl::Status ValidateRequest(const v1::ListLaggingUnitsRequest& request) {
 
 absl::Status ValidateRequest(const v1::AllocateTargetRequest& request) {
   RETURN_IF_ERROR(ValidateUnitCode(request.parent_code(), "parent_code"));
-  RETURN_IF_ERROR(ValidateScheme(request.scheme(), "scheme"));
+  RETURN_IF_ERROR(ValidateTargetKeys(request.measure(), request.scheme(), request.payer_group()));
   RETURN_IF_ERROR(ValidateYear(request.year(), "year"));
   RETURN_IF_ERROR(ValidateLevel(request.level(), "level"));
+  // A ratio is inherited, not split: no method is used.
+  const bool inherited = request.measure() == v1::MEASURE_ARREARS_RATIO;
   if (!v1::AllocationMethod_IsValid(request.method()) ||
-      request.method() == v1::ALLOCATION_METHOD_UNSPECIFIED) {
+      (request.method() == v1::ALLOCATION_METHOD_UNSPECIFIED && !inherited)) {
     return absl::InvalidArgumentError(
         "method is required: ALLOCATION_METHOD_POPULATION, ALLOCATION_METHOD_LABOR_FORCE or "
         "ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS");
@@ -264,7 +373,7 @@ absl::Status ValidateRequest(const v1::AllocateTargetRequest& request) {
 
 absl::Status ValidateRequest(const v1::ValidateAllocationRequest& request) {
   RETURN_IF_ERROR(ValidateUnitCode(request.parent_code(), "parent_code"));
-  RETURN_IF_ERROR(ValidateScheme(request.scheme(), "scheme"));
+  RETURN_IF_ERROR(ValidateTargetKeys(request.measure(), request.scheme(), request.payer_group()));
   RETURN_IF_ERROR(ValidateYear(request.year(), "year"));
   return ValidateLevel(request.level(), "level");
 }

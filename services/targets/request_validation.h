@@ -19,6 +19,10 @@ namespace covtrack::targets {
 
 // The largest participants target: more than the country's population.
 inline constexpr double kMaxParticipantsTarget = 1e9;
+// A VND target (arrears, contributions due): a whole number of đồng up to 9 × 10^15, below 2^53
+// so that every value is held exactly by the double Target.value is (a year's national amount
+// due is around 5 × 10^14).
+inline constexpr double kMaxVndTarget = 9e15;
 
 // Page sizes of the two List methods (target_service.proto).
 inline constexpr PageSizeLimits kTargetsPage{100, 1000};

@@ -3,6 +3,7 @@
 // and ordered worst first (the token holds an offset).
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "common/paging/paging.h"
 #include "common/status/status.h"
 #include "services/targets/achievement.h"
+#include "services/targets/measure_achievement.h"
 #include "services/targets/request_validation.h"
 #include "services/targets/target_service.h"
 #include "services/targets/upstream.h"
@@ -21,23 +23,28 @@
 namespace covtrack::targets {
 namespace {
 
-// A target's place in the store's order: (unit_code, year, scheme, unit_as_of, revision).
-constexpr size_t kKeyParts = 5;
+// A target's place in the store's order (TargetKey).
+constexpr size_t kKeyParts = 7;
 std::vector<std::string> KeyOf(const v1::Target& t) {
-  return {t.unit_code(), absl::StrCat(t.year()), absl::StrCat(static_cast<int>(t.scheme())),
-          t.unit_as_of(), absl::StrCat(t.revision())};
+  return {t.unit_code(),
+          absl::StrCat(t.year()),
+          absl::StrCat(static_cast<int>(t.measure())),
+          absl::StrCat(static_cast<int>(t.scheme())),
+          absl::StrCat(static_cast<int>(t.payer_group())),
+          t.unit_as_of(),
+          absl::StrCat(t.revision())};
 }
 
-absl::StatusOr<std::tuple<std::string, int, int, std::string, int>> ParseKey(
-    const std::vector<std::string>& key) {
-  int year = 0;
-  int scheme = 0;
-  int revision = 0;
-  if (key.size() != kKeyParts || !absl::SimpleAtoi(key[1], &year) ||
-      !absl::SimpleAtoi(key[2], &scheme) || !absl::SimpleAtoi(key[4], &revision)) {
+absl::StatusOr<TargetKey> ParseKey(const std::vector<std::string>& key) {
+  TargetKey k;
+  if (key.size() != kKeyParts || !absl::SimpleAtoi(key[1], &k.year) ||
+      !absl::SimpleAtoi(key[2], &k.measure) || !absl::SimpleAtoi(key[3], &k.scheme) ||
+      !absl::SimpleAtoi(key[4], &k.payer_group) || !absl::SimpleAtoi(key[6], &k.revision)) {
     return MalformedPageTokenError();
   }
-  return std::make_tuple(key[0], year, scheme, key[3], revision);
+  k.unit_code = key[0];
+  k.unit_as_of = key[5];
+  return k;
 }
 
 }  // namespace
@@ -49,6 +56,8 @@ absl::StatusOr<v1::ListTargetsResponse> TargetServiceImpl::TargetsPage(
   query.unit_code = request.unit_code();
   query.year = request.year();
   query.scheme = request.scheme();
+  // Every measure's targets are listed (participants first within a unit and year).
+  query.measure = std::nullopt;
   query.include_revisions = request.include_revisions();
   ASSIGN_OR_RETURN(const std::optional<std::vector<std::string>> after, page.AfterKey(kKeyParts));
   if (after.has_value()) {
@@ -91,6 +100,67 @@ absl::StatusOr<v1::ListTargetsResponse> TargetServiceImpl::TargetsPage(
   return response;
 }
 
+absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::MeasureLaggingPage(
+    const v1::ListLaggingUnitsRequest& request, const Period& period,
+    const std::string& territory_date, const PageRequest& page, int64_t offset) {
+  // The units under the parent come with any scheme's list; only the units are used.
+  CoverageReads figures(source_.get(), request.freshness());
+  ASSIGN_OR_RETURN(const std::vector<v1::Coverage> units,
+                   figures.ListCoverage(request.parent_code(), request.level(), period.ToString(),
+                                        v1::SCHEME_HEALTH, territory_date));
+  // One query for every unit's targets on the measure.
+  TargetQuery query;
+  query.year = period.year();
+  query.measure = request.measure();
+  ASSIGN_OR_RETURN(const std::vector<v1::Target> stored, store_->List(query));
+  std::map<std::string, v1::Target> target_of;
+  for (const v1::Target& t : stored) {
+    if (t.scheme() == request.scheme() && t.payer_group() == request.payer_group() &&
+        t.unit_as_of().empty()) {
+      target_of[t.unit_code()] = t;
+    }
+  }
+  std::vector<v1::LaggingUnit> lagging;
+  int with_target = 0;
+  for (const v1::Coverage& unit : units) {
+    RETURN_IF_ERROR(Upstream::StopIfCallEnded("while evaluating the units"));
+    auto it = target_of.find(unit.unit().code());
+    if (it == target_of.end()) {
+      continue;
+    }
+    ++with_target;
+    ASSIGN_OR_RETURN(std::vector<v1::MeasureAchievement> evaluated,
+                     EvaluateMeasures(figures, unit.unit().code(), period, {it->second}));
+    if (evaluated.size() != 1 || LaggingRank(evaluated[0].status()) > 2) {
+      continue;
+    }
+    v1::LaggingUnit entry;
+    *entry.mutable_unit() = unit.unit();
+    entry.set_as_of_month(evaluated[0].as_of_month());
+    *entry.mutable_measure_achievement() = std::move(evaluated[0]);
+    lagging.push_back(std::move(entry));
+  }
+  auto key = [](const v1::LaggingUnit& u) {
+    return std::make_tuple(LaggingRank(u.measure_achievement().status()),
+                           MeasureLaggingKey(u.measure_achievement()), u.unit().code());
+  };
+  std::sort(lagging.begin(), lagging.end(),
+            [&](const v1::LaggingUnit& a, const v1::LaggingUnit& b) { return key(a) < key(b); });
+  v1::ListLaggingUnitsResponse response;
+  response.set_total_size(static_cast<int32_t>(lagging.size()));
+  response.set_units_with_target(with_target);
+  response.set_reflects_seq(figures.reflects_seq());
+  const size_t begin = std::min(lagging.size(), static_cast<size_t>(offset));
+  const size_t end = std::min(lagging.size(), begin + static_cast<size_t>(page.size()));
+  for (size_t i = begin; i < end; ++i) {
+    *response.add_units() = std::move(lagging[i]);
+  }
+  if (end < lagging.size()) {
+    response.set_next_page_token(page.TokenAtOffset(static_cast<int64_t>(end)));
+  }
+  return response;
+}
+
 absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage(
     const v1::ListLaggingUnitsRequest& request) {
   ASSIGN_OR_RETURN(const Period period, ResolvePeriod(request.period()));
@@ -108,6 +178,10 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
   // target is its own or re-expressed from its predecessors'.
   const std::string territory_date =
       request.territory_date().empty() ? period.last_month().LastDay() : request.territory_date();
+  if (request.measure() != v1::MEASURE_UNSPECIFIED &&
+      request.measure() != v1::MEASURE_PARTICIPANTS) {
+    return MeasureLaggingPage(request, period, territory_date, page, offset);
+  }
   ASSIGN_OR_RETURN(auto target_of, TargetsByUnit(request.scheme(), period.year()));
   CoverageReads figures(source_.get(), request.freshness());
   ASSIGN_OR_RETURN(const std::vector<v1::Coverage> units,

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "common/access/authorizer.h"
 #include "common/client.h"
+#include "common/paging/paging.h"
 #include "common/period.h"
 #include "covtrack/v1/target_service.grpc.pb.h"
 #include "services/targets/coverage_source.h"
@@ -131,6 +132,10 @@ class TargetServiceImpl final : public v1::TargetService::Service {
   absl::StatusOr<v1::ListTargetsResponse> TargetsPage(const v1::ListTargetsRequest& request);
   absl::StatusOr<v1::ListLaggingUnitsResponse> LaggingUnitsPage(
       const v1::ListLaggingUnitsRequest& request);
+  // LaggingUnitsPage for a measure other than participants.
+  absl::StatusOr<v1::ListLaggingUnitsResponse> MeasureLaggingPage(
+      const v1::ListLaggingUnitsRequest& request, const Period& period,
+      const std::string& territory_date, const PageRequest& page, int64_t offset);
   // achievement_queries.cc
   absl::StatusOr<v1::Achievement> AchievementOf(const v1::GetAchievementRequest& request);
   absl::StatusOr<v1::Report> ReportOf(const v1::GetReportRequest& request);
@@ -154,6 +159,20 @@ class TargetServiceImpl final : public v1::TargetService::Service {
                                                  const std::string& as_of_month,
                                                  const UnitTarget& target,
                                                  const std::string& territory_date);
+
+  // The unit's own targets on measures other than participants for `year` (of the code's
+  // holder of the year: measure targets are not re-expressed across a reform).
+  absl::StatusOr<std::vector<v1::Target>> MeasureTargets(const std::string& unit_code, int year);
+  // `targets` (of one unit, on measures of the registry) evaluated on the year to date through
+  // the period's end (measure_achievement.h). No read when there are none.
+  absl::StatusOr<std::vector<v1::MeasureAchievement>> EvaluateMeasures(
+      CoverageReads& figures, const std::string& unit_code, const Period& period,
+      const std::vector<v1::Target>& targets);
+  // The current target on (measure, scheme, payer group) of one code's holder of the year.
+  absl::StatusOr<std::optional<v1::Target>> CurrentMeasureTarget(const std::string& unit_code,
+                                                                 v1::Measure measure,
+                                                                 v1::Scheme scheme,
+                                                                 v1::PayerGroup group, int year);
 
   // The current target of one code's holder of the year (unit_as_of ""), if any.
   absl::StatusOr<std::optional<v1::Target>> CurrentTarget(const std::string& unit_code,

@@ -82,13 +82,54 @@ const std::vector<sql::Migration>& Migrations() {
        "SELECT unit_code, '', scheme, year, revision FROM target_heads;"
        "DROP TABLE target_heads;"
        "ALTER TABLE target_heads_3 RENAME TO target_heads;"},
+      // Target.measure and Target.payer_group join the identity of a target (issue 11): (unit_code,
+      // unit_as_of, measure, scheme, payer_group, year). Copied as migration 3 did; every target
+      // stored before is a participants target (measure 0: participants are kept as
+      // MEASURE_UNSPECIFIED, NormalizeTarget) without a payer group (0), so each keeps its
+      // meaning, its answers and its revisions.
+      {4,
+       "CREATE TABLE target_revisions_4 ("
+       "  unit_code TEXT NOT NULL,"
+       "  unit_as_of TEXT NOT NULL,"
+       "  measure INTEGER NOT NULL,"
+       "  scheme INTEGER NOT NULL,"
+       "  payer_group INTEGER NOT NULL,"
+       "  year INTEGER NOT NULL,"
+       "  revision INTEGER NOT NULL,"
+       "  kind INTEGER NOT NULL,"
+       "  value TEXT NOT NULL,"
+       "  basis INTEGER NOT NULL,"
+       "  assigned_by TEXT NOT NULL,"
+       "  decision_ref TEXT NOT NULL,"
+       "  update_time_micros BIGINT NOT NULL,"
+       "  PRIMARY KEY (unit_code, unit_as_of, year, measure, scheme, payer_group, revision));"
+       "INSERT INTO target_revisions_4 (unit_code, unit_as_of, measure, scheme, payer_group, "
+       "  year, revision, kind, value, basis, assigned_by, decision_ref, update_time_micros) "
+       "SELECT unit_code, unit_as_of, 0, scheme, 0, year, revision, kind, value, basis, "
+       "  assigned_by, decision_ref, update_time_micros FROM target_revisions;"
+       "DROP TABLE target_revisions;"
+       "ALTER TABLE target_revisions_4 RENAME TO target_revisions;"
+       "CREATE TABLE target_heads_4 ("
+       "  unit_code TEXT NOT NULL,"
+       "  unit_as_of TEXT NOT NULL,"
+       "  measure INTEGER NOT NULL,"
+       "  scheme INTEGER NOT NULL,"
+       "  payer_group INTEGER NOT NULL,"
+       "  year INTEGER NOT NULL,"
+       "  revision INTEGER NOT NULL,"
+       "  PRIMARY KEY (unit_code, unit_as_of, year, measure, scheme, payer_group));"
+       "INSERT INTO target_heads_4 (unit_code, unit_as_of, measure, scheme, payer_group, year, "
+       "  revision) "
+       "SELECT unit_code, unit_as_of, 0, scheme, 0, year, revision FROM target_heads;"
+       "DROP TABLE target_heads;"
+       "ALTER TABLE target_heads_4 RENAME TO target_heads;"},
   };
   return *migrations;
 }
 
 constexpr absl::string_view kColumns =
     "r.unit_code, r.scheme, r.year, r.revision, r.kind, r.value, r.basis, r.assigned_by, "
-    "r.decision_ref, r.update_time_micros, r.unit_as_of";
+    "r.decision_ref, r.update_time_micros, r.unit_as_of, r.measure, r.payer_group";
 
 v1::Target TargetFromRow(const sql::Row& row) {
   v1::Target t;
@@ -103,6 +144,8 @@ v1::Target TargetFromRow(const sql::Row& row) {
   t.set_decision_ref(row.Text(8));
   *t.mutable_update_time() = ToProtoTimestamp(absl::FromUnixMicros(row.Int(9)));
   t.set_unit_as_of(row.Text(10));
+  t.set_measure(static_cast<v1::Measure>(row.Int(11)));
+  t.set_payer_group(static_cast<v1::PayerGroup>(row.Int(12)));
   return t;
 }
 
@@ -186,12 +229,16 @@ absl::StatusOr<std::optional<std::string>> TargetStore::FindResponse(absl::strin
 }
 
 absl::StatusOr<v1::Target> TargetStore::InsertRevision(sql::Session& session, v1::Target target) {
-  const sql::Params key = {target.unit_code(), static_cast<int64_t>(target.scheme()),
-                           static_cast<int64_t>(target.year()), target.unit_as_of()};
+  const sql::Params key = {target.unit_code(),
+                           static_cast<int64_t>(target.scheme()),
+                           static_cast<int64_t>(target.year()),
+                           target.unit_as_of(),
+                           static_cast<int64_t>(target.measure()),
+                           static_cast<int64_t>(target.payer_group())};
   absl::StatusOr<std::vector<sql::Row>> head = session.Query(
-      "INSERT INTO target_heads (unit_code, scheme, year, unit_as_of, revision) "
-      "VALUES ($1, $2, $3, $4, 1) "
-      "ON CONFLICT (unit_code, unit_as_of, year, scheme) "
+      "INSERT INTO target_heads (unit_code, scheme, year, unit_as_of, measure, payer_group, "
+      "revision) VALUES ($1, $2, $3, $4, $5, $6, 1) "
+      "ON CONFLICT (unit_code, unit_as_of, year, measure, scheme, payer_group) "
       "DO UPDATE SET revision = target_heads.revision + 1 "
       "RETURNING revision",
       key);
@@ -207,13 +254,14 @@ absl::StatusOr<v1::Target> TargetStore::InsertRevision(sql::Session& session, v1
   *target.mutable_update_time() = ToProtoTimestamp(absl::FromUnixMicros(micros));
   absl::StatusOr<int64_t> inserted = session.Execute(
       "INSERT INTO target_revisions (unit_code, scheme, year, revision, kind, value, basis, "
-      "assigned_by, decision_ref, update_time_micros, unit_as_of) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+      "assigned_by, decision_ref, update_time_micros, unit_as_of, measure, payer_group) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
       {target.unit_code(), static_cast<int64_t>(target.scheme()),
        static_cast<int64_t>(target.year()), static_cast<int64_t>(target.revision()),
        static_cast<int64_t>(target.kind()), absl::StrFormat("%.17g", target.value()),
        static_cast<int64_t>(target.basis()), target.assigned_by(), target.decision_ref(), micros,
-       target.unit_as_of()});
+       target.unit_as_of(), static_cast<int64_t>(target.measure()),
+       static_cast<int64_t>(target.payer_group())});
   if (!inserted.ok()) {
     return inserted.status();
   }
@@ -223,33 +271,41 @@ absl::StatusOr<v1::Target> TargetStore::InsertRevision(sql::Session& session, v1
 absl::StatusOr<std::vector<v1::Target>> TargetStore::List(const TargetQuery& query) {
   // One statement for every filter combination (so it is prepared once): an empty filter
   // matches everything.
-  std::string sql =
-      absl::StrCat("SELECT ", kColumns,
-                   " FROM target_revisions r JOIN target_heads h ON h.unit_code = r.unit_code"
-                   " AND h.unit_as_of = r.unit_as_of AND h.scheme = r.scheme AND h.year = r.year"
-                   " WHERE ($1 = '' OR r.unit_code = $1)"
-                   " AND (CAST($2 AS INTEGER) = 0 OR r.year = CAST($2 AS INTEGER))"
-                   " AND (CAST($3 AS INTEGER) = 0 OR r.scheme = CAST($3 AS INTEGER))"
-                   " AND (CAST($4 AS INTEGER) = 1 OR r.revision = h.revision)"
-                   " AND (CAST($5 AS INTEGER) = 0 OR r.unit_code > $6"
-                   "   OR (r.unit_code = $6 AND (r.year > CAST($7 AS INTEGER)"
-                   "   OR (r.year = CAST($7 AS INTEGER) AND (r.scheme > CAST($8 AS INTEGER)"
-                   "   OR (r.scheme = CAST($8 AS INTEGER) AND (r.unit_as_of > $10"
-                   "   OR (r.unit_as_of = $10 AND r.revision > CAST($9 AS INTEGER)))))))))"
-                   " ORDER BY r.unit_code, r.year, r.scheme, r.unit_as_of, r.revision");
+  // Keyset paging compares the whole key as one row value (SQLite and PostgreSQL compare them
+  // in order, as ORDER BY does).
+  std::string sql = absl::StrCat(
+      "SELECT ", kColumns,
+      " FROM target_revisions r JOIN target_heads h ON h.unit_code = r.unit_code"
+      " AND h.unit_as_of = r.unit_as_of AND h.measure = r.measure AND h.scheme = r.scheme"
+      " AND h.payer_group = r.payer_group AND h.year = r.year"
+      " WHERE ($1 = '' OR r.unit_code = $1)"
+      " AND (CAST($2 AS INTEGER) = 0 OR r.year = CAST($2 AS INTEGER))"
+      " AND (CAST($3 AS INTEGER) = 0 OR r.scheme = CAST($3 AS INTEGER))"
+      " AND (CAST($4 AS INTEGER) = 1 OR r.revision = h.revision)"
+      " AND (CAST($11 AS INTEGER) < 0 OR r.measure = CAST($11 AS INTEGER))"
+      " AND (CAST($5 AS INTEGER) = 0 OR (r.unit_code, r.year, r.measure, r.scheme,"
+      "   r.payer_group, r.unit_as_of, r.revision) > ($6, CAST($7 AS INTEGER),"
+      "   CAST($12 AS INTEGER), CAST($8 AS INTEGER), CAST($13 AS INTEGER), $10,"
+      "   CAST($9 AS INTEGER)))"
+      " ORDER BY r.unit_code, r.year, r.measure, r.scheme, r.payer_group, r.unit_as_of,"
+      " r.revision");
   if (query.limit > 0) {
     absl::StrAppend(&sql, " LIMIT ", query.limit);
   }
+  const TargetKey* after = query.after.has_value() ? &*query.after : nullptr;
   sql::Params params = {query.unit_code,
                         static_cast<int64_t>(query.year),
                         static_cast<int64_t>(query.scheme),
                         static_cast<int64_t>(query.include_revisions ? 1 : 0),
-                        static_cast<int64_t>(query.after.has_value() ? 1 : 0),
-                        query.after.has_value() ? std::get<0>(*query.after) : std::string(),
-                        static_cast<int64_t>(query.after ? std::get<1>(*query.after) : 0),
-                        static_cast<int64_t>(query.after ? std::get<2>(*query.after) : 0),
-                        static_cast<int64_t>(query.after ? std::get<4>(*query.after) : 0),
-                        query.after.has_value() ? std::get<3>(*query.after) : std::string()};
+                        static_cast<int64_t>(after != nullptr ? 1 : 0),
+                        after != nullptr ? after->unit_code : std::string(),
+                        static_cast<int64_t>(after != nullptr ? after->year : 0),
+                        static_cast<int64_t>(after != nullptr ? after->scheme : 0),
+                        static_cast<int64_t>(after != nullptr ? after->revision : 0),
+                        after != nullptr ? after->unit_as_of : std::string(),
+                        static_cast<int64_t>(query.measure.has_value() ? *query.measure : -1),
+                        static_cast<int64_t>(after != nullptr ? after->measure : 0),
+                        static_cast<int64_t>(after != nullptr ? after->payer_group : 0)};
   std::vector<v1::Target> targets;
   absl::Status status = db_->Read([&](sql::Session& session) -> absl::Status {
     absl::StatusOr<std::vector<sql::Row>> rows = session.Query(sql, params);
@@ -267,9 +323,10 @@ absl::StatusOr<std::vector<v1::Target>> TargetStore::List(const TargetQuery& que
   return targets;
 }
 
-absl::StatusOr<std::vector<v1::Target>> TargetStore::CurrentTargets(absl::string_view unit_code,
-                                                                    int year) {
+absl::StatusOr<std::vector<v1::Target>> TargetStore::CurrentTargets(
+    absl::string_view unit_code, int year, std::optional<v1::Measure> measure) {
   TargetQuery query;
+  query.measure = measure;
   query.unit_code = std::string(unit_code);
   query.year = year;
   return List(query);

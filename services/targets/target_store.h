@@ -1,9 +1,8 @@
 #pragma once
 
 // The target service's own store, over common/sql (SQLite or PostgreSQL). Every target is kept
-// as a revision of its (unit_code, unit_as_of, scheme, year); the highest revision is the
-// current one.
-// Writes are idempotent by request_id (common/sql/request_ledger.h).
+// as a revision of its (unit_code, unit_as_of, measure, scheme, payer_group, year); the highest
+// revision is the current one. Writes are idempotent by request_id (common/sql/request_ledger.h).
 
 #include <functional>
 #include <map>
@@ -21,14 +20,28 @@
 
 namespace covtrack::targets {
 
+// A target's place in the store's order: (unit_code, year, measure, scheme, payer_group,
+// unit_as_of, revision).
+struct TargetKey {
+  std::string unit_code;
+  int year = 0;
+  int measure = 0;
+  int scheme = 0;
+  int payer_group = 0;
+  std::string unit_as_of;
+  int revision = 0;
+};
+
 struct TargetQuery {
   std::string unit_code;  // empty: every unit
   int year = 0;           // 0: every year
   v1::Scheme scheme = v1::SCHEME_UNSPECIFIED;
+  // Only targets on this measure; participants targets are stored with MEASURE_UNSPECIFIED (the
+  // default, which keeps every reader of participants targets to them). nullopt: every measure.
+  std::optional<v1::Measure> measure = v1::MEASURE_UNSPECIFIED;
   bool include_revisions = false;
-  // Keyset paging: targets strictly after this key (unit_code, year, scheme, unit_as_of,
-  // revision), the store's order.
-  std::optional<std::tuple<std::string, int, int, std::string, int>> after;
+  // Keyset paging: targets strictly after this key, in the store's order.
+  std::optional<TargetKey> after;
   int limit = 0;  // 0: no limit
 };
 
@@ -68,9 +81,12 @@ class TargetStore {
 
   absl::StatusOr<std::vector<v1::Target>> List(const TargetQuery& query);
 
-  // The current revision of every target stored under one code for one year: each scheme's,
-  // for each unit_as_of (the code's holder of the year, "", and the units it named earlier).
-  absl::StatusOr<std::vector<v1::Target>> CurrentTargets(absl::string_view unit_code, int year);
+  // The current revision of every target on `measure` stored under one code for one year: each
+  // scheme's (and payer group's), for each unit_as_of (the code's holder of the year, "", and
+  // the units it named earlier). The default: participants; nullopt: every measure.
+  absl::StatusOr<std::vector<v1::Target>> CurrentTargets(
+      absl::string_view unit_code, int year,
+      std::optional<v1::Measure> measure = v1::MEASURE_UNSPECIFIED);
 
  private:
   TargetStore(std::unique_ptr<sql::Database> db, std::function<absl::Time()> clock)

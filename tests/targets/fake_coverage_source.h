@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
 #include "common/hierarchy/hierarchy.h"
+#include "common/measures.h"
 #include "common/period.h"
 #include "services/targets/coverage_source.h"
 #include "services/targets/unit_source.h"
@@ -120,6 +121,18 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
     figures_[{code, *Month::Parse(month), scheme}] = c;
   }
 
+  // One unit's value of a measure for a month (as ingestion stores a MeasureRecord).
+  void SetMeasure(const std::string& code, const std::string& month, v1::Measure measure,
+                  int64_t value, v1::Scheme scheme = v1::SCHEME_UNSPECIFIED,
+                  v1::PayerGroup group = v1::PAYER_GROUP_UNSPECIFIED) {
+    measures_[{code, measure, scheme, group}][*Month::Parse(month)] = value;
+  }
+  // The periods GetMeasures was asked for, and the freshness each passed on, in order.
+  const std::vector<std::string>& measure_periods() const { return measure_periods_; }
+  const std::vector<v1::Freshness>& measure_freshnesses() const { return measure_freshnesses_; }
+  // GetMeasures answers this error (e.g. UNIMPLEMENTED, an aggregation older than measures).
+  void set_measures_error(absl::Status status) { measures_error_ = std::move(status); }
+
   void set_unavailable(bool unavailable) { unavailable_ = unavailable; }
   int series_calls() const { return series_calls_; }
 
@@ -172,6 +185,70 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
     return out;
   }
 
+  // Each measure rolled up by the registry's rule over the unit's own values (the fake has no
+  // children's values): LAST the latest month of the period, SUM the sum of its months, the
+  // ratio owed over due; a key with nothing in the period is absent.
+  absl::StatusOr<v1::MeasureSummary> GetMeasures(absl::string_view unit_code,
+                                                 absl::string_view period,
+                                                 const std::vector<v1::Measure>& measures,
+                                                 const v1::Freshness& freshness) override {
+    if (unavailable_) {
+      return Unavailable();
+    }
+    if (!measures_error_.ok()) {
+      return measures_error_;
+    }
+    // Kept apart from the coverage reads' records, which tests compare whole.
+    measure_freshnesses_.push_back(freshness);
+    measure_periods_.push_back(std::string(period));
+    absl::StatusOr<Period> p = Period::Parse(period);
+    if (!p.ok()) {
+      return p.status();
+    }
+    const v1::AdminUnit* unit = UnitOn(std::string(unit_code), p->last_month().LastDay());
+    if (unit == nullptr) {
+      return absl::NotFoundError(absl::StrCat("unit ", unit_code, " not found"));
+    }
+    std::vector<v1::Measure> asked = measures;
+    if (std::find(asked.begin(), asked.end(), v1::MEASURE_ARREARS_RATIO) != asked.end()) {
+      asked.push_back(v1::MEASURE_ARREARS_OWED_VND);
+      asked.push_back(v1::MEASURE_CONTRIBUTIONS_DUE_VND);
+    }
+    auto wanted = [&](v1::Measure m) {
+      return measures.empty() || std::find(asked.begin(), asked.end(), m) != asked.end();
+    };
+    v1::MeasureSummary summary;
+    *summary.mutable_unit() = *unit;
+    summary.set_period(p->ToString());
+    summary.set_reflects_seq(SameSeq());
+    const Period last_year = p->SamePeriodLastYear();
+    for (const auto& [key, months] : measures_) {
+      if (std::get<0>(key) != unit_code || !wanted(std::get<1>(key))) {
+        continue;
+      }
+      std::optional<v1::MeasureValue> v = RollUp(months, *FindMeasure(std::get<1>(key)), *p);
+      if (!v.has_value()) {
+        continue;
+      }
+      v->set_measure(std::get<1>(key));
+      v->set_scheme(std::get<2>(key));
+      v->set_payer_group(std::get<3>(key));
+      v1::MeasureComparison* cmp = v->mutable_same_period_last_year();
+      cmp->set_period(last_year.ToString());
+      if (std::optional<v1::MeasureValue> before =
+              RollUp(months, *FindMeasure(std::get<1>(key)), last_year);
+          before.has_value()) {
+        cmp->set_value(before->value());
+        cmp->set_value_change(v->value() - before->value());
+      }
+      *summary.add_values() = std::move(*v);
+    }
+    if (wanted(v1::MEASURE_ARREARS_RATIO)) {
+      AddRatio(summary);
+    }
+    return summary;
+  }
+
   absl::StatusOr<v1::CoverageSeries> GetCoverageSeries(absl::string_view unit_code,
                                                        v1::Scheme scheme, Month from, Month to,
                                                        absl::string_view territory_date,
@@ -208,6 +285,49 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
     }
   };
 
+  using MeasureKey = std::tuple<std::string, v1::Measure, v1::Scheme, v1::PayerGroup>;
+
+  static std::optional<v1::MeasureValue> RollUp(const std::map<Month, int64_t>& months,
+                                                const MeasureInfo& info, const Period& period) {
+    std::optional<v1::MeasureValue> out;
+    for (const auto& [month, value] : months) {
+      if (month < period.first_month() || period.last_month() < month) {
+        continue;
+      }
+      if (!out.has_value()) {
+        out.emplace();
+        out->set_value(0);
+      }
+      out->set_value(info.rule == MeasureRule::kSum ? out->value() + value : value);
+      out->set_as_of_month(month.ToString());
+      out->set_months_reported(out->months_reported() + 1);
+      out->set_reporting_units(1);
+      out->set_expected_units(1);
+    }
+    return out;
+  }
+
+  static void AddRatio(v1::MeasureSummary& summary) {
+    const v1::MeasureValue* owed = nullptr;
+    const v1::MeasureValue* due = nullptr;
+    for (const v1::MeasureValue& v : summary.values()) {
+      if (v.measure() == v1::MEASURE_ARREARS_OWED_VND) {
+        owed = &v;
+      } else if (v.measure() == v1::MEASURE_CONTRIBUTIONS_DUE_VND) {
+        due = &v;
+      }
+    }
+    if (owed == nullptr || due == nullptr || due->value() == 0) {
+      return;
+    }
+    v1::MeasureValue ratio;
+    ratio.set_measure(v1::MEASURE_ARREARS_RATIO);
+    ratio.set_percent(static_cast<double>(owed->value()) * 100.0 /
+                      static_cast<double>(due->value()));
+    ratio.set_as_of_month(owed->as_of_month());
+    *summary.add_values() = std::move(ratio);
+  }
+
   void Record(absl::string_view territory_date, const v1::Freshness& freshness) {
     territory_dates_.push_back(std::string(territory_date));
     freshnesses_.push_back(freshness);
@@ -220,6 +340,15 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
     const int64_t seq = reflects_seqs_[std::min(answered_, reflects_seqs_.size() - 1)];
     ++answered_;
     return seq;
+  }
+
+  // The seq of the read answered last (the first one's before any): a measures read neither
+  // consumes nor lowers the seqs the coverage reads' tests set.
+  int64_t SameSeq() const {
+    if (reflects_seqs_.empty()) {
+      return 0;
+    }
+    return reflects_seqs_[std::min(answered_ == 0 ? 0 : answered_ - 1, reflects_seqs_.size() - 1)];
   }
 
   static absl::Status Unavailable() {
@@ -285,6 +414,10 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
   std::map<Key, v1::SchemeCoverage> figures_;
   // (code, valid_from of the version, year, scheme) -> denominator.
   std::map<std::tuple<std::string, std::string, int, int>, int64_t> denominators_;
+  std::map<MeasureKey, std::map<Month, int64_t>> measures_;
+  std::vector<std::string> measure_periods_;
+  std::vector<v1::Freshness> measure_freshnesses_;
+  absl::Status measures_error_;
   std::vector<std::string> territory_dates_;
   std::vector<v1::Freshness> freshnesses_;
   std::vector<int64_t> reflects_seqs_;

@@ -1,8 +1,11 @@
 #include "services/targets/report.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "services/targets/achievement.h"
+#include "services/targets/measure_achievement.h"
 
 namespace covtrack::targets {
 namespace {
@@ -244,6 +247,95 @@ TEST(WriteReportViTest, NoFigures) {
   a.mutable_unit()->set_name("Đặc khu Côn Đảo");
   a.set_period("2026");
   EXPECT_EQ(WriteReportVi(a), "Kỳ 2026, đặc khu Côn Đảo chưa có số liệu.");
+}
+
+// Issue 11: the measures a review carries. Mỹ Tho 2023 with its health insurance figure, the
+// distinct participants, new participants against 2022 and the arrears ratio against a ceiling.
+v1::Achievement MyThoWithMeasures(std::optional<double> ratio_ceiling) {
+  v1::Achievement a;
+  a.mutable_unit()->set_code("815");
+  a.mutable_unit()->set_name("Thành phố Mỹ Tho");
+  a.set_period("2023");
+  a.set_as_of_month("2023-12");
+  Add(a, v1::SCHEME_HEALTH, std::nullopt, Figure(v1::SCHEME_HEALTH, 207717, std::nullopt, 231000));
+  if (ratio_ceiling.has_value()) {
+    MeasureInputs in;
+    in.target.set_measure(v1::MEASURE_ARREARS_RATIO);
+    in.target.set_year(2023);
+    in.target.set_value(*ratio_ceiling);
+    in.month = 12;
+    in.actual.value = 1.846;
+    in.actual.as_of_month = "2023-12";
+    *a.add_measures() = EvaluateMeasure(in);
+  }
+  return a;
+}
+
+v1::MeasureSummary MyThoMeasures() {
+  v1::MeasureSummary m;
+  v1::MeasureValue* distinct = m.add_values();
+  distinct->set_measure(v1::MEASURE_DISTINCT_PARTICIPANTS);
+  distinct->set_value(215300);
+  distinct->set_as_of_month("2023-12");
+  v1::MeasureValue* joined = m.add_values();
+  joined->set_measure(v1::MEASURE_NEW_PARTICIPANTS);
+  joined->set_scheme(v1::SCHEME_HEALTH);
+  joined->set_value(12400);
+  joined->mutable_same_period_last_year()->set_period("2022");
+  joined->mutable_same_period_last_year()->set_value(11300);
+  joined->mutable_same_period_last_year()->set_value_change(1100);
+  // A payer group's flow is not written (the scheme's total is).
+  v1::MeasureValue* group = m.add_values();
+  group->set_measure(v1::MEASURE_NEW_PARTICIPANTS);
+  group->set_scheme(v1::SCHEME_HEALTH);
+  group->set_payer_group(v1::PAYER_GROUP_HOUSEHOLD);
+  group->set_value(10200);
+  v1::MeasureValue* ratio = m.add_values();
+  ratio->set_measure(v1::MEASURE_ARREARS_RATIO);
+  ratio->set_percent(1.846);
+  return m;
+}
+
+TEST(WriteReportViTest, MeasuresDistinctParticipantsFirstThenFlowsAndArrears) {
+  const v1::MeasureSummary measures = MyThoMeasures();
+  EXPECT_EQ(WriteReportVi(MyThoWithMeasures(2.1), 1, &measures),
+            "Tính đến 31/12/2023, thành phố Mỹ Tho có 215.300 người tham gia BHXH, BHYT, BHTN; "
+            "207.717 người tham gia BHYT, đạt tỷ lệ bao phủ 89,9% dân số. Trong năm 2023, phát "
+            "triển mới 12.400 người tham gia BHYT, tăng 1.100 người so với cùng kỳ năm 2022; tỷ "
+            "lệ nợ 1,8%, dưới mức trần 2,1%.");
+  EXPECT_EQ(WriteReportVi(MyThoWithMeasures(1.84), 2, &measures),
+            "Tính đến 31/12/2023, thành phố Mỹ Tho có 215.300 người tham gia BHXH, BHYT, BHTN; "
+            "207.717 người tham gia BHYT, đạt tỷ lệ bao phủ 89,92% dân số. Trong năm 2023, phát "
+            "triển mới 12.400 người tham gia BHYT, tăng 1.100 người so với cùng kỳ năm 2022; tỷ "
+            "lệ nợ 1,85%, vượt mức trần 1,84%.");
+  // At one decimal 1.846 % and a ceiling of 1.84 % both read 1,8 %: not "vượt" a ceiling the
+  // text shows as equal.
+  EXPECT_THAT(WriteReportVi(MyThoWithMeasures(1.84), 1, &measures),
+              ::testing::EndsWith("tỷ lệ nợ 1,8%, bằng mức trần 1,8%."));
+  // No ceiling: the ratio alone.
+  EXPECT_THAT(WriteReportVi(MyThoWithMeasures(std::nullopt), 1, &measures),
+              ::testing::EndsWith("; tỷ lệ nợ 1,8%."));
+}
+
+// Nothing reported is no clause, never 0: without measures the paragraph is as before; a
+// summary without values adds nothing either, and a flow without last year's figure is not
+// compared.
+TEST(WriteReportViTest, MeasuresNotReportedAreNotWritten) {
+  const std::string before = WriteReportVi(MyThoWithMeasures(2.1));
+  EXPECT_EQ(before,
+            "Tính đến 31/12/2023, thành phố Mỹ Tho có 207.717 người tham gia BHYT, đạt tỷ lệ bao "
+            "phủ 89,9% dân số.");
+  const v1::MeasureSummary empty;
+  EXPECT_EQ(WriteReportVi(MyThoWithMeasures(2.1), 1, &empty), before);
+  v1::MeasureSummary flow_only;
+  v1::MeasureValue* joined = flow_only.add_values();
+  joined->set_measure(v1::MEASURE_NEW_PARTICIPANTS);
+  joined->set_scheme(v1::SCHEME_COMPULSORY_SOCIAL);
+  joined->set_value(320);
+  joined->mutable_same_period_last_year()->set_period("2022");
+  EXPECT_EQ(
+      WriteReportVi(MyThoWithMeasures(std::nullopt), 1, &flow_only),
+      absl::StrCat(before, " Trong năm 2023, phát triển mới 320 người tham gia BHXH bắt buộc."));
 }
 
 TEST(UnitNameInSentenceTest, LowersOnlyTheFirstLetter) {

@@ -97,6 +97,108 @@ TEST(NormalizeTargetTest, FillsDefaultsAndNamesFieldAndRecord) {
   EXPECT_THAT(NormalizeTarget(bad), StatusIs(kInvalid, HasSubstr("target.basis")));
 }
 
+v1::Target MeasureTarget(v1::Measure measure, double value,
+                         v1::Scheme scheme = v1::SCHEME_UNSPECIFIED,
+                         v1::PayerGroup group = v1::PAYER_GROUP_UNSPECIFIED) {
+  v1::Target t;
+  t.set_unit_code("815");
+  t.set_year(2024);
+  t.set_measure(measure);
+  t.set_scheme(scheme);
+  t.set_payer_group(group);
+  t.set_value(value);
+  return t;
+}
+
+// Issue 11: targets on measures, validated by the registry (common/measures.h), each error
+// naming the field and the record.
+TEST(NormalizeTargetTest, MeasureTargets) {
+  // Participants named explicitly are stored as before (measure unspecified).
+  v1::Target participants = GoodTarget();
+  participants.set_measure(v1::MEASURE_PARTICIPANTS);
+  absl::StatusOr<v1::Target> normalized = NormalizeTarget(participants);
+  ASSERT_THAT(normalized.status(), IsOk());
+  EXPECT_EQ(normalized->measure(), v1::MEASURE_UNSPECIFIED);
+
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_ARREARS_RATIO, 2.1)).status(), IsOk());
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_NEW_PARTICIPANTS, 12000, v1::SCHEME_HEALTH,
+                                            v1::PAYER_GROUP_HOUSEHOLD))
+                  .status(),
+              IsOk());
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_ARREARS_OWED_VND, 5e12)).status(), IsOk());
+
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(static_cast<v1::Measure>(77), 1)).status(),
+              StatusIs(kInvalid, AllOf(HasSubstr("target.measure"), HasSubstr("815"))));
+  // Keys the measure does not have, or lacks.
+  EXPECT_THAT(
+      NormalizeTarget(MeasureTarget(v1::MEASURE_ARREARS_RATIO, 2.1, v1::SCHEME_HEALTH)).status(),
+      StatusIs(kInvalid, AllOf(HasSubstr("target.scheme"), HasSubstr("815/arrears_ratio/"))));
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_NEW_PARTICIPANTS, 10)).status(),
+              StatusIs(kInvalid, HasSubstr("target.scheme")));
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_NEW_PARTICIPANTS, 10,
+                                            v1::SCHEME_UNEMPLOYMENT, v1::PAYER_GROUP_HOUSEHOLD))
+                  .status(),
+              StatusIs(kInvalid, HasSubstr("target.payer_group")));
+  EXPECT_THAT(
+      NormalizeTarget(MeasureTarget(v1::MEASURE_HEALTH_BY_PAYER, 10, v1::SCHEME_HEALTH)).status(),
+      StatusIs(kInvalid, HasSubstr("target.payer_group")));
+  v1::Target grouped = GoodTarget();
+  grouped.set_payer_group(v1::PAYER_GROUP_STATE_BUDGET);
+  EXPECT_THAT(NormalizeTarget(grouped).status(),
+              StatusIs(kInvalid, HasSubstr("target.payer_group")));
+  // No kind or basis: the value is in the measure's unit.
+  v1::Target with_kind = MeasureTarget(v1::MEASURE_ARREARS_RATIO, 2.1);
+  with_kind.set_kind(v1::TARGET_KIND_COVERAGE_PERCENT);
+  EXPECT_THAT(NormalizeTarget(with_kind).status(), StatusIs(kInvalid, HasSubstr("target.kind")));
+  v1::Target with_basis = MeasureTarget(v1::MEASURE_DISTINCT_PARTICIPANTS, 100);
+  with_basis.set_basis(v1::TARGET_BASIS_IN_PROVINCE);
+  EXPECT_THAT(NormalizeTarget(with_basis).status(), StatusIs(kInvalid, HasSubstr("target.basis")));
+  // Values bounded by the unit.
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_ARREARS_RATIO, 100.5)).status(),
+              StatusIs(kInvalid, AllOf(HasSubstr("target.value"), HasSubstr("percentage"))));
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_ARREARS_OWED_VND, 1e16)).status(),
+              StatusIs(kInvalid, AllOf(HasSubstr("target.value"), HasSubstr("VND"))));
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_ARREARS_OWED_VND, 10.5)).status(),
+              StatusIs(kInvalid, HasSubstr("target.value")));
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_EMPLOYERS_OWING, 2e9)).status(),
+              StatusIs(kInvalid, AllOf(HasSubstr("target.value"), HasSubstr("employers"))));
+  EXPECT_THAT(NormalizeTarget(MeasureTarget(v1::MEASURE_ARREARS_RATIO, -1)).status(),
+              StatusIs(kInvalid, HasSubstr("target.value")));
+}
+
+TEST(ValidateRequestTest, MeasureKeysOfListsAndAllocations) {
+  v1::ListLaggingUnitsRequest lagging;
+  lagging.set_parent_code("82");
+  lagging.set_measure(v1::MEASURE_ARREARS_RATIO);
+  EXPECT_THAT(ValidateRequest(lagging), IsOk());
+  lagging.set_scheme(v1::SCHEME_HEALTH);
+  EXPECT_THAT(ValidateRequest(lagging), StatusIs(kInvalid, HasSubstr("scheme")));
+  lagging.set_measure(static_cast<v1::Measure>(40));
+  EXPECT_THAT(ValidateRequest(lagging), StatusIs(kInvalid, HasSubstr("measure")));
+
+  v1::AllocateTargetRequest allocate;
+  allocate.set_parent_code("82");
+  allocate.set_year(2024);
+  allocate.set_preview(true);
+  allocate.set_measure(v1::MEASURE_ARREARS_RATIO);
+  // A ratio is inherited: no method needed.
+  EXPECT_THAT(ValidateRequest(allocate), IsOk());
+  allocate.set_measure(v1::MEASURE_ARREARS_OWED_VND);
+  EXPECT_THAT(ValidateRequest(allocate), StatusIs(kInvalid, HasSubstr("method")));
+  allocate.set_method(v1::ALLOCATION_METHOD_POPULATION);
+  EXPECT_THAT(ValidateRequest(allocate), IsOk());
+  allocate.set_payer_group(v1::PAYER_GROUP_HOUSEHOLD);
+  EXPECT_THAT(ValidateRequest(allocate), StatusIs(kInvalid, HasSubstr("payer_group")));
+
+  v1::ValidateAllocationRequest check;
+  check.set_parent_code("82");
+  check.set_year(2024);
+  check.set_measure(v1::MEASURE_NEW_PARTICIPANTS);
+  EXPECT_THAT(ValidateRequest(check), StatusIs(kInvalid, HasSubstr("scheme")));
+  check.set_scheme(v1::SCHEME_HEALTH);
+  EXPECT_THAT(ValidateRequest(check), IsOk());
+}
+
 TEST(ValidateRequestTest, SetTarget) {
   v1::SetTargetRequest request;
   *request.mutable_target() = GoodTarget();

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/paging/paging.h"
 #include "common/server.h"
@@ -694,6 +695,232 @@ TEST_P(TargetServiceTest, AggregationDownIsUnavailableNeverANumber) {
   EXPECT_EQ(ListTargets(list)->targets_size(), 1);
 }
 
+// Issue 11: targets on measures, floors and ceilings, through the RPCs with the fake's
+// GetMeasures. Tiền Giang's districts in 2024 (the clock is in January 2024; periods are asked).
+class MeasureTargetsTest : public TargetServiceTest {
+ protected:
+  void SetUp() override {
+    TargetServiceTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
+    }
+    source_->AddUnit("816", "Thị xã Gò Công", v1::ADMIN_LEVEL_DISTRICT, "82");
+    source_->AddUnit("817", "Thị xã Cai Lậy", v1::ADMIN_LEVEL_DISTRICT, "82");
+  }
+
+  static v1::Target MeasureTarget(const std::string& unit, v1::Measure measure, double value,
+                                  v1::Scheme scheme = v1::SCHEME_UNSPECIFIED, int year = 2024) {
+    v1::Target t;
+    t.set_unit_code(unit);
+    t.set_year(year);
+    t.set_measure(measure);
+    t.set_scheme(scheme);
+    t.set_value(value);
+    t.set_assigned_by("UBND tỉnh Tiền Giang");
+    return t;
+  }
+
+  // Arrears of `unit` in 2024: `due` each month of January..`months`, `owed` at the last one.
+  void Arrears(const std::string& unit, int months, int64_t due, int64_t owed) {
+    for (int m = 1; m <= months; ++m) {
+      source_->SetMeasure(unit, absl::StrFormat("2024-%02d", m), v1::MEASURE_CONTRIBUTIONS_DUE_VND,
+                          due);
+    }
+    source_->SetMeasure(unit, absl::StrFormat("2024-%02d", months), v1::MEASURE_ARREARS_OWED_VND,
+                        owed);
+  }
+
+  static const v1::MeasureAchievement* Find(const v1::Achievement& a, v1::Measure measure) {
+    for (const v1::MeasureAchievement& m : a.measures()) {
+      if (m.measure() == measure) {
+        return &m;
+      }
+    }
+    return nullptr;
+  }
+};
+
+TEST_P(MeasureTargetsTest, AchievementReadsCeilingsAndFlowsTheRightWayRound) {
+  // Participants only: no measures read.
+  Set(MakeTarget("815", v1::SCHEME_HEALTH, 2024, v1::TARGET_KIND_PARTICIPANTS, 100), "p");
+  source_->Set("815", "2024-08", v1::SCHEME_HEALTH, 90);
+  v1::GetAchievementRequest request;
+  request.set_unit_code("815");
+  request.set_period("2024-08");
+  ASSERT_THAT(GetAchievement(request).status(), IsOk());
+  EXPECT_TRUE(source_->measure_periods().empty());
+
+  // A ratio ceiling of 2.1 % and 12,000 new health insurance participants for the year; a
+  // measure refused with the field named.
+  EXPECT_THAT(SetStatus(MeasureTarget("815", v1::MEASURE_ARREARS_RATIO, 2.1, v1::SCHEME_HEALTH)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("target.scheme")));
+  Set(MeasureTarget("815", v1::MEASURE_ARREARS_RATIO, 2.1), "ratio");
+  Set(MeasureTarget("815", v1::MEASURE_NEW_PARTICIPANTS, 12000, v1::SCHEME_HEALTH), "new");
+  // January to August: 1,000,000 due a month, 150,000 owed at the end of August (1.875 % of the
+  // 8,000,000 due so far); 1,000 joined a month.
+  Arrears("815", 8, 1000000, 150000);
+  for (int m = 1; m <= 8; ++m) {
+    source_->SetMeasure("815", absl::StrFormat("2024-%02d", m), v1::MEASURE_NEW_PARTICIPANTS, 1000,
+                        v1::SCHEME_HEALTH);
+  }
+  request.mutable_freshness()->set_at_least_seq(42);
+  absl::StatusOr<v1::Achievement> a = GetAchievement(request);
+  ASSERT_THAT(a.status(), IsOk());
+  ASSERT_EQ(a->measures_size(), 2);
+  // The year to date in three reads, each with the caller's token.
+  EXPECT_EQ(source_->measure_periods(),
+            std::vector<std::string>({"2024-H1", "2024-07", "2024-08"}));
+  for (const v1::Freshness& f : source_->measure_freshnesses()) {
+    EXPECT_EQ(f.at_least_seq(), 42);
+  }
+  const v1::MeasureAchievement* ratio = Find(*a, v1::MEASURE_ARREARS_RATIO);
+  ASSERT_NE(ratio, nullptr);
+  EXPECT_TRUE(ratio->lower_is_better());
+  EXPECT_DOUBLE_EQ(ratio->actual(), 1.875);
+  EXPECT_NEAR(ratio->points_vs_target(), -0.225, 1e-9);
+  EXPECT_EQ(ratio->status(), v1::ACHIEVEMENT_STATUS_MET);
+  EXPECT_EQ(ratio->as_of_month(), "2024-08");
+  const v1::MeasureAchievement* joined = Find(*a, v1::MEASURE_NEW_PARTICIPANTS);
+  ASSERT_NE(joined, nullptr);
+  EXPECT_DOUBLE_EQ(joined->actual(), 8000);
+  EXPECT_DOUBLE_EQ(joined->pace_value(), 8000);
+  EXPECT_EQ(joined->status(), v1::ACHIEVEMENT_STATUS_ON_TRACK);
+
+  // More owed: 200,000 over 8,000,000 is 2.5 %, over the ceiling; with 2023's 3.0 % (300,000
+  // over 10,000,000) the pace at August is 2.4 %: behind, and the year before read once.
+  source_->SetMeasure("815", "2024-08", v1::MEASURE_ARREARS_OWED_VND, 200000);
+  source_->SetMeasure("815", "2023-12", v1::MEASURE_ARREARS_OWED_VND, 300000);
+  source_->SetMeasure("815", "2023-12", v1::MEASURE_CONTRIBUTIONS_DUE_VND, 10000000);
+  a = GetAchievement(request);
+  ASSERT_THAT(a.status(), IsOk());
+  ratio = Find(*a, v1::MEASURE_ARREARS_RATIO);
+  ASSERT_NE(ratio, nullptr);
+  EXPECT_DOUBLE_EQ(ratio->actual(), 2.5);
+  EXPECT_DOUBLE_EQ(ratio->baseline_value(), 3.0);
+  EXPECT_NEAR(ratio->pace_value(), 2.4, 1e-9);
+  EXPECT_EQ(ratio->status(), v1::ACHIEVEMENT_STATUS_BEHIND);
+  EXPECT_EQ(source_->measure_periods().back(), "2023");
+}
+
+TEST_P(MeasureTargetsTest, LaggingUnitsOfACeilingFurthestOverFirst) {
+  for (const char* unit : {"815", "816", "817"}) {
+    Set(MeasureTarget(unit, v1::MEASURE_ARREARS_RATIO, 2.0), absl::StrCat("r", unit));
+  }
+  Arrears("815", 12, 1000, 180);  // 1.5 %: under the ceiling
+  Arrears("816", 12, 1000, 360);  // 3.0 %
+  Arrears("817", 12, 1000, 300);  // 2.5 %
+  v1::ListLaggingUnitsRequest request;
+  request.set_parent_code("82");
+  request.set_period("2024");
+  request.set_measure(v1::MEASURE_ARREARS_RATIO);
+  absl::StatusOr<v1::ListLaggingUnitsResponse> r = ListLaggingUnits(request);
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(r->units_with_target(), 3);
+  EXPECT_EQ(r->total_size(), 2);
+  ASSERT_EQ(r->units_size(), 2);
+  EXPECT_EQ(r->units(0).unit().code(), "816");
+  EXPECT_EQ(r->units(1).unit().code(), "817");
+  EXPECT_EQ(r->units(0).measure_achievement().status(), v1::ACHIEVEMENT_STATUS_BEHIND);
+  EXPECT_NEAR(r->units(0).measure_achievement().points_vs_target(), 1.0, 1e-9);
+  EXPECT_FALSE(r->units(0).has_achievement());
+}
+
+// A ratio ceiling is inherited by every unit; an amount ceiling is split like participants.
+TEST_P(MeasureTargetsTest, AllocationOfCeilings) {
+  for (const auto& [code, population] : std::vector<std::pair<std::string, int64_t>>{
+           {"815", 100000}, {"816", 300000}, {"817", 400000}}) {
+    source_->Set(code, "2023-12", v1::SCHEME_HEALTH, population * 9 / 10, std::nullopt, population);
+  }
+  Set(MeasureTarget("82", v1::MEASURE_ARREARS_RATIO, 2.1), "parent-ratio");
+  v1::AllocateTargetRequest request;
+  request.set_parent_code("82");
+  request.set_year(2024);
+  request.set_measure(v1::MEASURE_ARREARS_RATIO);
+  request.set_request_id("alloc-ratio");
+  absl::StatusOr<v1::AllocateTargetResponse> r = AllocateTarget(request);
+  ASSERT_THAT(r.status(), IsOk());
+  ASSERT_EQ(r->parts_size(), 3);
+  for (const v1::AllocationPart& part : r->parts()) {
+    EXPECT_EQ(part.target().value(), 2.1);
+    EXPECT_EQ(part.target().measure(), v1::MEASURE_ARREARS_RATIO);
+    EXPECT_EQ(part.target().kind(), v1::TARGET_KIND_UNSPECIFIED);
+    EXPECT_EQ(part.target().revision(), 1);
+    EXPECT_EQ(part.base(), 0);
+  }
+  EXPECT_EQ(r->allocated_total(), 0);
+  v1::ValidateAllocationRequest check;
+  check.set_parent_code("82");
+  check.set_year(2024);
+  check.set_measure(v1::MEASURE_ARREARS_RATIO);
+  absl::StatusOr<v1::ValidateAllocationResponse> v = ValidateAllocation(check);
+  ASSERT_THAT(v.status(), IsOk());
+  EXPECT_TRUE(v->consistent()) << absl::StrJoin(v->problems(), "\n");
+  // A looser ceiling on one unit is a problem naming it; a stricter one is not.
+  Set(MeasureTarget("815", v1::MEASURE_ARREARS_RATIO, 2.5), "looser");
+  Set(MeasureTarget("816", v1::MEASURE_ARREARS_RATIO, 1.5), "stricter");
+  v = ValidateAllocation(check);
+  ASSERT_THAT(v.status(), IsOk());
+  EXPECT_FALSE(v->consistent());
+  ASSERT_EQ(v->problems_size(), 1);
+  EXPECT_THAT(v->problems(0), HasSubstr("815"));
+
+  // 4,000,000,000 VND owed at most, split by population 1:3:4.
+  Set(MeasureTarget("82", v1::MEASURE_ARREARS_OWED_VND, 4e9), "parent-owed");
+  request.set_measure(v1::MEASURE_ARREARS_OWED_VND);
+  request.set_method(v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS);
+  request.set_request_id("alloc-owed");
+  EXPECT_THAT(AllocateTarget(request), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                                HasSubstr("population or labour force")));
+  request.set_method(v1::ALLOCATION_METHOD_POPULATION);
+  r = AllocateTarget(request);
+  ASSERT_THAT(r.status(), IsOk());
+  ASSERT_EQ(r->parts_size(), 3);
+  EXPECT_EQ(r->parts(0).target().value(), 5e8);
+  EXPECT_EQ(r->parts(1).target().value(), 1.5e9);
+  EXPECT_EQ(r->parts(2).target().value(), 2e9);
+  EXPECT_EQ(r->parts(2).target().measure(), v1::MEASURE_ARREARS_OWED_VND);
+  EXPECT_EQ(r->allocated_total(), 4000000000);
+  check.set_measure(v1::MEASURE_ARREARS_OWED_VND);
+  v = ValidateAllocation(check);
+  ASSERT_THAT(v.status(), IsOk());
+  EXPECT_TRUE(v->consistent()) << absl::StrJoin(v->problems(), "\n");
+  EXPECT_EQ(v->children_total(), 4e9);
+}
+
+TEST_P(MeasureTargetsTest, ReportCarriesTheMeasuresReported) {
+  source_->Set("815", "2024-12", v1::SCHEME_HEALTH, 150054, std::nullopt, 166760);
+  v1::GetReportRequest request;
+  request.set_unit_code("815");
+  request.set_period("2024");
+  absl::StatusOr<v1::Report> before = GetReport(request);
+  ASSERT_THAT(before.status(), IsOk());
+  EXPECT_EQ(before->text(),
+            "Tính đến 31/12/2024, thành phố Mỹ Tho có 150.054 người tham gia BHYT, đạt tỷ lệ bao "
+            "phủ 90,0% dân số.");
+
+  Set(MeasureTarget("815", v1::MEASURE_ARREARS_RATIO, 2.1), "ratio");
+  Arrears("815", 12, 1000000, 220000);  // 1.8333 % of 12,000,000
+  source_->SetMeasure("815", "2024-12", v1::MEASURE_DISTINCT_PARTICIPANTS, 158200);
+  source_->SetMeasure("815", "2024-03", v1::MEASURE_NEW_PARTICIPANTS, 700, v1::SCHEME_HEALTH);
+  source_->SetMeasure("815", "2024-09", v1::MEASURE_NEW_PARTICIPANTS, 500, v1::SCHEME_HEALTH);
+  source_->SetMeasure("815", "2023-05", v1::MEASURE_NEW_PARTICIPANTS, 1000, v1::SCHEME_HEALTH);
+  request.set_percent_decimals(2);
+  absl::StatusOr<v1::Report> report = GetReport(request);
+  ASSERT_THAT(report.status(), IsOk());
+  EXPECT_EQ(report->text(),
+            "Tính đến 31/12/2024, thành phố Mỹ Tho có 158.200 người tham gia BHXH, BHYT, BHTN; "
+            "150.054 người tham gia BHYT, đạt tỷ lệ bao phủ 89,98% dân số. Trong năm 2024, phát "
+            "triển mới 1.200 người tham gia BHYT, tăng 200 người so với cùng kỳ năm 2023; tỷ lệ "
+            "nợ 1,83%, dưới mức trần 2,10%.");
+
+  // An aggregation service older than the measures: the paragraph as before.
+  source_->set_measures_error(absl::UnimplementedError("GetMeasures"));
+  request.clear_percent_decimals();
+  report = GetReport(request);
+  ASSERT_THAT(report.status(), IsOk());
+  EXPECT_EQ(report->text(), before->text());
+}
+
 // Issue 9: targets across a reform. Fictional codes, the 2025 reform's shape: on 2025-07-01
 // the old 80 (whole) and 60% of 86's population (50% of its labour force) went into a new unit
 // that reuses the code 80; 86 was abolished; district 861 under 86 was abolished and its code
@@ -1053,6 +1280,10 @@ INSTANTIATE_TEST_SUITE_P(Stores, TargetServiceTest, ::testing::Values("sqlite", 
                            return info.param;
                          });
 INSTANTIATE_TEST_SUITE_P(Stores, AllocationTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+INSTANTIATE_TEST_SUITE_P(Stores, MeasureTargetsTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });

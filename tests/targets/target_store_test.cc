@@ -290,6 +290,75 @@ TEST_P(TargetStoreTest, TargetsStoredBeforeUnitAsOfKeepTheirIdentity) {
   EXPECT_EQ(revisions->size(), 4u);
 }
 
+// Issue 11: the measure and payer group join a target's identity (migration 4). A target on
+// a measure is another target than the participants one of the same unit, scheme and year,
+// with revisions of its own; readers of participants targets see none of them.
+TEST_P(TargetStoreTest, MeasureTargetsAreTargetsOfTheirOwn) {
+  ASSERT_TRUE(Set("p", MakeTarget("815", v1::SCHEME_HEALTH, 2024, 150000)).ok());
+  v1::Target joined = MakeTarget("815", v1::SCHEME_HEALTH, 2024, 12000);
+  joined.set_measure(v1::MEASURE_NEW_PARTICIPANTS);
+  joined.clear_kind();
+  joined.clear_basis();
+  v1::Target households = joined;
+  households.set_payer_group(v1::PAYER_GROUP_HOUSEHOLD);
+  households.set_value(9000);
+  v1::Target ceiling = MakeTarget("815", v1::SCHEME_UNSPECIFIED, 2024, 2.1);
+  ceiling.set_measure(v1::MEASURE_ARREARS_RATIO);
+  ceiling.clear_kind();
+  ceiling.clear_basis();
+  for (const auto& [id, t] : std::vector<std::pair<std::string, v1::Target>>{
+           {"j1", joined}, {"h1", households}, {"c1", ceiling}, {"c2", ceiling}}) {
+    absl::StatusOr<v1::Target> stored = Set(id, t);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+  }
+  absl::StatusOr<std::vector<v1::Target>> participants = store_->CurrentTargets("815", 2024);
+  ASSERT_TRUE(participants.ok()) << participants.status();
+  ASSERT_EQ(participants->size(), 1u);
+  EXPECT_EQ((*participants)[0].value(), 150000);
+  EXPECT_EQ((*participants)[0].revision(), 1);
+
+  absl::StatusOr<std::vector<v1::Target>> all = store_->CurrentTargets("815", 2024, std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 4u);
+  // Ordered by measure, scheme, payer group; each read back exactly as written.
+  EXPECT_EQ((*all)[1].measure(), v1::MEASURE_NEW_PARTICIPANTS);
+  EXPECT_EQ((*all)[1].payer_group(), v1::PAYER_GROUP_UNSPECIFIED);
+  EXPECT_EQ((*all)[2].payer_group(), v1::PAYER_GROUP_HOUSEHOLD);
+  EXPECT_EQ((*all)[2].value(), 9000);
+  EXPECT_EQ((*all)[3].measure(), v1::MEASURE_ARREARS_RATIO);
+  EXPECT_EQ((*all)[3].revision(), 2);
+  EXPECT_EQ((*all)[3].value(), 2.1);
+
+  absl::StatusOr<std::vector<v1::Target>> ratio =
+      store_->CurrentTargets("815", 2024, v1::MEASURE_ARREARS_RATIO);
+  ASSERT_TRUE(ratio.ok());
+  ASSERT_EQ(ratio->size(), 1u);
+
+  // Paging one at a time through every measure's revisions meets each once.
+  TargetQuery page;
+  page.measure = std::nullopt;
+  page.include_revisions = true;
+  page.limit = 1;
+  std::set<std::string> seen;
+  for (int i = 0; i < 10; ++i) {
+    absl::StatusOr<std::vector<v1::Target>> got = store_->List(page);
+    ASSERT_TRUE(got.ok()) << got.status();
+    if (got->empty()) {
+      break;
+    }
+    const v1::Target& t = got->front();
+    seen.insert(absl::StrCat(t.measure(), "/", t.payer_group(), "/", t.revision()));
+    page.after = TargetKey{t.unit_code(),
+                           t.year(),
+                           static_cast<int>(t.measure()),
+                           static_cast<int>(t.scheme()),
+                           static_cast<int>(t.payer_group()),
+                           t.unit_as_of(),
+                           t.revision()};
+  }
+  EXPECT_EQ(seen, std::set<std::string>({"0/0/1", "3/0/1", "3/5/1", "10/0/1", "10/0/2"}));
+}
+
 TEST_P(TargetStoreTest, ListFiltersAndPagesByKey) {
   int n = 0;
   for (const char* unit : {"14", "125", "815", "82"}) {
@@ -328,8 +397,13 @@ TEST_P(TargetStoreTest, ListFiltersAndPagesByKey) {
       break;
     }
     const v1::Target& last = got->back();
-    page.after = std::make_tuple(last.unit_code(), last.year(), static_cast<int>(last.scheme()),
-                                 last.unit_as_of(), last.revision());
+    page.after = TargetKey{last.unit_code(),
+                           last.year(),
+                           static_cast<int>(last.measure()),
+                           static_cast<int>(last.scheme()),
+                           static_cast<int>(last.payer_group()),
+                           last.unit_as_of(),
+                           last.revision()};
   }
   EXPECT_EQ(seen.size(), 16u);
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 16u);

@@ -11,6 +11,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/measures.h"
 #include "common/server.h"
 #include "services/targets/target_service.h"
 #include "tests/aggregation/aggregation_harness.h"
@@ -410,6 +412,106 @@ TEST_F(TargetsIntegrationTest, StatusDuringTheYearFromTheClock) {
   status = stub_->GetAchievement(&context2, request, &a);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(a.schemes(0).status(), v1::ACHIEVEMENT_STATUS_ON_TRACK);
+}
+
+// Issue 11, through the real services: Mỹ Tho's 2023 measures reported by two of its communes
+// (the others report none), rolled up by aggregation, each against its target on 815 — a ratio
+// ceiling read the right way round, a flow's year summed and compared with 2022 — and the
+// paragraph carrying them at two decimals.
+TEST_F(TargetsIntegrationTest, MeasuresAgainstTheirTargetsAndInTheReport) {
+  const fixtures::Fixture fixture = fixtures::MyTho2023();
+  std::vector<std::string> communes;
+  for (const v1::ParticipationRecord& r : fixture.records) {
+    if (r.scheme() == v1::SCHEME_HEALTH && communes.size() < 2) {
+      communes.push_back(r.unit_code());
+    }
+  }
+  ASSERT_EQ(communes.size(), 2u);
+  v1::SubmitReportRequest submit;
+  submit.set_request_id("measures-2022-2023");
+  submit.set_source("test");
+  const int64_t distinct[] = {10000, 5000};
+  const int64_t joined[] = {100, 50};  // a month in 2023; commune 0 also 80 a month in 2022
+  const int64_t due[] = {1000000, 500000};
+  const int64_t owed[] = {200000, 130000};
+  for (int c = 0; c < 2; ++c) {
+    *submit.add_measures() =
+        MakeMeasureRecord(communes[c], "2023-12", v1::MEASURE_DISTINCT_PARTICIPANTS, distinct[c]);
+    *submit.add_measures() =
+        MakeMeasureRecord(communes[c], "2023-12", v1::MEASURE_ARREARS_OWED_VND, owed[c]);
+    for (int m = 1; m <= 12; ++m) {
+      const std::string month = absl::StrFormat("2023-%02d", m);
+      *submit.add_measures() = MakeMeasureRecord(communes[c], month, v1::MEASURE_NEW_PARTICIPANTS,
+                                                 joined[c], v1::SCHEME_HEALTH);
+      *submit.add_measures() =
+          MakeMeasureRecord(communes[c], month, v1::MEASURE_CONTRIBUTIONS_DUE_VND, due[c]);
+    }
+  }
+  for (int m = 1; m <= 12; ++m) {
+    *submit.add_measures() = MakeMeasureRecord(communes[0], absl::StrFormat("2022-%02d", m),
+                                               v1::MEASURE_NEW_PARTICIPANTS, 80, v1::SCHEME_HEALTH);
+  }
+  v1::SubmitReportResponse submitted;
+  grpc::ClientContext submit_context;
+  grpc::Status status = ingestion_->stub().SubmitReport(&submit_context, submit, &submitted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  SetPublishedTargets();
+  auto measure_target = [](v1::Measure measure, double value, v1::Scheme scheme) {
+    v1::Target t;
+    t.set_unit_code("815");
+    t.set_year(2023);
+    t.set_measure(measure);
+    t.set_scheme(scheme);
+    t.set_value(value);
+    t.set_assigned_by("UBND tỉnh Tiền Giang");
+    return t;
+  };
+  Set(measure_target(v1::MEASURE_ARREARS_RATIO, 2.1, v1::SCHEME_UNSPECIFIED), "ratio-ceiling");
+  Set(measure_target(v1::MEASURE_NEW_PARTICIPANTS, 1500, v1::SCHEME_HEALTH), "new-health");
+  Set(measure_target(v1::MEASURE_DISTINCT_PARTICIPANTS, 16000, v1::SCHEME_UNSPECIFIED), "distinct");
+
+  v1::Achievement a;
+  status = Achievement("815", "2023", &a);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(a.measures_size(), 3);
+  std::map<v1::Measure, v1::MeasureAchievement> by_measure;
+  for (const v1::MeasureAchievement& m : a.measures()) {
+    by_measure[m.measure()] = m;
+  }
+  // 330,000 owed over 18,000,000 due: the ratio of the sums, under the ceiling of 2.1 %.
+  const v1::MeasureAchievement& ratio = by_measure[v1::MEASURE_ARREARS_RATIO];
+  EXPECT_NEAR(ratio.actual(), 330000.0 * 100 / 18000000, 1e-9);
+  EXPECT_TRUE(ratio.lower_is_better());
+  EXPECT_LT(ratio.points_vs_target(), 0);
+  EXPECT_EQ(ratio.status(), v1::ACHIEVEMENT_STATUS_MET);
+  // 12 months × 150 joined: the year's sum, over the target of 1,500.
+  EXPECT_EQ(by_measure[v1::MEASURE_NEW_PARTICIPANTS].actual(), 1800);
+  EXPECT_EQ(by_measure[v1::MEASURE_NEW_PARTICIPANTS].status(), v1::ACHIEVEMENT_STATUS_MET);
+  // 15,000 distinct participants: never derived from the schemes, short of 16,000.
+  EXPECT_EQ(by_measure[v1::MEASURE_DISTINCT_PARTICIPANTS].actual(), 15000);
+  EXPECT_EQ(by_measure[v1::MEASURE_DISTINCT_PARTICIPANTS].status(), v1::ACHIEVEMENT_STATUS_BEHIND);
+
+  v1::GetReportRequest request;
+  request.set_unit_code("815");
+  request.set_period("2023");
+  request.set_percent_decimals(2);
+  v1::Report report;
+  grpc::ClientContext report_context;
+  status = stub_->GetReport(&report_context, request, &report);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(absl::StartsWith(
+      report.text(),
+      "Tính đến 31/12/2023, thành phố Mỹ Tho có 15.000 người tham gia BHXH, BHYT, BHTN, đạt "
+      "93,75% kế hoạch (chỉ tiêu 16.000 người); 37.489 người tham gia BHXH, bằng 30,21% lực "
+      "lượng lao động trong độ tuổi, vượt 1,31% chỉ tiêu (chỉ tiêu 28,90%);"))
+      << report.text();
+  EXPECT_TRUE(absl::EndsWith(
+      report.text(),
+      "vượt 0,92% chỉ tiêu (chỉ tiêu 89,00%). Trong năm 2023, phát triển mới 1.800 người tham "
+      "gia BHYT, tăng 840 người so với cùng kỳ năm 2022, đạt 120,00% kế hoạch (chỉ tiêu 1.500 "
+      "người); tỷ lệ nợ 1,83%, dưới mức trần 2,10%."))
+      << report.text();
 }
 
 // Issue 10: a client that writes to ingestion and then reads through the target service

@@ -220,6 +220,37 @@ TEST(TargetCsvTest, UnitAsOfNamesTheUnitInsideTheYear) {
   EXPECT_THAT(parsed.errors[1].message, HasSubstr("unit_as_of \"2025-13-01\" is not a date"));
 }
 
+// Issue 11: targets on measures, with their payer group; the scheme "none" (or empty) for a
+// measure without one; kind and basis are participants' only.
+TEST(TargetCsvTest, MeasureTargets) {
+  absl::StatusOr<sampledata::CsvTable> table = sampledata::ParseCsv(
+      "unit_code,year,scheme,kind,value,measure,payer_group\n"
+      "815,2024,none,,2.1,arrears_ratio,\n"                 // 2 good
+      "815,2024,health,,9000,new_participants,household\n"  // 3 good
+      "815,2024,health,,12000,new_participants,\n"          // 4 good: another target
+      "815,2024,,coverage_percent,5,arrears_ratio,\n"       // 5 kind
+      "815,2024,health,,1,gross_income,\n"                  // 6 measure
+      "815,2024,health,,1,new_participants,nobody\n"        // 7 payer group
+      "815,2024,,,2.5,arrears_ratio,\n"                     // 8 duplicate of 2
+  );
+  ASSERT_TRUE(table.ok()) << table.status();
+  sampledata::ParsedRows<v1::Target> parsed = ParseTargetRows(*table);
+  ASSERT_EQ(parsed.items.size(), 3u);
+  EXPECT_EQ(parsed.items[0].measure(), v1::MEASURE_ARREARS_RATIO);
+  EXPECT_EQ(parsed.items[0].scheme(), v1::SCHEME_UNSPECIFIED);
+  EXPECT_EQ(parsed.items[0].kind(), v1::TARGET_KIND_UNSPECIFIED);
+  EXPECT_EQ(parsed.items[0].basis(), v1::TARGET_BASIS_UNSPECIFIED);
+  EXPECT_DOUBLE_EQ(parsed.items[0].value(), 2.1);
+  EXPECT_EQ(parsed.items[1].payer_group(), v1::PAYER_GROUP_HOUSEHOLD);
+  EXPECT_EQ(parsed.items[2].payer_group(), v1::PAYER_GROUP_UNSPECIFIED);
+  ASSERT_EQ(parsed.errors.size(), 4u);
+  EXPECT_THAT(parsed.errors[0].message, HasSubstr("kind \"coverage_percent\""));
+  EXPECT_THAT(parsed.errors[1].message, HasSubstr("measure \"gross_income\""));
+  EXPECT_THAT(parsed.errors[2].message, HasSubstr("payer_group \"nobody\""));
+  EXPECT_EQ(parsed.errors[3].line, 8);
+  EXPECT_THAT(parsed.errors[3].message, HasSubstr("already on line 2"));
+}
+
 TEST(ViewsTest, SeriesRowsPerMonthAndBlankWithoutData) {
   v1::CoverageSeries series;
   v1::SchemeCoverageAtMonth* june = series.add_months();

@@ -55,6 +55,8 @@ struct Options {
   std::string kind = "participants", basis, assigned_by, decision_ref, method, request_id;
   bool preview = false;
   bool include_revisions = false;
+  // Targets: the measure (Target.measure; empty: participants) and payer group of the target.
+  std::string measure, payer_group;
 };
 
 // Runs the command in args (without the program name). Returns an exit code above.

@@ -78,6 +78,11 @@ ABSL_FLAG(std::string, method, "",
           "targets allocate: population, labor_force, last_year_participants");
 ABSL_FLAG(bool, preview, false, "targets allocate: compute without storing");
 ABSL_FLAG(bool, include_revisions, false, "targets list: every revision, not only the current one");
+ABSL_FLAG(std::string, measure, "",
+          "targets set/allocate/lagging/validate: the measure (docs/measures.md, e.g. "
+          "arrears_ratio, new_participants; default: participants); SCHEME may then be none");
+ABSL_FLAG(std::string, payer_group, "",
+          "targets: the payer group of a health measure (employer_employee, ..., household)");
 ABSL_FLAG(
     std::string, request_id, "",
     "targets set / allocate: request id (default: derived from the request, so a retry is safe)");
@@ -178,6 +183,8 @@ int main(int argc, char** argv) {
   options.method = absl::GetFlag(FLAGS_method);
   options.preview = absl::GetFlag(FLAGS_preview);
   options.include_revisions = absl::GetFlag(FLAGS_include_revisions);
+  options.measure = absl::GetFlag(FLAGS_measure);
+  options.payer_group = absl::GetFlag(FLAGS_payer_group);
   options.request_id = absl::GetFlag(FLAGS_request_id);
   return cc::RunCommand(args, options, std::cout, std::cerr);
 }

@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
+#include "common/measures.h"
+#include "common/status/status.h"
 #include "tools/covctl/command_handlers.h"
 #include "tools/covctl/target_csv.h"
 #include "tools/covctl/upload.h"
@@ -14,10 +16,45 @@ namespace covtrack::covctl {
 using sampledata::CsvTable;
 using sampledata::ParsedRows;
 
+namespace {
+
+// The target keys of --measure, --payer_group and a SCHEME argument: participants of a scheme
+// (no --measure), or a measure's keys, SCHEME "none" (or empty) for a measure without one.
+struct TargetKeys {
+  v1::Measure measure = v1::MEASURE_UNSPECIFIED;
+  v1::Scheme scheme = v1::SCHEME_UNSPECIFIED;
+  v1::PayerGroup group = v1::PAYER_GROUP_UNSPECIFIED;
+};
+
+absl::StatusOr<TargetKeys> ParseTargetKeys(const Options& options, const std::string& scheme,
+                                           absl::string_view what) {
+  TargetKeys keys;
+  if (!options.measure.empty() && options.measure != "participants") {
+    absl::StatusOr<v1::Measure> measure = ParseMeasure(options.measure);
+    if (!measure.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--measure: ", measure.status().message()));
+    }
+    keys.measure = *measure;
+  }
+  absl::StatusOr<v1::PayerGroup> group = ParsePayerGroup(options.payer_group);
+  if (!group.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--payer_group: ", group.status().message()));
+  }
+  keys.group = *group;
+  const bool on_measure = keys.measure != v1::MEASURE_UNSPECIFIED;
+  if (on_measure && (scheme.empty() || scheme == "none")) {
+    return keys;
+  }
+  ASSIGN_OR_RETURN(keys.scheme, ParseOptionalScheme(scheme, what, /*required=*/!on_measure));
+  return keys;
+}
+
+}  // namespace
+
 int Commands::TargetsSet(const std::vector<std::string>& args) {
-  absl::StatusOr<v1::Target> target =
-      TargetFromFields({args[0], args[2], args[1], options_.kind, args[3], options_.basis,
-                        options_.assigned_by, options_.decision_ref, options_.unit_as_of});
+  absl::StatusOr<v1::Target> target = TargetFromFields(
+      {args[0], args[2], args[1], options_.kind, args[3], options_.basis, options_.assigned_by,
+       options_.decision_ref, options_.unit_as_of, options_.measure, options_.payer_group});
   if (!target.ok()) {
     return UsageFailed(target.status());
   }
@@ -128,20 +165,24 @@ int Commands::TargetsAllocate(const std::vector<std::string>& args) {
       {"labor_force", v1::ALLOCATION_METHOD_LABOR_FORCE},
       {"last_year_participants", v1::ALLOCATION_METHOD_LAST_YEAR_PARTICIPANTS}};
   auto method = kMethods.find(options_.method);
-  if (method == kMethods.end()) {
+  // A ratio's ceiling is inherited by every unit, not split: no method.
+  const bool inherited = options_.measure == "arrears_ratio";
+  if (method == kMethods.end() && !(inherited && options_.method.empty())) {
     return UsageFailed(absl::InvalidArgumentError(
         "--method must be one of population, labor_force, last_year_participants"));
   }
-  COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(args[1], "SCHEME", /*required=*/true));
+  COVCTL_ASSIGN_OR_USAGE(keys, ParseTargetKeys(options_, args[1], "SCHEME"));
   COVCTL_ASSIGN_OR_USAGE(year, ParseYear(args[2]));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::AllocateTargetRequest request;
   request.set_parent_code(args[0]);
-  request.set_scheme(scheme);
+  request.set_scheme(keys.scheme);
+  request.set_measure(keys.measure);
+  request.set_payer_group(keys.group);
   request.set_year(year);
   request.set_level(level);
-  request.set_method(method->second);
+  request.set_method(method == kMethods.end() ? v1::ALLOCATION_METHOD_UNSPECIFIED : method->second);
   request.set_preview(options_.preview);
   request.set_assigned_by(options_.assigned_by);
   request.set_decision_ref(options_.decision_ref);
@@ -165,8 +206,9 @@ int Commands::TargetsAllocate(const std::vector<std::string>& args) {
   std::string title = absl::StrCat(
       response.stored() ? "Stored" : "Preview (nothing stored)", ": ", args[0], " ", args[1], " ",
       args[2], " target ", GroupThousands(static_cast<int64_t>(response.parent_target().value())),
-      " split by ", options_.method, "; parts add up to ",
-      GroupThousands(response.allocated_total()));
+      inherited ? std::string(" inherited by every unit")
+                : absl::StrCat(" split by ", options_.method, "; parts add up to ",
+                               GroupThousands(response.allocated_total())));
   Emit(
       response, [&](bool people) { return AllocationTable(response, people); }, title);
   return kExitOk;
@@ -175,8 +217,7 @@ int Commands::TargetsAllocate(const std::vector<std::string>& args) {
 int Commands::TargetsLagging(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
   COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
-  COVCTL_ASSIGN_OR_USAGE(scheme,
-                         ParseOptionalScheme(options_.scheme, "--scheme", /*required=*/true));
+  COVCTL_ASSIGN_OR_USAGE(keys, ParseTargetKeys(options_, options_.scheme, "--scheme"));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::ListLaggingUnitsRequest request;
@@ -184,7 +225,9 @@ int Commands::TargetsLagging(const std::vector<std::string>& args) {
   request.set_period(args[1]);
   request.set_territory_date(options_.territory_date);
   *request.mutable_freshness() = freshness;
-  request.set_scheme(scheme);
+  request.set_scheme(keys.scheme);
+  request.set_measure(keys.measure);
+  request.set_payer_group(keys.group);
   request.set_level(level);
   request.set_page_size(500);
   auto stub = Targets();
@@ -212,18 +255,21 @@ int Commands::TargetsLagging(const std::vector<std::string>& args) {
   Emit(
       all, [&](bool people) { return LaggingTable(all, people); },
       absl::StrCat(all.total_size(), " of ", all.units_with_target(), " units with a ",
+                   options_.measure.empty() ? "" : absl::StrCat(options_.measure, " "),
                    options_.scheme, " target under ", args[0], " are behind or at risk in ",
                    args[1], " (worst first)"));
   return kExitOk;
 }
 
 int Commands::TargetsValidate(const std::vector<std::string>& args) {
-  COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(args[1], "SCHEME", /*required=*/true));
+  COVCTL_ASSIGN_OR_USAGE(keys, ParseTargetKeys(options_, args[1], "SCHEME"));
   COVCTL_ASSIGN_OR_USAGE(year, ParseYear(args[2]));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   v1::ValidateAllocationRequest request;
   request.set_parent_code(args[0]);
-  request.set_scheme(scheme);
+  request.set_scheme(keys.scheme);
+  request.set_measure(keys.measure);
+  request.set_payer_group(keys.group);
   request.set_year(year);
   request.set_level(level);
   auto stub = Targets();
