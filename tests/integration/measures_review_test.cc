@@ -9,6 +9,8 @@
 // and the paragraph carrying them in Vietnamese number format at two decimals.
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -112,9 +114,32 @@ class MeasuresReviewTest : public ::testing::Test {
     }
     flush();
     aggregation_ = AggregationHarness::Start(ingestion_->address()).release();
+
+    targets::TargetOptions options;
+    options.store_url = covtrack::testing::SqliteStoreUrl();
+    options.aggregation_addr = aggregation_->address();
+    options.ingestion_addr = ingestion_->address();
+    options.aggregation_deadline = absl::Seconds(10);
+    absl::StatusOr<std::unique_ptr<targets::TargetServiceImpl>> service =
+        targets::TargetServiceImpl::Create(options);
+    ASSERT_THAT(service, IsOk());
+    targets_ = service->release();
+    ServerOptions server_options;
+    server_options.service_name = "targets";
+    server_options.shutdown_grace = absl::Seconds(2);
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(server_options, {targets_});
+    ASSERT_THAT(server, IsOk());
+    targets_server_ = server->release();
+    targets_stub_ =
+        v1::TargetService::NewStub(
+            grpc::CreateChannel(targets_server_->address(), grpc::InsecureChannelCredentials()))
+            .release();
   }
 
   static void TearDownTestSuite() {
+    delete targets_stub_;
+    delete targets_server_;
+    delete targets_;
     delete aggregation_;
     delete ingestion_;
     delete expected_;
@@ -143,13 +168,45 @@ class MeasuresReviewTest : public ::testing::Test {
     return nullptr;
   }
 
+  static void SetTarget(v1::Measure measure, v1::Scheme scheme, double value) {
+    v1::SetTargetRequest request;
+    request.set_request_id(absl::StrCat("target-", MeasureName(measure), "-", scheme));
+    v1::Target* target = request.mutable_target();
+    target->set_unit_code(kDistrict);
+    target->set_year(2024);
+    target->set_measure(measure);
+    target->set_scheme(scheme);
+    target->set_value(value);
+    target->set_assigned_by("UBND tỉnh Tiền Giang");
+    v1::Target stored;
+    grpc::ClientContext context;
+    EXPECT_THAT(targets_stub_->SetTarget(&context, request, &stored), IsOk());
+  }
+
+  static const v1::MeasureAchievement* FindTarget(const v1::Achievement& achievement,
+                                                  v1::Measure measure) {
+    for (const v1::MeasureAchievement& m : achievement.measures()) {
+      if (m.measure() == measure) {
+        return &m;
+      }
+    }
+    ADD_FAILURE() << "no target on " << MeasureName(measure);
+    return nullptr;
+  }
+
   static IngestionHarness* ingestion_;
   static AggregationHarness* aggregation_;
+  static targets::TargetServiceImpl* targets_;
+  static Server* targets_server_;
+  static v1::TargetService::Stub* targets_stub_;
   static Expected* expected_;
 };
 
 IngestionHarness* MeasuresReviewTest::ingestion_ = nullptr;
 AggregationHarness* MeasuresReviewTest::aggregation_ = nullptr;
+targets::TargetServiceImpl* MeasuresReviewTest::targets_ = nullptr;
+Server* MeasuresReviewTest::targets_server_ = nullptr;
+v1::TargetService::Stub* MeasuresReviewTest::targets_stub_ = nullptr;
 Expected* MeasuresReviewTest::expected_ = nullptr;
 
 TEST_F(MeasuresReviewTest, TheDistrictsYearIsAssembledFromItsCommunes) {
@@ -167,13 +224,14 @@ TEST_F(MeasuresReviewTest, TheDistrictsYearIsAssembledFromItsCommunes) {
 
   // The five payer groups: each December's sum, and together the health total.
   int64_t groups = 0;
-  for (v1::PayerGroup group :
-       {v1::PAYER_GROUP_EMPLOYER_EMPLOYEE, v1::PAYER_GROUP_SOCIAL_INSURANCE_FUND,
-        v1::PAYER_GROUP_STATE_BUDGET, v1::PAYER_GROUP_STATE_BUDGET_SUPPORTED,
-        v1::PAYER_GROUP_HOUSEHOLD}) {
-    const v1::MeasureValue* value = Find(year, v1::MEASURE_HEALTH_BY_PAYER, v1::SCHEME_HEALTH, group);
+  for (v1::PayerGroup group : {v1::PAYER_GROUP_EMPLOYER_EMPLOYEE,
+                               v1::PAYER_GROUP_SOCIAL_INSURANCE_FUND, v1::PAYER_GROUP_STATE_BUDGET,
+                               v1::PAYER_GROUP_STATE_BUDGET_SUPPORTED, v1::PAYER_GROUP_HOUSEHOLD}) {
+    const v1::MeasureValue* value =
+        Find(year, v1::MEASURE_HEALTH_BY_PAYER, v1::SCHEME_HEALTH, group);
     ASSERT_NE(value, nullptr);
-    EXPECT_EQ(value->value(), e.At(v1::MEASURE_HEALTH_BY_PAYER, v1::SCHEME_HEALTH, group, "2024-12"))
+    EXPECT_EQ(value->value(),
+              e.At(v1::MEASURE_HEALTH_BY_PAYER, v1::SCHEME_HEALTH, group, "2024-12"))
         << PayerGroupName(group);
     groups += value->value();
   }
@@ -184,10 +242,10 @@ TEST_F(MeasuresReviewTest, TheDistrictsYearIsAssembledFromItsCommunes) {
   const v1::MeasureValue* joined =
       Find(year, v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH, v1::PAYER_GROUP_UNSPECIFIED);
   ASSERT_NE(joined, nullptr);
-  const int64_t joined_2024 = e.Year(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH,
-                                     v1::PAYER_GROUP_UNSPECIFIED, 2024);
-  const int64_t joined_2023 = e.Year(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH,
-                                     v1::PAYER_GROUP_UNSPECIFIED, 2023);
+  const int64_t joined_2024 =
+      e.Year(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH, v1::PAYER_GROUP_UNSPECIFIED, 2024);
+  const int64_t joined_2023 =
+      e.Year(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH, v1::PAYER_GROUP_UNSPECIFIED, 2023);
   ASSERT_GT(joined_2024, e.At(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH,
                               v1::PAYER_GROUP_UNSPECIFIED, "2024-12"));  // not December's alone
   EXPECT_EQ(joined->value(), joined_2024);
@@ -207,6 +265,81 @@ TEST_F(MeasuresReviewTest, TheDistrictsYearIsAssembledFromItsCommunes) {
   EXPECT_DOUBLE_EQ(ratio->percent(), 100.0 * static_cast<double>(owed) / static_cast<double>(due));
   EXPECT_GT(ratio->percent(), 0.5);  // the sample's arrears: a few percent of a year's due
   EXPECT_LT(ratio->percent(), 5.0);
+}
+
+TEST_F(MeasuresReviewTest, EachFigureAgainstItsTargetAndInTheParagraph) {
+  const Expected& e = *expected_;
+  const int64_t distinct = e.At(v1::MEASURE_DISTINCT_PARTICIPANTS, v1::SCHEME_UNSPECIFIED,
+                                v1::PAYER_GROUP_UNSPECIFIED, "2024-12");
+  const int64_t joined_2024 =
+      e.Year(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH, v1::PAYER_GROUP_UNSPECIFIED, 2024);
+  const int64_t joined_2023 =
+      e.Year(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH, v1::PAYER_GROUP_UNSPECIFIED, 2023);
+  const double ratio =
+      100.0 *
+      static_cast<double>(e.At(v1::MEASURE_ARREARS_OWED_VND, v1::SCHEME_UNSPECIFIED,
+                               v1::PAYER_GROUP_UNSPECIFIED, "2024-12")) /
+      static_cast<double>(e.Year(v1::MEASURE_CONTRIBUTIONS_DUE_VND, v1::SCHEME_UNSPECIFIED,
+                                 v1::PAYER_GROUP_UNSPECIFIED, 2024));
+  // A ceiling half a point above the ratio: met, read as a ceiling; read as a floor (the ratio
+  // must reach it) it would be behind.
+  const double ceiling = std::round((ratio + 0.5) * 10) / 10;
+  SetTarget(v1::MEASURE_DISTINCT_PARTICIPANTS, v1::SCHEME_UNSPECIFIED, distinct + 1000);
+  SetTarget(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH, joined_2024 - 10);
+  SetTarget(v1::MEASURE_ARREARS_RATIO, v1::SCHEME_UNSPECIFIED, ceiling);
+
+  v1::GetReportRequest request;
+  request.set_unit_code(kDistrict);
+  request.set_period("2024");
+  request.set_percent_decimals(2);
+  v1::Report report;
+  grpc::ClientContext context;
+  ASSERT_THAT(targets_stub_->GetReport(&context, request, &report), IsOk());
+  const v1::Achievement& achievement = report.achievement();
+
+  const v1::MeasureAchievement* distinct_target =
+      FindTarget(achievement, v1::MEASURE_DISTINCT_PARTICIPANTS);
+  ASSERT_NE(distinct_target, nullptr);
+  EXPECT_EQ(distinct_target->actual(), distinct);
+  EXPECT_EQ(distinct_target->status(), v1::ACHIEVEMENT_STATUS_BEHIND);  // 1,000 short in December
+  EXPECT_EQ(distinct_target->gap(), 1000);
+
+  const v1::MeasureAchievement* joined_target =
+      FindTarget(achievement, v1::MEASURE_NEW_PARTICIPANTS);
+  ASSERT_NE(joined_target, nullptr);
+  EXPECT_EQ(joined_target->actual(), joined_2024);  // the year's sum, not December's
+  EXPECT_EQ(joined_target->status(), v1::ACHIEVEMENT_STATUS_MET);
+
+  const v1::MeasureAchievement* ratio_target = FindTarget(achievement, v1::MEASURE_ARREARS_RATIO);
+  ASSERT_NE(ratio_target, nullptr);
+  EXPECT_TRUE(ratio_target->lower_is_better());
+  EXPECT_DOUBLE_EQ(ratio_target->actual(), ratio);
+  EXPECT_EQ(ratio_target->status(), v1::ACHIEVEMENT_STATUS_MET);
+  EXPECT_NEAR(ratio_target->points_vs_target(), ratio - ceiling, 1e-9);  // percentage points
+  EXPECT_EQ(ratio_target->gap(), 0);
+
+  // The paragraph: the distinct participants first, then the schemes; the year's new
+  // participants against 2023; the arrears ratio under its ceiling; numbers in Vietnamese
+  // format (thousands by '.', decimals by ','), percentages at two decimals.
+  const std::string& text = report.text();
+  const std::string distinct_clause =
+      absl::StrCat(targets::FormatCountVi(distinct), " người tham gia BHXH, BHYT, BHTN");
+  const size_t distinct_at = text.find(distinct_clause);
+  ASSERT_NE(distinct_at, std::string::npos) << text;
+  EXPECT_LT(distinct_at, text.find(" tham gia BHYT, đạt tỷ lệ bao phủ")) << text;
+  EXPECT_THAT(text, HasSubstr(". Trong năm 2024, phát triển mới "));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat(
+                        "phát triển mới ", targets::FormatCountVi(joined_2024),
+                        " người tham gia BHYT, ", joined_2024 >= joined_2023 ? "tăng " : "giảm ",
+                        targets::FormatCountVi(std::abs(joined_2024 - joined_2023)),
+                        " người so với cùng kỳ năm 2023")));
+  EXPECT_THAT(text,
+              HasSubstr(absl::StrCat("tỷ lệ nợ ", targets::FormatPercentVi(ratio, 2),
+                                     ", dưới mức trần ", targets::FormatPercentVi(ceiling, 2))));
+  EXPECT_THAT(text, ::testing::ContainsRegex("tỷ lệ nợ [0-9],[0-9][0-9]%, dưới mức trần "
+                                             "[0-9],[0-9]0%"));
+  EXPECT_GE(distinct, 10000);  // so that its Vietnamese form has a '.' between thousands
+  EXPECT_THAT(text, HasSubstr(absl::StrCat(distinct / 1000, ".")));
 }
 
 }  // namespace

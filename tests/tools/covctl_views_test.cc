@@ -170,6 +170,50 @@ TEST(ViewsTest, TargetsAndAchievement) {
               HasSubstr("health,147821,in_province,148722,,100.61,,0,met,148722,,\n"));
 }
 
+TEST(TargetsTableTest, TargetsOnMeasuresShowTheirMeasureAndUnit) {
+  v1::Target ceiling;  // "nợ dưới 2,1%": a ratio, no kind or basis
+  ceiling.set_unit_code("815");
+  ceiling.set_year(2024);
+  ceiling.set_measure(v1::MEASURE_ARREARS_RATIO);
+  ceiling.set_value(2.1);
+  ceiling.set_revision(1);
+  v1::Target joined;  // new participants of households in health insurance
+  joined.set_unit_code("815");
+  joined.set_year(2024);
+  joined.set_scheme(v1::SCHEME_HEALTH);
+  joined.set_measure(v1::MEASURE_NEW_PARTICIPANTS);
+  joined.set_payer_group(v1::PAYER_GROUP_HOUSEHOLD);
+  joined.set_value(12400);
+  joined.set_revision(1);
+  EXPECT_THAT(TargetsTable({ceiling, joined}, false).RenderCsv(),
+              HasSubstr("815,2024,,,2.10,,,,1,,,arrears_ratio,\n"
+                        "815,2024,health,,12400,,,,1,,,new_participants,household\n"));
+
+  v1::Achievement achievement;
+  v1::MeasureAchievement* m = achievement.add_measures();
+  m->set_measure(v1::MEASURE_ARREARS_RATIO);
+  *m->mutable_target() = ceiling;
+  m->set_lower_is_better(true);
+  m->set_actual(1.84);
+  m->set_percent_of_target(87.619);
+  m->set_points_vs_target(-0.26);
+  m->set_status(v1::ACHIEVEMENT_STATUS_MET);
+  EXPECT_THAT(AchievementTable(achievement, false).RenderCsv(),
+              HasSubstr("arrears_ratio,2.10,ceiling,1.84,,87.62,-0.26,0.00,met,,,\n"));
+
+  v1::ListLaggingUnitsResponse lagging;
+  v1::LaggingUnit* unit = lagging.add_units();
+  unit->mutable_unit()->set_code("815");
+  unit->set_as_of_month("2024-12");
+  m->set_actual(2.5);
+  m->set_gap(0.4);
+  m->set_status(v1::ACHIEVEMENT_STATUS_BEHIND);
+  m->clear_percent_of_target();
+  *unit->mutable_measure_achievement() = *m;
+  EXPECT_THAT(LaggingTable(lagging, false).RenderCsv(),
+              HasSubstr("815,,2024-12,behind,,2.50,2.10,0.40,,,\n"));
+}
+
 TEST(TargetCsvTest, ParsesAndValidatesRows) {
   absl::StatusOr<sampledata::CsvTable> table = sampledata::ParseCsv(
       "unit_code,year,scheme,kind,value,basis,assigned_by,decision_ref\n"

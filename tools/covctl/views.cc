@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/domain.h"
+#include "common/measures.h"
 
 namespace covtrack::covctl {
 namespace {
@@ -33,7 +34,38 @@ std::string Time(const google::protobuf::Timestamp& time) {
   return google::protobuf::util::TimeUtil::ToString(seconds);
 }
 
+// A target on another measure than participants (Target.measure).
+bool OnMeasure(const v1::Target& target) {
+  return target.measure() != v1::MEASURE_UNSPECIFIED &&
+         target.measure() != v1::MEASURE_PARTICIPANTS;
+}
+
+// A measure's figure in its unit: a percent with two decimals, else a whole number (people,
+// employers, VND).
+std::string MeasureFigure(v1::Measure measure, double value, bool people) {
+  const MeasureInfo* info = FindMeasure(measure);
+  if (info != nullptr && info->unit == MeasureUnit::kPercent) {
+    return Percent(value);
+  }
+  return Count(static_cast<int64_t>(value), people);
+}
+
+// "arrears_ratio", "new_participants:health", "health_by_payer:health:household".
+std::string MeasureKey(v1::Measure measure, v1::Scheme scheme, v1::PayerGroup group) {
+  std::string key = MeasureName(measure);
+  if (scheme != v1::SCHEME_UNSPECIFIED) {
+    absl::StrAppend(&key, ":", SchemeName(scheme));
+  }
+  if (group != v1::PAYER_GROUP_UNSPECIFIED) {
+    absl::StrAppend(&key, ":", PayerGroupName(group));
+  }
+  return key;
+}
+
 std::string TargetValue(const v1::Target& target, bool people) {
+  if (OnMeasure(target)) {
+    return MeasureFigure(target.measure(), target.value(), people);
+  }
   if (target.kind() == v1::TARGET_KIND_COVERAGE_PERCENT) {
     return people ? absl::StrCat(FormatFixed(target.value(), 2), "%")
                   : FormatFixed(target.value(), 2);
@@ -421,12 +453,18 @@ Table TargetsTable(const std::vector<v1::Target>& targets, bool people) {
                {"decision_ref", kL},
                {"revision", kR},
                {"update_time", kL},
-               {"unit_as_of", kL}});
+               {"unit_as_of", kL},
+               {"measure", kL},
+               {"payer_group", kL}});
   for (const v1::Target& t : targets) {
-    table.AddRow({t.unit_code(), absl::StrCat(t.year()), SchemeName(t.scheme()),
-                  TargetKindName(t.kind()), TargetValue(t, people), TargetBasisName(t.basis()),
-                  t.assigned_by(), t.decision_ref(), absl::StrCat(t.revision()),
-                  Time(t.update_time()), t.unit_as_of()});
+    // kind and basis are participants' (Target.measure): blank for another measure.
+    const bool measure = OnMeasure(t);
+    table.AddRow({t.unit_code(), absl::StrCat(t.year()),
+                  measure && t.scheme() == v1::SCHEME_UNSPECIFIED ? "" : SchemeName(t.scheme()),
+                  measure ? "" : TargetKindName(t.kind()), TargetValue(t, people),
+                  measure ? "" : TargetBasisName(t.basis()), t.assigned_by(), t.decision_ref(),
+                  absl::StrCat(t.revision()), Time(t.update_time()), t.unit_as_of(),
+                  measure ? MeasureName(t.measure()) : "", PayerGroupName(t.payer_group())});
   }
   return table;
 }
@@ -478,6 +516,23 @@ Table AchievementTable(const v1::Achievement& achievement, bool people) {
                                                   : "",
          TargetSources(s)});
   }
+  // Targets on other measures (Achievement.measures), one row each, named by their key in the
+  // scheme column, "ceiling" in the basis column where lower is better (achieved_% is then the
+  // share of the ceiling used).
+  for (const v1::MeasureAchievement& m : achievement.measures()) {
+    const bool actual = m.has_actual();
+    table.AddRow({MeasureKey(m.measure(), m.scheme(), m.payer_group()),
+                  MeasureFigure(m.measure(), m.target().value(), people),
+                  m.lower_is_better() ? "ceiling" : "",
+                  actual ? MeasureFigure(m.measure(), m.actual(), people) : "", "",
+                  m.has_percent_of_target() ? Percent(m.percent_of_target()) : "",
+                  m.has_points_vs_target() ? Points(m.points_vs_target()) : "",
+                  actual ? MeasureFigure(m.measure(), m.gap(), people) : "", StatusName(m.status()),
+                  m.has_projected_year_end()
+                      ? MeasureFigure(m.measure(), m.projected_year_end(), people)
+                      : "",
+                  "", ""});
+  }
   return table;
 }
 
@@ -494,6 +549,20 @@ Table LaggingTable(const v1::ListLaggingUnitsResponse& lagging, bool people) {
                {"note", kL},
                {"target_from", kL}});
   for (const v1::LaggingUnit& unit : lagging.units()) {
+    if (unit.has_measure_achievement()) {  // a target on another measure than participants
+      const v1::MeasureAchievement& m = unit.measure_achievement();
+      const bool actual = m.has_actual();
+      table.AddRow(
+          {unit.unit().code(), unit.unit().name(), unit.as_of_month(), StatusName(m.status()),
+           m.has_percent_of_target() ? Percent(m.percent_of_target()) : "",
+           actual ? MeasureFigure(m.measure(), m.actual(), people) : "",
+           MeasureFigure(m.measure(), m.target().value(), people),
+           actual ? MeasureFigure(m.measure(), m.gap(), people) : "",
+           m.has_projected_year_end() ? MeasureFigure(m.measure(), m.projected_year_end(), people)
+                                      : "",
+           m.note(), ""});
+      continue;
+    }
     const v1::SchemeAchievement& a = unit.achievement();
     const bool actual = HasActual(a);
     table.AddRow({unit.unit().code(), unit.unit().name(), unit.as_of_month(),
