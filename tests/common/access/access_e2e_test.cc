@@ -414,6 +414,16 @@ TEST_F(AccessTest, EveryRpcIsChecked) {
          v1::CoverageSeries r;
          return aggregation->GetCoverageSeries(&c, {}, &r);
        }},
+      {"AggregationService.GetMeasures",
+       [&](auto& c) {
+         v1::MeasureSummary r;
+         return aggregation->GetMeasures(&c, {}, &r);
+       }},
+      {"AggregationService.ListMeasures",
+       [&](auto& c) {
+         v1::ListMeasuresResponse r;
+         return aggregation->ListMeasures(&c, {}, &r);
+       }},
       {"TargetService.SetTarget",
        [&](auto& c) {
          v1::Target r;
