@@ -161,6 +161,9 @@ covctl revisions 28249 --month=2024-12 --scheme=health
 covctl ingest "$DEMO_DIR/correction.csv" --source="BHXH thành phố Mỹ Tho"
 covctl revisions 28249 --month=2024-12 --scheme=health
 
+section "What the system of record holds, as the CSV files the import commands read"
+covctl export "$DEMO_DIR/export-82-2024" 2024-01 2024-12 --parent=82
+
 section "Bad rows are reported with their line numbers, and nothing is sent"
 cat >"$DEMO_DIR/bad.csv" <<'CSV'
 unit_code,month,scheme,participants,in_province_participants
@@ -184,6 +187,10 @@ if $have_aggregation; then
   covctl coverage 815 2024-H1 --schemes=health,social --previous_year_ends=1
   covctl coverage list 82 2024 --level=district --scheme=health --order=coverage_asc
   covctl coverage series 815 health 2024-06 2024-12
+  section "Every figure a review carries: distinct participants, new and lost, payer groups, arrears"
+  # Stocks at the period's last month, flows summed over its months, the arrears ratio from sums.
+  covctl measures show 815 2024
+  covctl measures list 82 2024 --level=district --order_by=arrears_ratio --descending
   section "After the reform: 82 is the merged Đồng Tháp (old 82 Tiền Giang + 87 Đồng Tháp)"
   covctl crosswalk list --code=82
   # The comparisons are on the new 82's territory: 2024-09 is old 82 + old 87 ("exact"), with
@@ -205,6 +212,10 @@ if $have_targets; then
   covctl targets set 82 compulsory_social 2024 345000 --assigned_by="UBND tỉnh Tiền Giang"
   covctl targets allocate 82 compulsory_social 2024 --level=district --method=labor_force
   covctl targets lagging 82 2024-08 --scheme=compulsory_social --level=district
+  # A ceiling (lower is better): "nợ dưới 2,1%"; and the people in any scheme, counted once.
+  covctl targets set 82 none 2024 2.1 --measure=arrears_ratio --assigned_by="UBND tỉnh Tiền Giang"
+  covctl targets set 82 none 2024 1600000 --measure=distinct_participants \
+    --assigned_by="UBND tỉnh Tiền Giang"
   covctl report 82 2024
   # Some reviews print percentages with two decimals.
   covctl report 82 2024 --percent_decimals=2
