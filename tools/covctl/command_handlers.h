@@ -16,6 +16,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -118,6 +119,38 @@ class Commands {
   std::unique_ptr<v1::TargetService::Stub> Targets();
   // Every call has a deadline: --timeout (scaled by `calls` for a stream of several messages).
   void SetDeadline(grpc::ClientContext& context, size_t calls = 1);
+
+  // Reads every page of an aggregation list RPC (ListCoverage, ListMeasures) into `all`, each
+  // page's items added by `merge(page, all)`. The list reflects its oldest page's seq, and each
+  // page is asked at least as fresh as the one before it (aggregation_service.proto,
+  // ListCoverageRequest.freshness), so no page is older than an earlier one.
+  template <typename Request, typename Response, typename Merge>
+  grpc::Status ReadAllPages(Request request,
+                            grpc::Status (v1::AggregationService::Stub::*rpc)(grpc::ClientContext*,
+                                                                              const Request&,
+                                                                              Response*),
+                            Merge merge, Response& all) {
+    auto stub = Aggregation();
+    bool first = true;
+    do {
+      grpc::ClientContext context;
+      SetDeadline(context);
+      Response page;
+      grpc::Status status = ((*stub).*rpc)(&context, request, &page);
+      if (!status.ok()) {
+        return status;
+      }
+      merge(page, all);
+      all.set_reflects_seq(first ? page.reflects_seq()
+                                 : std::min(all.reflects_seq(), page.reflects_seq()));
+      first = false;
+      request.set_page_token(page.next_page_token());
+      if (page.reflects_seq() > request.freshness().at_least_seq()) {
+        request.mutable_freshness()->set_at_least_seq(page.reflects_seq());
+      }
+    } while (!request.page_token().empty());
+    return grpc::Status::OK;
+  }
 
   // Prints a bad command-line value and returns the usage exit code.
   int UsageFailed(const absl::Status& status);

@@ -71,28 +71,16 @@ int Commands::CoverageList(const std::vector<std::string>& args) {
   }
   request.set_order_by(order->second);
   request.set_page_size(500);
-  auto stub = Aggregation();
   v1::ListCoverageResponse all;
-  bool first = true;
-  do {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ListCoverageResponse page;
-    grpc::Status status = stub->ListCoverage(&context, request, &page);
-    if (!status.ok()) {
-      return RpcFailed(status, "coverage list", options_.aggregation_server);
-    }
-    all.mutable_coverages()->MergeFrom(page.coverages());
-    // The list reflects what every page does: the oldest page's seq.
-    all.set_reflects_seq(first ? page.reflects_seq()
-                               : std::min(all.reflects_seq(), page.reflects_seq()));
-    first = false;
-    request.set_page_token(page.next_page_token());
-    // No page older than the one before it (aggregation_service.proto, ListCoverageRequest).
-    if (page.reflects_seq() > request.freshness().at_least_seq()) {
-      request.mutable_freshness()->set_at_least_seq(page.reflects_seq());
-    }
-  } while (!request.page_token().empty());
+  grpc::Status status = ReadAllPages(
+      request, &v1::AggregationService::Stub::ListCoverage,
+      [](const v1::ListCoverageResponse& page, v1::ListCoverageResponse& all) {
+        all.mutable_coverages()->MergeFrom(page.coverages());
+      },
+      all);
+  if (!status.ok()) {
+    return RpcFailed(status, "coverage list", options_.aggregation_server);
+  }
   std::vector<v1::Coverage> coverages(all.coverages().begin(), all.coverages().end());
   Emit(
       all, [&](bool people) { return CoverageListTable(coverages, people); },

@@ -196,27 +196,16 @@ int Commands::MeasuresList(const std::vector<std::string>& args) {
   *request.mutable_order_by() = order;
   *request.mutable_freshness() = freshness;
   request.set_page_size(500);
-  auto stub = Aggregation();
   v1::ListMeasuresResponse all;
-  bool first = true;
-  do {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ListMeasuresResponse page;
-    grpc::Status status = stub->ListMeasures(&context, request, &page);
-    if (!status.ok()) {
-      return RpcFailed(status, "measures list", options_.aggregation_server);
-    }
-    all.mutable_summaries()->MergeFrom(page.summaries());
-    // As coverage list: the list reflects its oldest page, and no page is older than the last.
-    all.set_reflects_seq(first ? page.reflects_seq()
-                               : std::min(all.reflects_seq(), page.reflects_seq()));
-    first = false;
-    request.set_page_token(page.next_page_token());
-    if (page.reflects_seq() > request.freshness().at_least_seq()) {
-      request.mutable_freshness()->set_at_least_seq(page.reflects_seq());
-    }
-  } while (!request.page_token().empty());
+  grpc::Status status = ReadAllPages(
+      request, &v1::AggregationService::Stub::ListMeasures,
+      [](const v1::ListMeasuresResponse& page, v1::ListMeasuresResponse& all) {
+        all.mutable_summaries()->MergeFrom(page.summaries());
+      },
+      all);
+  if (!status.ok()) {
+    return RpcFailed(status, "measures list", options_.aggregation_server);
+  }
   const std::vector<v1::MeasureSummary> summaries(all.summaries().begin(), all.summaries().end());
   Emit(
       all, [&](bool people) { return MeasuresTable(summaries, true, people); },
