@@ -23,6 +23,26 @@
 namespace covtrack::targets {
 namespace {
 
+// The page of `lagging` (ordered worst first) that starts at `offset`, with the list's totals
+// and the token of the next page.
+v1::ListLaggingUnitsResponse LaggingPage(std::vector<v1::LaggingUnit> lagging, int with_target,
+                                         int64_t reflects_seq, const PageRequest& page,
+                                         int64_t offset) {
+  v1::ListLaggingUnitsResponse response;
+  response.set_total_size(static_cast<int32_t>(lagging.size()));
+  response.set_units_with_target(with_target);
+  response.set_reflects_seq(reflects_seq);
+  const size_t begin = std::min(lagging.size(), static_cast<size_t>(offset));
+  const size_t end = std::min(lagging.size(), begin + static_cast<size_t>(page.size()));
+  for (size_t i = begin; i < end; ++i) {
+    *response.add_units() = std::move(lagging[i]);
+  }
+  if (end < lagging.size()) {
+    response.set_next_page_token(page.TokenAtOffset(static_cast<int64_t>(end)));
+  }
+  return response;
+}
+
 // A target's place in the store's order (TargetKey).
 constexpr size_t kKeyParts = 7;
 std::vector<std::string> KeyOf(const v1::Target& t) {
@@ -146,19 +166,7 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::MeasureLaggingPa
   };
   std::sort(lagging.begin(), lagging.end(),
             [&](const v1::LaggingUnit& a, const v1::LaggingUnit& b) { return key(a) < key(b); });
-  v1::ListLaggingUnitsResponse response;
-  response.set_total_size(static_cast<int32_t>(lagging.size()));
-  response.set_units_with_target(with_target);
-  response.set_reflects_seq(figures.reflects_seq());
-  const size_t begin = std::min(lagging.size(), static_cast<size_t>(offset));
-  const size_t end = std::min(lagging.size(), begin + static_cast<size_t>(page.size()));
-  for (size_t i = begin; i < end; ++i) {
-    *response.add_units() = std::move(lagging[i]);
-  }
-  if (end < lagging.size()) {
-    response.set_next_page_token(page.TokenAtOffset(static_cast<int64_t>(end)));
-  }
-  return response;
+  return LaggingPage(std::move(lagging), with_target, figures.reflects_seq(), page, offset);
 }
 
 absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage(
@@ -228,19 +236,7 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::LaggingUnitsPage
            std::make_tuple(LaggingRank(b.achievement().status()),
                            b.achievement().achievement_percent(), b.unit().code());
   });
-  v1::ListLaggingUnitsResponse response;
-  response.set_total_size(static_cast<int32_t>(lagging.size()));
-  response.set_units_with_target(with_target);
-  response.set_reflects_seq(figures.reflects_seq());
-  const size_t begin = std::min(lagging.size(), static_cast<size_t>(offset));
-  const size_t end = std::min(lagging.size(), begin + static_cast<size_t>(page.size()));
-  for (size_t i = begin; i < end; ++i) {
-    *response.add_units() = std::move(lagging[i]);
-  }
-  if (end < lagging.size()) {
-    response.set_next_page_token(page.TokenAtOffset(static_cast<int64_t>(end)));
-  }
-  return response;
+  return LaggingPage(std::move(lagging), with_target, figures.reflects_seq(), page, offset);
 }
 
 }  // namespace covtrack::targets
