@@ -20,12 +20,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/measures.h"
-#include "common/server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/targets/target_service.h"
 #include "services/targets/vi_format.h"
 #include "tests/aggregation/aggregation_harness.h"
+#include "tests/targets/targets_harness.h"
 #include "tests/testing/ingestion_harness.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
@@ -38,6 +37,7 @@ namespace {
 using ::covtrack::testing::AggregationHarness;
 using ::covtrack::testing::IngestionHarness;
 using ::covtrack::testing::IsOk;
+using ::covtrack::testing::TargetsHarness;
 using ::testing::HasSubstr;
 
 constexpr char kDistrict[] = "815";
@@ -115,30 +115,12 @@ class MeasuresReviewTest : public ::testing::Test {
     flush();
     aggregation_ = AggregationHarness::Start(ingestion_->address()).release();
 
-    targets::TargetOptions options;
-    options.store_url = covtrack::testing::SqliteStoreUrl();
-    options.aggregation_addr = aggregation_->address();
-    options.ingestion_addr = ingestion_->address();
-    options.aggregation_deadline = absl::Seconds(10);
-    absl::StatusOr<std::unique_ptr<targets::TargetServiceImpl>> service =
-        targets::TargetServiceImpl::Create(options);
-    ASSERT_THAT(service, IsOk());
-    targets_ = service->release();
-    ServerOptions server_options;
-    server_options.service_name = "targets";
-    server_options.shutdown_grace = absl::Seconds(2);
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(server_options, {targets_});
-    ASSERT_THAT(server, IsOk());
-    targets_server_ = server->release();
-    targets_stub_ =
-        v1::TargetService::NewStub(
-            grpc::CreateChannel(targets_server_->address(), grpc::InsecureChannelCredentials()))
+    targets_ =
+        TargetsHarness::Start(aggregation_->address(), ingestion_->address(), absl::Seconds(10))
             .release();
   }
 
   static void TearDownTestSuite() {
-    delete targets_stub_;
-    delete targets_server_;
     delete targets_;
     delete aggregation_;
     delete ingestion_;
@@ -180,7 +162,7 @@ class MeasuresReviewTest : public ::testing::Test {
     target->set_assigned_by("UBND tỉnh Tiền Giang");
     v1::Target stored;
     grpc::ClientContext context;
-    EXPECT_THAT(targets_stub_->SetTarget(&context, request, &stored), IsOk());
+    EXPECT_THAT(targets_->stub().SetTarget(&context, request, &stored), IsOk());
   }
 
   static const v1::MeasureAchievement* FindTarget(const v1::Achievement& achievement,
@@ -196,17 +178,13 @@ class MeasuresReviewTest : public ::testing::Test {
 
   static IngestionHarness* ingestion_;
   static AggregationHarness* aggregation_;
-  static targets::TargetServiceImpl* targets_;
-  static Server* targets_server_;
-  static v1::TargetService::Stub* targets_stub_;
+  static TargetsHarness* targets_;
   static Expected* expected_;
 };
 
 IngestionHarness* MeasuresReviewTest::ingestion_ = nullptr;
 AggregationHarness* MeasuresReviewTest::aggregation_ = nullptr;
-targets::TargetServiceImpl* MeasuresReviewTest::targets_ = nullptr;
-Server* MeasuresReviewTest::targets_server_ = nullptr;
-v1::TargetService::Stub* MeasuresReviewTest::targets_stub_ = nullptr;
+TargetsHarness* MeasuresReviewTest::targets_ = nullptr;
 Expected* MeasuresReviewTest::expected_ = nullptr;
 
 TEST_F(MeasuresReviewTest, TheDistrictsYearIsAssembledFromItsCommunes) {
@@ -298,7 +276,7 @@ TEST_F(MeasuresReviewTest, EachFigureAgainstItsTargetAndInTheParagraph) {
   request.set_percent_decimals(2);
   v1::Report report;
   grpc::ClientContext context;
-  ASSERT_THAT(targets_stub_->GetReport(&context, request, &report), IsOk());
+  ASSERT_THAT(targets_->stub().GetReport(&context, request, &report), IsOk());
   const v1::Achievement& achievement = report.achievement();
 
   const v1::MeasureAchievement* distinct_target =

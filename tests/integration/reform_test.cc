@@ -27,11 +27,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/period.h"
-#include "common/server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/targets/target_service.h"
 #include "tests/aggregation/aggregation_harness.h"
+#include "tests/targets/targets_harness.h"
 #include "tests/testing/builders.h"
 #include "tests/testing/ingestion_harness.h"
 #include "tests/testing/status_matchers.h"
@@ -121,25 +120,9 @@ class ReformTest : public ::testing::Test {
     testing::ImportUnits(ingestion_->stub(), (*data)->units(), "catalogue");
 
     aggregation_ = AggregationHarness::Start(ingestion_->address()).release();
-    targets::TargetOptions options;
-    options.store_url = testing::SqliteStoreUrl();
-    options.aggregation_addr = aggregation_->address();
-    options.ingestion_addr = ingestion_->address();
-    options.aggregation_deadline = absl::Seconds(30);
-    absl::StatusOr<std::unique_ptr<targets::TargetServiceImpl>> service =
-        targets::TargetServiceImpl::Create(options);
-    ASSERT_THAT(service, IsOk());
-    targets_ = service->release();
-    ServerOptions server_options;
-    server_options.service_name = "targets";
-    server_options.shutdown_grace = absl::Seconds(2);
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(server_options, {targets_});
-    ASSERT_THAT(server, IsOk());
-    targets_server_ = server->release();
-    targets_stub_ =
-        v1::TargetService::NewStub(
-            grpc::CreateChannel(targets_server_->address(), grpc::InsecureChannelCredentials()))
-            .release();
+    targets_ = testing::TargetsHarness::Start(aggregation_->address(), ingestion_->address(),
+                                              absl::Seconds(30))
+                   .release();
 
     // The shipped map, as the demo loads it.
     std::string map = sampledata::DefaultDataDir() + "/merge_map_2025_detail.csv";
@@ -155,9 +138,6 @@ class ReformTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    targets_server_->Shutdown();
-    delete targets_stub_;
-    delete targets_server_;
     delete targets_;
     delete aggregation_;
     delete ingestion_;
@@ -167,7 +147,7 @@ class ReformTest : public ::testing::Test {
   static testing::CovctlRun Covctl(std::vector<std::string> args) {
     args.push_back("--server=" + ingestion_->address());
     args.push_back("--aggregation_server=" + aggregation_->address());
-    args.push_back("--targets_server=" + targets_server_->address());
+    args.push_back("--targets_server=" + targets_->address());
     args.push_back("--timeout=60s");
     return testing::RunCovctl(args);
   }
@@ -358,17 +338,13 @@ class ReformTest : public ::testing::Test {
   static std::vector<MapRow>* map_;
   static IngestionHarness* ingestion_;
   static AggregationHarness* aggregation_;
-  static targets::TargetServiceImpl* targets_;
-  static Server* targets_server_;
-  static v1::TargetService::Stub* targets_stub_;
+  static testing::TargetsHarness* targets_;
 };
 
 std::vector<MapRow>* ReformTest::map_ = nullptr;
 IngestionHarness* ReformTest::ingestion_ = nullptr;
 AggregationHarness* ReformTest::aggregation_ = nullptr;
-targets::TargetServiceImpl* ReformTest::targets_ = nullptr;
-Server* ReformTest::targets_server_ = nullptr;
-v1::TargetService::Stub* ReformTest::targets_stub_ = nullptr;
+testing::TargetsHarness* ReformTest::targets_ = nullptr;
 
 TEST_F(ReformTest, The34ProvincesIn2024AreTheSumsOfTheirPredecessorsExactly) {
   std::map<std::string, std::vector<std::string>> predecessors = ProvincePredecessors();
@@ -559,7 +535,7 @@ TEST_F(ReformTest, TargetsOfTheOldProvincesGiveEveryNewProvinceAnAchievement) {
       t->set_decision_ref("Quyết định số 546/QĐ-TTg");
       v1::Target stored;
       grpc::ClientContext context;
-      ASSERT_THAT(targets_stub_->SetTarget(&context, set, &stored), IsOk()) << old;
+      ASSERT_THAT(targets_->stub().SetTarget(&context, set, &stored), IsOk()) << old;
     }
   }
 
@@ -572,7 +548,7 @@ TEST_F(ReformTest, TargetsOfTheOldProvincesGiveEveryNewProvinceAnAchievement) {
     request.add_schemes(v1::SCHEME_COMPULSORY_SOCIAL);
     v1::Achievement achievement;
     grpc::ClientContext context;
-    ASSERT_THAT(targets_stub_->GetAchievement(&context, request, &achievement), IsOk());
+    ASSERT_THAT(targets_->stub().GetAchievement(&context, request, &achievement), IsOk());
     ASSERT_EQ(achievement.schemes_size(), 2);
     double health_sum = 0;
     double weighted = 0;

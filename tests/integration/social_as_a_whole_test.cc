@@ -16,11 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/targets/target_service.h"
 #include "tests/aggregation/aggregation_harness.h"
+#include "tests/targets/targets_harness.h"
 #include "tests/testing/builders.h"
 #include "tests/testing/ingestion_harness.h"
 #include "tests/testing/status_matchers.h"
@@ -35,6 +34,7 @@ using ::covtrack::testing::Denominator;
 using ::covtrack::testing::IngestionHarness;
 using ::covtrack::testing::IsOk;
 using ::covtrack::testing::Record;
+using ::covtrack::testing::TargetsHarness;
 using ::covtrack::testing::Unit;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -105,24 +105,8 @@ class SocialAsAWholeTest : public ::testing::Test {
     }
     aggregation_ = AggregationHarness::Start(ingestion_->address());
 
-    targets::TargetOptions options;
-    options.store_url = covtrack::testing::SqliteStoreUrl();
-    options.aggregation_addr = aggregation_->address();
-    options.ingestion_addr = ingestion_->address();
-    options.aggregation_deadline = absl::Seconds(10);
-    absl::StatusOr<std::unique_ptr<targets::TargetServiceImpl>> service =
-        targets::TargetServiceImpl::Create(options);
-    ASSERT_THAT(service, IsOk());
-    targets_ = std::move(*service);
-    ServerOptions server_options;
-    server_options.service_name = "targets";
-    server_options.shutdown_grace = absl::Seconds(2);
-    absl::StatusOr<std::unique_ptr<Server>> server =
-        Server::Start(server_options, {targets_.get()});
-    ASSERT_THAT(server, IsOk());
-    server_ = std::move(*server);
-    targets_stub_ = v1::TargetService::NewStub(
-        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    targets_ =
+        TargetsHarness::Start(aggregation_->address(), ingestion_->address(), absl::Seconds(10));
     for (const char* unit : {"815", "816"}) {
       v1::SetTargetRequest set;
       set.set_request_id(absl::StrCat("target-", unit));
@@ -135,13 +119,7 @@ class SocialAsAWholeTest : public ::testing::Test {
       t->set_assigned_by("UBND tỉnh Tiền Giang");
       v1::Target stored;
       grpc::ClientContext context;
-      ASSERT_THAT(targets_stub_->SetTarget(&context, set, &stored), IsOk());
-    }
-  }
-
-  void TearDown() override {
-    if (server_ != nullptr) {
-      server_->Shutdown();
+      ASSERT_THAT(targets_->stub().SetTarget(&context, set, &stored), IsOk());
     }
   }
 
@@ -159,7 +137,7 @@ class SocialAsAWholeTest : public ::testing::Test {
   testing::CovctlRun Covctl(std::vector<std::string> args) {
     args.push_back("--server=" + ingestion_->address());
     args.push_back("--aggregation_server=" + aggregation_->address());
-    args.push_back("--targets_server=" + server_->address());
+    args.push_back("--targets_server=" + targets_->address());
     args.push_back("--timeout=20s");
     return testing::RunCovctl(args);
   }
@@ -178,9 +156,7 @@ class SocialAsAWholeTest : public ::testing::Test {
 
   std::unique_ptr<IngestionHarness> ingestion_;
   std::unique_ptr<AggregationHarness> aggregation_;
-  std::unique_ptr<targets::TargetServiceImpl> targets_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::TargetService::Stub> targets_stub_;
+  std::unique_ptr<TargetsHarness> targets_;  // last: stopped first
 };
 
 TEST_F(SocialAsAWholeTest, GetCoverageHasNoSocialFigureWhenCompulsoryIsMissing) {
@@ -270,7 +246,7 @@ TEST_F(SocialAsAWholeTest, TargetsAchievementLaggingAndReportSayNothingOfIt) {
   v1::Achievement achievement;
   {
     grpc::ClientContext context;
-    ASSERT_THAT(targets_stub_->GetAchievement(&context, request, &achievement), IsOk());
+    ASSERT_THAT(targets_->stub().GetAchievement(&context, request, &achievement), IsOk());
   }
   const v1::SchemeAchievement& social = SchemeOf(achievement, v1::SCHEME_SOCIAL);
   EXPECT_EQ(social.status(), v1::ACHIEVEMENT_STATUS_NO_DATA);
@@ -287,7 +263,7 @@ TEST_F(SocialAsAWholeTest, TargetsAchievementLaggingAndReportSayNothingOfIt) {
   v1::ListLaggingUnitsResponse lagging;
   {
     grpc::ClientContext context;
-    ASSERT_THAT(targets_stub_->ListLaggingUnits(&context, lagging_request, &lagging), IsOk());
+    ASSERT_THAT(targets_->stub().ListLaggingUnits(&context, lagging_request, &lagging), IsOk());
   }
   ASSERT_EQ(lagging.units_size(), 2);
   for (const v1::LaggingUnit& unit : lagging.units()) {
@@ -302,7 +278,7 @@ TEST_F(SocialAsAWholeTest, TargetsAchievementLaggingAndReportSayNothingOfIt) {
   v1::Report report;
   {
     grpc::ClientContext context;
-    ASSERT_THAT(targets_stub_->GetReport(&context, report_request, &report), IsOk());
+    ASSERT_THAT(targets_->stub().GetReport(&context, report_request, &report), IsOk());
   }
   // Each part is said on its own (compulsory as of November, its latest month in 2023); BHXH as
   // a whole ("... người tham gia BHXH, bằng ...") is not, having no figure.
