@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/call_context.h"
 #include "common/domain.h"
 #include "common/server.h"
 #include "common/status/status.h"
@@ -213,6 +214,11 @@ absl::StatusOr<v1::ListMeasuresResponse> AggregationServiceImpl::MeasureList(
   std::vector<Entry> list;
   list.reserve(units.size());
   for (const v1::AdminUnit* u : units) {
+    // Each unit's measures are rolled up afresh: a list of every commune stops when its caller
+    // has gone rather than finishing for nobody.
+    if (CurrentCallCancelled()) {
+      return absl::CancelledError("the call was cancelled or its deadline passed");
+    }
     ASSIGN_OR_RETURN(MeasureAnswer answer,
                      Measures(*u, query.period, query.measures, order, /*compare=*/false));
     Entry& e = list.emplace_back();
