@@ -82,6 +82,14 @@ absl::StatusOr<v1::Measure> ParseMeasure(absl::string_view name) {
   return absl::InvalidArgumentError(absl::StrCat("unknown measure ", QuoteInput(name)));
 }
 
+v1::DenominatorKind ReexpressionShare(const MeasureInfo& info, v1::Scheme scheme) {
+  if (scheme != v1::SCHEME_UNSPECIFIED) {
+    return DenominatorFor(scheme);
+  }
+  return info.unit == MeasureUnit::kPeople ? v1::DENOMINATOR_KIND_POPULATION
+                                           : v1::DENOMINATOR_KIND_LABOR_FORCE;
+}
+
 std::string MeasureName(v1::Measure measure) {
   const MeasureInfo* info = FindMeasure(measure);
   return info == nullptr ? "" : std::string(info->name);

@@ -81,6 +81,13 @@ const MeasureInfo* FindMeasure(v1::Measure measure);
 absl::StatusOr<v1::Measure> ParseMeasure(absl::string_view name);
 std::string MeasureName(v1::Measure measure);  // "" for one not in the table
 
+// The share a (measure, scheme) figure is re-expressed by across a boundary change
+// (docs/measures.md, "Across the 2025 reform"): with a scheme, that scheme's denominator
+// (population for health insurance, labour force otherwise), as participants; without one, the
+// population for people (distinct participants) and the labour force for employers and VND
+// (arrears and contributions due follow employment).
+v1::DenominatorKind ReexpressionShare(const MeasureInfo& info, v1::Scheme scheme);
+
 // The five groups of the Law on Health Insurance, in enum order.
 inline constexpr std::array<v1::PayerGroup, 5> kPayerGroups = {
     v1::PAYER_GROUP_EMPLOYER_EMPLOYEE, v1::PAYER_GROUP_SOCIAL_INSURANCE_FUND,

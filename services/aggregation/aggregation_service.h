@@ -238,14 +238,27 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
 
   // ---- Measures (measure_reads.cc): computed from memory on every read, not memoised ----
-  // A unit's measures for a period (`unit` named by its code at the period's end), with the
-  // figures of every key computed (to order a list by one not asked for); comparisons with
-  // `previous_year_ends` year ends when `compare`.
+  // The figures of `unit` (a version valid on `territory`) for `period` in its territory: the
+  // rollups of the unit versions that covered it then, combined (CombineMeasureRollups). Where
+  // it cannot be followed forward: ABSENT when `failure_is_absent`, else FAILED_PRECONDITION.
+  struct MeasuresIn {
+    Reexpressed how;
+    ReexpressedMeasures figures;
+  };
+  absl::StatusOr<MeasuresIn> MeasuresInTerritory(const v1::AdminUnit& unit, const Period& period,
+                                                 const std::string& territory,
+                                                 const std::vector<bool>& wanted,
+                                                 bool failure_is_absent)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  // A unit's measures for a period in the territory of `territory` (`unit` valid then), with
+  // the figures of every key computed (to order a list by one not asked for); comparisons with
+  // the year before and year ends, in the same territory, when `compare`.
   struct MeasureAnswer {
     v1::MeasureSummary summary;
     std::vector<MeasureFigure> figures;  // per MeasureKeys() entry
   };
   absl::StatusOr<MeasureAnswer> Measures(const v1::AdminUnit& unit, const Period& period,
+                                         const std::string& territory,
                                          const std::vector<v1::Measure>& measures,
                                          const std::optional<MeasureKey>& also, bool compare)
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);

@@ -183,8 +183,10 @@ absl::StatusOr<MeasuresQuery> ValidateMeasuresRequest(const v1::GetMeasuresReque
   RETURN_IF_ERROR(RequireUnitCode(request.unit_code()));
   ASSIGN_OR_RETURN(Period period, ParsePeriod(request.period()));
   ASSIGN_OR_RETURN(std::vector<v1::Measure> measures, ReadMeasures(request.measures()));
+  RETURN_IF_ERROR(CheckTerritoryDate(request.territory_date()));
   ASSIGN_OR_RETURN(FreshnessQuery freshness, ValidateFreshness(request.freshness()));
-  return MeasuresQuery{request.unit_code(), period, std::move(measures), freshness};
+  return MeasuresQuery{request.unit_code(), period, std::move(measures), request.territory_date(),
+                       freshness};
 }
 
 absl::StatusOr<MeasureListQuery> ValidateListMeasuresRequest(
@@ -218,14 +220,16 @@ absl::StatusOr<MeasureListQuery> ValidateListMeasuresRequest(
              order.payer_group() != v1::PAYER_GROUP_UNSPECIFIED) {
     return Invalid("order_by.measure", "required with order_by.scheme or order_by.payer_group");
   }
+  RETURN_IF_ERROR(CheckTerritoryDate(request.territory_date()));
   ASSIGN_OR_RETURN(FreshnessQuery freshness, ValidateFreshness(request.freshness()));
   // As ListCoverage: the token is bound to the list (an empty parent and "VN" alike), not to
   // its freshness.
   v1::ListMeasuresRequest list = request;
   list.clear_freshness();
   ASSIGN_OR_RETURN(PageRequest page, PageRequest::Read(list, kCoveragePageSizes, parent));
-  return MeasureListQuery{parent, request.level(), period,   std::move(measures),
-                          order,  std::move(page), freshness};
+  return MeasureListQuery{
+      parent,          request.level(),          period,   std::move(measures), order,
+      std::move(page), request.territory_date(), freshness};
 }
 
 }  // namespace covtrack::aggregation

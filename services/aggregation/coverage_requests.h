@@ -66,6 +66,7 @@ struct MeasuresQuery {
   std::string unit_code;
   Period period;
   std::vector<v1::Measure> measures;  // empty: every measure but participants
+  std::string territory_date;         // "YYYY-MM-DD"; empty: the period's last day
   FreshnessQuery freshness;
 };
 absl::StatusOr<MeasuresQuery> ValidateMeasuresRequest(const v1::GetMeasuresRequest& request);
@@ -78,6 +79,7 @@ struct MeasureListQuery {
   std::vector<v1::Measure> measures;  // empty: every measure but participants
   v1::MeasureOrder order;             // measure UNSPECIFIED: by code
   PageRequest page;
+  std::string territory_date;  // "YYYY-MM-DD"; empty: the period's last day
   FreshnessQuery freshness;
 };
 absl::StatusOr<MeasureListQuery> ValidateListMeasuresRequest(

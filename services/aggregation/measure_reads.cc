@@ -64,6 +64,13 @@ std::optional<double> OrderValue(const MeasureKey& key, const MeasureFigure& fig
   return static_cast<double>(figure.value);
 }
 
+// " (the end of period P)" or " (territory_date)": which date a NOT_FOUND speaks of (as
+// GetCoverage says it).
+std::string TerritoryDateSays(const std::string& territory_date, const Period& period) {
+  return territory_date.empty() ? absl::StrCat(" (the end of period ", period.ToString(), ")")
+                                : " (territory_date)";
+}
+
 }  // namespace
 
 grpc::Status AggregationServiceImpl::GetMeasures(grpc::ServerContext* context,
@@ -92,47 +99,100 @@ grpc::Status AggregationServiceImpl::ListMeasures(grpc::ServerContext* context,
                 response);
 }
 
+absl::StatusOr<AggregationServiceImpl::MeasuresIn> AggregationServiceImpl::MeasuresInTerritory(
+    const v1::AdminUnit& unit, const Period& period, const std::string& territory,
+    const std::vector<bool>& wanted, bool failure_is_absent) {
+  MeasuresIn in;
+  ASSIGN_OR_RETURN(in.how,
+                   ReexpressForRead(*hierarchy_, *crosswalk_, unit, period.last_month().LastDay(),
+                                    territory, failure_is_absent));
+  // Each term's rollup with the parts of the ratios asked: the ratio of a re-expressed unit is
+  // made from the combined amounts, never from its predecessors' ratios.
+  const std::vector<bool> parts = WithRatioParts(wanted);
+  std::vector<std::vector<MeasureFigure>> rolled(in.how.terms.size());
+  std::vector<const std::vector<MeasureFigure>*> terms;
+  for (size_t i = 0; i < in.how.terms.size(); ++i) {
+    ASSIGN_OR_RETURN(rolled[i],
+                     RollupMeasures(*tree_, data_, in.how.terms[i].unit->code(), period, parts));
+    terms.push_back(&rolled[i]);
+  }
+  ASSIGN_OR_RETURN(in.figures, CombineMeasureRollups(in.how, terms, wanted));
+  return in;
+}
+
 absl::StatusOr<AggregationServiceImpl::MeasureAnswer> AggregationServiceImpl::Measures(
-    const v1::AdminUnit& unit, const Period& period, const std::vector<v1::Measure>& measures,
-    const std::optional<MeasureKey>& also, bool compare) {
-  const TreeIndex& tree = *tree_;
+    const v1::AdminUnit& unit, const Period& period, const std::string& territory,
+    const std::vector<v1::Measure>& measures, const std::optional<MeasureKey>& also, bool compare) {
+  const Hierarchy& hierarchy = *hierarchy_;
   const std::string& code = unit.code();
   // Findings are about flows: made when they are asked (or everything is).
   const bool reconcile = Asked(measures, v1::MEASURE_NEW_PARTICIPANTS) ||
                          Asked(measures, v1::MEASURE_LOST_PARTICIPANTS);
+  // A period a list entry cannot be read in is ABSENT, as ListCoverage's; the one GetMeasures
+  // asks is answered or refused.
+  ASSIGN_OR_RETURN(MeasuresIn in, MeasuresInTerritory(unit, period, territory,
+                                                      KeysToCompute(measures, reconcile, also),
+                                                      /*failure_is_absent=*/!compare));
   MeasureAnswer answer;
-  ASSIGN_OR_RETURN(answer.figures, RollupMeasures(tree, data_, code, period,
-                                                  KeysToCompute(measures, reconcile, also)));
+  answer.figures = in.figures.figures;
   const std::vector<MeasureFigure>& now = answer.figures;
+  const bool same_unit = in.how.kind == v1::REEXPRESSION_KIND_SAME_UNIT;
   v1::MeasureSummary& summary = answer.summary;
   *summary.mutable_unit() = unit;
   summary.set_period(period.ToString());
+  if (!same_unit) {
+    for (v1::Predecessor& p : Predecessors(in.how)) {
+      *summary.add_predecessors() = std::move(p);
+    }
+  }
 
-  // Comparisons: the same code at the end of each earlier period (a code that named no unit then
-  // has nothing to compare with).
+  // Comparisons: the same territory in each earlier period (82 since 2025-07-01 against old 82
+  // + old 87 in 2024); where it cannot be made, the values are absent and territory_changed.
   const std::vector<Period> earlier =
       compare ? ComparisonPeriods(period, kMeasureYearEnds) : std::vector<Period>{};
-  std::vector<std::vector<MeasureFigure>> then(earlier.size());
+  std::vector<MeasuresIn> then;
+  for (const Period& p : earlier) {
+    ASSIGN_OR_RETURN(MeasuresIn t,
+                     MeasuresInTerritory(unit, p, territory, KeysToCompute(measures, false, {}),
+                                         /*failure_is_absent=*/true));
+    then.push_back(std::move(t));
+  }
+  // The same unit version is the same territory only when the units beneath it are the same too
+  // (as GetCoverage), read at the date the figure asked was read on.
+  const std::string now_date = same_unit ? period.last_month().LastDay() : territory;
+  const uint64_t now_territory = hierarchy.TerritoryFingerprint(code, now_date);
+  std::vector<bool> territory_changed(earlier.size(), false);
   for (size_t i = 0; i < earlier.size(); ++i) {
-    absl::StatusOr<std::vector<MeasureFigure>> figures =
-        RollupMeasures(tree, data_, code, earlier[i], KeysToCompute(measures, false, {}));
-    if (figures.ok()) {
-      then[i] = *std::move(figures);
-    } else if (!absl::IsNotFound(figures.status())) {
-      return figures.status();
-    } else {
-      then[i].resize(now.size());
-    }
+    const std::string then_date = earlier[i].last_month().LastDay();
+    const v1::AdminUnit* then_unit = hierarchy.UnitAt(code, then_date);
+    const bool same_territory = then_unit != nullptr &&
+                                then_unit->valid_from() == unit.valid_from() &&
+                                hierarchy.TerritoryFingerprint(code, then_date) == now_territory;
+    const v1::ReexpressionKind kind = then[i].how.kind;
+    territory_changed[i] = kind == v1::REEXPRESSION_KIND_ABSENT ||
+                           (kind == v1::REEXPRESSION_KIND_SAME_UNIT && !same_territory);
   }
   const absl::Span<const MeasureKey> keys = MeasureKeys();
   for (size_t k = 0; k < keys.size(); ++k) {
-    if (!Asked(measures, keys[k].measure) || now[k].as_of < 0) {
+    const bool absent = in.how.kind == v1::REEXPRESSION_KIND_ABSENT;
+    if (!Asked(measures, keys[k].measure) || (now[k].as_of < 0 && !absent)) {
       continue;  // not asked, or nothing reported: absent, never 0
     }
     v1::MeasureValue* value = summary.add_values();
-    *value = ToMeasureValue(keys[k], now[k]);
+    if (absent) {
+      // Not re-expressible (a share unknown): the key without a figure, and why.
+      value->set_measure(keys[k].measure);
+      value->set_scheme(keys[k].scheme);
+      value->set_payer_group(keys[k].group);
+    } else {
+      *value = ToMeasureValue(keys[k], now[k]);
+    }
+    *value->mutable_reexpression() = in.figures.reexpression[k];
     for (size_t i = 0; i < earlier.size(); ++i) {
-      v1::MeasureComparison c = CompareMeasure(keys[k], now[k], then[i][k], earlier[i].ToString());
+      v1::MeasureComparison c =
+          CompareMeasure(keys[k], now[k], then[i].figures.figures[k], earlier[i].ToString());
+      *c.mutable_reexpression() = then[i].figures.reexpression[k];
+      c.set_territory_changed(territory_changed[i]);
       if (i == 0) {
         *value->mutable_same_period_last_year() = std::move(c);
       } else {
@@ -141,7 +201,11 @@ absl::StatusOr<AggregationServiceImpl::MeasureAnswer> AggregationServiceImpl::Me
     }
   }
 
-  if (reconcile) {
+  // Findings are about what a unit reported: made for a unit read as itself only. A stock change
+  // and net flow re-expressed with shares below 1 would differ by the rounding of the estimate;
+  // the predecessors' findings are theirs, read at their own codes and dates.
+  if (reconcile && same_unit) {
+    const TreeIndex& tree = *tree_;
     // The stocks at the end of the month before the period, against the period's stocks.
     ASSIGN_OR_RETURN(const Period before,
                      Period::Parse(period.first_month().Previous().ToString()));
@@ -170,14 +234,15 @@ absl::StatusOr<AggregationServiceImpl::MeasureAnswer> AggregationServiceImpl::Me
 absl::StatusOr<v1::MeasureSummary> AggregationServiceImpl::MeasuresOfUnit(
     const MeasuresQuery& query) {
   const std::string end = query.period.last_month().LastDay();
-  const v1::AdminUnit* unit = hierarchy_->UnitAt(query.unit_code, end);
+  const std::string territory = query.territory_date.empty() ? end : query.territory_date;
+  const v1::AdminUnit* unit = hierarchy_->UnitAt(query.unit_code, territory);
   if (unit == nullptr) {
     return absl::NotFoundError(absl::StrCat("unit_code \"", query.unit_code,
-                                            "\" names no administrative unit on ", end,
-                                            " (the end of period ", query.period.ToString(), ")"));
+                                            "\" names no administrative unit on ", territory,
+                                            TerritoryDateSays(query.territory_date, query.period)));
   }
-  ASSIGN_OR_RETURN(MeasureAnswer answer,
-                   Measures(*unit, query.period, query.measures, std::nullopt, /*compare=*/true));
+  ASSIGN_OR_RETURN(MeasureAnswer answer, Measures(*unit, query.period, territory, query.measures,
+                                                  std::nullopt, /*compare=*/true));
   answer.summary.set_reflects_seq(applied_seq_);
   return std::move(answer.summary);
 }
@@ -187,11 +252,12 @@ absl::StatusOr<v1::ListMeasuresResponse> AggregationServiceImpl::MeasureList(
   ASSIGN_OR_RETURN(const int64_t offset, query.page.Offset());
   const Hierarchy& hierarchy = *hierarchy_;
   const std::string end = query.period.last_month().LastDay();
-  const v1::AdminUnit* parent = hierarchy.UnitAt(query.parent_code, end);
+  const std::string territory = query.territory_date.empty() ? end : query.territory_date;
+  const v1::AdminUnit* parent = hierarchy.UnitAt(query.parent_code, territory);
   if (parent == nullptr) {
     return absl::NotFoundError(absl::StrCat("parent_code \"", query.parent_code,
-                                            "\" names no administrative unit on ", end,
-                                            " (the end of period ", query.period.ToString(), ")"));
+                                            "\" names no administrative unit on ", territory,
+                                            TerritoryDateSays(query.territory_date, query.period)));
   }
   if (query.level != v1::ADMIN_LEVEL_UNSPECIFIED && query.level <= parent->level()) {
     return absl::InvalidArgumentError(
@@ -199,8 +265,8 @@ absl::StatusOr<v1::ListMeasuresResponse> AggregationServiceImpl::MeasureList(
   }
   const std::vector<const v1::AdminUnit*> units =
       query.level == v1::ADMIN_LEVEL_UNSPECIFIED
-          ? hierarchy.ChildrenAt(query.parent_code, end)
-          : hierarchy.DescendantsAt(query.parent_code, query.level, end);
+          ? hierarchy.ChildrenAt(query.parent_code, territory)
+          : hierarchy.DescendantsAt(query.parent_code, query.level, territory);
   std::optional<MeasureKey> order;
   int order_key = -1;
   if (query.order.measure() != v1::MEASURE_UNSPECIFIED) {
@@ -219,8 +285,8 @@ absl::StatusOr<v1::ListMeasuresResponse> AggregationServiceImpl::MeasureList(
     if (CurrentCallCancelled()) {
       return absl::CancelledError("the call was cancelled or its deadline passed");
     }
-    ASSIGN_OR_RETURN(MeasureAnswer answer,
-                     Measures(*u, query.period, query.measures, order, /*compare=*/false));
+    ASSIGN_OR_RETURN(MeasureAnswer answer, Measures(*u, query.period, territory, query.measures,
+                                                    order, /*compare=*/false));
     Entry& e = list.emplace_back();
     e.summary = std::move(answer.summary);
     if (order_key >= 0) {

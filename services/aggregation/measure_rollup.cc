@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
+#include "common/status/status.h"
 
 namespace covtrack::aggregation {
 namespace {
@@ -44,6 +46,20 @@ std::vector<MeasureKey> BuildKeys() {
 const std::vector<MeasureKey>& Keys() {
   static const std::vector<MeasureKey>* const keys = new std::vector<MeasureKey>(BuildKeys());
   return *keys;
+}
+
+// The ratio from its two rolled-up (or re-expressed) sums, never from units' ratios: absent
+// (never 0, never infinite) when either part is, or nothing was due.
+MeasureFigure RatioOf(const MeasureFigure& over, const MeasureFigure& under, int expected_units) {
+  MeasureFigure ratio;
+  ratio.expected_units = expected_units;
+  if (over.as_of >= 0 && under.as_of >= 0 && under.value > 0) {
+    ratio.as_of = over.as_of;
+    ratio.reporting_units = over.reporting_units;
+    ratio.months_reported = under.months_reported;
+    ratio.percent = 100.0 * static_cast<double>(over.value) / static_cast<double>(under.value);
+  }
+  return ratio;
 }
 
 // The largest number of months a period has (a year).
@@ -98,16 +114,7 @@ class MeasureRollup {
           figure_of(MeasureKeyIndex(info->numerator, keys[k].scheme, keys[k].group));
       const MeasureFigure& under =
           figure_of(MeasureKeyIndex(info->denominator, keys[k].scheme, keys[k].group));
-      MeasureFigure ratio;
-      ratio.expected_units = nodes_[0].leaves;
-      // Absent (never 0, never infinite) when either part is, or nothing was due.
-      if (over.as_of >= 0 && under.as_of >= 0 && under.value > 0) {
-        ratio.as_of = over.as_of;
-        ratio.reporting_units = over.reporting_units;
-        ratio.months_reported = under.months_reported;
-        ratio.percent = 100.0 * static_cast<double>(over.value) / static_cast<double>(under.value);
-      }
-      figures[k] = ratio;
+      figures[k] = RatioOf(over, under, nodes_[0].leaves);
       done[k] = true;
     }
     if (!wanted.empty()) {
@@ -320,6 +327,105 @@ absl::StatusOr<std::vector<MeasureFigure>> RollupMeasures(const TreeIndex& tree,
         absl::StrCat("unit_code \"", unit_code, "\" names no administrative unit on ", date));
   }
   return MeasureRollup(data, period, std::move(nodes)).Run(wanted);
+}
+
+std::vector<bool> WithRatioParts(const std::vector<bool>& wanted) {
+  const std::vector<MeasureKey>& keys = Keys();
+  std::vector<bool> out = wanted;
+  for (size_t k = 0; k < keys.size() && !wanted.empty(); ++k) {
+    const MeasureInfo& info = *FindMeasure(keys[k].measure);
+    if (wanted[k] && info.rule == MeasureRule::kRatio) {
+      out[MeasureKeyIndex(info.numerator, keys[k].scheme, keys[k].group)] = true;
+      out[MeasureKeyIndex(info.denominator, keys[k].scheme, keys[k].group)] = true;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<ReexpressedMeasures> CombineMeasureRollups(
+    const Reexpressed& how, const std::vector<const std::vector<MeasureFigure>*>& term_figures,
+    const std::vector<bool>& wanted) {
+  const std::vector<MeasureKey>& keys = Keys();
+  ReexpressedMeasures out;
+  out.figures.resize(keys.size());
+  v1::Reexpression same;
+  same.set_kind(how.kind);
+  out.reexpression.assign(keys.size(), same);
+  if (how.kind == v1::REEXPRESSION_KIND_ABSENT) {
+    for (v1::Reexpression& r : out.reexpression) {
+      r.set_reason(how.reason);
+    }
+    return out;
+  }
+  if (term_figures.size() != how.terms.size()) {
+    return absl::InternalError("re-expression: one rollup of the measures per term expected");
+  }
+  for (size_t i = 0; i < term_figures.size(); ++i) {
+    if (term_figures[i] == nullptr || term_figures[i]->size() != keys.size()) {
+      return absl::InternalError(
+          absl::StrCat("re-expression: no rollup of the measures of ", how.terms[i].unit->code()));
+    }
+  }
+  if (how.kind == v1::REEXPRESSION_KIND_SAME_UNIT && term_figures.size() == 1) {
+    out.figures = *term_figures[0];  // the unit itself: its rollup as it is
+  } else {
+    const std::vector<bool> parts = WithRatioParts(wanted);
+    // Amounts first; the ratios then read the combined amounts.
+    for (size_t k = 0; k < keys.size(); ++k) {
+      if ((!parts.empty() && !parts[k]) ||
+          FindMeasure(keys[k].measure)->rule == MeasureRule::kRatio) {
+        continue;
+      }
+      const v1::DenominatorKind weight_kind =
+          ReexpressionShare(*FindMeasure(keys[k].measure), keys[k].scheme);
+      MeasureFigure& figure = out.figures[k];
+      WeightedSum sum;
+      bool all_whole = true;
+      double total = 0;
+      double estimated = 0;
+      for (size_t i = 0; i < term_figures.size(); ++i) {
+        const MeasureFigure& term = (*term_figures[i])[k];
+        const double weight = WeightOf(how.terms[i], weight_kind);
+        all_whole = all_whole && weight == 1;
+        figure.expected_units += term.expected_units;
+        figure.reporting_units += term.reporting_units;
+        if (term.as_of < 0) {
+          continue;  // nothing reported in that territory: adds nothing
+        }
+        figure.as_of = std::max(figure.as_of, term.as_of);
+        figure.months_reported = std::max(figure.months_reported, term.months_reported);
+        sum.Add(term.value, weight);
+        const double part = weight * static_cast<double>(term.value);
+        total += part;
+        if (weight != 1) {
+          estimated += part;
+        }
+      }
+      if (figure.as_of >= 0) {
+        ASSIGN_OR_RETURN(figure.value, sum.Value(FindMeasure(keys[k].measure)->name));
+      }
+      out.reexpression[k] =
+          Describe(how.kind, all_whole, estimated,
+                   figure.as_of >= 0 ? std::optional<double>(total) : std::nullopt);
+    }
+    for (size_t k = 0; k < keys.size(); ++k) {
+      const MeasureInfo& info = *FindMeasure(keys[k].measure);
+      if ((!wanted.empty() && !wanted[k]) || info.rule != MeasureRule::kRatio) {
+        continue;
+      }
+      const int over = MeasureKeyIndex(info.numerator, keys[k].scheme, keys[k].group);
+      const int under = MeasureKeyIndex(info.denominator, keys[k].scheme, keys[k].group);
+      out.figures[k] =
+          RatioOf(out.figures[over], out.figures[under], out.figures[over].expected_units);
+      out.reexpression[k] = out.reexpression[over];
+    }
+  }
+  for (size_t k = 0; k < keys.size() && !wanted.empty(); ++k) {
+    if (!wanted[k]) {
+      out.figures[k] = MeasureFigure{};  // a ratio's part not asked is not part of the answer
+    }
+  }
+  return out;
 }
 
 v1::MeasureValue ToMeasureValue(const MeasureKey& key, const MeasureFigure& figure) {

@@ -26,6 +26,7 @@
 #include "common/period.h"
 #include "covtrack/v1/aggregation_service.pb.h"
 #include "covtrack/v1/common.pb.h"
+#include "services/aggregation/reexpression.h"
 #include "services/aggregation/rollup.h"
 
 namespace covtrack::aggregation {
@@ -62,6 +63,27 @@ absl::StatusOr<std::vector<MeasureFigure>> RollupMeasures(const TreeIndex& tree,
                                                           absl::string_view unit_code,
                                                           const Period& period,
                                                           const std::vector<bool>& wanted);
+
+// `wanted` (as RollupMeasures takes it) with the two parts of every ratio it asks for: what a
+// re-expression combines before it computes the ratio from the combined sums.
+std::vector<bool> WithRatioParts(const std::vector<bool>& wanted);
+
+// A unit's figures in the reader's territory, one per MeasureKeys() entry, each with how it
+// was obtained.
+struct ReexpressedMeasures {
+  std::vector<MeasureFigure> figures;
+  std::vector<v1::Reexpression> reexpression;
+};
+// The figures of the unit `how` re-expresses (Reexpress at the period's end), from its terms':
+// `term_figures[i]` is RollupMeasures of how.terms[i].unit for the period with
+// WithRatioParts(wanted). Each amount is Σ weight × the term's (ReexpressionShare), as_of the
+// latest, months_reported the most any term had, reporting and expected units summed; the ratio
+// from the combined owed and due (never a mix of the terms' ratios), described as its amount
+// owed. Keys not `wanted` are absent. SAME_UNIT: the one term's figures. ABSENT: none, the
+// reason on every key. INTERNAL when a sum leaves int64 or the terms do not match `how`.
+absl::StatusOr<ReexpressedMeasures> CombineMeasureRollups(
+    const Reexpressed& how, const std::vector<const std::vector<MeasureFigure>*>& term_figures,
+    const std::vector<bool>& wanted);
 
 // The answer's form of a figure present (as_of >= 0).
 v1::MeasureValue ToMeasureValue(const MeasureKey& key, const MeasureFigure& figure);

@@ -13,7 +13,8 @@
 namespace covtrack::aggregation {
 namespace {
 
-// Whole people fit comfortably below this; a double sum beyond it is a fault in the data.
+// Whole people, and a country's VND amounts for a year (about 10^15), fit below this; a double
+// sum beyond it is a fault in the data.
 constexpr double kMaxSum = 9.0e15;
 
 const v1::SchemeCoverage* FindScheme(const v1::Coverage& coverage, v1::Scheme scheme) {
@@ -24,41 +25,6 @@ const v1::SchemeCoverage* FindScheme(const v1::Coverage& coverage, v1::Scheme sc
   }
   return nullptr;
 }
-
-// Σ weight × value: exact integer arithmetic, checked, while every weight is 1; otherwise a
-// double sum rounded to whole people at the end.
-class WeightedSum {
- public:
-  void Add(int64_t value, double weight) {
-    if (weight == 1 && whole_) {
-      if (__builtin_add_overflow(exact_, value, &exact_)) {
-        overflow_ = true;
-      }
-      return;
-    }
-    if (whole_) {
-      whole_ = false;
-      estimate_ = static_cast<double>(exact_);
-    }
-    estimate_ += weight * static_cast<double>(value);
-  }
-
-  absl::StatusOr<int64_t> Value(absl::string_view what) const {
-    if (whole_ && !overflow_) {
-      return exact_;
-    }
-    if (!overflow_ && std::isfinite(estimate_) && std::abs(estimate_) < kMaxSum) {
-      return static_cast<int64_t>(std::llround(estimate_));
-    }
-    return absl::InternalError(absl::StrCat("the re-expressed ", what, " overflows"));
-  }
-
- private:
-  bool whole_ = true;
-  bool overflow_ = false;
-  int64_t exact_ = 0;
-  double estimate_ = 0;
-};
 
 struct Term {
   const v1::SchemeCoverage* sc = nullptr;
@@ -129,21 +95,71 @@ absl::StatusOr<v1::SchemeCoverage> CombineScheme(v1::Scheme scheme, const std::v
                                static_cast<double>(out.denominator()));
     }
   }
-  v1::Reexpression* reexpression = out.mutable_reexpression();
-  if (unit_kind == v1::REEXPRESSION_KIND_SAME_UNIT) {
-    reexpression->set_kind(unit_kind);
-  } else if (all_whole) {
-    reexpression->set_kind(v1::REEXPRESSION_KIND_EXACT);
-  } else {
-    reexpression->set_kind(v1::REEXPRESSION_KIND_ESTIMATED);
-    if (out.has_participants() && total > 0) {
-      reexpression->set_estimated_part(estimated / total);
-    }
-  }
+  *out.mutable_reexpression() =
+      Describe(unit_kind, all_whole, estimated,
+               out.has_participants() ? std::optional<double>(total) : std::nullopt);
   return out;
 }
 
 }  // namespace
+
+void WeightedSum::Add(int64_t value, double weight) {
+  if (weight == 1 && whole_) {
+    if (__builtin_add_overflow(exact_, value, &exact_)) {
+      overflow_ = true;
+    }
+    return;
+  }
+  if (whole_) {
+    whole_ = false;
+    estimate_ = static_cast<double>(exact_);
+  }
+  estimate_ += weight * static_cast<double>(value);
+}
+
+absl::StatusOr<int64_t> WeightedSum::Value(absl::string_view what) const {
+  if (whole_ && !overflow_) {
+    return exact_;
+  }
+  if (!overflow_ && std::isfinite(estimate_) && std::abs(estimate_) < kMaxSum) {
+    return static_cast<int64_t>(std::llround(estimate_));
+  }
+  return absl::InternalError(absl::StrCat("the re-expressed ", what, " overflows"));
+}
+
+double WeightOf(const ReexpressionTerm& term, v1::DenominatorKind kind) {
+  return kind == v1::DENOMINATOR_KIND_POPULATION ? term.population_weight : term.labor_force_weight;
+}
+
+v1::Reexpression Describe(v1::ReexpressionKind unit_kind, bool all_whole, double estimated,
+                          std::optional<double> total) {
+  v1::Reexpression reexpression;
+  if (unit_kind == v1::REEXPRESSION_KIND_SAME_UNIT) {
+    reexpression.set_kind(unit_kind);
+  } else if (all_whole) {
+    reexpression.set_kind(v1::REEXPRESSION_KIND_EXACT);
+  } else {
+    reexpression.set_kind(v1::REEXPRESSION_KIND_ESTIMATED);
+    if (total.has_value() && *total > 0) {
+      reexpression.set_estimated_part(estimated / *total);
+    }
+  }
+  return reexpression;
+}
+
+absl::StatusOr<Reexpressed> ReexpressForRead(const Hierarchy& hierarchy, const Crosswalk& crosswalk,
+                                             const v1::AdminUnit& unit, absl::string_view end_date,
+                                             absl::string_view territory_date,
+                                             bool failure_is_absent) {
+  absl::StatusOr<Reexpressed> how = Reexpress(hierarchy, crosswalk, unit, end_date, territory_date);
+  if (how.ok() || !failure_is_absent || !absl::IsFailedPrecondition(how.status())) {
+    return how;
+  }
+  Reexpressed absent;
+  absent.kind = v1::REEXPRESSION_KIND_ABSENT;
+  absent.reason = std::string(how.status().message());
+  return absent;
+}
 
 absl::StatusOr<v1::Coverage> CombineRollups(const v1::AdminUnit& unit, const Period& period,
                                             const Reexpressed& reexpressed,
@@ -180,7 +196,6 @@ absl::StatusOr<v1::Coverage> CombineRollups(const v1::AdminUnit& unit, const Per
   }
   std::string as_of;
   for (v1::Scheme scheme : kAllSchemes) {
-    const bool population = DenominatorFor(scheme) == v1::DENOMINATOR_KIND_POPULATION;
     std::vector<Term> terms;
     for (size_t i = 0; i < term_rollups.size(); ++i) {
       const v1::SchemeCoverage* sc = FindScheme(*term_rollups[i], scheme);
@@ -190,7 +205,7 @@ absl::StatusOr<v1::Coverage> CombineRollups(const v1::AdminUnit& unit, const Per
                                                 v1::Scheme_Name(scheme)));
       }
       const ReexpressionTerm& term = reexpressed.terms[i];
-      terms.push_back({sc, population ? term.population_weight : term.labor_force_weight});
+      terms.push_back({sc, WeightOf(term, DenominatorFor(scheme))});
     }
     ASSIGN_OR_RETURN(v1::SchemeCoverage sc, CombineScheme(scheme, terms, reexpressed.kind));
     as_of = std::max(as_of, sc.as_of_month());

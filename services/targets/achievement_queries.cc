@@ -122,7 +122,7 @@ absl::StatusOr<std::optional<v1::Target>> TargetServiceImpl::CurrentMeasureTarge
 
 absl::StatusOr<std::vector<v1::MeasureAchievement>> TargetServiceImpl::EvaluateMeasures(
     CoverageReads& figures, const std::string& unit_code, const Period& period,
-    const std::vector<v1::Target>& targets) {
+    const std::vector<v1::Target>& targets, const std::string& territory_date) {
   const int year = period.year();
   std::set<v1::Measure> measures;
   for (const v1::Target& t : targets) {
@@ -144,7 +144,8 @@ absl::StatusOr<std::vector<v1::MeasureAchievement>> TargetServiceImpl::EvaluateM
   std::vector<v1::MeasureSummary> pieces;
   for (const std::string& piece : YearToDatePeriods(year, period.last_month().month)) {
     RETURN_IF_ERROR(Upstream::StopIfCallEnded("while reading the measures"));
-    absl::StatusOr<v1::MeasureSummary> read = figures.GetMeasures(unit_code, piece, asked);
+    absl::StatusOr<v1::MeasureSummary> read =
+        figures.GetMeasures(unit_code, piece, asked, territory_date);
     // An aggregation service older than the measures (a rolling upgrade) has no figure for
     // them: each target is NO_DATA saying so, and the rest of the answer stands.
     if (read.status().code() == absl::StatusCode::kUnimplemented) {
@@ -176,8 +177,9 @@ absl::StatusOr<std::vector<v1::MeasureAchievement>> TargetServiceImpl::EvaluateM
                                 result.status() != v1::ACHIEVEMENT_STATUS_NO_DATA;
     if (needs_baseline) {
       if (!year_before.has_value()) {
-        ASSIGN_OR_RETURN(v1::MeasureSummary before,
-                         figures.GetMeasures(unit_code, absl::StrCat(year - 1), asked));
+        ASSIGN_OR_RETURN(
+            v1::MeasureSummary before,
+            figures.GetMeasures(unit_code, absl::StrCat(year - 1), asked, territory_date));
         year_before.emplace().push_back(std::move(before));
       }
       ASSIGN_OR_RETURN(const MeasureFigure baseline,
@@ -218,12 +220,22 @@ absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
         Evaluate(figures, request.unit_code(), scheme, current != nullptr ? *current : empty,
                  coverage.as_of_month(), target, territory_date));
   }
-  ASSIGN_OR_RETURN(const std::vector<v1::Target> measure_targets,
-                   MeasureTargets(coverage.unit().code(), period.year()));
-  ASSIGN_OR_RETURN(const std::vector<v1::MeasureAchievement> measures,
-                   EvaluateMeasures(figures, request.unit_code(), period, measure_targets));
-  for (const v1::MeasureAchievement& m : measures) {
-    *achievement.add_measures() = m;
+  // Its own targets on measures, and those re-expressed from its predecessors'.
+  ASSIGN_OR_RETURN(const std::vector<UnitTarget> measure_targets,
+                   MeasureTargetsFor(reads, figures, coverage.unit(), period.year()));
+  std::vector<v1::Target> targets;
+  for (const UnitTarget& t : measure_targets) {
+    targets.push_back(*t.target);
+  }
+  ASSIGN_OR_RETURN(std::vector<v1::MeasureAchievement> measures,
+                   EvaluateMeasures(figures, request.unit_code(), period, targets, territory_date));
+  for (size_t i = 0; i < measures.size() && i < measure_targets.size(); ++i) {
+    v1::MeasureAchievement& m = measures[i];
+    m.set_target_reexpressed(measure_targets[i].reexpressed);
+    for (const v1::Target& source : measure_targets[i].sources) {
+      *m.add_source_targets() = source;
+    }
+    *achievement.add_measures() = std::move(m);
   }
   achievement.set_reflects_seq(figures.reflects_seq());
   return achievement;
@@ -240,7 +252,8 @@ absl::StatusOr<v1::Report> TargetServiceImpl::ReportOf(const v1::GetReportReques
   CoverageReads figures(source_.get(), request.freshness());
   absl::StatusOr<v1::MeasureSummary> measures = figures.GetMeasures(
       request.unit_code(), achievement.period(),
-      {v1::MEASURE_DISTINCT_PARTICIPANTS, v1::MEASURE_NEW_PARTICIPANTS, v1::MEASURE_ARREARS_RATIO});
+      {v1::MEASURE_DISTINCT_PARTICIPANTS, v1::MEASURE_NEW_PARTICIPANTS, v1::MEASURE_ARREARS_RATIO},
+      request.territory_date());
   // An aggregation service older than the measures (a rolling upgrade) does not know the call:
   // the paragraph is written from the participants alone, as before. Any other failure fails
   // the report, as a failed participants read does.

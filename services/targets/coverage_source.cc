@@ -196,10 +196,12 @@ class AggregationCoverageSource : public CoverageSource {
   absl::StatusOr<v1::MeasureSummary> GetMeasures(absl::string_view unit_code,
                                                  absl::string_view period,
                                                  const std::vector<v1::Measure>& measures,
+                                                 absl::string_view territory_date,
                                                  const v1::Freshness& freshness) override {
     v1::GetMeasuresRequest request;
     request.set_unit_code(std::string(unit_code));
     request.set_period(std::string(period));
+    request.set_territory_date(std::string(territory_date));
     *request.mutable_freshness() = freshness;
     for (v1::Measure measure : measures) {
       request.add_measures(measure);
@@ -259,10 +261,10 @@ absl::StatusOr<v1::CoverageSeries> CoverageReads::GetCoverageSeries(
 }
 
 absl::StatusOr<v1::MeasureSummary> CoverageReads::GetMeasures(
-    absl::string_view unit_code, absl::string_view period,
-    const std::vector<v1::Measure>& measures) {
+    absl::string_view unit_code, absl::string_view period, const std::vector<v1::Measure>& measures,
+    absl::string_view territory_date) {
   ASSIGN_OR_RETURN(v1::MeasureSummary summary,
-                   source_->GetMeasures(unit_code, period, measures, freshness_));
+                   source_->GetMeasures(unit_code, period, measures, territory_date, freshness_));
   Reflects(summary.reflects_seq());
   return summary;
 }

@@ -60,11 +60,12 @@ class CoverageSource {
                                                                const v1::Freshness& freshness) = 0;
 
   // The measures beyond participants (aggregation_service.proto GetMeasures) of one unit and
-  // period; empty `measures`: every measure with a figure. Measures are read in the territory of
-  // the period's end (the contract takes no territory_date).
+  // period; empty `measures`: every measure with a figure. In the territory of `territory_date`
+  // ("" for the period's end), as GetCoverage.
   virtual absl::StatusOr<v1::MeasureSummary> GetMeasures(absl::string_view unit_code,
                                                          absl::string_view period,
                                                          const std::vector<v1::Measure>& measures,
+                                                         absl::string_view territory_date,
                                                          const v1::Freshness& freshness) = 0;
 };
 
@@ -92,7 +93,8 @@ class CoverageReads {
                                                        absl::string_view territory_date);
   absl::StatusOr<v1::MeasureSummary> GetMeasures(absl::string_view unit_code,
                                                  absl::string_view period,
-                                                 const std::vector<v1::Measure>& measures);
+                                                 const std::vector<v1::Measure>& measures,
+                                                 absl::string_view territory_date);
 
   // The smallest reflects_seq of the answers read so far; 0 before any (or when an answer did
   // not say, as an aggregation service older than the field does not).

@@ -10,10 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/domain.h"
 #include "common/hierarchy/hierarchy.h"
+#include "common/measures.h"
 #include "common/status/status.h"
 #include "common/text.h"
 #include "services/targets/reexpression.h"
 #include "services/targets/target_service.h"
+#include "services/targets/upstream.h"
 
 namespace covtrack::targets {
 namespace {
@@ -28,6 +30,37 @@ bool SameVersion(const v1::AdminUnit& a, const v1::AdminUnit& b) {
 }
 
 std::string YearStart(int year) { return absl::StrCat(year, "-01-01"); }
+
+bool OnMeasure(const TargetOn& key) { return key.measure != v1::MEASURE_UNSPECIFIED; }
+
+// The share of a link that re-expresses the key's figures (and so its targets).
+std::optional<double> ShareOf(const v1::CrosswalkLink& link, const TargetOn& key) {
+  return ShareFor(link, OnMeasure(key) ? ReexpressionShare(*FindMeasure(key.measure), key.scheme)
+                                       : DenominatorFor(key.scheme));
+}
+
+// "health insurance" for participants; "arrears_ratio" or "health_by_payer health insurance
+// household" for a measure.
+std::string KeyName(const TargetOn& key) {
+  if (!OnMeasure(key)) {
+    return SchemeName(key.scheme);
+  }
+  return absl::StrCat(
+      MeasureName(key.measure),
+      key.scheme == v1::SCHEME_UNSPECIFIED ? "" : absl::StrCat(" ", SchemeName(key.scheme)),
+      key.group == v1::PAYER_GROUP_UNSPECIFIED ? "" : absl::StrCat(" ", PayerGroupName(key.group)));
+}
+
+bool Matches(const v1::Target& t, const TargetOn& key) {
+  return t.scheme() == key.scheme &&
+         (!OnMeasure(key) || (t.measure() == key.measure && t.payer_group() == key.group));
+}
+
+// The links into the version `unit` of its code: the ones taking effect while it is valid.
+bool LeadsInto(const v1::CrosswalkLink& link, const v1::AdminUnit& unit) {
+  return ValidOn(unit, link.effective_date()) &&
+         (link.to_valid_from().empty() || link.to_valid_from() == unit.valid_from());
+}
 
 }  // namespace
 
@@ -63,6 +96,23 @@ absl::StatusOr<const std::vector<v1::Target>*> ReformReads::Stored(const std::st
   if (it == stored_.end()) {
     ASSIGN_OR_RETURN(std::vector<v1::Target> targets, store_->CurrentTargets(code, year));
     it = stored_.emplace(key, std::move(targets)).first;
+  }
+  return &it->second;
+}
+
+absl::StatusOr<const std::vector<v1::Target>*> ReformReads::StoredOnMeasures(
+    const std::string& code, int year) {
+  auto key = std::make_pair(code, year);
+  auto it = stored_on_measures_.find(key);
+  if (it == stored_on_measures_.end()) {
+    ASSIGN_OR_RETURN(std::vector<v1::Target> all, store_->CurrentTargets(code, year, std::nullopt));
+    std::vector<v1::Target> targets;
+    for (v1::Target& t : all) {
+      if (t.measure() != v1::MEASURE_UNSPECIFIED && FindMeasure(t.measure()) != nullptr) {
+        targets.push_back(std::move(t));
+      }
+    }
+    it = stored_on_measures_.emplace(key, std::move(targets)).first;
   }
   return &it->second;
 }
@@ -130,13 +180,15 @@ absl::StatusOr<std::string> TargetServiceImpl::NormalizeUnitAsOf(ReformReads& re
 
 absl::StatusOr<std::optional<v1::Target>> TargetServiceImpl::OwnTarget(ReformReads& reads,
                                                                        const v1::AdminUnit& unit,
-                                                                       v1::Scheme scheme,
+                                                                       const TargetOn& key,
                                                                        int year) {
-  ASSIGN_OR_RETURN(const std::vector<v1::Target>* stored, reads.Stored(unit.code(), year));
+  ASSIGN_OR_RETURN(
+      const std::vector<v1::Target>* stored,
+      OnMeasure(key) ? reads.StoredOnMeasures(unit.code(), year) : reads.Stored(unit.code(), year));
   std::optional<v1::Target> found;
   std::optional<bool> holder;
   for (const v1::Target& t : *stored) {
-    if (t.scheme() != scheme) {
+    if (!Matches(t, key)) {
       continue;
     }
     bool names_unit = false;
@@ -162,18 +214,16 @@ absl::StatusOr<std::optional<v1::Target>> TargetServiceImpl::OwnTarget(ReformRea
 }
 
 absl::StatusOr<bool> TargetServiceImpl::CollectPredecessorTargets(
-    ReformReads& reads, const v1::AdminUnit& unit, double share, v1::Scheme scheme, int year,
+    ReformReads& reads, const v1::AdminUnit& unit, double share, const TargetOn& key, int year,
     int depth, std::vector<PredecessorTarget>& out, std::string& note) {
   ASSIGN_OR_RETURN(const std::vector<v1::CrosswalkLink>* links, reads.LinksInto(unit.code()));
   bool any = false;
   for (const v1::CrosswalkLink& link : *links) {
-    // The links into this version of the code: the ones taking effect while it is valid.
-    if (!ValidOn(unit, link.effective_date()) ||
-        (!link.to_valid_from().empty() && link.to_valid_from() != unit.valid_from())) {
+    if (!LeadsInto(link, unit)) {
       continue;
     }
     any = true;
-    const std::optional<double> link_share = ShareFor(link, scheme);
+    const std::optional<double> link_share = ShareOf(link, key);
     if (!link_share.has_value()) {
       note = absl::StrCat("the share of ", link.from_code(), " in ", link.to_code(), " from ",
                           link.effective_date(), " is unknown");
@@ -194,7 +244,7 @@ absl::StatusOr<bool> TargetServiceImpl::CollectPredecessorTargets(
     }
     const double composed = share * *link_share;
     ASSIGN_OR_RETURN(const std::optional<v1::Target> own,
-                     OwnTarget(reads, *predecessor, scheme, year));
+                     OwnTarget(reads, *predecessor, key, year));
     if (own.has_value()) {
       out.push_back(PredecessorTarget{*predecessor, composed, *own, std::nullopt, std::nullopt});
       continue;
@@ -203,7 +253,7 @@ absl::StatusOr<bool> TargetServiceImpl::CollectPredecessorTargets(
     // predecessors; one that existed before the year simply has none.
     if (predecessor->valid_from() > YearStart(year) && depth + 1 < kMaxChain) {
       ASSIGN_OR_RETURN(const bool chained,
-                       CollectPredecessorTargets(reads, *predecessor, composed, scheme, year,
+                       CollectPredecessorTargets(reads, *predecessor, composed, key, year,
                                                  depth + 1, out, note));
       if (!note.empty()) {
         return true;
@@ -216,7 +266,7 @@ absl::StatusOr<bool> TargetServiceImpl::CollectPredecessorTargets(
                         predecessor->name().empty()
                             ? ""
                             : absl::StrCat(" ", CutText(predecessor->name(), kMaxNameBytes)),
-                        " has no ", SchemeName(scheme), " target for ", year);
+                        " has no ", KeyName(key), " target for ", year);
     return true;
   }
   return any;
@@ -263,14 +313,15 @@ absl::StatusOr<UnitTarget> TargetServiceImpl::TargetFor(ReformReads& reads, Cove
                                                         const std::string& territory_date,
                                                         v1::Scheme scheme, int year) {
   UnitTarget result;
-  ASSIGN_OR_RETURN(result.target, OwnTarget(reads, unit, scheme, year));
+  const TargetOn key{v1::MEASURE_UNSPECIFIED, scheme, v1::PAYER_GROUP_UNSPECIFIED};
+  ASSIGN_OR_RETURN(result.target, OwnTarget(reads, unit, key, year));
   if (result.target.has_value() || unit.code() == kNationCode) {
     return result;
   }
   std::vector<PredecessorTarget> predecessors;
   std::string note;
   absl::StatusOr<bool> has_predecessors =
-      CollectPredecessorTargets(reads, unit, 1.0, scheme, year, 0, predecessors, note);
+      CollectPredecessorTargets(reads, unit, 1.0, key, year, 0, predecessors, note);
   if (absl::IsUnavailable(has_predecessors.status())) {
     // The unit's own target (and its figures) stand without the crosswalk; only a target
     // re-expressed from predecessors is missing, and the note says why.
@@ -317,6 +368,102 @@ absl::StatusOr<UnitTarget> TargetServiceImpl::TargetFor(ReformReads& reads, Cove
     result.sources.push_back(p.target);
   }
   return result;
+}
+
+absl::StatusOr<std::vector<UnitTarget>> TargetServiceImpl::MeasureTargetsFor(
+    ReformReads& reads, CoverageReads& figures, const v1::AdminUnit& unit, int year) {
+  ASSIGN_OR_RETURN(const std::vector<v1::Target> own, MeasureTargets(unit.code(), year));
+  std::vector<UnitTarget> out;
+  for (const v1::Target& t : own) {
+    out.push_back(UnitTarget{t, false, {}, ""});
+  }
+  if (unit.code() == kNationCode) {
+    return out;
+  }
+  absl::StatusOr<const std::vector<v1::CrosswalkLink>*> links = reads.LinksInto(unit.code());
+  if (absl::IsUnavailable(links.status())) {
+    return out;  // the unit's own targets stand without the crosswalk
+  }
+  RETURN_IF_ERROR(links.status());
+  // The keys the direct predecessors have targets on for the year (stored under their codes);
+  // whether each predecessor version has one is CollectPredecessorTargets's to say.
+  std::vector<TargetOn> keys;
+  for (const v1::CrosswalkLink& link : **links) {
+    if (!LeadsInto(link, unit)) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(const std::vector<v1::Target>* stored,
+                     reads.StoredOnMeasures(link.from_code(), year));
+    for (const v1::Target& t : *stored) {
+      const TargetOn key{t.measure(), t.scheme(), t.payer_group()};
+      auto same = [&](const TargetOn& k) {
+        return k.measure == key.measure && k.scheme == key.scheme && k.group == key.group;
+      };
+      auto has_own = [&](const v1::Target& o) { return Matches(o, key); };
+      if (std::none_of(keys.begin(), keys.end(), same) &&
+          std::none_of(own.begin(), own.end(), has_own)) {
+        keys.push_back(key);
+      }
+    }
+  }
+  for (const TargetOn& key : keys) {
+    RETURN_IF_ERROR(Upstream::StopIfCallEnded("while re-expressing the targets on measures"));
+    std::vector<PredecessorTarget> predecessors;
+    std::string note;
+    absl::StatusOr<bool> collected =
+        CollectPredecessorTargets(reads, unit, 1.0, key, year, 0, predecessors, note);
+    if (absl::IsUnavailable(collected.status())) {
+      return out;
+    }
+    RETURN_IF_ERROR(collected.status());
+    if (!*collected || !note.empty()) {
+      continue;  // not every predecessor has a target on it: a part of a target is none
+    }
+    const MeasureInfo& info = *FindMeasure(key.measure);
+    if (info.rule == MeasureRule::kRatio) {
+      for (PredecessorTarget& p : predecessors) {
+        ASSIGN_OR_RETURN(p.denominator, PredecessorAmountDue(figures, p.unit, key, year));
+      }
+    }
+    ReexpressedTarget reexpressed = ReexpressMeasureTarget(unit.code(), year, predecessors);
+    if (!reexpressed.target.has_value()) {
+      continue;
+    }
+    UnitTarget target;
+    target.target = std::move(reexpressed.target);
+    target.reexpressed = true;
+    for (const PredecessorTarget& p : predecessors) {
+      target.sources.push_back(p.target);
+    }
+    out.push_back(std::move(target));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<int64_t>> TargetServiceImpl::PredecessorAmountDue(
+    CoverageReads& figures, const v1::AdminUnit& unit, const TargetOn& key, int year) {
+  // The year before, read in the predecessor's own territory (its last day in the target's
+  // year): re-expressed by aggregation where the predecessor was itself made during it.
+  const std::string day = LastDayInYear(unit, year);
+  const MeasureInfo& info = *FindMeasure(key.measure);
+  if (day.empty()) {
+    return std::nullopt;
+  }
+  absl::StatusOr<v1::MeasureSummary> summary =
+      figures.GetMeasures(unit.code(), absl::StrCat(year - 1), {info.denominator}, day);
+  if (!summary.ok()) {
+    if (absl::IsUnavailable(summary.status())) {
+      return summary.status();
+    }
+    return std::nullopt;
+  }
+  for (const v1::MeasureValue& v : summary->values()) {
+    if (v.measure() == info.denominator && v.scheme() == key.scheme &&
+        v.payer_group() == key.group && v.has_value()) {
+      return v.value();
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace covtrack::targets

@@ -8,6 +8,7 @@
 #include "absl/time/civil_time.h"
 #include "common/domain.h"
 #include "common/hierarchy/hierarchy.h"
+#include "common/measures.h"
 #include "common/text.h"
 #include "services/targets/request_validation.h"
 
@@ -61,7 +62,11 @@ std::string LastDayInYear(const v1::AdminUnit& unit, int year) {
 }
 
 std::optional<double> ShareFor(const v1::CrosswalkLink& link, v1::Scheme scheme) {
-  if (scheme != v1::SCHEME_HEALTH && link.has_labor_force_share()) {
+  return ShareFor(link, DenominatorFor(scheme));
+}
+
+std::optional<double> ShareFor(const v1::CrosswalkLink& link, v1::DenominatorKind kind) {
+  if (kind != v1::DENOMINATOR_KIND_POPULATION && link.has_labor_force_share()) {
     return link.labor_force_share();
   }
   if (link.has_population_share()) {
@@ -153,6 +158,90 @@ ReexpressedTarget ReexpressTarget(const std::string& unit_code, const std::strin
   t.set_year(year);
   t.set_kind(first.kind());
   t.set_basis(first.basis());
+  t.set_value(value);
+  t.set_assigned_by(JoinDistinct(assigned_by));
+  t.set_decision_ref(JoinDistinct(decision_ref));
+  out.target = std::move(t);
+  return out;
+}
+
+ReexpressedTarget ReexpressMeasureTarget(const std::string& unit_code, int year,
+                                         const std::vector<PredecessorTarget>& predecessors) {
+  ReexpressedTarget out;
+  if (predecessors.empty()) {
+    out.note = "no predecessor has a target";
+    return out;
+  }
+  const v1::Target& first = predecessors.front().target;
+  const MeasureInfo* info = FindMeasure(first.measure());
+  if (info == nullptr || info->source == MeasureSource::kParticipationRecord) {
+    out.note = "not a target on a measure";
+    return out;
+  }
+  const double bound = info->unit == MeasureUnit::kPercent ? 100.0
+                       : info->unit == MeasureUnit::kVnd   ? kMaxVndTarget
+                                                           : kMaxParticipantsTarget;
+  const bool ratio = info->rule == MeasureRule::kRatio;
+  std::vector<std::string> assigned_by;
+  std::vector<std::string> decision_ref;
+  double weighted = 0;
+  double weights = 0;
+  for (const PredecessorTarget& p : predecessors) {
+    if (p.target.measure() != first.measure() || p.target.scheme() != first.scheme() ||
+        p.target.payer_group() != first.payer_group()) {
+      out.note = absl::StrCat("the predecessors' targets are on different measures (",
+                              first.unit_code(), " and ", p.target.unit_code(), ")");
+      return out;
+    }
+    if (!(p.share > 0 && p.share <= 1)) {
+      out.note = absl::StrCat("the share of ", p.unit.code(), " in ", unit_code,
+                              " is not in (0, 1]: no target re-expressed from it");
+      return out;
+    }
+    // Stored targets were bounded when written; one read otherwise makes no sum.
+    const double v = p.target.value();
+    if (!(std::isfinite(v) && v >= 0 && v <= bound)) {
+      out.note = absl::StrCat("the target of ", p.unit.code(),
+                              " is out of range: no target re-expressed from it");
+      return out;
+    }
+    if (ratio) {
+      // An amount due beyond a record's bound over a year (kMaxVnd × 12 months) is a fault.
+      if (!p.denominator.has_value() || *p.denominator < 0 || *p.denominator > kMaxVnd * 12) {
+        out.note = absl::StrCat("the contributions due of ", p.unit.code(), " in ", year - 1,
+                                " are unknown: the ratio's ceiling cannot be re-expressed");
+        return out;
+      }
+      const double due = p.share * static_cast<double>(*p.denominator);
+      weighted += v * due;
+      weights += due;
+    } else {
+      weighted += p.share * v;
+    }
+    assigned_by.push_back(p.target.assigned_by());
+    decision_ref.push_back(p.target.decision_ref());
+  }
+  double value = weighted;
+  if (ratio) {
+    if (!(weights > 0)) {
+      out.note = absl::StrCat("nothing was due in ", year - 1,
+                              " in the predecessors: the ratio's ceiling cannot be re-expressed");
+      return out;
+    }
+    value = weighted / weights;
+  } else if (value < 9.0e18) {  // each term is bounded, a sum of them fits llround's range
+    value = static_cast<double>(std::llround(value));
+  }
+  if (!std::isfinite(value) || value >= 9.0e18) {
+    out.note = "the re-expressed target is out of range";
+    return out;
+  }
+  v1::Target t;
+  t.set_unit_code(unit_code);
+  t.set_year(year);
+  t.set_measure(first.measure());
+  t.set_scheme(first.scheme());
+  t.set_payer_group(first.payer_group());
   t.set_value(value);
   t.set_assigned_by(JoinDistinct(assigned_by));
   t.set_decision_ref(JoinDistinct(decision_ref));

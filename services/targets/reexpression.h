@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "covtrack/v1/aggregation_service.pb.h"
 #include "covtrack/v1/common.pb.h"
 #include "covtrack/v1/target_service.pb.h"
 
@@ -25,6 +26,8 @@ struct PredecessorTarget {
   v1::Target target;  // its current target for the year
   // Coverage targets only: its denominator (population for health insurance, labour force
   // otherwise) of the target's year, and of the year before; absent when unknown.
+  // A ceiling on the arrears ratio: `denominator` is its contributions due over the year before
+  // the target's (ReexpressMeasureTarget).
   std::optional<int64_t> denominator;
   std::optional<int64_t> denominator_year_before;
 };
@@ -46,6 +49,10 @@ std::string LastDayInYear(const v1::AdminUnit& unit, int year);
 // Absent when unknown.
 std::optional<double> ShareFor(const v1::CrosswalkLink& link, v1::Scheme scheme);
 
+// The share of `link` that re-expresses figures weighted by `kind` (ShareFor's rule; a measure's
+// kind is common/measures.h ReexpressionShare). Absent when unknown.
+std::optional<double> ShareFor(const v1::CrosswalkLink& link, v1::DenominatorKind kind);
+
 // The target of `unit_code` (`unit_as_of` as the reader named it: "" for the year's holder) for
 // `scheme` and `year`, from its predecessors' targets:
 // - every predecessor's target must have the same kind and basis;
@@ -58,5 +65,18 @@ std::optional<double> ShareFor(const v1::CrosswalkLink& link, v1::Scheme scheme)
 ReexpressedTarget ReexpressTarget(const std::string& unit_code, const std::string& unit_as_of,
                                   v1::Scheme scheme, int year,
                                   const std::vector<PredecessorTarget>& predecessors);
+
+// A target on a measure (Target.measure other than participants) of `unit_code` for `year`,
+// from its predecessors' targets on the same (measure, scheme, payer group), each share of the
+// measure's kind (ReexpressionShare):
+// - an amount (people, employers, VND; a floor or a ceiling): Σ share × target, rounded to a
+//   whole number, as the figure it is measured against is Σ share × the predecessors' figures;
+// - the arrears ratio's ceiling: Σ share × t × due / Σ share × due, due the predecessor's
+//   contributions due over the year before the target's (`denominator`: a full year for each,
+//   which the target's year is not for a unit that ended during it), as a ratio of sums is
+//   weighted by what is due; absent when one is unknown or all are 0.
+// assigned_by and decision_ref as ReexpressTarget; no kind or basis (participants' only).
+ReexpressedTarget ReexpressMeasureTarget(const std::string& unit_code, int year,
+                                         const std::vector<PredecessorTarget>& predecessors);
 
 }  // namespace covtrack::targets

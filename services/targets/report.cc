@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/domain.h"
 #include "common/measures.h"
 #include "common/period.h"
@@ -135,8 +136,8 @@ const v1::MeasureAchievement* FindMeasureTarget(const v1::Achievement& achieveme
 
 // "đạt 101,2% kế hoạch (chỉ tiêu 250.000 người)": a floor of people.
 std::string PeopleTargetClause(const v1::MeasureAchievement& m, int decimals) {
-  return absl::StrCat("đạt ", FormatPercentVi(m.percent_of_target(), decimals),
-                      " kế hoạch (chỉ tiêu ",
+  return absl::StrCat("đạt ", FormatPercentVi(m.percent_of_target(), decimals), " kế hoạch (",
+                      m.target_reexpressed() ? kPredecessorsTarget : "chỉ tiêu ",
                       People(static_cast<int64_t>(std::llround(m.target().value()))), ")");
 }
 
@@ -197,7 +198,10 @@ std::string ArrearsClause(const v1::Achievement& achievement, const v1::MeasureV
         std::round(v.percent() * scale) / scale - std::round(ceiling * scale) / scale;
     const absl::string_view where =
         points < 0 ? "dưới mức trần " : (points > 0 ? "vượt mức trần " : "bằng mức trần ");
-    absl::StrAppend(&clause, ", ", where, FormatPercentVi(ceiling, decimals));
+    absl::StrAppend(&clause, ", ", where, FormatPercentVi(ceiling, decimals),
+                    m.target_reexpressed()
+                        ? absl::StrCat(" (", absl::StripSuffix(kPredecessorsTarget, ": "), ")")
+                        : "");
     break;
   }
   return clause;
@@ -265,6 +269,18 @@ std::string WriteReportVi(const v1::Achievement& achievement, int percent_decima
                     (s.target_reexpressed() && s.status() != v1::ACHIEVEMENT_STATUS_NO_TARGET &&
                      s.status() != v1::ACHIEVEMENT_STATUS_NO_DATA);
     }
+  }
+  // The measures written (only those asked are in `measures`) and their targets: in the
+  // reader's territory as the schemes are.
+  if (measures != nullptr) {
+    for (const v1::MeasureValue& v : measures->values()) {
+      reexpressed = reexpressed || Reexpressed(v.reexpression());
+    }
+  }
+  for (const v1::MeasureAchievement& m : achievement.measures()) {
+    reexpressed =
+        reexpressed || (m.target_reexpressed() && m.status() != v1::ACHIEVEMENT_STATUS_NO_TARGET &&
+                        m.status() != v1::ACHIEVEMENT_STATUS_NO_DATA);
   }
   // The period's flows and the arrears ratio, in a sentence of their own.
   std::vector<std::string> period_clauses;

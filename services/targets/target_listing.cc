@@ -149,8 +149,9 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::MeasureLaggingPa
       continue;
     }
     ++with_target;
-    ASSIGN_OR_RETURN(std::vector<v1::MeasureAchievement> evaluated,
-                     EvaluateMeasures(figures, unit.unit().code(), period, {it->second}));
+    ASSIGN_OR_RETURN(
+        std::vector<v1::MeasureAchievement> evaluated,
+        EvaluateMeasures(figures, unit.unit().code(), period, {it->second}, territory_date));
     if (evaluated.size() != 1 || LaggingRank(evaluated[0].status()) > 2) {
       continue;
     }

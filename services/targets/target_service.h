@@ -45,8 +45,11 @@ class ReformReads {
 
   absl::StatusOr<const std::vector<v1::AdminUnit>*> Versions(const std::string& code);
   absl::StatusOr<const std::vector<v1::CrosswalkLink>*> LinksInto(const std::string& code);
-  // The current targets stored under `code` for `year` (every unit_as_of).
+  // The current targets stored under `code` for `year` (every unit_as_of): participants'.
   absl::StatusOr<const std::vector<v1::Target>*> Stored(const std::string& code, int year);
+  // As Stored, the targets on every other measure.
+  absl::StatusOr<const std::vector<v1::Target>*> StoredOnMeasures(const std::string& code,
+                                                                  int year);
   // Fills Stored's answer from a read of many codes at once.
   void SetStored(const std::string& code, int year, std::vector<v1::Target> targets);
 
@@ -57,6 +60,15 @@ class ReformReads {
   std::map<std::string, std::vector<v1::CrosswalkLink>> links_;
   absl::Status links_unavailable_;
   std::map<std::pair<std::string, int>, std::vector<v1::Target>> stored_;
+  std::map<std::pair<std::string, int>, std::vector<v1::Target>> stored_on_measures_;
+};
+
+// What a target is on: participants of a scheme (measure MEASURE_UNSPECIFIED, as stored), or a
+// measure's (scheme, payer group).
+struct TargetOn {
+  v1::Measure measure = v1::MEASURE_UNSPECIFIED;
+  v1::Scheme scheme = v1::SCHEME_UNSPECIFIED;
+  v1::PayerGroup group = v1::PAYER_GROUP_UNSPECIFIED;
 };
 
 // The target a unit is measured against for one scheme and year.
@@ -161,13 +173,14 @@ class TargetServiceImpl final : public v1::TargetService::Service {
                                                  const std::string& territory_date);
 
   // The unit's own targets on measures other than participants for `year` (of the code's
-  // holder of the year: measure targets are not re-expressed across a reform).
+  // holder of the year).
   absl::StatusOr<std::vector<v1::Target>> MeasureTargets(const std::string& unit_code, int year);
   // `targets` (of one unit, on measures of the registry) evaluated on the year to date through
-  // the period's end (measure_achievement.h). No read when there are none.
+  // the period's end (measure_achievement.h), read in the territory of `territory_date`. No
+  // read when there are none.
   absl::StatusOr<std::vector<v1::MeasureAchievement>> EvaluateMeasures(
       CoverageReads& figures, const std::string& unit_code, const Period& period,
-      const std::vector<v1::Target>& targets);
+      const std::vector<v1::Target>& targets, const std::string& territory_date);
   // The current target on (measure, scheme, payer group) of one code's holder of the year.
   absl::StatusOr<std::optional<v1::Target>> CurrentMeasureTarget(const std::string& unit_code,
                                                                  v1::Measure measure,
@@ -196,7 +209,7 @@ class TargetServiceImpl final : public v1::TargetService::Service {
   // The current target stored for the unit version `unit` (under "" when it is the year's
   // holder, or under a date naming it), if any.
   absl::StatusOr<std::optional<v1::Target>> OwnTarget(ReformReads& reads, const v1::AdminUnit& unit,
-                                                      v1::Scheme scheme, int year);
+                                                      const TargetOn& key, int year);
   // The unit's own target, else one re-expressed from its predecessors' (the unit being the
   // one valid on `territory_date`; their denominators read through `figures`).
   absl::StatusOr<UnitTarget> TargetFor(ReformReads& reads, CoverageReads& figures,
@@ -206,9 +219,22 @@ class TargetServiceImpl final : public v1::TargetService::Service {
   // `out`; false when no crosswalk link leads into the unit. `note` says why when one of them
   // cannot give a target.
   absl::StatusOr<bool> CollectPredecessorTargets(ReformReads& reads, const v1::AdminUnit& unit,
-                                                 double share, v1::Scheme scheme, int year,
+                                                 double share, const TargetOn& key, int year,
                                                  int depth, std::vector<PredecessorTarget>& out,
                                                  std::string& note);
+  // The unit's own targets on measures for `year`, and for every (measure, scheme, payer group)
+  // its predecessors have targets on and it has none of its own, one re-expressed from theirs
+  // (ReexpressMeasureTarget; a ratio's weights, their contributions due, read through
+  // `figures`). A key that cannot be re-expressed (a predecessor without a target on it, a
+  // share unknown) has no target; the crosswalk unreachable leaves the unit's own targets.
+  absl::StatusOr<std::vector<UnitTarget>> MeasureTargetsFor(ReformReads& reads,
+                                                            CoverageReads& figures,
+                                                            const v1::AdminUnit& unit, int year);
+  // A predecessor's contributions due (the denominator of the ratio `key` is on) over the year
+  // before `year`, read in its territory; absent when unknown.
+  absl::StatusOr<std::optional<int64_t>> PredecessorAmountDue(CoverageReads& figures,
+                                                              const v1::AdminUnit& unit,
+                                                              const TargetOn& key, int year);
   // A predecessor's denominator of `year` (or of the year before), read from aggregation in
   // its own territory; absent when unknown.
   absl::StatusOr<std::optional<int64_t>> PredecessorDenominator(CoverageReads& figures,

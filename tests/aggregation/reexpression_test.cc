@@ -1,6 +1,8 @@
 // Combining cached rollups into a figure in the reader's territory
 // (services/aggregation/reexpression.h): sums with each kind's weight, rates from the sums,
-// absent parts, the kind and estimated part of each scheme. Plain data, no servers.
+// absent parts, the kind and estimated part of each scheme; and the measures' rollups
+// (measure_rollup.h, CombineMeasureRollups): each measure by its weight's share, the arrears
+// ratio from the combined sums. Plain data, no servers.
 #include "services/aggregation/reexpression.h"
 
 #include <cstdint>
@@ -10,8 +12,10 @@
 #include <vector>
 
 #include "common/domain.h"
+#include "common/measures.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/aggregation/measure_rollup.h"
 #include "tests/testing/builders.h"
 
 namespace covtrack::aggregation {
@@ -261,6 +265,181 @@ TEST(PredecessorsTest, TermsWithTheirComposedShares) {
   EXPECT_DOUBLE_EQ(p[0].labor_force_share(), 0.5);
   EXPECT_EQ(p[1].unit().code(), "28250");
   EXPECT_DOUBLE_EQ(p[1].population_share(), 1);
+}
+
+// ---- Measures (measure_rollup.h, CombineMeasureRollups) ----
+
+int Key(v1::Measure m, v1::Scheme s = v1::SCHEME_UNSPECIFIED,
+        v1::PayerGroup g = v1::PAYER_GROUP_UNSPECIFIED) {
+  const int k = MeasureKeyIndex(m, s, g);
+  EXPECT_GE(k, 0) << m << " " << s << " " << g;
+  return k;
+}
+
+// Figures of one predecessor: a value at `as_of` (a Month::Index) per key given.
+struct Given {
+  int key;
+  int64_t value;
+  int as_of;
+  int months = 0;
+  int reporting = 1;
+};
+std::vector<MeasureFigure> Figures(const std::vector<Given>& given, int expected = 1) {
+  std::vector<MeasureFigure> figures(MeasureKeys().size());
+  for (MeasureFigure& f : figures) {
+    f.expected_units = expected;
+  }
+  for (const Given& g : given) {
+    MeasureFigure& f = figures[g.key];
+    f.value = g.value;
+    f.as_of = g.as_of;
+    f.months_reported = g.months;
+    f.reporting_units = g.reporting;
+  }
+  return figures;
+}
+
+constexpr int kDec2024 = 2024 * 12 + 11;
+constexpr int kNov2024 = 2024 * 12 + 10;
+
+class CombineMeasuresTest : public CombineTest {
+ protected:
+  const int distinct_ = Key(v1::MEASURE_DISTINCT_PARTICIPANTS);
+  const int owed_ = Key(v1::MEASURE_ARREARS_OWED_VND);
+  const int due_ = Key(v1::MEASURE_CONTRIBUTIONS_DUE_VND);
+  const int ratio_ = Key(v1::MEASURE_ARREARS_RATIO);
+  const int household_ =
+      Key(v1::MEASURE_HEALTH_BY_PAYER, v1::SCHEME_HEALTH, v1::PAYER_GROUP_HOUSEHOLD);
+  const int new_compulsory_ = Key(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_COMPULSORY_SOCIAL);
+};
+
+TEST_F(CombineMeasuresTest, ExactIsTheSumAndTheRatioComesFromTheSums) {
+  // 82: 30 owed of 1,000 due (3 %); 87: 10 of 100 (10 %). The mix of ratios would be 6.5 %.
+  const auto a = Figures({{distinct_, 1000, kDec2024, 0, 3},
+                          {owed_, 30, kDec2024, 0, 3},
+                          {due_, 1000, kDec2024, 12, 3}},
+                         4);
+  const auto b = Figures(
+      {{distinct_, 500, kNov2024, 0, 2}, {owed_, 10, kNov2024, 0, 2}, {due_, 100, kNov2024, 11, 2}},
+      2);
+  const auto c = CombineMeasureRollups(How(v1::REEXPRESSION_KIND_EXACT, 1, 1, 1, 1), {&a, &b}, {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->figures[distinct_].value, 1500);
+  EXPECT_EQ(c->figures[distinct_].as_of, kDec2024);  // the latest over the terms
+  EXPECT_EQ(c->figures[distinct_].reporting_units, 5);
+  EXPECT_EQ(c->figures[distinct_].expected_units, 6);
+  EXPECT_EQ(c->figures[due_].value, 1100);
+  EXPECT_EQ(c->figures[due_].months_reported, 12);
+  ASSERT_TRUE(c->figures[ratio_].percent.has_value());
+  EXPECT_DOUBLE_EQ(*c->figures[ratio_].percent, 100.0 * 40 / 1100);
+  EXPECT_EQ(c->figures[ratio_].months_reported, 12);
+  EXPECT_EQ(c->reexpression[distinct_].kind(), v1::REEXPRESSION_KIND_EXACT);
+  EXPECT_EQ(c->reexpression[ratio_].kind(), v1::REEXPRESSION_KIND_EXACT);
+  // Nothing reported anywhere: absent, never 0.
+  EXPECT_LT(c->figures[household_].as_of, 0);
+}
+
+TEST_F(CombineMeasuresTest, EachMeasureTakesTheShareOfItsWeight) {
+  // 82 went 0.6 of its population and 0.5 of its labour force; 87 whole.
+  const auto a = Figures({{distinct_, 1000, kDec2024},
+                          {household_, 200, kDec2024},
+                          {new_compulsory_, 100, kDec2024, 12},
+                          {owed_, 40, kDec2024},
+                          {due_, 1000, kDec2024, 12}});
+  const auto b = Figures({{distinct_, 500, kDec2024},
+                          {household_, 100, kDec2024},
+                          {new_compulsory_, 10, kDec2024, 12},
+                          {owed_, 10, kDec2024},
+                          {due_, 500, kDec2024, 12}});
+  const auto c =
+      CombineMeasureRollups(How(v1::REEXPRESSION_KIND_ESTIMATED, 0.6, 0.5, 1, 1), {&a, &b}, {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->figures[distinct_].value, 1100);        // population: 600 + 500
+  EXPECT_EQ(c->figures[household_].value, 220);        // health: population, 120 + 100
+  EXPECT_EQ(c->figures[new_compulsory_].value, 60);    // labour force: 50 + 10
+  EXPECT_EQ(c->figures[owed_].value, 30);              // labour force: 20 + 10
+  EXPECT_EQ(c->figures[due_].value, 1000);             // labour force: 500 + 500
+  EXPECT_DOUBLE_EQ(*c->figures[ratio_].percent, 3.0);  // 30 / 1,000
+  EXPECT_EQ(c->reexpression[distinct_].kind(), v1::REEXPRESSION_KIND_ESTIMATED);
+  EXPECT_NEAR(c->reexpression[distinct_].estimated_part(), 600.0 / 1100, 1e-12);
+  EXPECT_NEAR(c->reexpression[owed_].estimated_part(), 20.0 / 30, 1e-12);
+  EXPECT_NEAR(c->reexpression[ratio_].estimated_part(), 20.0 / 30, 1e-12);  // as its owed
+}
+
+TEST_F(CombineMeasuresTest, ARatioAskedAloneIsMadeFromItsPartsWhichAreLeftOut) {
+  std::vector<bool> wanted(MeasureKeys().size(), false);
+  wanted[ratio_] = true;
+  const std::vector<bool> parts = WithRatioParts(wanted);
+  EXPECT_TRUE(parts[owed_]);
+  EXPECT_TRUE(parts[due_]);
+  EXPECT_FALSE(parts[distinct_]);
+  const auto a =
+      Figures({{distinct_, 1000, kDec2024}, {owed_, 30, kDec2024}, {due_, 600, kDec2024, 12}});
+  const auto b = Figures({{owed_, 10, kDec2024}, {due_, 200, kDec2024, 12}});
+  const auto c =
+      CombineMeasureRollups(How(v1::REEXPRESSION_KIND_EXACT, 1, 1, 1, 1), {&a, &b}, wanted);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_DOUBLE_EQ(*c->figures[ratio_].percent, 5.0);  // 40 / 800
+  EXPECT_LT(c->figures[owed_].as_of, 0);
+  EXPECT_LT(c->figures[due_].as_of, 0);
+  EXPECT_LT(c->figures[distinct_].as_of, 0);
+}
+
+TEST_F(CombineMeasuresTest, AbsentHasNoFiguresAndTheReasonOnEveryKey) {
+  Reexpressed how;
+  how.kind = v1::REEXPRESSION_KIND_ABSENT;
+  how.reason = "the share of 87 in 82 from 2025-07-01 is unknown";
+  const auto c = CombineMeasureRollups(how, {}, {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  for (size_t k = 0; k < MeasureKeys().size(); ++k) {
+    EXPECT_LT(c->figures[k].as_of, 0);
+    EXPECT_EQ(c->reexpression[k].kind(), v1::REEXPRESSION_KIND_ABSENT);
+    EXPECT_EQ(c->reexpression[k].reason(), how.reason);
+  }
+}
+
+TEST_F(CombineMeasuresTest, SameUnitIsTheRollupItself) {
+  Reexpressed how;
+  how.kind = v1::REEXPRESSION_KIND_SAME_UNIT;
+  how.terms = {{&old82_, 1, 1}};
+  const auto a = Figures({{distinct_, 1000, kDec2024, 0, 7}}, 9);
+  const auto c = CombineMeasureRollups(how, {&a}, {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->figures[distinct_].value, 1000);
+  EXPECT_EQ(c->figures[distinct_].reporting_units, 7);
+  EXPECT_EQ(c->figures[distinct_].expected_units, 9);
+  EXPECT_EQ(c->reexpression[distinct_].kind(), v1::REEXPRESSION_KIND_SAME_UNIT);
+}
+
+TEST_F(CombineMeasuresTest, SumsAreCheckedAndTermsMustMatch) {
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  const auto a = Figures({{owed_, max, kDec2024}});
+  const auto b = Figures({{owed_, 1, kDec2024}});
+  const auto c = CombineMeasureRollups(How(v1::REEXPRESSION_KIND_EXACT, 1, 1, 1, 1), {&a, &b}, {});
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInternal);
+  const auto estimated =
+      CombineMeasureRollups(How(v1::REEXPRESSION_KIND_ESTIMATED, 1, 0.5, 1, 1), {&a, &b}, {});
+  EXPECT_EQ(estimated.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(
+      CombineMeasureRollups(How(v1::REEXPRESSION_KIND_EXACT, 1, 1, 1, 1), {&a}, {}).status().code(),
+      absl::StatusCode::kInternal);
+}
+
+TEST(ReexpressionShareTest, PeopleByPopulationEmploymentByLabourForce) {
+  auto share = [](v1::Measure m, v1::Scheme s) { return ReexpressionShare(*FindMeasure(m), s); };
+  EXPECT_EQ(share(v1::MEASURE_DISTINCT_PARTICIPANTS, v1::SCHEME_UNSPECIFIED),
+            v1::DENOMINATOR_KIND_POPULATION);
+  EXPECT_EQ(share(v1::MEASURE_HEALTH_BY_PAYER, v1::SCHEME_HEALTH), v1::DENOMINATOR_KIND_POPULATION);
+  EXPECT_EQ(share(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_HEALTH),
+            v1::DENOMINATOR_KIND_POPULATION);
+  EXPECT_EQ(share(v1::MEASURE_LOST_PARTICIPANTS, v1::SCHEME_UNEMPLOYMENT),
+            v1::DENOMINATOR_KIND_LABOR_FORCE);
+  EXPECT_EQ(share(v1::MEASURE_NEW_PARTICIPANTS, v1::SCHEME_VOLUNTARY_SOCIAL),
+            v1::DENOMINATOR_KIND_LABOR_FORCE);
+  for (v1::Measure m : {v1::MEASURE_ARREARS_OWED_VND, v1::MEASURE_ARREARS_OVERDUE_3M_VND,
+                        v1::MEASURE_EMPLOYERS_OWING, v1::MEASURE_CONTRIBUTIONS_DUE_VND}) {
+    EXPECT_EQ(share(m, v1::SCHEME_UNSPECIFIED), v1::DENOMINATOR_KIND_LABOR_FORCE) << m;
+  }
 }
 
 }  // namespace

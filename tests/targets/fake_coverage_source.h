@@ -191,7 +191,10 @@ class FakeCoverageSource : public CoverageSource, public UnitSource {
   absl::StatusOr<v1::MeasureSummary> GetMeasures(absl::string_view unit_code,
                                                  absl::string_view period,
                                                  const std::vector<v1::Measure>& measures,
+                                                 absl::string_view territory_date,
                                                  const v1::Freshness& freshness) override {
+    // The fake reads the unit at the period's end whatever `territory_date`: it keeps no
+    // crosswalk (the real re-expression is tests/integration/measures_reform_test.cc's).
     if (unavailable_) {
       return Unavailable();
     }

@@ -148,5 +148,90 @@ TEST(LastDayInYearTest, TheYearsEndOrTheDayBeforeTheEnd) {
   EXPECT_EQ(DayBefore("2024-03-01"), "2024-02-29");
 }
 
+// ---- Targets on measures (ReexpressMeasureTarget) ----
+
+v1::Target OnMeasure(const std::string& code, v1::Measure measure, double value,
+                     v1::Scheme scheme = v1::SCHEME_UNSPECIFIED) {
+  v1::Target t;
+  t.set_unit_code(code);
+  t.set_year(2025);
+  t.set_measure(measure);
+  t.set_scheme(scheme);
+  t.set_value(value);
+  t.set_assigned_by(absl::StrCat("UBND ", code));
+  return t;
+}
+
+TEST(ReexpressMeasureTargetTest, AnAmountIsTheSharedSumRoundedToAWholeNumber) {
+  // Old 82 whole, 0.4 of 87: 5.000 + 0,4 × 3.001 = 6.200,4 -> 6.200.
+  const ReexpressedTarget r = ReexpressMeasureTarget(
+      "82", 2025,
+      {Pred("82", 1.0, OnMeasure("82", v1::MEASURE_DISTINCT_PARTICIPANTS, 5000)),
+       Pred("87", 0.4, OnMeasure("87", v1::MEASURE_DISTINCT_PARTICIPANTS, 3001))});
+  ASSERT_TRUE(r.target.has_value()) << r.note;
+  EXPECT_EQ(r.target->value(), 6200);
+  EXPECT_EQ(r.target->measure(), v1::MEASURE_DISTINCT_PARTICIPANTS);
+  EXPECT_EQ(r.target->unit_code(), "82");
+  EXPECT_EQ(r.target->year(), 2025);
+  EXPECT_EQ(r.target->kind(), v1::TARGET_KIND_UNSPECIFIED);
+  EXPECT_EQ(r.target->assigned_by(), "UBND 82; UBND 87");
+  // A flow of a scheme and a ceiling alike: the sum.
+  const ReexpressedTarget lost = ReexpressMeasureTarget(
+      "82", 2025,
+      {Pred("82", 1.0, OnMeasure("82", v1::MEASURE_LOST_PARTICIPANTS, 100, v1::SCHEME_HEALTH)),
+       Pred("87", 1.0, OnMeasure("87", v1::MEASURE_LOST_PARTICIPANTS, 50, v1::SCHEME_HEALTH))});
+  ASSERT_TRUE(lost.target.has_value()) << lost.note;
+  EXPECT_EQ(lost.target->value(), 150);
+  EXPECT_EQ(lost.target->scheme(), v1::SCHEME_HEALTH);
+}
+
+TEST(ReexpressMeasureTargetTest, ARatioCeilingIsWeightedByWhatWasDue) {
+  // 2,5 % over 1.000 due and 4 % over 3.000 × 0,5: (2,5 × 1.000 + 4 × 1.500) / 2.500 = 3,4.
+  const ReexpressedTarget r = ReexpressMeasureTarget(
+      "82", 2025,
+      {Pred("82", 1.0, OnMeasure("82", v1::MEASURE_ARREARS_RATIO, 2.5), 1000),
+       Pred("87", 0.5, OnMeasure("87", v1::MEASURE_ARREARS_RATIO, 4.0), 3000)});
+  ASSERT_TRUE(r.target.has_value()) << r.note;
+  EXPECT_DOUBLE_EQ(r.target->value(), 3.4);
+  // Without what one was due, or with nothing due at all, no ceiling.
+  EXPECT_FALSE(ReexpressMeasureTarget(
+                   "82", 2025,
+                   {Pred("82", 1.0, OnMeasure("82", v1::MEASURE_ARREARS_RATIO, 2.5), 1000),
+                    Pred("87", 1.0, OnMeasure("87", v1::MEASURE_ARREARS_RATIO, 4.0))})
+                   .target.has_value());
+  const ReexpressedTarget none =
+      ReexpressMeasureTarget("82", 2025,
+                             {Pred("82", 1.0, OnMeasure("82", v1::MEASURE_ARREARS_RATIO, 2.5), 0),
+                              Pred("87", 1.0, OnMeasure("87", v1::MEASURE_ARREARS_RATIO, 4.0), 0)});
+  EXPECT_FALSE(none.target.has_value());
+  EXPECT_NE(none.note.find("nothing was due"), std::string::npos) << none.note;
+}
+
+TEST(ReexpressMeasureTargetTest, DifferentKeysOrBadTargetsAreNoTarget) {
+  EXPECT_FALSE(ReexpressMeasureTarget(
+                   "82", 2025,
+                   {Pred("82", 1.0, OnMeasure("82", v1::MEASURE_DISTINCT_PARTICIPANTS, 10)),
+                    Pred("87", 1.0, OnMeasure("87", v1::MEASURE_EMPLOYERS_OWING, 10))})
+                   .target.has_value());
+  EXPECT_FALSE(
+      ReexpressMeasureTarget("82", 2025,
+                             {Pred("82", 1.0, OnMeasure("82", v1::MEASURE_ARREARS_RATIO, 101), 5)})
+          .target.has_value());
+  EXPECT_FALSE(ReexpressMeasureTarget(
+                   "82", 2025, {Pred("82", 0, OnMeasure("82", v1::MEASURE_EMPLOYERS_OWING, 3))})
+                   .target.has_value());
+  EXPECT_FALSE(ReexpressMeasureTarget("82", 2025, {}).target.has_value());
+}
+
+TEST(ShareForTest, AMeasuresKindChoosesTheShare) {
+  v1::CrosswalkLink link;
+  link.set_population_share(0.6);
+  link.set_labor_force_share(0.5);
+  EXPECT_EQ(ShareFor(link, v1::DENOMINATOR_KIND_POPULATION), 0.6);
+  EXPECT_EQ(ShareFor(link, v1::DENOMINATOR_KIND_LABOR_FORCE), 0.5);
+  link.clear_labor_force_share();
+  EXPECT_EQ(ShareFor(link, v1::DENOMINATOR_KIND_LABOR_FORCE), 0.6);
+}
+
 }  // namespace
 }  // namespace covtrack::targets

@@ -317,6 +317,21 @@ TEST(WriteReportViTest, MeasuresDistinctParticipantsFirstThenFlowsAndArrears) {
               ::testing::EndsWith("; tỷ lệ nợ 1,8%."));
 }
 
+// Across the reform: a measure re-expressed in the reader's territory puts the paragraph "theo
+// địa giới hành chính mới", and a ceiling re-expressed from the predecessors' is named as theirs.
+TEST(WriteReportViTest, MeasuresAndTheirTargetsReexpressedAreSaidSo) {
+  v1::MeasureSummary measures = MyThoMeasures();
+  measures.mutable_values(0)->mutable_reexpression()->set_kind(v1::REEXPRESSION_KIND_EXACT);
+  v1::Achievement achievement = MyThoWithMeasures(2.1);
+  achievement.mutable_measures(0)->set_target_reexpressed(true);
+  EXPECT_EQ(WriteReportVi(achievement, 1, &measures),
+            "Tính đến 31/12/2023, thành phố Mỹ Tho (theo địa giới hành chính mới) có 215.300 "
+            "người tham gia BHXH, BHYT, BHTN; 207.717 người tham gia BHYT, đạt tỷ lệ bao phủ 89,9% "
+            "dân số. Trong năm 2023, phát triển mới 12.400 người tham gia BHYT, tăng 1.100 người "
+            "so với cùng kỳ năm 2022; tỷ lệ nợ 1,8%, dưới mức trần 2,1% (chỉ tiêu giao cho các "
+            "đơn vị trước sắp xếp).");
+}
+
 // Nothing reported is no clause, never 0: without measures the paragraph is as before; a
 // summary without values adds nothing either, and a flow without last year's figure is not
 // compared.
