@@ -99,5 +99,23 @@ TEST_F(CovctlMeasureViewTest, ListsUnitsWorstArrearsRatioFirst) {
   EXPECT_EQ(Covctl({"measures", "list", "815", "2024", "--order_by=nonsense"}).exit_code, 2);
 }
 
+// --territory_date reaches GetMeasures and ListMeasures (the re-expression itself is
+// tests/integration/measures_reform_test.cc's): 815 names nothing after the reform, and a bad
+// date is a usage error before any call.
+TEST_F(CovctlMeasureViewTest, TerritoryDateIsPassedOn) {
+  CovctlRun run = Covctl({"measures", "show", "815", "2024", "--territory_date=2024-12-31"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("tỷ lệ nợ"));
+  run = Covctl({"measures", "show", "815", "2024", "--territory_date=2025-07-01"});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_THAT(run.err, HasSubstr("(territory_date)"));
+  run = Covctl({"measures", "list", "815", "2024", "--territory_date=2025-07-01"});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_THAT(run.err, HasSubstr("(territory_date)"));
+  EXPECT_EQ(Covctl({"measures", "show", "815", "2024", "--territory_date=2024-13-01"}).exit_code,
+            2);
+  EXPECT_EQ(Covctl({"measures", "list", "815", "2024", "--territory_date=someday"}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace covtrack

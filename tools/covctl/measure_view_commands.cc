@@ -5,10 +5,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/domain.h"
 #include "common/measures.h"
 #include "tools/covctl/command_handlers.h"
+#include "tools/covctl/views.h"
 
 namespace covtrack::covctl {
 namespace {
@@ -54,6 +56,24 @@ std::string ChangeText(const v1::MeasureComparison& c, bool people) {
   return "";
 }
 
+// How the value was read in the reader's territory ("exact: old units summed", …, the reason
+// where it could not be); "" for a unit read as itself. Its comparison's, when only that was
+// re-expressed or its territory changed.
+std::string Basis(const v1::MeasureValue& v) {
+  auto reexpressed = [](const v1::Reexpression& r) {
+    return r.kind() == v1::REEXPRESSION_KIND_EXACT || r.kind() == v1::REEXPRESSION_KIND_ESTIMATED ||
+           r.kind() == v1::REEXPRESSION_KIND_ABSENT;
+  };
+  if (reexpressed(v.reexpression())) {
+    return ReexpressionText(v.reexpression());
+  }
+  const v1::MeasureComparison& c = v.same_period_last_year();
+  if (reexpressed(c.reexpression())) {
+    return absl::StrCat(c.period(), ": ", ReexpressionText(c.reexpression()));
+  }
+  return c.territory_changed() ? absl::StrCat("territory changed since ", c.period()) : "";
+}
+
 std::vector<std::string> ValueCells(const v1::MeasureValue& v, bool people) {
   const MeasureInfo* info = FindMeasure(v.measure());
   const v1::MeasureComparison& last_year = v.same_period_last_year();
@@ -72,7 +92,8 @@ std::vector<std::string> ValueCells(const v1::MeasureValue& v, bool people) {
           v.months_reported() > 0 ? absl::StrCat(v.months_reported()) : "",
           absl::StrCat(v.reporting_units(), "/", v.expected_units()),
           before,
-          ChangeText(last_year, people)};
+          ChangeText(last_year, people),
+          Basis(v)};
 }
 
 Table MeasuresTable(const std::vector<v1::MeasureSummary>& summaries, bool with_unit, bool people) {
@@ -89,7 +110,8 @@ Table MeasuresTable(const std::vector<v1::MeasureSummary>& summaries, bool with_
                                                     {"months", kR},
                                                     {"reporting", kR},
                                                     {"last_year", kR},
-                                                    {"change", kR}}) {
+                                                    {"change", kR},
+                                                    {"basis", kL}}) {
     columns.push_back(c);
   }
   Table table(std::move(columns));
@@ -120,6 +142,16 @@ Table FindingsTable(const v1::MeasureSummary& s, bool people) {
                   people ? FormatSignedCount(f.net_flow()) : absl::StrCat(f.net_flow())});
   }
   return table;
+}
+
+// "\nre-expressed from 82 Tiền Giang, 87 Đồng Tháp" where the unit did not exist in the period.
+std::string PredecessorsTitle(const v1::MeasureSummary& s) {
+  std::vector<std::string> names;
+  for (const v1::Predecessor& p : s.predecessors()) {
+    names.push_back(
+        absl::StrCat(p.unit().code(), p.unit().name().empty() ? "" : " ", p.unit().name()));
+  }
+  return names.empty() ? "" : absl::StrCat("\nre-expressed from ", absl::StrJoin(names, ", "));
 }
 
 // --order_by MEASURE[:SCHEME[:GROUP]] ("arrears_ratio", "new_participants:health:household").
@@ -159,10 +191,12 @@ absl::StatusOr<v1::MeasureOrder> ParseMeasureOrder(const std::string& text, bool
 
 int Commands::MeasuresShow(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
+  COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::GetMeasuresRequest request;
   request.set_unit_code(args[0]);
   request.set_period(args[1]);
+  request.set_territory_date(options_.territory_date);
   *request.mutable_freshness() = freshness;
   auto stub = Aggregation();
   grpc::ClientContext context;
@@ -176,7 +210,7 @@ int Commands::MeasuresShow(const std::vector<std::string>& args) {
   Emit(
       summary, [&](bool people) { return MeasuresTable(one, false, people); },
       absl::StrCat(summary.unit().name().empty() ? args[0] : summary.unit().name(), " (", args[0],
-                   "), ", summary.period()));
+                   "), ", summary.period(), PredecessorsTitle(summary)));
   if (options_.format == OutputFormat::kTable && summary.findings_size() > 0) {
     out_ << "\nStock changes that the flows do not explain (data quality):\n"
          << FindingsTable(summary, true).RenderText();
@@ -186,6 +220,7 @@ int Commands::MeasuresShow(const std::vector<std::string>& args) {
 
 int Commands::MeasuresList(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
+  COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   COVCTL_ASSIGN_OR_USAGE(order, ParseMeasureOrder(options_.order_by, options_.descending));
   COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
@@ -193,6 +228,7 @@ int Commands::MeasuresList(const std::vector<std::string>& args) {
   request.set_parent_code(args[0]);
   request.set_period(args[1]);
   request.set_level(level);
+  request.set_territory_date(options_.territory_date);
   *request.mutable_order_by() = order;
   *request.mutable_freshness() = freshness;
   request.set_page_size(500);
@@ -209,7 +245,10 @@ int Commands::MeasuresList(const std::vector<std::string>& args) {
   const std::vector<v1::MeasureSummary> summaries(all.summaries().begin(), all.summaries().end());
   Emit(
       all, [&](bool people) { return MeasuresTable(summaries, true, people); },
-      absl::StrCat("Measures under ", args[0], ", ", args[1]));
+      absl::StrCat("Measures under ", args[0], ", ", args[1],
+                   options_.territory_date.empty()
+                       ? ""
+                       : absl::StrCat(", in the territory of ", options_.territory_date)));
   return kExitOk;
 }
 
