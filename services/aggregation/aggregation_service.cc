@@ -178,7 +178,8 @@ AggregationServiceImpl::AggregationServiceImpl(const AggregationOptions& options
       ingestion_(std::move(ingestion_channel),
                  IngestionClientOptions{options.ingestion_deadline, options.export_deadline}),
       heads_(ingestion_),
-      log_(options.change_log_pairs) {
+      log_(options.change_log_pairs),
+      summaries_(options.summary_entries) {
   RegisterMetrics();
   log::Info("aggregation service started; loading the snapshot",
             {{"ingestion", options_.ingestion_addr}, {"cache", cache_->description()}});
@@ -249,6 +250,11 @@ void AggregationServiceImpl::RegisterMetrics() {
   counter("covtrack_aggregation_rollups_computed_total",
           "Rollups computed from the replica's memory",
           [this] { return entries_computed_.load(); });
+  counter("covtrack_aggregation_subtree_summaries_read_total",
+          "Subtrees that computed rollups read from a kept summary instead of walking them",
+          [this] { return summaries_.stats().hits; });
+  gauge("covtrack_aggregation_subtree_summaries", "Subtree summaries kept by this replica",
+        [this] { return summaries_.stats().entries; });
   counter("covtrack_aggregation_rollups_stale_total",
           "Cached rollups refused because a later change touched them",
           [this] { return entries_stale_.load(); });
@@ -308,6 +314,9 @@ AggregationStats AggregationServiceImpl::stats() const {
   s.local_hits = local_hits_.load();
   s.entries_stale = entries_stale_.load();
   s.entries_computed = entries_computed_.load();
+  const SummaryMemo::Stats summaries = summaries_.stats();
+  s.summaries_read = summaries.hits;
+  s.summaries_held = static_cast<int64_t>(summaries.entries);
   s.exports = exports_.load();
   s.head_lookups = heads_.rpc_count();
   s.snapshot_loads = snapshot_loads_.load();

@@ -163,6 +163,7 @@ absl::Status AggregationServiceImpl::LoadSnapshot() {
     // Nothing memoised before is trusted (the feed may have been rewritten); cleared under the
     // writer lock, so no read sees the new log with an old entry.
     ++generation_;
+    summaries_.Clear();
     absl::MutexLock local_lock(&local_mu_);
     local_.clear();
     absl::MutexLock answers_lock(&answers_mu_);
@@ -313,6 +314,45 @@ absl::Status AggregationServiceImpl::ReadBack(const v1::Change& change,
   return absl::OkStatus();
 }
 
+void AggregationServiceImpl::ForgetSummaries(
+    const v1::Change& change, const std::vector<v1::ParticipationRecord>& read_records,
+    const std::vector<v1::DenominatorRecord>& read_denominators, bool replaced) {
+  // New units or links: versions are numbered anew with the tree, and a link may change what a
+  // unit's territory is read as; nothing kept is worth the risk.
+  if (replaced) {
+    summaries_.Clear();
+    return;
+  }
+  auto touch_month = [this](const std::string& code, const std::string& month) {
+    absl::StatusOr<Month> m = Month::Parse(month);
+    if (!m.ok()) {
+      summaries_.Clear();  // ignored when applied; forgetting all is the safe side
+      return;
+    }
+    summaries_.TouchMonth(*tree_, code, m->Index());
+  };
+  // The pairs a change names and the values it carries (or was read back with): the same pairs
+  // from an ingestion that fills both; either alone from older ones.
+  for (const v1::Change::UnitMonth& p : change.participation()) {
+    touch_month(p.unit_code(), p.month());
+  }
+  for (const v1::ParticipationRecord& r : change.records()) {
+    touch_month(r.unit_code(), r.month());
+  }
+  for (const v1::ParticipationRecord& r : read_records) {
+    touch_month(r.unit_code(), r.month());
+  }
+  for (const v1::Change::UnitYear& p : change.denominators()) {
+    summaries_.TouchYear(*tree_, p.unit_code(), p.year());
+  }
+  for (const v1::DenominatorRecord& d : change.denominator_values()) {
+    summaries_.TouchYear(*tree_, d.unit_code(), d.year());
+  }
+  for (const v1::DenominatorRecord& d : read_denominators) {
+    summaries_.TouchYear(*tree_, d.unit_code(), d.year());
+  }
+}
+
 absl::Status AggregationServiceImpl::Apply(const v1::Change& change) {
   // Everything slow happens before the writer lock: reading back, rebuilding the hierarchy or
   // the crosswalk (from the follower's own copies, which only this thread touches).
@@ -385,6 +425,7 @@ absl::Status AggregationServiceImpl::Apply(const v1::Change& change) {
     for (const v1::MeasureRecord& m : change.measure_values()) {
       data_.AddMeasure(m);
     }
+    const bool replaced = hierarchy != nullptr || crosswalk != nullptr;
     if (hierarchy != nullptr) {
       hierarchy_ = std::move(hierarchy);
       tree_ = std::move(tree);
@@ -394,6 +435,7 @@ absl::Status AggregationServiceImpl::Apply(const v1::Change& change) {
       crosswalk_ = std::move(crosswalk);
       ++generation_;
     }
+    ForgetSummaries(change, read_records, read_denominators, replaced);
     log_.Append(change);
     applied_seq_ = change.seq();
     applied_commit_time_ = commit_time;

@@ -12,17 +12,21 @@
 // - Rates are sums of numerators over sums of denominators; a missing split or denominator is
 //   reported as absent with a count, never as an under-count.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
@@ -130,6 +134,7 @@ class TreeIndex {
 
  private:
   friend class RollupTree;
+  friend class SummaryMemo;
   struct Version {
     const v1::AdminUnit* unit = nullptr;
     int code = 0;      // code id
@@ -150,6 +155,7 @@ class TreeIndex {
   absl::flat_hash_map<std::string, int> code_ids_;
   std::vector<std::vector<int>> versions_of_;  // code id -> versions, ordered by valid_from
   std::vector<std::vector<int>> children_of_;  // code id -> versions beneath, ordered by code
+  std::vector<std::vector<int>> parents_of_;   // code id -> the code ids its versions name
   int nation_code_ = 0;
 };
 
@@ -170,13 +176,84 @@ struct RollupNode {
 std::vector<RollupNode> SubtreeAt(const TreeIndex& tree, const CoverageData& data,
                                   absl::string_view unit_code, absl::string_view date);
 
+// What a rollup keeps of an internal unit version's subtree for one period, so that a later
+// rollup above it reads its figures instead of walking it (rollup.cc).
+struct SubtreeSummary;
+
+// Summaries of internal unit versions per period (never of leaves: a leaf's figure is a lookup),
+// filled by rollups and dropped precisely when a change could alter them, so that a rollup after
+// a write walks only the changed unit's path and the children along it. Bounded: when full, the
+// older half (entries not used since the last turnover) is dropped. Thread-safe. Valid for one
+// TreeIndex (its versions' numbers): cleared when the tree is replaced.
+class SummaryMemo {
+ public:
+  explicit SummaryMemo(size_t max_entries) : max_entries_(std::max<size_t>(max_entries, 2)) {}
+  SummaryMemo(const SummaryMemo&) = delete;
+  SummaryMemo& operator=(const SummaryMemo&) = delete;
+
+  void Clear();
+  // A figure of `unit_code` for month `month_index` (Month::Index()) changed: drops the
+  // summaries of every version of the code and of its ancestors (through any version) for the
+  // periods containing that month.
+  void TouchMonth(const TreeIndex& tree, absl::string_view unit_code, int month_index);
+  // A denominator of `unit_code` for `year` changed: the same, for every period of that year.
+  void TouchYear(const TreeIndex& tree, absl::string_view unit_code, int year);
+
+  struct Stats {
+    size_t entries = 0;
+    int64_t hits = 0;     // subtrees a rollup read from a summary
+    int64_t stored = 0;   // summaries computed and kept
+    int64_t dropped = 0;  // summaries dropped by a change (not by the bound)
+  };
+  Stats stats() const;
+
+ private:
+  friend class RollupTree;
+  friend absl::StatusOr<v1::Coverage> RollupCoverage(const TreeIndex&, const CoverageData&,
+                                                     absl::string_view, const Period&,
+                                                     SummaryMemo*);
+  struct Key {
+    int version = 0;  // in the TreeIndex
+    int first = 0;    // the period's months, Month::Index()
+    int last = 0;
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.version, k.first, k.last);
+    }
+    friend bool operator==(const Key& a, const Key& b) {
+      return a.version == b.version && a.first == b.first && a.last == b.last;
+    }
+  };
+  using Map = absl::flat_hash_map<Key, std::shared_ptr<const SubtreeSummary>>;
+  std::shared_ptr<const SubtreeSummary> Find(const Key& key);
+  void Store(const Key& key, std::shared_ptr<const SubtreeSummary> summary);
+  void Insert(const Key& key, std::shared_ptr<const SubtreeSummary> summary)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the summaries of `unit_code`'s versions and their ancestors' for periods [first, last]
+  // in `periods`.
+  void Drop(const TreeIndex& tree, absl::string_view unit_code,
+            absl::Span<const std::pair<int, int>> periods);
+
+  const size_t max_entries_;
+  mutable absl::Mutex mu_;
+  // Two generations: a summary found in `older_` moves to `recent_`; when `recent_` holds half
+  // the bound, it becomes `older_` and the previous older generation is dropped.
+  Map recent_ ABSL_GUARDED_BY(mu_);
+  Map older_ ABSL_GUARDED_BY(mu_);
+  int64_t hits_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t stored_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 // The coverage of `unit_code` for `period`, all five schemes in kAllSchemes order, without
-// comparisons. NOT_FOUND when the code names no unit on the period's last day. Both forms give
-// the same answer; the TreeIndex one (the service's) reads the tree without strings.
+// comparisons. NOT_FOUND when the code names no unit on the period's last day. Every form gives
+// the same answer; the TreeIndex ones (the service's) read the tree without strings, and with a
+// `memo` compose the figure from the summaries of subtrees it holds, keeping those it computes.
 absl::StatusOr<v1::Coverage> RollupCoverage(const Hierarchy& hierarchy, const CoverageData& data,
                                             absl::string_view unit_code, const Period& period);
 absl::StatusOr<v1::Coverage> RollupCoverage(const TreeIndex& tree, const CoverageData& data,
-                                            absl::string_view unit_code, const Period& period);
+                                            absl::string_view unit_code, const Period& period,
+                                            SummaryMemo* memo = nullptr);
 
 // The periods a GetCoverage answer compares with: the same period a year earlier, then the ends
 // of the `previous_year_ends` years before the period's year, newest first (none before 1900).

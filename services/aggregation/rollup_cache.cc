@@ -200,7 +200,7 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
       ++entries_stale_;
     }
     absl::StatusOr<v1::Coverage> computed =
-        RollupCoverage(*tree_, data_, wants[i].code, wants[i].period);
+        RollupCoverage(*tree_, data_, wants[i].code, wants[i].period, &summaries_);
     if (absl::IsNotFound(computed.status())) {
       continue;  // the code names no unit at the period's end
     }
