@@ -377,6 +377,7 @@ grpc::Status IngestionServiceImpl::StreamReports(
     return ToGrpcStatus(status);
   };
   const std::string peer = PeerIdentity(*context);
+  int groups = 0;  // transactions committed, for the log: how well the messages were grouped
   while (std::optional<ReadMessage> first = ahead.Take(/*wait=*/true)) {
     GroupAnswer group;
     std::optional<ReadMessage> held;  // the message being written (its request outlives it)
@@ -430,6 +431,7 @@ grpc::Status IngestionServiceImpl::StreamReports(
                        response->messages_committed(), " earlier messages were committed")));
     }
     // Committed: the group's messages count from here on.
+    ++groups;
     for (const auto& [request_id, written] : group.written) {
       Metrics().Committed(written);
       response->set_messages_committed(response->messages_committed() + 1);
@@ -482,6 +484,7 @@ grpc::Status IngestionServiceImpl::StreamReports(
                                                  " committed messages; resume from there")));
   }
   log::Info("report stream committed", {{"messages", absl::StrCat(response->messages_committed())},
+                                        {"transactions", absl::StrCat(groups)},
                                         {"records", absl::StrCat(response->records_accepted())},
                                         {"changed", absl::StrCat(response->records_changed())},
                                         {"seq", absl::StrCat(response->last_change_seq())}});
