@@ -425,9 +425,8 @@ grpc::Status IngestionServiceImpl::StreamReports(
       Metrics().Rejected(committed.code(), nullptr);
       return end(absl::Status(
           committed.code(),
-          absl::StrCat("messages ", response->messages_committed(), " to ",
-                       response->messages_committed() + group.written.size(),
-                       " were not committed: ", committed.message(), "; ",
+          absl::StrCat("the transaction of messages ", response->messages_committed(),
+                       " onwards failed: ", committed.message(), "; ",
                        response->messages_committed(), " earlier messages were committed")));
     }
     // Committed: the group's messages count from here on.
