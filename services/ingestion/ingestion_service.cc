@@ -1,7 +1,10 @@
 #include "services/ingestion/ingestion_service.h"
 
 #include <algorithm>
+#include <deque>
 #include <limits>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -31,6 +34,13 @@ constexpr int kWatchPageSize = 100;
 // (kept afterwards: 860 MB and 473 open files after the streams had closed). The others wait
 // for a turn, which costs them a few milliseconds.
 constexpr int kMaxConcurrentFeedReads = 4;
+
+// StreamReports' group commit (StreamReports below). A group takes the messages that have
+// arrived while the transaction runs, up to these bounds: the writers' lock is held for at most
+// about a second, and the messages read ahead of the transactions take bounded memory.
+constexpr int kGroupMaxMessages = 32;
+constexpr absl::Duration kGroupMaxTime = absl::Seconds(1);
+constexpr size_t kReadAheadMaxBytes = 32 << 20;  // serialized size of the queued messages
 
 // What was written and what was refused, for operators (common/metrics).
 struct IngestionMetrics {
@@ -153,12 +163,17 @@ absl::StatusOr<v1::ImportAdminUnitsResponse> IngestionServiceImpl::Import(
   return result;
 }
 
+absl::Status IngestionServiceImpl::CheckReport(const grpc::ServerContext& context,
+                                               const v1::SubmitReportRequest& request) {
+  RETURN_IF_ERROR(Allowed(access_.RequireUnits(context, Role::kReporter, UnitsOf(request))));
+  return ValidateSubmitReport(request, options_.limits);
+}
+
 absl::StatusOr<v1::SubmitReportResponse> IngestionServiceImpl::Submit(
     const grpc::ServerContext& context, const v1::SubmitReportRequest& request) {
   absl::StatusOr<v1::SubmitReportResponse> result =
       [&]() -> absl::StatusOr<v1::SubmitReportResponse> {
-    RETURN_IF_ERROR(Allowed(access_.RequireUnits(context, Role::kReporter, UnitsOf(request))));
-    RETURN_IF_ERROR(ValidateSubmitReport(request, options_.limits));
+    RETURN_IF_ERROR(CheckReport(context, request));
     return store_->SubmitReport(request, Sender{PeerIdentity(context), request.source()});
   }();
   if (!result.ok()) {
@@ -238,61 +253,228 @@ bool IngestionServiceImpl::UploadsStopped() const {
   return absl::Now() >= absl::FromUnixNanos(uploads_stop_unix_ns_.load());
 }
 
+namespace {
+
+// One message of a StreamReports call as the read-ahead thread left it: read and checked (the
+// caller's rights, the report's own checks), not yet written.
+struct ReadMessage {
+  v1::SubmitReportRequest request;
+  absl::Status checked;
+  size_t bytes = 0;
+};
+
+// The messages read ahead of StreamReports' transactions, by a thread of the call's own.
+struct ReadAhead {
+  absl::Mutex mu;
+  std::deque<ReadMessage> queue ABSL_GUARDED_BY(mu);
+  size_t queued_bytes ABSL_GUARDED_BY(mu) = 0;
+  bool done ABSL_GUARDED_BY(mu) = false;  // no message will be queued any more
+  bool stop ABSL_GUARDED_BY(mu) = false;  // the handler ends the call: read nothing more
+
+  // The next message; with `wait`, waits for one (nullopt: the stream has ended), without,
+  // nullopt when none has arrived.
+  std::optional<ReadMessage> Take(bool wait) {
+    absl::MutexLock lock(&mu);
+    if (wait) {
+      mu.Await(absl::Condition(
+          +[](ReadAhead* r)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu) { return !r->queue.empty() || r->done; },
+          this));
+    }
+    if (queue.empty()) {
+      return std::nullopt;
+    }
+    ReadMessage message = std::move(queue.front());
+    queue.pop_front();
+    queued_bytes -= message.bytes;
+    return message;
+  }
+};
+
+// What the messages of one group wrote, added to the call's answer once the group is committed.
+struct GroupAnswer {
+  std::vector<std::pair<std::string, v1::SubmitReportResponse>> written;  // request_id, answer
+  // Why the group stopped taking messages, when the call ends with it.
+  enum class Stop { kNone, kRefused, kShutdown, kTooMany } stop = Stop::kNone;
+  absl::Status refused;  // the refused message's error (kRefused)
+  std::string refused_id;
+  const v1::SubmitReportRequest* refused_request = nullptr;
+};
+
+}  // namespace
+
+// Group commit: a bulk upload pays one durable commit per group of messages instead of one per
+// message (9 of the ~430 ms a national month took on SQLite went to 9 commits of 10 ms each).
+// The contract stays the one documented on the RPC: each message is all or nothing and
+// idempotent by request_id, messages are written in order, the first refused one ends the call
+// and the count of committed messages (the trailer "covtrack-committed-messages", and the
+// answer) says where to resume. What acknowledges a message is that count, and it is sent only
+// at the end of the call, after the transaction holding the counted messages committed: a
+// message the call has not counted is either in a group that committed (a resend is recognised
+// by its request_id) or in none. How:
+//  - A thread of the call reads messages ahead and checks them (rights, the report's checks),
+//    outside any transaction; a refused check stops it reading.
+//  - The handler opens a transaction when a message is there and writes, each in a savepoint of
+//    its own (IngestionStore::SubmitReports), that message and every one that has arrived
+//    meanwhile, up to kGroupMaxMessages or kGroupMaxTime; then commits. It never waits for the
+//    client inside a transaction, so a client sending one message at a time has each committed
+//    on its own as before (and visible on the change feed as soon as it is), while a client
+//    sending faster than the store writes has its messages grouped.
+//  - A message refused by the store is rolled back to its savepoint and changes nothing; the
+//    messages before it in its group commit; the call ends with its error.
+//  - A failed commit writes none of the group's messages; the call ends with that error and the
+//    count of the groups committed before.
+// One difference a client can see: a message refused by the store ends the call once the
+// client has sent its next message or closed its side (the read-ahead thread, blocked reading,
+// must return before the call can end); a client streaming a file does both at once.
 grpc::Status IngestionServiceImpl::StreamReports(
     grpc::ServerContext* context, grpc::ServerReader<v1::SubmitReportRequest>* reader,
     v1::StreamReportsResponse* response) {
+  ReadAhead ahead;
+  std::thread read_ahead([&] {
+    for (;;) {
+      {
+        absl::MutexLock lock(&ahead.mu);
+        ahead.mu.Await(absl::Condition(
+            +[](ReadAhead* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu) {
+              return r->stop || r->queued_bytes < kReadAheadMaxBytes;
+            },
+            &ahead));
+        if (ahead.stop) {
+          break;
+        }
+      }
+      ReadMessage message;
+      if (!reader->Read(&message.request)) {
+        break;
+      }
+      message.checked = CheckReport(*context, message.request);
+      message.bytes = message.request.ByteSizeLong();
+      const bool refused = !message.checked.ok();
+      absl::MutexLock lock(&ahead.mu);
+      if (ahead.stop) {
+        break;
+      }
+      ahead.queued_bytes += message.bytes;
+      ahead.queue.push_back(std::move(message));
+      if (refused) {  // the call ends with it: nothing after it is read
+        break;
+      }
+    }
+    absl::MutexLock lock(&ahead.mu);
+    ahead.done = true;
+  });
   // Every way the call ends says how many messages were committed, so that the client sends
-  // the rest from there.
+  // the rest from there; the read-ahead thread has returned first.
   auto end = [&](const absl::Status& status) {
+    {
+      absl::MutexLock lock(&ahead.mu);
+      ahead.stop = true;
+    }
+    read_ahead.join();
     context->AddTrailingMetadata("covtrack-committed-messages",
                                  absl::StrCat(response->messages_committed()));
     return ToGrpcStatus(status);
   };
-  v1::SubmitReportRequest request;
-  int index = 0;
-  while (reader->Read(&request)) {
-    if (UploadsStopped()) {
-      // Shutting down: the message just read is not committed (it is whole or nothing), and
-      // the client resumes with it on another replica or after the restart.
-      log::Info("report stream stopped for shutdown",
-                {{"messages", absl::StrCat(response->messages_committed())}});
-      return end(absl::UnavailableError(
-          absl::StrCat("ingestion is shutting down: ", response->messages_committed(),
-                       " messages of this stream were committed; send the rest again from message ",
-                       response->messages_committed())));
-    }
-    // The counts below are sums: messages is an int32, and each message holds at most
-    // max_items_per_request (an int) records, so with messages bounded every int64 sum fits.
-    if (response->messages_committed() == std::numeric_limits<int32_t>::max()) {
-      return end(absl::OutOfRangeError(
-          absl::StrCat("too many messages in one stream; send the rest from message ",
-                       response->messages_committed(), " in another call")));
-    }
-    absl::StatusOr<v1::SubmitReportResponse> result = Submit(*context, request);
-    if (!result.ok()) {
-      LogIfBroken(result.status());
+  const std::string peer = PeerIdentity(*context);
+  int groups = 0;  // transactions committed, for the log: how well the messages were grouped
+  while (std::optional<ReadMessage> first = ahead.Take(/*wait=*/true)) {
+    GroupAnswer group;
+    std::optional<ReadMessage> held;  // the message being written (its request outlives it)
+    const absl::Status committed =
+        store_->SubmitReports([&](const IngestionStore::SubmitInGroup& submit) -> absl::Status {
+          const absl::Time began = absl::Now();
+          held = std::move(first);
+          while (held.has_value()) {
+            if (UploadsStopped()) {
+              // Shutting down: the message just read is not written (it is whole or nothing),
+              // and the client resumes with it on another replica or after the restart.
+              group.stop = GroupAnswer::Stop::kShutdown;
+              break;
+            }
+            // The counts below are sums: messages is an int32, and each message holds at most
+            // max_items_per_request (an int) records, so with messages bounded every int64 sum
+            // fits.
+            if (response->messages_committed() + static_cast<int64_t>(group.written.size()) ==
+                std::numeric_limits<int32_t>::max()) {
+              group.stop = GroupAnswer::Stop::kTooMany;
+              break;
+            }
+            absl::StatusOr<v1::SubmitReportResponse> result =
+                held->checked.ok() ? submit(held->request, Sender{peer, held->request.source()})
+                                   : absl::StatusOr<v1::SubmitReportResponse>(held->checked);
+            if (!result.ok()) {
+              group.stop = GroupAnswer::Stop::kRefused;
+              group.refused = result.status();
+              group.refused_id = held->request.request_id();
+              group.refused_request = &held->request;
+              break;
+            }
+            group.written.emplace_back(held->request.request_id(), *std::move(result));
+            if (static_cast<int>(group.written.size()) >= kGroupMaxMessages ||
+                absl::Now() - began >= kGroupMaxTime) {
+              held.reset();
+              break;
+            }
+            held = ahead.Take(/*wait=*/false);
+          }
+          return absl::OkStatus();
+        });
+    if (!committed.ok()) {
+      LogIfBroken(committed);
+      Metrics().Rejected(committed.code(), nullptr);
       return end(absl::Status(
-          result.status().code(),
-          absl::StrCat("message ", index, " (request_id ", QuoteInput(request.request_id()),
-                       "): ", result.status().message(), "; ", response->messages_committed(),
-                       " earlier messages were committed")));
+          committed.code(),
+          absl::StrCat("the transaction of messages ", response->messages_committed(),
+                       " onwards failed: ", committed.message(), "; ",
+                       response->messages_committed(), " earlier messages were committed")));
     }
-    response->set_messages_committed(response->messages_committed() + 1);
-    response->set_records_accepted(response->records_accepted() + result->records_accepted());
-    response->set_denominators_accepted(response->denominators_accepted() +
-                                        result->denominators_accepted());
-    response->set_measures_accepted(response->measures_accepted() + result->measures_accepted());
-    if (result->replayed()) {
-      response->set_messages_replayed(response->messages_replayed() + 1);
-    } else {
-      response->set_records_changed(response->records_changed() + result->records_changed());
-      response->set_denominators_changed(response->denominators_changed() +
-                                         result->denominators_changed());
-      response->set_measures_changed(response->measures_changed() + result->measures_changed());
+    // Committed: the group's messages count from here on.
+    ++groups;
+    for (const auto& [request_id, written] : group.written) {
+      Metrics().Committed(written);
+      response->set_messages_committed(response->messages_committed() + 1);
+      response->set_records_accepted(response->records_accepted() + written.records_accepted());
+      response->set_denominators_accepted(response->denominators_accepted() +
+                                          written.denominators_accepted());
+      response->set_measures_accepted(response->measures_accepted() + written.measures_accepted());
+      if (written.replayed()) {
+        response->set_messages_replayed(response->messages_replayed() + 1);
+      } else {
+        response->set_records_changed(response->records_changed() + written.records_changed());
+        response->set_denominators_changed(response->denominators_changed() +
+                                           written.denominators_changed());
+        response->set_measures_changed(response->measures_changed() + written.measures_changed());
+      }
+      response->set_last_change_seq(written.change_seq());
+      response->set_last_request_id(request_id);
     }
-    response->set_last_change_seq(result->change_seq());
-    response->set_last_request_id(request.request_id());
-    ++index;
+    if (!group.written.empty()) {
+      NoteCommitted(response->last_change_seq());
+    }
+    switch (group.stop) {
+      case GroupAnswer::Stop::kNone:
+        break;
+      case GroupAnswer::Stop::kRefused:
+        LogIfBroken(group.refused);
+        Metrics().Rejected(group.refused.code(), group.refused_request);
+        return end(absl::Status(
+            group.refused.code(),
+            absl::StrCat("message ", response->messages_committed(), " (request_id ",
+                         QuoteInput(group.refused_id), "): ", group.refused.message(), "; ",
+                         response->messages_committed(), " earlier messages were committed")));
+      case GroupAnswer::Stop::kShutdown:
+        log::Info("report stream stopped for shutdown",
+                  {{"messages", absl::StrCat(response->messages_committed())}});
+        return end(absl::UnavailableError(absl::StrCat(
+            "ingestion is shutting down: ", response->messages_committed(),
+            " messages of this stream were committed; send the rest again from message ",
+            response->messages_committed())));
+      case GroupAnswer::Stop::kTooMany:
+        return end(absl::OutOfRangeError(
+            absl::StrCat("too many messages in one stream; send the rest from message ",
+                         response->messages_committed(), " in another call")));
+    }
   }
   if (context->IsCancelled()) {  // the caller went away, or the server is shutting down
     log::Warn("report stream cancelled",
@@ -301,6 +483,7 @@ grpc::Status IngestionServiceImpl::StreamReports(
                                                  " committed messages; resume from there")));
   }
   log::Info("report stream committed", {{"messages", absl::StrCat(response->messages_committed())},
+                                        {"transactions", absl::StrCat(groups)},
                                         {"records", absl::StrCat(response->records_accepted())},
                                         {"changed", absl::StrCat(response->records_changed())},
                                         {"seq", absl::StrCat(response->last_change_seq())}});

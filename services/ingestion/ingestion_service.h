@@ -76,9 +76,12 @@ class IngestionServiceImpl final : public v1::IngestionService::Service {
   IngestionServiceImpl(IngestionOptions options, std::unique_ptr<sql::Database> db,
                        std::unique_ptr<IngestionStore> store);
   void NoteCommitted(int64_t seq);
-  // One report, for SubmitReport and each message of StreamReports: the reporter role and
-  // every unit inside the caller's jurisdiction → the report's checks → the store; counted in
-  // the metrics either way.
+  // A report's checks before the store's: the reporter role and every unit inside the caller's
+  // jurisdiction → the report's own checks (request_validation.h).
+  absl::Status CheckReport(const grpc::ServerContext& context,
+                           const v1::SubmitReportRequest& request);
+  // One report, for SubmitReport: CheckReport → the store; counted in the metrics either way.
+  // (StreamReports runs the same steps, with its messages grouped in transactions.)
   absl::StatusOr<v1::SubmitReportResponse> Submit(const grpc::ServerContext& context,
                                                   const v1::SubmitReportRequest& request);
   // The admin role → the import's checks → the store; counted in the metrics either way.

@@ -15,33 +15,69 @@ absl::StatusOr<std::unique_ptr<IngestionStore>> IngestionStore::Create(
 }
 
 template <typename Response>
-absl::StatusOr<Response> IngestionStore::WriteOnce(
-    const std::string& request_id, const google::protobuf::Message& request, const Sender& sender,
+absl::StatusOr<Response> IngestionStore::WriteOnceIn(
+    sql::Session& s, const std::string& request_id, const google::protobuf::Message& request,
+    const Sender& sender,
     const std::function<absl::StatusOr<Response>(sql::Session&, ChangeWriter&)>& write) {
   const std::string fingerprint = sql::RequestFingerprint(request);
   Response response;
-  RETURN_IF_ERROR(db_->Write([&](sql::Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(const int64_t head, LockChangeHead(s));
-    ASSIGN_OR_RETURN(
-        const sql::RequestLedger::Answer answer,
-        ledger_.WriteOnce(s, request_id, fingerprint, [&]() -> absl::StatusOr<std::string> {
-          ChangeWriter changes(head);
-          ASSIGN_OR_RETURN(response, write(s, changes));
-          RETURN_IF_ERROR(changes.Publish(s, request_id, sender));
-          RETURN_IF_ERROR(PruneFeed(s, changes.visible_seq(), retention_, absl::Now()));
-          response.set_change_seq(changes.visible_seq());
-          return response.SerializeAsString();
-        }));
-    if (answer.replayed) {
-      if (!response.ParseFromString(answer.response)) {
-        return absl::InternalError(
-            absl::StrCat("stored answer of request_id \"", request_id, "\" is corrupt"));
-      }
-      response.set_replayed(true);
+  ASSIGN_OR_RETURN(const int64_t head, LockChangeHead(s));
+  ASSIGN_OR_RETURN(
+      const sql::RequestLedger::Answer answer,
+      ledger_.WriteOnce(s, request_id, fingerprint, [&]() -> absl::StatusOr<std::string> {
+        ChangeWriter changes(head);
+        ASSIGN_OR_RETURN(response, write(s, changes));
+        RETURN_IF_ERROR(changes.Publish(s, request_id, sender));
+        RETURN_IF_ERROR(PruneFeed(s, changes.visible_seq(), retention_, absl::Now()));
+        response.set_change_seq(changes.visible_seq());
+        return response.SerializeAsString();
+      }));
+  if (answer.replayed) {
+    if (!response.ParseFromString(answer.response)) {
+      return absl::InternalError(
+          absl::StrCat("stored answer of request_id \"", request_id, "\" is corrupt"));
     }
+    response.set_replayed(true);
+  }
+  return response;
+}
+
+template <typename Response>
+absl::StatusOr<Response> IngestionStore::WriteOnce(
+    const std::string& request_id, const google::protobuf::Message& request, const Sender& sender,
+    const std::function<absl::StatusOr<Response>(sql::Session&, ChangeWriter&)>& write) {
+  Response response;
+  RETURN_IF_ERROR(db_->Write([&](sql::Session& s) -> absl::Status {
+    ASSIGN_OR_RETURN(response, WriteOnceIn<Response>(s, request_id, request, sender, write));
     return absl::OkStatus();
   }));
   return response;
+}
+
+absl::Status IngestionStore::SubmitReports(
+    const std::function<absl::Status(const SubmitInGroup& submit)>& fill) {
+  return db_->Write([&](sql::Session& s) -> absl::Status {
+    const SubmitInGroup submit =
+        [&](const v1::SubmitReportRequest& request,
+            const Sender& sender) -> absl::StatusOr<v1::SubmitReportResponse> {
+      // The same savepoint name each time: a report's savepoint is released (or rolled back
+      // to and released) before the next one is set.
+      RETURN_IF_ERROR(s.Execute("SAVEPOINT report", {}).status());
+      absl::StatusOr<v1::SubmitReportResponse> written =
+          WriteOnceIn<v1::SubmitReportResponse>(s, request.request_id(), request, sender,
+                                                [&](sql::Session& session, ChangeWriter& changes) {
+                                                  return WriteReport(session, changes, request);
+                                                });
+      if (!written.ok()) {
+        // Undoes the report's claim of its request_id and any row it wrote (on PostgreSQL
+        // also ends the aborted state a failed statement leaves); the earlier reports stay.
+        RETURN_IF_ERROR(s.Execute("ROLLBACK TO SAVEPOINT report", {}).status());
+      }
+      RETURN_IF_ERROR(s.Execute("RELEASE SAVEPOINT report", {}).status());
+      return written;
+    };
+    return fill(submit);
+  });
 }
 
 template absl::StatusOr<v1::SubmitReportResponse> IngestionStore::WriteOnce(

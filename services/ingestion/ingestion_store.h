@@ -39,6 +39,16 @@ class IngestionStore {
       const v1::ImportAdminUnitsRequest& request, const Sender& sender);
   absl::StatusOr<v1::SubmitReportResponse> SubmitReport(const v1::SubmitReportRequest& request,
                                                         const Sender& sender);
+  // Several reports in one transaction, for StreamReports' group commit: `fill` calls `submit`
+  // for each report in turn, which writes it as SubmitReport does (once per request_id, on the
+  // change feed, audited) inside a savepoint of its own. A report refused there (its error
+  // returned) is rolled back to its savepoint and leaves nothing behind, not even its
+  // request_id's claim; the reports before it stay in the transaction. When `fill` returns OK
+  // the transaction commits (durably: WAL with synchronous=FULL, PostgreSQL's synchronous
+  // commit), and only then is any of its reports written; otherwise none is.
+  using SubmitInGroup = std::function<absl::StatusOr<v1::SubmitReportResponse>(
+      const v1::SubmitReportRequest& request, const Sender& sender)>;
+  absl::Status SubmitReports(const std::function<absl::Status(const SubmitInGroup& submit)>& fill);
   absl::StatusOr<v1::ImportCrosswalkResponse> ImportCrosswalk(
       const v1::ImportCrosswalkRequest& request, const Sender& sender);
 
@@ -72,6 +82,15 @@ class IngestionStore {
   absl::StatusOr<Response> WriteOnce(
       const std::string& request_id, const google::protobuf::Message& request, const Sender& sender,
       const std::function<absl::StatusOr<Response>(sql::Session&, ChangeWriter&)>& write);
+  // WriteOnce's work inside a transaction the caller holds (`s`).
+  template <typename Response>
+  absl::StatusOr<Response> WriteOnceIn(
+      sql::Session& s, const std::string& request_id, const google::protobuf::Message& request,
+      const Sender& sender,
+      const std::function<absl::StatusOr<Response>(sql::Session&, ChangeWriter&)>& write);
+  // The rows of one report (submit_report.cc), for SubmitReport and SubmitReports.
+  absl::StatusOr<v1::SubmitReportResponse> WriteReport(sql::Session& s, ChangeWriter& changes,
+                                                       const v1::SubmitReportRequest& request);
 
   sql::Database* db_;
   const FeedRetention retention_;

@@ -132,57 +132,59 @@ absl::StatusOr<v1::SubmitReportResponse> IngestionStore::SubmitReport(
     const v1::SubmitReportRequest& request, const Sender& sender) {
   return WriteOnce<v1::SubmitReportResponse>(
       request.request_id(), request, sender,
-      [&](sql::Session& s, ChangeWriter& changes) -> absl::StatusOr<v1::SubmitReportResponse> {
-        // The versions of every code the report names, read up front in a few queries; the
-        // checks then look them up (a code no unit ever held has none).
-        std::vector<std::string> codes;
-        codes.reserve(request.records_size() + request.denominators_size() +
-                      request.measures_size());
-        for (const v1::ParticipationRecord& r : request.records()) {
-          codes.push_back(r.unit_code());
-        }
-        for (const v1::DenominatorRecord& d : request.denominators()) {
-          codes.push_back(d.unit_code());
-        }
-        for (const v1::MeasureRecord& m : request.measures()) {
-          codes.push_back(m.unit_code());
-        }
-        std::sort(codes.begin(), codes.end());
-        codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
-        ASSIGN_OR_RETURN(const VersionsByCode versions, ReadVersionsOf(s, codes));
-        UnitCalendar calendar(
-            [&versions](const std::string& code) -> absl::StatusOr<std::vector<v1::AdminUnit>> {
-              auto it = versions.find(code);
-              return it == versions.end() ? std::vector<v1::AdminUnit>() : it->second;
-            });
-        RETURN_IF_ERROR(ValidateReportUnits(request, calendar));
-        ASSIGN_OR_RETURN(const ValuesAfterWrite after, ReadValuesAfterWrite(s, request));
-        RETURN_IF_ERROR(CheckPartsWithinWholes(after));
+      [&](sql::Session& s, ChangeWriter& changes) { return WriteReport(s, changes, request); });
+}
 
-        ASSIGN_OR_RETURN(const std::vector<sql::Row> records,
-                         WriteRecords(s, request.records(), changes.seq()));
-        for (const sql::Row& r : records) {
-          changes.Touch(kParticipationChange, r.Text(0), r.Text(1));
-        }
-        ASSIGN_OR_RETURN(const std::vector<sql::Row> denominators,
-                         WriteDenominators(s, request.denominators(), changes.seq()));
-        for (const sql::Row& d : denominators) {
-          changes.Touch(kDenominatorChange, d.Text(0), absl::StrCat(d.Int(1)));
-        }
-        ASSIGN_OR_RETURN(const std::vector<sql::Row> measures,
-                         WriteMeasures(s, request.measures(), changes.seq()));
-        for (const sql::Row& m : measures) {
-          changes.Touch(kMeasureChange, m.Text(0), m.Text(1));
-        }
-        v1::SubmitReportResponse response;
-        response.set_records_accepted(request.records_size());
-        response.set_records_changed(static_cast<int32_t>(records.size()));
-        response.set_denominators_accepted(request.denominators_size());
-        response.set_denominators_changed(static_cast<int32_t>(denominators.size()));
-        response.set_measures_accepted(request.measures_size());
-        response.set_measures_changed(static_cast<int32_t>(measures.size()));
-        return response;
+absl::StatusOr<v1::SubmitReportResponse> IngestionStore::WriteReport(
+    sql::Session& s, ChangeWriter& changes, const v1::SubmitReportRequest& request) {
+  // The versions of every code the report names, read up front in a few queries; the
+  // checks then look them up (a code no unit ever held has none).
+  std::vector<std::string> codes;
+  codes.reserve(request.records_size() + request.denominators_size() + request.measures_size());
+  for (const v1::ParticipationRecord& r : request.records()) {
+    codes.push_back(r.unit_code());
+  }
+  for (const v1::DenominatorRecord& d : request.denominators()) {
+    codes.push_back(d.unit_code());
+  }
+  for (const v1::MeasureRecord& m : request.measures()) {
+    codes.push_back(m.unit_code());
+  }
+  std::sort(codes.begin(), codes.end());
+  codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
+  ASSIGN_OR_RETURN(const VersionsByCode versions, ReadVersionsOf(s, codes));
+  UnitCalendar calendar(
+      [&versions](const std::string& code) -> absl::StatusOr<std::vector<v1::AdminUnit>> {
+        auto it = versions.find(code);
+        return it == versions.end() ? std::vector<v1::AdminUnit>() : it->second;
       });
+  RETURN_IF_ERROR(ValidateReportUnits(request, calendar));
+  ASSIGN_OR_RETURN(const ValuesAfterWrite after, ReadValuesAfterWrite(s, request));
+  RETURN_IF_ERROR(CheckPartsWithinWholes(after));
+
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> records,
+                   WriteRecords(s, request.records(), changes.seq()));
+  for (const sql::Row& r : records) {
+    changes.Touch(kParticipationChange, r.Text(0), r.Text(1));
+  }
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> denominators,
+                   WriteDenominators(s, request.denominators(), changes.seq()));
+  for (const sql::Row& d : denominators) {
+    changes.Touch(kDenominatorChange, d.Text(0), absl::StrCat(d.Int(1)));
+  }
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> measures,
+                   WriteMeasures(s, request.measures(), changes.seq()));
+  for (const sql::Row& m : measures) {
+    changes.Touch(kMeasureChange, m.Text(0), m.Text(1));
+  }
+  v1::SubmitReportResponse response;
+  response.set_records_accepted(request.records_size());
+  response.set_records_changed(static_cast<int32_t>(records.size()));
+  response.set_denominators_accepted(request.denominators_size());
+  response.set_denominators_changed(static_cast<int32_t>(denominators.size()));
+  response.set_measures_accepted(request.measures_size());
+  response.set_measures_changed(static_cast<int32_t>(measures.size()));
+  return response;
 }
 
 }  // namespace covtrack::ingestion
