@@ -230,12 +230,8 @@ absl::StatusOr<v1::Achievement> TargetServiceImpl::AchievementOf(
   ASSIGN_OR_RETURN(std::vector<v1::MeasureAchievement> measures,
                    EvaluateMeasures(figures, request.unit_code(), period, targets, territory_date));
   for (size_t i = 0; i < measures.size() && i < measure_targets.size(); ++i) {
-    v1::MeasureAchievement& m = measures[i];
-    m.set_target_reexpressed(measure_targets[i].reexpressed);
-    for (const v1::Target& source : measure_targets[i].sources) {
-      *m.add_source_targets() = source;
-    }
-    *achievement.add_measures() = std::move(m);
+    SetTargetSource(measure_targets[i], measures[i]);
+    *achievement.add_measures() = std::move(measures[i]);
   }
   achievement.set_reflects_seq(figures.reflects_seq());
   return achievement;

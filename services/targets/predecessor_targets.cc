@@ -370,6 +370,13 @@ absl::StatusOr<UnitTarget> TargetServiceImpl::TargetFor(ReformReads& reads, Cove
   return result;
 }
 
+void SetTargetSource(const UnitTarget& target, v1::MeasureAchievement& achievement) {
+  achievement.set_target_reexpressed(target.reexpressed);
+  for (const v1::Target& source : target.sources) {
+    *achievement.add_source_targets() = source;
+  }
+}
+
 absl::StatusOr<std::vector<UnitTarget>> TargetServiceImpl::MeasureTargetsFor(
     ReformReads& reads, CoverageReads& figures, const v1::AdminUnit& unit, int year) {
   ASSIGN_OR_RETURN(const std::vector<v1::Target> own, MeasureTargets(unit.code(), year));

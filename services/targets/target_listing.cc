@@ -140,21 +140,38 @@ absl::StatusOr<v1::ListLaggingUnitsResponse> TargetServiceImpl::MeasureLaggingPa
       target_of[t.unit_code()] = t;
     }
   }
+  ReformReads reads(units_.get(), store_.get());
   std::vector<v1::LaggingUnit> lagging;
   int with_target = 0;
   for (const v1::Coverage& unit : units) {
     RETURN_IF_ERROR(Upstream::StopIfCallEnded("while evaluating the units"));
-    auto it = target_of.find(unit.unit().code());
-    if (it == target_of.end()) {
-      continue;
+    UnitTarget target;
+    if (auto it = target_of.find(unit.unit().code()); it != target_of.end()) {
+      target.target = it->second;
+    } else {
+      // None of its own: the one re-expressed from its predecessors' on the same key, as
+      // GetAchievement reads it (a unit created by a reform).
+      ASSIGN_OR_RETURN(std::vector<UnitTarget> targets,
+                       MeasureTargetsFor(reads, figures, unit.unit(), period.year()));
+      for (UnitTarget& t : targets) {
+        if (t.target->measure() == request.measure() && t.target->scheme() == request.scheme() &&
+            t.target->payer_group() == request.payer_group()) {
+          target = std::move(t);
+          break;
+        }
+      }
+      if (!target.target.has_value()) {
+        continue;
+      }
     }
     ++with_target;
     ASSIGN_OR_RETURN(
         std::vector<v1::MeasureAchievement> evaluated,
-        EvaluateMeasures(figures, unit.unit().code(), period, {it->second}, territory_date));
+        EvaluateMeasures(figures, unit.unit().code(), period, {*target.target}, territory_date));
     if (evaluated.size() != 1 || LaggingRank(evaluated[0].status()) > 2) {
       continue;
     }
+    SetTargetSource(target, evaluated[0]);
     v1::LaggingUnit entry;
     *entry.mutable_unit() = unit.unit();
     entry.set_as_of_month(evaluated[0].as_of_month());

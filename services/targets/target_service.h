@@ -81,6 +81,9 @@ struct UnitTarget {
   std::string note;
 };
 
+// Says on `achievement` whether its target was re-expressed, and from which targets.
+void SetTargetSource(const UnitTarget& target, v1::MeasureAchievement& achievement);
+
 struct TargetOptions {
   // "sqlite:PATH" or "postgresql://...".
   std::string store_url = "sqlite:var/targets.db";

@@ -353,6 +353,29 @@ TEST_F(MeasuresReformTest, TheNew82IsMeasuredAgainstItsPredecessorsTargets) {
     }
   }
 
+  // The provinces lagging on each measure read the same re-expressed target: the new 82 has one
+  // (the only province with a target), and is listed exactly when its achievement lags.
+  for (const v1::MeasureAchievement& m : achievement.measures()) {
+    SCOPED_TRACE(MeasureName(m.measure()));
+    v1::ListLaggingUnitsRequest lagging_request;
+    lagging_request.set_parent_code("VN");
+    lagging_request.set_period("2025");
+    lagging_request.set_measure(m.measure());
+    v1::ListLaggingUnitsResponse lagging;
+    grpc::ClientContext lagging_context;
+    ASSERT_THAT(targets_->stub().ListLaggingUnits(&lagging_context, lagging_request, &lagging),
+                IsOk());
+    EXPECT_EQ(lagging.units_with_target(), 1);
+    const bool lags =
+        m.status() == v1::ACHIEVEMENT_STATUS_BEHIND || m.status() == v1::ACHIEVEMENT_STATUS_AT_RISK;
+    ASSERT_EQ(lagging.units_size(), lags ? 1 : 0) << lagging.ShortDebugString().substr(0, 2000);
+    if (lags) {
+      EXPECT_EQ(lagging.units(0).unit().code(), "82");
+      EXPECT_TRUE(lagging.units(0).measure_achievement().target_reexpressed());
+      EXPECT_EQ(lagging.units(0).measure_achievement().target().value(), m.target().value());
+    }
+  }
+
   // The paragraph says the target was given to the units before the reform.
   v1::GetReportRequest report_request;
   report_request.set_unit_code("82");
