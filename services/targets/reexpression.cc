@@ -40,6 +40,41 @@ std::string JoinDistinct(const std::vector<std::string>& values) {
 
 std::string YearStart(int year) { return absl::StrCat(year, "-01-01"); }
 
+// Why `p`'s target cannot go into `unit_code`'s (its share outside (0, 1], or its value outside
+// [0, bound]); empty when it can.
+std::string PredecessorProblem(const PredecessorTarget& p, const std::string& unit_code,
+                               double bound) {
+  if (!(p.share > 0 && p.share <= 1)) {
+    return absl::StrCat("the share of ", p.unit.code(), " in ", unit_code,
+                        " is not in (0, 1]: no target re-expressed from it");
+  }
+  // Stored targets were bounded when written; one read otherwise makes no sum.
+  const double v = p.target.value();
+  if (!(std::isfinite(v) && v >= 0 && v <= bound)) {
+    return absl::StrCat("the target of ", p.unit.code(),
+                        " is out of range: no target re-expressed from it");
+  }
+  return "";
+}
+
+// Who assigned the predecessors' targets and by which decisions, named on the target made from
+// them.
+class Decisions {
+ public:
+  void Add(const v1::Target& source) {
+    assigned_by_.push_back(source.assigned_by());
+    decision_ref_.push_back(source.decision_ref());
+  }
+  void SetOn(v1::Target& target) const {
+    target.set_assigned_by(JoinDistinct(assigned_by_));
+    target.set_decision_ref(JoinDistinct(decision_ref_));
+  }
+
+ private:
+  std::vector<std::string> assigned_by_;
+  std::vector<std::string> decision_ref_;
+};
+
 }  // namespace
 
 std::string DayBefore(const std::string& date) {
@@ -84,8 +119,7 @@ ReexpressedTarget ReexpressTarget(const std::string& unit_code, const std::strin
     return out;
   }
   const v1::Target& first = predecessors.front().target;
-  std::vector<std::string> assigned_by;
-  std::vector<std::string> decision_ref;
+  Decisions decisions;
   for (const PredecessorTarget& p : predecessors) {
     if (p.target.kind() != first.kind() || p.target.basis() != first.basis()) {
       out.note =
@@ -93,22 +127,13 @@ ReexpressedTarget ReexpressTarget(const std::string& unit_code, const std::strin
                        " and ", p.target.unit_code(), "): no target re-expressed from them");
       return out;
     }
-    if (!(p.share > 0 && p.share <= 1)) {
-      out.note = absl::StrCat("the share of ", p.unit.code(), " in ", unit_code,
-                              " is not in (0, 1]: no target re-expressed from it");
+    out.note = PredecessorProblem(
+        p, unit_code,
+        first.kind() == v1::TARGET_KIND_COVERAGE_PERCENT ? 100.0 : kMaxParticipantsTarget);
+    if (!out.note.empty()) {
       return out;
     }
-    // Stored targets were bounded when written; one read otherwise makes no sum.
-    const double v = p.target.value();
-    if (!(std::isfinite(v) && v >= 0 &&
-          v <= (first.kind() == v1::TARGET_KIND_COVERAGE_PERCENT ? 100.0
-                                                                 : kMaxParticipantsTarget))) {
-      out.note = absl::StrCat("the target of ", p.unit.code(),
-                              " is out of range: no target re-expressed from it");
-      return out;
-    }
-    assigned_by.push_back(p.target.assigned_by());
-    decision_ref.push_back(p.target.decision_ref());
+    decisions.Add(p.target);
   }
   double value = 0;
   if (first.kind() == v1::TARGET_KIND_PARTICIPANTS) {
@@ -159,8 +184,7 @@ ReexpressedTarget ReexpressTarget(const std::string& unit_code, const std::strin
   t.set_kind(first.kind());
   t.set_basis(first.basis());
   t.set_value(value);
-  t.set_assigned_by(JoinDistinct(assigned_by));
-  t.set_decision_ref(JoinDistinct(decision_ref));
+  decisions.SetOn(t);
   out.target = std::move(t);
   return out;
 }
@@ -182,8 +206,7 @@ ReexpressedTarget ReexpressMeasureTarget(const std::string& unit_code, int year,
                        : info->unit == MeasureUnit::kVnd   ? kMaxVndTarget
                                                            : kMaxParticipantsTarget;
   const bool ratio = info->rule == MeasureRule::kRatio;
-  std::vector<std::string> assigned_by;
-  std::vector<std::string> decision_ref;
+  Decisions decisions;
   double weighted = 0;
   double weights = 0;
   for (const PredecessorTarget& p : predecessors) {
@@ -193,18 +216,11 @@ ReexpressedTarget ReexpressMeasureTarget(const std::string& unit_code, int year,
                               first.unit_code(), " and ", p.target.unit_code(), ")");
       return out;
     }
-    if (!(p.share > 0 && p.share <= 1)) {
-      out.note = absl::StrCat("the share of ", p.unit.code(), " in ", unit_code,
-                              " is not in (0, 1]: no target re-expressed from it");
+    out.note = PredecessorProblem(p, unit_code, bound);
+    if (!out.note.empty()) {
       return out;
     }
-    // Stored targets were bounded when written; one read otherwise makes no sum.
     const double v = p.target.value();
-    if (!(std::isfinite(v) && v >= 0 && v <= bound)) {
-      out.note = absl::StrCat("the target of ", p.unit.code(),
-                              " is out of range: no target re-expressed from it");
-      return out;
-    }
     if (ratio) {
       // An amount due beyond a record's bound over a year (kMaxVnd × 12 months) is a fault.
       if (!p.denominator.has_value() || *p.denominator < 0 || *p.denominator > kMaxVnd * 12) {
@@ -218,8 +234,7 @@ ReexpressedTarget ReexpressMeasureTarget(const std::string& unit_code, int year,
     } else {
       weighted += p.share * v;
     }
-    assigned_by.push_back(p.target.assigned_by());
-    decision_ref.push_back(p.target.decision_ref());
+    decisions.Add(p.target);
   }
   double value = weighted;
   if (ratio) {
@@ -243,8 +258,7 @@ ReexpressedTarget ReexpressMeasureTarget(const std::string& unit_code, int year,
   t.set_scheme(first.scheme());
   t.set_payer_group(first.payer_group());
   t.set_value(value);
-  t.set_assigned_by(JoinDistinct(assigned_by));
-  t.set_decision_ref(JoinDistinct(decision_ref));
+  decisions.SetOn(t);
   out.target = std::move(t);
   return out;
 }
