@@ -99,6 +99,25 @@ TEST_F(CovctlMeasureViewTest, ListsUnitsWorstArrearsRatioFirst) {
   EXPECT_EQ(Covctl({"measures", "list", "815", "2024", "--order_by=nonsense"}).exit_code, 2);
 }
 
+// --measure keeps the listed measures only (the ratio alone, without the sums it is made of);
+// an unknown name is a usage error before any call.
+TEST_F(CovctlMeasureViewTest, MeasureChoosesWhatIsShown) {
+  for (const char* command : {"show", "list"}) {
+    SCOPED_TRACE(command);
+    CovctlRun run = Covctl({"measures", command, "815", "2024", "--measure=arrears_ratio"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_THAT(run.out, HasSubstr("tỷ lệ nợ"));
+    EXPECT_THAT(run.out, Not(HasSubstr("số tiền nợ đóng")));
+    EXPECT_THAT(run.out, Not(HasSubstr("người tham gia mới")));
+    run = Covctl({"measures", command, "815", "2024", "--measure=arrears_ratio, new_participants"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_THAT(run.out, HasSubstr("người tham gia mới"));
+    run = Covctl({"measures", command, "815", "2024", "--measure=arrears_ratio,nonsense"});
+    EXPECT_EQ(run.exit_code, 2);
+    EXPECT_THAT(run.err, HasSubstr("--measure"));
+  }
+}
+
 // --territory_date reaches GetMeasures and ListMeasures (the re-expression itself is
 // tests/integration/measures_reform_test.cc's): 815 names nothing after the reform, and a bad
 // date is a usage error before any call.

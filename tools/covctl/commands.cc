@@ -52,9 +52,11 @@ const std::vector<CommandSpec>& CommandTable() {
       {{"coverage"}, "UNIT PERIOD", 2, 2, &Commands::Coverage,
        "coverage of a unit [--schemes a,b --previous_year_ends N]"},
       {{"measures", "show"}, "UNIT PERIOD", 2, 2, &Commands::MeasuresShow,
-       "measures of a unit, each by its rule, with last year's and the reconciliation findings"},
+       "measures of a unit, each by its rule, with last year's and the reconciliation findings "
+       "[--measure M,M]"},
       {{"measures", "list"}, "PARENT PERIOD", 2, 2, &Commands::MeasuresList,
-       "measures of the units under PARENT [--level L --order_by MEASURE[:SCHEME[:GROUP]] --descending]"},
+       "measures of the units under PARENT [--level L --measure M,M --order_by "
+       "MEASURE[:SCHEME[:GROUP]] --descending]"},
       {{"targets", "set"}, "UNIT SCHEME YEAR VALUE", 4, 4, &Commands::TargetsSet,
        "set a target [--kind participants|coverage_percent --basis all|in_province --assigned_by --decision_ref --unit_as_of YYYY-MM-DD] "
        "or one on a measure [--measure M --payer_group G] (SCHEME none for a measure without one)"},

@@ -80,7 +80,8 @@ ABSL_FLAG(bool, preview, false, "targets allocate: compute without storing");
 ABSL_FLAG(bool, include_revisions, false, "targets list: every revision, not only the current one");
 ABSL_FLAG(std::string, measure, "",
           "targets set/allocate/lagging/validate: the measure (docs/measures.md, e.g. "
-          "arrears_ratio, new_participants; default: participants); SCHEME may then be none");
+          "arrears_ratio, new_participants; default: participants); SCHEME may then be none. "
+          "measures show/list: the measures shown, comma-separated (default: every one)");
 ABSL_FLAG(std::string, payer_group, "",
           "targets: the payer group of a health measure (employer_employee, ..., household)");
 ABSL_FLAG(

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -187,15 +188,30 @@ absl::StatusOr<v1::MeasureOrder> ParseMeasureOrder(const std::string& text, bool
   return order;
 }
 
+// --measure for measures show/list: the measures asked, comma-separated (empty: every one).
+absl::StatusOr<std::vector<v1::Measure>> ParseMeasureList(const std::string& flag) {
+  std::vector<v1::Measure> measures;
+  for (absl::string_view name : absl::StrSplit(flag, ',', absl::SkipWhitespace())) {
+    absl::StatusOr<v1::Measure> measure = ParseMeasure(absl::StripAsciiWhitespace(name));
+    if (!measure.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--measure: ", measure.status().message()));
+    }
+    measures.push_back(*measure);
+  }
+  return measures;
+}
+
 }  // namespace
 
 int Commands::MeasuresShow(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckPeriod(args[1]));
   COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
+  COVCTL_ASSIGN_OR_USAGE(measures, ParseMeasureList(options_.measure));
   COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::GetMeasuresRequest request;
   request.set_unit_code(args[0]);
   request.set_period(args[1]);
+  request.mutable_measures()->Add(measures.begin(), measures.end());
   request.set_territory_date(options_.territory_date);
   *request.mutable_freshness() = freshness;
   auto stub = Aggregation();
@@ -223,10 +239,12 @@ int Commands::MeasuresList(const std::vector<std::string>& args) {
   COVCTL_CHECK_USAGE(CheckTerritoryDate(options_.territory_date));
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   COVCTL_ASSIGN_OR_USAGE(order, ParseMeasureOrder(options_.order_by, options_.descending));
+  COVCTL_ASSIGN_OR_USAGE(measures, ParseMeasureList(options_.measure));
   COVCTL_ASSIGN_OR_USAGE(freshness, ParseFreshness(options_.at_least_seq, options_.consistency));
   v1::ListMeasuresRequest request;
   request.set_parent_code(args[0]);
   request.set_period(args[1]);
+  request.mutable_measures()->Add(measures.begin(), measures.end());
   request.set_level(level);
   request.set_territory_date(options_.territory_date);
   *request.mutable_order_by() = order;
