@@ -71,12 +71,6 @@ void OrderCoverages(v1::CoverageOrder order, v1::Scheme scheme, std::vector<v1::
 
 using CoveragePtr = std::shared_ptr<const v1::Coverage>;
 
-// " (the end of period P)" or " (territory_date)": which date a NOT_FOUND speaks of.
-std::string TerritoryDateSays(const std::string& territory_date, const Period& period) {
-  return territory_date.empty() ? absl::StrCat(" (the end of period ", period.ToString(), ")")
-                                : " (territory_date)";
-}
-
 // The rollups a request needs, each asked once however many figures rest on it.
 class WantSet {
  public:
@@ -423,12 +417,10 @@ absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(
   const Hierarchy& hierarchy = *hierarchy_;
   const std::string& code = query.unit_code;
   const std::string end = query.period.last_month().LastDay();
-  const std::string territory = query.territory_date.empty() ? end : query.territory_date;
+  const std::string territory = TerritoryOf(query.territory_date, query.period);
   const v1::AdminUnit* unit = hierarchy.UnitAt(code, territory);
   if (unit == nullptr) {
-    return absl::NotFoundError(absl::StrCat("unit_code \"", code,
-                                            "\" names no administrative unit on ", territory,
-                                            TerritoryDateSays(query.territory_date, query.period)));
+    return NoUnitOnTerritory("unit_code", code, query.territory_date, query.period);
   }
   // The period itself, then the comparison periods, each in the unit's territory; and, where
   // that needed the crosswalk, the code's own rollup as it was then (code_then).
@@ -533,13 +525,10 @@ absl::StatusOr<v1::ListCoverageResponse> AggregationServiceImpl::CoverageList(
     const CoverageListQuery& query, ToShare& to_share) {
   ASSIGN_OR_RETURN(const int64_t offset, query.page.Offset());
   const Hierarchy& hierarchy = *hierarchy_;
-  const std::string end = query.period.last_month().LastDay();
-  const std::string territory = query.territory_date.empty() ? end : query.territory_date;
+  const std::string territory = TerritoryOf(query.territory_date, query.period);
   const v1::AdminUnit* parent_unit = hierarchy.UnitAt(query.parent_code, territory);
   if (parent_unit == nullptr) {
-    return absl::NotFoundError(absl::StrCat("parent_code \"", query.parent_code,
-                                            "\" names no administrative unit on ", territory,
-                                            TerritoryDateSays(query.territory_date, query.period)));
+    return NoUnitOnTerritory("parent_code", query.parent_code, query.territory_date, query.period);
   }
   if (query.level != v1::ADMIN_LEVEL_UNSPECIFIED && query.level <= parent_unit->level()) {
     return absl::InvalidArgumentError(absl::StrCat("level: must be below the parent's level (",

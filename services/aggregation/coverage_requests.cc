@@ -232,4 +232,17 @@ absl::StatusOr<MeasureListQuery> ValidateListMeasuresRequest(
       std::move(page), request.territory_date(), freshness};
 }
 
+std::string TerritoryOf(const std::string& territory_date, const Period& period) {
+  return territory_date.empty() ? period.last_month().LastDay() : territory_date;
+}
+
+absl::Status NoUnitOnTerritory(absl::string_view field, absl::string_view code,
+                               const std::string& territory_date, const Period& period) {
+  return absl::NotFoundError(absl::StrCat(
+      field, " \"", code, "\" names no administrative unit on ",
+      TerritoryOf(territory_date, period),
+      territory_date.empty() ? absl::StrCat(" (the end of period ", period.ToString(), ")")
+                             : std::string(" (territory_date)")));
+}
+
 }  // namespace covtrack::aggregation

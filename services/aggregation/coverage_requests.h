@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/paging/paging.h"
 #include "common/period.h"
 #include "covtrack/v1/aggregation_service.pb.h"
@@ -84,5 +85,12 @@ struct MeasureListQuery {
 };
 absl::StatusOr<MeasureListQuery> ValidateListMeasuresRequest(
     const v1::ListMeasuresRequest& request);
+
+// The date a read names its units on: `territory_date`, or the last day of `period` when empty.
+std::string TerritoryOf(const std::string& territory_date, const Period& period);
+// NOT_FOUND for a `field` ("unit_code", "parent_code") whose `code` names no unit on that date,
+// saying which date it is (the end of the period, or the territory_date asked).
+absl::Status NoUnitOnTerritory(absl::string_view field, absl::string_view code,
+                               const std::string& territory_date, const Period& period);
 
 }  // namespace covtrack::aggregation

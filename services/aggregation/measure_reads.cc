@@ -64,13 +64,6 @@ std::optional<double> OrderValue(const MeasureKey& key, const MeasureFigure& fig
   return static_cast<double>(figure.value);
 }
 
-// " (the end of period P)" or " (territory_date)": which date a NOT_FOUND speaks of (as
-// GetCoverage says it).
-std::string TerritoryDateSays(const std::string& territory_date, const Period& period) {
-  return territory_date.empty() ? absl::StrCat(" (the end of period ", period.ToString(), ")")
-                                : " (territory_date)";
-}
-
 }  // namespace
 
 grpc::Status AggregationServiceImpl::GetMeasures(grpc::ServerContext* context,
@@ -233,13 +226,10 @@ absl::StatusOr<AggregationServiceImpl::MeasureAnswer> AggregationServiceImpl::Me
 
 absl::StatusOr<v1::MeasureSummary> AggregationServiceImpl::MeasuresOfUnit(
     const MeasuresQuery& query) {
-  const std::string end = query.period.last_month().LastDay();
-  const std::string territory = query.territory_date.empty() ? end : query.territory_date;
+  const std::string territory = TerritoryOf(query.territory_date, query.period);
   const v1::AdminUnit* unit = hierarchy_->UnitAt(query.unit_code, territory);
   if (unit == nullptr) {
-    return absl::NotFoundError(absl::StrCat("unit_code \"", query.unit_code,
-                                            "\" names no administrative unit on ", territory,
-                                            TerritoryDateSays(query.territory_date, query.period)));
+    return NoUnitOnTerritory("unit_code", query.unit_code, query.territory_date, query.period);
   }
   ASSIGN_OR_RETURN(MeasureAnswer answer, Measures(*unit, query.period, territory, query.measures,
                                                   std::nullopt, /*compare=*/true));
@@ -251,13 +241,10 @@ absl::StatusOr<v1::ListMeasuresResponse> AggregationServiceImpl::MeasureList(
     const MeasureListQuery& query) {
   ASSIGN_OR_RETURN(const int64_t offset, query.page.Offset());
   const Hierarchy& hierarchy = *hierarchy_;
-  const std::string end = query.period.last_month().LastDay();
-  const std::string territory = query.territory_date.empty() ? end : query.territory_date;
+  const std::string territory = TerritoryOf(query.territory_date, query.period);
   const v1::AdminUnit* parent = hierarchy.UnitAt(query.parent_code, territory);
   if (parent == nullptr) {
-    return absl::NotFoundError(absl::StrCat("parent_code \"", query.parent_code,
-                                            "\" names no administrative unit on ", territory,
-                                            TerritoryDateSays(query.territory_date, query.period)));
+    return NoUnitOnTerritory("parent_code", query.parent_code, query.territory_date, query.period);
   }
   if (query.level != v1::ADMIN_LEVEL_UNSPECIFIED && query.level <= parent->level()) {
     return absl::InvalidArgumentError(
