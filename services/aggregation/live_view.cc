@@ -323,33 +323,47 @@ void AggregationServiceImpl::ForgetSummaries(
     summaries_.Clear();
     return;
   }
-  auto touch_month = [this](const std::string& code, const std::string& month) {
-    absl::StatusOr<Month> m = Month::Parse(month);
-    if (!m.ok()) {
-      summaries_.Clear();  // ignored when applied; forgetting all is the safe side
-      return;
-    }
-    summaries_.TouchMonth(*tree_, code, m->Index());
-  };
   // The pairs a change names and the values it carries (or was read back with): the same pairs
-  // from an ingestion that fills both; either alone from older ones.
+  // from an ingestion that fills both, either alone from older ones. Each distinct pair is
+  // dropped once (this runs under the writer lock; a bulk change names thousands).
+  absl::flat_hash_set<std::pair<std::string, int>> months;
+  bool unreadable = false;  // a month that does not parse is ignored when applied
+  auto add_month = [&](const std::string& code, const std::string& month) {
+    absl::StatusOr<Month> m = Month::Parse(month);
+    if (m.ok()) {
+      months.emplace(code, m->Index());
+    } else {
+      unreadable = true;
+    }
+  };
   for (const v1::Change::UnitMonth& p : change.participation()) {
-    touch_month(p.unit_code(), p.month());
+    add_month(p.unit_code(), p.month());
   }
   for (const v1::ParticipationRecord& r : change.records()) {
-    touch_month(r.unit_code(), r.month());
+    add_month(r.unit_code(), r.month());
   }
   for (const v1::ParticipationRecord& r : read_records) {
-    touch_month(r.unit_code(), r.month());
+    add_month(r.unit_code(), r.month());
   }
+  if (unreadable) {
+    summaries_.Clear();  // forgetting all is the safe side
+    return;
+  }
+  absl::flat_hash_set<std::pair<std::string, int>> years;
   for (const v1::Change::UnitYear& p : change.denominators()) {
-    summaries_.TouchYear(*tree_, p.unit_code(), p.year());
+    years.emplace(p.unit_code(), p.year());
   }
   for (const v1::DenominatorRecord& d : change.denominator_values()) {
-    summaries_.TouchYear(*tree_, d.unit_code(), d.year());
+    years.emplace(d.unit_code(), d.year());
   }
   for (const v1::DenominatorRecord& d : read_denominators) {
-    summaries_.TouchYear(*tree_, d.unit_code(), d.year());
+    years.emplace(d.unit_code(), d.year());
+  }
+  for (const auto& [code, month] : months) {
+    summaries_.TouchMonth(*tree_, code, month);
+  }
+  for (const auto& [code, year] : years) {
+    summaries_.TouchYear(*tree_, code, year);
   }
 }
 
