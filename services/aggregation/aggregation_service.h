@@ -190,11 +190,18 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   // state_mu_ held (and released on error): everything an answer reads is then at one seq.
   absl::Status LockFresh(const FreshnessQuery& freshness);
 
-  // What an answer offers the shared cache (encoded entries, and the memo's behind them,
-  // already marked shared). Handed to the sharer thread once the reader lock is released: the
-  // answer never waits on Redis, and neither does the follower.
+  // What an answer offers the shared cache (the rollups with the seq and feed fingerprint they
+  // are tagged with, and the memo's entries behind them, already marked shared). Handed to the
+  // sharer thread once the reader lock is released, which encodes and writes them: the answer
+  // never waits on Redis nor spends its time serialising for it, and neither does the follower.
+  struct SharedEntry {
+    std::string key;
+    int64_t seq = 0;
+    uint64_t fingerprint = 0;
+    CoveragePtr coverage;
+  };
   struct ToShare {
-    std::vector<std::pair<std::string, std::string>> entries;
+    std::vector<SharedEntry> entries;
     std::vector<std::shared_ptr<const LocalEntry>> remembered;
   };
   // Queues `to_share` for the sharer (or, when the queue is full, gives the entries up: their
@@ -202,8 +209,12 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   void Share(ToShare to_share);
   // Writes what answers queued, many answers' entries in one MSET (ShareLoop runs it).
   void ShareLoop();
-  // The rollups wanted, from the memo or the shared cache where still valid, otherwise
-  // computed from memory. A code that names no unit at the period's end gives nullptr.
+  // The rollups wanted: from the memo where the change log proves them current; a rollup the
+  // memo never held (a replica that just started, or a memo that turned over) from the shared
+  // cache where still valid; otherwise computed from memory. A memo entry a change made stale is
+  // recomputed, not asked of Redis: composed from the memoised subtree summaries it costs a few
+  // nodes, less than the round trip, which would also hold the reader lock across I/O.
+  // A code that names no unit at the period's end gives nullptr.
   // `used` (if given) receives the memo's entry behind each answer (nullptr where none).
   absl::StatusOr<std::vector<CoveragePtr>> Rollups(
       const std::vector<Want>& wants, ToShare& to_share,

@@ -134,7 +134,8 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
       }
     }
   }
-  std::vector<size_t> shared_lookups;
+  std::vector<size_t> shared_lookups;  // never held here: the shared cache may have them
+  std::vector<size_t> to_compute;      // made stale by a change, or not in the shared cache
   for (size_t i = 0; i < wants.size(); ++i) {
     const LocalEntry* entry = local[i].get();
     if (entry != nullptr) {
@@ -158,47 +159,52 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
         // exchange: offered by one answer only, however many use it before the write lands.
         if (!entry->shared.load(std::memory_order_relaxed) && fingerprint.has_value() &&
             cache_->stats().available && !entry->shared.exchange(true)) {
-          to_share.entries.push_back(
-              {keys[i], EncodeEntry(applied, *fingerprint, *entry->coverage)});
+          to_share.entries.push_back({keys[i], applied, *fingerprint, entry->coverage});
           to_share.remembered.push_back(local[i]);
         }
         continue;
       }
       ++entries_stale_;
+      to_compute.push_back(i);
+      continue;
     }
     shared_lookups.push_back(i);
   }
-  if (shared_lookups.empty()) {
-    return results;
-  }
-  std::vector<std::string> shared_keys;
-  for (size_t i : shared_lookups) {
-    shared_keys.push_back(keys[i]);
-  }
-  std::vector<std::optional<std::string>> cached = cache_->MultiGet(shared_keys);
   std::vector<std::pair<std::string, std::shared_ptr<const LocalEntry>>> to_remember;
-  for (size_t k = 0; k < shared_lookups.size(); ++k) {
-    const size_t i = shared_lookups[k];
+  if (!shared_lookups.empty()) {
+    std::vector<std::string> shared_keys;
+    for (size_t i : shared_lookups) {
+      shared_keys.push_back(keys[i]);
+    }
+    std::vector<std::optional<std::string>> cached = cache_->MultiGet(shared_keys);
+    for (size_t k = 0; k < shared_lookups.size(); ++k) {
+      const size_t i = shared_lookups[k];
+      auto coverage = std::make_shared<v1::Coverage>();
+      int64_t seq = 0;
+      uint64_t entry_fingerprint = 0;
+      if (cached[k].has_value() &&
+          DecodeEntry(*cached[k], &seq, &entry_fingerprint, coverage.get())) {
+        if (!log_.Touched(seq, entry_fingerprint, *hierarchy_, wants[i].code, wants[i].period)) {
+          auto entry = std::make_shared<LocalEntry>();
+          entry->verified_seq = applied;
+          entry->shared = true;
+          entry->coverage = std::move(coverage);
+          results[i] = entry->coverage;
+          if (used != nullptr) {
+            (*used)[i] = entry;
+          }
+          to_remember.push_back({keys[i], std::move(entry)});
+          ++entries_served_;
+          continue;
+        }
+        ++entries_stale_;
+      }
+      to_compute.push_back(i);
+    }
+  }
+  for (size_t i : to_compute) {
     auto entry = std::make_shared<LocalEntry>();
     entry->verified_seq = applied;
-    auto coverage = std::make_shared<v1::Coverage>();
-    int64_t seq = 0;
-    uint64_t entry_fingerprint = 0;
-    if (cached[k].has_value() &&
-        DecodeEntry(*cached[k], &seq, &entry_fingerprint, coverage.get())) {
-      if (!log_.Touched(seq, entry_fingerprint, *hierarchy_, wants[i].code, wants[i].period)) {
-        entry->shared = true;
-        entry->coverage = std::move(coverage);
-        results[i] = entry->coverage;
-        if (used != nullptr) {
-          (*used)[i] = entry;
-        }
-        to_remember.push_back({keys[i], std::move(entry)});
-        ++entries_served_;
-        continue;
-      }
-      ++entries_stale_;
-    }
     absl::StatusOr<v1::Coverage> computed =
         RollupCoverage(*tree_, data_, wants[i].code, wants[i].period, &summaries_);
     if (absl::IsNotFound(computed.status())) {
@@ -213,7 +219,7 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
     }
     if (fingerprint.has_value()) {
       entry->shared = true;  // before another answer can find it in the memo
-      to_share.entries.push_back({keys[i], EncodeEntry(applied, *fingerprint, *entry->coverage)});
+      to_share.entries.push_back({keys[i], applied, *fingerprint, entry->coverage});
       to_share.remembered.push_back(entry);
     }
     to_remember.push_back({keys[i], std::move(entry)});
@@ -328,8 +334,8 @@ void AggregationServiceImpl::ShareLoop() {
     // One MSET for every answer queued meanwhile: under load, fewer round trips than answers.
     std::vector<std::pair<std::string, std::string>> entries;
     for (ToShare& t : batch) {
-      for (auto& e : t.entries) {
-        entries.push_back(std::move(e));
+      for (SharedEntry& e : t.entries) {
+        entries.push_back({std::move(e.key), EncodeEntry(e.seq, e.fingerprint, *e.coverage)});
       }
     }
     if (!cache_->MultiSet(entries, options_.cache_ttl)) {

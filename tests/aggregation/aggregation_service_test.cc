@@ -532,7 +532,6 @@ class AggregationRedisOutageTest : public ::testing::Test {
     options.stats_log_interval = absl::ZeroDuration();
     options.cache_namespace = "outage-test";
     options.default_consistency = v1::CONSISTENCY_FULL;  // reads right after writes
-    options.default_consistency = v1::CONSISTENCY_FULL;  // reads right after writes
     agg_ = AggregationHarness::Start(options);
     ASSERT_TRUE(Eventually([&] { return agg_->service().stats().cache.available; }));
   }
@@ -626,6 +625,25 @@ TEST_F(AggregationRedisOutageTest, StaleEntryWrittenBackIsNeverServed) {
   EXPECT_EQ(Health(*agg_, "10", "2023"), 32);
 }
 
+// A rollup this replica held and a change made stale is recomputed from memory: the shared
+// cache is asked only for rollups the replica never held (rollup_cache.cc, Rollups).
+TEST_F(AggregationRedisOutageTest, StaleRollupIsRecomputedWithoutAskingRedis) {
+  Submit(ingestion_->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 51)}, {}, "a");
+  EXPECT_EQ(Health(*agg_, "10", "2023"), 51);
+  const aggregation::AggregationStats before = agg_->service().stats();
+  Submit(ingestion_->stub(), {Record("10101", "2023-12", v1::SCHEME_HEALTH, 52)}, {}, "b");
+  EXPECT_EQ(Health(*agg_, "10", "2023"), 52);
+  const aggregation::AggregationStats after = agg_->service().stats();
+  EXPECT_GT(after.entries_stale, before.entries_stale);
+  EXPECT_GT(after.entries_computed, before.entries_computed);
+  EXPECT_EQ(after.cache.hits + after.cache.misses, before.cache.hits + before.cache.misses)
+      << "a stale rollup was looked up in Redis";
+  // A rollup it never held is still asked of the shared cache.
+  EXPECT_EQ(Health(*agg_, "101", "2023"), 52);
+  EXPECT_GT(agg_->service().stats().cache.hits + agg_->service().stats().cache.misses,
+            after.cache.hits + after.cache.misses);
+}
+
 // Issue 13's probe: an entry a third party wrote into Redis, under the key aggregation reads and
 // tagged with a seq beyond any change, was served, and kept being served after later writes
 // and a FLUSHALL (this replica kept the decoded entry, and no change came after its seq).
@@ -657,7 +675,6 @@ TEST_F(AggregationRedisOutageTest, ForgedEntryIsNeverServed) {
     options.cache_key = kTestCacheKey;
     options.stats_log_interval = absl::ZeroDuration();
     options.cache_namespace = "outage-test";
-    options.default_consistency = v1::CONSISTENCY_FULL;  // reads right after writes
     options.default_consistency = v1::CONSISTENCY_FULL;  // reads right after writes
     std::unique_ptr<AggregationHarness> other = AggregationHarness::Start(options);
     ASSERT_TRUE(Eventually([&] { return other->service().stats().cache.available; }));
