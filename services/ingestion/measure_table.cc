@@ -101,7 +101,8 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
   // Each total against the sum of its stored parts, in a subquery per total (one probe of the
   // key's (month, unit_code, measure, scheme) prefix): on SQLite a third cheaper than a join
   // grouped by the totals, which sorted every joined row in a temporary b-tree (10,000 health
-  // totals against five stored payer groups each: 33 ms a national month, now ~20).
+  // totals against five stored payer groups each: the statement took 33 ms a national month, now
+  // 21-25).
   ASSIGN_OR_RETURN(const std::vector<sql::Row> over,
                    InsertInBatches(s, "SELECT v.column1, v.column2 FROM (",
                                    absl::StrCat(") v WHERE (SELECT SUM(m.value) FROM "

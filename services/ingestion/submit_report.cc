@@ -71,8 +71,9 @@ absl::StatusOr<int> WriteRecords(
   if (!may_replace) {
     // No stored row shares a key with the records (the probe above, in this transaction), so
     // each is inserted and each is a change: a plain INSERT, with nothing for an upsert to
-    // compare nor rows to return (on SQLite the upsert's RETURNING had cost a national month
-    // ~15 ms). Should a key be there after all, the INSERT fails and the report with it.
+    // compare nor rows to return (on SQLite the records' write of a national month, touching
+    // included, went from 71 to 59 ms). Should a key be there after all, the INSERT fails and
+    // the report with it.
     RETURN_IF_ERROR(InsertInBatches(s,
                                     "INSERT INTO participation (unit_code, month, scheme, "
                                     "participants, in_province, change_seq)",
