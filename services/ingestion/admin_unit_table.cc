@@ -53,16 +53,20 @@ absl::StatusOr<std::vector<v1::AdminUnit>> ReadChildVersions(sql::Session& sessi
   return ReadVersionsWhere(session, "parent_code = $1", "code, valid_from", code);
 }
 
-absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& session,
-                                              const std::vector<std::string>& codes) {
+namespace {
+// Every version of each of `codes`, `columns` of it (kUnitColumns or its first three) read into
+// a unit by `from_row`.
+absl::StatusOr<VersionsByCode> ReadCodes(sql::Session& session,
+                                         const std::vector<std::string>& codes,
+                                         absl::string_view columns,
+                                         v1::AdminUnit (*from_row)(const sql::Row&)) {
   VersionsByCode versions;
   std::string in;
   for (size_t k = 0; k < kCodesPerLookup; ++k) {
     absl::StrAppend(&in, k == 0 ? "$" : ", $", k + 1);
   }
-  const std::string query =
-      absl::StrCat("SELECT ", kUnitColumns, " FROM admin_units WHERE code IN (", in,
-                   ") ORDER BY code, valid_from");
+  const std::string query = absl::StrCat("SELECT ", columns, " FROM admin_units WHERE code IN (",
+                                         in, ") ORDER BY code, valid_from");
   for (size_t first = 0; first < codes.size(); first += kCodesPerLookup) {
     sql::Params params;
     params.reserve(kCodesPerLookup);
@@ -71,11 +75,31 @@ absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& session,
     }
     ASSIGN_OR_RETURN(const std::vector<sql::Row> rows, session.Query(query, params));
     for (const sql::Row& row : rows) {
-      v1::AdminUnit unit = UnitFromRow(row);
+      v1::AdminUnit unit = from_row(row);
       versions[unit.code()].push_back(std::move(unit));
     }
   }
   return versions;
+}
+
+v1::AdminUnit BoundsFromRow(const sql::Row& r) {
+  v1::AdminUnit u;
+  u.set_code(r.Text(0));
+  u.set_valid_from(r.Text(1));
+  const std::string valid_to = r.Text(2);
+  u.set_valid_to(valid_to == kOpenEnd ? "" : valid_to);
+  return u;
+}
+}  // namespace
+
+absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& session,
+                                              const std::vector<std::string>& codes) {
+  return ReadCodes(session, codes, kUnitColumns, [](const sql::Row& r) { return UnitFromRow(r); });
+}
+
+absl::StatusOr<VersionsByCode> ReadBoundsOf(sql::Session& session,
+                                            const std::vector<std::string>& codes) {
+  return ReadCodes(session, codes, "code, valid_from, valid_to", BoundsFromRow);
 }
 
 }  // namespace covtrack::ingestion

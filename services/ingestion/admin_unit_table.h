@@ -32,8 +32,13 @@ using VersionsByCode = absl::flat_hash_map<std::string, std::vector<v1::AdminUni
 // Every version of each of `codes`, in one query per kCodesPerLookup codes.
 absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& session,
                                               const std::vector<std::string>& codes);
-// Codes per ReadVersionsOf query. Every query has exactly this many parameters (the last code
-// repeated), so that one prepared statement serves them all.
+// The same with each version's code, valid_from and valid_to alone: what the checks of a report
+// read (unit_calendar.h, ValidateReportUnits), without the other columns a national month's
+// ~10,000 codes would otherwise carry into protos and drop.
+absl::StatusOr<VersionsByCode> ReadBoundsOf(sql::Session& session,
+                                            const std::vector<std::string>& codes);
+// Codes per ReadVersionsOf and ReadBoundsOf query. Every query has exactly this many parameters
+// (the last code repeated), so that one prepared statement serves them all.
 inline constexpr size_t kCodesPerLookup = 256;
 
 // Every version whose parent_code is `code`, ordered by code and valid_from.

@@ -98,13 +98,17 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
     }
   }
   const std::string part_of_total = PartOfHealthTotal();
+  // Each total against the sum of its stored parts, in a subquery per total (one probe of the
+  // key's (month, unit_code, measure, scheme) prefix): on SQLite a third cheaper than a join
+  // grouped by the totals, which sorted every joined row in a temporary b-tree (10,000 health
+  // totals against five stored payer groups each: the statement took 33 ms a national month, now
+  // 21-25).
   ASSIGN_OR_RETURN(const std::vector<sql::Row> over,
-                   InsertInBatches(s, "SELECT v.column1, v.column2 FROM measure_values m JOIN (",
-                                   absl::StrCat(") v ON m.month = v.column1 AND m.unit_code = "
-                                                "v.column2 WHERE ",
-                                                part_of_total,
-                                                " GROUP BY v.column1, v.column2, v.column3 "
-                                                "HAVING SUM(m.value) > CAST(v.column3 AS BIGINT)"),
+                   InsertInBatches(s, "SELECT v.column1, v.column2 FROM (",
+                                   absl::StrCat(") v WHERE (SELECT SUM(m.value) FROM "
+                                                "measure_values m WHERE m.month = v.column1 "
+                                                "AND m.unit_code = v.column2 AND ",
+                                                part_of_total, ") > CAST(v.column3 AS BIGINT)"),
                                    3, totals_sent));
   sql::Params parts_of;
   for (const sql::Row& row : over) {
@@ -141,9 +145,18 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
   for (const sql::Row& row : stored_totals) {
     after.values[HealthTotalKey(row.Text(0), row.Text(1))] = row.Int(2);
   }
+  // The request's health totals, where a check can read them: in the unit-months of its
+  // measures, and in those whose stored parts exceed the new total (`over`). Anywhere else a
+  // total has no part above it, so CheckPartsWithinWholes would find nothing to refuse; leaving
+  // them out keeps a national month of health records (10,000 totals) out of the maps.
+  std::set<std::pair<std::string, std::string>> over_months;
+  for (const sql::Row& row : over) {
+    over_months.emplace(row.Text(0), row.Text(1));
+  }
   for (int i = 0; i < request.records_size(); ++i) {
     const v1::ParticipationRecord& r = request.records(i);
-    if (r.scheme() == v1::SCHEME_HEALTH) {
+    if (r.scheme() == v1::SCHEME_HEALTH && (measure_months.count({r.month(), r.unit_code()}) > 0 ||
+                                            over_months.count({r.month(), r.unit_code()}) > 0)) {
       const MeasureKey key = HealthTotalKey(r.unit_code(), r.month());
       after.values[key] = r.participants();
       after.sent[key] = {absl::StrCat("records[", i, "]"), "participants"};

@@ -134,6 +134,11 @@ absl::Status CheckUnitAtMonthEnd(UnitCalendar& calendar, absl::string_view list,
 absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCalendar& calendar) {
   for (int i = 0; i < request.records_size(); ++i) {
     const v1::ParticipationRecord& r = request.records(i);
+    // A unit-month's schemes usually follow one another: the first of them was just checked.
+    if (i > 0 && request.records(i - 1).unit_code() == r.unit_code() &&
+        request.records(i - 1).month() == r.month()) {
+      continue;
+    }
     RETURN_IF_ERROR(CheckUnitAtMonthEnd(calendar, "records", i, r.unit_code(), r.month()));
   }
   for (int i = 0; i < request.denominators_size(); ++i) {
@@ -151,6 +156,10 @@ absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCal
   }
   for (int i = 0; i < request.measures_size(); ++i) {
     const v1::MeasureRecord& m = request.measures(i);
+    if (i > 0 && request.measures(i - 1).unit_code() == m.unit_code() &&
+        request.measures(i - 1).month() == m.month()) {
+      continue;
+    }
     RETURN_IF_ERROR(CheckUnitAtMonthEnd(calendar, "measures", i, m.unit_code(), m.month()));
   }
   return absl::OkStatus();
