@@ -54,18 +54,10 @@ class GroupCommitStoreTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     std::optional<std::string> url = testing::NewStoreUrl(GetParam());
     COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
-    auto db = sql::Database::Open(*url);
-    ASSERT_THAT(db.status(), IsOk());
-    db_ = std::move(*db);
-    auto store = IngestionStore::Create(db_.get());
-    ASSERT_THAT(store.status(), IsOk());
-    store_ = std::move(*store);
-    v1::ImportAdminUnitsRequest units;
-    units.set_request_id("units");
-    for (const v1::AdminUnit& u : Catalogue()) {
-      *units.add_units() = u;
-    }
-    ASSERT_THAT(store_->ImportAdminUnits(units, kSender).status(), IsOk());
+    absl::StatusOr<testing::StoreWithUnits> opened = testing::OpenStoreWithUnits(*url, Catalogue());
+    ASSERT_THAT(opened.status(), IsOk());
+    db_ = std::move(opened->db);
+    store_ = std::move(opened->store);
   }
 
   int64_t Head() {

@@ -13,6 +13,7 @@
 #include "common/sql/database.h"
 #include "services/ingestion/ingestion_store.h"
 #include "tests/testing/builders.h"
+#include "tests/testing/ingestion_harness.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 
@@ -57,22 +58,14 @@ class WritePathTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     std::optional<std::string> url = testing::NewStoreUrl(GetParam());
     COVTRACK_REQUIRE_SERVER(url, "PostgreSQL");
-    auto db = sql::Database::Open(*url);
-    ASSERT_THAT(db.status(), IsOk());
-    db_ = std::move(*db);
-    auto store = IngestionStore::Create(db_.get());
-    ASSERT_THAT(store.status(), IsOk());
-    store_ = std::move(*store);
-    v1::ImportAdminUnitsRequest units;
-    units.set_request_id("units");
-    for (const v1::AdminUnit& u :
-         {Unit("82", ADMIN_LEVEL_PROVINCE, ""), Unit("815", ADMIN_LEVEL_DISTRICT, "82"),
-          Unit("28240", ADMIN_LEVEL_COMMUNE, "815"), Unit("28249", ADMIN_LEVEL_COMMUNE, "815"),
-          Unit("28252", ADMIN_LEVEL_COMMUNE, "815"), Unit("28255", ADMIN_LEVEL_COMMUNE, "815"),
-          Unit("28258", ADMIN_LEVEL_COMMUNE, "815", "", "2024-12-31")}) {
-      *units.add_units() = u;
-    }
-    ASSERT_THAT(store_->ImportAdminUnits(units, kSender).status(), IsOk());
+    absl::StatusOr<testing::StoreWithUnits> opened = testing::OpenStoreWithUnits(
+        *url, {Unit("82", ADMIN_LEVEL_PROVINCE, ""), Unit("815", ADMIN_LEVEL_DISTRICT, "82"),
+               Unit("28240", ADMIN_LEVEL_COMMUNE, "815"), Unit("28249", ADMIN_LEVEL_COMMUNE, "815"),
+               Unit("28252", ADMIN_LEVEL_COMMUNE, "815"), Unit("28255", ADMIN_LEVEL_COMMUNE, "815"),
+               Unit("28258", ADMIN_LEVEL_COMMUNE, "815", "", "2024-12-31")});
+    ASSERT_THAT(opened.status(), IsOk());
+    db_ = std::move(opened->db);
+    store_ = std::move(opened->store);
   }
 
   absl::StatusOr<v1::SubmitReportResponse> Submit(const v1::SubmitReportRequest& request) {

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "common/status/status.h"
+
 namespace covtrack::testing {
 
 std::unique_ptr<IngestionHarness> IngestionHarness::Start(std::string store_url) {
@@ -70,6 +72,21 @@ v1::SubmitReportResponse Submit(v1::IngestionService::Stub& stub,
   grpc::Status status = stub.SubmitReport(&context, request, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   return response;
+}
+
+absl::StatusOr<StoreWithUnits> OpenStoreWithUnits(const std::string& url,
+                                                  const std::vector<v1::AdminUnit>& units) {
+  StoreWithUnits opened;
+  ASSIGN_OR_RETURN(opened.db, sql::Database::Open(url));
+  ASSIGN_OR_RETURN(opened.store, ingestion::IngestionStore::Create(opened.db.get()));
+  v1::ImportAdminUnitsRequest request;
+  request.set_request_id("units");
+  for (const v1::AdminUnit& u : units) {
+    *request.add_units() = u;
+  }
+  RETURN_IF_ERROR(
+      opened.store->ImportAdminUnits(request, ingestion::Sender{"test-peer", "test"}).status());
+  return opened;
 }
 
 }  // namespace covtrack::testing

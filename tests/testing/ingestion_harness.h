@@ -5,9 +5,12 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "common/server.h"
+#include "common/sql/database.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "services/ingestion/ingestion_service.h"
+#include "services/ingestion/ingestion_store.h"
 #include "tests/testing/builders.h"
 #include "tests/testing/test_env.h"
 
@@ -40,5 +43,14 @@ v1::SubmitReportResponse Submit(v1::IngestionService::Stub& stub,
                                 const std::vector<v1::ParticipationRecord>& records,
                                 const std::vector<v1::DenominatorRecord>& denominators,
                                 const std::string& request_id);
+
+// For tests of the store itself, without the service: a store opened on `url`
+// (NewStoreUrl), holding `units` (imported in one ImportAdminUnits).
+struct StoreWithUnits {
+  std::unique_ptr<sql::Database> db;
+  std::unique_ptr<ingestion::IngestionStore> store;
+};
+absl::StatusOr<StoreWithUnits> OpenStoreWithUnits(const std::string& url,
+                                                  const std::vector<v1::AdminUnit>& units);
 
 }  // namespace covtrack::testing
