@@ -202,6 +202,8 @@ absl::StatusOr<std::vector<AggregationServiceImpl::CoveragePtr>> AggregationServ
       to_compute.push_back(i);
     }
   }
+  // In the order asked, so that of several failing rollups the first asked names the error.
+  std::sort(to_compute.begin(), to_compute.end());
   for (size_t i : to_compute) {
     auto entry = std::make_shared<LocalEntry>();
     entry->verified_seq = applied;
