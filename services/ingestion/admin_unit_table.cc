@@ -11,12 +11,21 @@ std::string StoredValidTo(const std::string& valid_to) {
   return valid_to.empty() ? kOpenEnd : valid_to;
 }
 
-v1::AdminUnit UnitFromRow(const sql::Row& r, size_t first) {
+namespace {
+// The version's code, valid_from and valid_to in the row's cells first .. first + 2 (the first
+// three of kUnitColumns), the stored open end read back as "".
+v1::AdminUnit BoundsFromRow(const sql::Row& r, size_t first = 0) {
   v1::AdminUnit u;
   u.set_code(r.Text(first));
   u.set_valid_from(r.Text(first + 1));
   const std::string valid_to = r.Text(first + 2);
   u.set_valid_to(valid_to == kOpenEnd ? "" : valid_to);
+  return u;
+}
+}  // namespace
+
+v1::AdminUnit UnitFromRow(const sql::Row& r, size_t first) {
+  v1::AdminUnit u = BoundsFromRow(r, first);
   u.set_name(r.Text(first + 3));
   u.set_level(static_cast<v1::AdminLevel>(r.Int(first + 4)));
   u.set_type(r.Text(first + 5));
@@ -81,15 +90,6 @@ absl::StatusOr<VersionsByCode> ReadCodes(sql::Session& session,
   }
   return versions;
 }
-
-v1::AdminUnit BoundsFromRow(const sql::Row& r) {
-  v1::AdminUnit u;
-  u.set_code(r.Text(0));
-  u.set_valid_from(r.Text(1));
-  const std::string valid_to = r.Text(2);
-  u.set_valid_to(valid_to == kOpenEnd ? "" : valid_to);
-  return u;
-}
 }  // namespace
 
 absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& session,
@@ -99,7 +99,8 @@ absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& session,
 
 absl::StatusOr<VersionsByCode> ReadBoundsOf(sql::Session& session,
                                             const std::vector<std::string>& codes) {
-  return ReadCodes(session, codes, "code, valid_from, valid_to", BoundsFromRow);
+  return ReadCodes(session, codes, "code, valid_from, valid_to",
+                   [](const sql::Row& r) { return BoundsFromRow(r); });
 }
 
 }  // namespace covtrack::ingestion
