@@ -23,14 +23,7 @@ class RequestContextInterceptor : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      auto* metadata = methods->GetRecvInitialMetadata();
-      auto it = metadata->find(kRequestIdHeader);
-      if (it != metadata->end()) {
-        call_.request_id = ToString(it->second);
-      }
-      if (!IsUsableRequestId(call_.request_id)) {
-        call_.request_id = NewRequestId();
-      }
+      call_.request_id = RequestIdOf(*methods->GetRecvInitialMetadata());
       scope_ = std::make_unique<ScopedCall>(call_);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
@@ -52,6 +45,12 @@ class RequestContextFactory : public grpc::experimental::ServerInterceptorFactor
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
+    // A callback method's handler may return before its call ends and finish it on another
+    // thread, so a thread's current call cannot follow hook points there: CallbackCalls sets it
+    // around the handler, and echoes the request id, itself.
+    if (dynamic_cast<grpc::CallbackServerContext*>(info->server_context()) != nullptr) {
+      return nullptr;
+    }
     return new RequestContextInterceptor(info);
   }
 };
@@ -116,6 +115,17 @@ bool IsUsableRequestId(const std::string& id) {
     }
   }
   return true;
+}
+
+std::string RequestIdOf(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  auto it = metadata.find(kRequestIdHeader);
+  if (it != metadata.end()) {
+    std::string id = ToString(it->second);
+    if (IsUsableRequestId(id)) {
+      return id;
+    }
+  }
+  return NewRequestId();
 }
 
 std::string NewRequestId() {

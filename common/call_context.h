@@ -4,13 +4,15 @@
 // the request id that travels across the services in the `x-request-id` metadata entry.
 //
 // A server interceptor (RequestContextInterceptorFactory) sets it for the thread that runs the
-// handler — with gRPC's synchronous server, interceptors and the handler run on one thread —
-// and a client interceptor (on every channel made by common/client.h) copies the request id
+// handler — with gRPC's synchronous server, interceptors and the handler run on one thread;
+// a method on the callback API sets it itself (common/callback_calls.h), since its handler may
+// finish on another thread — and a client interceptor (on every channel made by common/client.h) copies the request id
 // to the calls the handler makes, so one id names a request in the logs of every service.
 
 #include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/server_interceptor.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -58,6 +60,8 @@ class ScopedCall {
 // without spaces; anything else is replaced by a fresh random one (and the reply says which).
 bool IsUsableRequestId(const std::string& id);
 std::string NewRequestId();  // 16 random hex digits
+// The id a call is served under: the caller's x-request-id when usable, else a new one.
+std::string RequestIdOf(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 NewRequestContextInterceptorFactory();

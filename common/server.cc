@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/call_context.h"
+#include "common/callback_calls.h"
 #include "common/client.h"
 #include "common/log.h"
 #include "common/metrics/grpc_metrics.h"
@@ -85,19 +86,12 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartHealthServer(const std::strin
 // interceptor recognises the refusal by it; ServerTest.PastTheLimitACallIsRefusedAtOnce fails
 // if a gRPC version changes it.
 constexpr absl::string_view kGrpcThreadpoolExhausted = "Server Threadpool Exhausted";
-// The standard trailer a gRPC client's retry policy honours as the delay before a retry.
-constexpr char kRetryPushbackHeader[] = "grpc-retry-pushback-ms";
-
 // Turns gRPC's bare refusal of a call it had no thread for into one a caller can act on: a
 // message with the limit and the delay, the retry-pushback trailer, and a count per method.
 class AdmissionInterceptor : public grpc::experimental::Interceptor {
  public:
-  AdmissionInterceptor(metrics::Counter* rejected, std::string method, const std::string* message,
-                       const std::string* retry_after_ms)
-      : rejected_(rejected),
-        method_(std::move(method)),
-        message_(message),
-        retry_after_ms_(retry_after_ms) {}
+  AdmissionInterceptor(const OverloadRefusal* refusal, std::string method)
+      : refusal_(refusal), method_(std::move(method)) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
@@ -105,44 +99,33 @@ class AdmissionInterceptor : public grpc::experimental::Interceptor {
       const grpc::Status status = methods->GetSendStatus();
       if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
           status.error_message() == kGrpcThreadpoolExhausted) {
-        methods->ModifySendStatus(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, *message_));
-        methods->GetSendTrailingMetadata()->emplace(kRetryPushbackHeader, *retry_after_ms_);
-        rejected_->Add({method_});
+        methods->ModifySendStatus(
+            grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, refusal_->message));
+        methods->GetSendTrailingMetadata()->emplace(kRetryPushbackHeader,
+                                                    refusal_->retry_after_ms);
+        refusal_->rejected->Add({method_});
       }
     }
     methods->Proceed();
   }
 
  private:
-  metrics::Counter* rejected_;
+  const OverloadRefusal* refusal_;  // owned by the factory, which outlives every call
   const std::string method_;
-  const std::string* message_;  // owned by the factory, which outlives every call
-  const std::string* retry_after_ms_;
 };
 
 class AdmissionInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit AdmissionInterceptorFactory(const ServerOptions& options)
-      : rejected_(&metrics::Registry::Global().AddCounter(
-            "covtrack_rpc_rejected_total",
-            "RPCs refused at once with RESOURCE_EXHAUSTED because the server was handling "
-            "--max_concurrent_calls calls already, by full method name.",
-            {"method"})),
-        retry_after_ms_(absl::StrCat(absl::ToInt64Milliseconds(options.overload_retry_after))),
-        message_(absl::StrCat("server busy: ", options.max_concurrent_calls,
-                              " calls in progress, its limit; retry after ", retry_after_ms_,
-                              " ms")) {}
+      : refusal_(options.max_concurrent_calls, options.overload_retry_after) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new AdmissionInterceptor(rejected_, metrics::MethodLabel(info), &message_,
-                                    &retry_after_ms_);
+    return new AdmissionInterceptor(&refusal_, metrics::MethodLabel(info));
   }
 
  private:
-  metrics::Counter* rejected_;
-  const std::string retry_after_ms_;
-  const std::string message_;
+  const OverloadRefusal refusal_;
 };
 
 // What a caller is told when its request could not be parsed.
@@ -152,10 +135,11 @@ constexpr char kUnparsableRequest[] =
 
 // Protobuf refuses a proto3 string field that is not valid UTF-8 while parsing, before any
 // handler runs, and gRPC then answers INTERNAL with protobuf's (for proto3, empty) initialization
-// error (grpc::GenericDeserialize). That is the caller's mistake, not a failure of the service:
-// INVALID_ARGUMENT, saying so. Recognised narrowly: the synchronous server hands the interceptors
+// error (grpc::GenericDeserialize); a callback method's call ends UNIMPLEMENTED with no message
+// (grpc::internal::CallbackUnaryHandler::RunHandler). That is the caller's mistake, not a failure
+// of the service: INVALID_ARGUMENT, saying so. Recognised narrowly: gRPC hands the interceptors
 // a null request at POST_RECV_MESSAGE when the unary request could not be parsed, and the call
-// then ends INTERNAL without a handler having run.
+// then ends so without a handler having run.
 class RequestParseInterceptor : public grpc::experimental::Interceptor {
  public:
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -166,7 +150,8 @@ class RequestParseInterceptor : public grpc::experimental::Interceptor {
     }
     if (unparsable_ && methods->QueryInterceptionHookPoint(
                            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      if (methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
+      const grpc::StatusCode code = methods->GetSendStatus().error_code();
+      if (code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNIMPLEMENTED) {
         methods->ModifySendStatus(
             grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, kUnparsableRequest));
       }
@@ -488,7 +473,7 @@ void Server::RunUntilSignal() {
   Shutdown();
 }
 
-std::string AuthenticatedName(const grpc::ServerContext& context) {
+std::string AuthenticatedName(const grpc::ServerContextBase& context) {
   std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   if (auth != nullptr && auth->IsPeerAuthenticated()) {
     for (const grpc::string_ref& name : auth->FindPropertyValues("x509_common_name")) {
@@ -498,7 +483,7 @@ std::string AuthenticatedName(const grpc::ServerContext& context) {
   return "";
 }
 
-std::string PeerIdentity(const grpc::ServerContext& context) {
+std::string PeerIdentity(const grpc::ServerContextBase& context) {
   std::string name = AuthenticatedName(context);
   return name.empty() ? context.peer() : name;
 }

@@ -127,9 +127,9 @@ class Server {
 
 // The peer identity of a call, as the audit trail records it: the client certificate's common
 // name under mTLS, otherwise the address gRPC reports ("ipv4:127.0.0.1:53412").
-std::string PeerIdentity(const grpc::ServerContext& context);
+std::string PeerIdentity(const grpc::ServerContextBase& context);
 // The common name of the caller's verified client certificate, or empty.
-std::string AuthenticatedName(const grpc::ServerContext& context);
+std::string AuthenticatedName(const grpc::ServerContextBase& context);
 
 // Logs a failure of the environment (UNAVAILABLE, INTERNAL); bad input is the caller's, not
 // worth a log line.

@@ -124,7 +124,7 @@ grpc::Status Authorizer::Deny(const std::string& identity, Role role,
                       absl::StrCat("identity \"", identity, "\" ", why));
 }
 
-absl::StatusOr<const Principal*> Authorizer::Caller(const grpc::ServerContext& context, Role role,
+absl::StatusOr<const Principal*> Authorizer::Caller(const grpc::ServerContextBase& context, Role role,
                                                     std::string* identity) const {
   *identity = AuthenticatedName(context);
   if (identity->empty()) {
@@ -142,7 +142,7 @@ absl::StatusOr<const Principal*> Authorizer::Caller(const grpc::ServerContext& c
   return principal;
 }
 
-grpc::Status Authorizer::Require(const grpc::ServerContext& context, Role role) const {
+grpc::Status Authorizer::Require(const grpc::ServerContextBase& context, Role role) const {
   if (!enforcing()) {
     return grpc::Status::OK;
   }
@@ -154,7 +154,7 @@ grpc::Status Authorizer::Require(const grpc::ServerContext& context, Role role) 
   return grpc::Status::OK;
 }
 
-grpc::Status Authorizer::RequireUnits(const grpc::ServerContext& context, Role role,
+grpc::Status Authorizer::RequireUnits(const grpc::ServerContextBase& context, Role role,
                                       const std::vector<UnitRef>& units) const {
   if (!enforcing()) {
     return grpc::Status::OK;

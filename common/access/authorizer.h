@@ -54,14 +54,14 @@ class Authorizer {
   bool enforcing() const { return policy_.has_value(); }
 
   // OK when the caller has `role`.
-  grpc::Status Require(const grpc::ServerContext& context, Role role) const;
+  grpc::Status Require(const grpc::ServerContextBase& context, Role role) const;
   // OK when the caller has `role` and every unit lies inside its jurisdiction on its day.
-  grpc::Status RequireUnits(const grpc::ServerContext& context, Role role,
+  grpc::Status RequireUnits(const grpc::ServerContextBase& context, Role role,
                             const std::vector<UnitRef>& units) const;
 
  private:
   // The caller's principal, or the denial.
-  absl::StatusOr<const Principal*> Caller(const grpc::ServerContext& context, Role role,
+  absl::StatusOr<const Principal*> Caller(const grpc::ServerContextBase& context, Role role,
                                           std::string* identity) const;
   grpc::Status Deny(const std::string& identity, Role role, const std::string& why) const;
 

@@ -173,7 +173,9 @@ AggregationServiceImpl::AggregationServiceImpl(const AggregationOptions& options
                  IngestionClientOptions{options.ingestion_deadline, options.export_deadline}),
       heads_(ingestion_),
       log_(options.change_log_pairs),
-      summaries_(options.summary_entries) {
+      summaries_(options.summary_entries),
+      calls_(CallbackCallOptions{std::string(v1::AggregationService::service_full_name()),
+                                 options.max_concurrent_calls, options.overload_retry_after}) {
   RegisterMetrics();
   log::Info("aggregation service started; loading the snapshot",
             {{"ingestion", options_.ingestion_addr}, {"cache", cache_->description()}});
@@ -364,44 +366,59 @@ void AggregationServiceImpl::StatsLoop() {
 
 // ---- The RPCs: authorize, validate, answer (absl status converted once, in Answer) ----
 
-grpc::Status AggregationServiceImpl::GetCoverage(grpc::ServerContext* context,
-                                                 const v1::GetCoverageRequest* request,
-                                                 v1::Coverage* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
-  absl::StatusOr<CoverageQuery> query = ValidateCoverageRequest(*request);
-  if (!query.ok()) {
-    return ToGrpcStatus(query.status());
-  }
-  return Answer(
-      Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
-                                 state_mu_) { return CoverageWithComparisons(*query, to_share); }),
-      response);
+bool AggregationServiceImpl::MayWait(const v1::Freshness& freshness) const {
+  const v1::Consistency consistency = freshness.consistency() == v1::CONSISTENCY_UNSPECIFIED
+                                          ? options_.default_consistency
+                                          : freshness.consistency();
+  return consistency == v1::CONSISTENCY_FULL ||
+         freshness.at_least_seq() > applied_seq_hint_.load(std::memory_order_relaxed);
 }
 
-grpc::Status AggregationServiceImpl::ListCoverage(grpc::ServerContext* context,
-                                                  const v1::ListCoverageRequest* request,
-                                                  v1::ListCoverageResponse* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
-  absl::StatusOr<CoverageListQuery> query = ValidateListCoverageRequest(*request);
-  if (!query.ok()) {
-    return ToGrpcStatus(query.status());
-  }
-  return Answer(Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
-                                           state_mu_) { return CoverageList(*query, to_share); }),
-                response);
+grpc::ServerUnaryReactor* AggregationServiceImpl::GetCoverage(
+    grpc::CallbackServerContext* context, const v1::GetCoverageRequest* request,
+    v1::Coverage* response) {
+  return ServeRead(context, "GetCoverage", request->freshness(), [this, request, response] {
+    absl::StatusOr<CoverageQuery> query = ValidateCoverageRequest(*request);
+    if (!query.ok()) {
+      return ToGrpcStatus(query.status());
+    }
+    return Answer(Read(query->freshness,
+                       [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(state_mu_) {
+                         return CoverageWithComparisons(*query, to_share);
+                       }),
+                  response);
+  });
 }
 
-grpc::Status AggregationServiceImpl::GetCoverageSeries(grpc::ServerContext* context,
-                                                       const v1::GetCoverageSeriesRequest* request,
-                                                       v1::CoverageSeries* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
-  absl::StatusOr<SeriesQuery> query = ValidateSeriesRequest(*request);
-  if (!query.ok()) {
-    return ToGrpcStatus(query.status());
-  }
-  return Answer(Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
-                                           state_mu_) { return Series(*query, to_share); }),
-                response);
+grpc::ServerUnaryReactor* AggregationServiceImpl::ListCoverage(
+    grpc::CallbackServerContext* context, const v1::ListCoverageRequest* request,
+    v1::ListCoverageResponse* response) {
+  return ServeRead(context, "ListCoverage", request->freshness(), [this, request, response] {
+    absl::StatusOr<CoverageListQuery> query = ValidateListCoverageRequest(*request);
+    if (!query.ok()) {
+      return ToGrpcStatus(query.status());
+    }
+    return Answer(Read(query->freshness,
+                       [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(state_mu_) {
+                         return CoverageList(*query, to_share);
+                       }),
+                  response);
+  });
+}
+
+grpc::ServerUnaryReactor* AggregationServiceImpl::GetCoverageSeries(
+    grpc::CallbackServerContext* context, const v1::GetCoverageSeriesRequest* request,
+    v1::CoverageSeries* response) {
+  return ServeRead(context, "GetCoverageSeries", request->freshness(), [this, request, response] {
+    absl::StatusOr<SeriesQuery> query = ValidateSeriesRequest(*request);
+    if (!query.ok()) {
+      return ToGrpcStatus(query.status());
+    }
+    return Answer(Read(query->freshness,
+                       [&](ToShare& to_share)
+                           ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return Series(*query, to_share); }),
+                  response);
+  });
 }
 
 absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(

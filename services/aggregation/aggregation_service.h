@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "common/access/authorizer.h"
 #include "common/cache/cache.h"
+#include "common/callback_calls.h"
 #include "common/client.h"
 #include "common/hierarchy/crosswalk.h"
 #include "common/hierarchy/hierarchy.h"
@@ -84,6 +85,11 @@ struct AggregationOptions {
   size_t change_log_pairs = 500000;
   // How often the cache counters are logged (when they changed); zero: never.
   absl::Duration stats_log_interval = absl::Seconds(60);
+  // The reads run on gRPC's callback API (common/callback_calls.h), which the synchronous
+  // server's thread quota does not bound: the server's own bound on calls in progress and the
+  // delay a refused caller is told (ServerOptions; main passes them on).
+  int max_concurrent_calls = 64;
+  absl::Duration overload_retry_after = absl::Seconds(1);
 };
 
 struct AggregationStats {
@@ -113,7 +119,7 @@ struct Want {
   Period period;
 };
 
-class AggregationServiceImpl : public v1::AggregationService::Service {
+class AggregationServiceImpl : public v1::AggregationService::CallbackService {
  public:
   // INVALID_ARGUMENT for bad options (an empty ingestion address, a malformed Redis address).
   // Starts loading the snapshot in the background; ingestion and Redis may come up later
@@ -128,17 +134,23 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   // Whether the first snapshot was loaded within `timeout` (tests and benchmarks).
   bool WaitUntilLoaded(absl::Duration timeout);
 
-  grpc::Status GetCoverage(grpc::ServerContext* context, const v1::GetCoverageRequest* request,
-                           v1::Coverage* response) override;
-  grpc::Status ListCoverage(grpc::ServerContext* context, const v1::ListCoverageRequest* request,
-                            v1::ListCoverageResponse* response) override;
-  grpc::Status GetCoverageSeries(grpc::ServerContext* context,
-                                 const v1::GetCoverageSeriesRequest* request,
-                                 v1::CoverageSeries* response) override;
-  grpc::Status GetMeasures(grpc::ServerContext* context, const v1::GetMeasuresRequest* request,
-                           v1::MeasureSummary* response) override;
-  grpc::Status ListMeasures(grpc::ServerContext* context, const v1::ListMeasuresRequest* request,
-                            v1::ListMeasuresResponse* response) override;
+  // The reads, on gRPC's callback API: a read that may wait (CONSISTENCY_FULL, or a token this
+  // replica has not applied yet) runs on a thread of its own, every other one inline.
+  grpc::ServerUnaryReactor* GetCoverage(grpc::CallbackServerContext* context,
+                                        const v1::GetCoverageRequest* request,
+                                        v1::Coverage* response) override;
+  grpc::ServerUnaryReactor* ListCoverage(grpc::CallbackServerContext* context,
+                                         const v1::ListCoverageRequest* request,
+                                         v1::ListCoverageResponse* response) override;
+  grpc::ServerUnaryReactor* GetCoverageSeries(grpc::CallbackServerContext* context,
+                                              const v1::GetCoverageSeriesRequest* request,
+                                              v1::CoverageSeries* response) override;
+  grpc::ServerUnaryReactor* GetMeasures(grpc::CallbackServerContext* context,
+                                        const v1::GetMeasuresRequest* request,
+                                        v1::MeasureSummary* response) override;
+  grpc::ServerUnaryReactor* ListMeasures(grpc::CallbackServerContext* context,
+                                         const v1::ListMeasuresRequest* request,
+                                         v1::ListMeasuresResponse* response) override;
 
   AggregationStats stats() const;
 
@@ -175,6 +187,19 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   bool Stopping();
 
   // ---- Reads ----
+  // Serves a read of `method` (CallbackCalls): checks the caller may read, then runs `answer`.
+  template <typename Answer>
+  grpc::ServerUnaryReactor* ServeRead(grpc::CallbackServerContext* context, const char* method,
+                                      const v1::Freshness& freshness, Answer answer) {
+    return calls_.Serve(context, method, MayWait(freshness),
+                        [this, context, answer = std::move(answer)]() mutable -> grpc::Status {
+                          COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
+                          return answer();
+                        });
+  }
+  // Whether LockFresh may wait for `freshness` (as asked, before it is validated): for
+  // ingestion's head (CONSISTENCY_FULL) or for a seq this replica has not applied yet.
+  bool MayWait(const v1::Freshness& freshness) const;
   using CoveragePtr = std::shared_ptr<const v1::Coverage>;
   // Memoised rollups (decoded entries), in front of the shared cache.
   struct LocalEntry {
@@ -306,6 +331,8 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   mutable absl::Mutex state_mu_;
   bool loaded_ ABSL_GUARDED_BY(state_mu_) = false;
   int64_t applied_seq_ ABSL_GUARDED_BY(state_mu_) = 0;
+  // applied_seq_ as last set, read without the lock (MayWait's guess; LockFresh decides).
+  std::atomic<int64_t> applied_seq_hint_{0};
   CoverageData data_ ABSL_GUARDED_BY(state_mu_);
   std::shared_ptr<const Hierarchy> hierarchy_ ABSL_GUARDED_BY(state_mu_);
   // The same hierarchy laid out for rollups (rollup.h), replaced with it.
@@ -361,6 +388,9 @@ class AggregationServiceImpl : public v1::AggregationService::Service {
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
   grpc::ClientContext* watch_ ABSL_GUARDED_BY(stop_mu_) = nullptr;  // cancelled on stop
   std::thread stats_thread_;
+
+  // Last: destroyed first, so that a read handed to one of its threads ends before the rest.
+  CallbackCalls calls_;
 };
 
 }  // namespace covtrack::aggregation

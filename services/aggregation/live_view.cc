@@ -154,6 +154,7 @@ absl::Status AggregationServiceImpl::LoadSnapshot() {
     tree_ = std::move(tree);
     crosswalk_ = std::move(crosswalk);
     applied_seq_ = seq;
+    applied_seq_hint_.store(seq, std::memory_order_relaxed);
     applied_commit_time_ = absl::InfinitePast();
     apply_delay_ = absl::ZeroDuration();
     log_.Reset(seq, fingerprint);
@@ -452,6 +453,7 @@ absl::Status AggregationServiceImpl::Apply(const v1::Change& change) {
     ForgetSummaries(change, read_records, read_denominators, replaced);
     log_.Append(change);
     applied_seq_ = change.seq();
+    applied_seq_hint_.store(change.seq(), std::memory_order_relaxed);
     applied_commit_time_ = commit_time;
     apply_delay_ = std::max(absl::ZeroDuration(), now - commit_time);
   }

@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
   options.redis_timeout = absl::GetFlag(FLAGS_redis_timeout);
   options.cache_ttl = absl::GetFlag(FLAGS_cache_ttl);
   options.stats_log_interval = absl::GetFlag(FLAGS_stats_log_interval);
+  options.max_concurrent_calls = config.server.max_concurrent_calls;
+  options.overload_retry_after = config.server.overload_retry_after;
   auto service = covtrack::aggregation::AggregationServiceImpl::Create(options);
   if (!service.ok()) {
     std::cerr << "covtrack-aggregation: " << service.status().message() << "\n";

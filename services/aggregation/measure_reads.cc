@@ -66,30 +66,32 @@ std::optional<double> OrderValue(const MeasureKey& key, const MeasureFigure& fig
 
 }  // namespace
 
-grpc::Status AggregationServiceImpl::GetMeasures(grpc::ServerContext* context,
-                                                 const v1::GetMeasuresRequest* request,
-                                                 v1::MeasureSummary* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
-  absl::StatusOr<MeasuresQuery> query = ValidateMeasuresRequest(*request);
-  if (!query.ok()) {
-    return ToGrpcStatus(query.status());
-  }
-  return Answer(Read(query->freshness, [&](ToShare&) ABSL_SHARED_LOCKS_REQUIRED(
-                                           state_mu_) { return MeasuresOfUnit(*query); }),
-                response);
+grpc::ServerUnaryReactor* AggregationServiceImpl::GetMeasures(
+    grpc::CallbackServerContext* context, const v1::GetMeasuresRequest* request,
+    v1::MeasureSummary* response) {
+  return ServeRead(context, "GetMeasures", request->freshness(), [this, request, response] {
+    absl::StatusOr<MeasuresQuery> query = ValidateMeasuresRequest(*request);
+    if (!query.ok()) {
+      return ToGrpcStatus(query.status());
+    }
+    return Answer(Read(query->freshness, [&](ToShare&) ABSL_SHARED_LOCKS_REQUIRED(
+                                             state_mu_) { return MeasuresOfUnit(*query); }),
+                  response);
+  });
 }
 
-grpc::Status AggregationServiceImpl::ListMeasures(grpc::ServerContext* context,
-                                                  const v1::ListMeasuresRequest* request,
-                                                  v1::ListMeasuresResponse* response) {
-  COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
-  absl::StatusOr<MeasureListQuery> query = ValidateListMeasuresRequest(*request);
-  if (!query.ok()) {
-    return ToGrpcStatus(query.status());
-  }
-  return Answer(Read(query->freshness, [&](ToShare&) ABSL_SHARED_LOCKS_REQUIRED(
-                                           state_mu_) { return MeasureList(*query); }),
-                response);
+grpc::ServerUnaryReactor* AggregationServiceImpl::ListMeasures(
+    grpc::CallbackServerContext* context, const v1::ListMeasuresRequest* request,
+    v1::ListMeasuresResponse* response) {
+  return ServeRead(context, "ListMeasures", request->freshness(), [this, request, response] {
+    absl::StatusOr<MeasureListQuery> query = ValidateListMeasuresRequest(*request);
+    if (!query.ok()) {
+      return ToGrpcStatus(query.status());
+    }
+    return Answer(Read(query->freshness, [&](ToShare&) ABSL_SHARED_LOCKS_REQUIRED(
+                                             state_mu_) { return MeasureList(*query); }),
+                  response);
+  });
 }
 
 absl::StatusOr<AggregationServiceImpl::MeasuresIn> AggregationServiceImpl::MeasuresInTerritory(
