@@ -101,8 +101,7 @@ class AdmissionInterceptor : public grpc::experimental::Interceptor {
           status.error_message() == kGrpcThreadpoolExhausted) {
         methods->ModifySendStatus(
             grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, refusal_->message));
-        methods->GetSendTrailingMetadata()->emplace(kRetryPushbackHeader,
-                                                    refusal_->retry_after_ms);
+        methods->GetSendTrailingMetadata()->emplace(kRetryPushbackHeader, refusal_->retry_after_ms);
         refusal_->rejected->Add({method_});
       }
     }

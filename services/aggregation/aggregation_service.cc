@@ -374,9 +374,9 @@ bool AggregationServiceImpl::MayWait(const v1::Freshness& freshness) const {
          freshness.at_least_seq() > applied_seq_hint_.load(std::memory_order_relaxed);
 }
 
-grpc::ServerUnaryReactor* AggregationServiceImpl::GetCoverage(
-    grpc::CallbackServerContext* context, const v1::GetCoverageRequest* request,
-    v1::Coverage* response) {
+grpc::ServerUnaryReactor* AggregationServiceImpl::GetCoverage(grpc::CallbackServerContext* context,
+                                                              const v1::GetCoverageRequest* request,
+                                                              v1::Coverage* response) {
   return ServeRead(context, "GetCoverage", request->freshness(), [this, request, response] {
     absl::StatusOr<CoverageQuery> query = ValidateCoverageRequest(*request);
     if (!query.ok()) {
@@ -398,10 +398,8 @@ grpc::ServerUnaryReactor* AggregationServiceImpl::ListCoverage(
     if (!query.ok()) {
       return ToGrpcStatus(query.status());
     }
-    return Answer(Read(query->freshness,
-                       [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(state_mu_) {
-                         return CoverageList(*query, to_share);
-                       }),
+    return Answer(Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
+                                             state_mu_) { return CoverageList(*query, to_share); }),
                   response);
   });
 }
@@ -414,9 +412,8 @@ grpc::ServerUnaryReactor* AggregationServiceImpl::GetCoverageSeries(
     if (!query.ok()) {
       return ToGrpcStatus(query.status());
     }
-    return Answer(Read(query->freshness,
-                       [&](ToShare& to_share)
-                           ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return Series(*query, to_share); }),
+    return Answer(Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
+                                             state_mu_) { return Series(*query, to_share); }),
                   response);
   });
 }

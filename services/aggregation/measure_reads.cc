@@ -66,9 +66,9 @@ std::optional<double> OrderValue(const MeasureKey& key, const MeasureFigure& fig
 
 }  // namespace
 
-grpc::ServerUnaryReactor* AggregationServiceImpl::GetMeasures(
-    grpc::CallbackServerContext* context, const v1::GetMeasuresRequest* request,
-    v1::MeasureSummary* response) {
+grpc::ServerUnaryReactor* AggregationServiceImpl::GetMeasures(grpc::CallbackServerContext* context,
+                                                              const v1::GetMeasuresRequest* request,
+                                                              v1::MeasureSummary* response) {
   return ServeRead(context, "GetMeasures", request->freshness(), [this, request, response] {
     absl::StatusOr<MeasuresQuery> query = ValidateMeasuresRequest(*request);
     if (!query.ok()) {

@@ -5,8 +5,8 @@
 // the synchronous server.
 #include "common/callback_calls.h"
 
-#include <gtest/gtest.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <string>
@@ -134,8 +134,8 @@ TEST(CallbackCallsTest, TheHandlerSeesItsCallInlineAndOnItsOwnThread) {
     const std::string made = Echoed(no_id);
     EXPECT_TRUE(IsUsableRequestId(made)) << made;
     EXPECT_NE(made, "has spaces");
-    EXPECT_EQ(response.period(), absl::StrCat("/covtrack.v1.AggregationService/GetCoverage|",
-                                                 made));
+    EXPECT_EQ(response.period(),
+              absl::StrCat("/covtrack.v1.AggregationService/GetCoverage|", made));
   }
   // Outside a handler, the thread serves no call.
   EXPECT_EQ(CurrentCall(), nullptr);
@@ -222,8 +222,8 @@ TEST(CallbackCallsTest, AnUnparsableRequestIsInvalidArgument) {
   grpc::ClientContext context;
   absl::Notification done;
   grpc::Status status;
-  generic.UnaryCall(&context, "/covtrack.v1.AggregationService/GetCoverage",
-                    grpc::StubOptions(), &send, &receive, [&](grpc::Status s) {
+  generic.UnaryCall(&context, "/covtrack.v1.AggregationService/GetCoverage", grpc::StubOptions(),
+                    &send, &receive, [&](grpc::Status s) {
                       status = std::move(s);
                       done.Notify();
                     });
