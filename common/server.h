@@ -42,7 +42,8 @@ struct ServerOptions {
   // Past it a new call is refused at once with RESOURCE_EXHAUSTED, "retry after N ms" and the
   // grpc-retry-pushback-ms trailer, and counted in covtrack_rpc_rejected_total; the calls
   // already admitted run on. grpc.health.v1 is served apart (gRPC's callback API) and is never
-  // refused, so probes keep answering under overload.
+  // refused, so probes keep answering under overload. Methods a service serves on the callback
+  // API escape this thread quota: the service bounds them itself (common/callback_calls.h).
   int max_concurrent_calls = 64;
   // The retry delay a refused caller is given.
   absl::Duration overload_retry_after = absl::Seconds(1);
