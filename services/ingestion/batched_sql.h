@@ -29,5 +29,9 @@ std::string Placeholders(size_t rows, size_t columns);
 absl::StatusOr<std::vector<sql::Row>> InsertInBatches(sql::Session& session, absl::string_view head,
                                                       absl::string_view tail, size_t columns,
                                                       const sql::Params& values);
+// The same, moving each batch's values out of `values` instead of copying them.
+absl::StatusOr<std::vector<sql::Row>> InsertInBatches(sql::Session& session, absl::string_view head,
+                                                      absl::string_view tail, size_t columns,
+                                                      sql::Params&& values);
 
 }  // namespace covtrack::ingestion

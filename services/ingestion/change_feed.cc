@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -102,7 +103,7 @@ absl::Status ChangeWriter::Publish(sql::Session& session, const std::string& req
   }
   RETURN_IF_ERROR(InsertInBatches(session,
                                   "INSERT INTO change_items (seq, kind, unit_code, period)", "", 4,
-                                  items)
+                                  std::move(items))
                       .status());
   return session.Execute("UPDATE change_counter SET last_seq = $1 WHERE id = 1", {seq()}).status();
 }

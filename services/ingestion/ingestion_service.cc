@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "common/server.h"
 #include "common/status/status.h"
 #include "common/text.h"
+#include "google/protobuf/arena.h"
 
 namespace covtrack::ingestion {
 namespace {
@@ -257,8 +259,13 @@ namespace {
 
 // One message of a StreamReports call as the read-ahead thread left it: read and checked (the
 // caller's rights, the report's own checks), not yet written.
+// The request lives on an arena of its own: a message of 5,000 records is then freed in a few
+// blocks instead of one by one, which StreamReports' transaction did while it held the store
+// (some 1 ms a message, 9 in a national month).
 struct ReadMessage {
-  v1::SubmitReportRequest request;
+  std::unique_ptr<google::protobuf::Arena> arena = std::make_unique<google::protobuf::Arena>();
+  v1::SubmitReportRequest* request =
+      google::protobuf::Arena::CreateMessage<v1::SubmitReportRequest>(arena.get());
   absl::Status checked;
   size_t bytes = 0;
 };
@@ -345,11 +352,11 @@ grpc::Status IngestionServiceImpl::StreamReports(
         }
       }
       ReadMessage message;
-      if (!reader->Read(&message.request)) {
+      if (!reader->Read(message.request)) {
         break;
       }
-      message.checked = CheckReport(*context, message.request);
-      message.bytes = message.request.ByteSizeLong();
+      message.checked = CheckReport(*context, *message.request);
+      message.bytes = message.request->ByteSizeLong();
       const bool refused = !message.checked.ok();
       absl::MutexLock lock(&ahead.mu);
       if (ahead.stop) {
@@ -401,16 +408,16 @@ grpc::Status IngestionServiceImpl::StreamReports(
               break;
             }
             absl::StatusOr<v1::SubmitReportResponse> result =
-                held->checked.ok() ? submit(held->request, Sender{peer, held->request.source()})
+                held->checked.ok() ? submit(*held->request, Sender{peer, held->request->source()})
                                    : absl::StatusOr<v1::SubmitReportResponse>(held->checked);
             if (!result.ok()) {
               group.stop = GroupAnswer::Stop::kRefused;
               group.refused = result.status();
-              group.refused_id = held->request.request_id();
-              group.refused_request = &held->request;
+              group.refused_id = held->request->request_id();
+              group.refused_request = held->request;
               break;
             }
-            group.written.emplace_back(held->request.request_id(), *std::move(result));
+            group.written.emplace_back(held->request->request_id(), *std::move(result));
             if (static_cast<int>(group.written.size()) >= kGroupMaxMessages ||
                 absl::Now() - began >= kGroupMaxTime) {
               held.reset();

@@ -109,7 +109,7 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
                                                 "measure_values m WHERE m.month = v.column1 "
                                                 "AND m.unit_code = v.column2 AND ",
                                                 part_of_total, ") > CAST(v.column3 AS BIGINT)"),
-                                   3, totals_sent));
+                                   3, std::move(totals_sent)));
   sql::Params parts_of;
   for (const sql::Row& row : over) {
     parts_of.insert(parts_of.end(), {row.Text(0), row.Text(1)});
@@ -201,7 +201,7 @@ absl::StatusOr<std::vector<sql::Row>> WriteMeasures(
                          "DO UPDATE SET value = excluded.value, change_seq = excluded.change_seq "
                          "WHERE measure_values.value <> excluded.value "
                          "RETURNING unit_code, month",
-                         7, values);
+                         7, std::move(values));
 }
 
 absl::StatusOr<std::vector<std::pair<int64_t, v1::MeasureRecord>>> ReadMeasuresOfChanges(

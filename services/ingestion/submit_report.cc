@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status.h"
@@ -42,7 +43,7 @@ absl::StatusOr<bool> AnyStoredInRange(
                         "MIN(CAST(column2 AS TEXT)) lo, MAX(CAST(column2 AS TEXT)) hi FROM (",
                         ") v) r ON p.month = r.m AND p.unit_code >= r.lo AND p.unit_code <= r.hi "
                         "LIMIT 1",
-                        2, pairs));
+                        2, std::move(pairs)));
     if (!any.empty()) {
       return true;
     }
@@ -77,7 +78,7 @@ absl::StatusOr<int> WriteRecords(
     RETURN_IF_ERROR(InsertInBatches(s,
                                     "INSERT INTO participation (unit_code, month, scheme, "
                                     "participants, in_province, change_seq)",
-                                    "", 6, values)
+                                    "", 6, std::move(values))
                         .status());
     const v1::ParticipationRecord* previous = nullptr;
     for (const v1::ParticipationRecord& r : records) {
@@ -114,7 +115,7 @@ absl::StatusOr<int> WriteRecords(
                       "WHERE participation.participants <> excluded.participants "
                       "OR participation.in_province IS DISTINCT FROM excluded.in_province "
                       "RETURNING unit_code, month",
-                      6, values));
+                      6, std::move(values)));
   for (const sql::Row& r : written) {
     changes.Touch(kParticipationChange, r.Text(0), r.Text(1));
   }
@@ -147,7 +148,7 @@ absl::StatusOr<std::vector<sql::Row>> WriteDenominators(
                          "value = excluded.value, change_seq = excluded.change_seq "
                          "WHERE denominators.value <> excluded.value "
                          "RETURNING unit_code, year",
-                         5, values);
+                         5, std::move(values));
 }
 
 }  // namespace

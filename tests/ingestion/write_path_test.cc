@@ -8,9 +8,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <numeric>
+
 #include "absl/strings/str_cat.h"
 #include "common/measures.h"
 #include "common/sql/database.h"
+#include "services/ingestion/batched_sql.h"
 #include "services/ingestion/ingestion_store.h"
 #include "tests/testing/builders.h"
 #include "tests/testing/ingestion_harness.h"
@@ -194,6 +198,62 @@ TEST_P(WritePathTest, EachUnitMonthIsCheckedWhenAUnitRepeats) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("records[2].month: unit \"28258\" does not exist at the end of "
                                  "2024-12 (valid […, 2024-12-31))")));
+}
+
+// InsertInBatches, which every bulk write goes through: whatever the number of rows and of
+// columns, and whether the caller's values are copied or moved into the batches, each row is
+// written once with its own values. Tables of 2 and 3 columns take the same row counts one
+// after the other, so that a statement text reused for the wrong shape shows.
+TEST_P(WritePathTest, BatchedInsertsWriteEveryRowOnceWithItsValues) {
+  ASSERT_THAT(db_->Write([](sql::Session& s) -> absl::Status {
+    for (const char* create : {"CREATE TABLE batch_pairs (k BIGINT PRIMARY KEY, v TEXT NOT NULL)",
+                               "CREATE TABLE batch_triples (k BIGINT PRIMARY KEY, v TEXT NOT "
+                               "NULL, w BIGINT NOT NULL)"}) {
+      if (absl::Status status = s.Execute(create, {}).status(); !status.ok()) {
+        return status;
+      }
+    }
+    int64_t next = 0;
+    for (const size_t rows : {size_t{1}, size_t{3}, size_t{128}, size_t{131}, size_t{300}}) {
+      for (const bool moved : {false, true}) {
+        for (const size_t columns : {size_t{3}, size_t{2}}) {
+          const int64_t first = next;
+          sql::Params values;
+          for (size_t r = 0; r < rows; ++r, ++next) {
+            values.insert(values.end(), {next, absl::StrCat("v", next)});
+            if (columns == 3) {
+              values.push_back(-next);
+            }
+          }
+          const std::string table = columns == 3 ? "batch_triples" : "batch_pairs";
+          const std::string head =
+              absl::StrCat("INSERT INTO ", table, columns == 3 ? " (k, v, w)" : " (k, v)");
+          const std::string tail = columns == 3 ? " RETURNING k, v, w" : " RETURNING k, v";
+          absl::StatusOr<std::vector<sql::Row>> written =
+              moved ? ingestion::InsertInBatches(s, head, tail, columns, std::move(values))
+                    : ingestion::InsertInBatches(s, head, tail, columns, values);
+          if (!written.ok()) {
+            return written.status();
+          }
+          std::vector<int64_t> keys;
+          for (const sql::Row& row : *written) {
+            keys.push_back(row.Int(0));
+            EXPECT_EQ(row.Text(1), absl::StrCat("v", row.Int(0)));
+            if (columns == 3) {
+              EXPECT_EQ(row.Int(2), -row.Int(0));
+            }
+          }
+          std::sort(keys.begin(), keys.end());
+          std::vector<int64_t> expected(rows);
+          std::iota(expected.begin(), expected.end(), first);
+          EXPECT_EQ(keys, expected)
+              << rows << " rows of " << columns << " columns" << (moved ? ", moved" : ", copied");
+        }
+      }
+    }
+    return absl::OkStatus();
+  }),
+              IsOk());
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, WritePathTest, ::testing::Values("sqlite", "postgresql"));
