@@ -17,20 +17,10 @@ OverloadRefusal::OverloadRefusal(int max_concurrent_calls, absl::Duration retry_
           "--max_concurrent_calls calls already, by full method name.",
           {"method"})) {}
 
-// Counts the call in progress until gRPC is done with it (its status sent, or the call
-// cancelled), then deletes itself.
+// gRPC's reactor for one call, deleted when gRPC is done with it.
 class CallbackCalls::Reactor : public grpc::ServerUnaryReactor {
  public:
-  explicit Reactor(std::atomic<int>* in_flight) : in_flight_(in_flight) {}
-  void OnDone() override {
-    if (in_flight_ != nullptr) {
-      in_flight_->fetch_sub(1, std::memory_order_relaxed);
-    }
-    delete this;
-  }
-
- private:
-  std::atomic<int>* in_flight_;  // nullptr: a refused call, never counted
+  void OnDone() override { delete this; }
 };
 
 CallbackCalls::CallbackCalls(CallbackCallOptions options)
@@ -58,11 +48,11 @@ grpc::ServerUnaryReactor* CallbackCalls::Serve(grpc::CallbackServerContext* cont
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     refusal_.rejected->Add({full_method});
     context->AddTrailingMetadata(kRetryPushbackHeader, refusal_.retry_after_ms);
-    auto* refused = new Reactor(nullptr);
+    auto* refused = new Reactor();
     refused->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, refusal_.message));
     return refused;
   }
-  auto* reactor = new Reactor(&in_flight_);
+  auto* reactor = new Reactor();
   if (!may_wait) {
     Run(context, full_method, reactor, std::move(handler));
     return reactor;
@@ -87,6 +77,9 @@ void CallbackCalls::Run(grpc::CallbackServerContext* context, const std::string&
     ScopedCall scope(std::move(call));
     status = std::move(handler)();
   }
+  // Counted while its handler runs: gRPC's OnDone may come after the caller has its answer
+  // and has called again, which must not find the bound taken by a call already answered.
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
   reactor->Finish(status);
 }
 

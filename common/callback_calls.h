@@ -55,7 +55,8 @@ class CallbackCalls {
   CallbackCalls(const CallbackCalls&) = delete;
   CallbackCalls& operator=(const CallbackCalls&) = delete;
 
-  // Serves one call of `method` ("GetCoverage"): refuses it at once past the bound
+  // Serves one call of `method` ("GetCoverage"): refuses it at once past the bound (calls
+  // whose handler has not returned yet)
   // (RESOURCE_EXHAUSTED, the retry delay in message and trailer, counted), else runs `handler`
   // as the call's current call (CurrentCall(), CurrentCallCancelled(), CurrentCallDeadline())
   // and finishes the call with the status it returns. `handler` runs on gRPC's thread when

@@ -203,6 +203,30 @@ TEST(CallbackCallsTest, PastTheLimitACallIsRefusedAtOnce) {
       << result->body;
 }
 
+// A call counts against the bound while its handler runs, not while gRPC finishes sending its
+// answer: one caller calling again as soon as it has its answer is never refused, even with a
+// bound of one (the bound had counted calls until gRPC's OnDone, which may come after the
+// caller has its answer and has called again).
+TEST(CallbackCallsTest, ACallerThatWaitsForEachAnswerIsNeverRefused) {
+  SeenService service(1);
+  std::unique_ptr<Server> server = StartServer(&service);
+  auto stub = v1::AggregationService::NewStub(
+      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
+  int refused = 0;
+  for (int i = 0; i < 2000; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::GetCoverageRequest request;
+    request.set_unit_code("x");
+    v1::Coverage response;
+    const grpc::Status status = stub->GetCoverage(&context, request, &response);
+    ASSERT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << status.error_message();
+    refused += status.ok() ? 0 : 1;
+  }
+  EXPECT_EQ(refused, 0);
+}
+
 // Protobuf refuses a string that is not UTF-8 before any handler runs; the callback API then
 // answers UNIMPLEMENTED by itself. The caller is told what it did wrong instead.
 TEST(CallbackCallsTest, AnUnparsableRequestIsInvalidArgument) {
