@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -73,10 +74,25 @@ ABSL_FLAG(int, reform_year, 2024, "the pre-reform year whose December the reform
 ABSL_FLAG(int, visible_writes, 200, "writes timed from acknowledgement to visible on two replicas");
 ABSL_FLAG(std::string, visible_commune, "00001", "the commune those writes go to");
 ABSL_FLAG(int, cold_rounds, 3, "fresh replicas of each kind in the reform phase's cold part");
+ABSL_FLAG(int, cold_lists, 1,
+          "fresh replicas each asked the cold national ListCoverage (more than one: the median "
+          "and range are printed too)");
+ABSL_FLAG(bool, cold_only, false,
+          "only the cold figures (the national list and the provinces), then stop: for comparing "
+          "two binaries back to back");
 ABSL_FLAG(int, country_months, 0,
           "instead of the phases above: the whole country over this many months ending December "
           "of --year (120: about 4.8 M records), a replica's load time, memory and cold national "
           "rollups");
+ABSL_FLAG(int, rollup_loops, 0,
+          "if set: only the cold national list's rollups, in-process, without gRPC or a cache: "
+          "the bench's data added to CoverageData as a snapshot load adds it, then this many "
+          "times the 63 provinces' rollups for --year with an empty subtree memo "
+          "(RunRollupLoops); nothing else is run");
+ABSL_FLAG(
+    int, rollup_evict_mb, 64,
+    "with --rollup_loops: MB written before each loop, so that it starts with the figures out "
+    "of the processor's caches, as after a snapshot load (0: warm caches)");
 ABSL_FLAG(std::string, country_store, "",
           "SQLite file the country data is generated into once and reused from");
 ABSL_FLAG(std::string, aggregation_binary, "",
@@ -89,6 +105,12 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double ThreadCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 [[noreturn]] void Die(const std::string& what) {
@@ -290,9 +312,10 @@ void Run() {
   const std::string run_id = absl::StrCat("bench-", getpid(), "-", absl::ToUnixMillis(absl::Now()));
   const std::string period = absl::StrCat(year);
 
-  // Phase 3 first, on its own instance: national ListCoverage, cold.
-  {
-    auto service = start_aggregation(run_id + "-national");
+  // Phase 3 first, on instances of its own (--cold_lists): national ListCoverage, cold.
+  std::vector<double> cold_lists;
+  for (int list = 0; list < std::max(1, absl::GetFlag(FLAGS_cold_lists)); ++list) {
+    auto service = start_aggregation(absl::StrCat(run_id, "-national-", list));
     auto server = Must(Server::Start(ServerOptions{}, {service.get()}), "serve aggregation");
     grpc::ChannelArguments client_args;
     client_args.SetMaxReceiveMessageSize(64 << 20);
@@ -322,11 +345,28 @@ void Run() {
         }
       }
     }
+    // The same warm list on a channel of its own, connected by this call: what of a first
+    // call on a new channel is the connection's, not the rollups'.
+    auto fresh_stub = v1::AggregationService::NewStub(grpc::CreateCustomChannel(
+        server->address(), grpc::InsecureChannelCredentials(), client_args));
+    t0 = Clock::now();
+    v1::ListCoverageResponse fresh;
+    grpc::ClientContext context3;
+    MustOk(fresh_stub->ListCoverage(&context3, request, &fresh), "national list, new channel");
+    const double fresh_list = Since(t0);
     std::cout << absl::StrFormat(
         "national ListCoverage of every province (%d provinces, all schemes), cold: %.2f ms "
-        "(then warm: %.2f ms); national health participants %d\n",
-        response.coverages_size(), 1000 * cold_list, 1000 * warm_list, health);
+        "(then warm: %.2f ms; warm on a new channel: %.2f ms); national health participants %d\n",
+        response.coverages_size(), 1000 * cold_list, 1000 * warm_list, 1000 * fresh_list, health);
+    cold_lists.push_back(cold_list);
     server->Shutdown();
+  }
+  if (cold_lists.size() > 1) {
+    std::sort(cold_lists.begin(), cold_lists.end());
+    std::cout << absl::StrFormat(
+        "national ListCoverage cold, %d fresh replicas: median %.2f ms (min %.2f, max %.2f)\n",
+        cold_lists.size(), 1000 * cold_lists[cold_lists.size() / 2], 1000 * cold_lists.front(),
+        1000 * cold_lists.back());
   }
 
   // Phases 1 and 2 on one instance.
@@ -372,6 +412,12 @@ void Run() {
       "cold GetCoverage of a province (%d provinces, one at a time): mean %.2f ms, median %.2f "
       "ms, max %.2f ms\n",
       cold_n, 1000 * cold_sum / cold_n, 1000 * cold[cold_n / 2], 1000 * cold.back());
+  if (absl::GetFlag(FLAGS_cold_only)) {
+    server->Shutdown();
+    ingestion_server->Shutdown();
+    std::filesystem::remove_all(dir);
+    return;
+  }
 
   // Warm GetCoverage against the empty unary RPC.
   const std::string province = absl::GetFlag(FLAGS_province);
@@ -809,6 +855,70 @@ void RunMeasureMemory() {
   }
 }
 
+// The compute of a cold national list alone: the rollups of every province for --year, each
+// with the memo a replica holds (empty at first, filled by the rollups before it), as
+// Rollups computes them on a memo miss; no gRPC, cache or answer composition. Repeated
+// --rollup_loops times with a fresh memo, to time and profile.
+void RunRollupLoops() {
+  const int year = absl::GetFlag(FLAGS_year);
+  auto sample = Must(sampledata::SampleData::Load(), "sample data");
+  aggregation::CoverageData data;
+  for (const v1::ParticipationRecord& r :
+       Must(sample->Records({"VN"}, Month{year, 1}, Month{year, 12}), "records")) {
+    data.AddRecord(r);
+  }
+  for (int y = year - 3; y < year; ++y) {
+    for (const v1::ParticipationRecord& r :
+         Must(sample->Records({"VN"}, Month{y, 12}, Month{y, 12}), "records")) {
+      data.AddRecord(r);
+    }
+  }
+  for (const v1::DenominatorRecord& d :
+       Must(sample->Denominators({"VN"}, year - 3, year), "denominators")) {
+    data.AddDenominator(d);
+  }
+  data.ShrinkToFit();
+  auto hierarchy = std::make_shared<const Hierarchy>(sample->units());
+  const aggregation::TreeIndex tree(hierarchy, sample->units());
+  const Period period = Period::ForYear(year);
+  std::vector<std::string> provinces;
+  for (const v1::AdminUnit* u : hierarchy->ChildrenAt("VN", period.last_month().LastDay())) {
+    provinces.push_back(u->code());
+  }
+  std::vector<double> times;
+  std::vector<double> cpu_times;
+  int64_t health = 0;
+  // Written before each loop: a replica's first rollups after loading its snapshot find none of
+  // the figures in the processor's caches (the load went through hundreds of MB since).
+  std::vector<char> evict(absl::GetFlag(FLAGS_rollup_evict_mb) << 20);
+  for (int loop = 0; loop < absl::GetFlag(FLAGS_rollup_loops); ++loop) {
+    for (size_t i = 0; i < evict.size(); i += 64) {
+      evict[i] = static_cast<char>(loop + i);
+    }
+    aggregation::SummaryMemo memo(100000);
+    health = 0;
+    const Clock::time_point t0 = Clock::now();
+    const double cpu0 = ThreadCpuSeconds();
+    for (const std::string& code : provinces) {
+      const v1::Coverage coverage =
+          Must(aggregation::RollupCoverage(tree, data, code, period, &memo), "rollup " + code);
+      health += coverage.schemes(v1::SCHEME_HEALTH - 1).participants();
+    }
+    cpu_times.push_back(ThreadCpuSeconds() - cpu0);
+    times.push_back(Since(t0));
+  }
+  std::sort(times.begin(), times.end());
+  std::sort(cpu_times.begin(), cpu_times.end());
+  // The thread's processor time as well: on a shared machine, wall time also counts the
+  // moments another process had the core.
+  std::cout << absl::StrFormat(
+      "rollups of the %d provinces for %d, empty memo, %d times: median %.2f ms (min %.2f, max "
+      "%.2f); processor time median %.2f ms (min %.2f); national health participants %d\n",
+      provinces.size(), year, times.size(), 1000 * times[times.size() / 2], 1000 * times.front(),
+      1000 * times.back(), 1000 * cpu_times[cpu_times.size() / 2], 1000 * cpu_times.front(),
+      health);
+}
+
 }  // namespace
 }  // namespace covtrack
 
@@ -819,6 +929,8 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (absl::GetFlag(FLAGS_measure_months) > 0) {
     covtrack::RunMeasureMemory();
+  } else if (absl::GetFlag(FLAGS_rollup_loops) > 0) {
+    covtrack::RunRollupLoops();
   } else if (absl::GetFlag(FLAGS_country_months) > 0) {
     covtrack::RunCountry();
   } else {
