@@ -2,6 +2,7 @@
 #include "services/aggregation/rollup.h"
 
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -461,6 +462,115 @@ TEST(RollupTest, TreeIndexGivesTheHierarchysAnswers) {
     }
   }
   EXPECT_GT(compared, 80);
+}
+
+// A unit's rows are found by binary search (rollup.cc FirstRowFrom): for every period of ten
+// years, against the latest month with a figure found by reading every month. Commune 10101
+// reports in irregular months (gaps of one to three months, some schemes only some months),
+// commune 10102 once, 10201 never: the searches meet rows on both sides of each period, none
+// inside some, a single row and an empty unit.
+TEST(RollupTest, LatestMonthIsFoundForEveryPeriodOfALongHistory) {
+  const std::vector<v1::AdminUnit> units = SmallTree();
+  auto hierarchy = std::make_shared<const Hierarchy>(units);
+  const TreeIndex tree(hierarchy, units);
+  CoverageData data;
+  std::map<int, int64_t> health;  // month index -> 10101's figure
+  int step = 0;
+  for (Month m{2014, 1}; m <= Month{2023, 12};) {
+    const int64_t value = 1000 + m.Index();
+    data.AddRecord(Record("10101", m.ToString(), v1::SCHEME_HEALTH, value));
+    health[m.Index()] = value;
+    if (step % 2 == 0) {
+      data.AddRecord(Record("10101", m.ToString(), v1::SCHEME_UNEMPLOYMENT, value));
+    }
+    for (int i = 0; i <= step % 3; ++i) {
+      m = m.Next();
+    }
+    ++step;
+  }
+  data.AddRecord(Record("10102", "2019-07", v1::SCHEME_HEALTH, 5));
+  SummaryMemo memo(1000);
+  int checked = 0;
+  for (int year = 2013; year <= 2024; ++year) {
+    std::vector<std::string> periods = {absl::StrFormat("%d", year)};
+    for (int h = 1; h <= 2; ++h) {
+      periods.push_back(absl::StrFormat("%d-H%d", year, h));
+    }
+    for (int q = 1; q <= 4; ++q) {
+      periods.push_back(absl::StrFormat("%d-Q%d", year, q));
+    }
+    for (int month = 1; month <= 12; ++month) {
+      periods.push_back(absl::StrFormat("%d-%02d", year, month));
+    }
+    for (const std::string& text : periods) {
+      const Period period = P(text);
+      auto latest = health.upper_bound(period.last_month().Index());
+      std::optional<std::pair<int, int64_t>> want;
+      if (latest != health.begin() && std::prev(latest)->first >= period.first_month().Index()) {
+        want = *std::prev(latest);
+      }
+      const bool july_2019 =
+          period.first_month() <= Month{2019, 7} && Month{2019, 7} <= period.last_month();
+      for (const char* code : {"10101", "101", "10"}) {
+        absl::StatusOr<v1::Coverage> hierarchy_form =
+            RollupCoverage(*hierarchy, data, code, period);
+        absl::StatusOr<v1::Coverage> tree_form = RollupCoverage(tree, data, code, period, &memo);
+        ASSERT_TRUE(hierarchy_form.ok()) << hierarchy_form.status();
+        ASSERT_TRUE(tree_form.ok()) << tree_form.status();
+        EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*tree_form, *hierarchy_form))
+            << code << " " << text;
+        const v1::SchemeCoverage& sc = Scheme(*tree_form, v1::SCHEME_HEALTH);
+        const int64_t also = std::string(code) != "10101" && july_2019 ? 5 : 0;
+        if (want.has_value()) {
+          const int as_of = std::max(want->first, also > 0 ? Month{2019, 7}.Index() : -1);
+          EXPECT_EQ(sc.participants(), want->second + also) << code << " " << text;
+          EXPECT_EQ(sc.as_of_month(), (Month{as_of / 12, as_of % 12 + 1}).ToString())
+              << code << " " << text;
+        } else if (also > 0) {
+          EXPECT_EQ(sc.participants(), also) << code << " " << text;
+          EXPECT_EQ(sc.as_of_month(), "2019-07") << code << " " << text;
+        } else {
+          EXPECT_EQ(sc.as_of_month(), "") << code << " " << text;
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 12 * 19 * 3);
+}
+
+// The error of a figure out of range names the unit that holds it (read only then: rollup.cc
+// Checked), whichever form of the rollup met it.
+TEST(RollupTest, AFigureOutOfRangeIsNamedByItsUnit) {
+  const std::vector<v1::AdminUnit> units = SmallTree();
+  auto hierarchy = std::make_shared<const Hierarchy>(units);
+  const TreeIndex tree(hierarchy, units);
+  CoverageData participants;
+  participants.AddRecord(Record("10101", "2023-12", v1::SCHEME_HEALTH, 10));
+  participants.AddRecord(Record("10201", "2023-12", v1::SCHEME_HEALTH, -5));
+  CoverageData denominator;
+  denominator.AddRecord(Record("10101", "2023-12", v1::SCHEME_HEALTH, 10));
+  denominator.AddDenominator(Denominator("10101", 2023, v1::DENOMINATOR_KIND_POPULATION, 100));
+  denominator.AddDenominator(Denominator("10102", 2023, v1::DENOMINATOR_KIND_POPULATION, -7));
+  SummaryMemo memo(100);
+  for (const char* code : {"10", "VN"}) {
+    for (const absl::StatusOr<v1::Coverage>& c :
+         {RollupCoverage(tree, participants, code, P("2023")),
+          RollupCoverage(tree, participants, code, P("2023"), &memo),
+          RollupCoverage(*hierarchy, participants, code, P("2023"))}) {
+      EXPECT_EQ(c.status().code(), absl::StatusCode::kInternal) << c.status();
+      EXPECT_NE(c.status().message().find("participants of unit 10201"), absl::string_view::npos)
+          << c.status();
+    }
+    for (const absl::StatusOr<v1::Coverage>& c :
+         {RollupCoverage(tree, denominator, code, P("2023")),
+          RollupCoverage(tree, denominator, code, P("2023"), &memo),
+          RollupCoverage(*hierarchy, denominator, code, P("2023"))}) {
+      EXPECT_EQ(c.status().code(), absl::StatusCode::kInternal) << c.status();
+      EXPECT_NE(c.status().message().find("denominator of unit 10102"), absl::string_view::npos)
+          << c.status();
+    }
+  }
 }
 
 }  // namespace
