@@ -17,12 +17,6 @@ OverloadRefusal::OverloadRefusal(int max_concurrent_calls, absl::Duration retry_
           "--max_concurrent_calls calls already, by full method name.",
           {"method"})) {}
 
-// gRPC's reactor for one call, deleted when gRPC is done with it.
-class CallbackCalls::Reactor : public grpc::ServerUnaryReactor {
- public:
-  void OnDone() override { delete this; }
-};
-
 CallbackCalls::CallbackCalls(CallbackCallOptions options)
     : options_(std::move(options)),
       method_prefix_(absl::StrCat("/", options_.service, "/")),
@@ -48,11 +42,14 @@ grpc::ServerUnaryReactor* CallbackCalls::Serve(grpc::CallbackServerContext* cont
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     refusal_.rejected->Add({full_method});
     context->AddTrailingMetadata(kRetryPushbackHeader, refusal_.retry_after_ms);
-    auto* refused = new Reactor();
+    grpc::ServerUnaryReactor* refused = context->DefaultReactor();
     refused->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, refusal_.message));
     return refused;
   }
-  auto* reactor = new Reactor();
+  // The context's own reactor: gRPC runs its OnDone inline, a reactor of ours on another thread
+  // (measured with one: warm reads at concurrency 1 were 0.59-0.65 of an empty RPC, against
+  // 0.79-0.80 on the synchronous server; with this one 0.70-0.88 against 0.79-0.84).
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!may_wait) {
     Run(context, full_method, reactor, std::move(handler));
     return reactor;
@@ -65,7 +62,8 @@ grpc::ServerUnaryReactor* CallbackCalls::Serve(grpc::CallbackServerContext* cont
 }
 
 void CallbackCalls::Run(grpc::CallbackServerContext* context, const std::string& method,
-                        Reactor* reactor, absl::AnyInvocable<grpc::Status() &&> handler) {
+                        grpc::ServerUnaryReactor* reactor,
+                        absl::AnyInvocable<grpc::Status() &&> handler) {
   CallInfo call;
   call.method = method;
   call.request_id = RequestIdOf(context->client_metadata());
@@ -98,15 +96,14 @@ void CallbackCalls::WorkLoop() {
   absl::MutexLock lock(&mu_);
   while (true) {
     ++idle_;
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || !queue_.empty();
-    };
+    auto ready = [this]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
     mu_.Await(absl::Condition(&ready));
     --idle_;
     if (queue_.empty()) {
       return;  // stopping, and nothing left to run
     }
-    absl::AnyInvocable<void() &&> work = std::move(queue_.front());
+    absl::AnyInvocable<void()&&> work = std::move(queue_.front());
     queue_.pop_front();
     mu_.Unlock();
     std::move(work)();

@@ -68,9 +68,8 @@ class CallbackCalls {
   int in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
  private:
-  class Reactor;
-  void Run(grpc::CallbackServerContext* context, const std::string& method, Reactor* reactor,
-           absl::AnyInvocable<grpc::Status() &&> handler);
+  void Run(grpc::CallbackServerContext* context, const std::string& method,
+           grpc::ServerUnaryReactor* reactor, absl::AnyInvocable<grpc::Status() &&> handler);
   void Schedule(absl::AnyInvocable<void() &&> work);
   void WorkLoop();
 
