@@ -6,8 +6,9 @@
 // A server interceptor (RequestContextInterceptorFactory) sets it for the thread that runs the
 // handler — with gRPC's synchronous server, interceptors and the handler run on one thread;
 // a method on the callback API sets it itself (common/callback_calls.h), since its handler may
-// finish on another thread — and a client interceptor (on every channel made by common/client.h) copies the request id
-// to the calls the handler makes, so one id names a request in the logs of every service.
+// finish on another thread — and a client interceptor (on every channel made by common/client.h)
+// copies the request id to the calls the handler makes, so one id names a request in the logs of
+// every service.
 
 #include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/server_interceptor.h>

@@ -124,8 +124,8 @@ grpc::Status Authorizer::Deny(const std::string& identity, Role role,
                       absl::StrCat("identity \"", identity, "\" ", why));
 }
 
-absl::StatusOr<const Principal*> Authorizer::Caller(const grpc::ServerContextBase& context, Role role,
-                                                    std::string* identity) const {
+absl::StatusOr<const Principal*> Authorizer::Caller(const grpc::ServerContextBase& context,
+                                                    Role role, std::string* identity) const {
   *identity = AuthenticatedName(context);
   if (identity->empty()) {
     *identity = context.peer();
