@@ -377,45 +377,26 @@ bool AggregationServiceImpl::MayWait(const v1::Freshness& freshness) const {
 grpc::ServerUnaryReactor* AggregationServiceImpl::GetCoverage(grpc::CallbackServerContext* context,
                                                               const v1::GetCoverageRequest* request,
                                                               v1::Coverage* response) {
-  return ServeRead(context, "GetCoverage", request->freshness(), [this, request, response] {
-    absl::StatusOr<CoverageQuery> query = ValidateCoverageRequest(*request);
-    if (!query.ok()) {
-      return ToGrpcStatus(query.status());
-    }
-    return Answer(Read(query->freshness,
-                       [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(state_mu_) {
-                         return CoverageWithComparisons(*query, to_share);
-                       }),
-                  response);
-  });
+  return ServeRead(context, "GetCoverage", request, response, &ValidateCoverageRequest,
+                   [this](const CoverageQuery& query, ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
+                       state_mu_) { return CoverageWithComparisons(query, to_share); });
 }
 
 grpc::ServerUnaryReactor* AggregationServiceImpl::ListCoverage(
     grpc::CallbackServerContext* context, const v1::ListCoverageRequest* request,
     v1::ListCoverageResponse* response) {
-  return ServeRead(context, "ListCoverage", request->freshness(), [this, request, response] {
-    absl::StatusOr<CoverageListQuery> query = ValidateListCoverageRequest(*request);
-    if (!query.ok()) {
-      return ToGrpcStatus(query.status());
-    }
-    return Answer(Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
-                                             state_mu_) { return CoverageList(*query, to_share); }),
-                  response);
-  });
+  return ServeRead(
+      context, "ListCoverage", request, response, &ValidateListCoverageRequest,
+      [this](const CoverageListQuery& query, ToShare& to_share)
+          ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return CoverageList(query, to_share); });
 }
 
 grpc::ServerUnaryReactor* AggregationServiceImpl::GetCoverageSeries(
     grpc::CallbackServerContext* context, const v1::GetCoverageSeriesRequest* request,
     v1::CoverageSeries* response) {
-  return ServeRead(context, "GetCoverageSeries", request->freshness(), [this, request, response] {
-    absl::StatusOr<SeriesQuery> query = ValidateSeriesRequest(*request);
-    if (!query.ok()) {
-      return ToGrpcStatus(query.status());
-    }
-    return Answer(Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
-                                             state_mu_) { return Series(*query, to_share); }),
-                  response);
-  });
+  return ServeRead(context, "GetCoverageSeries", request, response, &ValidateSeriesRequest,
+                   [this](const SeriesQuery& query, ToShare& to_share)
+                       ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return Series(query, to_share); });
 }
 
 absl::StatusOr<v1::Coverage> AggregationServiceImpl::CoverageWithComparisons(

@@ -34,6 +34,7 @@
 #include "common/hierarchy/crosswalk.h"
 #include "common/hierarchy/hierarchy.h"
 #include "common/period.h"
+#include "common/server.h"
 #include "common/status/status.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
 #include "services/aggregation/change_head_reader.h"
@@ -187,15 +188,26 @@ class AggregationServiceImpl : public v1::AggregationService::CallbackService {
   bool Stopping();
 
   // ---- Reads ----
-  // Serves a read of `method` (CallbackCalls): checks the caller may read, then runs `answer`.
-  template <typename Answer>
+  // Serves a read of `method` (CallbackCalls): checks that the caller may read, validates the
+  // request (`validate`, coverage_requests.h) and answers `answer(query, to_share)`, computed
+  // under the reader lock once the state is as fresh as asked (Read).
+  template <typename Request, typename Response, typename Query, typename AnswerFn>
   grpc::ServerUnaryReactor* ServeRead(grpc::CallbackServerContext* context, const char* method,
-                                      const v1::Freshness& freshness, Answer answer) {
-    return calls_.Serve(context, method, MayWait(freshness),
-                        [this, context, answer = std::move(answer)]() mutable -> grpc::Status {
-                          COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
-                          return answer();
-                        });
+                                      const Request* request, Response* response,
+                                      absl::StatusOr<Query> (*validate)(const Request&),
+                                      AnswerFn answer) {
+    return calls_.Serve(
+        context, method, MayWait(request->freshness()),
+        [this, context, request, response, validate, answer]() -> grpc::Status {
+          COVTRACK_REQUIRE(access_.Require(*context, access::Role::kReader));
+          absl::StatusOr<Query> query = validate(*request);
+          if (!query.ok()) {
+            return ToGrpcStatus(query.status());
+          }
+          return Answer(Read(query->freshness, [&](ToShare& to_share) ABSL_SHARED_LOCKS_REQUIRED(
+                                                   state_mu_) { return answer(*query, to_share); }),
+                        response);
+        });
   }
   // Whether LockFresh may wait for `freshness` (as asked, before it is validated): for
   // ingestion's head (CONSISTENCY_FULL) or for a seq this replica has not applied yet.

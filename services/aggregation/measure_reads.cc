@@ -69,29 +69,17 @@ std::optional<double> OrderValue(const MeasureKey& key, const MeasureFigure& fig
 grpc::ServerUnaryReactor* AggregationServiceImpl::GetMeasures(grpc::CallbackServerContext* context,
                                                               const v1::GetMeasuresRequest* request,
                                                               v1::MeasureSummary* response) {
-  return ServeRead(context, "GetMeasures", request->freshness(), [this, request, response] {
-    absl::StatusOr<MeasuresQuery> query = ValidateMeasuresRequest(*request);
-    if (!query.ok()) {
-      return ToGrpcStatus(query.status());
-    }
-    return Answer(Read(query->freshness, [&](ToShare&) ABSL_SHARED_LOCKS_REQUIRED(
-                                             state_mu_) { return MeasuresOfUnit(*query); }),
-                  response);
-  });
+  return ServeRead(context, "GetMeasures", request, response, &ValidateMeasuresRequest,
+                   [this](const MeasuresQuery& query, ToShare&)
+                       ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return MeasuresOfUnit(query); });
 }
 
 grpc::ServerUnaryReactor* AggregationServiceImpl::ListMeasures(
     grpc::CallbackServerContext* context, const v1::ListMeasuresRequest* request,
     v1::ListMeasuresResponse* response) {
-  return ServeRead(context, "ListMeasures", request->freshness(), [this, request, response] {
-    absl::StatusOr<MeasureListQuery> query = ValidateListMeasuresRequest(*request);
-    if (!query.ok()) {
-      return ToGrpcStatus(query.status());
-    }
-    return Answer(Read(query->freshness, [&](ToShare&) ABSL_SHARED_LOCKS_REQUIRED(
-                                             state_mu_) { return MeasureList(*query); }),
-                  response);
-  });
+  return ServeRead(context, "ListMeasures", request, response, &ValidateListMeasuresRequest,
+                   [this](const MeasureListQuery& query, ToShare&)
+                       ABSL_SHARED_LOCKS_REQUIRED(state_mu_) { return MeasureList(query); });
 }
 
 absl::StatusOr<AggregationServiceImpl::MeasuresIn> AggregationServiceImpl::MeasuresInTerritory(
