@@ -210,7 +210,9 @@ class AggregationServiceImpl : public v1::AggregationService::CallbackService {
         });
   }
   // Whether LockFresh may wait for `freshness` (as asked, before it is validated): for
-  // ingestion's head (CONSISTENCY_FULL) or for a seq this replica has not applied yet.
+  // ingestion's head (CONSISTENCY_FULL) or for a seq this replica has not applied yet. A guess
+  // from the applied seq as last set: only a reload from a restored store (whose seqs start
+  // lower) can make a read judged not to wait wait after all, inline, for --freshness_wait.
   bool MayWait(const v1::Freshness& freshness) const;
   using CoveragePtr = std::shared_ptr<const v1::Coverage>;
   // Memoised rollups (decoded entries), in front of the shared cache.
