@@ -220,7 +220,8 @@ TEST_P(WritePathTest, BatchedInsertsWriteEveryRowOnceWithItsValues) {
           const int64_t first = next;
           sql::Params values;
           for (size_t r = 0; r < rows; ++r, ++next) {
-            values.insert(values.end(), {next, absl::StrCat("v", next)});
+            values.push_back(next);
+            values.push_back(absl::StrCat("v", next));
             if (columns == 3) {
               values.push_back(-next);
             }
