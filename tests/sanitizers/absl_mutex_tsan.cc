@@ -131,6 +131,25 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
   return met;
 }
 
+// The reader's forms (LockFresh takes the state's reader lock with ReaderLockWhenWithDeadline):
+// without them TSan saw that read as unguarded and reported a race with the follower's writes.
+void Mutex::ReaderLockWhen(const Condition& cond) {
+  static const auto real =
+      Abseils<void (*)(Mutex*, const Condition&)>("5Mutex14ReaderLockWhenERKNS0_9ConditionE");
+  __tsan_mutex_pre_lock(this, __tsan_mutex_read_lock);
+  real(this, cond);
+  __tsan_mutex_post_lock(this, __tsan_mutex_read_lock, 0);
+}
+
+bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
+  static const auto real = Abseils<bool (*)(Mutex*, const Condition&, absl::Time)>(
+      "5Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  __tsan_mutex_pre_lock(this, __tsan_mutex_read_lock);
+  const bool met = real(this, cond, deadline);
+  __tsan_mutex_post_lock(this, __tsan_mutex_read_lock, 0);  // held on return, as above
+  return met;
+}
+
 void Mutex::Await(const Condition& cond) {
   static const auto real =
       Abseils<void (*)(Mutex*, const Condition&)>("5Mutex5AwaitERKNS0_9ConditionE");
