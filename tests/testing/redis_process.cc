@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,8 +61,16 @@ std::string RedisProcess::address() const { return absl::StrCat("127.0.0.1:", po
 
 bool RedisProcess::Launch() {
   const std::string port = absl::StrCat(port_);
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
+    // The server dies with the test: a test that aborts (a sanitizer's halt_on_error) skips
+    // the destructor, and a server left behind holds ctest's output pipe open, so ctest waited
+    // for it until CI's own limit.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) {
+      _exit(125);  // the parent died before prctl
+    }
     std::vector<const char*> argv = {
         binary_.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
         "--appendonly",  "no",     "--dir",      "/tmp",   "--logfile", "",       "--loglevel",
