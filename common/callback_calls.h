@@ -6,7 +6,7 @@
 //
 // Why: the synchronous server hands every call from the thread that polled it to a handler
 // thread through its completion queue; under load that hand-off, not the service's code, is
-// most of a short read's cost (docs/aggregation.md, "Issue 10, sixth round"). A callback method
+// most of a short read's cost (docs/aggregation.md, "Issue 10, sixth round (2)"). A callback method
 // runs on the gRPC thread that read the request. So a handler served inline here must not wait
 // for long: it may take locks held briefly and ask Redis (bounded by --redis_timeout), never
 // wait for another service or for a change to be applied. Work that may wait runs on threads
@@ -55,9 +55,9 @@ class CallbackCalls {
   CallbackCalls(const CallbackCalls&) = delete;
   CallbackCalls& operator=(const CallbackCalls&) = delete;
 
-  // Serves one call of `method` ("GetCoverage"): refuses it at once past the bound (calls
-  // whose handler has not returned yet)
-  // (RESOURCE_EXHAUSTED, the retry delay in message and trailer, counted), else runs `handler`
+  // Serves one call of `method` ("GetCoverage"): refuses it at once past the bound, which
+  // counts the calls whose handler has not returned yet (RESOURCE_EXHAUSTED, the retry delay in
+  // message and trailer, counted), else runs `handler`
   // as the call's current call (CurrentCall(), CurrentCallCancelled(), CurrentCallDeadline())
   // and finishes the call with the status it returns. `handler` runs on gRPC's thread when
   // `may_wait` is false, else on a thread of this object's own (see the top of this file).

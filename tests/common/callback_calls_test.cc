@@ -5,10 +5,10 @@
 // the synchronous server.
 #include "common/callback_calls.h"
 
-#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,10 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "common/call_context.h"
 #include "common/server.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
+#include "tests/testing/raw_call.h"
 #include "tests/testing/status_matchers.h"
 
 namespace covtrack {
@@ -234,24 +234,11 @@ TEST(CallbackCallsTest, AnUnparsableRequestIsInvalidArgument) {
   std::unique_ptr<Server> server = StartServer(&service);
   v1::GetCoverageRequest request;
   request.set_unit_code("QQ5");
-  std::string bytes = request.SerializeAsString();
-  const size_t at = bytes.find("QQ5");
-  ASSERT_NE(at, std::string::npos);
-  bytes.replace(at, 2, "\xff\xfe");  // the code's bytes, now not UTF-8
-  grpc::Slice slice(bytes);
-  grpc::ByteBuffer send(&slice, 1);
-  grpc::ByteBuffer receive;
-  grpc::GenericStub generic(
-      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  absl::Notification done;
-  grpc::Status status;
-  generic.UnaryCall(&context, "/covtrack.v1.AggregationService/GetCoverage", grpc::StubOptions(),
-                    &send, &receive, [&](grpc::Status s) {
-                      status = std::move(s);
-                      done.Notify();
-                    });
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::optional<std::string> bytes = testing::NotUtf8At(request.SerializeAsString(), "QQ5");
+  ASSERT_TRUE(bytes.has_value());
+  const grpc::Status status = testing::CallWithRequestBytes(
+      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()),
+      "/covtrack.v1.AggregationService/GetCoverage", *bytes);
   EXPECT_THAT(status, StatusIs(grpc::StatusCode::INVALID_ARGUMENT,
                                ::testing::HasSubstr("could not be parsed")));
 }

@@ -10,17 +10,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "tests/testing/ingestion_harness.h"
+#include "tests/testing/raw_call.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
 #include "tests/tools/covctl_runner.h"
@@ -407,23 +407,10 @@ TEST(IngestionProcessTest, AnUnparsableRequestIsInvalidArgument) {
   request.set_request_id("not-utf8");
   *request.add_records() =
       testing::Record("QQ5", "2023-11", v1::SCHEME_COMPULSORY_SOCIAL, 11661, 6569);
-  std::string bytes = request.SerializeAsString();
-  const size_t at = bytes.find("QQ5");
-  ASSERT_NE(at, std::string::npos);
-  bytes.replace(at, 2, "\xff\xfe");  // the code's bytes, now not UTF-8
-  grpc::Slice slice(bytes);
-  grpc::ByteBuffer send(&slice, 1);
-  grpc::ByteBuffer receive;
-  grpc::GenericStub generic(channel);
-  grpc::ClientContext context;
-  absl::Notification done;
-  grpc::Status status;
-  generic.UnaryCall(&context, "/covtrack.v1.IngestionService/SubmitReport", grpc::StubOptions(),
-                    &send, &receive, [&](grpc::Status s) {
-                      status = std::move(s);
-                      done.Notify();
-                    });
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::optional<std::string> bytes = testing::NotUtf8At(request.SerializeAsString(), "QQ5");
+  ASSERT_TRUE(bytes.has_value());  // the code's bytes, now not UTF-8
+  const grpc::Status status =
+      testing::CallWithRequestBytes(channel, "/covtrack.v1.IngestionService/SubmitReport", *bytes);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("could not be parsed"));
   EXPECT_THAT(status.error_message(), HasSubstr("not valid UTF-8"));
