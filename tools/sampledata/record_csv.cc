@@ -142,6 +142,35 @@ void Report(const CsvRow& row, std::vector<std::string>& problems, std::vector<R
   }
 }
 
+// The loop every file shares. Each row of the header's width is given to `parse`, which fills
+// a record and adds what is wrong with it to `problems`; a good row whose `key_of` an earlier
+// good row already had is a mistake in the file too ("<describe> is already on line N"). Each
+// bad row becomes one error; the good ones go to `parsed` with their lines.
+template <typename Record, typename Parse, typename KeyOf, typename Describe>
+void ParseEachRow(const CsvTable& table, const Columns& columns, Parse parse, KeyOf key_of,
+                  Describe describe, ParsedRows<Record>& parsed) {
+  std::map<decltype(key_of(std::declval<const Record&>())), int> first_line;
+  for (const CsvRow& row : table.rows) {
+    std::vector<std::string> problems;
+    if (auto width = columns.CheckWidth(row)) {
+      problems.push_back(*width);
+    } else {
+      Record record;
+      parse(row, record, problems);
+      if (problems.empty()) {
+        auto [it, inserted] = first_line.emplace(key_of(record), row.line);
+        if (inserted) {
+          parsed.items.push_back(std::move(record));
+          parsed.lines.push_back(row.line);
+          continue;
+        }
+        problems.push_back(absl::StrCat(describe(record), " is already on line ", it->second));
+      }
+    }
+    Report(row, problems, parsed.errors);
+  }
+}
+
 }  // namespace
 
 ParsedRows<v1::AdminUnit> ParseUnitRows(const CsvTable& table, const UnitDefaults& defaults) {
@@ -163,61 +192,47 @@ ParsedRows<v1::AdminUnit> ParseUnitRows(const CsvTable& table, const UnitDefault
     return parsed;
   }
   // (code, valid_from) identifies a unit: a second row for it is a mistake in the file.
-  std::map<std::pair<std::string, std::string>, int> first_line;
-  for (const CsvRow& row : table.rows) {
-    std::vector<std::string> problems;
-    if (auto width = columns.CheckWidth(row)) {
-      problems.push_back(*width);
-      Report(row, problems, parsed.errors);
-      continue;
-    }
-    v1::AdminUnit unit;
-    unit.set_code(columns.Get(row, "code"));
-    unit.set_name(columns.Get(row, "name"));
-    unit.set_type(columns.Get(row, "type"));
-    unit.set_parent_code(columns.Get(row, "parent_code"));
-    unit.set_valid_from(columns.Has("valid_from") ? columns.Get(row, "valid_from")
-                                                  : defaults.valid_from);
-    unit.set_valid_to(columns.Has("valid_to") ? columns.Get(row, "valid_to") : defaults.valid_to);
-    CheckCode("code", unit.code(), /*required=*/true, problems);
-    if (unit.name().empty()) {
-      problems.push_back("name is empty");
-    }
-    std::string level_text = columns.Get(row, "level");
-    absl::StatusOr<v1::AdminLevel> level = ParseLevel(level_text);
-    if (!level.ok()) {
-      problems.push_back(
-          absl::StrCat("level ", Quoted(level_text), " is not one of province, district, commune"));
-    } else {
-      unit.set_level(*level);
-    }
-    bool needs_parent =
-        level.ok() && *level != v1::ADMIN_LEVEL_PROVINCE && *level != v1::ADMIN_LEVEL_NATION;
-    CheckCode("parent_code", unit.parent_code(), needs_parent, problems);
-    CheckDate("valid_from", unit.valid_from(), problems);
-    CheckDate("valid_to", unit.valid_to(), problems);
-    if (!unit.valid_from().empty() && !unit.valid_to().empty() &&
-        unit.valid_from() >= unit.valid_to() && ValidateDate(unit.valid_from()).ok() &&
-        ValidateDate(unit.valid_to()).ok()) {
-      problems.push_back(absl::StrCat("valid_from ", unit.valid_from(), " is not before valid_to ",
-                                      unit.valid_to()));
-    }
-    if (problems.empty()) {
-      auto [it, inserted] =
-          first_line.emplace(std::make_pair(unit.code(), unit.valid_from()), row.line);
-      if (!inserted) {
-        problems.push_back(absl::StrCat("unit ", unit.code(), " valid from ",
-                                        unit.valid_from().empty() ? "always" : unit.valid_from(),
-                                        " is already on line ", it->second));
-      }
-    }
-    if (!problems.empty()) {
-      Report(row, problems, parsed.errors);
-      continue;
-    }
-    parsed.items.push_back(std::move(unit));
-    parsed.lines.push_back(row.line);
-  }
+  ParseEachRow(
+      table, columns,
+      [&](const CsvRow& row, v1::AdminUnit& unit, std::vector<std::string>& problems) {
+        unit.set_code(columns.Get(row, "code"));
+        unit.set_name(columns.Get(row, "name"));
+        unit.set_type(columns.Get(row, "type"));
+        unit.set_parent_code(columns.Get(row, "parent_code"));
+        unit.set_valid_from(columns.Has("valid_from") ? columns.Get(row, "valid_from")
+                                                      : defaults.valid_from);
+        unit.set_valid_to(columns.Has("valid_to") ? columns.Get(row, "valid_to")
+                                                  : defaults.valid_to);
+        CheckCode("code", unit.code(), /*required=*/true, problems);
+        if (unit.name().empty()) {
+          problems.push_back("name is empty");
+        }
+        std::string level_text = columns.Get(row, "level");
+        absl::StatusOr<v1::AdminLevel> level = ParseLevel(level_text);
+        if (!level.ok()) {
+          problems.push_back(absl::StrCat("level ", Quoted(level_text),
+                                          " is not one of province, district, commune"));
+        } else {
+          unit.set_level(*level);
+        }
+        bool needs_parent =
+            level.ok() && *level != v1::ADMIN_LEVEL_PROVINCE && *level != v1::ADMIN_LEVEL_NATION;
+        CheckCode("parent_code", unit.parent_code(), needs_parent, problems);
+        CheckDate("valid_from", unit.valid_from(), problems);
+        CheckDate("valid_to", unit.valid_to(), problems);
+        if (!unit.valid_from().empty() && !unit.valid_to().empty() &&
+            unit.valid_from() >= unit.valid_to() && ValidateDate(unit.valid_from()).ok() &&
+            ValidateDate(unit.valid_to()).ok()) {
+          problems.push_back(absl::StrCat("valid_from ", unit.valid_from(),
+                                          " is not before valid_to ", unit.valid_to()));
+        }
+      },
+      [](const v1::AdminUnit& unit) { return std::make_pair(unit.code(), unit.valid_from()); },
+      [](const v1::AdminUnit& unit) {
+        return absl::StrCat("unit ", unit.code(), " valid from ",
+                            unit.valid_from().empty() ? "always" : unit.valid_from());
+      },
+      parsed);
   return parsed;
 }
 
@@ -228,69 +243,56 @@ ParsedRows<v1::ParticipationRecord> ParseParticipationRows(const CsvTable& table
                        {"in_province_participants"}, parsed.errors)) {
     return parsed;
   }
-  std::map<std::tuple<std::string, std::string, int>, int> first_line;
-  for (const CsvRow& row : table.rows) {
-    std::vector<std::string> problems;
-    if (auto width = columns.CheckWidth(row)) {
-      problems.push_back(*width);
-      Report(row, problems, parsed.errors);
-      continue;
-    }
-    v1::ParticipationRecord record;
-    record.set_unit_code(columns.Get(row, "unit_code"));
-    CheckCode("unit_code", record.unit_code(), /*required=*/true, problems);
-    record.set_month(ParseMonth(columns.Get(row, "month"), problems));
-    std::string scheme_text = columns.Get(row, "scheme");
-    absl::StatusOr<v1::Scheme> scheme = ParseScheme(scheme_text);
-    if (!scheme.ok() || !IsReportedScheme(*scheme)) {
-      problems.push_back(absl::StrCat(
-          "scheme ", Quoted(scheme_text),
-          scheme.ok()
-              ? " is derived (compulsory + voluntary) and cannot be reported"
-              : " is not one of compulsory_social, voluntary_social, health, unemployment"));
-    } else {
-      record.set_scheme(*scheme);
-    }
-    std::optional<int64_t> participants =
-        ParseCount("participants", columns.Get(row, "participants"), problems);
-    if (participants.has_value()) {
-      if (*participants < 0) {
-        problems.push_back(absl::StrCat("participants ", *participants, " is negative"));
-      }
-      record.set_participants(*participants);
-    }
-    std::string in_province_text = columns.Get(row, "in_province_participants");
-    if (!in_province_text.empty()) {
-      std::optional<int64_t> in_province =
-          ParseCount("in_province_participants", in_province_text, problems);
-      if (in_province.has_value()) {
-        if (*in_province < 0) {
-          problems.push_back(
-              absl::StrCat("in_province_participants ", *in_province, " is negative"));
-        } else if (participants.has_value() && *in_province > *participants) {
-          problems.push_back(absl::StrCat("in_province_participants ", *in_province,
-                                          " is above participants ", *participants));
+  ParseEachRow(
+      table, columns,
+      [&](const CsvRow& row, v1::ParticipationRecord& record, std::vector<std::string>& problems) {
+        record.set_unit_code(columns.Get(row, "unit_code"));
+        CheckCode("unit_code", record.unit_code(), /*required=*/true, problems);
+        record.set_month(ParseMonth(columns.Get(row, "month"), problems));
+        std::string scheme_text = columns.Get(row, "scheme");
+        absl::StatusOr<v1::Scheme> scheme = ParseScheme(scheme_text);
+        if (!scheme.ok() || !IsReportedScheme(*scheme)) {
+          problems.push_back(absl::StrCat(
+              "scheme ", Quoted(scheme_text),
+              scheme.ok()
+                  ? " is derived (compulsory + voluntary) and cannot be reported"
+                  : " is not one of compulsory_social, voluntary_social, health, unemployment"));
+        } else {
+          record.set_scheme(*scheme);
         }
-        record.set_in_province_participants(*in_province);
-      }
-    }
-    if (problems.empty()) {
-      auto [it, inserted] = first_line.emplace(
-          std::make_tuple(record.unit_code(), record.month(), static_cast<int>(record.scheme())),
-          row.line);
-      if (!inserted) {
-        problems.push_back(absl::StrCat("unit ", record.unit_code(), " ", record.month(), " ",
-                                        SchemeName(record.scheme()), " is already on line ",
-                                        it->second));
-      }
-    }
-    if (!problems.empty()) {
-      Report(row, problems, parsed.errors);
-      continue;
-    }
-    parsed.items.push_back(std::move(record));
-    parsed.lines.push_back(row.line);
-  }
+        std::optional<int64_t> participants =
+            ParseCount("participants", columns.Get(row, "participants"), problems);
+        if (participants.has_value()) {
+          if (*participants < 0) {
+            problems.push_back(absl::StrCat("participants ", *participants, " is negative"));
+          }
+          record.set_participants(*participants);
+        }
+        std::string in_province_text = columns.Get(row, "in_province_participants");
+        if (!in_province_text.empty()) {
+          std::optional<int64_t> in_province =
+              ParseCount("in_province_participants", in_province_text, problems);
+          if (in_province.has_value()) {
+            if (*in_province < 0) {
+              problems.push_back(
+                  absl::StrCat("in_province_participants ", *in_province, " is negative"));
+            } else if (participants.has_value() && *in_province > *participants) {
+              problems.push_back(absl::StrCat("in_province_participants ", *in_province,
+                                              " is above participants ", *participants));
+            }
+            record.set_in_province_participants(*in_province);
+          }
+        }
+      },
+      [](const v1::ParticipationRecord& record) {
+        return std::make_tuple(record.unit_code(), record.month(),
+                               static_cast<int>(record.scheme()));
+      },
+      [](const v1::ParticipationRecord& record) {
+        return absl::StrCat("unit ", record.unit_code(), " ", record.month(), " ",
+                            SchemeName(record.scheme()));
+      },
+      parsed);
   return parsed;
 }
 
@@ -300,56 +302,43 @@ ParsedRows<v1::DenominatorRecord> ParseDenominatorRows(const CsvTable& table) {
   if (!columns.Resolve(table.header, {"unit_code", "year", "kind", "value"}, {}, parsed.errors)) {
     return parsed;
   }
-  std::map<std::tuple<std::string, int, int>, int> first_line;
-  for (const CsvRow& row : table.rows) {
-    std::vector<std::string> problems;
-    if (auto width = columns.CheckWidth(row)) {
-      problems.push_back(*width);
-      Report(row, problems, parsed.errors);
-      continue;
-    }
-    v1::DenominatorRecord record;
-    record.set_unit_code(columns.Get(row, "unit_code"));
-    CheckCode("unit_code", record.unit_code(), /*required=*/true, problems);
-    std::string year_text = columns.Get(row, "year");
-    int year = 0;
-    if (!absl::SimpleAtoi(year_text, &year) || year < 1900 || year > 2200) {
-      problems.push_back(absl::StrCat("year ", Quoted(year_text), " is not a year (1900..2200)"));
-    } else {
-      record.set_year(year);
-    }
-    std::string kind_text = columns.Get(row, "kind");
-    absl::StatusOr<v1::DenominatorKind> kind = ParseDenominatorKind(kind_text);
-    if (!kind.ok()) {
-      problems.push_back(
-          absl::StrCat("kind ", Quoted(kind_text), " is not one of population, labor_force"));
-    } else {
-      record.set_kind(*kind);
-    }
-    std::optional<int64_t> value = ParseCount("value", columns.Get(row, "value"), problems);
-    if (value.has_value()) {
-      if (*value <= 0) {
-        problems.push_back(absl::StrCat("value ", *value, " must be above zero"));
-      }
-      record.set_value(*value);
-    }
-    if (problems.empty()) {
-      auto [it, inserted] = first_line.emplace(
-          std::make_tuple(record.unit_code(), record.year(), static_cast<int>(record.kind())),
-          row.line);
-      if (!inserted) {
-        problems.push_back(absl::StrCat("unit ", record.unit_code(), " ", record.year(), " ",
-                                        DenominatorKindName(record.kind()), " is already on line ",
-                                        it->second));
-      }
-    }
-    if (!problems.empty()) {
-      Report(row, problems, parsed.errors);
-      continue;
-    }
-    parsed.items.push_back(std::move(record));
-    parsed.lines.push_back(row.line);
-  }
+  ParseEachRow(
+      table, columns,
+      [&](const CsvRow& row, v1::DenominatorRecord& record, std::vector<std::string>& problems) {
+        record.set_unit_code(columns.Get(row, "unit_code"));
+        CheckCode("unit_code", record.unit_code(), /*required=*/true, problems);
+        std::string year_text = columns.Get(row, "year");
+        int year = 0;
+        if (!absl::SimpleAtoi(year_text, &year) || year < 1900 || year > 2200) {
+          problems.push_back(
+              absl::StrCat("year ", Quoted(year_text), " is not a year (1900..2200)"));
+        } else {
+          record.set_year(year);
+        }
+        std::string kind_text = columns.Get(row, "kind");
+        absl::StatusOr<v1::DenominatorKind> kind = ParseDenominatorKind(kind_text);
+        if (!kind.ok()) {
+          problems.push_back(
+              absl::StrCat("kind ", Quoted(kind_text), " is not one of population, labor_force"));
+        } else {
+          record.set_kind(*kind);
+        }
+        std::optional<int64_t> value = ParseCount("value", columns.Get(row, "value"), problems);
+        if (value.has_value()) {
+          if (*value <= 0) {
+            problems.push_back(absl::StrCat("value ", *value, " must be above zero"));
+          }
+          record.set_value(*value);
+        }
+      },
+      [](const v1::DenominatorRecord& record) {
+        return std::make_tuple(record.unit_code(), record.year(), static_cast<int>(record.kind()));
+      },
+      [](const v1::DenominatorRecord& record) {
+        return absl::StrCat("unit ", record.unit_code(), " ", record.year(), " ",
+                            DenominatorKindName(record.kind()));
+      },
+      parsed);
   return parsed;
 }
 
@@ -370,86 +359,74 @@ ParsedRows<v1::MeasureRecord> ParseMeasureRows(const CsvTable& table) {
                        parsed.errors)) {
     return parsed;
   }
-  std::map<std::tuple<std::string, std::string, int, int, int>, int> first_line;
-  for (const CsvRow& row : table.rows) {
-    std::vector<std::string> problems;
-    if (auto width = columns.CheckWidth(row)) {
-      problems.push_back(*width);
-      Report(row, problems, parsed.errors);
-      continue;
-    }
-    v1::MeasureRecord record;
-    record.set_unit_code(columns.Get(row, "unit_code"));
-    CheckCode("unit_code", record.unit_code(), /*required=*/true, problems);
-    record.set_month(ParseMonth(columns.Get(row, "month"), problems));
-    const std::string measure_text = columns.Get(row, "measure");
-    absl::StatusOr<v1::Measure> measure = ParseMeasure(measure_text);
-    const MeasureInfo* info = measure.ok() ? FindMeasure(*measure) : nullptr;
-    if (info == nullptr || info->source != MeasureSource::kMeasureRecord) {
-      problems.push_back(
-          absl::StrCat("measure ", Quoted(measure_text),
-                       info == nullptr ? " is not a measure (docs/measures.md lists them)"
-                                       : " is not reported in a measures file (participants: the "
-                                         "participation file; a derived measure: never)"));
-    } else {
-      record.set_measure(*measure);
-    }
-    const std::string scheme_text = columns.Get(row, "scheme");
-    if (!scheme_text.empty()) {
-      absl::StatusOr<v1::Scheme> scheme = ParseScheme(scheme_text);
-      if (!scheme.ok()) {
-        problems.push_back(absl::StrCat("scheme ", Quoted(scheme_text), " is not a scheme"));
-      } else {
-        record.set_scheme(*scheme);
-      }
-    }
-    const std::string group_text = columns.Get(row, "payer_group");
-    absl::StatusOr<v1::PayerGroup> group = ParsePayerGroup(group_text);
-    if (!group.ok()) {
-      problems.push_back(absl::StrCat("payer_group ", Quoted(group_text),
-                                      " is not one of employer_employee, social_insurance_fund, "
-                                      "state_budget, state_budget_supported, household"));
-    } else {
-      record.set_payer_group(*group);
-    }
-    if (info != nullptr && problems.empty()) {
-      std::string field;
-      if (std::string problem =
-              MeasureKeyProblem(*info, record.scheme(), record.payer_group(), &field);
-          !problem.empty()) {
-        problems.push_back(absl::StrCat(field, ": ", problem));
-      }
-    }
-    std::optional<int64_t> value = ParseCount("value", columns.Get(row, "value"), problems);
-    if (value.has_value()) {
-      if (*value < 0) {
-        problems.push_back(absl::StrCat("value ", *value, " is negative"));
-      } else if (info != nullptr && *value > info->bound) {
-        problems.push_back(
-            absl::StrCat("value ", *value, " is above ", info->name, "'s bound ", info->bound));
-      }
-      record.set_value(*value);
-    }
-    if (problems.empty()) {
-      auto [it, inserted] = first_line.emplace(
-          std::make_tuple(record.unit_code(), record.month(), static_cast<int>(record.measure()),
-                          static_cast<int>(record.scheme()),
-                          static_cast<int>(record.payer_group())),
-          row.line);
-      if (!inserted) {
-        problems.push_back(absl::StrCat("unit ", record.unit_code(), " ", record.month(), " ",
-                                        info->name, " ", SchemeName(record.scheme()), " ",
-                                        PayerGroupName(record.payer_group()),
-                                        " is already on line ", it->second));
-      }
-    }
-    if (!problems.empty()) {
-      Report(row, problems, parsed.errors);
-      continue;
-    }
-    parsed.items.push_back(std::move(record));
-    parsed.lines.push_back(row.line);
-  }
+  ParseEachRow(
+      table, columns,
+      [&](const CsvRow& row, v1::MeasureRecord& record, std::vector<std::string>& problems) {
+        record.set_unit_code(columns.Get(row, "unit_code"));
+        CheckCode("unit_code", record.unit_code(), /*required=*/true, problems);
+        record.set_month(ParseMonth(columns.Get(row, "month"), problems));
+        const std::string measure_text = columns.Get(row, "measure");
+        absl::StatusOr<v1::Measure> measure = ParseMeasure(measure_text);
+        const MeasureInfo* info = measure.ok() ? FindMeasure(*measure) : nullptr;
+        if (info == nullptr || info->source != MeasureSource::kMeasureRecord) {
+          problems.push_back(absl::StrCat(
+              "measure ", Quoted(measure_text),
+              info == nullptr ? " is not a measure (docs/measures.md lists them)"
+                              : " is not reported in a measures file (participants: the "
+                                "participation file; a derived measure: never)"));
+        } else {
+          record.set_measure(*measure);
+        }
+        const std::string scheme_text = columns.Get(row, "scheme");
+        if (!scheme_text.empty()) {
+          absl::StatusOr<v1::Scheme> scheme = ParseScheme(scheme_text);
+          if (!scheme.ok()) {
+            problems.push_back(absl::StrCat("scheme ", Quoted(scheme_text), " is not a scheme"));
+          } else {
+            record.set_scheme(*scheme);
+          }
+        }
+        const std::string group_text = columns.Get(row, "payer_group");
+        absl::StatusOr<v1::PayerGroup> group = ParsePayerGroup(group_text);
+        if (!group.ok()) {
+          problems.push_back(
+              absl::StrCat("payer_group ", Quoted(group_text),
+                           " is not one of employer_employee, social_insurance_fund, "
+                           "state_budget, state_budget_supported, household"));
+        } else {
+          record.set_payer_group(*group);
+        }
+        if (info != nullptr && problems.empty()) {
+          std::string field;
+          if (std::string problem =
+                  MeasureKeyProblem(*info, record.scheme(), record.payer_group(), &field);
+              !problem.empty()) {
+            problems.push_back(absl::StrCat(field, ": ", problem));
+          }
+        }
+        std::optional<int64_t> value = ParseCount("value", columns.Get(row, "value"), problems);
+        if (value.has_value()) {
+          if (*value < 0) {
+            problems.push_back(absl::StrCat("value ", *value, " is negative"));
+          } else if (info != nullptr && *value > info->bound) {
+            problems.push_back(
+                absl::StrCat("value ", *value, " is above ", info->name, "'s bound ", info->bound));
+          }
+          record.set_value(*value);
+        }
+      },
+      [](const v1::MeasureRecord& record) {
+        return std::make_tuple(
+            record.unit_code(), record.month(), static_cast<int>(record.measure()),
+            static_cast<int>(record.scheme()), static_cast<int>(record.payer_group()));
+      },
+      [](const v1::MeasureRecord& record) {
+        // A good row's measure is in the registry.
+        return absl::StrCat("unit ", record.unit_code(), " ", record.month(), " ",
+                            FindMeasure(record.measure())->name, " ", SchemeName(record.scheme()),
+                            " ", PayerGroupName(record.payer_group()));
+      },
+      parsed);
   return parsed;
 }
 
