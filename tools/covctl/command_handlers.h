@@ -23,6 +23,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -39,6 +40,13 @@
 #include "tools/sampledata/record_csv.h"
 
 namespace covtrack::covctl {
+
+// Whether a list RPC's pages carry `reflects_seq` (and its request `freshness`).
+template <typename Response, typename = void>
+struct ReflectsSeq : std::false_type {};
+template <typename Response>
+struct ReflectsSeq<Response, std::void_t<decltype(std::declval<Response>().reflects_seq())>>
+    : std::true_type {};
 
 // The exit code of a failed RPC: the caller's fault (rejected) or the service's (failed).
 int ExitCodeFor(grpc::StatusCode code);
@@ -120,34 +128,35 @@ class Commands {
   // Every call has a deadline: --timeout (scaled by `calls` for a stream of several messages).
   void SetDeadline(grpc::ClientContext& context, size_t calls = 1);
 
-  // Reads every page of an aggregation list RPC (ListCoverage, ListMeasures) into `all`, each
-  // page's items added by `merge(page, all)`. The list reflects its oldest page's seq, and each
-  // page is asked at least as fresh as the one before it (aggregation_service.proto,
-  // ListCoverageRequest.freshness), so no page is older than an earlier one.
-  template <typename Request, typename Response, typename Merge>
-  grpc::Status ReadAllPages(Request request,
-                            grpc::Status (v1::AggregationService::Stub::*rpc)(grpc::ClientContext*,
-                                                                              const Request&,
-                                                                              Response*),
-                            Merge merge, Response& all) {
-    auto stub = Aggregation();
+  // Reads every page of a list RPC into `all`, each page's items added by `merge(page, all)`.
+  // A list whose pages say which change-feed seq they reflect (aggregation's lists, targets
+  // lagging) reflects its oldest page's seq, and each page is asked at least as fresh as the one
+  // before it (aggregation_service.proto, ListCoverageRequest.freshness), so that no page is
+  // older than an earlier one.
+  template <typename Stub, typename Request, typename Response, typename Merge>
+  grpc::Status ReadAllPages(Stub& stub,
+                            grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&,
+                                                      Response*),
+                            Request request, Merge merge, Response& all) {
     bool first = true;
     do {
       grpc::ClientContext context;
       SetDeadline(context);
       Response page;
-      grpc::Status status = ((*stub).*rpc)(&context, request, &page);
+      grpc::Status status = (stub.*rpc)(&context, request, &page);
       if (!status.ok()) {
         return status;
       }
       merge(page, all);
-      all.set_reflects_seq(first ? page.reflects_seq()
-                                 : std::min(all.reflects_seq(), page.reflects_seq()));
+      if constexpr (ReflectsSeq<Response>::value) {
+        all.set_reflects_seq(first ? page.reflects_seq()
+                                   : std::min(all.reflects_seq(), page.reflects_seq()));
+        if (page.reflects_seq() > request.freshness().at_least_seq()) {
+          request.mutable_freshness()->set_at_least_seq(page.reflects_seq());
+        }
+      }
       first = false;
       request.set_page_token(page.next_page_token());
-      if (page.reflects_seq() > request.freshness().at_least_seq()) {
-        request.mutable_freshness()->set_at_least_seq(page.reflects_seq());
-      }
     } while (!request.page_token().empty());
     return grpc::Status::OK;
   }

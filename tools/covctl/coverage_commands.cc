@@ -73,7 +73,7 @@ int Commands::CoverageList(const std::vector<std::string>& args) {
   request.set_page_size(500);
   v1::ListCoverageResponse all;
   grpc::Status status = ReadAllPages(
-      request, &v1::AggregationService::Stub::ListCoverage,
+      *Aggregation(), &v1::AggregationService::Stub::ListCoverage, request,
       [](const v1::ListCoverageResponse& page, v1::ListCoverageResponse& all) {
         all.mutable_coverages()->MergeFrom(page.coverages());
       },

@@ -83,19 +83,16 @@ int Commands::CrosswalkList(const std::vector<std::string>& args) {
   request.set_to_code(options_.code.empty() ? options_.to : options_.code);
   request.set_effective_date(options_.effective_date);
   request.set_page_size(10000);
-  auto stub = Ingestion();
   v1::ListCrosswalkResponse all;
-  do {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ListCrosswalkResponse page;
-    grpc::Status status = stub->ListCrosswalk(&context, request, &page);
-    if (!status.ok()) {
-      return RpcFailed(status, "crosswalk list", options_.server);
-    }
-    all.mutable_links()->MergeFrom(page.links());
-    request.set_page_token(page.next_page_token());
-  } while (!request.page_token().empty());
+  grpc::Status status = ReadAllPages(
+      *Ingestion(), &v1::IngestionService::Stub::ListCrosswalk, request,
+      [](const v1::ListCrosswalkResponse& page, v1::ListCrosswalkResponse& all) {
+        all.mutable_links()->MergeFrom(page.links());
+      },
+      all);
+  if (!status.ok()) {
+    return RpcFailed(status, "crosswalk list", options_.server);
+  }
   std::vector<v1::CrosswalkLink> links(all.links().begin(), all.links().end());
   Emit(all, [&](bool people) { return CrosswalkTable(links, people); });
   return kExitOk;

@@ -252,7 +252,7 @@ int Commands::MeasuresList(const std::vector<std::string>& args) {
   request.set_page_size(500);
   v1::ListMeasuresResponse all;
   grpc::Status status = ReadAllPages(
-      request, &v1::AggregationService::Stub::ListMeasures,
+      *Aggregation(), &v1::AggregationService::Stub::ListMeasures, request,
       [](const v1::ListMeasuresResponse& page, v1::ListMeasuresResponse& all) {
         all.mutable_summaries()->MergeFrom(page.summaries());
       },

@@ -20,19 +20,16 @@ int Commands::Revisions(const std::vector<std::string>& args) {
   COVCTL_ASSIGN_OR_USAGE(scheme, ParseOptionalScheme(options_.scheme, "--scheme"));
   request.set_scheme(scheme);
   request.set_page_size(1000);
-  auto stub = Ingestion();
   v1::ListRevisionsResponse all;
-  do {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ListRevisionsResponse page;
-    grpc::Status status = stub->ListRevisions(&context, request, &page);
-    if (!status.ok()) {
-      return RpcFailed(status, "revisions", options_.server);
-    }
-    all.mutable_revisions()->MergeFrom(page.revisions());
-    request.set_page_token(page.next_page_token());
-  } while (!request.page_token().empty());
+  grpc::Status status = ReadAllPages(
+      *Ingestion(), &v1::IngestionService::Stub::ListRevisions, request,
+      [](const v1::ListRevisionsResponse& page, v1::ListRevisionsResponse& all) {
+        all.mutable_revisions()->MergeFrom(page.revisions());
+      },
+      all);
+  if (!status.ok()) {
+    return RpcFailed(status, "revisions", options_.server);
+  }
   std::vector<v1::Revision> revisions(all.revisions().begin(), all.revisions().end());
   Emit(
       all, [&](bool people) { return RevisionsTable(revisions, people); },

@@ -88,19 +88,16 @@ int Commands::TargetsList(const std::vector<std::string>& args) {
   request.set_scheme(scheme);
   request.set_include_revisions(options_.include_revisions);
   request.set_page_size(1000);
-  auto stub = Targets();
   v1::ListTargetsResponse all;
-  do {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ListTargetsResponse page;
-    grpc::Status status = stub->ListTargets(&context, request, &page);
-    if (!status.ok()) {
-      return RpcFailed(status, "targets list", options_.targets_server);
-    }
-    all.mutable_targets()->MergeFrom(page.targets());
-    request.set_page_token(page.next_page_token());
-  } while (!request.page_token().empty());
+  grpc::Status status = ReadAllPages(
+      *Targets(), &v1::TargetService::Stub::ListTargets, request,
+      [](const v1::ListTargetsResponse& page, v1::ListTargetsResponse& all) {
+        all.mutable_targets()->MergeFrom(page.targets());
+      },
+      all);
+  if (!status.ok()) {
+    return RpcFailed(status, "targets list", options_.targets_server);
+  }
   std::vector<v1::Target> targets(all.targets().begin(), all.targets().end());
   Emit(all, [&](bool people) { return TargetsTable(targets, people); });
   return kExitOk;
@@ -230,28 +227,18 @@ int Commands::TargetsLagging(const std::vector<std::string>& args) {
   request.set_payer_group(keys.group);
   request.set_level(level);
   request.set_page_size(500);
-  auto stub = Targets();
   v1::ListLaggingUnitsResponse all;
-  do {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ListLaggingUnitsResponse page;
-    grpc::Status status = stub->ListLaggingUnits(&context, request, &page);
-    if (!status.ok()) {
-      return RpcFailed(status, "targets lagging", options_.targets_server);
-    }
-    all.mutable_units()->MergeFrom(page.units());
-    all.set_total_size(page.total_size());
-    all.set_units_with_target(page.units_with_target());
-    // As coverage list: the oldest page's seq, and no page older than the one before it.
-    all.set_reflects_seq(request.page_token().empty()
-                             ? page.reflects_seq()
-                             : std::min(all.reflects_seq(), page.reflects_seq()));
-    request.set_page_token(page.next_page_token());
-    if (page.reflects_seq() > request.freshness().at_least_seq()) {
-      request.mutable_freshness()->set_at_least_seq(page.reflects_seq());
-    }
-  } while (!request.page_token().empty());
+  grpc::Status status = ReadAllPages(
+      *Targets(), &v1::TargetService::Stub::ListLaggingUnits, request,
+      [](const v1::ListLaggingUnitsResponse& page, v1::ListLaggingUnitsResponse& all) {
+        all.mutable_units()->MergeFrom(page.units());
+        all.set_total_size(page.total_size());
+        all.set_units_with_target(page.units_with_target());
+      },
+      all);
+  if (!status.ok()) {
+    return RpcFailed(status, "targets lagging", options_.targets_server);
+  }
   Emit(
       all, [&](bool people) { return LaggingTable(all, people); },
       absl::StrCat(all.total_size(), " of ", all.units_with_target(), " units with a ",

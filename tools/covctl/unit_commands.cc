@@ -94,19 +94,16 @@ int Commands::UnitsList(const std::vector<std::string>& args) {
   COVCTL_ASSIGN_OR_USAGE(level, ParseOptionalLevel(options_.level));
   request.set_level(level);
   request.set_page_size(5000);
-  auto stub = Ingestion();
   v1::ListAdminUnitsResponse all;
-  do {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::ListAdminUnitsResponse page;
-    grpc::Status status = stub->ListAdminUnits(&context, request, &page);
-    if (!status.ok()) {
-      return RpcFailed(status, "units list", options_.server);
-    }
-    all.mutable_units()->MergeFrom(page.units());
-    request.set_page_token(page.next_page_token());
-  } while (!request.page_token().empty());
+  grpc::Status status = ReadAllPages(
+      *Ingestion(), &v1::IngestionService::Stub::ListAdminUnits, request,
+      [](const v1::ListAdminUnitsResponse& page, v1::ListAdminUnitsResponse& all) {
+        all.mutable_units()->MergeFrom(page.units());
+      },
+      all);
+  if (!status.ok()) {
+    return RpcFailed(status, "units list", options_.server);
+  }
   std::vector<v1::AdminUnit> units(all.units().begin(), all.units().end());
   Emit(all, [&](bool people) { return UnitsTable(units, people); });
   return kExitOk;
