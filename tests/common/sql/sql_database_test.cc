@@ -88,6 +88,19 @@ TEST_P(DatabaseTest, BindsEveryTypeAndNullAndReadsThemBack) {
               IsOk());
 }
 
+TEST_P(DatabaseTest, ADollarAndDigitInQuotedTextIsTextNotAParameter) {
+  ASSERT_THAT(db_->Read([](Session& s) -> absl::Status {
+    absl::StatusOr<std::vector<Row>> rows =
+        s.Query("SELECT 'costs $1, it''s $2' AS \"$1\", CAST($1 AS TEXT)", {std::string("x")});
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    EXPECT_EQ(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0].Text(0), "costs $1, it's $2");
+    EXPECT_EQ((*rows)[0].Text(1), "x");
+    return absl::OkStatus();
+  }),
+              IsOk());
+}
+
 TEST_P(DatabaseTest, AFailedTransactionLeavesNothingBehind) {
   absl::Status status = db_->Write([](Session& s) -> absl::Status {
     absl::Status inserted =
