@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/sql/database.h"
 
 namespace covtrack::sql {
@@ -27,7 +28,13 @@ class SqliteDatabase : public Database {
   absl::Status Migrate(absl::string_view component, const std::vector<Migration>& migrations,
                        MigrationReport* report = nullptr) override;
 
+  // Waits until the checkpoint thread (Checkpointer, in the .cc) has finished `n` checkpoints
+  // since the store was opened, or `timeout` has passed; returns how many it has finished. For
+  // tests.
+  int WaitForCheckpoints(int n, absl::Duration timeout);
+
   class Connection;
+  class Checkpointer;
 
  private:
   SqliteDatabase(std::string path, const StoreOptions& options);
@@ -39,6 +46,9 @@ class SqliteDatabase : public Database {
 
   const std::string path_;
   const StoreOptions options_;
+  // Before writer_, so destroyed after it: the writer's WAL hook points at it. Null for
+  // ":memory:", which has no WAL.
+  std::unique_ptr<Checkpointer> checkpointer_;
   absl::Mutex write_mu_;
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
   absl::Mutex pool_mu_;
