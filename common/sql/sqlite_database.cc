@@ -294,9 +294,8 @@ class SqliteDatabase::Checkpointer {
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
-            +[](Checkpointer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
-              return c->due_ || c->stop_;
-            },
+            +[](Checkpointer* c)
+                 ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) { return c->due_ || c->stop_; },
             this));
         if (stop_) {
           return;

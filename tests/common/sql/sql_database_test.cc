@@ -586,8 +586,7 @@ TEST(SqliteCheckpointTest, AWriteThatFillsTheWalIsCopiedIntoTheFileBesideTheComm
   ASSERT_THAT(db, IsOk());
   auto* sqlite = dynamic_cast<SqliteDatabase*>(db->get());
   ASSERT_NE(sqlite, nullptr);
-  ASSERT_THAT((*db)->Migrate("test", {{1, "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)"}}),
-              IsOk());
+  ASSERT_THAT((*db)->Migrate("test", {{1, "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)"}}), IsOk());
   EXPECT_EQ(sqlite->WaitForCheckpoints(1, absl::ZeroDuration()), 0);  // a small WAL waits
   const uintmax_t before = std::filesystem::file_size(path);
   ASSERT_THAT((*db)->Write([](Session& s) -> absl::Status {
