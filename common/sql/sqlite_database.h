@@ -15,8 +15,10 @@ namespace covtrack::sql {
 // SQLite in WAL mode: one writer connection (writers are serialised by a mutex and BEGIN
 // IMMEDIATE) and a pool of at most StoreOptions::max_connections reader connections, which WAL
 // lets read a consistent snapshot while a write is in progress; a read that finds every reader
-// in use waits as PostgreSQL's pool does (postgres_database.h). Open checks the file first
-// (PRAGMA quick_check) and refuses a damaged one.
+// in use waits as PostgreSQL's pool does (postgres_database.h). A thread with a connection of its
+// own copies the WAL back into the file (a checkpoint) once a commit takes it past 1,000 pages,
+// so that no writer waits for that copy in its COMMIT. Open checks the file first (PRAGMA
+// quick_check) and refuses a damaged one.
 class SqliteDatabase : public Database {
  public:
   static absl::StatusOr<std::unique_ptr<Database>> Open(absl::string_view path,
