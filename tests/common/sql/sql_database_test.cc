@@ -17,6 +17,7 @@
 #include "common/call_context.h"
 #include "common/metrics/metrics.h"
 #include "common/sql/database.h"
+#include "common/sql/sqlite_database.h"
 #include "tests/testing/eventually.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_env.h"
@@ -83,6 +84,19 @@ TEST_P(DatabaseTest, BindsEveryTypeAndNullAndReadsThemBack) {
     EXPECT_EQ(r.Int(1), 9007199254740993);
     EXPECT_EQ(r.Double(2), 1234567.8912345678);  // every digit survives
     EXPECT_TRUE(r.IsNull(3));
+    return absl::OkStatus();
+  }),
+              IsOk());
+}
+
+TEST_P(DatabaseTest, ADollarAndDigitInQuotedTextIsTextNotAParameter) {
+  ASSERT_THAT(db_->Read([](Session& s) -> absl::Status {
+    absl::StatusOr<std::vector<Row>> rows =
+        s.Query("SELECT 'costs $1, it''s $2' AS \"$1\", CAST($1 AS TEXT)", {std::string("x")});
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    EXPECT_EQ(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0].Text(0), "costs $1, it's $2");
+    EXPECT_EQ((*rows)[0].Text(1), "x");
     return absl::OkStatus();
   }),
               IsOk());
@@ -561,6 +575,34 @@ TEST(DatabaseOpenTest, ASqliteFileDamagedInTheMiddleIsRefusedWithWhatToDo) {
   EXPECT_THAT(reopened, StatusIs(absl::StatusCode::kDataLoss,
                                  AllOf(HasSubstr(path), HasSubstr("is damaged"),
                                        HasSubstr("quick_check"), HasSubstr("latest backup"))));
+}
+
+// A commit that takes the WAL past SQLite's mark of 1,000 pages is copied into the database file
+// by the store's checkpoint thread, not inside the COMMIT (whose caller had waited for it), and
+// the file holds it while the store is still open.
+TEST(SqliteCheckpointTest, AWriteThatFillsTheWalIsCopiedIntoTheFileBesideTheCommit) {
+  const std::string path = testing::TempDir() + "/store.db";
+  absl::StatusOr<std::unique_ptr<Database>> db = Database::Open("sqlite:" + path);
+  ASSERT_THAT(db, IsOk());
+  auto* sqlite = dynamic_cast<SqliteDatabase*>(db->get());
+  ASSERT_NE(sqlite, nullptr);
+  ASSERT_THAT((*db)->Migrate("test", {{1, "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)"}}), IsOk());
+  EXPECT_EQ(sqlite->WaitForCheckpoints(1, absl::ZeroDuration()), 0);  // a small WAL waits
+  const uintmax_t before = std::filesystem::file_size(path);
+  ASSERT_THAT((*db)->Write([](Session& s) -> absl::Status {
+    for (int i = 0; i < 1500; ++i) {  // a page each, and more for the key's index
+      absl::Status status = s.Execute("INSERT INTO t (k, v) VALUES ($1, $2)",
+                                      {absl::StrCat("key-", i), std::string(3000, 'v')})
+                                .status();
+      if (!status.ok()) {
+        return status;
+      }
+    }
+    return absl::OkStatus();
+  }),
+              IsOk());
+  EXPECT_EQ(sqlite->WaitForCheckpoints(1, absl::Minutes(1)), 1);
+  EXPECT_GE(std::filesystem::file_size(path), before + 1000 * 4096);
 }
 
 }  // namespace
