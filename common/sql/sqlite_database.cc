@@ -251,14 +251,28 @@ class SqliteDatabase::Connection : public Session {
 // the commit is durable, so the writer that crossed the mark waited for the copy and the
 // database file's fsync before its caller was answered: a national month's upload (~1,150 pages
 // in one transaction) waited 30-50 ms at its COMMIT, 13-15 ms without the checkpoint (load 6).
-// Here such a commit only wakes this thread, which runs the same PASSIVE checkpoint on its own
-// connection: it waits for no lock and holds none a writer or reader waits for, and the next
-// write appends to the WAL meanwhile, as it would anyway. The WAL is reused from its start by
-// the first write after a checkpoint that copied all of it, as before.
+// Here such a commit only wakes this thread, which checkpoints on its own connection while the
+// next write appends to the WAL, as it would anyway.
+//
+// The WAL is reused from its start only by a write that begins when all of it has been copied
+// and no reader still reads from it. Under steady load (bench/load's writes, with the change
+// feed and other reads always in progress) that moment never came: a PASSIVE checkpoint ran
+// after nearly every commit, each copying a few pages and syncing the file, while the WAL grew
+// past 120 MB beside a 10 MB store. So a checkpoint is due at the mark, and again only once the
+// WAL has grown by the mark since (or has started over); and once the WAL is twice the mark,
+// the PASSIVE copy is followed by a RESTART, which copies the rest with this process's writers
+// held back (SQLite holds back other processes') and waits for the readers still inside the WAL
+// (those that start meanwhile read the file alone), so that the next write starts the WAL over.
+// Writes then wait a few milliseconds, once per 2,000 pages written under such load; where the
+// WAL starts over by itself (a bulk load with no reader beside it) nothing waits, as before.
+// The wait is bounded by kRestartWait (a long export can outlast it).
 class SqliteDatabase::Checkpointer {
  public:
-  explicit Checkpointer(std::unique_ptr<Connection> connection)
-      : connection_(std::move(connection)), thread_([this] { Run(); }) {}
+  // `writers` is the store's write_mu_: held, this process's writers wait.
+  Checkpointer(std::unique_ptr<Connection> connection, absl::Mutex& writers)
+      : writers_(writers),
+        connection_(BoundWaits(std::move(connection))),
+        thread_([this] { Run(); }) {}
 
   ~Checkpointer() {
     {
@@ -270,11 +284,14 @@ class SqliteDatabase::Checkpointer {
 
   // The writer's WAL hook: SQLite calls it after each commit, with the WAL's size in pages.
   static int Committed(void* self, sqlite3*, const char*, int wal_pages) {
-    if (wal_pages >= kCheckpointPages) {
-      Checkpointer* checkpointer = static_cast<Checkpointer*>(self);
-      absl::MutexLock lock(&checkpointer->mu_);
-      checkpointer->due_ = true;
+    Checkpointer* checkpointer = static_cast<Checkpointer*>(self);
+    absl::MutexLock lock(&checkpointer->mu_);
+    // A commit adds pages: a WAL no longer than at the last commit has started over.
+    if (wal_pages <= checkpointer->wal_pages_) {
+      checkpointer->due_from_ = kCheckpointPages;
     }
+    checkpointer->wal_pages_ = wal_pages;
+    checkpointer->due_ = checkpointer->due_ || wal_pages >= checkpointer->due_from_;
     return SQLITE_OK;
   }
 
@@ -288,6 +305,21 @@ class SqliteDatabase::Checkpointer {
 
  private:
   static constexpr int kCheckpointPages = 1000;  // SQLite's own default mark
+  static constexpr int kRestartPages = 2 * kCheckpointPages;
+  // How long a RESTART holds writers back for the readers still in the WAL: bench/load's feed
+  // and coverage reads take a few milliseconds each.
+  static constexpr absl::Duration kRestartWait = absl::Milliseconds(50);
+
+  // The busy handler bounds only a RESTART's waits (PASSIVE never waits): for the writer in
+  // progress, and for the readers inside the WAL.
+  static std::unique_ptr<Connection> BoundWaits(std::unique_ptr<Connection> connection) {
+    sqlite3_busy_timeout(connection->handle(), absl::ToInt64Milliseconds(kRestartWait));
+    return connection;
+  }
+
+  int Checkpoint(int mode, int* log_pages) {
+    return sqlite3_wal_checkpoint_v2(connection_->handle(), nullptr, mode, log_pages, nullptr);
+  }
 
   void Run() {
     for (;;) {
@@ -302,23 +334,40 @@ class SqliteDatabase::Checkpointer {
         }
         due_ = false;
       }
-      const int rc = sqlite3_wal_checkpoint_v2(connection_->handle(), nullptr,
-                                               SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      // BUSY: another process is checkpointing; a failure is retried at the next commit past
-      // the mark, which also reports a broken file or disk to its caller.
+      int log_pages = 0;
+      int rc = Checkpoint(SQLITE_CHECKPOINT_PASSIVE, &log_pages);
+      bool restarted = false;
+      if (rc == SQLITE_OK && log_pages >= kRestartPages) {
+        absl::MutexLock lock(&writers_);
+        rc = Checkpoint(SQLITE_CHECKPOINT_RESTART, &log_pages);
+        restarted = rc == SQLITE_OK;
+      }
+      // BUSY (a RESTART's wait ended first, or another process is checkpointing) is tried
+      // again with the next checkpoint. A failure is retried at the next commit past the mark,
+      // which also reports a broken file or disk to its caller.
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         log::Warn("sqlite checkpoint failed; retried after the next write",
                   {{"error", sqlite3_errmsg(connection_->handle())},
                    {"file", sqlite3_db_filename(connection_->handle(), "main")}});
       }
       absl::MutexLock lock(&mu_);
+      // A WAL that started over since (wal_pages_ below what was checkpointed) is due at the
+      // mark again.
+      due_from_ = restarted || (rc != SQLITE_OK && rc != SQLITE_BUSY) || wal_pages_ < log_pages
+                      ? kCheckpointPages
+                      : log_pages + kCheckpointPages;
       ++done_;
       checkpointed_.SignalAll();
     }
   }
 
+  absl::Mutex& writers_;
   absl::Mutex mu_;
   bool due_ ABSL_GUARDED_BY(mu_) = false;
+  int wal_pages_ ABSL_GUARDED_BY(mu_) = 0;  // the WAL's size after the last commit
+  // The WAL's size from which a commit makes a checkpoint due: the mark, or the mark past the
+  // size the last checkpoint left.
+  int due_from_ ABSL_GUARDED_BY(mu_) = kCheckpointPages;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int done_ ABSL_GUARDED_BY(mu_) = 0;  // checkpoints finished
   absl::CondVar checkpointed_;
@@ -435,7 +484,7 @@ absl::StatusOr<std::unique_ptr<Database>> SqliteDatabase::Open(absl::string_view
     if (status = (*checkpoints)->ExecScript("PRAGMA journal_mode=WAL;"); !status.ok()) {
       return status;
     }
-    db->checkpointer_ = std::make_unique<Checkpointer>(*std::move(checkpoints));
+    db->checkpointer_ = std::make_unique<Checkpointer>(*std::move(checkpoints), db->write_mu_);
     // Replaces SQLite's automatic checkpoint on this connection (Checkpointer says why).
     sqlite3_wal_hook((*writer)->handle(), &Checkpointer::Committed, db->checkpointer_.get());
   }

@@ -48,10 +48,10 @@ class SqliteDatabase : public Database {
 
   const std::string path_;
   const StoreOptions options_;
-  // Before writer_, so destroyed after it: the writer's WAL hook points at it. Null for
-  // ":memory:", which has no WAL.
-  std::unique_ptr<Checkpointer> checkpointer_;
   absl::Mutex write_mu_;
+  // Before writer_, so destroyed after it: the writer's WAL hook points at it; after
+  // write_mu_, which its thread takes. Null for ":memory:", which has no WAL.
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<Connection>> idle_readers_ ABSL_GUARDED_BY(pool_mu_);
