@@ -62,20 +62,16 @@ absl::StatusOr<std::vector<v1::AdminUnit>> ReadChildVersions(sql::Session& sessi
   return ReadVersionsWhere(session, "parent_code = $1", "code, valid_from", code);
 }
 
-namespace {
-// Every version of each of `codes`, `columns` of it (kUnitColumns or its first three) read into
-// a unit by `from_row`.
-absl::StatusOr<VersionsByCode> ReadCodes(sql::Session& session,
-                                         const std::vector<std::string>& codes,
-                                         absl::string_view columns,
-                                         v1::AdminUnit (*from_row)(const sql::Row&)) {
+absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& session,
+                                              const std::vector<std::string>& codes) {
   VersionsByCode versions;
   std::string in;
   for (size_t k = 0; k < kCodesPerLookup; ++k) {
     absl::StrAppend(&in, k == 0 ? "$" : ", $", k + 1);
   }
-  const std::string query = absl::StrCat("SELECT ", columns, " FROM admin_units WHERE code IN (",
-                                         in, ") ORDER BY code, valid_from");
+  const std::string query =
+      absl::StrCat("SELECT ", kUnitColumns, " FROM admin_units WHERE code IN (", in,
+                   ") ORDER BY code, valid_from");
   for (size_t first = 0; first < codes.size(); first += kCodesPerLookup) {
     sql::Params params;
     params.reserve(kCodesPerLookup);
@@ -84,23 +80,33 @@ absl::StatusOr<VersionsByCode> ReadCodes(sql::Session& session,
     }
     ASSIGN_OR_RETURN(const std::vector<sql::Row> rows, session.Query(query, params));
     for (const sql::Row& row : rows) {
-      v1::AdminUnit unit = from_row(row);
+      v1::AdminUnit unit = UnitFromRow(row);
       versions[unit.code()].push_back(std::move(unit));
     }
   }
   return versions;
 }
-}  // namespace
 
-absl::StatusOr<VersionsByCode> ReadVersionsOf(sql::Session& session,
-                                              const std::vector<std::string>& codes) {
-  return ReadCodes(session, codes, kUnitColumns, [](const sql::Row& r) { return UnitFromRow(r); });
-}
-
-absl::StatusOr<VersionsByCode> ReadBoundsOf(sql::Session& session,
-                                            const std::vector<std::string>& codes) {
-  return ReadCodes(session, codes, "code, valid_from, valid_to",
-                   [](const sql::Row& r) { return BoundsFromRow(r); });
+absl::StatusOr<std::shared_ptr<const VersionsByCode>> UnitBoundsCache::Get(sql::Session& session) {
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> last,
+                   session.Query("SELECT MAX(change_seq) FROM admin_units", {}));
+  // No unit stored yet reads as 0: a write's change_seq is at least 1.
+  const int64_t last_change = last.empty() || last[0].IsNull(0) ? 0 : last[0].Int(0);
+  absl::MutexLock lock(&mu_);
+  if (bounds_ == nullptr || last_change != last_change_) {
+    ASSIGN_OR_RETURN(const std::vector<sql::Row> rows,
+                     session.Query("SELECT code, valid_from, valid_to FROM admin_units "
+                                   "ORDER BY code, valid_from",
+                                   {}));
+    auto bounds = std::make_shared<VersionsByCode>();
+    for (const sql::Row& row : rows) {
+      v1::AdminUnit unit = BoundsFromRow(row);
+      (*bounds)[unit.code()].push_back(std::move(unit));
+    }
+    bounds_ = std::move(bounds);
+    last_change_ = last_change;
+  }
+  return bounds_;
 }
 
 }  // namespace covtrack::ingestion

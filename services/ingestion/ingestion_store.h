@@ -24,6 +24,7 @@
 #include "common/sql/database.h"
 #include "common/sql/request_ledger.h"
 #include "covtrack/v1/ingestion_service.pb.h"
+#include "services/ingestion/admin_unit_table.h"
 #include "services/ingestion/change_feed.h"
 
 namespace covtrack::ingestion {
@@ -95,6 +96,7 @@ class IngestionStore {
   sql::Database* db_;
   const FeedRetention retention_;
   sql::RequestLedger ledger_;
+  UnitBoundsCache unit_bounds_;
 };
 
 }  // namespace covtrack::ingestion

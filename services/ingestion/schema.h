@@ -50,6 +50,9 @@ namespace covtrack::ingestion {
 //   SQLite and 32-38 s on PostgreSQL (2-core VM, other builds running, load 5-9). The store
 //   does not grow: SQLite reuses the old table's pages (341 MB after VACUUM INTO, as before),
 //   PostgreSQL drops its files.
+// - Migration 6 indexes admin_units by change_seq: the greatest one is the catalogue's last
+//   change, which a report's check reads (one probe of this index) to know whether the bounds it
+//   kept from an earlier transaction still hold (admin_unit_table.h, UnitBoundsCache).
 inline const std::vector<sql::Migration>& IngestionMigrations() {
   static const std::vector<sql::Migration> kMigrations = {
       {1, R"sql(
@@ -191,6 +194,9 @@ CREATE TABLE measure_revisions (
   change_seq BIGINT NOT NULL,
   value BIGINT NOT NULL,
   PRIMARY KEY (month, unit_code, measure, scheme, payer_group, change_seq));
+)sql"},
+      {6, R"sql(
+CREATE INDEX admin_units_seq ON admin_units (change_seq);
 )sql"},
   };
   return kMigrations;

@@ -1,8 +1,8 @@
 // IngestionStore::SubmitReport: participation records and denominators, all or nothing, each
 // value they overwrite kept in the audit trail (schema.h). A national month is ~40,000 records, so
-// the checks read the units in a few batched queries and the writes are multi-row statements
-// (batched_sql.h), not a round trip per record.
-#include <algorithm>
+// the checks read the units from a copy of the catalogue's bounds kept between transactions
+// (UnitBoundsCache) and the writes are multi-row statements (batched_sql.h), not a round trip per
+// record.
 #include <map>
 #include <set>
 #include <utility>
@@ -162,29 +162,9 @@ absl::StatusOr<v1::SubmitReportResponse> IngestionStore::SubmitReport(
 
 absl::StatusOr<v1::SubmitReportResponse> IngestionStore::WriteReport(
     sql::Session& s, ChangeWriter& changes, const v1::SubmitReportRequest& request) {
-  // The versions of every code the report names, read up front in a few queries; the
-  // checks then look them up (a code no unit ever held has none).
-  std::vector<std::string> codes;
-  codes.reserve(request.records_size() + request.denominators_size() + request.measures_size());
-  for (const v1::ParticipationRecord& r : request.records()) {
-    codes.push_back(r.unit_code());
-  }
-  for (const v1::DenominatorRecord& d : request.denominators()) {
-    codes.push_back(d.unit_code());
-  }
-  for (const v1::MeasureRecord& m : request.measures()) {
-    codes.push_back(m.unit_code());
-  }
-  std::sort(codes.begin(), codes.end());
-  codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
-  ASSIGN_OR_RETURN(VersionsByCode versions, ReadBoundsOf(s, codes));
-  // The calendar asks for each code once (it keeps what it gets), so each code's versions are
-  // moved to it rather than copied.
-  UnitCalendar calendar(
-      [&versions](const std::string& code) -> absl::StatusOr<std::vector<v1::AdminUnit>> {
-        auto it = versions.find(code);
-        return it == versions.end() ? std::vector<v1::AdminUnit>() : std::move(it->second);
-      });
+  // Every code's versions, kept between transactions while the catalogue stays as it was.
+  ASSIGN_OR_RETURN(std::shared_ptr<const VersionsByCode> bounds, unit_bounds_.Get(s));
+  UnitCalendar calendar(std::move(bounds));
   RETURN_IF_ERROR(ValidateReportUnits(request, calendar));
   ASSIGN_OR_RETURN(const ValuesAfterWrite after, ReadValuesAfterWrite(s, request));
   RETURN_IF_ERROR(CheckPartsWithinWholes(after));

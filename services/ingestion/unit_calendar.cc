@@ -95,6 +95,11 @@ bool ShapeChanged(const std::vector<v1::AdminUnit>& stored,
 }  // namespace
 
 absl::StatusOr<const std::vector<v1::AdminUnit>*> UnitCalendar::Versions(const std::string& code) {
+  if (known_ != nullptr) {
+    static const std::vector<v1::AdminUnit> kNone;
+    auto it = known_->find(code);
+    return it == known_->end() ? &kNone : &it->second;
+  }
   auto it = cache_.find(code);
   if (it == cache_.end()) {
     ASSIGN_OR_RETURN(std::vector<v1::AdminUnit> versions, load_(code));

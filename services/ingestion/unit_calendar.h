@@ -7,12 +7,13 @@
 // the write commits against.
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "covtrack/v1/ingestion_service.pb.h"
+#include "services/ingestion/admin_unit_table.h"
 
 namespace covtrack::ingestion {
 
@@ -29,15 +30,19 @@ class UnitCalendar {
   // changes (tests of the other checks).
   explicit UnitCalendar(Loader load, ChildrenLoader children = nullptr)
       : load_(std::move(load)), children_(std::move(children)) {}
+  // Every version of every code from `known`, read before (a code absent from it: no unit ever
+  // held it), looked up there without a copy: a report's check (UnitBoundsCache).
+  explicit UnitCalendar(std::shared_ptr<const VersionsByCode> known) : known_(std::move(known)) {}
 
   absl::StatusOr<const std::vector<v1::AdminUnit>*> Versions(const std::string& code);
   // The stored versions that name `code` as their parent; empty without a ChildrenLoader.
   absl::StatusOr<std::vector<v1::AdminUnit>> Children(const std::string& code);
 
  private:
+  std::shared_ptr<const VersionsByCode> known_;
   Loader load_;
   ChildrenLoader children_;
-  absl::flat_hash_map<std::string, std::vector<v1::AdminUnit>> cache_;
+  VersionsByCode cache_;
 };
 
 // Every record's and measure's unit holds its code on the last day of its month, and every

@@ -200,6 +200,48 @@ TEST_P(WritePathTest, EachUnitMonthIsCheckedWhenAUnitRepeats) {
                                  "2024-12 (valid […, 2024-12-31))")));
 }
 
+// A report's check reads the units from bounds kept since an earlier transaction
+// (UnitBoundsCache): a unit imported or changed since, by this store or by another on the same
+// database (a second replica), is seen by the next report, whichever way the change goes.
+TEST_P(WritePathTest, AReportSeesTheUnitsAsTheyAreWhenItIsWritten) {
+  ASSERT_THAT(Submit(Report("first", {Record("28240", "2024-11", v1::SCHEME_HEALTH, 1)})).status(),
+              IsOk());
+  const v1::SubmitReportRequest unknown =
+      Report("unknown", {Record("28261", "2024-11", v1::SCHEME_HEALTH, 1)});
+  const v1::SubmitReportRequest after_end =
+      Report("after end", {Record("28258", "2025-01", v1::SCHEME_HEALTH, 1)});
+  const v1::SubmitReportRequest shortened =
+      Report("shortened", {Record("28255", "2024-11", v1::SCHEME_HEALTH, 1)});
+  EXPECT_THAT(Submit(unknown).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown unit \"28261\"")));
+  EXPECT_THAT(Submit(after_end).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("does not exist at the end of 2025-01")));
+  // Another store on the same database adds a commune and a version of 28258 from its end on.
+  auto other = IngestionStore::Create(db_.get());
+  ASSERT_THAT(other.status(), IsOk());
+  v1::ImportAdminUnitsRequest added;
+  added.set_request_id("added");
+  *added.add_units() = Unit("28261", ADMIN_LEVEL_COMMUNE, "815");
+  *added.add_units() = Unit("28258", ADMIN_LEVEL_COMMUNE, "815", "2024-12-31");
+  ASSERT_THAT((*other)->ImportAdminUnits(added, kSender).status(), IsOk());
+  EXPECT_THAT(Submit(unknown).status(), IsOk());
+  EXPECT_THAT(Submit(after_end).status(), IsOk());
+  // This store ends 28255 on 2024-06-30 (a stored version changed, not added): its record of
+  // 2024-11, accepted by the bounds kept before, is refused now.
+  ASSERT_THAT(
+      Submit(Report("fits before", {Record("28255", "2024-10", v1::SCHEME_HEALTH, 1)})).status(),
+      IsOk());
+  v1::ImportAdminUnitsRequest ended;
+  ended.set_request_id("ended");
+  *ended.add_units() = Unit("28255", ADMIN_LEVEL_COMMUNE, "815", "", "2024-06-30");
+  ASSERT_THAT(store_->ImportAdminUnits(ended, kSender).status(), IsOk());
+  EXPECT_THAT(Submit(shortened).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("records[0].month: unit \"28255\" does not exist at the end of "
+                                 "2024-11")));
+}
+
 // InsertInBatches, which every bulk write goes through: whatever the number of rows and of
 // columns, and whether the caller's values are copied or moved into the batches, each row is
 // written once with its own values. Tables of 2 and 3 columns take the same row counts one
