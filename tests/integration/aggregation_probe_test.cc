@@ -35,14 +35,11 @@ using testing::CovtrackProcesses;
 using testing::FreshChannel;
 using testing::IsOk;
 using testing::Record;
+using testing::SetDeadline;
 using testing::Unit;
 
 constexpr absl::Duration kCallDeadline = absl::Seconds(30);
 constexpr char kRedisPassword[] = "probe-test redis password";
-
-void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + d));
-}
 
 // Waits (bounded) for `condition`, polling; no fixed sleep decides anything.
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {

@@ -48,15 +48,12 @@ using testing::CovtrackProcesses;
 using testing::Eventually;
 using testing::FreshChannel;
 using testing::IsOk;
+using testing::SetDeadline;
 using testing::StatusIs;
 
 constexpr absl::Duration kCallDeadline = absl::Seconds(10);
 constexpr absl::Duration kLoadDeadline = absl::Seconds(60);
 constexpr absl::Duration kConditionTimeout = absl::Seconds(30);  // for Eventually
-
-void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + d));
-}
 
 std::string RecordKey(const std::string& unit, const std::string& month, v1::Scheme scheme) {
   return absl::StrCat(unit, "|", month, "|", scheme);

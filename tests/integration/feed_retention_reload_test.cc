@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
@@ -34,13 +33,10 @@ using testing::ChildProcess;
 using testing::Eventually;
 using testing::FreshChannel;
 using testing::IsOk;
+using testing::SetDeadline;
 
 constexpr absl::Duration kWait = absl::Seconds(60);  // bound of every wait for progress
 constexpr char kLoads[] = "covtrack_aggregation_snapshot_loads_total";
-
-void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + d));
-}
 
 class FeedRetentionReloadTest : public ::testing::TestWithParam<std::string> {
  protected:

@@ -15,7 +15,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/sql/database.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
@@ -32,13 +31,10 @@ using testing::CovtrackProcesses;
 using testing::Eventually;
 using testing::FreshChannel;
 using testing::IsOk;
+using testing::SetDeadline;
 using testing::Unit;
 
 constexpr absl::Duration kCallDeadline = absl::Seconds(30);
-
-void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + d));
-}
 
 // VmRSS of a process, in kB (0 when it cannot be read).
 int64_t ResidentKb(pid_t pid) {

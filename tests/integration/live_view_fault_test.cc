@@ -56,16 +56,13 @@ using testing::ChildProcess;
 using testing::Eventually;
 using testing::FreshChannel;
 using testing::IsOk;
+using testing::SetDeadline;
 
 constexpr absl::Duration kReadDeadline = absl::Seconds(5);
 constexpr absl::Duration kWriteDeadline = absl::Seconds(10);
 constexpr absl::Duration kWait = absl::Seconds(60);  // bound of every wait for progress
 constexpr char kNamespace[] = "faults";
 constexpr char kGarbage[] = "\x00\xff garbage |||";
-
-void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + d));
-}
 
 // Province 10 > districts 101..103 > communes 1NN01..1NN03: nine leaves.
 const std::vector<std::string>& Leaves() {

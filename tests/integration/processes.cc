@@ -499,6 +499,10 @@ std::shared_ptr<grpc::Channel> FreshChannel(const std::string& address) {
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
+void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
 bool WaitServing(const std::string& address, absl::Duration timeout) {
   auto stub = grpc::health::v1::Health::NewStub(FreshChannel(address));
   const absl::Time deadline = absl::Now() + timeout;

@@ -130,6 +130,9 @@ class RedisServer {
 // may still point at a process that was killed).
 std::shared_ptr<grpc::Channel> FreshChannel(const std::string& address);
 
+// Bounds a test's call: its deadline `timeout` from now.
+void SetDeadline(grpc::ClientContext* context, absl::Duration timeout = absl::Seconds(30));
+
 // Polls grpc.health.v1.Health/Check on `address` until it answers SERVING, at most `timeout`.
 bool WaitServing(const std::string& address, absl::Duration timeout);
 

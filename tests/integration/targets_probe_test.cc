@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "covtrack/v1/aggregation_service.grpc.pb.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
@@ -40,15 +39,12 @@ using testing::FreshChannel;
 using ::testing::HasSubstr;
 using testing::IsOk;
 using ::testing::Not;
+using testing::SetDeadline;
 
 constexpr absl::Duration kCallDeadline = absl::Seconds(20);
 constexpr absl::Duration kLoadDeadline = absl::Seconds(120);
 // An error is a line for a person, not a copy of the input.
 constexpr size_t kMaxErrorBytes = 400;
-
-void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + d));
-}
 
 class TargetsProbeTest : public ::testing::Test {
  protected:

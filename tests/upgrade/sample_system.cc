@@ -6,18 +6,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "tests/fixtures/coverage_fixtures.h"
+#include "tests/integration/processes.h"
 
 namespace covtrack::upgrade {
 namespace {
 
-constexpr absl::Duration kCallDeadline = absl::Seconds(30);
-
-void SetDeadline(grpc::ClientContext* context) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
-}
+using testing::SetDeadline;
 
 absl::Status Failed(absl::string_view what, const grpc::Status& status) {
   return absl::InternalError(

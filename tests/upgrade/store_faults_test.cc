@@ -15,7 +15,6 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "covtrack/v1/ingestion_service.grpc.pb.h"
 #include "tests/fixtures/coverage_fixtures.h"
@@ -33,10 +32,7 @@ using testing::FreshChannel;
 using ::testing::HasSubstr;
 using testing::IsOk;
 using ::testing::Not;
-
-void SetDeadline(grpc::ClientContext* context) {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-}
+using testing::SetDeadline;
 
 CovtrackProcesses::Options IngestionOnly(const std::string& dir, const std::string& store) {
   CovtrackProcesses::Options options;
