@@ -33,9 +33,41 @@ std::string LiveAndRevised(absl::string_view query, absl::string_view order) {
                       order);
 }
 
-// The condition on a measure_values row `m` of being a part of a unit-month's health total, as
-// CheckPartsWithinWholes sums them (common/measures.h, MeasureInfo::whole): today the payer
-// groups of health_by_payer, "m.scheme = 3 AND ((m.measure = 5 AND m.payer_group <> 0))".
+MeasureKey HealthTotalKey(const std::string& unit, const std::string& month) {
+  return {unit, month, v1::MEASURE_PARTICIPANTS, v1::SCHEME_HEALTH, v1::PAYER_GROUP_UNSPECIFIED};
+}
+
+// Whether `unit_months` holds r's (month, unit_code); an empty set answers without copying them.
+bool Holds(const std::set<std::pair<std::string, std::string>>& unit_months,
+           const v1::ParticipationRecord& r) {
+  return !unit_months.empty() && unit_months.count({r.month(), r.unit_code()}) > 0;
+}
+
+// The sums of health_part_sums (schema.h, migration 7) of `unit_months` (month, unit_code),
+// summed again from their stored values: whichever way a value moved, the sum is its parts' as
+// now stored. A unit-month with no part gets no row (its sum is 0); a part is never deleted.
+absl::Status SumPartsAgain(sql::Session& s,
+                           const std::set<std::pair<std::string, std::string>>& unit_months) {
+  sql::Params sum_of;
+  sum_of.reserve(2 * unit_months.size());
+  for (const auto& [month, unit] : unit_months) {
+    sum_of.insert(sum_of.end(), {month, unit});
+  }
+  return InsertInBatches(s,
+                         "INSERT INTO health_part_sums (month, unit_code, parts) "
+                         "SELECT m.month, m.unit_code, SUM(m.value) FROM measure_values m JOIN (",
+                         absl::StrCat(") v ON m.month = v.column1 AND m.unit_code = v.column2 "
+                                      "WHERE ",
+                                      PartOfHealthTotal(),
+                                      " GROUP BY m.month, m.unit_code "
+                                      "ON CONFLICT (month, unit_code) "
+                                      "DO UPDATE SET parts = excluded.parts"),
+                         2, std::move(sum_of))
+      .status();
+}
+
+}  // namespace
+
 std::string PartOfHealthTotal() {
   std::string parts;
   for (const MeasureInfo& info : AllMeasures()) {
@@ -50,34 +82,32 @@ std::string PartOfHealthTotal() {
                       parts.empty() ? "FALSE" : parts, ")");
 }
 
-MeasureKey HealthTotalKey(const std::string& unit, const std::string& month) {
-  return {unit, month, v1::MEASURE_PARTICIPANTS, v1::SCHEME_HEALTH, v1::PAYER_GROUP_UNSPECIFIED};
-}
-
-}  // namespace
-
 absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
                                                       const v1::SubmitReportRequest& request) {
   ValuesAfterWrite after;
-  // (month, unit_code) of the request's measures, and of its health records.
-  std::set<std::pair<std::string, std::string>> measure_months;
+  // (month, unit_code) of the request's measures, and those of them it sends a health total
+  // for. A bulk load sends records alone: the sets stay empty, and no record's key is copied.
+  std::set<std::pair<std::string, std::string>> measure_months, health_sent;
   for (const v1::MeasureRecord& m : request.measures()) {
     measure_months.emplace(m.month(), m.unit_code());
   }
-  std::set<std::pair<std::string, std::string>> health_sent;
+  bool any_health = false;
   for (const v1::ParticipationRecord& r : request.records()) {
     if (r.scheme() == v1::SCHEME_HEALTH) {
-      health_sent.emplace(r.month(), r.unit_code());
+      any_health = true;
+      if (Holds(measure_months, r)) {
+        health_sent.emplace(r.month(), r.unit_code());
+      }
     }
   }
-  if (measure_months.empty() && health_sent.empty()) {
+  if (measure_months.empty() && !any_health) {
     return after;
   }
   if (measure_months.empty()) {
-    // Health totals alone can only fall below stored payer groups: with no measure stored at
-    // all (every load before the first measure) there is nothing to read.
+    // Health totals alone can only fall below stored payer groups: with no group stored at all
+    // (every load before the first measure) there is nothing to read.
     ASSIGN_OR_RETURN(const std::vector<sql::Row> any,
-                     s.Query("SELECT 1 FROM measure_values LIMIT 1", {}));
+                     s.Query("SELECT 1 FROM health_part_sums LIMIT 1", {}));
     if (any.empty()) {
       return after;
     }
@@ -85,30 +115,24 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
   // Every stored value of the unit-months the request sends measures for. Of those it sends
   // only a health total for, a check can fail only where the stored parts of that total add up
   // to more than the new one (the unit-month's other values neither change nor take the
-  // request's part: CheckPartsWithinWholes leaves them); the database sums them and names those
-  // unit-months, whose parts alone are then read, so that a national month of health records
-  // moves no stored row out of the database unless it is refused.
+  // request's part: CheckPartsWithinWholes leaves them); health_part_sums holds those sums
+  // (schema.h, migration 7), so one probe a total names those unit-months, whose parts alone
+  // are then read: a national month of health records moves no stored row out of the database
+  // unless it is refused.
   sql::Params all_of, totals_sent;
   for (const auto& [month, unit] : measure_months) {
     all_of.insert(all_of.end(), {month, unit});
   }
   for (const v1::ParticipationRecord& r : request.records()) {
-    if (r.scheme() == v1::SCHEME_HEALTH && measure_months.count({r.month(), r.unit_code()}) == 0) {
+    if (r.scheme() == v1::SCHEME_HEALTH && !Holds(measure_months, r)) {
       totals_sent.insert(totals_sent.end(), {r.month(), r.unit_code(), int64_t{r.participants()}});
     }
   }
-  const std::string part_of_total = PartOfHealthTotal();
-  // Each total against the sum of its stored parts, in a subquery per total (one probe of the
-  // key's (month, unit_code, measure, scheme) prefix): on SQLite a third cheaper than a join
-  // grouped by the totals, which sorted every joined row in a temporary b-tree (10,000 health
-  // totals against five stored payer groups each: the statement took 33 ms a national month, now
-  // 21-25).
   ASSIGN_OR_RETURN(const std::vector<sql::Row> over,
                    InsertInBatches(s, "SELECT v.column1, v.column2 FROM (",
-                                   absl::StrCat(") v WHERE (SELECT SUM(m.value) FROM "
-                                                "measure_values m WHERE m.month = v.column1 "
-                                                "AND m.unit_code = v.column2 AND ",
-                                                part_of_total, ") > CAST(v.column3 AS BIGINT)"),
+                                   ") v WHERE (SELECT h.parts FROM health_part_sums h "
+                                   "WHERE h.month = v.column1 AND h.unit_code = v.column2) "
+                                   "> CAST(v.column3 AS BIGINT)",
                                    3, std::move(totals_sent)));
   sql::Params parts_of;
   for (const sql::Row& row : over) {
@@ -119,9 +143,9 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
                    " FROM measure_values m JOIN (");
   constexpr char kOnPair[] = ") v ON m.month = v.column1 AND m.unit_code = v.column2";
   ASSIGN_OR_RETURN(std::vector<sql::Row> stored, InsertInBatches(s, select, kOnPair, 2, all_of));
-  ASSIGN_OR_RETURN(
-      const std::vector<sql::Row> stored_parts,
-      InsertInBatches(s, select, absl::StrCat(kOnPair, " WHERE ", part_of_total), 2, parts_of));
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> stored_parts,
+                   InsertInBatches(s, select, absl::StrCat(kOnPair, " WHERE ", PartOfHealthTotal()),
+                                   2, parts_of));
   stored.insert(stored.end(), stored_parts.begin(), stored_parts.end());
   for (const sql::Row& row : stored) {
     // The key straight from the row (kColumns' order), without a MeasureRecord between.
@@ -155,8 +179,7 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
   }
   for (int i = 0; i < request.records_size(); ++i) {
     const v1::ParticipationRecord& r = request.records(i);
-    if (r.scheme() == v1::SCHEME_HEALTH && (measure_months.count({r.month(), r.unit_code()}) > 0 ||
-                                            over_months.count({r.month(), r.unit_code()}) > 0)) {
+    if (r.scheme() == v1::SCHEME_HEALTH && (Holds(measure_months, r) || Holds(over_months, r))) {
       const MeasureKey key = HealthTotalKey(r.unit_code(), r.month());
       after.values[key] = r.participants();
       after.sent[key] = {absl::StrCat("records[", i, "]"), "participants"};
@@ -194,14 +217,53 @@ absl::StatusOr<std::vector<sql::Row>> WriteMeasures(
                       "WHERE m.value <> CAST(v.column6 AS BIGINT)",
                       7, values)
           .status());
-  return InsertInBatches(s,
-                         "INSERT INTO measure_values (month, unit_code, measure, scheme, "
-                         "payer_group, value, change_seq)",
-                         " ON CONFLICT (month, unit_code, measure, scheme, payer_group) "
-                         "DO UPDATE SET value = excluded.value, change_seq = excluded.change_seq "
-                         "WHERE measure_values.value <> excluded.value "
-                         "RETURNING unit_code, month",
-                         7, std::move(values));
+  ASSIGN_OR_RETURN(std::vector<sql::Row> written,
+                   InsertInBatches(s,
+                                   "INSERT INTO measure_values (month, unit_code, measure, scheme, "
+                                   "payer_group, value, change_seq)",
+                                   " ON CONFLICT (month, unit_code, measure, scheme, payer_group) "
+                                   "DO UPDATE SET value = excluded.value, "
+                                   "change_seq = excluded.change_seq "
+                                   "WHERE measure_values.value <> excluded.value "
+                                   "RETURNING unit_code, month",
+                                   7, std::move(values)));
+  if (written.empty()) {
+    return written;
+  }
+  std::set<std::pair<std::string, std::string>> unit_months;
+  for (const sql::Row& row : written) {
+    unit_months.emplace(row.Text(1), row.Text(0));
+  }
+  RETURN_IF_ERROR(SumPartsAgain(s, unit_months));
+  // CatchUpPartSums ran earlier in this transaction, under the writers' lock: every measure up
+  // to this change is in the sums now.
+  RETURN_IF_ERROR(
+      s.Execute("UPDATE health_part_sums_through SET seq = $1 WHERE id = 1", {seq}).status());
+  return written;
+}
+
+absl::Status CatchUpPartSums(sql::Session& s) {
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> through,
+                   s.Query("SELECT t.seq, (SELECT MAX(m.change_seq) FROM measure_values m) "
+                           "FROM health_part_sums_through t WHERE t.id = 1",
+                           {}));
+  if (through.size() != 1) {
+    return absl::InternalError("health_part_sums_through row is missing");
+  }
+  if (through[0].IsNull(1) || through[0].Int(1) <= through[0].Int(0)) {
+    return absl::OkStatus();  // no measure written since the sums were last brought up to date
+  }
+  ASSIGN_OR_RETURN(const std::vector<sql::Row> rows,
+                   s.Query("SELECT DISTINCT month, unit_code FROM measure_values "
+                           "WHERE change_seq > $1",
+                           {through[0].Int(0)}));
+  std::set<std::pair<std::string, std::string>> unit_months;
+  for (const sql::Row& row : rows) {
+    unit_months.emplace(row.Text(0), row.Text(1));
+  }
+  RETURN_IF_ERROR(SumPartsAgain(s, unit_months));
+  return s.Execute("UPDATE health_part_sums_through SET seq = $1 WHERE id = 1", {through[0].Int(1)})
+      .status();
 }
 
 absl::StatusOr<std::vector<std::pair<int64_t, v1::MeasureRecord>>> ReadMeasuresOfChanges(

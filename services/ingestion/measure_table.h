@@ -21,6 +21,20 @@
 
 namespace covtrack::ingestion {
 
+// The condition on a measure_values row `m` of being a part of its unit-month's health total,
+// as CheckPartsWithinWholes sums them (common/measures.h, MeasureInfo::whole): today the payer
+// groups of health_by_payer, "m.scheme = 3 AND ((m.measure = 5 AND m.payer_group <> 0))".
+// health_part_sums (schema.h, migration 7) holds each unit-month's sum of such rows; its
+// migration spells this condition out, and a test holds the two equal.
+std::string PartOfHealthTotal();
+
+// Brings health_part_sums up to date with measures written since health_part_sums_through
+// (schema.h, migration 7) by a process that does not keep the sums (an earlier release, during
+// a rolling upgrade): sums their unit-months again. One query when nothing is behind. Runs in
+// every report's transaction, after the writers' lock and before ReadValuesAfterWrite and
+// WriteMeasures, which rely on it.
+absl::Status CatchUpPartSums(sql::Session& s);
+
 // The values CheckPartsWithinWholes reads for `request`: every stored measure and health total
 // of the unit-months its measures name, and of those it sends only a health total for, the
 // stored parts of that total where they add up to more than the new one (no other can fail
@@ -29,7 +43,9 @@ absl::StatusOr<ValuesAfterWrite> ReadValuesAfterWrite(sql::Session& s,
                                                       const v1::SubmitReportRequest& request);
 
 // Writes the measures whose value differs from the stored one, the values they replace into
-// measure_revisions, and returns the (unit_code, month) of each one written.
+// measure_revisions, the sums of health_part_sums of their unit-months (and marks the sums
+// current through `seq`: CatchUpPartSums must have run in this transaction), and returns the
+// (unit_code, month) of each one written.
 absl::StatusOr<std::vector<sql::Row>> WriteMeasures(
     sql::Session& s, const google::protobuf::RepeatedPtrField<v1::MeasureRecord>& measures,
     int64_t seq);

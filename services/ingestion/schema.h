@@ -53,6 +53,17 @@ namespace covtrack::ingestion {
 // - Migration 6 indexes admin_units by change_seq: the greatest one is the catalogue's last
 //   change, which a report's check reads (one probe of this index) to know whether the bounds it
 //   kept from an earlier transaction still hold (admin_unit_table.h, UnitBoundsCache).
+// - health_part_sums (migration 7) holds, for each (month, unit_code) with parts of its health
+//   total stored in measure_values (the payer groups of health_by_payer), the sum of those
+//   parts: a report's health total is checked against it with one probe (measure_table.h,
+//   ReadValuesAfterWrite) instead of a read of the unit-month's measures. WriteMeasures sums
+//   the written unit-months again in the same transaction; the migration sums what is stored,
+//   under the writers' lock. health_part_sums_through.seq is the last change whose measures the
+//   sums hold; a process of an earlier release (during a rolling upgrade) writes measures
+//   without them, so each report first sums again the unit-months of measures written after it
+//   (measure_values_seq finds them; measure_table.h, CatchUpPartSums). The migration's condition
+//   is PartOfHealthTotal() as of this migration (a test holds them equal): a measure added later
+//   as a part of the health total needs a migration that sums again.
 inline const std::vector<sql::Migration>& IngestionMigrations() {
   static const std::vector<sql::Migration> kMigrations = {
       {1, R"sql(
@@ -197,6 +208,23 @@ CREATE TABLE measure_revisions (
 )sql"},
       {6, R"sql(
 CREATE INDEX admin_units_seq ON admin_units (change_seq);
+)sql"},
+      {7, R"sql(
+-- The writers' lock first (every write takes it before anything else): the sums are of every
+-- measure committed before this migration, and a write waits for it to commit.
+UPDATE change_counter SET last_seq = last_seq WHERE id = 1;
+CREATE TABLE health_part_sums (
+  month TEXT NOT NULL,
+  unit_code TEXT NOT NULL,
+  parts BIGINT NOT NULL,
+  PRIMARY KEY (month, unit_code));
+INSERT INTO health_part_sums (month, unit_code, parts)
+  SELECT m.month, m.unit_code, SUM(m.value) FROM measure_values m
+  WHERE m.scheme = 3 AND ((m.measure = 5 AND m.payer_group <> 0))
+  GROUP BY m.month, m.unit_code;
+CREATE TABLE health_part_sums_through (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL);
+INSERT INTO health_part_sums_through (id, seq) SELECT 1, last_seq FROM change_counter;
+CREATE INDEX measure_values_seq ON measure_values (change_seq);
 )sql"},
   };
   return kMigrations;

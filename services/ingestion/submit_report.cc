@@ -166,6 +166,7 @@ absl::StatusOr<v1::SubmitReportResponse> IngestionStore::WriteReport(
   ASSIGN_OR_RETURN(std::shared_ptr<const VersionsByCode> bounds, unit_bounds_.Get(s));
   UnitCalendar calendar(std::move(bounds));
   RETURN_IF_ERROR(ValidateReportUnits(request, calendar));
+  RETURN_IF_ERROR(CatchUpPartSums(s));
   ASSIGN_OR_RETURN(const ValuesAfterWrite after, ReadValuesAfterWrite(s, request));
   RETURN_IF_ERROR(CheckPartsWithinWholes(after));
 

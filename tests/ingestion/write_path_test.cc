@@ -1,7 +1,8 @@
 // The bulk write path of reports (issue 15), on SQLite and PostgreSQL, where it takes shortcuts
 // for speed: a report of keys the store does not hold yet is inserted without the upsert (a
-// probe of the month-first key decides), and health totals are compared with their stored payer
-// groups by one subquery per total, the totals whose groups fit kept out of the check's maps.
+// probe of the month-first key decides), and health totals are compared with the stored sums of
+// their payer groups (health_part_sums, which every write of a group keeps and migration 7
+// fills), the totals whose groups fit kept out of the check's maps.
 // Each shortcut must answer as the general path does: the same counts, the same feed, the same
 // refusals naming the same record, whether the groups were stored in an earlier transaction or
 // earlier in the same one (StreamReports' group commit).
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +18,8 @@
 #include "common/sql/database.h"
 #include "services/ingestion/batched_sql.h"
 #include "services/ingestion/ingestion_store.h"
+#include "services/ingestion/measure_table.h"
+#include "services/ingestion/schema.h"
 #include "tests/testing/builders.h"
 #include "tests/testing/ingestion_harness.h"
 #include "tests/testing/status_matchers.h"
@@ -36,6 +40,30 @@ using v1::ADMIN_LEVEL_DISTRICT;
 using v1::ADMIN_LEVEL_PROVINCE;
 
 const ingestion::Sender kSender{"test-peer", "test"};
+
+// "unit/month" -> the sum of its health total's stored parts: as health_part_sums holds it
+// (schema.h, migration 7) when `kept`, else summed from measure_values.
+std::map<std::string, int64_t> PartSums(sql::Database& db, bool kept) {
+  const std::string query =
+      kept ? "SELECT unit_code, month, parts FROM health_part_sums"
+           : absl::StrCat(
+                 "SELECT m.unit_code, m.month, CAST(SUM(m.value) AS BIGINT) FROM "
+                 "measure_values m WHERE ",
+                 ingestion::PartOfHealthTotal(), " GROUP BY m.unit_code, m.month");
+  std::map<std::string, int64_t> sums;
+  EXPECT_THAT(db.Read([&](sql::Session& s) -> absl::Status {
+    absl::StatusOr<std::vector<sql::Row>> rows = s.Query(query, {});
+    if (!rows.ok()) {
+      return rows.status();
+    }
+    for (const sql::Row& row : *rows) {
+      sums[absl::StrCat(row.Text(0), "/", row.Text(1))] = row.Int(2);
+    }
+    return absl::OkStatus();
+  }),
+              IsOk());
+  return sums;
+}
 
 v1::MeasureRecord PayerGroup(const std::string& unit, const std::string& month, int64_t value,
                              v1::PayerGroup group) {
@@ -297,6 +325,177 @@ TEST_P(WritePathTest, BatchedInsertsWriteEveryRowOnceWithItsValues) {
     return absl::OkStatus();
   }),
               IsOk());
+}
+
+// health_part_sums (migration 7), which the check of health totals reads instead of the payer
+// groups themselves, follows every write of a group: raised, lowered, new, beside measures that
+// are not parts, and not at all where the report is refused, alone or in a group commit. After
+// each step it holds what summing the stored groups gives, and the check answers by it.
+TEST_P(WritePathTest, StoredSumsOfPayerGroupsFollowEveryWrite) {
+  auto sums_agree = [&] { EXPECT_EQ(PartSums(*db_, true), PartSums(*db_, false)); };
+  ASSERT_THAT(
+      Submit(Report("groups", {},
+                    {PayerGroup("28249", "2024-12", 600, v1::PAYER_GROUP_HOUSEHOLD),
+                     PayerGroup("28249", "2024-12", 300, v1::PAYER_GROUP_STATE_BUDGET),
+                     PayerGroup("28249", "2024-11", 50, v1::PAYER_GROUP_HOUSEHOLD),
+                     PayerGroup("28252", "2024-12", 100, v1::PAYER_GROUP_HOUSEHOLD),
+                     MakeMeasureRecord("28249", "2024-12", v1::MEASURE_ARREARS_OWED_VND, 5000)}))
+          .status(),
+      IsOk());
+  EXPECT_EQ(PartSums(*db_, true),
+            (std::map<std::string, int64_t>{
+                {"28249/2024-11", 50}, {"28249/2024-12", 900}, {"28252/2024-12", 100}}));
+  sums_agree();
+
+  // A group lowered: 28249's total may now be as low as 400, not lower.
+  ASSERT_THAT(Submit(Report("lower-group", {},
+                            {PayerGroup("28249", "2024-12", 100, v1::PAYER_GROUP_HOUSEHOLD)}))
+                  .status(),
+              IsOk());
+  sums_agree();
+  EXPECT_THAT(
+      Submit(Report("total-400", {Record("28249", "2024-12", v1::SCHEME_HEALTH, 400)})).status(),
+      IsOk());
+  EXPECT_THAT(
+      Submit(Report("total-399", {Record("28249", "2024-12", v1::SCHEME_HEALTH, 399)})).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("records[0].participants")));
+
+  // A group raised where no total is stored: a total below the new sum is refused.
+  ASSERT_THAT(Submit(Report("raise-group", {},
+                            {PayerGroup("28252", "2024-12", 700, v1::PAYER_GROUP_HOUSEHOLD)}))
+                  .status(),
+              IsOk());
+  sums_agree();
+  EXPECT_THAT(
+      Submit(Report("total-600", {Record("28252", "2024-12", v1::SCHEME_HEALTH, 600)})).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("the payer groups of health_by_payer of unit \"28252\" in 2024-12 "
+                         "add up to 700")));
+
+  // A refused report's groups leave the sums as they were.
+  const std::map<std::string, int64_t> before = PartSums(*db_, true);
+  EXPECT_THAT(Submit(Report("refused", {Record("28249", "2024-12", v1::SCHEME_HEALTH, 1)},
+                            {PayerGroup("28252", "2024-12", 50, v1::PAYER_GROUP_HOUSEHOLD)}))
+                  .status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(PartSums(*db_, true), before);
+
+  // In a group commit, the refused message's group goes with it; the one before it stays.
+  std::vector<absl::StatusOr<v1::SubmitReportResponse>> answers;
+  ASSERT_THAT(store_->SubmitReports([&](const IngestionStore::SubmitInGroup& submit) {
+    answers.push_back(
+        submit(Report("kept", {}, {PayerGroup("28255", "2025-01", 70, v1::PAYER_GROUP_HOUSEHOLD)}),
+               kSender));
+    answers.push_back(
+        submit(Report("dropped", {Record("28255", "2025-01", v1::SCHEME_HEALTH, 80)},
+                      {PayerGroup("28255", "2025-01", 30, v1::PAYER_GROUP_STATE_BUDGET),
+                       PayerGroup("28255", "2025-01", 60, v1::PAYER_GROUP_EMPLOYER_EMPLOYEE)}),
+               kSender));
+    return absl::OkStatus();
+  }),
+              IsOk());
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_THAT(answers[0].status(), IsOk());
+  EXPECT_THAT(answers[1].status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(PartSums(*db_, true).at("28255/2025-01"), 70);
+  sums_agree();
+}
+
+// During a rolling upgrade a process of the release before migration 7 writes payer groups
+// without their sums (here its statements, straight into measure_values under the next seq);
+// the next report sums their unit-months again before it checks a total against them.
+TEST_P(WritePathTest, PayerGroupsWrittenByAnEarlierReleaseAreSummedBeforeTheCheck) {
+  ASSERT_THAT(
+      Submit(Report("groups", {}, {PayerGroup("28249", "2024-12", 300, v1::PAYER_GROUP_HOUSEHOLD)}))
+          .status(),
+      IsOk());
+  ASSERT_THAT(db_->Write([](sql::Session& s) -> absl::Status {
+    absl::StatusOr<std::vector<sql::Row>> head = s.Query(
+        absl::StrCat("SELECT last_seq FROM change_counter WHERE id = 1", s.ForUpdate()), {});
+    if (!head.ok()) {
+      return head.status();
+    }
+    const int64_t seq = (*head)[0].Int(0) + 1;
+    for (const char* sql :
+         {"UPDATE measure_values SET value = 800, change_seq = $1 WHERE unit_code = '28249' "
+          "AND month = '2024-12'",
+          "INSERT INTO measure_values (month, unit_code, measure, scheme, payer_group, value, "
+          "change_seq) VALUES ('2024-12', '28252', 5, 3, 5, 500, $1)",
+          "UPDATE change_counter SET last_seq = $1 WHERE id = 1"}) {
+      if (absl::Status status = s.Execute(sql, {seq}).status(); !status.ok()) {
+        return status;
+      }
+    }
+    return absl::OkStatus();
+  }),
+              IsOk());
+  EXPECT_THAT(
+      Submit(Report("below", {Record("28249", "2024-12", v1::SCHEME_HEALTH, 799)})).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("unit \"28249\" in 2024-12 add up to 800")));
+  EXPECT_THAT(
+      Submit(Report("below-2", {Record("28252", "2024-12", v1::SCHEME_HEALTH, 499)})).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("unit \"28252\" in 2024-12 add up to 500")));
+  // A refused report's catching up went with it; the next committed one keeps it.
+  ASSERT_THAT(Submit(Report("fits", {Record("28249", "2024-12", v1::SCHEME_HEALTH, 800),
+                                     Record("28252", "2024-12", v1::SCHEME_HEALTH, 500)}))
+                  .status(),
+              IsOk());
+  EXPECT_EQ(PartSums(*db_, true),
+            (std::map<std::string, int64_t>{{"28249/2024-12", 800}, {"28252/2024-12", 500}}));
+}
+
+// Migration 7 sums the payer groups a store held before it, and only them; its condition is
+// the one the store writes the sums by (PartOfHealthTotal).
+TEST_P(WritePathTest, TheMigrationSumsThePayerGroupsStoredBeforeIt) {
+  const std::vector<sql::Migration>& migrations = ingestion::IngestionMigrations();
+  ASSERT_GE(migrations.size(), 7u);
+  ASSERT_EQ(migrations[6].version, 7);
+  EXPECT_THAT(migrations[6].sql, HasSubstr(ingestion::PartOfHealthTotal()));
+
+  std::optional<std::string> url = testing::NewStoreUrl(GetParam());
+  ASSERT_TRUE(url.has_value());
+  auto opened = sql::Database::Open(*url);
+  ASSERT_THAT(opened.status(), IsOk());
+  sql::Database& db = **opened;
+  ASSERT_THAT(db.Migrate("ingestion", {migrations.begin(), migrations.begin() + 6}), IsOk());
+  // (unit, month, measure, scheme, payer group, value): two months' groups, the health total's
+  // own row and a measure that is no part of it.
+  ASSERT_THAT(db.Write([](sql::Session& s) {
+    return s
+        .Execute(absl::StrCat(
+                     "INSERT INTO measure_values (unit_code, month, measure, scheme, payer_group, "
+                     "value, change_seq) VALUES "
+                     "('28249', '2024-12', ",
+                     int{v1::MEASURE_HEALTH_BY_PAYER}, ", 3, 1, 600, 1), ('28249', '2024-12', ",
+                     int{v1::MEASURE_HEALTH_BY_PAYER}, ", 3, 2, 300, 1), ('28249', '2024-12', ",
+                     int{v1::MEASURE_ARREARS_OWED_VND}, ", 0, 0, 9000, 1), ('28252', '2024-11', ",
+                     int{v1::MEASURE_HEALTH_BY_PAYER}, ", 3, 1, 40, 1)"),
+                 {})
+        .status();
+  }),
+              IsOk());
+  ASSERT_THAT(db.Write([](sql::Session& s) {
+    return s.Execute("UPDATE change_counter SET last_seq = 1 WHERE id = 1", {}).status();
+  }),
+              IsOk());
+  ASSERT_THAT(db.Migrate("ingestion", migrations), IsOk());
+  // The sums hold every change up to the migration's.
+  ASSERT_THAT(db.Read([](sql::Session& s) -> absl::Status {
+    absl::StatusOr<std::vector<sql::Row>> through =
+        s.Query("SELECT seq FROM health_part_sums_through WHERE id = 1", {});
+    if (!through.ok()) {
+      return through.status();
+    }
+    EXPECT_EQ(through->size(), 1u);
+    EXPECT_EQ(through->empty() ? -1 : (*through)[0].Int(0), 1);
+    return absl::OkStatus();
+  }),
+              IsOk());
+  EXPECT_EQ(PartSums(db, true),
+            (std::map<std::string, int64_t>{{"28249/2024-12", 900}, {"28252/2024-11", 40}}));
+  EXPECT_EQ(PartSums(db, true), PartSums(db, false));
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, WritePathTest, ::testing::Values("sqlite", "postgresql"));
