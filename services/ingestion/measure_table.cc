@@ -43,27 +43,34 @@ bool Holds(const std::set<std::pair<std::string, std::string>>& unit_months,
   return !unit_months.empty() && unit_months.count({r.month(), r.unit_code()}) > 0;
 }
 
-// The sums of health_part_sums (schema.h, migration 7) of `unit_months` (month, unit_code),
-// summed again from their stored values: whichever way a value moved, the sum is its parts' as
-// now stored. A unit-month with no part gets no row (its sum is 0); a part is never deleted.
-absl::Status SumPartsAgain(sql::Session& s,
-                           const std::set<std::pair<std::string, std::string>>& unit_months) {
+// Sums again the sums of health_part_sums (schema.h, migration 7) of the unit-months of `rows`
+// (unit_code, month; a unit-month may repeat) from their stored values, and marks the sums
+// current through change `through`: the caller knows every other measure up to it is summed.
+// Whichever way a value moved, the sum is its parts' as now stored. A unit-month with no part
+// gets no row (its sum is 0); a part is never deleted.
+absl::Status SumPartsAgain(sql::Session& s, const std::vector<sql::Row>& rows, int64_t through) {
+  std::set<std::pair<std::string, std::string>> unit_months;
+  for (const sql::Row& row : rows) {
+    unit_months.emplace(row.Text(1), row.Text(0));
+  }
   sql::Params sum_of;
   sum_of.reserve(2 * unit_months.size());
   for (const auto& [month, unit] : unit_months) {
     sum_of.insert(sum_of.end(), {month, unit});
   }
-  return InsertInBatches(s,
-                         "INSERT INTO health_part_sums (month, unit_code, parts) "
-                         "SELECT m.month, m.unit_code, SUM(m.value) FROM measure_values m JOIN (",
-                         absl::StrCat(") v ON m.month = v.column1 AND m.unit_code = v.column2 "
-                                      "WHERE ",
-                                      PartOfHealthTotal(),
-                                      " GROUP BY m.month, m.unit_code "
-                                      "ON CONFLICT (month, unit_code) "
-                                      "DO UPDATE SET parts = excluded.parts"),
-                         2, std::move(sum_of))
-      .status();
+  RETURN_IF_ERROR(InsertInBatches(s,
+                                  "INSERT INTO health_part_sums (month, unit_code, parts) "
+                                  "SELECT m.month, m.unit_code, SUM(m.value) FROM measure_values "
+                                  "m JOIN (",
+                                  absl::StrCat(") v ON m.month = v.column1 AND m.unit_code = "
+                                               "v.column2 WHERE ",
+                                               PartOfHealthTotal(),
+                                               " GROUP BY m.month, m.unit_code "
+                                               "ON CONFLICT (month, unit_code) "
+                                               "DO UPDATE SET parts = excluded.parts"),
+                                  2, std::move(sum_of))
+                      .status());
+  return s.Execute("UPDATE health_part_sums_through SET seq = $1 WHERE id = 1", {through}).status();
 }
 
 }  // namespace
@@ -230,15 +237,9 @@ absl::StatusOr<std::vector<sql::Row>> WriteMeasures(
   if (written.empty()) {
     return written;
   }
-  std::set<std::pair<std::string, std::string>> unit_months;
-  for (const sql::Row& row : written) {
-    unit_months.emplace(row.Text(1), row.Text(0));
-  }
-  RETURN_IF_ERROR(SumPartsAgain(s, unit_months));
   // CatchUpPartSums ran earlier in this transaction, under the writers' lock: every measure up
-  // to this change is in the sums now.
-  RETURN_IF_ERROR(
-      s.Execute("UPDATE health_part_sums_through SET seq = $1 WHERE id = 1", {seq}).status());
+  // to this change is in the sums once these are.
+  RETURN_IF_ERROR(SumPartsAgain(s, written, seq));
   return written;
 }
 
@@ -254,16 +255,10 @@ absl::Status CatchUpPartSums(sql::Session& s) {
     return absl::OkStatus();  // no measure written since the sums were last brought up to date
   }
   ASSIGN_OR_RETURN(const std::vector<sql::Row> rows,
-                   s.Query("SELECT DISTINCT month, unit_code FROM measure_values "
+                   s.Query("SELECT DISTINCT unit_code, month FROM measure_values "
                            "WHERE change_seq > $1",
                            {through[0].Int(0)}));
-  std::set<std::pair<std::string, std::string>> unit_months;
-  for (const sql::Row& row : rows) {
-    unit_months.emplace(row.Text(0), row.Text(1));
-  }
-  RETURN_IF_ERROR(SumPartsAgain(s, unit_months));
-  return s.Execute("UPDATE health_part_sums_through SET seq = $1 WHERE id = 1", {through[0].Int(1)})
-      .status();
+  return SumPartsAgain(s, rows, through[0].Int(1));
 }
 
 absl::StatusOr<std::vector<std::pair<int64_t, v1::MeasureRecord>>> ReadMeasuresOfChanges(
