@@ -130,38 +130,43 @@ class SqliteDatabase::Connection : public Session {
   }
 
   // `sql` with each PostgreSQL-style parameter $N written as SQLite's ?N, whose index is N
-  // itself; `uses` says which N appear. SQLite reads $N as a name, whose index is found by a
-  // scan of the statement's names: asking for each parameter's index had cost a multi-row
+  // itself, or as a bare ? where N is one more than every N before it (a bare ? takes exactly
+  // that index); `uses` says which N appear. SQLite reads $N as a name, whose index is found by
+  // a scan of the statement's names: asking for each parameter's index had cost a multi-row
   // INSERT of n parameters n^2/2 comparisons (768 parameters at 128 rows), at every run and
-  // then at each prepare (~7 ms of a national month's first upload after a start). Quoted
-  // text and names are copied as they stand.
+  // then at each prepare (~7 ms of a national month's first upload after a start). A ?N still
+  // costs such a scan when the statement is compiled, a bare ? none (SQLite's expr.c,
+  // TK_VARIABLE), and the multi-row statements number their parameters in order. Quoted text
+  // and names are copied as they stand.
   static std::string NumberedParameters(absl::string_view sql, std::vector<bool>* uses) {
-    std::string numbered(sql);
+    std::string out;
+    out.reserve(sql.size());
     char quote = 0;  // the quote that opened the text or name being copied
-    for (size_t i = 0; i < numbered.size(); ++i) {
-      const char c = numbered[i];
+    for (size_t i = 0; i < sql.size(); ++i) {
+      const char c = sql[i];
       if (quote != 0) {
         quote = c == quote ? 0 : quote;  // a doubled quote closes and opens again
-        continue;
-      }
-      if (c == '\'' || c == '"') {
+      } else if (c == '\'' || c == '"') {
         quote = c;
+      } else if (c == '$' && i + 1 < sql.size() && absl::ascii_isdigit(sql[i + 1])) {
+        const size_t digits = i + 1;
+        size_t n = 0;
+        while (i + 1 < sql.size() && absl::ascii_isdigit(sql[i + 1])) {
+          n = std::min<size_t>(10 * n + (sql[++i] - '0'), 1 << 20);  // SQLite refuses more
+        }
+        out.push_back('?');
+        if (n != uses->size() + 1) {  // uses->size(): the greatest N so far
+          absl::StrAppend(&out, sql.substr(digits, i + 1 - digits));
+        }
+        if (n > 0) {
+          uses->resize(std::max(uses->size(), n), false);
+          (*uses)[n - 1] = true;
+        }
         continue;
       }
-      if (c != '$' || i + 1 == numbered.size() || !absl::ascii_isdigit(numbered[i + 1])) {
-        continue;
-      }
-      numbered[i] = '?';
-      size_t n = 0;
-      while (i + 1 < numbered.size() && absl::ascii_isdigit(numbered[i + 1])) {
-        n = std::min<size_t>(10 * n + (numbered[++i] - '0'), 1 << 20);  // SQLite refuses more
-      }
-      if (n > 0) {
-        uses->resize(std::max(uses->size(), n), false);
-        (*uses)[n - 1] = true;
-      }
+      out.push_back(c);
     }
-    return numbered;
+    return out;
   }
 
   // Text is bound without a copy (SQLITE_STATIC): `params` outlive the statement's run, and Run

@@ -117,16 +117,36 @@ absl::StatusOr<std::vector<v1::AdminUnit>> UnitCalendar::Children(const std::str
 
 namespace {
 
+// The last day of the month a text names, parsed again only when the text changes: a report's
+// figures are mostly of one month (a national month: 10,000 unit-months, each of which had
+// parsed and formatted its month).
+class MonthEnds {
+ public:
+  absl::StatusOr<absl::string_view> Of(const std::string& month_text) {
+    if (last_day_.empty() || month_text != text_) {
+      ASSIGN_OR_RETURN(const Month month, Month::Parse(month_text));
+      text_ = month_text;
+      last_day_ = month.LastDay();
+    }
+    return last_day_;
+  }
+
+ private:
+  std::string text_;
+  std::string last_day_;
+};
+
 // A monthly figure of `list`[i] names a unit that exists at the end of its month.
-absl::Status CheckUnitAtMonthEnd(UnitCalendar& calendar, absl::string_view list, int i,
-                                 const std::string& unit_code, const std::string& month_text) {
+absl::Status CheckUnitAtMonthEnd(UnitCalendar& calendar, MonthEnds& month_ends,
+                                 absl::string_view list, int i, const std::string& unit_code,
+                                 const std::string& month_text) {
   ASSIGN_OR_RETURN(const std::vector<v1::AdminUnit>* versions, calendar.Versions(unit_code));
   if (versions->empty()) {
     return absl::NotFoundError(
         absl::StrCat(list, "[", i, "].unit_code: unknown unit ", Quoted(unit_code)));
   }
-  ASSIGN_OR_RETURN(const Month month, Month::Parse(month_text));
-  if (VersionOn(*versions, month.LastDay()) == nullptr) {
+  ASSIGN_OR_RETURN(const absl::string_view last_day, month_ends.Of(month_text));
+  if (VersionOn(*versions, last_day) == nullptr) {
     return FieldError(list, i, "month",
                       absl::StrCat("unit \"", unit_code, "\" does not exist at the end of ",
                                    month_text, " (valid ", DescribeVersions(*versions), ")"));
@@ -137,6 +157,7 @@ absl::Status CheckUnitAtMonthEnd(UnitCalendar& calendar, absl::string_view list,
 }  // namespace
 
 absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCalendar& calendar) {
+  MonthEnds month_ends;
   for (int i = 0; i < request.records_size(); ++i) {
     const v1::ParticipationRecord& r = request.records(i);
     // A unit-month's schemes usually follow one another: the first of them was just checked.
@@ -144,7 +165,8 @@ absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCal
         request.records(i - 1).month() == r.month()) {
       continue;
     }
-    RETURN_IF_ERROR(CheckUnitAtMonthEnd(calendar, "records", i, r.unit_code(), r.month()));
+    RETURN_IF_ERROR(
+        CheckUnitAtMonthEnd(calendar, month_ends, "records", i, r.unit_code(), r.month()));
   }
   for (int i = 0; i < request.denominators_size(); ++i) {
     const v1::DenominatorRecord& d = request.denominators(i);
@@ -165,7 +187,8 @@ absl::Status ValidateReportUnits(const v1::SubmitReportRequest& request, UnitCal
         request.measures(i - 1).month() == m.month()) {
       continue;
     }
-    RETURN_IF_ERROR(CheckUnitAtMonthEnd(calendar, "measures", i, m.unit_code(), m.month()));
+    RETURN_IF_ERROR(
+        CheckUnitAtMonthEnd(calendar, month_ends, "measures", i, m.unit_code(), m.month()));
   }
   return absl::OkStatus();
 }

@@ -89,6 +89,29 @@ TEST_P(DatabaseTest, BindsEveryTypeAndNullAndReadsThemBack) {
               IsOk());
 }
 
+// SQLite's store writes a parameter that comes next in order as a bare ?, and any other as ?N:
+// each still binds its own value, in whatever order and as often as the statement names it.
+TEST_P(DatabaseTest, ParametersInOrderRepeatedOrOutOfOrderEachBindTheirOwnValue) {
+  ASSERT_THAT(db_->Read([](Session& s) -> absl::Status {
+    absl::StatusOr<std::vector<Row>> rows = s.Query(
+        "SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($1 AS TEXT), CAST($4 AS TEXT), "
+        "CAST($3 AS TEXT), CAST($5 AS TEXT)",
+        {std::string("a"), std::string("b"), std::string("c"), std::string("d"), std::string("e")});
+    if (!rows.ok()) {
+      return rows.status();
+    }
+    if (rows->size() != 1) {
+      return absl::InternalError("expected one row");
+    }
+    const Row& r = (*rows)[0];
+    EXPECT_EQ(std::vector<std::string>(
+                  {r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4), r.Text(5)}),
+              std::vector<std::string>({"a", "b", "a", "d", "c", "e"}));
+    return absl::OkStatus();
+  }),
+              IsOk());
+}
+
 TEST_P(DatabaseTest, ADollarAndDigitInQuotedTextIsTextNotAParameter) {
   ASSERT_THAT(db_->Read([](Session& s) -> absl::Status {
     absl::StatusOr<std::vector<Row>> rows =
