@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status/status.h"
 
 namespace covtrack {
 namespace {
@@ -49,6 +50,15 @@ std::string Month::ToString() const { return absl::StrFormat("%04d-%02d", year, 
 
 std::string Month::LastDay() const {
   return absl::StrFormat("%04d-%02d-%02d", year, month, DaysInMonth(year, month));
+}
+
+absl::StatusOr<absl::string_view> MonthEnds::Of(absl::string_view month_text) {
+  if (last_day_.empty() || month_text != text_) {
+    ASSIGN_OR_RETURN(const Month month, Month::Parse(month_text));
+    text_ = std::string(month_text);
+    last_day_ = month.LastDay();
+  }
+  return last_day_;
 }
 
 Month Month::PlusMonths(int n) const {

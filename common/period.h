@@ -30,6 +30,19 @@ struct Month {
   friend bool operator>=(Month a, Month b) { return b <= a; }
 };
 
+// The last day of the month a text names ("YYYY-MM" → "YYYY-MM-DD"), parsed again only when the
+// text differs from the one before: a report's figures are mostly of one month, and a national
+// month's 10,000 unit-months had each parsed and formatted it.
+class MonthEnds {
+ public:
+  // The view holds until the next call.
+  absl::StatusOr<absl::string_view> Of(absl::string_view month_text);
+
+ private:
+  std::string text_;
+  std::string last_day_;  // empty until a text parsed
+};
+
 // Validates a "YYYY-MM-DD" calendar date (leap years included).
 absl::Status ValidateDate(absl::string_view text);
 

@@ -96,19 +96,19 @@ grpc::Status Reply(Response* response, Body&& body) {
 std::vector<access::UnitRef> UnitsOf(const v1::SubmitReportRequest& request) {
   std::vector<access::UnitRef> refs;
   absl::flat_hash_set<std::pair<std::string, std::string>> seen;
-  for (const v1::ParticipationRecord& r : request.records()) {
-    absl::StatusOr<Month> month = Month::Parse(r.month());
-    std::string day = month.ok() ? month->LastDay() : "";
-    if (seen.insert({r.unit_code(), day}).second) {
-      refs.push_back(access::UnitRef::OnDay(r.unit_code(), day));
+  MonthEnds month_ends;
+  auto on_month_end = [&](const std::string& unit_code, const std::string& month) {
+    absl::StatusOr<absl::string_view> day = month_ends.Of(month);
+    std::string on = day.ok() ? std::string(*day) : "";
+    if (seen.insert({unit_code, on}).second) {
+      refs.push_back(access::UnitRef::OnDay(unit_code, std::move(on)));
     }
+  };
+  for (const v1::ParticipationRecord& r : request.records()) {
+    on_month_end(r.unit_code(), r.month());
   }
   for (const v1::MeasureRecord& m : request.measures()) {
-    absl::StatusOr<Month> month = Month::Parse(m.month());
-    std::string day = month.ok() ? month->LastDay() : "";
-    if (seen.insert({m.unit_code(), day}).second) {
-      refs.push_back(access::UnitRef::OnDay(m.unit_code(), day));
-    }
+    on_month_end(m.unit_code(), m.month());
   }
   for (const v1::DenominatorRecord& d : request.denominators()) {
     if (seen.insert({d.unit_code(), absl::StrCat(d.year())}).second) {

@@ -117,25 +117,6 @@ absl::StatusOr<std::vector<v1::AdminUnit>> UnitCalendar::Children(const std::str
 
 namespace {
 
-// The last day of the month a text names, parsed again only when the text changes: a report's
-// figures are mostly of one month (a national month: 10,000 unit-months, each of which had
-// parsed and formatted its month).
-class MonthEnds {
- public:
-  absl::StatusOr<absl::string_view> Of(const std::string& month_text) {
-    if (last_day_.empty() || month_text != text_) {
-      ASSIGN_OR_RETURN(const Month month, Month::Parse(month_text));
-      text_ = month_text;
-      last_day_ = month.LastDay();
-    }
-    return last_day_;
-  }
-
- private:
-  std::string text_;
-  std::string last_day_;
-};
-
 // A monthly figure of `list`[i] names a unit that exists at the end of its month.
 absl::Status CheckUnitAtMonthEnd(UnitCalendar& calendar, MonthEnds& month_ends,
                                  absl::string_view list, int i, const std::string& unit_code,

@@ -34,6 +34,19 @@ TEST(MonthTest, RejectsMalformedMonths) {
   }
 }
 
+TEST(MonthEndsTest, EachTextGetsItsOwnMonthsLastDayAndABadOneIsRefusedAfterAGoodOne) {
+  MonthEnds ends;
+  EXPECT_EQ(*ends.Of("2024-02"), "2024-02-29");
+  EXPECT_EQ(*ends.Of("2024-02"), "2024-02-29");
+  EXPECT_EQ(*ends.Of("2025-02"), "2025-02-28");
+  EXPECT_THAT(ends.Of("2025-13").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ends.Of("").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(*ends.Of("2025-04"), "2025-04-30");
+
+  MonthEnds fresh;  // an empty text before any other is refused too
+  EXPECT_THAT(fresh.Of("").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(DateTest, ValidatesCalendarDates) {
   EXPECT_THAT(ValidateDate("2024-02-29"), IsOk());
   EXPECT_FALSE(ValidateDate("2023-02-29").ok());
